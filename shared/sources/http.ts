@@ -1,0 +1,123 @@
+import { AllowlistError } from '../problem.js';
+
+export interface FetchLimits {
+  readonly timeoutMs: number;
+  readonly maxBytes: number;
+}
+
+export interface FetchOptions extends FetchLimits {
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Acceptable media types (without parameters); anything else is an error before the body is read. */
+  readonly contentTypes: readonly string[];
+  readonly signal?: AbortSignal;
+  readonly maxRedirects?: number;
+}
+
+export interface FetchedText {
+  readonly url: string;
+  readonly status: number;
+  readonly contentType: string;
+  readonly text: string;
+}
+
+/**
+ * GET a text document from an upstream we do not control, with every limit enforced:
+ * whole-request timeout (a body that never finishes fails), size cap while streaming,
+ * status and media type checked, redirects followed only within the same origin.
+ */
+export async function fetchText(url: string, options: FetchOptions): Promise<FetchedText> {
+  const deadline = AbortSignal.timeout(options.timeoutMs);
+  const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
+  const origin = new URL(url).origin;
+  let current = url;
+  try {
+    for (let hop = 0; ; hop++) {
+      const response = await fetch(current, {
+        method: 'GET',
+        headers: { 'user-agent': 'allowlist-drift', ...options.headers },
+        redirect: 'manual',
+        signal,
+      });
+      if (response.status >= 300 && response.status < 400) {
+        await response.body?.cancel();
+        const location = response.headers.get('location');
+        if (!location) throw new AllowlistError('http-status', `${describe(current)} answered ${response.status} without a Location`);
+        const next = new URL(location, current);
+        if (next.origin !== origin) {
+          throw new AllowlistError('http-redirect', `${describe(current)} redirected to another host (${next.origin}); refusing to follow`);
+        }
+        if (hop >= (options.maxRedirects ?? 3)) throw new AllowlistError('http-redirect', `${describe(url)}: too many redirects`);
+        current = next.href;
+        continue;
+      }
+      if (!response.ok) {
+        await response.body?.cancel();
+        throw new AllowlistError('http-status', `${describe(current)} answered HTTP ${response.status}`);
+      }
+      const contentType = (response.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+      if (!options.contentTypes.includes(contentType)) {
+        await response.body?.cancel();
+        throw new AllowlistError(
+          'http-content-type',
+          `${describe(current)} returned "${contentType || 'no content type'}", expected ${options.contentTypes.join(' or ')}`,
+        );
+      }
+      const declared = Number(response.headers.get('content-length') ?? NaN);
+      if (declared > options.maxBytes) {
+        await response.body?.cancel();
+        throw tooLarge(current, options.maxBytes);
+      }
+      const text = await readCapped(response, current, options.maxBytes);
+      return { url: current, status: response.status, contentType, text };
+    }
+  } catch (error) {
+    if (error instanceof AllowlistError) throw error;
+    if (deadline.aborted) throw new AllowlistError('http-timeout', `${describe(current)} did not answer completely within ${options.timeoutMs} ms`);
+    if (options.signal?.aborted) throw new AllowlistError('aborted', `fetching ${describe(current)} was cancelled`);
+    throw new AllowlistError('http-network', `${describe(current)} could not be reached: ${networkReason(error)}`);
+  }
+}
+
+async function readCapped(response: Response, url: string, maxBytes: number): Promise<string> {
+  if (!response.body) return '';
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const parts: string[] = [];
+  let received = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    received += value.byteLength;
+    if (received > maxBytes) {
+      await reader.cancel();
+      throw tooLarge(url, maxBytes);
+    }
+    try {
+      parts.push(decoder.decode(value, { stream: true }));
+    } catch {
+      await reader.cancel();
+      throw new AllowlistError('http-encoding', `${describe(url)} is not valid UTF-8 text`);
+    }
+  }
+  parts.push(decoder.decode());
+  return parts.join('');
+}
+
+function tooLarge(url: string, maxBytes: number): AllowlistError {
+  return new AllowlistError('http-too-large', `${describe(url)} is larger than the ${maxBytes}-byte limit (http.maxBytes)`);
+}
+
+/** URLs in messages lose any query string and credentials, which may carry tokens. */
+export function describe(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+function networkReason(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (error as Error).message ?? 'unknown error';
+}

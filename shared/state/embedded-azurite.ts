@@ -1,0 +1,117 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { mkdirSync } from 'node:fs';
+
+/** Azurite's well-known development account: public by design, never a secret. */
+const DEV_ACCOUNT = 'devstoreaccount1';
+const DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+export interface EmbeddedAzurite {
+  readonly connectionString: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedAzuriteOptions {
+  /** Folder for the LokiJS database; omitted means in-memory persistence. */
+  readonly location?: string;
+  /** A fixed port (used to restart on the same endpoint); default: a free loopback port. */
+  readonly port?: number;
+  readonly startTimeoutMs?: number;
+}
+
+export function azuriteConnectionString(port: number): string {
+  return `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};TableEndpoint=http://127.0.0.1:${port}/${DEV_ACCOUNT};`;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts Azurite's Table service as a child process that this process owns.
+ * A child (rather than in-process) keeps Azurite's many dependencies out of our heap
+ * and lets fault tests kill it mid-run.
+ */
+export async function startEmbeddedAzurite(options: EmbeddedAzuriteOptions = {}): Promise<EmbeddedAzurite> {
+  const require = createRequire(import.meta.url);
+  let entry: string;
+  try {
+    entry = require.resolve('azurite/dist/src/table/main.js');
+  } catch {
+    throw new Error('The embedded store needs the "azurite" package (a dev dependency): run "npm ci", or set ALLOWLIST_STORAGE.');
+  }
+  const timeoutMs = options.startTimeoutMs ?? 30_000;
+  for (let attempt = 1; ; attempt++) {
+    const port = options.port ?? (await freePort());
+    const args = [entry, '--tableHost', '127.0.0.1', '--tablePort', String(port), '--silent', '--disableTelemetry', '--skipApiVersionCheck', '--loose'];
+    if (options.location) {
+      mkdirSync(options.location, { recursive: true });
+      args.push('--location', options.location);
+    } else {
+      args.push('--inMemoryPersistence');
+    }
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await waitForStart(child, timeoutMs);
+      return {
+        connectionString: azuriteConnectionString(port),
+        port,
+        stop: () => stopChild(child),
+      };
+    } catch (error) {
+      await stopChild(child);
+      // Another process may have taken the probed port between probe and bind; a fresh port fixes that.
+      if (options.port !== undefined || attempt >= 3) throw error;
+    }
+  }
+}
+
+function waitForStart(child: ChildProcess, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => fail(new Error(`Azurite did not start within ${timeoutMs} ms: ${output.trim()}`)), timeoutMs);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('successfully started')) done();
+    };
+    const onExit = (code: number | null) => fail(new Error(`Azurite exited with code ${code}: ${output.trim()}`));
+    function cleanup() {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onData);
+      child.off('exit', onExit);
+    }
+    function done() {
+      cleanup();
+      child.stdout?.resume();
+      child.stderr?.resume();
+      resolve();
+    }
+    function fail(error: Error) {
+      cleanup();
+      reject(error);
+    }
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
