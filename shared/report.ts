@@ -1,0 +1,50 @@
+import type { TargetType } from './config.js';
+import type { Cidr } from './ipset.js';
+import type { Problem } from './problem.js';
+
+/** Outcome of one guard on one target; any "hold" holds the target. */
+export interface Verdict {
+  readonly guard: 'empty-observation' | 'mass-removal' | 'mass-addition' | 'broad-prefix' | 'special-range';
+  readonly outcome: 'pass' | 'hold';
+  readonly message: string;
+}
+
+export interface TargetReport {
+  readonly id: string;
+  readonly type: TargetType;
+  readonly status: 'ok' | 'error' | 'held';
+  readonly observed: Cidr[];
+  readonly baseline: Cidr[];
+  readonly added: Cidr[];
+  readonly removed: Cidr[];
+  readonly pendingRemoval: Array<{ cidr: Cidr; misses: number }>;
+  readonly warnings: Problem[];
+  readonly errors: Problem[];
+  readonly verdicts: Verdict[];
+  readonly observedAt?: string;
+}
+
+export type PullRequestAction = 'created' | 'updated' | 'unchanged' | 'closed' | 'none' | 'dry-run' | 'blocked' | 'declined';
+
+export interface PullRequestReport {
+  readonly action: PullRequestAction;
+  readonly number?: number;
+  readonly url?: string;
+  /** Rendered file changes, on dry runs: unified diff per file. */
+  readonly diff?: string;
+  readonly message?: string;
+}
+
+/** The one JSON shape returned by the CLI (--json) and the HTTP endpoint; documented in the README. */
+export interface Report {
+  readonly runId: string;
+  readonly configName: string;
+  readonly trigger: 'timer' | 'http' | 'cli';
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly dryRun: boolean;
+  readonly targets: TargetReport[];
+  readonly pullRequest: PullRequestReport;
+  /** Run-level problems (state store, GitHub), as opposed to per-target ones. */
+  readonly errors: Problem[];
+}
