@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 function settings(overrides: Partial<DnsConfig> = {}): DnsConfig {
-  return { servers: [peer.server], timeoutMs: 200, tries: 1, concurrency: 4, stabilityQueries: 2, ...overrides };
+  return { servers: [peer.server], timeoutMs: 1_000, tries: 1, concurrency: 4, stabilityQueries: 2, ...overrides };
 }
 
 describe('DNS client over the wire', () => {
