@@ -1,3 +1,4 @@
+import { containsCidr, excludeCidr, mergeCidr, overlapCidr, parseCidr as parseNetwork } from 'cidr-tools';
 import ipaddr from 'ipaddr.js';
 import { AllowlistError } from './problem.js';
 
@@ -63,4 +64,202 @@ export function familyOf(cidr: Cidr): IpFamily {
 
 export function prefixLengthOf(cidr: Cidr): number {
   return Number(cidr.slice(cidr.lastIndexOf('/') + 1));
+}
+
+/** IPv4 before IPv6, then by network address, then by prefix length (a covering prefix sorts before what it covers). */
+export function compareCidr(a: Cidr, b: Cidr): number {
+  return compareKeys(sortKeyOf(a), sortKeyOf(b));
+}
+
+/** Unique and sorted, but not aggregated: every input prefix stays visible, as a rule file would list it. */
+export function sortCidrs(cidrs: Iterable<Cidr>): Cidr[] {
+  // Decorated once so the sort compares numbers instead of re-parsing text on every comparison.
+  const keyed = [...new Set(cidrs)].map((cidr) => ({ cidr, key: sortKeyOf(cidr) }));
+  keyed.sort((a, b) => compareKeys(a.key, b.key));
+  return keyed.map(({ cidr }) => cidr);
+}
+
+/** The smallest sorted list of prefixes covering exactly the same addresses (adjacent and covered prefixes merged). */
+export function aggregate(cidrs: Iterable<Cidr>): Cidr[] {
+  return fromCidrTools(mergeCidr(toArray(cidrs)));
+}
+
+export function union(...sets: Iterable<Cidr>[]): Cidr[] {
+  return aggregate(sets.flatMap(toArray));
+}
+
+/** Addresses in `a` that are not in `b`, aggregated. */
+export function difference(a: Iterable<Cidr>, b: Iterable<Cidr>): Cidr[] {
+  const base = toArray(a);
+  if (base.length === 0) return [];
+  return fromCidrTools(excludeCidr(base, toArray(b)));
+}
+
+/** Whether any address is in both sets. */
+export function intersects(a: Iterable<Cidr>, b: Iterable<Cidr>): boolean {
+  return overlapCidr(toArray(a), toArray(b));
+}
+
+/** Whether every address of `cidr` is in `set`, even when the set covers it only with several prefixes together. */
+export function covers(set: Iterable<Cidr>, cidr: Cidr): boolean {
+  // containsCidr asks whether a single member contains the prefix; after merging, a covered
+  // prefix always lies inside one merged block, because aligned blocks are nested or disjoint.
+  return containsCidr(mergeCidr(toArray(set)), cidr);
+}
+
+/** Whether both sets contain exactly the same addresses, however they are split into prefixes. */
+export function sameAddresses(a: Iterable<Cidr>, b: Iterable<Cidr>): boolean {
+  // The aggregated form is unique per address set, so comparing it element-wise decides equality.
+  const left = mergeCidr(toArray(a));
+  const right = mergeCidr(toArray(b));
+  return left.length === right.length && left.every((network, index) => network === right[index]);
+}
+
+export interface SemanticDiff {
+  readonly added: Cidr[];
+  readonly removed: Cidr[];
+}
+
+/**
+ * What changed in address terms, not in text: re-splitting a prefix or listing a prefix that
+ * another already covers is no change, so only real additions and removals reach a pull request.
+ */
+export function semanticDiff(from: Iterable<Cidr>, to: Iterable<Cidr>): SemanticDiff {
+  const before = toArray(from);
+  const after = toArray(to);
+  return { added: difference(after, before), removed: difference(before, after) };
+}
+
+/** How many addresses the set covers, IPv4 and IPv6 together, counting overlaps once. */
+export function addressCount(cidrs: Iterable<Cidr>): bigint {
+  let count = 0n;
+  for (const network of mergeCidr(toArray(cidrs))) {
+    const bits = network.includes(':') ? 128 : 32;
+    count += 1n << BigInt(bits - Number(network.slice(network.lastIndexOf('/') + 1)));
+  }
+  return count;
+}
+
+/**
+ * Special-purpose ranges (IANA IPv4 and IPv6 special-purpose registries as ipaddr.js names them),
+ * in kebab case. ipaddr.js files documentation and benchmarking space under 'reserved'; they are
+ * told apart here because an allowlist entry in documentation space is almost certainly a copy error.
+ */
+export type SpecialRange =
+  | 'unspecified'
+  | 'loopback'
+  | 'private'
+  | 'carrier-grade-nat'
+  | 'link-local'
+  | 'multicast'
+  | 'reserved'
+  | 'broadcast'
+  | 'benchmarking'
+  | 'documentation'
+  | 'unique-local'
+  | 'ipv4-mapped'
+  | 'ipv4-translated'
+  | 'nat64'
+  | '6to4'
+  | 'teredo'
+  | 'as112'
+  | 'amt'
+  | 'orchid'
+  | 'drone-remote-id'
+  | 'site-local'
+  | 'discard'
+  | 'segment-routing';
+
+/** Mirrors ipaddr.js 2.5 `SpecialRanges` (test/ipset.test.ts checks it still does); the comment names ipaddr's range. */
+const specialRanges: ReadonlyArray<readonly [string, SpecialRange]> = [
+  ['0.0.0.0/8', 'unspecified'],
+  ['255.255.255.255/32', 'broadcast'],
+  ['224.0.0.0/4', 'multicast'],
+  ['169.254.0.0/16', 'link-local'],
+  ['127.0.0.0/8', 'loopback'],
+  ['100.64.0.0/10', 'carrier-grade-nat'],
+  ['10.0.0.0/8', 'private'],
+  ['172.16.0.0/12', 'private'],
+  ['192.168.0.0/16', 'private'],
+  ['192.0.0.0/24', 'reserved'],
+  ['192.0.2.0/24', 'documentation'], // reserved
+  ['192.88.99.0/24', 'reserved'],
+  ['198.18.0.0/15', 'benchmarking'], // reserved
+  ['198.51.100.0/24', 'documentation'], // reserved
+  ['203.0.113.0/24', 'documentation'], // reserved
+  ['240.0.0.0/4', 'reserved'],
+  ['192.175.48.0/24', 'as112'],
+  ['192.31.196.0/24', 'as112'],
+  ['192.52.193.0/24', 'amt'],
+  ['::/128', 'unspecified'],
+  ['fe80::/10', 'link-local'],
+  ['ff00::/8', 'multicast'],
+  ['::1/128', 'loopback'],
+  ['fc00::/7', 'unique-local'],
+  ['::ffff:0:0/96', 'ipv4-mapped'],
+  ['fec0::/10', 'site-local'], // deprecatedSiteLocal
+  ['100::/64', 'discard'],
+  ['::ffff:0:0:0/96', 'ipv4-translated'], // rfc6145
+  ['64:ff9b::/96', 'nat64'], // rfc6052
+  ['64:ff9b:1::/48', 'nat64'], // rfc6052
+  ['2002::/16', '6to4'],
+  ['2001::/32', 'teredo'],
+  ['2001:2::/48', 'benchmarking'],
+  ['2001:3::/32', 'amt'],
+  ['2001:4:112::/48', 'as112'], // as112v6
+  ['2620:4f:8000::/48', 'as112'], // as112v6
+  ['2001:10::/28', 'orchid'], // deprecatedOrchid
+  ['2001:20::/28', 'orchid'], // orchid2
+  ['2001:30::/28', 'drone-remote-id'], // droneRemoteIdProtocolEntityTags
+  ['5f00::/16', 'segment-routing'],
+  ['2001::/23', 'reserved'],
+  ['2001:db8::/32', 'documentation'], // reserved
+  ['3fff::/20', 'documentation'], // reserved
+];
+
+/**
+ * Every special range the CIDR overlaps, in table order without repeats; empty means ordinary public space.
+ * Overlap rather than containment, so a broad prefix such as 8.0.0.0/5 is flagged for the private 10/8 inside it.
+ */
+export function classify(cidr: Cidr): SpecialRange[] {
+  const found = new Set<SpecialRange>();
+  for (const [range, name] of specialRanges) {
+    if (overlapCidr(cidr, range)) found.add(name);
+  }
+  return [...found];
+}
+
+interface SortKey {
+  readonly family: IpFamily;
+  readonly network: bigint;
+  readonly prefix: number;
+}
+
+function sortKeyOf(cidr: Cidr): SortKey {
+  const parsed = parseNetwork(cidr);
+  return { family: parsed.version, network: parsed.start, prefix: Number(parsed.prefix) };
+}
+
+function compareKeys(a: SortKey, b: SortKey): number {
+  if (a.family !== b.family) return a.family - b.family;
+  if (a.network !== b.network) return a.network < b.network ? -1 : 1;
+  return a.prefix - b.prefix;
+}
+
+function toArray(cidrs: Iterable<Cidr>): Cidr[] {
+  return Array.isArray(cidrs) ? cidrs : [...cidrs];
+}
+
+/**
+ * cidr-tools emits IPv4 blocks before IPv6 ones, each in address order, which is already
+ * compareCidr order for non-overlapping blocks. Its text is already canonical (dotted decimal,
+ * RFC 5952 IPv6, network address), so re-parsing every block, which would cost more than the merge
+ * itself on large lists, is skipped; test/ipset.property.test.ts checks that this still holds.
+ * Only a missing prefix (cidr-tools writes bare addresses in some versions) needs adding.
+ */
+function fromCidrTools(networks: readonly string[]): Cidr[] {
+  return networks.map((network) => {
+    if (network.includes('/')) return network as Cidr;
+    return `${network}/${network.includes(':') ? 128 : 32}` as Cidr;
+  });
 }
