@@ -1,0 +1,275 @@
+import type { AccessToken, TokenCredential } from '@azure/core-auth';
+import { z } from 'zod';
+import type { ServiceTagsTarget } from '../config.js';
+import { parseCidr, sortCidrs, type Cidr } from '../ipset.js';
+import { AllowlistError, toProblem, type Problem } from '../problem.js';
+import { describe, fetchText, type FetchOptions } from './http.js';
+import type { Observation, ServiceTagEvidence, Source, SourceContext } from './source.js';
+
+/** Microsoft serves the weekly file as octet-stream; mirrors use JSON or plain text. */
+const FILE_CONTENT_TYPES = ['application/json', 'application/octet-stream', 'text/plain'] as const;
+const DEFAULT_ARM_SCOPE = 'https://management.azure.com/.default';
+/** Sovereign clouds have their own ARM audience; anything else (a proxy, a test server) keeps the public one. */
+const SOVEREIGN_ARM_HOSTS = new Set(['management.usgovcloudapi.net', 'management.chinacloudapi.cn']);
+/** The list API answers in one page today; the bound only stops a nextLink loop. */
+const MAX_ARM_PAGES = 20;
+
+/** One selected tag as the upstream wrote it; prefixes are still untrusted text. */
+export interface SelectedTag {
+  readonly name: string;
+  readonly changeNumber: number;
+  readonly prefixes: readonly string[];
+}
+
+/** What a document holds for the wanted tags, without the rest of it. */
+export interface ServiceTagsExtract {
+  readonly fileChangeNumber: number;
+  readonly cloud: string;
+  readonly tags: readonly SelectedTag[];
+  /** ARM only: the next page of the same listing. */
+  readonly nextLink?: string;
+}
+
+/** The weekly file has numbers here, the ARM API has digit strings. */
+const changeNumber = z.union([z.int().nonnegative(), z.string().regex(/^\d{1,15}$/, 'must be a whole number').transform(Number)]);
+
+const documentShape = z.looseObject({
+  changeNumber,
+  cloud: z.string(),
+  values: z.array(z.looseObject({ name: z.string().min(1) })),
+  nextLink: z.string().nullish(),
+});
+
+const tagShape = z.looseObject({
+  name: z.string(),
+  properties: z.looseObject({
+    changeNumber,
+    region: z.string(),
+    addressPrefixes: z.array(z.string()),
+  }),
+});
+
+/**
+ * Parses a ServiceTags document and keeps only the wanted tags' data, so the rest of a
+ * multi-megabyte document becomes garbage as soon as this returns. Only the tags we use get
+ * the full shape check: an odd entry elsewhere in Microsoft's file is not our business.
+ */
+export function extractServiceTags(text: string, wanted: readonly string[]): ServiceTagsExtract {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    throw new AllowlistError('service-tags-not-json', `The service tags document is not JSON (${shorten((error as Error).message)}).`);
+  }
+  const parsed = documentShape.safeParse(document);
+  if (!parsed.success) throw shapeError(parsed.error);
+  const wantedNames = new Set(wanted);
+  const tags: SelectedTag[] = [];
+  parsed.data.values.forEach((value, index) => {
+    if (!wantedNames.has(value.name)) return;
+    const tag = tagShape.safeParse(value);
+    if (!tag.success) throw shapeError(tag.error, ['values', index]);
+    tags.push({ name: value.name, changeNumber: tag.data.properties.changeNumber, prefixes: tag.data.properties.addressPrefixes });
+  });
+  const nextLink = parsed.data.nextLink;
+  return {
+    fileChangeNumber: parsed.data.changeNumber,
+    cloud: parsed.data.cloud,
+    tags: mergeRepeated(tags),
+    ...(nextLink ? { nextLink } : {}),
+  };
+}
+
+export const observeServiceTags: Source<ServiceTagsTarget> = async (target, context) => {
+  const observedAt = context.now().toISOString();
+  try {
+    const extract = await readSelectedTags(target, context);
+    return { targetId: target.id, type: target.type, observedAt, ...summarise(target.tags, extract, context.previousFacts) };
+  } catch (error) {
+    return { targetId: target.id, type: target.type, observedAt, status: 'error', entries: [], warnings: [], errors: [toProblem(error)] };
+  }
+};
+
+type Summary = Pick<Observation, 'status' | 'entries' | 'warnings' | 'errors' | 'facts'>;
+
+/**
+ * Turns the selected tags into entries. A missing or unusable tag never reads as "its addresses
+ * are gone": the observation is then partial (those entries stay) or, with nothing usable, an error.
+ */
+export function summarise(
+  wanted: readonly string[],
+  extract: ServiceTagsExtract,
+  previousFacts?: Readonly<Record<string, string | number>>,
+): Summary {
+  const { fileChangeNumber } = extract;
+  const previous = Number(previousFacts?.fileChangeNumber);
+  if (Number.isFinite(previous) && previous > fileChangeNumber) {
+    throw new AllowlistError(
+      'service-tags-stale',
+      `The service tags document has changeNumber ${fileChangeNumber}, older than the ${previous} seen before (a stale mirror or cache); it is not used.`,
+    );
+  }
+
+  const found = new Map(extract.tags.map((tag) => [tag.name, tag]));
+  const names = [...new Set(wanted)];
+  const missing = names.filter((name) => !found.has(name));
+  if (missing.length === names.length) {
+    throw new AllowlistError('service-tag-missing', `None of the configured service tags is in the ${extract.cloud} document: ${quoteList(missing)}.`);
+  }
+  const warnings: Problem[] = missing.map((name) => ({
+    code: 'service-tag-missing',
+    message: `Service tag "${name}" is not in the ${extract.cloud} document (changeNumber ${fileChangeNumber}); its entries are kept as they were.`,
+  }));
+
+  const errors: Problem[] = [];
+  const evidence = new Map<Cidr, ServiceTagEvidence[]>();
+  for (const tag of names.flatMap((name) => found.get(name) ?? [])) {
+    const cidrs = parsePrefixes(tag);
+    if ('problem' in cidrs) {
+      errors.push(cidrs.problem);
+      continue;
+    }
+    const item: ServiceTagEvidence = { kind: 'service-tag', tag: tag.name, tagChangeNumber: tag.changeNumber, fileChangeNumber };
+    for (const cidr of cidrs) evidence.set(cidr, [...(evidence.get(cidr) ?? []), item]);
+  }
+
+  if (evidence.size === 0) return { status: 'error', entries: [], warnings, errors };
+  const entries = sortCidrs(evidence.keys()).map((cidr) => ({ cidr, evidence: evidence.get(cidr) ?? [] }));
+  const complete = errors.length === 0 && missing.length === 0;
+  return { status: complete ? 'ok' : 'partial', entries, warnings, errors, facts: { fileChangeNumber } };
+}
+
+/** Unique canonical CIDRs of one tag; any bad prefix makes the whole tag unusable rather than silently shorter. */
+function parsePrefixes(tag: SelectedTag): Set<Cidr> | { problem: Problem } {
+  if (tag.prefixes.length === 0) {
+    return { problem: { code: 'service-tag-empty', message: `Service tag "${tag.name}" lists no address prefixes; its entries are kept as they were.` } };
+  }
+  const cidrs = new Set<Cidr>();
+  const bad: string[] = [];
+  for (const prefix of tag.prefixes) {
+    try {
+      cidrs.add(parseCidr(prefix));
+    } catch (error) {
+      bad.push((error as Error).message);
+    }
+  }
+  if (bad.length === 0) return cidrs;
+  const shown = bad.slice(0, 3).join('; ');
+  const more = bad.length > 3 ? ` and ${bad.length - 3} more` : '';
+  return {
+    problem: {
+      code: 'service-tags-bad-prefix',
+      message: `Service tag "${tag.name}" has ${bad.length} invalid address prefix(es): ${shown}${more}; the tag is not used.`,
+    },
+  };
+}
+
+async function readSelectedTags(target: ServiceTagsTarget, context: SourceContext): Promise<ServiceTagsExtract> {
+  if (target.arm) return readFromArm(target.arm, target.tags, context);
+  if (target.url) {
+    const { text } = await fetchText(target.url, fetchOptions(context, {}));
+    return extractServiceTags(text, target.tags);
+  }
+  throw new AllowlistError('service-tags-no-source', 'Set either "url" or "arm" on a service-tags target.');
+}
+
+type ArmSettings = NonNullable<ServiceTagsTarget['arm']>;
+
+/** "Service Tags - List": the same values[] as the weekly file, current as of the call. */
+async function readFromArm(arm: ArmSettings, wanted: readonly string[], context: SourceContext): Promise<ServiceTagsExtract> {
+  const base = arm.baseUrl.replace(/\/+$/, '');
+  const first =
+    `${base}/subscriptions/${encodeURIComponent(arm.subscriptionId)}/providers/Microsoft.Network/locations/` +
+    `${encodeURIComponent(arm.location)}/serviceTags?api-version=${encodeURIComponent(arm.apiVersion)}`;
+  const token = await armToken(arm.baseUrl, context);
+  const origin = new URL(base).origin;
+  const pages: ServiceTagsExtract[] = [];
+  for (let url: string | undefined = first; url !== undefined; ) {
+    if (pages.length === MAX_ARM_PAGES) throw new AllowlistError('arm-paging', `The Service Tags API returned more than ${MAX_ARM_PAGES} pages; refusing to follow further.`);
+    if (new URL(url).origin !== origin) {
+      throw new AllowlistError('arm-paging', `The Service Tags API pointed its next page at another host (${new URL(url).origin}); the token is not sent there.`);
+    }
+    const page = extractServiceTags(await fetchArmPage(url, token, context), wanted);
+    pages.push(page);
+    url = page.nextLink;
+  }
+  const [head] = pages;
+  if (!head) throw new AllowlistError('arm-paging', 'The Service Tags API returned no page.');
+  return { fileChangeNumber: head.fileChangeNumber, cloud: head.cloud, tags: mergeRepeated(pages.flatMap((page) => page.tags)) };
+}
+
+/** A tag listed twice (within a document or across pages) is one tag with both prefix lists. */
+function mergeRepeated(tags: readonly SelectedTag[]): SelectedTag[] {
+  const byName = new Map<string, SelectedTag>();
+  for (const tag of tags) {
+    const known = byName.get(tag.name);
+    byName.set(
+      tag.name,
+      known ? { name: tag.name, changeNumber: Math.max(known.changeNumber, tag.changeNumber), prefixes: [...known.prefixes, ...tag.prefixes] } : tag,
+    );
+  }
+  return [...byName.values()];
+}
+
+async function fetchArmPage(url: string, token: string, context: SourceContext): Promise<string> {
+  try {
+    const { text } = await fetchText(url, fetchOptions(context, { authorization: `Bearer ${token}` }));
+    return text;
+  } catch (error) {
+    // fetchText reports statuses only in its message; 401/403 need their own code because the fix is a role assignment.
+    const refused = error instanceof AllowlistError && error.code === 'http-status' ? /\bHTTP (40[13])\b/.exec(error.message) : null;
+    if (refused) {
+      throw new AllowlistError('arm-auth', `${describe(url)} answered HTTP ${refused[1]}: the identity needs read access to the subscription (Reader).`);
+    }
+    throw error;
+  }
+}
+
+let defaultCredential: Promise<TokenCredential> | undefined;
+
+/** @azure/identity is loaded only when ARM is configured, keeping it out of every other cold start. */
+async function armToken(baseUrl: string, context: SourceContext): Promise<string> {
+  const scope = armScope(baseUrl);
+  let token: AccessToken | null;
+  try {
+    defaultCredential ??= import('@azure/identity').then(({ DefaultAzureCredential }) => new DefaultAzureCredential());
+    const credential = context.armCredential ?? (await defaultCredential);
+    token = await credential.getToken(scope, context.signal ? { abortSignal: context.signal } : {});
+  } catch (error) {
+    throw new AllowlistError('arm-auth', `Could not get a token for ${scope}: ${shorten(firstLine((error as Error).message ?? String(error)))}`);
+  }
+  if (!token?.token) throw new AllowlistError('arm-auth', `The credential returned no token for ${scope}.`);
+  return token.token;
+}
+
+export function armScope(baseUrl: string): string {
+  const host = new URL(baseUrl).hostname.toLowerCase();
+  return SOVEREIGN_ARM_HOSTS.has(host) ? `https://${host}/.default` : DEFAULT_ARM_SCOPE;
+}
+
+function fetchOptions(context: SourceContext, headers: Record<string, string>): FetchOptions {
+  return {
+    timeoutMs: context.config.http.timeoutMs,
+    maxBytes: context.config.http.maxBytes,
+    contentTypes: FILE_CONTENT_TYPES,
+    headers,
+    ...(context.signal ? { signal: context.signal } : {}),
+  };
+}
+
+function shapeError(error: z.ZodError, at: readonly (string | number)[] = []): AllowlistError {
+  const issues = error.issues.slice(0, 3).map((issue) => `${[...at, ...issue.path].map(String).join('.') || '(root)'}: ${issue.message}`);
+  return new AllowlistError('service-tags-shape', `The service tags document does not have the expected shape: ${issues.join('; ')}.`);
+}
+
+function quoteList(names: readonly string[]): string {
+  return names.map((name) => `"${name}"`).join(', ');
+}
+
+function firstLine(text: string): string {
+  return text.split('\n', 1)[0] ?? '';
+}
+
+function shorten(text: string): string {
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
