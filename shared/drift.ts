@@ -1,0 +1,328 @@
+import type { Policy, Target } from './config.js';
+import { evaluateGuards } from './guards.js';
+import { aggregate, difference, familyOf, parseCidr, prefixLengthOf, sameAddresses, semanticDiff, sortCidrs, tryParseCidr, union, type Cidr } from './ipset.js';
+import { AllowlistError } from './problem.js';
+import type { TargetReport, Verdict } from './report.js';
+import type { EntryEvidence, Observation } from './sources/source.js';
+import type { StoredObservation, TargetRecord } from './state/store.js';
+
+export interface TargetDrift {
+  readonly report: TargetReport;
+  /** What the rule files should hold for this target (aggregated); the baseline when held or failed. */
+  readonly proposed: Cidr[];
+  /** Whether `proposed` differs, as addresses, from the baseline (a never-approved baseline counts as empty). */
+  readonly changed: boolean;
+  /** Per observed CIDR, why it is there: the PR body shows it to reviewers. */
+  readonly evidence: Record<string, EntryEvidence[]>;
+  /** Per observed CIDR, when it was first seen. */
+  readonly firstSeen: Record<string, string>;
+  /** The record to store after this check; its baseline is unchanged (only a merged PR or an accept changes it). */
+  readonly nextRecord: TargetRecord;
+}
+
+export interface DriftInput {
+  readonly target: Target;
+  readonly observation: Observation;
+  readonly record: TargetRecord | undefined;
+  readonly policy: Policy;
+  /** ISO time of this check. */
+  readonly now: string;
+}
+
+/** One line of the PR's "added" table: an aggregated added range and what was observed inside or around it. */
+export interface AddedRow {
+  readonly cidr: Cidr;
+  readonly evidence: EntryEvidence[];
+  /** Earliest first-seen time of the observed entries behind the range. */
+  readonly firstSeen?: string;
+}
+
+/** One line of the PR's "removed" table, with the fewest consecutive misses of any part of the range. */
+export interface RemovedRow {
+  readonly cidr: Cidr;
+  readonly misses: number;
+}
+
+/**
+ * Compares one target's observation with its approved baseline and decides what to propose.
+ * The product promise is that no allowlist entry is ever lost by accident: a failed, partial or
+ * guarded check never removes anything, and a removal needs `removeAfterMisses` complete checks in a row.
+ */
+export function computeDrift(input: DriftInput): TargetDrift {
+  const { target, observation, record, policy, now } = input;
+  if (observation.targetId !== target.id) {
+    throw new AllowlistError('observation-mismatch', `an observation of target "${observation.targetId}" was compared with target "${target.id}"`);
+  }
+  const baseline = record?.baseline ?? null;
+  const approved = baseline ?? [];
+  const previousMisses = record?.misses ?? {};
+  const previousFirstSeen = record?.firstSeen ?? {};
+  const observed = sortCidrs(observation.entries.map((entry) => entry.cidr));
+  const evidence = evidenceByCidr(observation);
+
+  let outcome: Outcome;
+  if (observation.status === 'error') {
+    outcome = unchanged('error', [], previousMisses);
+  } else {
+    const diff = semanticDiff(approved, observed);
+    // Only a complete check against an approved baseline can show that something is no longer there.
+    const candidates = baseline !== null && observation.status === 'ok' ? diff.removed : [];
+    const verdicts = evaluateGuards({
+      status: observation.status,
+      entries: observation.entries,
+      baseline,
+      added: diff.added,
+      removalCandidates: candidates,
+      policy,
+    });
+    if (verdicts.some((verdict) => verdict.outcome === 'hold')) {
+      outcome = unchanged('held', verdicts, previousMisses);
+    } else if (observation.status === 'partial') {
+      // What did answer can add addresses; what did not answer proves nothing about absence.
+      outcome = { status: 'error', verdicts, added: diff.added, removed: [], misses: previousMisses };
+    } else {
+      const misses = countMisses(candidates, previousMisses);
+      const removedPieces = [...misses].filter(([, count]) => count >= policy.removeAfterMisses).map(([cidr]) => cidr);
+      outcome = { status: 'ok', verdicts, added: diff.added, removed: aggregate(removedPieces), misses: Object.fromEntries(misses) };
+    }
+  }
+
+  const proposed = difference(union(approved, outcome.added), outcome.removed);
+  const firstSeen =
+    observation.status === 'ok'
+      ? refreshFirstSeen(previousFirstSeen, observed, approved, now)
+      : observation.status === 'partial'
+        ? addFirstSeen(previousFirstSeen, observed, now)
+        : { ...previousFirstSeen };
+  const stored = storedObservation(observation);
+
+  const report: TargetReport = {
+    id: target.id,
+    type: target.type,
+    status: outcome.status,
+    observed,
+    baseline: [...approved],
+    added: outcome.added,
+    removed: outcome.removed,
+    pendingRemoval: pendingRemoval(outcome.misses, policy.removeAfterMisses),
+    warnings: [...observation.warnings],
+    errors: [...observation.errors],
+    verdicts: outcome.verdicts,
+    observedAt: observation.observedAt,
+  };
+  const nextRecord: TargetRecord = {
+    ...(record ?? { targetId: target.id, baseline: null }),
+    targetId: target.id,
+    baseline,
+    observation: stored,
+    ...(observation.status !== 'error' ? { lastGood: stored } : {}),
+    proposed,
+    misses: { ...outcome.misses },
+    firstSeen,
+    lastCheckAt: now,
+    lastStatus: outcome.status,
+    lastErrors: [...observation.errors],
+    lastWarnings: [...observation.warnings],
+    verdicts: outcome.verdicts,
+  };
+  return {
+    report,
+    proposed,
+    changed: !sameAddresses(proposed, approved),
+    evidence,
+    firstSeen,
+    nextRecord,
+  };
+}
+
+/** The addresses a rule file listing these targets should hold. Every target must have been computed. */
+export function filesProposal(fileTargets: readonly string[], drifts: ReadonlyMap<string, TargetDrift>): Cidr[] {
+  const sets = fileTargets.map((targetId) => {
+    const drift = drifts.get(targetId);
+    // Leaving a target out would silently drop its addresses from the file.
+    if (!drift) throw new AllowlistError('missing-drift', `no drift was computed for target "${targetId}", so its addresses cannot be written`);
+    return drift.proposed;
+  });
+  return union(...sets);
+}
+
+/** The added ranges with the evidence and first-seen times of the observed entries they came from. */
+export function addedRows(drift: TargetDrift): AddedRow[] {
+  const addedIndex = new PrefixIndex(drift.report.added.map((cidr) => [cidr, cidr] as const));
+  const observedIndex = new PrefixIndex(Object.keys(drift.evidence).map((key) => [key as Cidr, key as Cidr] as const));
+  const sources = new Map<Cidr, Cidr[]>(drift.report.added.map((cidr) => [cidr, []]));
+  // Aligned prefixes are nested or disjoint, so an observed entry either lies inside one added range...
+  for (const observed of observedIndex.keys()) {
+    const inside = addedIndex.containing(observed);
+    if (inside) sources.get(inside)!.push(observed);
+  }
+  // ...or contains it (an observed /23 of which only one /24 is new).
+  for (const added of drift.report.added) {
+    for (const around of observedIndex.allContaining(added)) {
+      if (around !== added) sources.get(added)!.push(around);
+    }
+  }
+  return drift.report.added.map((cidr) => {
+    const behind = sources.get(cidr)!;
+    const evidence = uniqueEvidence(behind.flatMap((observed) => drift.evidence[observed] ?? []));
+    const seen = behind.map((observed) => drift.firstSeen[observed]).filter((time): time is string => time !== undefined).sort();
+    return seen[0] === undefined ? { cidr, evidence } : { cidr, evidence, firstSeen: seen[0] };
+  });
+}
+
+/** The removed ranges with their consecutive-miss counts (the smallest count of any part of the range). */
+export function removedRows(drift: TargetDrift): RemovedRow[] {
+  const removedIndex = new PrefixIndex(drift.report.removed.map((cidr) => [cidr, cidr] as const));
+  const fewest = new Map<Cidr, number>();
+  for (const [key, count] of Object.entries(drift.nextRecord.misses)) {
+    const piece = tryParseCidr(key);
+    const range = piece && removedIndex.containing(piece);
+    if (range) fewest.set(range, Math.min(count, fewest.get(range) ?? count));
+  }
+  return drift.report.removed.map((cidr) => ({ cidr, misses: fewest.get(cidr) ?? 0 }));
+}
+
+interface Outcome {
+  readonly status: TargetReport['status'];
+  readonly verdicts: Verdict[];
+  readonly added: Cidr[];
+  readonly removed: Cidr[];
+  readonly misses: Record<string, number>;
+}
+
+/** A check that proposes nothing beyond the baseline and leaves the miss counters as they were. */
+function unchanged(status: 'error' | 'held', verdicts: Verdict[], misses: Record<string, number>): Outcome {
+  return { status, verdicts, added: [], removed: [], misses };
+}
+
+/**
+ * Counts one more consecutive miss for every removal candidate. Candidates are re-aggregated on every
+ * check, so a range may be reshaped between checks: a candidate inside a previously counted range
+ * inherits its count, and a candidate containing previously counted ranges is split so those parts
+ * keep their counts while the rest starts at one. Ranges not missing any more lose their counter.
+ */
+function countMisses(candidates: readonly Cidr[], previous: Readonly<Record<string, number>>): Map<Cidr, number> {
+  const counted = Object.entries(previous).flatMap(([key, count]) => {
+    const cidr = tryParseCidr(key);
+    return cidr && Number.isInteger(count) && count > 0 ? [[cidr, count] as const] : [];
+  });
+  const countedIndex = new PrefixIndex(counted);
+  const candidateIndex = new PrefixIndex(candidates.map((cidr) => [cidr, cidr] as const));
+  const countedInside = new Map<Cidr, Array<readonly [Cidr, number]>>();
+  for (const [cidr, count] of counted) {
+    const around = candidateIndex.containing(cidr);
+    if (around && around !== cidr) countedInside.set(around, [...(countedInside.get(around) ?? []), [cidr, count]]);
+  }
+
+  const misses = new Map<Cidr, number>();
+  for (const candidate of candidates) {
+    const inherited = countedIndex.allContaining(candidate).map((cidr) => countedIndex.get(cidr)!);
+    if (inherited.length > 0) {
+      misses.set(candidate, Math.max(...inherited) + 1);
+      continue;
+    }
+    const parts = countedInside.get(candidate) ?? [];
+    for (const [cidr, count] of parts) misses.set(cidr, count + 1);
+    for (const rest of difference([candidate], parts.map(([cidr]) => cidr))) misses.set(rest, 1);
+  }
+  return new Map(sortCidrs(misses.keys()).map((cidr) => [cidr, misses.get(cidr)!]));
+}
+
+function pendingRemoval(misses: Readonly<Record<string, number>>, removeAfterMisses: number): TargetReport['pendingRemoval'] {
+  const pending = Object.entries(misses).flatMap(([key, count]) => {
+    const cidr = tryParseCidr(key);
+    return cidr && count < removeAfterMisses ? [[cidr, count] as const] : [];
+  });
+  const counts = new Map(pending);
+  return sortCidrs(counts.keys()).map((cidr) => ({ cidr, misses: counts.get(cidr)! }));
+}
+
+/** After a complete check: keep times of what is observed or approved, start the clock for what is new. */
+function refreshFirstSeen(previous: Readonly<Record<string, string>>, observed: readonly Cidr[], baseline: readonly Cidr[], now: string): Record<string, string> {
+  const approvedIndex = new PrefixIndex(aggregate(baseline).map((cidr) => [cidr, cidr] as const));
+  const kept = Object.keys(previous).flatMap((key) => {
+    const cidr = tryParseCidr(key);
+    return cidr && approvedIndex.containing(cidr) ? [cidr] : [];
+  });
+  return firstSeenOf(previous, sortCidrs([...observed, ...kept]), now);
+}
+
+/** After an incomplete check, absence proves nothing: only new entries are added. */
+function addFirstSeen(previous: Readonly<Record<string, string>>, observed: readonly Cidr[], now: string): Record<string, string> {
+  const known = Object.keys(previous).flatMap((key) => tryParseCidr(key) ?? []);
+  return firstSeenOf(previous, sortCidrs([...known, ...observed]), now);
+}
+
+function firstSeenOf(previous: Readonly<Record<string, string>>, cidrs: readonly Cidr[], now: string): Record<string, string> {
+  return Object.fromEntries(cidrs.map((cidr) => [cidr, previous[cidr] ?? now]));
+}
+
+function evidenceByCidr(observation: Observation): Record<string, EntryEvidence[]> {
+  const merged = new Map<Cidr, EntryEvidence[]>();
+  for (const entry of observation.entries) merged.set(entry.cidr, [...(merged.get(entry.cidr) ?? []), ...entry.evidence]);
+  return Object.fromEntries(sortCidrs(merged.keys()).map((cidr) => [cidr, uniqueEvidence(merged.get(cidr)!)]));
+}
+
+function uniqueEvidence(evidence: readonly EntryEvidence[]): EntryEvidence[] {
+  const seen = new Map<string, EntryEvidence>();
+  for (const item of evidence) {
+    const key = JSON.stringify(item, Object.keys(item).sort());
+    if (!seen.has(key)) seen.set(key, item);
+  }
+  return [...seen.values()];
+}
+
+function storedObservation(observation: Observation): StoredObservation {
+  return {
+    observedAt: observation.observedAt,
+    status: observation.status,
+    entries: observation.entries.map((entry) => ({ cidr: entry.cidr, evidence: [...entry.evidence] })),
+    warnings: [...observation.warnings],
+    errors: [...observation.errors],
+    ...(observation.facts ? { facts: { ...observation.facts } } : {}),
+  };
+}
+
+/**
+ * Looks up which members of a prefix list contain a given prefix, by probing its supernets at the
+ * prefix lengths the list actually uses: a handful of map lookups instead of a scan of the list.
+ */
+class PrefixIndex<V> {
+  private readonly members = new Map<Cidr, V>();
+  private readonly lengths: Record<4 | 6, number[]>;
+
+  constructor(entries: Iterable<readonly [Cidr, V]>) {
+    const lengths = { 4: new Set<number>(), 6: new Set<number>() };
+    for (const [cidr, value] of entries) {
+      this.members.set(cidr, value);
+      lengths[familyOf(cidr)].add(prefixLengthOf(cidr));
+    }
+    this.lengths = { 4: [...lengths[4]].sort((a, b) => b - a), 6: [...lengths[6]].sort((a, b) => b - a) };
+  }
+
+  keys(): IterableIterator<Cidr> {
+    return this.members.keys();
+  }
+
+  get(cidr: Cidr): V | undefined {
+    return this.members.get(cidr);
+  }
+
+  /** Members equal to or containing `cidr`, most specific first. */
+  allContaining(cidr: Cidr): Cidr[] {
+    const prefix = prefixLengthOf(cidr);
+    const address = cidr.slice(0, cidr.lastIndexOf('/'));
+    const found: Cidr[] = [];
+    for (const length of this.lengths[familyOf(cidr)]) {
+      if (length > prefix) continue;
+      const supernet = length === prefix ? cidr : parseCidr(`${address}/${length}`);
+      if (this.members.has(supernet)) found.push(supernet);
+    }
+    return found;
+  }
+
+  /** The most specific member equal to or containing `cidr`. */
+  containing(cidr: Cidr): Cidr | undefined {
+    return this.allContaining(cidr)[0];
+  }
+}

@@ -1,0 +1,139 @@
+import type { Policy } from './config.js';
+import { addressCount, classify, familyOf, prefixLengthOf, type Cidr, type IpFamily } from './ipset.js';
+import type { Verdict } from './report.js';
+import type { ObservedEntry } from './sources/source.js';
+
+/** What the guards look at: one target's usable observation and the change it would cause. */
+export interface GuardInput {
+  /** Only a complete observation can show that a source has gone empty; a partial one is empty by failure. */
+  readonly status: 'ok' | 'partial';
+  readonly entries: readonly ObservedEntry[];
+  /** The approved set; null when nothing was ever approved (the first proposal adds everything). */
+  readonly baseline: readonly Cidr[] | null;
+  /** Aggregated addresses the observation would add to the baseline. */
+  readonly added: readonly Cidr[];
+  /** Aggregated baseline addresses the observation no longer shows (removed only after enough misses). */
+  readonly removalCandidates: readonly Cidr[];
+  readonly policy: Policy;
+}
+
+/** How many offending CIDRs a message names before it only counts the rest. */
+const NAMED_IN_MESSAGE = 5;
+
+/** Every guard's verdict, passing ones included so reviewers can see what was checked and with which figures. */
+export function evaluateGuards(input: GuardInput): Verdict[] {
+  return [emptyObservation(input), massRemoval(input), massAddition(input), broadPrefix(input), specialRange(input)];
+}
+
+/**
+ * Written into the config by a person (static entries, VPN ranges), so private space and broad prefixes
+ * are deliberate there. An entry with no evidence at all is treated as coming from a public source.
+ */
+export function isConfigured(entry: ObservedEntry): boolean {
+  return entry.evidence.length > 0 && entry.evidence.every((evidence) => evidence.kind === 'static' || evidence.kind === 'vpn');
+}
+
+function emptyObservation({ status, entries }: GuardInput): Verdict {
+  if (status === 'ok' && entries.length === 0) {
+    return hold('empty-observation', 'the source answered with no addresses at all; an empty answer is treated as a failure, never as "remove everything"');
+  }
+  return pass('empty-observation', `${entries.length} ${plural(entries.length, 'entry', 'entries')} observed`);
+}
+
+function massRemoval({ baseline, removalCandidates, policy }: GuardInput): Verdict {
+  const limit = `more than ${percent(policy.maxRemoveRatio)} of a family's baseline addresses in more than ${policy.minChangeForRatio} ${plural(policy.minChangeForRatio, 'range', 'ranges')}`;
+  for (const family of FAMILIES) {
+    const candidates = removalCandidates.filter((cidr) => familyOf(cidr) === family);
+    if (candidates.length === 0) continue;
+    const ratio = addressRatio(candidates, (baseline ?? []).filter((cidr) => familyOf(cidr) === family));
+    if (ratio > policy.maxRemoveRatio && candidates.length > policy.minChangeForRatio) {
+      return hold(
+        'mass-removal',
+        `${candidates.length} IPv${family} ${plural(candidates.length, 'range', 'ranges')} (${percent(ratio)} of the baseline's IPv${family} addresses) are no longer observed, ${limit}: ${nameList(candidates)}`,
+      );
+    }
+  }
+  return pass('mass-removal', `${removalCandidates.length} ${plural(removalCandidates.length, 'range is', 'ranges are')} no longer observed; holds at ${limit}`);
+}
+
+function massAddition({ baseline, added, policy }: GuardInput): Verdict {
+  if (baseline === null) return pass('mass-addition', 'no approved baseline yet: the first proposal adds every observed address');
+  const limit = `more than ${percent(policy.maxAddRatio)} of a family's baseline addresses in more than ${policy.minChangeForRatio} ${plural(policy.minChangeForRatio, 'range', 'ranges')}`;
+  for (const family of FAMILIES) {
+    const familyBaseline = baseline.filter((cidr) => familyOf(cidr) === family);
+    // A family the baseline does not have yet (say, a first AAAA record) has no size to compare with.
+    if (familyBaseline.length === 0) continue;
+    const additions = added.filter((cidr) => familyOf(cidr) === family);
+    const ratio = addressRatio(additions, familyBaseline);
+    if (ratio > policy.maxAddRatio && additions.length > policy.minChangeForRatio) {
+      return hold(
+        'mass-addition',
+        `${additions.length} new IPv${family} ${plural(additions.length, 'range', 'ranges')} (${percent(ratio)} of the baseline's IPv${family} addresses), ${limit}: ${nameList(additions)}`,
+      );
+    }
+  }
+  return pass('mass-addition', `${added.length} new ${plural(added.length, 'range', 'ranges')}; holds at ${limit}`);
+}
+
+function broadPrefix({ entries, policy }: GuardInput): Verdict {
+  const minimum = { 4: policy.minPrefixLength.ipv4, 6: policy.minPrefixLength.ipv6 } as const;
+  const everything = entries.filter((entry) => prefixLengthOf(entry.cidr) === 0).map((entry) => entry.cidr);
+  if (everything.length > 0) {
+    return hold('broad-prefix', `${nameList(everything)} would allow every address; a /0 is never accepted, not even from the config`);
+  }
+  const broad = entries
+    .filter((entry) => !isConfigured(entry) && prefixLengthOf(entry.cidr) < minimum[familyOf(entry.cidr)])
+    .map((entry) => entry.cidr);
+  const rule = `public sources may not publish prefixes shorter than /${minimum[4]} (IPv4) or /${minimum[6]} (IPv6)`;
+  if (broad.length > 0) {
+    return hold('broad-prefix', `${broad.length} ${plural(broad.length, 'entry is', 'entries are')} broader than allowed (${rule}): ${nameList(broad)}`);
+  }
+  return pass('broad-prefix', `no /0, and ${rule}`);
+}
+
+function specialRange({ entries }: GuardInput): Verdict {
+  const special = entries
+    .filter((entry) => !isConfigured(entry))
+    .map((entry) => ({ cidr: entry.cidr, ranges: classify(entry.cidr) }))
+    .filter((found) => found.ranges.length > 0);
+  if (special.length > 0) {
+    const named = special.map((found) => `${found.cidr} (${found.ranges.join(', ')})`);
+    return hold(
+      'special-range',
+      `${special.length} ${plural(special.length, 'entry', 'entries')} from a public source ${plural(special.length, 'is', 'are')} in special-purpose address space: ${nameList(named)}`,
+    );
+  }
+  return pass('special-range', 'no entry from a public source is in special-purpose address space (configured static and VPN entries are exempt)');
+}
+
+const FAMILIES: readonly IpFamily[] = [4, 6];
+
+/** Ratio of address counts; counts are bigints (an IPv6 /32 has 2^96 addresses), so divide in floating point. */
+function addressRatio(part: readonly Cidr[], whole: readonly Cidr[]): number {
+  const total = addressCount(whole);
+  if (total === 0n) return part.length === 0 ? 0 : Number.POSITIVE_INFINITY;
+  return Number(addressCount(part)) / Number(total);
+}
+
+function pass(guard: Verdict['guard'], message: string): Verdict {
+  return { guard, outcome: 'pass', message };
+}
+
+function hold(guard: Verdict['guard'], message: string): Verdict {
+  return { guard, outcome: 'hold', message };
+}
+
+function nameList(items: readonly string[]): string {
+  const named = items.slice(0, NAMED_IN_MESSAGE).join(', ');
+  const rest = items.length - NAMED_IN_MESSAGE;
+  return rest > 0 ? `${named} and ${rest} more` : named;
+}
+
+function percent(ratio: number): string {
+  if (!Number.isFinite(ratio)) return 'all';
+  return `${Math.round(ratio * 1000) / 10}%`;
+}
+
+function plural(count: number, one: string, many: string): string {
+  return count === 1 ? one : many;
+}

@@ -1,0 +1,293 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig, type Policy, type Target } from '../shared/config.js';
+import { addedRows, computeDrift, filesProposal, removedRows, type TargetDrift } from '../shared/drift.js';
+import { parseCidr, sameAddresses, type Cidr } from '../shared/ipset.js';
+import type { Problem } from '../shared/problem.js';
+import type { EntryEvidence, Observation, ObservationStatus } from '../shared/sources/source.js';
+import type { TargetRecord } from '../shared/state/store.js';
+
+const config = parseConfig({
+  name: 'drift-test',
+  targets: [{ id: 'outsystems-prod', type: 'outsystems', frontEnds: ['prodfe1', 'prodfe2'], vpnRanges: ['10.20.0.0/16'] }],
+});
+const target: Target = config.targets[0]!;
+const policy: Policy = config.policy;
+
+const cidrs = (...texts: string[]): Cidr[] => texts.map(parseCidr);
+const dns = (hostname = 'prodfe1.outsystemsenterprise.com'): EntryEvidence => ({
+  kind: 'dns',
+  hostname,
+  recordType: 'A',
+  ttl: 300,
+  resolver: '127.0.0.1:53',
+  at: '2025-11-07T10:00:00.000Z',
+});
+
+/** Ten public /32s, none adjacent, so aggregation keeps them as ten ranges. */
+const TEN = Array.from({ length: 10 }, (_, index) => `52.10.${index}.7/32`);
+
+function observation(status: ObservationStatus, texts: readonly string[], extra: { errors?: Problem[]; warnings?: Problem[]; at?: string } = {}): Observation {
+  return {
+    targetId: target.id,
+    type: target.type,
+    observedAt: extra.at ?? '2025-11-07T10:00:00.000Z',
+    status,
+    entries: texts.map((text) => ({ cidr: parseCidr(text), evidence: [text.startsWith('10.20.') ? { kind: 'vpn' } : dns()] })),
+    warnings: extra.warnings ?? [],
+    errors: extra.errors ?? (status === 'ok' ? [] : [{ code: 'dns-timeout', message: 'prodfe2.outsystemsenterprise.com timed out' }]),
+  };
+}
+
+function approved(texts: readonly string[]): TargetRecord {
+  return { targetId: target.id, baseline: cidrs(...texts), baselineAt: '2025-11-01T00:00:00.000Z', misses: {}, firstSeen: {}, lastErrors: [], lastWarnings: [], verdicts: [], etag: 'W/"etag-1"' };
+}
+
+/** Runs checks in sequence, each on the record the previous one produced, as the engine stores them. */
+function checks(record: TargetRecord | undefined, observations: readonly Observation[], at = (index: number) => `2025-11-07T1${index}:00:00.000Z`): TargetDrift[] {
+  const drifts: TargetDrift[] = [];
+  let current = record;
+  observations.forEach((observed, index) => {
+    const drift = computeDrift({ target, observation: observed, record: current, policy, now: at(index) });
+    drifts.push(drift);
+    current = drift.nextRecord;
+  });
+  return drifts;
+}
+
+describe('computeDrift', () => {
+  it('proposes everything observed on the first run, with every guard passing', () => {
+    const drift = computeDrift({ target, observation: observation('ok', ['52.1.1.1', '52.1.1.0/32', '2a05:d018::1']), record: undefined, policy, now: '2025-11-07T10:00:00.000Z' });
+    expect(drift.report.status).toBe('ok');
+    expect(drift.proposed).toEqual(cidrs('52.1.1.0/31', '2a05:d018::1/128'));
+    expect(drift.report.added).toEqual(drift.proposed);
+    expect(drift.report.removed).toEqual([]);
+    expect(drift.report.baseline).toEqual([]);
+    expect(drift.report.observed).toEqual(cidrs('52.1.1.0/32', '52.1.1.1/32', '2a05:d018::1/128'));
+    expect(drift.changed).toBe(true);
+    expect(drift.report.verdicts.map((v) => [v.guard, v.outcome])).toEqual([
+      ['empty-observation', 'pass'],
+      ['mass-removal', 'pass'],
+      ['mass-addition', 'pass'],
+      ['broad-prefix', 'pass'],
+      ['special-range', 'pass'],
+    ]);
+    expect(drift.nextRecord.baseline).toBeNull();
+    expect(drift.nextRecord.misses).toEqual({});
+  });
+
+  it('proposes additions at once', () => {
+    const drift = computeDrift({ target, observation: observation('ok', [...TEN, '52.99.0.1']), record: approved(TEN), policy, now: '2025-11-07T10:00:00.000Z' });
+    expect(drift.report.added).toEqual(cidrs('52.99.0.1'));
+    expect(drift.changed).toBe(true);
+    expect(sameAddresses(drift.proposed, cidrs(...TEN, '52.99.0.1'))).toBe(true);
+  });
+
+  it('removes an entry after exactly removeAfterMisses complete checks, not before', () => {
+    const without = TEN.slice(1);
+    const drifts = checks(approved(TEN), [observation('ok', without), observation('ok', without), observation('ok', without)]);
+    const [first, second, third] = drifts as [TargetDrift, TargetDrift, TargetDrift];
+
+    expect(policy.removeAfterMisses).toBe(3);
+    for (const [drift, misses] of [[first, 1], [second, 2]] as const) {
+      expect(drift.report.pendingRemoval).toEqual([{ cidr: parseCidr(TEN[0]!), misses }]);
+      expect(drift.report.removed).toEqual([]);
+      expect(drift.changed).toBe(false);
+      expect(sameAddresses(drift.proposed, cidrs(...TEN))).toBe(true);
+    }
+    expect(third.report.removed).toEqual(cidrs(TEN[0]!));
+    expect(third.report.pendingRemoval).toEqual([]);
+    expect(third.changed).toBe(true);
+    expect(sameAddresses(third.proposed, cidrs(...without))).toBe(true);
+    expect(third.nextRecord.misses).toEqual({ [TEN[0]!]: 3 });
+    expect(removedRows(third)).toEqual([{ cidr: parseCidr(TEN[0]!), misses: 3 }]);
+    // The baseline moves only when the PR is merged.
+    expect(third.nextRecord.baseline).toEqual(cidrs(...TEN));
+  });
+
+  it('neither counts nor resets misses on failed or partial checks in between', () => {
+    const without = TEN.slice(1);
+    const drifts = checks(approved(TEN), [
+      observation('ok', without),
+      observation('error', []),
+      observation('partial', without.slice(0, 4)),
+      observation('ok', without),
+      observation('ok', without),
+    ]);
+    expect(drifts.map((d) => d.report.pendingRemoval[0]?.misses ?? 0)).toEqual([1, 1, 1, 2, 0]);
+    expect(drifts.map((d) => d.report.status)).toEqual(['ok', 'error', 'error', 'ok', 'ok']);
+    expect(drifts[4]!.report.removed).toEqual(cidrs(TEN[0]!));
+    // A partial check proposes no removal even though nine tenths of the baseline were not seen.
+    expect(drifts[2]!.report.removed).toEqual([]);
+    expect(sameAddresses(drifts[2]!.proposed, cidrs(...TEN))).toBe(true);
+  });
+
+  it('proposes only the baseline on a failed check, and what was seen on a partial one', () => {
+    const [failed, partial] = checks(approved(TEN), [
+      observation('error', []),
+      observation('partial', ['52.99.0.1'], { errors: [{ code: 'dns-servfail', message: 'prodfe2: SERVFAIL' }] }),
+    ]) as [TargetDrift, TargetDrift];
+    expect(failed.report.status).toBe('error');
+    expect(failed.report.errors.map((e) => e.code)).toEqual(['dns-timeout']);
+    expect(failed.report.verdicts).toEqual([]);
+    expect(failed.changed).toBe(false);
+    expect(sameAddresses(failed.proposed, cidrs(...TEN))).toBe(true);
+
+    expect(partial.report.status).toBe('error');
+    expect(partial.report.errors).toEqual([{ code: 'dns-servfail', message: 'prodfe2: SERVFAIL' }]);
+    expect(partial.report.added).toEqual(cidrs('52.99.0.1'));
+    expect(partial.changed).toBe(true);
+    expect(sameAddresses(partial.proposed, cidrs(...TEN, '52.99.0.1'))).toBe(true);
+  });
+
+  it('drops the counter of an entry that reappears', () => {
+    const without = TEN.slice(1);
+    const drifts = checks(approved(TEN), [observation('ok', without), observation('ok', without), observation('ok', TEN), observation('ok', without)]);
+    expect(drifts.map((d) => d.report.pendingRemoval[0]?.misses ?? 0)).toEqual([1, 2, 0, 1]);
+    expect(drifts[2]!.nextRecord.misses).toEqual({});
+  });
+
+  it('keeps counters when the missing ranges are reshaped between checks', () => {
+    const baseline = [...TEN, '52.50.0.4/31'];
+    const drifts = checks(approved(baseline), [
+      observation('ok', [...TEN, '52.50.0.5']), // 52.50.0.4 missing
+      observation('ok', [...TEN, '52.50.0.5']),
+      observation('ok', TEN), // now the whole /31 is missing: its .4 half has missed three times
+      observation('ok', [...TEN, '52.50.0.4']), // only .5 missing: it keeps its count of one, plus one
+    ]);
+    expect(drifts[2]!.report.removed).toEqual(cidrs('52.50.0.4/32'));
+    expect(drifts[2]!.report.pendingRemoval).toEqual([{ cidr: parseCidr('52.50.0.5'), misses: 1 }]);
+    expect(drifts[3]!.report.pendingRemoval).toEqual([{ cidr: parseCidr('52.50.0.5'), misses: 2 }]);
+
+    // A candidate inside a range counted before inherits that range's count.
+    const shrinking = checks(approved(baseline), [observation('ok', TEN), observation('ok', TEN), observation('ok', [...TEN, '52.50.0.5'])]);
+    expect(shrinking[1]!.report.pendingRemoval).toEqual([{ cidr: parseCidr('52.50.0.4/31'), misses: 2 }]);
+    expect(shrinking[2]!.report.removed).toEqual(cidrs('52.50.0.4/32'));
+  });
+
+  it('treats a /23 and its two /24s (and a covered prefix) as no change', () => {
+    const record = approved(['13.107.228.0/23']);
+    const drift = computeDrift({ target, observation: observation('ok', ['13.107.228.0/24', '13.107.229.0/24', '13.107.229.9/32']), record, policy, now: '2025-11-07T10:00:00.000Z' });
+    expect(drift.changed).toBe(false);
+    expect(drift.report.added).toEqual([]);
+    expect(drift.report.removed).toEqual([]);
+    expect(drift.report.pendingRemoval).toEqual([]);
+    expect(drift.proposed).toEqual(cidrs('13.107.228.0/23'));
+
+    const reverse = computeDrift({ target, observation: observation('ok', ['13.107.228.0/23']), record: approved(['13.107.228.0/24', '13.107.229.0/24']), policy, now: '2025-11-07T10:00:00.000Z' });
+    expect(reverse.changed).toBe(false);
+    expect(reverse.report.pendingRemoval).toEqual([]);
+  });
+
+  it('holds a target a guard stops: baseline kept, misses not counted, nothing added', () => {
+    const record = { ...approved(TEN), misses: { [TEN[0]!]: 2 } };
+    const drift = computeDrift({ target, observation: observation('ok', [...TEN.slice(1), '192.168.1.1']), record, policy, now: '2025-11-07T10:00:00.000Z' });
+    expect(drift.report.status).toBe('held');
+    expect(drift.report.verdicts.find((v) => v.guard === 'special-range')).toMatchObject({ outcome: 'hold' });
+    expect(drift.report.verdicts.find((v) => v.guard === 'special-range')!.message).toContain('192.168.1.1/32 (private)');
+    expect(drift.proposed).toEqual(cidrs(...TEN));
+    expect(drift.changed).toBe(false);
+    expect(drift.report.added).toEqual([]);
+    expect(drift.report.removed).toEqual([]);
+    // A third miss would have removed it; a held check does not count.
+    expect(drift.nextRecord.misses).toEqual({ [TEN[0]!]: 2 });
+    expect(drift.report.pendingRemoval).toEqual([{ cidr: parseCidr(TEN[0]!), misses: 2 }]);
+    expect(drift.nextRecord.lastStatus).toBe('held');
+  });
+
+  it('holds a never-approved target with an empty proposal', () => {
+    const drift = computeDrift({ target, observation: observation('ok', ['52.1.1.1', '0.0.0.0/0']), record: undefined, policy, now: '2025-11-07T10:00:00.000Z' });
+    expect(drift.report.status).toBe('held');
+    expect(drift.proposed).toEqual([]);
+    expect(drift.changed).toBe(false);
+  });
+
+  it('holds an empty complete observation instead of removing everything', () => {
+    const drifts = checks(approved(TEN), [observation('ok', []), observation('ok', []), observation('ok', []), observation('ok', [])]);
+    for (const drift of drifts) {
+      expect(drift.report.status).toBe('held');
+      expect(sameAddresses(drift.proposed, cidrs(...TEN))).toBe(true);
+      expect(drift.nextRecord.misses).toEqual({});
+    }
+  });
+
+  it('lets configured private VPN ranges through the special-range and prefix-length guards', () => {
+    const drift = computeDrift({ target, observation: observation('ok', ['52.1.1.1', '10.20.0.0/16']), record: undefined, policy: { ...policy, minPrefixLength: { ipv4: 24, ipv6: 48 } }, now: '2025-11-07T10:00:00.000Z' });
+    expect(drift.report.status).toBe('ok');
+    expect(drift.proposed).toEqual(cidrs('10.20.0.0/16', '52.1.1.1'));
+  });
+
+  it('builds the next record: observation, last good, misses, first-seen, status and problems', () => {
+    const record: TargetRecord = {
+      ...approved(['52.1.1.1', '52.2.2.2']),
+      firstSeen: { '52.1.1.1/32': '2025-10-01T00:00:00.000Z', '52.2.2.2/32': '2025-10-01T00:00:00.000Z', '52.3.3.3/32': '2025-10-02T00:00:00.000Z' },
+    };
+    const warning = { code: 'new-front-end', message: 'LifeTime reports 3 front-ends' };
+    const ok = computeDrift({ target, observation: observation('ok', ['52.1.1.1', '52.4.4.4'], { warnings: [warning] }), record, policy, now: '2025-11-07T12:00:00.000Z' });
+    const next = ok.nextRecord;
+    expect(next.targetId).toBe(target.id);
+    expect(next.baseline).toEqual(record.baseline);
+    expect(next.baselineAt).toBe(record.baselineAt);
+    expect(next.etag).toBe(record.etag);
+    expect(next.observation?.entries.map((e) => e.cidr)).toEqual(cidrs('52.1.1.1', '52.4.4.4'));
+    expect(next.lastGood).toEqual(next.observation);
+    expect(next.lastCheckAt).toBe('2025-11-07T12:00:00.000Z');
+    expect(next.lastStatus).toBe('ok');
+    expect(next.lastWarnings).toEqual([warning]);
+    expect(next.lastErrors).toEqual([]);
+    expect(next.verdicts).toEqual(ok.report.verdicts);
+    expect(next.misses).toEqual({ '52.2.2.2/32': 1 });
+    expect(next.proposed).toEqual(ok.proposed);
+    // Observed or approved entries keep their time, new ones start now, and the rest is forgotten.
+    expect(next.firstSeen).toEqual({
+      '52.1.1.1/32': '2025-10-01T00:00:00.000Z',
+      '52.2.2.2/32': '2025-10-01T00:00:00.000Z',
+      '52.4.4.4/32': '2025-11-07T12:00:00.000Z',
+    });
+    expect(ok.firstSeen).toEqual(next.firstSeen);
+    expect(addedRows(ok)).toEqual([{ cidr: parseCidr('52.4.4.4'), evidence: [dns()], firstSeen: '2025-11-07T12:00:00.000Z' }]);
+
+    const failed = computeDrift({ target, observation: observation('error', []), record: next, policy, now: '2025-11-07T13:00:00.000Z' });
+    expect(failed.nextRecord.observation?.status).toBe('error');
+    expect(failed.nextRecord.lastGood).toEqual(next.lastGood);
+    expect(failed.nextRecord.lastErrors.map((e) => e.code)).toEqual(['dns-timeout']);
+    expect(failed.nextRecord.lastStatus).toBe('error');
+    expect(failed.nextRecord.firstSeen).toEqual(next.firstSeen);
+    expect(failed.nextRecord.misses).toEqual(next.misses);
+  });
+
+  it('explains an added range with the evidence of every observed entry behind it', () => {
+    const observed: Observation = {
+      ...observation('ok', []),
+      entries: [
+        { cidr: parseCidr('52.1.1.0'), evidence: [dns('prodfe1.outsystemsenterprise.com')] },
+        { cidr: parseCidr('52.1.1.1'), evidence: [dns('prodfe2.outsystemsenterprise.com'), dns('prodfe2.outsystemsenterprise.com')] },
+        { cidr: parseCidr('13.107.228.0/23'), evidence: [{ kind: 'static' }] },
+      ],
+    };
+    const drift = computeDrift({ target, observation: observed, record: approved(['13.107.228.0/24']), policy, now: '2025-11-07T10:00:00.000Z' });
+    expect(drift.evidence['52.1.1.1/32']).toEqual([dns('prodfe2.outsystemsenterprise.com')]);
+    expect(addedRows(drift)).toEqual([
+      { cidr: parseCidr('13.107.229.0/24'), evidence: [{ kind: 'static' }], firstSeen: '2025-11-07T10:00:00.000Z' },
+      { cidr: parseCidr('52.1.1.0/31'), evidence: [dns('prodfe1.outsystemsenterprise.com'), dns('prodfe2.outsystemsenterprise.com')], firstSeen: '2025-11-07T10:00:00.000Z' },
+    ]);
+  });
+
+  it('rejects an observation of another target', () => {
+    expect(() => computeDrift({ target, observation: { ...observation('ok', TEN), targetId: 'cas-us1' }, record: undefined, policy, now: '2025-11-07T10:00:00.000Z' })).toThrow(
+      expect.objectContaining({ code: 'observation-mismatch' }),
+    );
+  });
+});
+
+describe('filesProposal', () => {
+  it('aggregates the union of the proposals of a file’s targets and refuses a target it has no drift for', () => {
+    const a = computeDrift({ target, observation: observation('ok', ['52.1.1.0']), record: undefined, policy, now: '2025-11-07T10:00:00.000Z' });
+    const b = { ...a, proposed: cidrs('52.1.1.1', '2a05:d018::1') };
+    const drifts = new Map([
+      ['a', a],
+      ['b', b],
+    ]);
+    expect(filesProposal(['a', 'b'], drifts)).toEqual(cidrs('52.1.1.0/31', '2a05:d018::1'));
+    expect(() => filesProposal(['a', 'c'], drifts)).toThrow(expect.objectContaining({ code: 'missing-drift' }));
+  });
+});

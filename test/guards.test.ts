@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig, type Policy } from '../shared/config.js';
+import { evaluateGuards, isConfigured, type GuardInput } from '../shared/guards.js';
+import { parseCidr, semanticDiff, type Cidr } from '../shared/ipset.js';
+import type { Verdict } from '../shared/report.js';
+import type { EntryEvidence, ObservedEntry } from '../shared/sources/source.js';
+
+/** The defaults: maxRemoveRatio 0.3, maxAddRatio 1, minChangeForRatio 3, minPrefixLength /16 and /32. */
+const policy: Policy = parseConfig({ targets: [{ id: 't', type: 'static', entries: ['52.1.1.1'] }] }).policy;
+
+const tag: EntryEvidence = { kind: 'service-tag', tag: 'MicrosoftCloudAppSecurity', tagChangeNumber: 7, fileChangeNumber: 350 };
+
+/** Public /32s that never aggregate with each other: 52.<n>.0.1. */
+const hosts = (count: number, second = 0): Cidr[] => Array.from({ length: count }, (_, index) => parseCidr(`52.${second + index}.0.1`));
+
+const entry = (cidr: string, ...evidence: EntryEvidence[]): ObservedEntry => ({ cidr: parseCidr(cidr), evidence: evidence.length > 0 ? evidence : [tag] });
+
+function verdictOf(guard: Verdict['guard'], baseline: readonly Cidr[] | null, observed: readonly ObservedEntry[], overrides: Partial<GuardInput> = {}): Verdict {
+  const diff = semanticDiff(baseline ?? [], observed.map((e) => e.cidr));
+  const verdicts = evaluateGuards({
+    status: 'ok',
+    entries: observed,
+    baseline,
+    added: diff.added,
+    removalCandidates: baseline === null ? [] : diff.removed,
+    policy,
+    ...overrides,
+  });
+  return verdicts.find((v) => v.guard === guard)!;
+}
+
+const observe = (cidrs: readonly Cidr[]) => cidrs.map((cidr) => entry(cidr));
+
+describe('evaluateGuards', () => {
+  it('always returns all five verdicts in a fixed order', () => {
+    const verdicts = evaluateGuards({ status: 'ok', entries: observe(hosts(2)), baseline: hosts(2), added: [], removalCandidates: [], policy });
+    expect(verdicts.map((v) => v.guard)).toEqual(['empty-observation', 'mass-removal', 'mass-addition', 'broad-prefix', 'special-range']);
+    expect(verdicts.every((v) => v.outcome === 'pass')).toBe(true);
+  });
+
+  it('holds an empty complete observation but not an empty partial one', () => {
+    expect(verdictOf('empty-observation', hosts(3), []).outcome).toBe('hold');
+    expect(verdictOf('empty-observation', hosts(3), [], { status: 'partial', removalCandidates: [] }).outcome).toBe('pass');
+    expect(verdictOf('empty-observation', hosts(3), observe(hosts(1))).outcome).toBe('pass');
+  });
+
+  it('holds a mass removal only above the ratio (30%)', () => {
+    const baseline = hosts(20);
+    expect(verdictOf('mass-removal', baseline, observe(baseline.slice(6))).outcome).toBe('pass'); // exactly 30%
+    const held = verdictOf('mass-removal', baseline, observe(baseline.slice(7))); // 35%
+    expect(held.outcome).toBe('hold');
+    expect(held.message).toContain('7 IPv4 ranges (35% of the baseline');
+    expect(held.message).toContain('52.0.0.1/32, 52.1.0.1/32, 52.2.0.1/32, 52.3.0.1/32, 52.4.0.1/32 and 2 more');
+  });
+
+  it('holds a mass removal only with more than minChangeForRatio (3) ranges', () => {
+    expect(verdictOf('mass-removal', hosts(4), observe(hosts(1, 3))).outcome).toBe('pass'); // 3 of 4 gone: 75%, 3 ranges
+    expect(verdictOf('mass-removal', hosts(5), observe(hosts(1, 4))).outcome).toBe('hold'); // 4 of 5 gone: 80%, 4 ranges
+  });
+
+  it('weighs removals by addresses, not by lines', () => {
+    const baseline = [parseCidr('52.0.0.0/22'), ...hosts(4, 10)];
+    // Four /32s of 1,028 addresses is well under 30%, even though it is most of the lines.
+    expect(verdictOf('mass-removal', baseline, observe([parseCidr('52.0.0.0/22')])).outcome).toBe('pass');
+    // Losing three quarters of the /22 (a /24 and a /23) and two hosts: 4 ranges, 74.8% of the addresses.
+    const observed = [entry('52.0.0.0/24'), ...observe(hosts(4, 10))];
+    const held = verdictOf('mass-removal', [...baseline, ...hosts(2, 20)], observed);
+    expect(held.outcome).toBe('hold');
+    expect(held.message).toContain('4 IPv4 ranges (74.8% of the baseline');
+  });
+
+  it('holds a mass addition only above the ratio (100%) and with more than 3 ranges', () => {
+    const baseline = hosts(4);
+    expect(verdictOf('mass-addition', baseline, observe([...baseline, ...hosts(4, 100)])).outcome).toBe('pass'); // +100%
+    const held = verdictOf('mass-addition', baseline, observe([...baseline, ...hosts(5, 100)])); // +125%
+    expect(held.outcome).toBe('hold');
+    expect(held.message).toContain('5 new IPv4 ranges (125% of the baseline');
+    expect(verdictOf('mass-addition', hosts(1), observe([...hosts(1), ...hosts(3, 100)])).outcome).toBe('pass'); // +300% but 3 ranges
+  });
+
+  it('does not hold additions when there is no baseline, or for a family the baseline does not have yet', () => {
+    expect(verdictOf('mass-addition', null, observe(hosts(50))).outcome).toBe('pass');
+    const v6 = ['2a05:d018::1', '2a05:d018::3', '2a05:d018::5', '2a05:d018::7', '2a05:d018::9'].map((text) => entry(text));
+    expect(verdictOf('mass-addition', hosts(1), [...observe(hosts(1)), ...v6]).outcome).toBe('pass');
+  });
+
+  it('compares families separately, so IPv6 sizes do not drown IPv4 changes', () => {
+    const baseline = [...hosts(5), parseCidr('2a05:d018::/32')];
+    const held = verdictOf('mass-removal', baseline, [...observe(hosts(1)), entry('2a05:d018::/32')]);
+    expect(held.outcome).toBe('hold');
+    expect(held.message).toContain('IPv4');
+  });
+
+  it('holds prefixes broader than the minimum from public sources, at the boundary', () => {
+    expect(verdictOf('broad-prefix', null, [entry('52.0.0.0/16'), entry('2a05::/32')]).outcome).toBe('pass');
+    const v4 = verdictOf('broad-prefix', null, [entry('52.0.0.0/15')]);
+    expect(v4.outcome).toBe('hold');
+    expect(v4.message).toContain('52.0.0.0/15');
+    expect(verdictOf('broad-prefix', null, [entry('2a04::/31')]).outcome).toBe('hold');
+    expect(verdictOf('broad-prefix', null, [entry('52.0.0.0/8', { kind: 'static' })]).outcome).toBe('pass');
+  });
+
+  it('holds /0 from anywhere, even the config', () => {
+    for (const cidr of ['0.0.0.0/0', '::/0']) {
+      const held = verdictOf('broad-prefix', null, [entry(cidr, { kind: 'static' })]);
+      expect(held.outcome).toBe('hold');
+      expect(held.message).toContain(cidr);
+    }
+  });
+
+  it('holds special-purpose space from public sources and names the range kind', () => {
+    const cases: Array<[string, string]> = [
+      ['10.1.2.3', 'private'],
+      ['127.0.0.1', 'loopback'],
+      ['169.254.10.1', 'link-local'],
+      ['100.64.1.1', 'carrier-grade-nat'],
+      ['192.0.2.10', 'documentation'],
+      ['fe80::1', 'link-local'],
+      ['fd00::1', 'unique-local'],
+    ];
+    for (const [cidr, kind] of cases) {
+      const held = verdictOf('special-range', null, [entry('52.1.1.1'), entry(cidr)]);
+      expect(held.outcome, cidr).toBe('hold');
+      expect(held.message).toContain(`${parseCidr(cidr)} (${kind})`);
+    }
+    const many = verdictOf('special-range', null, ['10.0.0.1', '10.0.0.3', '10.0.0.5', '10.0.0.7', '10.0.0.9', '10.0.0.11', '10.0.0.13'].map((c) => entry(c)));
+    expect(many.message).toMatch(/^7 entries .* and 2 more$/);
+    expect(verdictOf('special-range', null, [entry('52.1.1.1'), entry('2a05:d018::1')]).outcome).toBe('pass');
+  });
+
+  it('exempts configured VPN and static entries from special-range, but not a source that also reports them', () => {
+    expect(verdictOf('special-range', null, [entry('10.20.0.0/16', { kind: 'vpn' }), entry('192.168.0.0/16', { kind: 'static' })]).outcome).toBe('pass');
+    expect(verdictOf('special-range', null, [entry('10.20.0.0/16', { kind: 'vpn' }, tag)]).outcome).toBe('hold');
+  });
+});
+
+describe('isConfigured', () => {
+  it('is true only when every piece of evidence was written by a person', () => {
+    expect(isConfigured(entry('10.0.0.0/8', { kind: 'vpn' }))).toBe(true);
+    expect(isConfigured(entry('10.0.0.0/8', { kind: 'static' }, { kind: 'vpn' }))).toBe(true);
+    expect(isConfigured(entry('10.0.0.0/8', { kind: 'vpn' }, tag))).toBe(false);
+    expect(isConfigured({ cidr: parseCidr('10.0.0.0/8'), evidence: [] })).toBe(false);
+  });
+});
