@@ -1,0 +1,312 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, test } from 'vitest';
+import type { CasSection } from '../../shared/config.js';
+import { AllowlistError } from '../../shared/problem.js';
+import { casSectionsOfHeading, parseCasPage, type CasPage } from '../../shared/sources/cas-page.js';
+import { sharedFile } from '../peers/http.js';
+
+const page2017 = sharedFile('seeds/000_08fd580126dea501.txt').toString('utf8');
+const page2018 = sharedFile('fixtures/cas/network-requirements_2018-05-14.md').toString('utf8');
+const page2024 = sharedFile('fixtures/cas/network-requirements_2024-06-20.md').toString('utf8');
+const variant = readFileSync(new URL('../fixtures/cas/numbered-list-layout.md', import.meta.url), 'utf8');
+
+/** Addresses of one section and data center (optionally under headings containing `under`), sorted, unique. */
+function addresses(page: CasPage, section: CasSection, dataCenter: string, under?: string): string[] {
+  const found = page.entries
+    .filter((e) => e.section === section && e.dataCenter === dataCenter && (under === undefined || e.heading.includes(under)))
+    .map((e) => e.cidr as string);
+  return [...new Set(found)].sort();
+}
+
+/** The expected lists below are copied by hand from the documents; bare addresses are host routes. */
+function cidrs(...list: string[]): string[] {
+  return [...new Set(list.map((a) => (a.includes('/') ? a : `${a}/32`)))].sort();
+}
+
+function parseError(markdown: string): AllowlistError {
+  try {
+    parseCasPage(markdown);
+  } catch (error) {
+    if (error instanceof AllowlistError) return error;
+    throw error;
+  }
+  throw new Error('expected parseCasPage to fail');
+}
+
+describe('2017-09-27 page (seed)', () => {
+  const page = parseCasPage(page2017);
+
+  test('reads the revision from ms.date', () => {
+    expect(page.revision).toBe('2017-09-27');
+  });
+
+  test('the combined portal heading counts for portal, SIEM and log collector', () => {
+    const us1 = cidrs('13.91.91.243', '52.183.75.62');
+    const eu1 = cidrs('52.174.56.180', '13.80.125.22');
+    for (const section of ['portal', 'siem', 'log-collector'] as const) {
+      expect(addresses(page, section, 'US1')).toEqual(us1);
+      expect(addresses(page, section, 'EU1')).toEqual(eu1);
+    }
+  });
+
+  test('the table right after the directive line (no blank line) is read; app connector and DLP share it', () => {
+    const us1 = cidrs('104.209.35.177', '13.91.98.185', '40.118.211.172', '13.93.216.68', '13.91.61.249', '13.93.233.42', '13.64.196.27', '13.64.198.97', '13.64.199.41', '13.64.198.19');
+    const eu1 = cidrs('13.80.22.71', '13.95.29.177', '13.95.30.46');
+    expect(addresses(page, 'app-connector', 'US1')).toEqual(us1);
+    expect(addresses(page, 'app-connector', 'EU1')).toEqual(eu1);
+    expect(addresses(page, 'dlp', 'US1')).toEqual(us1);
+    expect(addresses(page, 'dlp', 'EU1')).toEqual(eu1);
+  });
+
+  test('the mail server sentence is global', () => {
+    expect(addresses(page, 'mail', 'global')).toEqual(cidrs('198.2.134.139'));
+    expect(page.entries.filter((e) => e.section === 'mail').map((e) => e.heading)).toEqual(['Email server']);
+  });
+
+  test('sections and data centers present', () => {
+    expect(page.sections).toEqual(new Set(['portal', 'siem', 'log-collector', 'app-connector', 'dlp', 'mail']));
+    expect(page.dataCenters).toEqual(new Set(['US1', 'EU1', 'global']));
+    expect(page.unrecognised).toEqual([]);
+  });
+});
+
+describe('2018-05-14 page (quoted tables)', () => {
+  const page = parseCasPage(page2018);
+
+  test('revision, sections and data centers (US and EU become US1 and EU1)', () => {
+    expect(page.revision).toBe('2018-05-14');
+    expect(page.sections).toEqual(new Set(['portal', 'siem', 'app-connector', 'dlp', 'mail']));
+    expect(page.dataCenters).toEqual(new Set(['US1', 'US2', 'US3', 'EU1', 'EU2', 'global']));
+    expect(page.unrecognised).toEqual([]);
+  });
+
+  test('portal: IP column only, DNS names ignored', () => {
+    expect(addresses(page, 'portal', 'US1')).toEqual(cidrs('13.80.125.22', '52.183.75.62', '13.91.91.243'));
+    expect(addresses(page, 'portal', 'US2')).toEqual(cidrs('13.80.125.22', '52.183.75.62', '52.184.165.82'));
+    expect(addresses(page, 'portal', 'US3')).toEqual(cidrs('13.80.125.22', '52.183.75.62', '40.90.218.198', '40.90.218.196'));
+    expect(addresses(page, 'portal', 'EU1')).toEqual(cidrs('13.80.125.22', '52.183.75.62', '52.174.56.180'));
+    expect(addresses(page, 'portal', 'EU2')).toEqual(cidrs('13.80.125.22', '52.183.75.62', '40.81.156.154', '40.81.156.156'));
+  });
+
+  test('SIEM: <br> and <br></br> separators', () => {
+    expect(addresses(page, 'siem', 'US1')).toEqual(cidrs('13.91.91.243'));
+    expect(addresses(page, 'siem', 'US2')).toEqual(cidrs('52.184.165.82'));
+    expect(addresses(page, 'siem', 'US3')).toEqual(cidrs('40.90.218.198', '40.90.218.196'));
+    expect(addresses(page, 'siem', 'EU1')).toEqual(cidrs('52.174.56.180'));
+    expect(addresses(page, 'siem', 'EU2')).toEqual(cidrs('40.81.156.154', '40.81.156.156'));
+  });
+
+  test('app connector and third-party DLP: same lists, irregular spacing', () => {
+    const expected: Record<string, string[]> = {
+      US1: cidrs('13.91.91.243', '104.209.35.177', '13.91.98.185', '40.118.211.172', '13.93.216.68', '13.91.61.249', '13.93.233.42', '13.64.196.27', '13.64.198.97', '13.64.199.41', '13.64.198.19'),
+      US2: cidrs('52.184.165.82', '40.84.4.93', '40.84.4.119', '40.84.2.83'),
+      US3: cidrs('40.90.218.197', '40.90.218.203'),
+      EU1: cidrs('52.174.56.180', '13.80.22.71', '13.95.29.177', '13.95.30.46'),
+      EU2: cidrs('40.81.156.155', '40.81.156.153'),
+    };
+    for (const [dataCenter, list] of Object.entries(expected)) {
+      expect(addresses(page, 'app-connector', dataCenter)).toEqual(list);
+      expect(addresses(page, 'dlp', dataCenter)).toEqual(list);
+    }
+    expect(new Set(page.entries.filter((e) => e.section === 'dlp').map((e) => e.heading))).toEqual(new Set(['Third-party DLP integration']));
+  });
+
+  test('mail server, and no log-collector addresses (its table lists URLs)', () => {
+    expect(addresses(page, 'mail', 'global')).toEqual(cidrs('198.2.134.139'));
+    expect(page.entries.filter((e) => e.section === 'log-collector')).toEqual([]);
+  });
+});
+
+describe('2024-06-20 page (comma lists, proxy regions, Government tables)', () => {
+  const page = parseCasPage(page2024);
+
+  test('revision, sections, data centers', () => {
+    expect(page.revision).toBe('2024-02-29');
+    expect(page.sections).toEqual(new Set(['portal', 'proxy', 'siem', 'app-connector', 'mail']));
+    for (const code of ['US1', 'US2', 'US3', 'EU1', 'EU2', 'GOV-US1', 'GCC', 'west-europe', 'us-gov-virginia', 'global']) {
+      expect(page.dataCenters).toContain(code);
+    }
+    expect(page.unrecognised).toEqual([]);
+  });
+
+  test('portal US1, GCC (leading space in the cell) and Gov US1', () => {
+    expect(addresses(page, 'portal', 'US1')).toEqual(
+      cidrs('13.64.26.88', '13.64.29.32', '13.80.125.22', '13.91.91.243', '40.74.1.235', '40.74.6.204', '51.143.58.207', '52.137.89.147', '52.183.75.62', '23.101.201.123', '20.228.186.154'),
+    );
+    expect(addresses(page, 'portal', 'GCC')).toEqual(cidrs('52.227.23.181', '52.227.180.126'));
+    expect(addresses(page, 'portal', 'GOV-US1')).toEqual(cidrs('13.72.19.4', '52.227.143.223'));
+  });
+
+  test('SIEM EU2', () => {
+    expect(addresses(page, 'siem', 'EU2')).toEqual(
+      cidrs('13.80.125.22', '40.74.1.235', '40.74.6.204', '40.81.156.154', '40.81.156.156', '51.143.58.207', '52.137.89.147', '52.183.75.62', '20.0.210.84', '20.90.9.64'),
+    );
+  });
+
+  test('app connector US2: 3-column separator under a 2-column header, duplicates, "20.221.93.52 ,20.12.128.152"', () => {
+    const us2 = addresses(page, 'app-connector', 'US2');
+    expect(us2).toEqual(
+      cidrs(
+        '13.68.76.47', '20.36.222.59', '20.36.222.60', '40.67.152.91', '40.67.154.160', '40.67.155.146', '40.67.159.55', '40.84.2.83', '40.84.4.93', '40.84.4.119',
+        '52.184.165.82', '52.232.224.227', '52.232.225.84', '104.42.54.148', '104.46.116.211', '104.46.121.72', '104.46.122.189',
+        '20.57.54.192', '20.57.54.193', '20.57.54.194', '20.57.54.195', '20.57.54.196', '20.57.54.197', '20.57.54.198', '20.57.54.199',
+        '20.57.54.200', '20.57.54.201', '20.57.54.202', '20.57.54.203', '20.57.54.204', '20.57.54.205', '20.57.54.206', '20.57.54.207',
+        '20.85.63.179', '20.85.63.177', '20.85.63.185', '20.85.63.183', '20.85.63.180', '20.85.63.184', '20.85.63.182', '20.85.63.178', '20.85.63.181', '20.85.63.186',
+        '20.96.151.151', '20.96.151.147', '20.96.151.153', '20.96.151.149', '20.96.151.148', '20.96.151.145', '20.96.151.144', '20.96.151.146', '20.96.151.152', '20.96.151.150',
+        '20.96.83.110', '20.96.87.32', '20.7.102.52', '20.22.87.7', '20.7.102.59', '20.7.101.234', '20.7.102.51', '20.7.102.40', '20.7.96.98', '20.7.102.54',
+        '52.154.237.66', '52.154.234.32', '20.12.128.213', '20.12.130.50', '20.12.130.20', '20.221.93.63', '20.12.128.239', '20.221.93.52', '20.12.128.152', '20.12.130.57',
+      ),
+    );
+    expect(us2).toHaveLength(73);
+    expect(page.entries.filter((e) => e.section === 'app-connector' && e.dataCenter === 'US2')).toHaveLength(73);
+  });
+
+  test('mail server bullet list: six CIDRs', () => {
+    expect(addresses(page, 'mail', 'global')).toEqual(
+      cidrs('65.55.234.192/26', '207.46.50.192/26', '65.55.52.224/27', '94.245.112.0/27', '111.221.26.0/27', '207.46.200.0/27'),
+    );
+  });
+
+  test('proxy: West Europe session controls of commercial customers', () => {
+    expect(addresses(page, 'proxy', 'west-europe', 'Commercial customers > Session controls')).toEqual(
+      cidrs(
+        '52.157.233.49', '52.157.235.27', '51.105.164.234', '51.105.164.241', '20.229.66.63', '20.76.151.201', '20.76.199.32', '20.76.199.126',
+        '20.76.199.12', '20.76.198.169', '20.76.198.91', '20.76.199.14', '20.76.199.49', '20.93.194.151', '20.76.198.36', '20.160.197.20',
+      ),
+    );
+    const headings = new Set(page.entries.filter((e) => e.dataCenter === 'west-europe').map((e) => e.heading));
+    expect(headings).toEqual(
+      new Set(['Access and session controls > Commercial customers > Session controls', 'Access and session controls > Commercial customers > Access controls']),
+    );
+  });
+
+  test('proxy: GCC High and GCC tables stay apart (lead-in caption in the heading)', () => {
+    expect(addresses(page, 'proxy', 'us-gov-virginia', 'GCC High customers > Session controls')).toEqual(
+      cidrs('13.72.27.223', '13.72.27.219', '13.72.27.220', '13.72.27.222', '20.141.230.137', '52.235.179.167', '52.235.184.112'),
+    );
+    expect(addresses(page, 'proxy', 'us-gov-virginia', 'GCC High customers > Access controls')).toEqual(
+      cidrs(
+        '13.72.27.216', '13.72.27.215', '52.127.50.130', '52.235.179.123', '52.245.252.18', '52.245.252.131', '52.245.252.191', '52.245.253.12',
+        '52.245.253.58', '52.245.253.229', '52.245.254.39', '52.245.254.51', '52.245.254.212', '52.245.254.245', '52.235.184.112',
+      ),
+    );
+    expect(addresses(page, 'proxy', 'us-gov-arizona', 'GCC High customers > Session controls')).toEqual(
+      cidrs('52.244.144.65', '52.244.43.90', '52.244.43.225', '52.244.215.117', '52.235.134.195', '52.126.54.167', '52.126.55.65'),
+    );
+    expect(addresses(page, 'proxy', 'us-gov-arizona', 'For US Government GCC customers > Session controls')).toEqual(
+      cidrs('52.235.147.86', '52.126.49.55', '52.126.48.233'),
+    );
+    // A single <br /> between regions (GCC SAML proxy row).
+    expect(addresses(page, 'proxy', 'us-gov-virginia', 'For US Government GCC customers > SAML proxy')).toEqual(
+      cidrs('52.227.216.80', '52.126.48.233', '52.227.3.207'),
+    );
+  });
+});
+
+describe('newer layout variant (test/fixtures/cas/numbered-list-layout.md)', () => {
+  const page = parseCasPage(variant);
+
+  test('a table indented in a numbered list, <br/> and <br />, IPv6, /24 CIDRs', () => {
+    expect(page.revision).toBe('2024-11-04');
+    expect(addresses(page, 'portal', 'US1')).toEqual(cidrs('13.64.26.88', '13.64.29.32', '20.228.186.0/24'));
+    expect(addresses(page, 'portal', 'EU1')).toEqual(cidrs('13.80.125.22', '40.74.1.235', '2603:1020:206::/48'));
+    expect(addresses(page, 'app-connector', 'US1')).toEqual(cidrs('13.64.196.27', '13.64.198.19'));
+  });
+
+  test('CIDRs in a note belong to the section they stand under, for every data center', () => {
+    expect(addresses(page, 'portal', 'global')).toEqual(cidrs('20.228.186.0/24', '52.183.75.0/24'));
+    expect(addresses(page, 'mail', 'global')).toEqual(cidrs('65.55.234.192/26', '207.46.50.192/26'));
+  });
+
+  test('addresses under an unknown heading are reported, not attributed', () => {
+    expect(page.unrecognised).toEqual(['Partner telemetry']);
+    expect(page.entries.some((e) => e.cidr === '192.0.2.10/32')).toBe(false);
+  });
+});
+
+describe('heading mapping', () => {
+  test.each([
+    ['Portal access', ['portal']],
+    ['Portal access, SIEM agent, authentication gateway, and log collector', ['portal', 'siem', 'log-collector']],
+    ['SIEM agent connection', ['siem']],
+    ['App connector access and external DLP integration', ['app-connector', 'dlp']],
+    ['Third-party DLP integration', ['dlp']],
+    ['Email server', ['mail']],
+    ['Mail server', ['mail']],
+    ['Log collector', ['log-collector']],
+    ['Access and session controls', ['proxy']],
+    ['Commercial customers', []],
+    ['View your data center', []],
+  ] as const)('%s', (heading, sections) => {
+    expect(casSectionsOfHeading(heading)).toEqual(sections);
+  });
+});
+
+describe('errors instead of empty results', () => {
+  test('HTML instead of markdown', () => {
+    expect(parseError('<!DOCTYPE html><html><head><title>Network requirements</title></head><body><p>13.91.91.243</p></body></html>').code).toBe('cas-not-markdown');
+    expect(parseError('\n<html lang="en"><body>|US1|13.91.91.243|</body></html>').code).toBe('cas-not-markdown');
+  });
+
+  test('empty body', () => {
+    expect(parseError('').code).toBe('cas-empty');
+    expect(parseError(' \n\n\t\n').code).toBe('cas-empty');
+  });
+
+  test.each([
+    ['2017', page2017],
+    ['2018', page2018],
+    ['2024', page2024],
+  ])('the %s page cut in half', (_name, text) => {
+    expect(parseError(text.slice(0, Math.floor(text.length / 2))).code).toBe('cas-truncated');
+  });
+
+  test('cut inside the front matter', () => {
+    const error = parseError(page2017.slice(0, page2017.indexOf('ms.topic')));
+    expect(error.code).toBe('cas-truncated');
+    expect(error.message).toMatch(/front matter/);
+  });
+
+  test('cut in the middle of the last table row, after every address section', () => {
+    const error = parseError(page2024.slice(0, page2024.indexOf('prod03use2console1')));
+    expect(error.code).toBe('cas-truncated');
+    expect(error.message).toMatch(/table row/);
+  });
+
+  test('cut just before the mail server section', () => {
+    expect(parseError(page2018.slice(0, page2018.indexOf('## Email server'))).code).toBe('cas-truncated');
+  });
+
+  test.each([
+    ['2017', page2017],
+    ['2018', page2018],
+    ['2024', page2024],
+  ])('the %s page with its tables removed', (_name, text) => {
+    const withoutTables = text
+      .split('\n')
+      .filter((line) => !/^\s*(>\s*)?\|/.test(line))
+      .join('\n');
+    expect(parseError(withoutTables).code).toBe('cas-no-addresses');
+  });
+
+  test('a page whose only IP table is under an unknown heading', () => {
+    expect(parseError('# Network requirements\n\n## Something new\n\n|Data center|IP addresses|\n|--|--|\n|US1|192.0.2.1|\n').code).toBe('cas-no-addresses');
+  });
+
+  test('an address-like token in an IP column that is not an address', () => {
+    const broken = page2018.replace('13.91.91.243|\n> |US2|', '13.91.91.2433|\n> |US2|');
+    expect(broken).not.toBe(page2018);
+    const error = parseError(broken);
+    expect(error.code).toBe('cas-invalid-address');
+    expect(error.message).toContain('13.91.91.2433');
+    const range = page2018.replace('40.81.156.155<br>40.81.156.153', '40.81.156.153-40.81.156.155');
+    expect(range).not.toBe(page2018);
+    expect(parseError(range).code).toBe('cas-invalid-address');
+  });
+
+  test('a data-center row without a data-center name', () => {
+    const unnamed = page2018.replace('> |US2|52.184.165.82|', '> ||52.184.165.82|');
+    expect(unnamed).not.toBe(page2018);
+    expect(parseError(unnamed).code).toBe('cas-unexpected-layout');
+  });
+});
