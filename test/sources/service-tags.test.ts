@@ -221,6 +221,7 @@ describe('garbage upstream: an error, never an empty observation', () => {
     ['a JSON array', '[1,2,3]', 'application/json', 'service-tags-shape'],
     ['a document without values', '{"changeNumber":274,"cloud":"Public"}', 'application/json', 'service-tags-shape'],
     ['values that are not a list', '{"changeNumber":274,"cloud":"Public","values":{}}', 'application/json', 'service-tags-shape'],
+    ['an entry without a name', '{"changeNumber":274,"cloud":"Public","values":[{"id":"x","properties":{}}]}', 'application/json', 'service-tags-shape'],
     ['a change number that is not a number', '{"changeNumber":"soon","cloud":"Public","values":[]}', 'application/json', 'service-tags-shape'],
     ['a selected tag without addressPrefixes', smallDocument([{ name: MCAS, addressPrefixes: undefined }]), 'application/json', 'service-tags-shape'],
     ['a selected tag whose prefixes are not strings', smallDocument([{ name: MCAS, addressPrefixes: [1, 2] }]), 'application/json', 'service-tags-shape'],
