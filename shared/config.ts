@@ -13,8 +13,28 @@ export const DEFAULT_ARM_URL = 'https://management.azure.com';
 export const CAS_SECTIONS = ['portal', 'siem', 'log-collector', 'app-connector', 'dlp', 'mail', 'proxy'] as const;
 export type CasSection = (typeof CAS_SECTIONS)[number];
 
+const TARGET_TYPES = ['outsystems', 'cas-docs', 'service-tags', 'static'] as const;
+const FILE_FORMATS = ['plain', 'json', 'tfvars-json', 'template'] as const;
+
 const ID_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
 const HOSTNAME_PATTERN = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$/i;
+
+/**
+ * zod's own message for an unknown key does not say what would have been accepted, and a
+ * misspelt key ("frontends") is the most common config mistake; listing the keys fixes it at a glance.
+ */
+function strictObject<Shape extends z.core.$ZodLooseShape>(shape: Shape) {
+  const accepted = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (issue) => (issue.code === 'unrecognized_keys' ? `the keys accepted here are: ${accepted}` : undefined),
+  });
+}
+
+/** zod's default for a failed union is just "Invalid input"; say what is accepted instead. */
+function oneOf(values: readonly string[]) {
+  const message = `must be one of ${values.map((v) => `"${v}"`).join(', ')}`;
+  return (issue: z.core.$ZodRawIssue) => (issue.code === 'invalid_union' ? message : undefined);
+}
 
 const id = z.string().regex(ID_PATTERN, 'must be 1-64 lowercase letters, digits and dashes, not starting or ending with a dash');
 
@@ -39,160 +59,156 @@ const frontEnd = hostname.transform((name) => (name.includes('.') ? name : `${na
 
 const dnsServer = z.string().refine(isDnsServer, 'must be an IP address, optionally with :port ([v6]:port for IPv6)');
 
-const wildcardOr = <T extends z.ZodType>(item: T) => z.union([z.literal('*'), z.array(item).min(1)]);
+const wildcardOr = <T extends z.ZodType>(item: T, accepted: string) =>
+  z.union([z.literal('*'), z.array(item).min(1, `list at least one, or use "*" for all`)], {
+    error: (issue) => (issue.code === 'invalid_union' ? `must be "*" (all) or a non-empty list of ${accepted}` : undefined),
+  });
 
-const outsystemsTarget = z.strictObject({
+const outsystemsTarget = strictObject({
   id,
   type: z.literal('outsystems'),
   description: z.string().optional(),
-  frontEnds: z.array(frontEnd).min(1, 'list at least one front-end server (Service Center > Monitoring > Environment Health)'),
-  environmentHost: frontEnd.optional(),
-  vpnRanges: z.array(cidr).default([]),
-  lifetime: z
-    .strictObject({
-      url: httpsUrl,
-      environmentKey: z.string().min(1).regex(/^[A-Za-z0-9-]+$/, 'must be a LifeTime environment key'),
-      tokenSetting: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('LIFETIME_TOKEN'),
-    })
-    .optional(),
+  frontEnds: z
+    .array(frontEnd)
+    .min(1, 'list at least one front-end server (Service Center > Monitoring > Environment Health)')
+    .meta({ description: `Front-end server hostnames; a name without a dot gets ".${OUTSYSTEMS_DOMAIN}".` }),
+  environmentHost: frontEnd.optional().meta({ description: 'The environment address (<env>.outsystemsenterprise.com): its IPs are not static, so it is refused as a front-end.' }),
+  vpnRanges: z.array(cidr).default([]).meta({ description: 'Whole ranges to allow when the environment is reached over a VPN; added as they are.' }),
+  lifetime: strictObject({
+    url: httpsUrl,
+    environmentKey: z.string().min(1).regex(/^[A-Za-z0-9-]+$/, 'must be a LifeTime environment key'),
+    tokenSetting: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an app setting name')
+      .default('LIFETIME_TOKEN')
+      .meta({ description: 'Name of the app setting holding the LifeTime token (never the token itself).' }),
+  }).optional(),
 });
 
-const casDocsTarget = z.strictObject({
+const casDocsTarget = strictObject({
   id,
   type: z.literal('cas-docs'),
   description: z.string().optional(),
-  url: httpsUrl,
-  dataCenters: wildcardOr(z.string().min(1).transform(normaliseDataCenter)),
-  sections: wildcardOr(z.enum(CAS_SECTIONS)),
+  url: httpsUrl.meta({ description: 'Raw Markdown of the Defender for Cloud Apps "Network requirements" page.' }),
+  dataCenters: wildcardOr(z.string().min(1).transform(normaliseDataCenter), 'data-center names such as ["US1", "EU1"]'),
+  sections: wildcardOr(z.enum(CAS_SECTIONS), `sections (${CAS_SECTIONS.join(', ')})`),
 });
 
-const serviceTagsTarget = z
-  .strictObject({
-    id,
-    type: z.literal('service-tags'),
-    description: z.string().optional(),
-    url: httpsUrl.optional(),
-    arm: z
-      .strictObject({
-        subscriptionId: z.uuid('must be a subscription id (a GUID)'),
-        location: z.string().regex(/^[a-z0-9]+$/, 'must be an Azure location name such as westeurope'),
-        baseUrl: httpsUrl.default(DEFAULT_ARM_URL),
-        apiVersion: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).default('2024-05-01'),
-      })
-      .optional(),
-    tags: z.array(z.string().min(1).max(200)).min(1),
+const serviceTagsTarget = strictObject({
+  id,
+  type: z.literal('service-tags'),
+  description: z.string().optional(),
+  url: httpsUrl.optional().meta({ description: 'A ServiceTags_Public JSON file; set this or "arm".' }),
+  arm: strictObject({
+    subscriptionId: z.uuid('must be a subscription id (a GUID)'),
+    location: z.string().regex(/^[a-z0-9]+$/, 'must be an Azure location name such as westeurope'),
+    baseUrl: httpsUrl.default(DEFAULT_ARM_URL),
+    apiVersion: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be an API version such as 2024-05-01').default('2024-05-01'),
   })
-  .refine((t) => (t.url === undefined) !== (t.arm === undefined), {
-    message: 'set exactly one of "url" (a ServiceTags JSON file) or "arm" (the Service Tags API)',
-  });
+    .optional()
+    .meta({ description: 'The Azure Service Tags API; set this or "url".' }),
+  tags: z.array(z.string().min(1).max(200)).min(1, 'list at least one service tag').meta({ description: 'Service tag names, e.g. "MicrosoftCloudAppSecurity".' }),
+}).meta({ oneOf: [{ required: ['url'] }, { required: ['arm'] }] });
 
-const staticTarget = z.strictObject({
+const staticTarget = strictObject({
   id,
   type: z.literal('static'),
   description: z.string().optional(),
-  entries: z.array(cidr).min(1),
+  entries: z.array(cidr).min(1, 'list at least one address or CIDR'),
 });
 
-const target = z.discriminatedUnion('type', [outsystemsTarget, casDocsTarget, serviceTagsTarget, staticTarget]);
+const target = z.discriminatedUnion('type', [outsystemsTarget, casDocsTarget, serviceTagsTarget, staticTarget], {
+  error: oneOf(TARGET_TYPES),
+});
 
 const fileBase = {
-  id: z.string().regex(/^[A-Za-z0-9._\/-]+$/, 'must be letters, digits, ".", "_", "/" and "-"').optional(),
+  id: z
+    .string()
+    .regex(/^[A-Za-z0-9._\/-]+$/, 'must be letters, digits, ".", "_", "/" and "-"')
+    .optional()
+    .meta({ description: 'Names the file in markers and state; defaults to the path.' }),
   path: z
     .string()
     .min(1)
-    .refine((p) => !p.startsWith('/') && !p.split('/').some((part) => part === '..' || part === '.' || part === ''), 'must be a relative path inside the repository, without "." or ".." parts'),
-  targets: z.array(id).min(1),
+    .refine((p) => !p.startsWith('/') && !p.split('/').some((part) => part === '..' || part === '.' || part === ''), 'must be a relative path inside the repository, without "." or ".." parts')
+    .meta({ description: 'Path of the rule file in the GitHub repository.' }),
+  targets: z.array(id).min(1, 'list the id of at least one target').meta({ description: 'Ids of the targets whose addresses go into this file.' }),
 };
 
-const file = z.discriminatedUnion('format', [
-  z.strictObject({ ...fileBase, format: z.literal('plain') }),
-  z.strictObject({ ...fileBase, format: z.literal('json') }),
-  z.strictObject({
-    ...fileBase,
-    format: z.literal('tfvars-json'),
-    variable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'must be a Terraform variable name'),
-  }),
-  z.strictObject({
-    ...fileBase,
-    format: z.literal('template'),
-    line: z.string().refine((l) => /\{(cidr|ip|prefix)\}/.test(l), 'must contain {cidr}, {ip} or {prefix}').refine((l) => !/[\r\n]/.test(l), 'must be one line'),
-    commentPrefix: z.string().min(1).max(8).default('#'),
-  }),
-]);
+const file = z.discriminatedUnion(
+  'format',
+  [
+    strictObject({ ...fileBase, format: z.literal('plain') }).meta({ description: 'One CIDR per line: a Palo Alto EDL or FortiGate threat feed.' }),
+    strictObject({ ...fileBase, format: z.literal('json') }).meta({ description: 'A JSON array of CIDR strings.' }),
+    strictObject({
+      ...fileBase,
+      format: z.literal('tfvars-json'),
+      variable: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'must be a Terraform variable name')
+        .meta({ description: 'Writes "<variable>_ipv4" and "<variable>_ipv6" lists.' }),
+    }),
+    strictObject({
+      ...fileBase,
+      format: z.literal('template'),
+      line: z
+        .string()
+        .refine((l) => /\{(cidr|ip|prefix)\}/.test(l), 'must contain {cidr}, {ip} or {prefix}')
+        .refine((l) => !/[\r\n]/.test(l), 'must be one line')
+        .meta({ description: 'One line per CIDR, with {cidr}, {ip} and {prefix} placeholders.' }),
+      commentPrefix: z
+        .string()
+        .min(1)
+        .max(8)
+        .default('#')
+        .meta({ description: 'Starts the BEGIN/END allowlist-drift marker lines.' }),
+    }).meta({ description: 'Rewrites the lines between "BEGIN allowlist-drift:<id>" and "END allowlist-drift:<id>" markers.' }),
+  ],
+  { error: oneOf(FILE_FORMATS) },
+);
 
-const configSchema = z
-  .strictObject({
-    $schema: z.string().optional(),
-    name: id.optional(),
-    targets: z.array(target).min(1),
-    dns: z
-      .strictObject({
-        servers: z.array(dnsServer).min(1).optional(),
-        timeoutMs: z.int().min(100).max(30_000).default(2_000),
-        tries: z.int().min(1).max(5).default(2),
-        concurrency: z.int().min(1).max(256).default(32),
-        stabilityQueries: z.int().min(1).max(5).default(2),
-      })
-      .prefault({}),
-    http: z
-      .strictObject({
-        timeoutMs: z.int().min(1_000).max(120_000).default(30_000),
-        maxBytes: z.int().min(1_024).max(64 * 1024 * 1024).default(16 * 1024 * 1024),
-      })
-      .prefault({}),
-    github: z
-      .strictObject({
-        owner: z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/, 'must be a GitHub user or organisation name'),
-        repo: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be a repository name'),
-        base: z.string().min(1).default('main'),
-        apiUrl: httpsUrl.default(DEFAULT_GITHUB_API_URL),
-        branchPrefix: z.string().regex(/^[A-Za-z0-9._\/-]*$/).default('allowlist-drift/'),
-        labels: z.array(z.string().min(1).max(50)).default([]),
-        reviewers: z.array(z.string().min(1)).default([]),
-        teamReviewers: z.array(z.string().min(1)).default([]),
-      })
-      .optional(),
-    files: z.array(file).default([]),
-    policy: z
-      .strictObject({
-        removeAfterMisses: z.int().min(1).max(100).default(3),
-        maxRemoveRatio: z.number().min(0).max(1).default(0.3),
-        maxAddRatio: z.number().min(0).default(1),
-        minChangeForRatio: z.int().min(0).default(3),
-        minPrefixLength: z
-          .strictObject({
-            ipv4: z.int().min(1).max(32).default(16),
-            ipv6: z.int().min(1).max(128).default(32),
-          })
-          .prefault({}),
-      })
-      .prefault({}),
+const configSchema = strictObject({
+  $schema: z.string().optional(),
+  name: id.optional().meta({ description: 'Names this config in state, branches and file headers; defaults to the file name.' }),
+  targets: z.array(target).min(1, 'list at least one target to watch'),
+  dns: strictObject({
+    servers: z.array(dnsServer).min(1).optional().meta({ description: 'Resolvers to ask; the system resolvers when absent.' }),
+    timeoutMs: z.int().min(100).max(30_000).default(2_000),
+    tries: z.int().min(1).max(5).default(2),
+    concurrency: z.int().min(1).max(256).default(32),
+    stabilityQueries: z.int().min(1).max(5).default(2),
+  }).prefault({}),
+  http: strictObject({
+    timeoutMs: z.int().min(1_000).max(120_000).default(30_000),
+    maxBytes: z.int().min(1_024).max(64 * 1024 * 1024).default(16 * 1024 * 1024),
+  }).prefault({}),
+  github: strictObject({
+    owner: z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/, 'must be a GitHub user or organisation name'),
+    repo: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be a repository name'),
+    base: z.string().min(1).default('main'),
+    apiUrl: httpsUrl.default(DEFAULT_GITHUB_API_URL),
+    branchPrefix: z.string().regex(/^[A-Za-z0-9._\/-]*$/, 'must be letters, digits, ".", "_", "/" and "-"').default('allowlist-drift/'),
+    labels: z.array(z.string().min(1).max(50)).default([]),
+    reviewers: z.array(z.string().min(1)).default([]),
+    teamReviewers: z.array(z.string().min(1)).default([]),
   })
-  .superRefine((config, ctx) => {
-    const ids = new Set<string>();
-    config.targets.forEach((t, index) => {
-      if (ids.has(t.id)) ctx.addIssue({ code: 'custom', path: ['targets', index, 'id'], message: `duplicate target id "${t.id}"` });
-      ids.add(t.id);
-    });
-    const paths = new Set<string>();
-    config.files.forEach((f, index) => {
-      if (paths.has(f.path)) ctx.addIssue({ code: 'custom', path: ['files', index, 'path'], message: `duplicate file path "${f.path}"` });
-      paths.add(f.path);
-      f.targets.forEach((ref, refIndex) => {
-        if (!ids.has(ref)) ctx.addIssue({ code: 'custom', path: ['files', index, 'targets', refIndex], message: `no target has the id "${ref}"` });
-      });
-    });
-    config.targets.forEach((t, index) => {
-      if (t.type === 'outsystems' && t.environmentHost && t.frontEnds.includes(t.environmentHost)) {
-        const at = t.frontEnds.indexOf(t.environmentHost);
-        ctx.addIssue({
-          code: 'custom',
-          path: ['targets', index, 'frontEnds', at],
-          message: `"${t.environmentHost}" is the environment address: it resolves to load balancers whose IPs are not static; list the front-end servers instead`,
-        });
-      }
-    });
-  });
+    .optional()
+    .meta({ description: 'Where pull requests are opened; without it a check only reports.' }),
+  files: z.array(file).default([]),
+  policy: strictObject({
+    removeAfterMisses: z.int().min(1).max(100).default(3),
+    maxRemoveRatio: z.number().min(0).max(1).default(0.3),
+    maxAddRatio: z.number().min(0).default(1),
+    minChangeForRatio: z.int().min(0).default(3),
+    minPrefixLength: strictObject({
+      ipv4: z.int().min(1).max(32).default(16),
+      ipv6: z.int().min(1).max(128).default(32),
+    }).prefault({}),
+  }).prefault({}),
+}).meta({
+  title: 'allowlist-drift configuration',
+  description: 'Which SaaS addresses to watch (targets) and which firewall rule files to keep in step with them (files).',
+});
 
 export type ConfigInput = z.input<typeof configSchema>;
 type ParsedConfig = z.output<typeof configSchema>;
@@ -212,8 +228,11 @@ export type Config = Omit<ParsedConfig, 'name' | 'files' | '$schema'> & { name: 
 /** A configuration that failed validation: one line per problem, each naming the key path. */
 export class ConfigError extends Error {
   readonly code = 'config-invalid';
-  constructor(readonly problems: readonly string[]) {
-    super(`The configuration is not valid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  constructor(
+    readonly problems: readonly string[],
+    origin?: string,
+  ) {
+    super(`The configuration${origin ? ` in ${origin}` : ''} is not valid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
   }
 }
@@ -221,9 +240,10 @@ export class ConfigError extends Error {
 /** Validates an already-parsed JSON value. `fallbackName` names the config when it has no "name" key. */
 export function parseConfig(value: unknown, fallbackName = 'default'): Config {
   const result = configSchema.safeParse(value);
-  if (!result.success) {
-    throw new ConfigError(result.error.issues.map((issue) => `${formatPath(issue.path) || '(root)'}: ${issue.message}`));
-  }
+  // The cross-reference checks read the raw input so that they still run when some field failed:
+  // a user fixing one problem at a time would otherwise meet a new list after every fix.
+  const problems = [...(result.success ? [] : problemsOf(result.error.issues)), ...crossReferenceProblems(value)];
+  if (!result.success || problems.length > 0) throw new ConfigError(problems);
   const { $schema: _schema, name, files, ...rest } = result.data;
   const configName = name ?? fallbackName;
   if (!ID_PATTERN.test(configName)) {
@@ -237,7 +257,7 @@ export function parseConfigText(text: string, fallbackName = 'default'): Config 
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError([`(root): not valid JSON: ${(error as Error).message}`]);
+    throw new ConfigError([`(root): not valid JSON: ${describeJsonError(text, error as Error)}`]);
   }
   return parseConfig(value, fallbackName);
 }
@@ -257,10 +277,16 @@ export async function loadConfig(source: ConfigSource): Promise<Config> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
-    throw new ConfigError([`(file) ${path}: ${reason}; set ALLOWLIST_CONFIG_PATH or ALLOWLIST_CONFIG`]);
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no configuration file there' : `cannot read it (${code ?? (error as Error).message})`;
+    throw new ConfigError([`ALLOWLIST_CONFIG_PATH: ${path}: ${reason}; set ALLOWLIST_CONFIG_PATH to the config file, or ALLOWLIST_CONFIG to the config JSON itself`]);
   }
-  return parseConfigText(text, nameFromPath(path));
+  try {
+    return parseConfigText(text, nameFromPath(path));
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError(error.problems, path);
+    throw error;
+  }
 }
 
 export function configSourceFromEnv(env: NodeJS.ProcessEnv): ConfigSource {
@@ -277,10 +303,9 @@ export function configJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
 }
 
-function formatPath(path: readonly PropertyKey[]): string {
-  return path
-    .map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index === 0 ? '' : '.'}${String(part)}`))
-    .join('');
+/** The exact bytes of the published allowlist-drift.schema.json. */
+export function configJsonSchemaText(): string {
+  return `${JSON.stringify(configJsonSchema(), null, 2)}\n`;
 }
 
 /** "US" and "EU" are the 2018 names of US1 and EU1; "Gov US1" becomes GOV-US1. */
@@ -289,6 +314,111 @@ export function normaliseDataCenter(name: string): string {
   if (code === 'US') return 'US1';
   if (code === 'EU') return 'EU1';
   return code;
+}
+
+function problemsOf(issues: readonly z.core.$ZodIssue[], base: readonly PropertyKey[] = []): string[] {
+  return issues.flatMap((issue) => {
+    const path = [...base, ...issue.path];
+    if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => `${formatPath([...path, key])}: unknown key; ${issue.message}`);
+    if (issue.code === 'invalid_union') {
+      // When the value has the shape of exactly one alternative (a list, not "*"), that alternative's
+      // own complaints ("sections[1]: invalid option") are more useful than "not any of them".
+      const fitting = issue.errors.filter((branch) => branch.length > 0 && branch.every((inner) => inner.path.length > 0));
+      if (fitting.length === 1) return problemsOf(fitting[0]!, path);
+    }
+    return [`${formatPath(path)}: ${issue.message}`];
+  });
+}
+
+/**
+ * Checks that relate one part of the config to another, on the raw JSON: duplicate ids and
+ * paths, references to targets that do not exist, and choices spread over several keys.
+ */
+function crossReferenceProblems(input: unknown): string[] {
+  if (!isRecord(input)) return [];
+  const problems: string[] = [];
+  const targets = Array.isArray(input.targets) ? input.targets : undefined;
+  const targetIds = new Map<string, number>();
+  targets?.forEach((t: unknown, index) => {
+    if (!isRecord(t)) return;
+    if (typeof t.id === 'string') {
+      const first = targetIds.get(t.id);
+      if (first === undefined) targetIds.set(t.id, index);
+      else problems.push(`targets[${index}].id: "${t.id}" is already the id of targets[${first}]; target ids must be unique`);
+    }
+    if (t.type === 'outsystems') problems.push(...environmentHostProblems(t, index));
+    if (t.type === 'service-tags' && (t.url === undefined) === (t.arm === undefined)) {
+      problems.push(`targets[${index}]: set exactly one of "url" (a ServiceTags JSON file) or "arm" (the Service Tags API)`);
+    }
+  });
+
+  const paths = new Map<string, number>();
+  const fileIds = new Map<string, { index: number; explicit: boolean }>();
+  const files: unknown[] = Array.isArray(input.files) ? input.files : [];
+  files.forEach((f, index) => {
+    if (!isRecord(f)) return;
+    if (typeof f.path === 'string') {
+      const first = paths.get(f.path);
+      if (first === undefined) paths.set(f.path, index);
+      else problems.push(`files[${index}].path: "${f.path}" is already the path of files[${first}]; each file can be listed once`);
+    }
+    const explicit = typeof f.id === 'string';
+    const fileId = explicit ? f.id : f.path;
+    if (typeof fileId === 'string') {
+      const earlier = fileIds.get(fileId);
+      // Two files without an "id" share one only when they share a path, which is reported above.
+      if (earlier === undefined) fileIds.set(fileId, { index, explicit });
+      else if (explicit || earlier.explicit) problems.push(`files[${index}].id: "${fileId}" is already the id of files[${earlier.index}]; file ids (default: the path) must be unique`);
+    }
+    if (targets && Array.isArray(f.targets)) {
+      f.targets.forEach((ref: unknown, refIndex) => {
+        if (typeof ref === 'string' && !targetIds.has(ref)) {
+          problems.push(`files[${index}].targets[${refIndex}]: no target has the id "${ref}" (the target ids are: ${[...targetIds.keys()].join(', ') || 'none'})`);
+        }
+      });
+    }
+  });
+  return problems;
+}
+
+function environmentHostProblems(t: Record<string, unknown>, index: number): string[] {
+  const host = frontEnd.safeParse(t.environmentHost);
+  if (!host.success || !Array.isArray(t.frontEnds)) return [];
+  return t.frontEnds.flatMap((raw: unknown, at) => {
+    const name = frontEnd.safeParse(raw);
+    if (!name.success || name.data !== host.data) return [];
+    return [`targets[${index}].frontEnds[${at}]: "${host.data}" is the environment address: it resolves to load balancers whose IPs are not static; list the front-end servers instead`];
+  });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  const text = path
+    .map((part, index) => {
+      if (typeof part === 'number') return `[${part}]`;
+      const key = String(part);
+      if (!/^[A-Za-z_$][\w$-]*$/.test(key)) return `[${JSON.stringify(key)}]`;
+      return index === 0 ? key : `.${key}`;
+    })
+    .join('');
+  return text || '(root)';
+}
+
+/**
+ * V8 reports either a character offset, which people want as a line and column, or a quote of the
+ * text around the mistake, which may span lines; the problem list keeps one line per problem.
+ */
+function describeJsonError(text: string, error: Error): string {
+  const message = error.message.replace(/\s+/g, ' ');
+  const position = /at position (\d+)/.exec(message);
+  if (!position) return message;
+  const before = text.slice(0, Number(position[1]));
+  const line = before.split('\n').length;
+  const column = before.length - before.lastIndexOf('\n');
+  return `${message} (line ${line}, column ${column})`;
 }
 
 function isDnsServer(text: string): boolean {
