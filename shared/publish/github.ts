@@ -1,0 +1,467 @@
+import type { ThrottlingOptions } from '@octokit/plugin-throttling';
+import type { Octokit } from '@octokit/rest';
+import { z } from 'zod';
+import type { GitHubConfig } from '../config.js';
+import { AllowlistError } from '../problem.js';
+import { credentialsFromEnv, redact, secretsOf, type GitHubCredentials } from './github-auth.js';
+
+export interface FileToPublish {
+  path: string;
+  /** When true, `render` receives the file's content on the base branch (null when it does not exist). */
+  readsExisting: boolean;
+  render(existing: string | null): string;
+}
+
+export interface PublishPlan {
+  fingerprint: string;
+  title: string;
+  body: string;
+  files: FileToPublish[];
+  labels: string[];
+  reviewers: string[];
+  teamReviewers: string[];
+}
+
+export interface PrSnapshot {
+  number: number;
+  url: string;
+  state: 'open' | 'closed' | 'merged';
+  headSha: string;
+  branch: string;
+}
+
+export type PublishAction = 'created' | 'updated' | 'unchanged' | 'closed' | 'none' | 'blocked';
+
+export interface PublishResult {
+  action: PublishAction;
+  /** For 'blocked', `headSha` is the foreign head the notice was posted for: pass it back as `blockedNotice`. */
+  pullRequest?: PrSnapshot;
+  message?: string;
+  /** HTTP requests sent to GitHub by this call, retries and token exchanges included. */
+  requests: number;
+}
+
+export interface KnownPullRequest {
+  number: number;
+  headSha: string;
+  fingerprint: string;
+  /** Head sha a "blocked" notice was already posted for. */
+  blockedNotice?: string;
+}
+
+export interface GitHubPublisher {
+  /** `${branchPrefix}${configName}`: one branch per config, so reruns find their own work. */
+  readonly branch: string;
+  getPullRequest(number: number): Promise<PrSnapshot>;
+  publish(plan: PublishPlan, known?: KnownPullRequest): Promise<PublishResult>;
+  /** The drift went away: explain, close, and delete the branch when only allowlist-drift committed to it. */
+  withdraw(known: { number: number; headSha?: string }, reason: string): Promise<PublishResult>;
+}
+
+/** Knobs for tests; production uses the defaults, which follow GitHub's published guidance. */
+export interface PublisherTuning {
+  /** Unit of the retry back-off and of rate-limit waits (GitHub's headers are in seconds). Default 1000. */
+  retryDelayUnitMs?: number;
+  /** Space mutating requests one second apart as GitHub asks of integrations. Default true. */
+  paceWrites?: boolean;
+  /** Per HTTP attempt. Default 30 s. */
+  requestTimeoutMs?: number;
+}
+
+export interface GitHubPublisherOptions {
+  github: GitHubConfig;
+  configName: string;
+  env: Record<string, string | undefined>;
+  log?: (message: string) => void;
+  tuning?: PublisherTuning;
+}
+
+/** Marks commits made by allowlist-drift; a head without it is someone else's work and is never overwritten. */
+export const CONFIG_TRAILER = 'Allowlist-Drift-Config';
+export const FINGERPRINT_TRAILER = 'Allowlist-Drift-Fingerprint';
+
+const RETRIES = 3;
+const RATE_LIMIT_RETRIES = 2;
+const MAX_RATE_LIMIT_WAIT_SECONDS = 60;
+/** GitHub rejects pull request bodies above 65,536 characters. */
+const MAX_BODY_CHARS = 65_000;
+
+export async function createGitHubPublisher(options: GitHubPublisherOptions): Promise<GitHubPublisher> {
+  const credentials = credentialsFromEnv(options.env);
+  const log = options.log ?? (() => {});
+  const api = await GitHubApi.connect(options.github, credentials, log, options.tuning ?? {});
+  return new OctokitPublisher(api, options.github, options.configName, log);
+}
+
+// --- the publishing protocol ---------------------------------------------------------------------------------
+
+class OctokitPublisher implements GitHubPublisher {
+  readonly branch: string;
+
+  constructor(
+    private readonly api: GitHubApi,
+    private readonly config: GitHubConfig,
+    private readonly configName: string,
+    private readonly log: (message: string) => void,
+  ) {
+    this.branch = `${config.branchPrefix}${configName}`;
+  }
+
+  async getPullRequest(number: number): Promise<PrSnapshot> {
+    const pull = await this.api.call(`GET pull request #${number}`, pullSchema, (o) => o.request('GET /repos/{owner}/{repo}/pulls/{pull_number}', { ...this.repo, pull_number: number }));
+    return this.snapshot(pull, pull.head.sha);
+  }
+
+  publish(plan: PublishPlan, known?: KnownPullRequest): Promise<PublishResult> {
+    return this.counted(() => this.publishPlan(plan, known));
+  }
+
+  withdraw(known: { number: number; headSha?: string }, reason: string): Promise<PublishResult> {
+    return this.counted(async () => {
+      await this.comment(known.number, `${reason}\n\nClosed by allowlist-drift (config \`${this.configName}\`).`);
+      const closed = await this.api.call(`PATCH pull request #${known.number}`, pullSchema, (o) =>
+        o.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', { ...this.repo, pull_number: known.number, state: 'closed' }),
+      );
+      const headIsOurs = closed.head.sha === known.headSha || this.isOurs(await this.gitCommit(closed.head.sha));
+      if (headIsOurs && closed.head.ref === this.branch) await this.deleteBranch();
+      else this.log(`Kept branch ${closed.head.ref}: its head ${closed.head.sha} was not committed by allowlist-drift.`);
+      return { action: 'closed', pullRequest: this.snapshot(closed, closed.head.sha) };
+    });
+  }
+
+  private async publishPlan(plan: PublishPlan, known: KnownPullRequest | undefined): Promise<Omit<PublishResult, 'requests'>> {
+    const open = await this.findOpenPull();
+    const head = open ? await this.gitCommit(open.head.sha) : undefined;
+    if (open && head && !this.isOurs(head)) return this.block(open, known);
+
+    const base = await this.baseHead();
+    const tree = await this.buildTree(plan, base);
+    if (open && head && head.tree.sha === tree && head.parents.length === 1 && head.parents[0]!.sha === base.sha) {
+      await this.updateText(open, plan);
+      return { action: 'unchanged', pullRequest: this.snapshot(open, head.sha) };
+    }
+
+    const commit = await this.api.call('POST commit', gitCommitSchema, (o) =>
+      o.request('POST /repos/{owner}/{repo}/git/commits', { ...this.repo, message: this.commitMessage(plan), tree, parents: [base.sha] }),
+    );
+    await this.pushBranch(commit.sha, open !== undefined);
+
+    if (open) {
+      await this.updateText(open, plan);
+      return { action: 'updated', pullRequest: this.snapshot(open, commit.sha) };
+    }
+    const created = await this.openPull(plan);
+    if (plan.labels.length > 0) {
+      await this.api.call('POST labels', z.array(z.unknown()), (o) =>
+        o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', { ...this.repo, issue_number: created.number, labels: plan.labels }),
+      );
+    }
+    if (plan.reviewers.length > 0 || plan.teamReviewers.length > 0) {
+      await this.api.call('POST requested reviewers', z.unknown(), (o) =>
+        o.request('POST /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers', {
+          ...this.repo,
+          pull_number: created.number,
+          reviewers: plan.reviewers,
+          team_reviewers: plan.teamReviewers,
+        }),
+      );
+    }
+    return { action: 'created', pullRequest: this.snapshot(created, commit.sha) };
+  }
+
+  /** Someone pushed to our branch: their work wins. Say so once per foreign head, then wait for a person. */
+  private async block(open: Pull, known: KnownPullRequest | undefined): Promise<Omit<PublishResult, 'requests'>> {
+    const message = `Branch ${this.branch} of pull request #${open.number} has commits allowlist-drift did not make (head ${open.head.sha.slice(0, 12)}); it was not updated. Merge or close the pull request, or delete the branch, to let allowlist-drift continue.`;
+    const alreadyNoticed = known?.number === open.number && known.blockedNotice === open.head.sha;
+    if (!alreadyNoticed) {
+      await this.comment(
+        open.number,
+        `allowlist-drift found new changes for this pull request but did not push them, because the branch has commits it did not make (head ${open.head.sha}).\n\nMerge or close this pull request, or delete the branch \`${this.branch}\`, and the next run will propose the current changes.`,
+      );
+    }
+    return { action: 'blocked', pullRequest: this.snapshot(open, open.head.sha), message };
+  }
+
+  private async findOpenPull(): Promise<Pull | undefined> {
+    const pulls = await this.api.call('GET pull requests', z.array(pullSchema), (o) =>
+      o.request('GET /repos/{owner}/{repo}/pulls', { ...this.repo, head: `${this.config.owner}:${this.branch}`, state: 'open', per_page: 10 }),
+    );
+    return pulls.find((p) => p.head.ref === this.branch && p.state === 'open');
+  }
+
+  private async baseHead(): Promise<{ sha: string; tree: string }> {
+    const branch = await this.api.call(`GET branch ${this.config.base}`, branchSchema, (o) =>
+      o.request('GET /repos/{owner}/{repo}/branches/{branch}', { ...this.repo, branch: this.config.base }),
+    );
+    return { sha: branch.commit.sha, tree: branch.commit.commit.tree.sha };
+  }
+
+  /** One tree holding every file, built on the base tree; Git returns the same sha for the same content. */
+  private async buildTree(plan: PublishPlan, base: { sha: string; tree: string }): Promise<string> {
+    const contents = await Promise.all(plan.files.map(async (file) => file.render(file.readsExisting ? await this.readAtBase(file.path, base.sha) : null)));
+    const tree = await this.api.call('POST tree', treeSchema, (o) =>
+      o.request('POST /repos/{owner}/{repo}/git/trees', {
+        ...this.repo,
+        base_tree: base.tree,
+        tree: plan.files.map((file, index) => ({ path: file.path, mode: '100644' as const, type: 'blob' as const, content: contents[index]! })),
+      }),
+    );
+    return tree.sha;
+  }
+
+  private async readAtBase(path: string, ref: string): Promise<string | null> {
+    let file: z.infer<typeof contentSchema>;
+    try {
+      file = await this.api.call(`GET ${path}`, contentSchema, (o) => o.request('GET /repos/{owner}/{repo}/contents/{path}', { ...this.repo, path, ref }));
+    } catch (error) {
+      if (isGitHubStatus(error, 404)) return null;
+      throw error;
+    }
+    if (file.encoding === 'base64') return decodeBase64(file.content);
+    // Files over 1 MB come without content from the contents API; the blob API serves up to 100 MB.
+    const blob = await this.api.call(`GET blob of ${path}`, blobSchema, (o) => o.request('GET /repos/{owner}/{repo}/git/blobs/{file_sha}', { ...this.repo, file_sha: file.sha }));
+    return decodeBase64(blob.content);
+  }
+
+  /**
+   * Points the branch at our commit. Creating it can meet a branch left by a run that crashed after
+   * pushing and before opening the pull request: take it over only if its head is ours.
+   */
+  private async pushBranch(sha: string, exists: boolean): Promise<void> {
+    if (exists) {
+      try {
+        await this.updateRef(sha);
+        return;
+      } catch (error) {
+        if (!isGitHubStatus(error, 422, /Reference does not exist/i)) throw error;
+      }
+    }
+    try {
+      await this.api.call('POST ref', refSchema, (o) => o.request('POST /repos/{owner}/{repo}/git/refs', { ...this.repo, ref: `refs/heads/${this.branch}`, sha }));
+      return;
+    } catch (error) {
+      if (!isGitHubStatus(error, 422, /Reference already exists/i)) throw error;
+    }
+    const existing = await this.api.call(`GET ref heads/${this.branch}`, refSchema, (o) => o.request('GET /repos/{owner}/{repo}/git/ref/{ref}', { ...this.repo, ref: `heads/${this.branch}` }));
+    if (!this.isOurs(await this.gitCommit(existing.object.sha))) {
+      throw new AllowlistError(
+        'github-branch-conflict',
+        `The branch ${this.branch} already exists with commits allowlist-drift did not make (head ${existing.object.sha.slice(0, 12)}); delete it or change github.branchPrefix.`,
+      );
+    }
+    await this.updateRef(sha);
+  }
+
+  private updateRef(sha: string): Promise<unknown> {
+    return this.api.call('PATCH ref', refSchema, (o) => o.request('PATCH /repos/{owner}/{repo}/git/refs/{ref}', { ...this.repo, ref: `heads/${this.branch}`, sha, force: true }));
+  }
+
+  private async deleteBranch(): Promise<void> {
+    try {
+      await this.api.call('DELETE ref', z.unknown(), (o) => o.request('DELETE /repos/{owner}/{repo}/git/refs/{ref}', { ...this.repo, ref: `heads/${this.branch}` }));
+    } catch (error) {
+      if (!isGitHubStatus(error, 422, /Reference does not exist/i)) throw error;
+    }
+  }
+
+  /** Opens the pull request, or adopts the one a lost response or a concurrent run already opened. */
+  private async openPull(plan: PublishPlan): Promise<Pull> {
+    try {
+      return await this.api.call('POST pull request', pullSchema, (o) =>
+        o.request('POST /repos/{owner}/{repo}/pulls', { ...this.repo, title: plan.title, body: fitBody(plan.body), head: this.branch, base: this.config.base }),
+      );
+    } catch (error) {
+      if (!isGitHubStatus(error, 422, /pull request already exists/i)) throw error;
+    }
+    const existing = await this.findOpenPull();
+    if (!existing) throw new AllowlistError('github-error', `GitHub reported an open pull request for ${this.branch} but lists none.`);
+    await this.updateText(existing, plan);
+    return existing;
+  }
+
+  private async updateText(pull: Pull, plan: PublishPlan): Promise<void> {
+    const body = fitBody(plan.body);
+    if (pull.title === plan.title && (pull.body ?? '') === body) return;
+    await this.api.call(`PATCH pull request #${pull.number}`, pullSchema, (o) =>
+      o.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', { ...this.repo, pull_number: pull.number, title: plan.title, body }),
+    );
+  }
+
+  private async comment(number: number, body: string): Promise<void> {
+    await this.api.call(`POST comment on #${number}`, commentSchema, (o) =>
+      o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { ...this.repo, issue_number: number, body }),
+    );
+  }
+
+  private gitCommit(sha: string): Promise<GitCommit> {
+    return this.api.call(`GET commit ${sha.slice(0, 12)}`, gitCommitSchema, (o) => o.request('GET /repos/{owner}/{repo}/git/commits/{commit_sha}', { ...this.repo, commit_sha: sha }));
+  }
+
+  private commitMessage(plan: PublishPlan): string {
+    return `${plan.title}\n\n${CONFIG_TRAILER}: ${this.configName}\n${FINGERPRINT_TRAILER}: ${plan.fingerprint}\n`;
+  }
+
+  private isOurs(commit: GitCommit): boolean {
+    return commit.message.split('\n').some((line) => line.trim() === `${CONFIG_TRAILER}: ${this.configName}`);
+  }
+
+  private snapshot(pull: Pull, headSha: string): PrSnapshot {
+    const state = pull.merged === true || pull.merged_at ? 'merged' : pull.state;
+    return { number: pull.number, url: pull.html_url, state, headSha, branch: pull.head.ref };
+  }
+
+  private get repo() {
+    return { owner: this.config.owner, repo: this.config.repo };
+  }
+
+  private async counted(run: () => Promise<Omit<PublishResult, 'requests'>>): Promise<PublishResult> {
+    const before = this.api.requests;
+    const result = await run();
+    return { ...result, requests: this.api.requests - before };
+  }
+}
+
+function fitBody(body: string): string {
+  return body.length <= MAX_BODY_CHARS ? body : `${body.slice(0, MAX_BODY_CHARS)}\n\n… (truncated: GitHub limits pull request descriptions to 65,536 characters)`;
+}
+
+function decodeBase64(content: string): string {
+  return Buffer.from(content.replace(/\s/g, ''), 'base64').toString('utf8');
+}
+
+// --- responses, validated once where they enter ---------------------------------------------------------------
+
+const sha = z.string().regex(/^[0-9a-f]{40}(?:[0-9a-f]{24})?$/, 'a commit/tree sha');
+
+const pullSchema = z.object({
+  number: z.number().int().positive(),
+  html_url: z.string(),
+  state: z.enum(['open', 'closed']),
+  title: z.string(),
+  body: z.string().nullable(),
+  merged: z.boolean().optional(),
+  merged_at: z.string().nullable(),
+  head: z.object({ ref: z.string(), sha }),
+});
+type Pull = z.infer<typeof pullSchema>;
+
+const branchSchema = z.object({ commit: z.object({ sha, commit: z.object({ tree: z.object({ sha }) }) }) });
+const treeSchema = z.object({ sha });
+const gitCommitSchema = z.object({ sha, message: z.string(), tree: z.object({ sha }), parents: z.array(z.object({ sha })) });
+type GitCommit = z.infer<typeof gitCommitSchema>;
+const refSchema = z.object({ object: z.object({ sha }) });
+const commentSchema = z.object({ id: z.number() });
+const contentSchema = z.object({ type: z.literal('file', 'a file (not a directory or link)'), encoding: z.string(), content: z.string(), sha });
+const blobSchema = z.object({ content: z.string(), encoding: z.literal('base64') });
+
+// --- the HTTP edge ---------------------------------------------------------------------------------------------
+
+/** A GitHub answer that was an HTTP error; callers look at `status` to handle the expected ones. */
+export class GitHubRequestError extends AllowlistError {
+  constructor(
+    code: string,
+    message: string,
+    readonly status: number,
+    readonly githubMessage: string,
+  ) {
+    super(code, message);
+  }
+}
+
+function isGitHubStatus(error: unknown, status: number, message?: RegExp): error is GitHubRequestError {
+  return error instanceof GitHubRequestError && error.status === status && (message === undefined || message.test(error.githubMessage));
+}
+
+type RequestFn = (octokit: Octokit) => Promise<{ data: unknown }>;
+
+/** Octokit with retries and rate-limit handling; counts requests and turns every failure into an AllowlistError. */
+class GitHubApi {
+  requests = 0;
+
+  private constructor(
+    private readonly octokit: Octokit,
+    private readonly secrets: readonly string[],
+  ) {}
+
+  static async connect(config: GitHubConfig, credentials: GitHubCredentials, log: (message: string) => void, tuning: PublisherTuning): Promise<GitHubApi> {
+    // Loaded on first use: Octokit and its plugins are a noticeable share of a cold start.
+    const [{ Octokit: RestOctokit }, { retry }, { throttling }] = await Promise.all([import('@octokit/rest'), import('@octokit/plugin-retry'), import('@octokit/plugin-throttling')]);
+    const auth =
+      credentials.kind === 'token'
+        ? { auth: credentials.token }
+        : {
+            authStrategy: (await import('@octokit/auth-app')).createAppAuth,
+            auth: { appId: credentials.appId, privateKey: credentials.privateKey, installationId: credentials.installationId },
+          };
+    const secrets = secretsOf(credentials);
+    const say = (message: string) => log(redact(message, secrets));
+    const unit = tuning.retryDelayUnitMs ?? 1000;
+    const timeoutMs = tuning.requestTimeoutMs ?? 30_000;
+    let api: GitHubApi | undefined;
+    const onLimit = (kind: string) => (retryAfter: number, options: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
+      const retrying = retryCount < RATE_LIMIT_RETRIES && retryAfter <= MAX_RATE_LIMIT_WAIT_SECONDS;
+      say(`GitHub ${kind} on ${options.method} ${options.url}: ${retrying ? `retrying in ${retryAfter} s` : `giving up (reset in ${retryAfter} s)`}`);
+      return retrying;
+    };
+    const Client = RestOctokit.plugin(retry, throttling);
+    const octokit = new Client({
+      ...auth,
+      baseUrl: config.apiUrl.replace(/\/+$/, ''),
+      userAgent: 'allowlist-drift',
+      log: { debug: () => {}, info: () => {}, warn: say, error: say },
+      request: {
+        fetch: (url: string | URL | Request, init?: RequestInit) => {
+          api!.requests += 1;
+          const timeout = AbortSignal.timeout(timeoutMs);
+          return fetch(url, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout });
+        },
+      },
+      retry: { retries: RETRIES, retryAfterBaseValue: unit },
+      throttle: {
+        retryAfterBaseValue: unit,
+        onRateLimit: onLimit('rate limit'),
+        onSecondaryRateLimit: onLimit('secondary rate limit'),
+        ...(tuning.paceWrites === false ? unpacedWrites() : {}),
+      },
+    });
+    api = new GitHubApi(octokit as unknown as Octokit, secrets);
+    return api;
+  }
+
+  async call<S extends z.ZodType>(what: string, schema: S, send: RequestFn): Promise<z.infer<S>> {
+    let data: unknown;
+    try {
+      ({ data } = await send(this.octokit));
+    } catch (error) {
+      throw this.failure(what, error);
+    }
+    const parsed = schema.safeParse(data);
+    if (!parsed.success) {
+      const found = typeof data === 'string' ? 'text instead of JSON' : parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+      throw new AllowlistError('github-bad-response', `GitHub's answer to ${what} is not what its API documents (${found}); is github.apiUrl a GitHub REST API endpoint?`);
+    }
+    return parsed.data;
+  }
+
+  private failure(what: string, error: unknown): AllowlistError {
+    const status = typeof (error as { status?: unknown }).status === 'number' ? (error as { status: number }).status : 0;
+    const raw = error instanceof Error ? error.message : String(error);
+    const githubMessage = redact(raw, this.secrets).slice(0, 500);
+    if (status === 401) {
+      return new GitHubRequestError('github-credentials-invalid', `GitHub refused the credentials on ${what} (401 ${githubMessage}); check GITHUB_TOKEN or the GitHub App settings.`, status, githubMessage);
+    }
+    if (status === 403 && /rate limit/i.test(githubMessage)) {
+      return new GitHubRequestError('github-rate-limited', `GitHub rate limit on ${what}: ${githubMessage}`, status, githubMessage);
+    }
+    const hint = status === 404 ? ' (the repository or branch does not exist, or the credentials cannot see it)' : status === 403 ? ' (the credentials lack a permission)' : '';
+    return new GitHubRequestError('github-error', `GitHub ${what} failed${status ? ` with ${status}` : ''}: ${githubMessage}${hint}`, status, githubMessage);
+  }
+}
+
+type LimiterGroup = NonNullable<Extract<ThrottlingOptions, { enabled?: boolean; onRateLimit: unknown }>['write']>;
+
+/** A stand-in for plugin-throttling's write and notification limiter groups that lets requests through at once. */
+function unpacedWrites(): { write: LimiterGroup; notifications: LimiterGroup } {
+  const group = { key: () => ({ schedule: <T>(_options: unknown, run: () => Promise<T>) => run() }) } as unknown as LimiterGroup;
+  return { write: group, notifications: group };
+}
