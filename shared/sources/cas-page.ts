@@ -338,8 +338,8 @@ function padRow(row: string, missing: number, filler: string): string {
 }
 
 /**
- * A download cut off inside a table leaves a last row without its closing pipe. Only the table that
- * ends the page is checked: elsewhere a missing pipe is an authoring slip, not truncation.
+ * A download cut off inside a table leaves a last row without its closing pipe, or with fewer cells
+ * than the header. Only the table that ends the page is checked: elsewhere that is an authoring slip.
  */
 function assertLastTableComplete(tree: Root, source: string): void {
   const table = lastTable(tree.children);
@@ -350,7 +350,8 @@ function assertLastTableComplete(tree: Root, source: string): void {
   const last = rows.at(-1);
   if (!header || !last || header === last) return;
   const rowText = (row: typeof header) => source.slice(row.position?.start.offset, row.position?.end.offset).trimEnd();
-  if (rowText(header).endsWith('|') && !rowText(last).endsWith('|')) {
+  const cutMidCell = rowText(header).endsWith('|') && !rowText(last).endsWith('|');
+  if (cutMidCell || last.children.length < header.children.length) {
     throw new AllowlistError('cas-truncated', `the CAS network-requirements page ends in the middle of a table row (line ${last.position?.start.line ?? '?'}); it looks cut short`);
   }
 }

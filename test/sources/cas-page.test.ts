@@ -224,6 +224,25 @@ describe('newer layout variant (test/fixtures/cas/numbered-list-layout.md)', () 
   });
 });
 
+test('a delimiter row with fewer cells than the header is padded, as DocFX renders it', () => {
+  const page = parseCasPage(
+    [
+      '## Portal access',
+      '|Data center|IP addresses|DNS name|',
+      '|----|----|',
+      '|US1|198.51.100.7|portal.example|',
+      '## App connector',
+      '|Data center|IP addresses|',
+      '|----|----|',
+      '|US1|198.51.100.8|',
+      '## Mail server',
+      '- 203.0.113.0/27',
+    ].join('\n'),
+  );
+  expect(addresses(page, 'portal', 'US1')).toEqual(cidrs('198.51.100.7'));
+  expect(page.revision).toBeUndefined();
+});
+
 describe('heading mapping', () => {
   test.each([
     ['Portal access', ['portal']],
@@ -271,6 +290,11 @@ describe('errors instead of empty results', () => {
     const error = parseError(page2024.slice(0, page2024.indexOf('prod03use2console1')));
     expect(error.code).toBe('cas-truncated');
     expect(error.message).toMatch(/table row/);
+  });
+
+  test('cut right after a cell of the last table row', () => {
+    const cut = page2024.indexOf('|     US2     |') + '|     US2     |'.length;
+    expect(parseError(page2024.slice(0, cut)).code).toBe('cas-truncated');
   });
 
   test('cut just before the mail server section', () => {
