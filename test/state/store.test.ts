@@ -231,8 +231,8 @@ describe('StateStore rows it did not write', () => {
   it('reports a row of another schema version as state-corrupt', async () => {
     const { store, raw } = await freshStore();
     await store.write('prod', { targets: [typicalTarget('future')] });
-    const stored = await raw.getEntity('prod', 'target~future');
-    await raw.updateEntity({ ...stored, schema: 2 }, 'Replace');
+    const { etag: _etag, timestamp: _timestamp, ...columns } = await raw.getEntity<Record<string, unknown>>('prod', 'target~future');
+    await raw.updateEntity({ ...columns, partitionKey: 'prod', rowKey: 'target~future', schema: 2 }, 'Replace');
     const error = await rejection(store.read('prod'));
     expect(error.code).toBe('state-corrupt');
     expect(error.message).toContain('target~future');
