@@ -90,9 +90,7 @@ export function union(...sets: Iterable<Cidr>[]): Cidr[] {
 
 /** Addresses in `a` that are not in `b`, aggregated. */
 export function difference(a: Iterable<Cidr>, b: Iterable<Cidr>): Cidr[] {
-  const base = toArray(a);
-  if (base.length === 0) return [];
-  return fromCidrTools(excludeCidr(base, toArray(b)));
+  return fromCidrTools(excludeCidr(toArray(a), toArray(b)));
 }
 
 /** Whether any address is in both sets. */
@@ -133,9 +131,9 @@ export function semanticDiff(from: Iterable<Cidr>, to: Iterable<Cidr>): Semantic
 /** How many addresses the set covers, IPv4 and IPv6 together, counting overlaps once. */
 export function addressCount(cidrs: Iterable<Cidr>): bigint {
   let count = 0n;
-  for (const network of mergeCidr(toArray(cidrs))) {
-    const bits = network.includes(':') ? 128 : 32;
-    count += 1n << BigInt(bits - Number(network.slice(network.lastIndexOf('/') + 1)));
+  for (const network of aggregate(cidrs)) {
+    const bits = familyOf(network) === 4 ? 32 : 128;
+    count += 1n << BigInt(bits - prefixLengthOf(network));
   }
   return count;
 }
