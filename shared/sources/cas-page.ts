@@ -69,7 +69,7 @@ export function parseCasPage(markdown: string): CasPage {
   const reader = new PageReader();
   reader.readBlocks(tree.children);
   const page = reader.result(revision);
-  if (reader.tableAddresses === 0 || page.sections.size === 0) {
+  if (reader.tableAddresses === 0) {
     throw new AllowlistError('cas-no-addresses', 'the CAS network-requirements page has no table of IP addresses under a known section; its layout may have changed');
   }
   const missing = CAS_REQUIRED_SECTIONS.filter((section) => !page.sections.has(section));
@@ -86,6 +86,7 @@ interface HeadingLevel {
 
 /** Walks the tree in document order, keeping the heading path that gives every address its section. */
 class PageReader {
+  /** Addresses read from tables under known sections; prose alone is not enough to trust the page. */
   tableAddresses = 0;
   private headings: HeadingLevel[] = [];
   private readonly entries = new Map<string, CasPageEntry>();
@@ -140,8 +141,7 @@ class PageReader {
           }
           const dataCenter = group.region === undefined ? normaliseDataCenter(label) : slug(group.region);
           const heading = [this.path(), caption, group.region === undefined ? undefined : label].filter(Boolean).join(' > ');
-          this.tableAddresses += group.cidrs.length;
-          this.add(group.cidrs, dataCenter, heading);
+          if (this.add(group.cidrs, dataCenter, heading)) this.tableAddresses += group.cidrs.length;
         }
       }
     }
@@ -153,12 +153,13 @@ class PageReader {
     this.add(cidrs, CAS_GLOBAL_DATA_CENTER, this.path());
   }
 
-  private add(cidrs: readonly Cidr[], dataCenter: string, heading: string): void {
-    if (cidrs.length === 0) return;
+  /** Returns whether the addresses could be placed in a section. */
+  private add(cidrs: readonly Cidr[], dataCenter: string, heading: string): boolean {
+    if (cidrs.length === 0) return false;
     const sections = this.sections();
     if (sections.length === 0) {
       this.unrecognised.add(heading);
-      return;
+      return false;
     }
     for (const section of sections) {
       for (const cidr of cidrs) {
@@ -166,6 +167,7 @@ class PageReader {
         this.entries.set(`${cidr} ${section} ${dataCenter} ${heading}`, entry);
       }
     }
+    return true;
   }
 
   private sections(): CasSection[] {
