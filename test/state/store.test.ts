@@ -168,6 +168,8 @@ describe('StateStore write conflicts', () => {
       }),
     );
     expect(error.code).toBe('state-conflict');
+    expect(error.message).toContain('target "b"');
+    expect(error.message).not.toContain('target "a"');
     const after = await store.read('prod');
     expect(after.config.lastRunId).toBeUndefined();
     expect(after.targets.get('a')?.lastStatus).toBeUndefined();
