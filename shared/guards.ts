@@ -41,7 +41,7 @@ function emptyObservation({ status, entries }: GuardInput): Verdict {
 }
 
 function massRemoval({ baseline, removalCandidates, policy }: GuardInput): Verdict {
-  const limit = `more than ${percent(policy.maxRemoveRatio)} of a family's baseline addresses in more than ${policy.minChangeForRatio} ${plural(policy.minChangeForRatio, 'range', 'ranges')}`;
+  const limit = `the limit is ${percent(policy.maxRemoveRatio)} of a family's baseline addresses in more than ${policy.minChangeForRatio} ${plural(policy.minChangeForRatio, 'range', 'ranges')}`;
   for (const family of FAMILIES) {
     const candidates = removalCandidates.filter((cidr) => familyOf(cidr) === family);
     if (candidates.length === 0) continue;
@@ -49,16 +49,16 @@ function massRemoval({ baseline, removalCandidates, policy }: GuardInput): Verdi
     if (ratio > policy.maxRemoveRatio && candidates.length > policy.minChangeForRatio) {
       return hold(
         'mass-removal',
-        `${candidates.length} IPv${family} ${plural(candidates.length, 'range', 'ranges')} (${percent(ratio)} of the baseline's IPv${family} addresses) are no longer observed, ${limit}: ${nameList(candidates)}`,
+        `${candidates.length} IPv${family} ${plural(candidates.length, 'range', 'ranges')} (${percent(ratio)} of the baseline's IPv${family} addresses) are no longer observed; ${limit}: ${nameList(candidates)}`,
       );
     }
   }
-  return pass('mass-removal', `${removalCandidates.length} ${plural(removalCandidates.length, 'range is', 'ranges are')} no longer observed; holds at ${limit}`);
+  return pass('mass-removal', `${removalCandidates.length} ${plural(removalCandidates.length, 'range', 'ranges')} no longer observed; ${limit}`);
 }
 
 function massAddition({ baseline, added, policy }: GuardInput): Verdict {
   if (baseline === null) return pass('mass-addition', 'no approved baseline yet: the first proposal adds every observed address');
-  const limit = `more than ${percent(policy.maxAddRatio)} of a family's baseline addresses in more than ${policy.minChangeForRatio} ${plural(policy.minChangeForRatio, 'range', 'ranges')}`;
+  const limit = `the limit is ${percent(policy.maxAddRatio)} of a family's baseline addresses in more than ${policy.minChangeForRatio} ${plural(policy.minChangeForRatio, 'range', 'ranges')}`;
   for (const family of FAMILIES) {
     const familyBaseline = baseline.filter((cidr) => familyOf(cidr) === family);
     // A family the baseline does not have yet (say, a first AAAA record) has no size to compare with.
@@ -68,11 +68,11 @@ function massAddition({ baseline, added, policy }: GuardInput): Verdict {
     if (ratio > policy.maxAddRatio && additions.length > policy.minChangeForRatio) {
       return hold(
         'mass-addition',
-        `${additions.length} new IPv${family} ${plural(additions.length, 'range', 'ranges')} (${percent(ratio)} of the baseline's IPv${family} addresses), ${limit}: ${nameList(additions)}`,
+        `${additions.length} new IPv${family} ${plural(additions.length, 'range', 'ranges')} (${percent(ratio)} of the baseline's IPv${family} addresses); ${limit}: ${nameList(additions)}`,
       );
     }
   }
-  return pass('mass-addition', `${added.length} new ${plural(added.length, 'range', 'ranges')}; holds at ${limit}`);
+  return pass('mass-addition', `${added.length} new ${plural(added.length, 'range', 'ranges')}; ${limit}`);
 }
 
 function broadPrefix({ entries, policy }: GuardInput): Verdict {
