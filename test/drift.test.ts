@@ -194,6 +194,16 @@ describe('computeDrift', () => {
     expect(drift.nextRecord.lastStatus).toBe('held');
   });
 
+  it('holds a mass disappearance instead of counting it towards removal', () => {
+    const drifts = checks(approved(TEN), [observation('ok', TEN.slice(5)), observation('ok', TEN.slice(5)), observation('ok', TEN.slice(5))]);
+    for (const drift of drifts) {
+      expect(drift.report.status).toBe('held');
+      expect(drift.report.verdicts.find((v) => v.guard === 'mass-removal')!.message).toContain('5 IPv4 ranges (50% of the baseline');
+      expect(drift.nextRecord.misses).toEqual({});
+      expect(drift.proposed).toEqual(cidrs(...TEN));
+    }
+  });
+
   it('holds a never-approved target with an empty proposal', () => {
     const drift = computeDrift({ target, observation: observation('ok', ['52.1.1.1', '0.0.0.0/0']), record: undefined, policy, now: '2025-11-07T10:00:00.000Z' });
     expect(drift.report.status).toBe('held');
