@@ -87,7 +87,12 @@ export function computeDrift(input: DriftInput): TargetDrift {
     }
   }
 
-  const proposed = difference(union(approved, outcome.added), outcome.removed);
+  // A failed check knows nothing new: it keeps what the last good check proposed, so one timeout
+  // does not drop a pending addition or confirmed removal from an open PR.
+  const proposed =
+    observation.status === 'error' && record?.proposed
+      ? [...record.proposed]
+      : difference(union(approved, outcome.added), outcome.removed);
   const firstSeen =
     observation.status === 'ok'
       ? refreshFirstSeen(previousFirstSeen, observed, approved, now)

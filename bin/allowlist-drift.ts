@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from '../shared/config.js';
+import { acceptObservation, readStatus, runCheck } from '../shared/engine.js';
+import { formatReport, formatStatus, formatTarget } from '../shared/text-report.js';
+import { storageSetting } from '../shared/runtime.js';
+import type { StateStore } from '../shared/state/store.js';
+
+const USAGE = `Usage:
+  allowlist-drift check  [--config <file>] [--target <id> ...] [--dry-run] [--json]
+  allowlist-drift status [--config <file>] [--json]
+  allowlist-drift accept --target <id> [--config <file>] [--json]
+
+Exit status: 0 every selected target was checked; 1 a target errored or was held; 2 usage or config error.
+Without ALLOWLIST_STORAGE or AzureWebJobsStorage, state is kept in an embedded store under ./.allowlist-drift/.`;
+
+class UsageError extends Error {}
+
+interface Options {
+  readonly command: 'check' | 'status' | 'accept';
+  readonly config?: string;
+  readonly targets: string[];
+  readonly dryRun: boolean;
+  readonly json: boolean;
+}
+
+function parseCommandLine(argv: string[]): Options {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        target: { type: 'string', short: 't', multiple: true },
+        'dry-run': { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) throw new UsageError('');
+  const [command, ...rest] = positionals;
+  if (command !== 'check' && command !== 'status' && command !== 'accept') throw new UsageError(command ? `unknown command "${command}"` : 'a command is required');
+  if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  const targets = values.target ?? [];
+  if (command === 'accept' && targets.length !== 1) throw new UsageError('accept needs exactly one --target <id>');
+  if (command === 'status' && (targets.length > 0 || values['dry-run'])) throw new UsageError('status takes only --config and --json');
+  return { command, ...(values.config ? { config: values.config } : {}), targets, dryRun: values['dry-run'] ?? false, json: values.json ?? false };
+}
+
+function credentialsMissing(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.GITHUB_TOKEN) return undefined;
+  const app = ['GITHUB_APP_ID', 'GITHUB_APP_PRIVATE_KEY', 'GITHUB_APP_INSTALLATION_ID'];
+  const missing = app.filter((name) => !env[name]);
+  if (missing.length === 0) return undefined;
+  return `Publishing needs GitHub credentials: set GITHUB_TOKEN, or ${app.join(' + ')} (missing: ${missing.join(', ')}). Use --dry-run to check without publishing.`;
+}
+
+async function openStore(env: NodeJS.ProcessEnv): Promise<{ store: StateStore; close: () => Promise<void> }> {
+  const { StateStore } = await import('../shared/state/store.js');
+  const setting = storageSetting(env);
+  if (setting) {
+    const store = StateStore.fromSetting(setting);
+    await store.ensureTable();
+    return { store, close: async () => undefined };
+  }
+  const location = resolve('.allowlist-drift');
+  process.stderr.write(`No ALLOWLIST_STORAGE or AzureWebJobsStorage set: using the embedded store in ${location}\n`);
+  const { startEmbeddedAzurite } = await import('../shared/state/embedded-azurite.js');
+  const azurite = await startEmbeddedAzurite({ location });
+  const store = StateStore.fromSetting(azurite.connectionString);
+  await store.ensureTable();
+  return { store, close: () => azurite.stop() };
+}
+
+/** Writes and waits for the stream to drain, so a megabyte report through a pipe arrives whole. */
+function write(text: string): Promise<void> {
+  return new Promise((resolveWrite, reject) => {
+    process.stdout.write(text, (error) => (error ? reject(error) : resolveWrite()));
+  });
+}
+
+async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let options: Options;
+  try {
+    options = parseCommandLine(argv);
+  } catch (error) {
+    const message = (error as Error).message;
+    process.stderr.write(`${message ? `allowlist-drift: ${message}\n\n` : ''}${USAGE}\n`);
+    return message ? 2 : 0;
+  }
+
+  let config: Config;
+  try {
+    config = await loadConfig({ inline: env.ALLOWLIST_CONFIG, path: options.config ?? env.ALLOWLIST_CONFIG_PATH });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (options.command === 'check' && !options.dryRun && config.github) {
+    const missing = credentialsMissing(env);
+    if (missing) {
+      process.stderr.write(`allowlist-drift: ${missing}\n`);
+      return 2;
+    }
+  }
+
+  const { store, close } = await openStore(env);
+  try {
+    const log = (level: string, message: string) => process.stderr.write(`[${level}] ${message}\n`);
+    switch (options.command) {
+      case 'status': {
+        const status = await readStatus(config, store);
+        await write(options.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+        return 0;
+      }
+      case 'accept': {
+        const report = await acceptObservation({ config, store, env, targetId: options.targets[0]!, log });
+        await write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatTarget(report));
+        return 0;
+      }
+      case 'check': {
+        const progress = process.stderr.isTTY && !options.json;
+        if (progress) process.stderr.write(`Checking ${options.targets.length || config.targets.length} target(s)…\n`);
+        const report = await runCheck({
+          config,
+          store,
+          env,
+          trigger: 'cli',
+          dryRun: options.dryRun,
+          targetIds: options.targets,
+          ...(progress ? { log } : {}),
+        });
+        await write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+        const failed = report.errors.length > 0 || report.targets.some((t) => t.status !== 'ok');
+        return failed ? 1 : 0;
+      }
+    }
+  } finally {
+    await close();
+  }
+}
+
+main(process.argv.slice(2), process.env).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const code = (error as { code?: unknown }).code;
+    process.stderr.write(`allowlist-drift: ${typeof code === 'string' ? `${code}: ` : ''}${(error as Error).message ?? String(error)}\n`);
+    process.exitCode = code === 'unknown-target' ? 2 : 1;
+  },
+);

@@ -1,0 +1,30 @@
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+
+/** GET runs a dry check (nothing stored, no PR); POST runs a full check. Only configured targets can be named. */
+export async function checkHandler(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const { parseCheckQuery, parseCheckBody, errorResponse, jsonResponse } = await import('../shared/http-api.js');
+  try {
+    const query = parseCheckQuery(request.url);
+    const body = request.method === 'POST' ? parseCheckBody(await request.text()) : { targetIds: [] };
+    const targetIds = [...new Set([...query.targetIds, ...body.targetIds])];
+    const [{ sharedRuntime }, { runCheck }] = await Promise.all([import('../shared/runtime.js'), import('../shared/engine.js')]);
+    const { config, store } = await sharedRuntime();
+    const report = await runCheck({
+      config,
+      store,
+      env: process.env,
+      trigger: 'http',
+      dryRun: request.method !== 'POST',
+      targetIds,
+      runId: context.invocationId,
+      log: (level, message) => context[level](message),
+    });
+    return jsonResponse(200, report);
+  } catch (error) {
+    const response = errorResponse(error);
+    if (response.status >= 500) context.error(`check failed: ${(error as Error).message}`);
+    return response;
+  }
+}
+
+app.http('check', { methods: ['GET', 'POST'], authLevel: 'function', route: 'check', handler: checkHandler });

@@ -1,0 +1,39 @@
+import { app, type InvocationContext, type Timer } from '@azure/functions';
+import type { TargetType } from '../shared/config.js';
+
+/**
+ * A scheduled full check of some target types. Both timers reconcile the same single PR:
+ * observations are stored per target and publishing always covers the whole config.
+ */
+export function scheduledCheck(targetTypes: readonly TargetType[]) {
+  return async (timer: Timer, context: InvocationContext): Promise<void> => {
+    if (timer.isPastDue) context.warn(`${context.functionName} is running late (past due): a previous run or the host was delayed`);
+    const [{ sharedRuntime }, { runCheck }] = await Promise.all([import('../shared/runtime.js'), import('../shared/engine.js')]);
+    const { config, store } = await sharedRuntime();
+    try {
+      const report = await runCheck({
+        config,
+        store,
+        env: process.env,
+        trigger: 'timer',
+        dryRun: false,
+        targetTypes,
+        runId: context.invocationId,
+        log: (level, message) => context[level](message),
+      });
+      const summary = report.targets.map((t) => `${t.id}=${t.status}(+${t.added.length}/-${t.removed.length})`).join(' ');
+      context.log(`check done: ${summary || 'no targets of this kind'}; pull request: ${report.pullRequest.action}`);
+      for (const problem of report.errors) context.error(`${problem.code}: ${problem.message}`);
+    } catch (error) {
+      // Another run holds the lease: it covers this tick's work, and the next tick comes soon.
+      if ((error as { code?: string }).code === 'run-in-progress') {
+        context.warn(`skipped: ${(error as Error).message}`);
+        return;
+      }
+      throw error;
+    }
+  };
+}
+
+app.timer('outsystemsCheck', { schedule: '%OUTSYSTEMS_SCHEDULE%', runOnStartup: false, handler: scheduledCheck(['outsystems']) });
+app.timer('casCheck', { schedule: '%CAS_SCHEDULE%', runOnStartup: false, handler: scheduledCheck(['cas-docs', 'service-tags', 'static']) });

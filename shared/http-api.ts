@@ -1,0 +1,91 @@
+import { AllowlistError } from './problem.js';
+
+/** Bounds that make abuse cheap to reject before any work starts. */
+export const MAX_QUERY_LENGTH = 2048;
+export const MAX_TARGET_PARAMS = 50;
+export const MAX_BODY_BYTES = 4096;
+const TARGET_ID = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
+
+export class BadRequestError extends AllowlistError {
+  constructor(message: string) {
+    super('bad-request', message);
+  }
+}
+
+/**
+ * Reads the only thing a check request may say: which configured targets to check.
+ * No hostname, URL or file name is ever taken from a request.
+ */
+export function parseCheckQuery(url: string): { targetIds: string[] } {
+  const parsed = new URL(url);
+  if (parsed.search.length > MAX_QUERY_LENGTH) throw new BadRequestError(`the query string is longer than ${MAX_QUERY_LENGTH} characters`);
+  const targetIds: string[] = [];
+  for (const [name, value] of parsed.searchParams) {
+    if (name === 'code') continue; // the function key, checked by the host
+    if (name !== 'target') throw new BadRequestError(`unknown query parameter "${truncate(name)}"; only "target" is accepted`);
+    if (!TARGET_ID.test(value)) throw new BadRequestError(`"target" must be a configured target id (lowercase letters, digits, dashes), got "${truncate(value)}"`);
+    targetIds.push(value);
+    if (targetIds.length > MAX_TARGET_PARAMS) throw new BadRequestError(`at most ${MAX_TARGET_PARAMS} "target" parameters are accepted`);
+  }
+  return { targetIds: [...new Set(targetIds)] };
+}
+
+/** A POST body is optional; when present it must be a JSON object, and it may list targets too. */
+export function parseCheckBody(text: string): { targetIds: string[] } {
+  if (text.length > MAX_BODY_BYTES) throw new BadRequestError(`the body is larger than ${MAX_BODY_BYTES} bytes`);
+  if (text.trim() === '') return { targetIds: [] };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new BadRequestError('the body must be empty or a JSON object such as {"targets": ["outsystems-prod"]}');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BadRequestError('the body must be a JSON object');
+  const { targets, ...rest } = value as Record<string, unknown>;
+  const extra = Object.keys(rest);
+  if (extra.length > 0) throw new BadRequestError(`unknown body field "${truncate(extra[0]!)}"; only "targets" is accepted`);
+  if (targets === undefined) return { targetIds: [] };
+  if (!Array.isArray(targets) || targets.length > MAX_TARGET_PARAMS || !targets.every((t) => typeof t === 'string' && TARGET_ID.test(t))) {
+    throw new BadRequestError(`"targets" must be a list of at most ${MAX_TARGET_PARAMS} configured target ids`);
+  }
+  return { targetIds: [...new Set(targets as string[])] };
+}
+
+function truncate(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
+export interface JsonResponse {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly jsonBody: unknown;
+}
+
+export function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}): JsonResponse {
+  return { status, headers: { 'cache-control': 'no-store', ...headers }, jsonBody: body };
+}
+
+/** Maps the app's typed errors to HTTP answers; anything unexpected is a 500 with a code, never a stack. */
+export function errorResponse(error: unknown): JsonResponse {
+  if (error instanceof AllowlistError) {
+    const body = { error: { code: error.code, message: error.message } };
+    switch (error.code) {
+      case 'bad-request':
+        return jsonResponse(400, body);
+      case 'unknown-target':
+        return jsonResponse(404, body);
+      case 'run-in-progress': {
+        const retryAfter = (error as AllowlistError & { retryAfterSeconds?: number }).retryAfterSeconds ?? 60;
+        return jsonResponse(409, body, { 'retry-after': String(Math.max(1, Math.ceil(retryAfter))) });
+      }
+      case 'state-unavailable':
+        return jsonResponse(503, body, { 'retry-after': '30' });
+      default:
+        return jsonResponse(500, body);
+    }
+  }
+  if (error instanceof Error && (error as { code?: unknown }).code === 'config-invalid') {
+    return jsonResponse(500, { error: { code: 'config-invalid', message: 'The configuration is not valid', problems: (error as { problems?: unknown }).problems } });
+  }
+  return jsonResponse(500, { error: { code: 'internal-error', message: 'The check failed unexpectedly; see the function logs' } });
+}

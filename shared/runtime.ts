@@ -1,0 +1,37 @@
+import { configSourceFromEnv, loadConfig, type Config } from './config.js';
+import { AllowlistError } from './problem.js';
+import type { StateStore } from './state/store.js';
+
+export interface Runtime {
+  readonly config: Config;
+  readonly store: StateStore;
+}
+
+/** The storage setting the app reads: its own, else the Functions host's. */
+export function storageSetting(env: NodeJS.ProcessEnv): string | undefined {
+  const value = env.ALLOWLIST_STORAGE?.trim() || env.AzureWebJobsStorage?.trim();
+  return value ? value : undefined;
+}
+
+/** Builds config and store from app settings; validation happens here, once, at the edge. */
+export async function createRuntime(env: NodeJS.ProcessEnv, storage = storageSetting(env)): Promise<Runtime> {
+  const config = await loadConfig(configSourceFromEnv(env));
+  if (!storage) {
+    throw new AllowlistError('storage-missing', 'No state store: set ALLOWLIST_STORAGE (a connection string or https://<account>.table.core.windows.net) or AzureWebJobsStorage');
+  }
+  const { StateStore } = await import('./state/store.js');
+  const store = StateStore.fromSetting(storage);
+  await store.ensureTable();
+  return { config, store };
+}
+
+let cached: Promise<Runtime> | undefined;
+
+/** One runtime per Functions worker process; a failure is not cached, so a fixed setting takes effect on the next call. */
+export function sharedRuntime(env: NodeJS.ProcessEnv = process.env): Promise<Runtime> {
+  cached ??= createRuntime(env).catch((error: unknown) => {
+    cached = undefined;
+    throw error;
+  });
+  return cached;
+}

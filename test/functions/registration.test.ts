@@ -1,0 +1,78 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { programmingModel, registrations, type Registration } from '../setup/functions-core.js';
+
+const root = resolve(import.meta.dirname, '../..');
+
+/** The files the host loads: package.json "main" (a glob over the compiled function entry files). */
+function entryFiles(): string[] {
+  const main = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).main as string;
+  expect(main).toBe('dist/functions/*.js');
+  const folder = join(root, dirname(main));
+  return readdirSync(folder).filter((f) => f.endsWith('.js')).map((f) => join(folder, f));
+}
+
+function registered(name: string): Registration['metadata'] {
+  const found = registrations.find((r) => r.metadata.name === name);
+  expect(found, `function "${name}" registered`).toBeDefined();
+  return found!.metadata;
+}
+
+function triggerOf(name: string) {
+  const bindings = Object.values(registered(name).bindings);
+  const triggers = bindings.filter((b) => b.direction === 'in' && b.type.endsWith('Trigger'));
+  expect(triggers).toHaveLength(1);
+  return triggers[0]!;
+}
+
+describe('what the Functions host sees', () => {
+  beforeAll(async () => {
+    for (const file of entryFiles()) await import(pathToFileURL(file).href);
+  });
+
+  it('registers exactly the four functions through the v4 programming model', () => {
+    expect(programmingModel?.name).toBe('@azure/functions');
+    expect(programmingModel?.version).toMatch(/^4\./);
+    expect(registrations.map((r) => r.metadata.name).sort()).toEqual(['casCheck', 'check', 'outsystemsCheck', 'status']);
+    for (const r of registrations) expect(typeof r.handler).toBe('function');
+  });
+
+  it('runs the OutSystems and CAS checks on schedules taken from app settings, never on startup', () => {
+    expect(triggerOf('outsystemsCheck')).toMatchObject({ type: 'timerTrigger', schedule: '%OUTSYSTEMS_SCHEDULE%', runOnStartup: false });
+    expect(triggerOf('casCheck')).toMatchObject({ type: 'timerTrigger', schedule: '%CAS_SCHEDULE%', runOnStartup: false });
+  });
+
+  it('exposes /api/check for GET and POST and /api/status for GET, both behind a function key', () => {
+    expect(triggerOf('check')).toMatchObject({ type: 'httpTrigger', route: 'check', authLevel: 'function' });
+    expect((triggerOf('check').methods as string[]).slice().sort()).toEqual(['GET', 'POST']);
+    expect(triggerOf('status')).toMatchObject({ type: 'httpTrigger', route: 'status', authLevel: 'function', methods: ['GET'] });
+    for (const name of ['check', 'status']) {
+      const outputs = Object.values(registered(name).bindings).filter((b) => b.direction === 'out');
+      expect(outputs).toEqual([expect.objectContaining({ type: 'http' })]);
+    }
+  });
+
+  it('declares the v2 host with the v4 extension bundle', () => {
+    const host = JSON.parse(readFileSync(join(root, 'host.json'), 'utf8'));
+    expect(host.version).toBe('2.0');
+    expect(host.extensionBundle).toEqual({ id: 'Microsoft.Azure.Functions.ExtensionBundle', version: '[4.*, 5.0.0)' });
+  });
+
+  it('documents every app setting the code reads in local.settings.sample.json', () => {
+    const sample = JSON.parse(readFileSync(join(root, 'local.settings.sample.json'), 'utf8')).Values as Record<string, string>;
+    const sources = ['functions', 'shared', 'bin'].flatMap((dir) => listTs(join(root, dir)));
+    const read = new Set<string>();
+    for (const file of sources) {
+      for (const match of readFileSync(file, 'utf8').matchAll(/env\.([A-Za-z_][A-Za-z0-9_]*)|%([A-Z_]+)%/g)) read.add((match[1] ?? match[2])!);
+    }
+    for (const name of read) expect(Object.keys(sample), `${name} documented`).toContain(name);
+  });
+});
+
+function listTs(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? listTs(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
+  );
+}
