@@ -17,7 +17,8 @@ export class BadRequestError extends AllowlistError {
  * No hostname, URL or file name is ever taken from a request.
  */
 export function parseCheckQuery(url: string): { targetIds: string[] } {
-  const parsed = new URL(url);
+  const parsed = URL.parse(url);
+  if (!parsed) throw new BadRequestError('the request URL is not a valid URL');
   if (parsed.search.length > MAX_QUERY_LENGTH) throw new BadRequestError(`the query string is longer than ${MAX_QUERY_LENGTH} characters`);
   const targetIds: string[] = [];
   for (const [name, value] of parsed.searchParams) {
