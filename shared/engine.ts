@@ -152,9 +152,11 @@ async function mutatingRun(
   const touched = new Set<string>();
 
   // A PR merged since the last run is the team's approval: its proposal becomes the baseline.
+  let openHead: string | undefined;
   if (configRecord.pullRequest?.state === 'open' && config.github) {
     try {
       const pr = await (await github()).getPullRequest(configRecord.pullRequest.number);
+      if (pr.state === 'open') openHead = pr.headSha;
       if (pr.state === 'merged') {
         const at = now().toISOString();
         for (const [targetId, cidrs] of Object.entries(configRecord.pullRequest.proposal)) {
@@ -183,7 +185,7 @@ async function mutatingRun(
 
   let pullRequest: PullRequestReport = { action: 'none' };
   if (errors.length === 0) {
-    pullRequest = await publish(options, snapshot, drifts, runId, github, errors, now);
+    pullRequest = await publish(options, snapshot, drifts, runId, github, errors, now, openHead);
   }
 
   configRecord.lastRunId = runId;
@@ -201,6 +203,8 @@ async function publish(
   github: () => Promise<GitHubPublisher>,
   errors: Problem[],
   now: () => Date,
+  /** The open PR's head as GitHub reported it in this run, when it was checked. */
+  openHead: string | undefined,
 ): Promise<PullRequestReport> {
   const { config } = options;
   const configRecord = snapshot.config;
@@ -230,6 +234,11 @@ async function publish(
   const fingerprint = proposalFingerprint(config, proposed);
   if (configRecord.declined.includes(fingerprint) && !open) {
     return { action: 'declined', message: 'this exact proposal was closed without merging before; waiting for a different drift' };
+  }
+  // The open PR already holds exactly these files in our own commit, and nobody pushed since: there is nothing
+  // to send. A moved base needs no rebase to merge, and the description is refreshed with the next change.
+  if (open && !open.blockedNotice && open.fingerprint === fingerprint && openHead === open.headSha) {
+    return { action: 'unchanged', number: open.number, url: open.url };
   }
 
   const changed = new Set(changedTargets.map(([id]) => id));

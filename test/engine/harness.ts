@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto';
+import { TableClient } from '@azure/data-tables';
+import { inject } from 'vitest';
+import { parseConfig, type Config, type ConfigInput } from '../../shared/config.js';
+import { runCheck, type RunOptions } from '../../shared/engine.js';
+import { createGitHubPublisher } from '../../shared/publish/github.js';
+import type { Report } from '../../shared/report.js';
+import { StateStore, type Snapshot } from '../../shared/state/store.js';
+import { startDnsPeer, type Behaviour, type DnsPeer } from '../peers/dns.js';
+import { startGitHubPeer, type GitHubPeer } from '../peers/github.js';
+import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../peers/http.js';
+
+/**
+ * Wires the real local peers (Azurite, a DNS server, an HTTP server with the real CAS page, the OpenAPI-checked
+ * GitHub stand-in) to one config and runs checks through runCheck, measuring what each run cost.
+ */
+
+export const TOKEN = 'ghp_Engine0Scenario0Token0123456789abcdef';
+export const CONFIG_NAME = 'prod';
+export const BRANCH = `allowlist-drift/${CONFIG_NAME}`;
+export const CAS_PATH = '/network-requirements.md';
+export const TAGS_PATH = '/ServiceTags_Public.json';
+export const FILES = {
+  outsystems: 'firewall/outsystems.txt',
+  cas: 'firewall/cas.json',
+  tfvars: 'terraform/allowlist.auto.tfvars.json',
+  tags: 'firewall/service-tags.txt',
+} as const;
+
+/** Public addresses (documentation ranges would be held by the special-range guard). */
+export const FE1_V4 = '52.16.1.10';
+export const FE1_V6 = '2a05:d018:40::10';
+export const FE2_V4 = '52.16.2.20';
+export const NEW_V4 = '52.16.3.30';
+export const OTHER_V4 = '52.16.4.40';
+
+/** Defender for Cloud Apps EU1 portal and SIEM rows plus the mail servers of the 2024-06-20 page. */
+export const CAS_TARGET = { id: 'cas-eu', type: 'cas-docs', dataCenters: ['EU1'], sections: ['portal', 'siem', 'mail'] } as const;
+
+export const FRONT_ENDS = {
+  'fe1.acme.test': { kind: 'answer', a: [FE1_V4], aaaa: [FE1_V6] },
+  'fe2.acme.test': { kind: 'answer', a: [FE2_V4] },
+} satisfies Record<string, Behaviour>;
+
+export interface RunResult {
+  readonly report: Report;
+  /** GitHub HTTP requests this run sent, retries included. */
+  readonly githubRequests: number;
+  /** Table Storage HTTP requests this run sent, retries included. */
+  readonly tableRequests: number;
+}
+
+export interface Harness {
+  readonly config: Config;
+  readonly dns: DnsPeer;
+  readonly http: HttpPeer;
+  readonly github: GitHubPeer;
+  readonly store: StateStore;
+  readonly table: TableClient;
+  run(options?: Partial<Omit<RunOptions, 'config' | 'store' | 'env'>>): Promise<RunResult>;
+  /** A run that is expected to throw; resolves to what it threw. */
+  failedRun(options?: Partial<Omit<RunOptions, 'config' | 'store' | 'env'>>): Promise<unknown>;
+  state(): Promise<Snapshot>;
+  /** Serves `body` as the CAS page from now on. */
+  serveCasPage(body: string | Buffer): void;
+  serveServiceTags(document: unknown): void;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  /** Replaces or extends the default config (OutSystems + CAS targets, plain/json/tfvars-json files). */
+  readonly config?: (defaults: ConfigInput, peers: { dns: DnsPeer; http: HttpPeer; github: GitHubPeer }) => ConfigInput;
+  readonly zone?: Record<string, Behaviour>;
+}
+
+export const casPage2024 = (): Buffer => sharedFile('fixtures/cas/network-requirements_2024-06-20.md');
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const [dns, http, github] = await Promise.all([
+    startDnsPeer(options.zone ?? FRONT_ENDS),
+    startHttpPeer(),
+    startGitHubPeer({ token: TOKEN, files: { 'README.md': '# network\n', 'firewall/other-rules.txt': 'keep me\n' } }),
+  ]);
+  const documents = new Map<string, { body: string | Buffer; contentType: string }>([[CAS_PATH, { body: casPage2024(), contentType: 'text/plain; charset=utf-8' }]]);
+  http.handle((request, response) => routes(Object.fromEntries(documents))(request, response));
+
+  const defaults: ConfigInput = {
+    name: CONFIG_NAME,
+    targets: [
+      { id: 'acme-prod', type: 'outsystems', frontEnds: ['fe1.acme.test', 'fe2.acme.test'] },
+      { ...CAS_TARGET, dataCenters: [...CAS_TARGET.dataCenters], sections: [...CAS_TARGET.sections], url: `${http.url}${CAS_PATH}` },
+    ],
+    // One query round and short timeouts: a silent resolver costs 200 ms, not seconds.
+    dns: { servers: [dns.server], timeoutMs: 200, tries: 1, stabilityQueries: 1 },
+    http: { timeoutMs: 5_000 },
+    github: { owner: github.owner, repo: github.repo, base: github.base, apiUrl: github.url },
+    files: [
+      { path: FILES.outsystems, format: 'plain', targets: ['acme-prod'] },
+      { path: FILES.cas, format: 'json', targets: ['cas-eu'] },
+      { path: FILES.tfvars, format: 'tfvars-json', variable: 'allowlist', targets: ['acme-prod', 'cas-eu'] },
+    ],
+    policy: { removeAfterMisses: 3 },
+  };
+  const config = parseConfig(options.config ? options.config(defaults, { dns, http, github }) : defaults);
+
+  const connectionString = inject('azuriteConnectionString');
+  const tableName = `engine${randomBytes(6).toString('hex')}`;
+  const store = StateStore.fromSetting(connectionString, { tableName, maxRetries: 0 });
+  await store.ensureTable();
+  const table = TableClient.fromConnectionString(connectionString, tableName, { allowInsecureConnection: true });
+  const env = { GITHUB_TOKEN: TOKEN };
+
+  const runOptions = (overrides: Partial<RunOptions>): RunOptions => ({
+    config,
+    store,
+    env,
+    trigger: 'timer',
+    dryRun: false,
+    // Retry waits in milliseconds and unpaced writes: the protocol is the production one, only faster.
+    publisher: (c) => createGitHubPublisher({ github: c.github!, configName: c.name, env, tuning: { retryDelayUnitMs: 1, paceWrites: false } }),
+    ...overrides,
+  });
+
+  return {
+    config,
+    dns,
+    http,
+    github,
+    store,
+    table,
+    async run(overrides = {}) {
+      const githubBefore = github.requests.length;
+      const tableBefore = store.requestCount();
+      const report = await runCheck(runOptions(overrides));
+      return { report, githubRequests: github.requests.length - githubBefore, tableRequests: store.requestCount() - tableBefore };
+    },
+    failedRun(overrides = {}) {
+      return runCheck(runOptions(overrides)).then(
+        (report) => {
+          throw new Error(`the run was expected to fail, but it reported ${JSON.stringify(report.pullRequest)}`);
+        },
+        (error: unknown) => error,
+      );
+    },
+    state: () => store.read(config.name),
+    serveCasPage(body) {
+      documents.set(CAS_PATH, { body, contentType: 'text/plain; charset=utf-8' });
+    },
+    serveServiceTags(document) {
+      documents.set(TAGS_PATH, { body: JSON.stringify(document), contentType: 'application/json' });
+    },
+    async close() {
+      await Promise.all([dns.close(), http.close(), github.close()]);
+    },
+  };
+}
+
+/** Every CIDR of a report's targets that the run proposes to add. */
+export function addedOf(report: Report, targetId: string): string[] {
+  return report.targets.find((t) => t.id === targetId)?.added ?? [];
+}

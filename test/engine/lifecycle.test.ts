@@ -1,0 +1,203 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseCidr, type Cidr } from '../../shared/ipset.js';
+import { BRANCH, FE1_V4, FE1_V6, FE2_V4, FILES, NEW_V4, OTHER_V4, startHarness, type Harness } from './harness.js';
+
+let h: Harness;
+
+afterEach(async () => {
+  expect(h.github.violations).toEqual([]);
+  await h.close();
+});
+
+const cidr = (text: string): Cidr => parseCidr(text);
+const lines = (text: string | null) => (text ?? '').split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+
+/** Opens the first PR, merges it and lets the next run promote it: the baseline is then what DNS and the page say. */
+async function approvedBaseline(): Promise<void> {
+  await h.run();
+  h.github.mergePullRequest(1);
+  await h.run();
+}
+
+describe('engine: first run and updates', () => {
+  it('opens one PR adding everything in one commit touching the three files, in six GitHub requests, and records it', async () => {
+    h = await startHarness();
+    const base = h.github.refSha('main')!;
+
+    const { report, githubRequests, tableRequests } = await h.run();
+
+    expect(report.errors).toEqual([]);
+    expect(report.targets.map((t) => [t.id, t.status])).toEqual([
+      ['acme-prod', 'ok'],
+      ['cas-eu', 'ok'],
+    ]);
+    const added = report.targets.reduce((sum, t) => sum + t.added.length, 0);
+    expect(added).toBeGreaterThan(10);
+    expect(report.pullRequest).toMatchObject({ action: 'created', number: 1, url: 'https://github.com/contoso/network/pull/1' });
+
+    // One commit on the base head, touching exactly the configured files.
+    const [head, parent] = h.github.history(BRANCH);
+    expect(head!.parents).toEqual([base]);
+    expect(parent!.sha).toBe(base);
+    expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toEqual([`${FE1_V4}/32`, `${FE2_V4}/32`, `${FE1_V6}/128`]);
+    const cas = JSON.parse(h.github.readFile(BRANCH, FILES.cas)!) as string[];
+    expect(cas).toContain('13.80.125.22/32');
+    const tfvars = JSON.parse(h.github.readFile(BRANCH, FILES.tfvars)!) as Record<string, string[]>;
+    expect(tfvars.allowlist_ipv4).toEqual(expect.arrayContaining([`${FE1_V4}/32`, '13.80.125.22/32']));
+    expect(tfvars.allowlist_ipv6).toEqual([`${FE1_V6}/128`]);
+    expect(h.github.readFile(BRANCH, 'firewall/other-rules.txt')).toBe('keep me\n');
+
+    const pull = h.github.pullRequest(1);
+    expect(pull.title).toBe(`allowlist: +${added} -0 across acme-prod, cas-eu`);
+    expect(pull.body).toContain(`DNS A record of fe1.acme.test`);
+    expect(pull.body).toContain('Defender for Cloud Apps page, section portal, data center EU1');
+
+    // First run: no PR record to check, so the publish protocol alone: list, base, tree, commit, ref, pull.
+    expect(githubRequests).toBe(6);
+    expect(h.github.countRequests('POST /repos/contoso/network/git/commits')).toBe(1);
+    // Lease (read + create), state read, fenced write, lease release.
+    expect(tableRequests).toBe(5);
+
+    const state = await h.state();
+    expect(state.config.pullRequest).toMatchObject({ number: 1, state: 'open', branch: BRANCH, headSha: head!.sha });
+    expect(state.config.pullRequest!.proposal['acme-prod']).toEqual([cidr(`${FE1_V4}/32`), cidr(`${FE2_V4}/32`), cidr(`${FE1_V6}/128`)]);
+    expect(state.config.pullRequest!.proposal['cas-eu']).toEqual(cas);
+    expect(state.targets.get('acme-prod')!.baseline).toBeNull();
+  });
+
+  it('puts new drift in a new commit on the current base head and updates the same PR', async () => {
+    h = await startHarness();
+    await h.run();
+    const first = h.github.refSha(BRANCH)!;
+    const movedBase = h.github.moveBase({ 'docs/unrelated.md': 'unrelated\n' });
+    h.dns.set('fe2.acme.test', { kind: 'answer', a: [FE2_V4, NEW_V4] });
+
+    const { report, githubRequests } = await h.run();
+
+    expect(report.pullRequest).toMatchObject({ action: 'updated', number: 1 });
+    const [head] = h.github.history(BRANCH);
+    expect(head!.sha).not.toBe(first);
+    expect(head!.parents).toEqual([movedBase]);
+    expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toContain(`${NEW_V4}/32`);
+    expect(h.github.pullRequests()).toHaveLength(1);
+    expect(h.github.pullRequest(1).headSha).toBe(head!.sha);
+    // PR state check, then list, head commit, base, tree, commit, ref update, PR text.
+    expect(githubRequests).toBe(8);
+    expect((await h.state()).config.pullRequest).toMatchObject({ number: 1, headSha: head!.sha });
+  });
+
+  it('checks the PR once and pushes nothing when nothing changed', async () => {
+    h = await startHarness();
+    await h.run();
+    const head = h.github.refSha(BRANCH);
+    const mark = h.github.requests.length;
+
+    const { report, githubRequests, tableRequests } = await h.run();
+
+    expect(report.pullRequest).toMatchObject({ action: 'unchanged', number: 1 });
+    expect(githubRequests).toBe(1);
+    expect(h.github.requests.slice(mark).map((r) => `${r.method} ${r.route}`)).toEqual(['GET /repos/contoso/network/pulls/1']);
+    expect(h.github.refSha(BRANCH)).toBe(head);
+    expect(tableRequests).toBe(5);
+  });
+
+  it('sends no GitHub request at all when there is no PR and no drift', async () => {
+    h = await startHarness();
+    await approvedBaseline();
+
+    const { report, githubRequests } = await h.run();
+
+    expect(report.pullRequest).toEqual({ action: 'none' });
+    expect(report.targets.every((t) => t.status === 'ok' && t.added.length === 0 && t.removed.length === 0)).toBe(true);
+    expect(githubRequests).toBe(0);
+  });
+});
+
+describe('engine: the PR after people act on it', () => {
+  it('promotes a merged PR’s proposal to the baseline and opens nothing more', async () => {
+    h = await startHarness();
+    await h.run();
+    const proposal = (await h.state()).config.pullRequest!.proposal;
+    h.github.mergePullRequest(1);
+
+    const { report, githubRequests } = await h.run();
+
+    expect(report.pullRequest).toEqual({ action: 'none' });
+    expect(githubRequests).toBe(1);
+    const state = await h.state();
+    expect(state.config.pullRequest).toBeUndefined();
+    expect(state.targets.get('acme-prod')!.baseline).toEqual(proposal['acme-prod']);
+    expect(state.targets.get('cas-eu')!.baseline).toEqual(proposal['cas-eu']);
+    expect(report.targets.map((t) => t.baseline)).toEqual([proposal['acme-prod'], proposal['cas-eu']]);
+    expect(h.github.pullRequests()).toHaveLength(1);
+  });
+
+  it('closes the PR with a comment and deletes the branch when the drift goes away before merge', async () => {
+    h = await startHarness();
+    await approvedBaseline();
+    h.dns.set('fe2.acme.test', { kind: 'answer', a: [FE2_V4, NEW_V4] });
+    const opened = await h.run();
+    expect(opened.report.pullRequest).toMatchObject({ action: 'created', number: 2 });
+    expect(h.github.refSha(BRANCH)).toBeDefined();
+
+    h.dns.set('fe2.acme.test', { kind: 'answer', a: [FE2_V4] });
+    const { report } = await h.run();
+
+    expect(report.pullRequest).toMatchObject({ action: 'closed', number: 2 });
+    const pull = h.github.pullRequest(2);
+    expect(pull.state).toBe('closed');
+    expect(pull.merged).toBe(false);
+    expect(pull.comments).toHaveLength(1);
+    expect(pull.comments[0]!.body).toContain('match the approved baseline again');
+    expect(h.github.refSha(BRANCH)).toBeUndefined();
+    expect((await h.state()).config.pullRequest).toBeUndefined();
+
+    const after = await h.run();
+    expect(after.report.pullRequest).toEqual({ action: 'none' });
+    expect(after.githubRequests).toBe(0);
+  });
+
+  it('declines a proposal closed without merging, and opens a new PR only for a different drift', async () => {
+    h = await startHarness();
+    await h.run();
+    const declined = (await h.state()).config.pullRequest!.fingerprint;
+    h.github.closePullRequest(1);
+
+    const closedRun = await h.run();
+    expect(closedRun.report.pullRequest.action).toBe('declined');
+    expect((await h.state()).config.declined).toEqual([declined]);
+    const again = await h.run();
+    expect(again.report.pullRequest.action).toBe('declined');
+    expect(again.githubRequests).toBe(0);
+    expect(h.github.countRequests('POST /repos/contoso/network/pulls')).toBe(1);
+
+    h.dns.set('fe1.acme.test', { kind: 'answer', a: [FE1_V4, OTHER_V4], aaaa: [FE1_V6] });
+    const different = await h.run();
+    expect(different.report.pullRequest).toMatchObject({ action: 'created', number: 2 });
+    expect(h.github.pullRequests().map((p) => [p.number, p.state])).toEqual([
+      [1, 'closed'],
+      [2, 'open'],
+    ]);
+    expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toContain(`${OTHER_V4}/32`);
+  });
+
+  it('never pushes over a person’s commit on the branch: blocked, branch untouched, one comment across two runs', async () => {
+    h = await startHarness();
+    await h.run();
+    const human = h.github.pushCommit(BRANCH, { [FILES.outsystems]: '# edited by hand\n52.16.9.9/32\n' }, 'Hand edit', 'octocat');
+    h.dns.set('fe2.acme.test', { kind: 'answer', a: [FE2_V4, NEW_V4] });
+
+    const first = await h.run();
+    const second = await h.run();
+
+    for (const { report } of [first, second]) {
+      expect(report.pullRequest).toMatchObject({ action: 'blocked', number: 1 });
+      expect(report.errors).toEqual([]);
+    }
+    expect(h.github.refSha(BRANCH)).toBe(human);
+    expect(h.github.readFile(BRANCH, FILES.outsystems)).toBe('# edited by hand\n52.16.9.9/32\n');
+    expect(h.github.pullRequest(1).comments).toHaveLength(1);
+    expect(h.github.pullRequest(1).comments[0]!.body).toContain('did not push them');
+    expect(h.github.countRequests({ method: 'POST', route: /\/git\/commits$/ })).toBe(1);
+  });
+});
