@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../shared/config.js';
 import { acceptObservation, readStatus, runCheck } from '../shared/engine.js';
 import { formatReport, formatStatus, formatTarget } from '../shared/text-report.js';
-import { storageSetting } from '../shared/runtime.js';
+import { openStore, storageSetting } from '../shared/runtime.js';
 import type { StateStore } from '../shared/state/store.js';
 
 const USAGE = `Usage:
@@ -62,21 +62,19 @@ function credentialsMissing(env: NodeJS.ProcessEnv): string | undefined {
   return `Publishing needs GitHub credentials: set GITHUB_TOKEN, or ${app.join(' + ')} (missing: ${missing.join(', ')}). Use --dry-run to check without publishing.`;
 }
 
-async function openStore(env: NodeJS.ProcessEnv): Promise<{ store: StateStore; close: () => Promise<void> }> {
-  const { StateStore } = await import('../shared/state/store.js');
+async function openStateStore(env: NodeJS.ProcessEnv): Promise<{ store: StateStore; close: () => Promise<void> }> {
   const setting = storageSetting(env);
-  if (setting) {
-    const store = StateStore.fromSetting(setting);
-    await store.ensureTable();
-    return { store, close: async () => undefined };
-  }
+  if (setting) return { store: await openStore(setting, env), close: async () => undefined };
   const location = resolve('.allowlist-drift');
   process.stderr.write(`No ALLOWLIST_STORAGE or AzureWebJobsStorage set: using the embedded store in ${location}\n`);
   const { startEmbeddedAzurite } = await import('../shared/state/embedded-azurite.js');
   const azurite = await startEmbeddedAzurite({ location });
-  const store = StateStore.fromSetting(azurite.connectionString);
-  await store.ensureTable();
-  return { store, close: () => azurite.stop() };
+  try {
+    return { store: await openStore(azurite.connectionString, env), close: () => azurite.stop() };
+  } catch (error) {
+    await azurite.stop();
+    throw error;
+  }
 }
 
 /** Writes and waits for the stream to drain, so a megabyte report through a pipe arrives whole. */
@@ -114,7 +112,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     }
   }
 
-  const { store, close } = await openStore(env);
+  const { store, close } = await openStateStore(env);
   try {
     const log = (level: string, message: string) => process.stderr.write(`[${level}] ${message}\n`);
     switch (options.command) {

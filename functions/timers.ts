@@ -23,6 +23,10 @@ export function scheduledCheck(targetTypes: readonly TargetType[]) {
       });
       const summary = report.targets.map((t) => `${t.id}=${t.status}(+${t.added.length}/-${t.removed.length})`).join(' ');
       context.log(`check done: ${summary || 'no targets of this kind'}; pull request: ${report.pullRequest.action}`);
+      // Errors are logged at error level, where alerts on the function's logs look for them.
+      for (const target of report.targets) {
+        for (const problem of target.errors) context.error(`${target.id} ${problem.code}: ${problem.message}`);
+      }
       for (const problem of report.errors) context.error(`${problem.code}: ${problem.message}`);
     } catch (error) {
       // Another run holds the lease: it covers this tick's work, and the next tick comes soon.

@@ -1,0 +1,337 @@
+import { HttpRequest, InvocationContext, type HttpResponseInit, type Timer } from '@azure/functions';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { checkHandler } from '../../functions/check.js';
+import { statusHandler } from '../../functions/status.js';
+import { scheduledCheck } from '../../functions/timers.js';
+import { parseConfig } from '../../shared/config.js';
+import { acceptObservation } from '../../shared/engine.js';
+import type { Report } from '../../shared/report.js';
+import { resetSharedRuntime } from '../../shared/runtime.js';
+import { StateStore, type Snapshot } from '../../shared/state/store.js';
+import { registrations } from '../setup/functions-core.js';
+import { startDnsPeer, type DnsPeer } from '../peers/dns.js';
+import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../peers/http.js';
+
+const TABLE = 'handlerstest';
+const BASE = 'https://allowlist-drift.azurewebsites.net/api';
+
+let dns: DnsPeer;
+let http: HttpPeer;
+let store: StateStore;
+
+beforeAll(async () => {
+  dns = await startDnsPeer({
+    'fe1.acme.test': { kind: 'answer', a: ['20.50.1.10'] },
+    'fe2.acme.test': { kind: 'answer', a: ['20.50.1.20'] },
+    'fe-gone.acme.test': { kind: 'nxdomain' },
+  });
+  http = await startHttpPeer(
+    routes({ '/network-requirements.md': { body: sharedFile('fixtures/cas/network-requirements_2024-06-20.md'), contentType: 'text/plain; charset=utf-8' } }),
+  );
+  process.env.ALLOWLIST_STORAGE = inject('azuriteConnectionString');
+  process.env.ALLOWLIST_TABLE = TABLE;
+  delete process.env.AzureWebJobsStorage;
+  delete process.env.ALLOWLIST_CONFIG_PATH;
+  store = StateStore.fromSetting(inject('azuriteConnectionString'), { tableName: TABLE });
+  await store.ensureTable();
+});
+
+afterAll(async () => {
+  await Promise.all([dns.close(), http.close()]);
+});
+
+beforeEach(() => {
+  resetSharedRuntime();
+});
+
+/** Each scenario uses its own config name, hence its own partition of the shared table. */
+function configJson(name: string, extra: Record<string, unknown> = {}) {
+  return {
+    name,
+    dns: { servers: [dns.server], timeoutMs: 1_000, tries: 1 },
+    targets: [
+      { id: 'partners', type: 'static', entries: ['20.60.1.5', '20.60.0.0/28'] },
+      { id: 'acme-prod', type: 'outsystems', frontEnds: ['fe1.acme.test', 'fe2.acme.test'] },
+      { id: 'acme-broken', type: 'outsystems', frontEnds: ['fe-gone.acme.test'] },
+      { id: 'cas-mail', type: 'cas-docs', url: `${http.url}/network-requirements.md`, dataCenters: '*', sections: ['mail'] },
+    ],
+    files: [{ path: 'edl/acme.txt', format: 'plain', targets: ['acme-prod', 'partners'] }],
+    ...extra,
+  };
+}
+
+function useConfig(name: string): void {
+  process.env.ALLOWLIST_CONFIG = JSON.stringify(configJson(name));
+}
+
+interface Logged {
+  readonly level: string;
+  readonly text: string;
+}
+
+function invocation(functionName: string): { context: InvocationContext; logs: Logged[] } {
+  const logs: Logged[] = [];
+  const context = new InvocationContext({
+    invocationId: `00000000-0000-4000-8000-${String(Math.floor(Math.random() * 1e12)).padStart(12, '0')}`,
+    functionName,
+    logHandler: (level, ...args) => logs.push({ level, text: args.map(String).join(' ') }),
+  });
+  return { context, logs };
+}
+
+function get(path: string): HttpRequest {
+  return new HttpRequest({ method: 'GET', url: `${BASE}/${path}`, headers: { 'x-functions-key': 'not-checked-here' } });
+}
+
+function post(path: string, body?: string): HttpRequest {
+  return new HttpRequest({
+    method: 'POST',
+    url: `${BASE}/${path}`,
+    headers: { 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: { string: body } }),
+  });
+}
+
+async function callCheck(request: HttpRequest): Promise<HttpResponseInit> {
+  return checkHandler(request, invocation('check').context);
+}
+
+const bodyOf = (response: HttpResponseInit) => response.jsonBody as Record<string, unknown> & { error?: { code: string; message: string } };
+const reportOf = (response: HttpResponseInit) => response.jsonBody as Report;
+
+function withoutLease(snapshot: Snapshot): Snapshot {
+  return { config: snapshot.config, targets: snapshot.targets };
+}
+
+describe('GET /api/check: a dry run', () => {
+  it('answers 200 with the JSON report and leaves the stored state exactly as it was', async () => {
+    useConfig('dry');
+    await callCheck(post('check'));
+    const before = withoutLease(await store.read('dry'));
+    expect(before.targets.size).toBe(4);
+
+    const response = await callCheck(get('check'));
+    expect(response.status).toBe(200);
+    expect(response.headers).toMatchObject({ 'cache-control': 'no-store' });
+    const report = reportOf(response);
+    expect(report).toMatchObject({ configName: 'dry', trigger: 'http', dryRun: true, pullRequest: { action: 'dry-run' } });
+    const byId = new Map(report.targets.map((t) => [t.id, t]));
+    expect([...byId.keys()].sort()).toEqual(['acme-broken', 'acme-prod', 'cas-mail', 'partners']);
+    expect(byId.get('acme-prod')).toMatchObject({ status: 'ok', observed: ['20.50.1.10/32', '20.50.1.20/32'] });
+    expect(byId.get('partners')).toMatchObject({ status: 'ok', observed: ['20.60.0.0/28', '20.60.1.5/32'] });
+    expect(byId.get('acme-broken')!.status).toBe('error');
+    expect(byId.get('cas-mail')!.observed).toContain('94.245.112.0/27');
+    expect(report.pullRequest.diff).toContain('+20.50.1.20/32');
+
+    expect(withoutLease(await store.read('dry'))).toEqual(before);
+  });
+
+  it('checks only the targets named with ?target=', async () => {
+    useConfig('dry-subset');
+    const documentFetches = http.requests.length;
+    const report = reportOf(await callCheck(get('check?target=partners&target=acme-prod&target=partners')));
+    expect(report.targets.map((t) => t.id).sort()).toEqual(['acme-prod', 'partners']);
+    expect(http.requests).toHaveLength(documentFetches);
+  });
+
+  it('answers 404 naming an id that no target has', async () => {
+    useConfig('dry-unknown');
+    const response = await callCheck(get('check?target=partners&target=nope'));
+    expect(response.status).toBe(404);
+    expect(bodyOf(response).error).toMatchObject({ code: 'unknown-target' });
+    expect(bodyOf(response).error!.message).toContain('"nope"');
+  });
+});
+
+describe('malformed requests are refused with 400 before any work', () => {
+  const cases: Array<[string, () => HttpRequest, RegExp]> = [
+    ['a target id that cannot be one', () => get('check?target=Acme_Prod'), /"target" must be a configured target id/],
+    ['an unknown query parameter', () => get('check?host=evil.example'), /unknown query parameter "host"/],
+    ['more than 50 targets', () => get(`check?${Array.from({ length: 51 }, (_, i) => `target=t${i}`).join('&')}`), /at most 50/],
+    ['a very long query string', () => get(`check?target=${'a'.repeat(3_000)}`), /longer than 2048/],
+    ['a body that is not JSON', () => post('check', 'targets=partners'), /JSON object/],
+    ['a JSON array body', () => post('check', '["partners"]'), /must be a JSON object/],
+    ['an unknown body field', () => post('check', '{"url":"http://evil.example"}'), /unknown body field "url"/],
+    ['status with a query parameter', () => get('status?verbose=1'), /no query parameters/],
+  ];
+  it.each(cases)('%s', async (_name, request, message) => {
+    useConfig('malformed');
+    const req = request();
+    const handler = new URL(req.url).pathname.endsWith('/status') ? statusHandler : checkHandler;
+    const response = await handler(req, invocation('check').context);
+    expect(response.status).toBe(400);
+    expect(bodyOf(response).error).toMatchObject({ code: 'bad-request', message: expect.stringMatching(message) });
+    expect((await store.read('malformed')).targets.size).toBe(0);
+  });
+});
+
+describe('POST /api/check: a full run', () => {
+  it('stores what it observed and reports it', async () => {
+    useConfig('full');
+    const response = await callCheck(post('check', '{"targets":["partners","acme-prod"]}'));
+    expect(response.status).toBe(200);
+    const report = reportOf(response);
+    expect(report).toMatchObject({ dryRun: false, trigger: 'http', errors: [] });
+    expect(report.pullRequest).toMatchObject({ action: 'none', message: expect.stringContaining('no "github" block') });
+    const state = await store.read('full');
+    expect(state.config.lastRunId).toBe(report.runId);
+    expect([...state.targets.keys()].sort()).toEqual(['acme-prod', 'partners']);
+    expect(state.targets.get('acme-prod')!.proposed).toEqual(['20.50.1.10/32', '20.50.1.20/32']);
+  });
+
+  it('answers 409 with Retry-After while another run holds the lease, and a dry run still works', async () => {
+    useConfig('busy');
+    const lease = await store.acquireLease('busy', 'timer-run-elsewhere', 90_000);
+    try {
+      const response = await callCheck(post('check'));
+      expect(response.status).toBe(409);
+      expect(bodyOf(response).error).toMatchObject({ code: 'run-in-progress' });
+      const retryAfter = Number((response.headers as Record<string, string>)['retry-after']);
+      expect(retryAfter).toBeGreaterThanOrEqual(1);
+      expect(retryAfter).toBeLessThanOrEqual(90);
+      expect((await store.read('busy')).targets.size).toBe(0);
+      expect((await callCheck(get('check?target=partners'))).status).toBe(200);
+    } finally {
+      await lease.release();
+    }
+    expect((await callCheck(post('check'))).status).toBe(200);
+  });
+});
+
+describe('GET /api/status', () => {
+  it('shows last check time, status, counts, last errors, pending removals and the PR, without running a check', async () => {
+    useConfig('status');
+    const fresh = await statusHandler(get('status'), invocation('status').context);
+    expect(fresh.status).toBe(200);
+    expect(bodyOf(fresh)).toMatchObject({ configName: 'status', lastRunAt: null, pullRequest: null });
+    expect((bodyOf(fresh).targets as Array<{ status: string }>).map((t) => t.status)).toEqual(Array(4).fill('never-checked'));
+
+    const config = parseConfig(configJson('status'));
+    await acceptObservation({ config, store, env: {}, targetId: 'acme-prod' });
+    dns.set('fe2.acme.test', { kind: 'answer', a: ['20.50.1.21'] });
+    try {
+      const run = reportOf(await callCheck(post('check')));
+      const queriesBefore = dns.queries.length;
+
+      const response = await statusHandler(get('status?code=function-key'), invocation('status').context);
+      expect(response.status).toBe(200);
+      const status = bodyOf(response) as unknown as {
+        lastRunAt: string;
+        pullRequest: unknown;
+        targets: Array<{ id: string; status: string; lastCheckAt: string | null; baselineCount: number; observedCount: number; pendingRemoval: unknown[]; lastErrors: Array<{ code: string }> }>;
+      };
+      expect(Date.parse(status.lastRunAt)).toBeGreaterThanOrEqual(Date.parse(run.startedAt));
+      expect(Date.parse(status.lastRunAt)).toBeLessThanOrEqual(Date.parse(run.finishedAt));
+      expect(status.pullRequest).toBeNull();
+      const acme = status.targets.find((t) => t.id === 'acme-prod')!;
+      expect(acme).toMatchObject({ status: 'ok', baselineCount: 2, observedCount: 2, pendingRemoval: [{ cidr: '20.50.1.20/32', misses: 1 }], lastErrors: [] });
+      expect(Date.parse(acme.lastCheckAt!)).toBeGreaterThanOrEqual(Date.parse(run.startedAt));
+      const broken = status.targets.find((t) => t.id === 'acme-broken')!;
+      expect(broken.status).toBe('error');
+      expect(broken.lastErrors.length).toBeGreaterThan(0);
+      expect(broken.lastErrors[0]!.code).toMatch(/^[a-z]+(-[a-z]+)*$/);
+      expect(dns.queries.length).toBe(queriesBefore);
+    } finally {
+      dns.set('fe2.acme.test', { kind: 'answer', a: ['20.50.1.20'] });
+    }
+  });
+});
+
+describe('an invalid configuration', () => {
+  it('answers 500 listing every problem, with no stack trace, on both endpoints', async () => {
+    process.env.ALLOWLIST_CONFIG = JSON.stringify({
+      name: 'broken',
+      targets: [
+        { id: 'Bad Id', type: 'static', entries: ['192.0.2.1'] },
+        { id: 'os', type: 'outsystems', frontEnds: [] },
+      ],
+      files: [{ path: 'edl/x.txt', format: 'plain', targets: ['missing'] }],
+    });
+    const logs: Logged[] = [];
+    for (const response of [
+      await checkHandler(get('check'), new InvocationContext({ logHandler: (level, ...args) => logs.push({ level, text: args.join(' ') }) })),
+      await statusHandler(get('status'), new InvocationContext({ logHandler: (level, ...args) => logs.push({ level, text: args.join(' ') }) })),
+    ]) {
+      expect(response.status).toBe(500);
+      const error = bodyOf(response).error as unknown as { code: string; problems: string[] };
+      expect(error.code).toBe('config-invalid');
+      expect(error.problems).toHaveLength(3);
+      expect(error.problems.join('\n')).toMatch(/targets\[0\]\.id/);
+      expect(error.problems.join('\n')).toMatch(/targets\[1\]\.frontEnds/);
+      expect(error.problems.join('\n')).toMatch(/files\[0\]\.targets\[0\]/);
+      expect(JSON.stringify(response.jsonBody)).not.toMatch(/\n\s+at |\.ts:\d+|\.js:\d+/);
+    }
+    expect(logs.filter((l) => l.level === 'error')).toHaveLength(2);
+  });
+});
+
+function timer(isPastDue: boolean): Timer {
+  const now = new Date().toISOString();
+  return { isPastDue, schedule: { adjustForDST: true }, scheduleStatus: { last: now, next: now, lastUpdated: now } };
+}
+
+describe('timers', () => {
+  it('the registered OutSystems timer checks only OutSystems targets and stores them', async () => {
+    useConfig('timer-types');
+    const registered = registrations.find((r) => r.metadata.name === 'outsystemsCheck');
+    expect(registered).toBeDefined();
+    const { context, logs } = invocation('outsystemsCheck');
+    await registered!.handler(timer(false), context);
+    const state = await store.read('timer-types');
+    expect([...state.targets.keys()].sort()).toEqual(['acme-broken', 'acme-prod']);
+    expect(state.targets.get('acme-prod')!.lastStatus).toBe('ok');
+    expect(logs.some((l) => l.level === 'information' && /check done: .*acme-prod=ok/.test(l.text))).toBe(true);
+    expect(logs.some((l) => l.level === 'error' && /^acme-broken [a-z-]+: /.test(l.text))).toBe(true);
+    expect(logs.some((l) => l.level === 'warning' && /past due/.test(l.text))).toBe(false);
+  });
+
+  it('the registered CAS timer checks the document, service-tag and static targets', async () => {
+    useConfig('timer-cas');
+    const registered = registrations.find((r) => r.metadata.name === 'casCheck')!;
+    await registered.handler(timer(false), invocation('casCheck').context);
+    const state = await store.read('timer-cas');
+    expect([...state.targets.keys()].sort()).toEqual(['cas-mail', 'partners']);
+  });
+
+  it('says so when a run is late (past due) and still runs', async () => {
+    useConfig('timer-late');
+    const { context, logs } = invocation('outsystemsCheck');
+    await scheduledCheck(['static'])(timer(true), context);
+    expect(logs.find((l) => l.level === 'warning')?.text).toMatch(/outsystemsCheck is running late \(past due\)/);
+    expect((await store.read('timer-late')).targets.has('partners')).toBe(true);
+  });
+
+  it('skips with a warning, without throwing, while another run holds the lease', async () => {
+    useConfig('timer-busy');
+    const lease = await store.acquireLease('timer-busy', 'http-run-elsewhere', 60_000);
+    try {
+      const { context, logs } = invocation('casCheck');
+      await expect(scheduledCheck(['static'])(timer(false), context)).resolves.toBeUndefined();
+      expect(logs).toContainEqual({ level: 'warning', text: expect.stringMatching(/^skipped: Another run \(http-run-elsewhere\) holds the lease/) });
+      expect(logs.some((l) => l.level === 'error')).toBe(false);
+      expect((await store.read('timer-busy')).targets.size).toBe(0);
+    } finally {
+      await lease.release();
+    }
+  });
+
+  it('fails the invocation when the configuration is invalid, so the host records the failure', async () => {
+    process.env.ALLOWLIST_CONFIG = '{"targets": []}';
+    await expect(scheduledCheck(['static'])(timer(false), invocation('casCheck').context)).rejects.toMatchObject({ code: 'config-invalid' });
+  });
+});
+
+describe('what the host calls', () => {
+  it('registers the exported handlers themselves', () => {
+    expect(registrations.find((r) => r.metadata.name === 'check')?.handler).toBe(checkHandler);
+    expect(registrations.find((r) => r.metadata.name === 'status')?.handler).toBe(statusHandler);
+  });
+
+  it('the registered check handler answers a real request', async () => {
+    useConfig('registered');
+    const handler = registrations.find((r) => r.metadata.name === 'check')!.handler as typeof checkHandler;
+    const response = await handler(get('check?target=partners'), invocation('check').context);
+    expect(response.status).toBe(200);
+    expect(reportOf(response).targets.map((t) => t.id)).toEqual(['partners']);
+  });
+});
