@@ -71,13 +71,15 @@ export interface HarnessOptions {
   /** Replaces or extends the default config (OutSystems + CAS targets, plain/json/tfvars-json files). */
   readonly config?: (defaults: ConfigInput, peers: { dns: DnsPeer; http: HttpPeer; github: GitHubPeer }) => ConfigInput;
   readonly zone?: Record<string, Behaviour>;
+  /** Holds every DNS reply this long, so a run stays inside its lease for a while. */
+  readonly dnsDelayMs?: number;
 }
 
 export const casPage2024 = (): Buffer => sharedFile('fixtures/cas/network-requirements_2024-06-20.md');
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const [dns, http, github] = await Promise.all([
-    startDnsPeer(options.zone ?? FRONT_ENDS),
+    startDnsPeer(options.zone ?? FRONT_ENDS, { delayMs: options.dnsDelayMs ?? 0 }),
     startHttpPeer(),
     startGitHubPeer({ token: TOKEN, files: { 'README.md': '# network\n', 'firewall/other-rules.txt': 'keep me\n' } }),
   ]);
@@ -90,8 +92,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       { id: 'acme-prod', type: 'outsystems', frontEnds: ['fe1.acme.test', 'fe2.acme.test'] },
       { ...CAS_TARGET, dataCenters: [...CAS_TARGET.dataCenters], sections: [...CAS_TARGET.sections], url: `${http.url}${CAS_PATH}` },
     ],
-    // One query round and short timeouts: a silent resolver costs 200 ms, not seconds.
-    dns: { servers: [dns.server], timeoutMs: 200, tries: 1, stabilityQueries: 1 },
+    // One query round and one try: a silent resolver costs a second, not the default four; shorter would
+    // time out real answers on a busy machine.
+    dns: { servers: [dns.server], timeoutMs: 1_000, tries: 1, stabilityQueries: 1 },
     http: { timeoutMs: 5_000 },
     github: { owner: github.owner, repo: github.repo, base: github.base, apiUrl: github.url },
     files: [
