@@ -1,5 +1,5 @@
 import type { Policy } from './config.js';
-import { addressCount, classify, familyOf, prefixLengthOf, type Cidr, type IpFamily } from './ipset.js';
+import { addressCount, classifyAll, familyOf, prefixLengthOf, type Cidr, type IpFamily } from './ipset.js';
 import type { Verdict } from './report.js';
 import type { ObservedEntry } from './sources/source.js';
 
@@ -92,10 +92,12 @@ function broadPrefix({ entries, policy }: GuardInput): Verdict {
 }
 
 function specialRange({ entries }: GuardInput): Verdict {
-  const special = entries
-    .filter((entry) => !isConfigured(entry))
-    .map((entry) => ({ cidr: entry.cidr, ranges: classify(entry.cidr) }))
-    .filter((found) => found.ranges.length > 0);
+  const publicCidrs = entries.filter((entry) => !isConfigured(entry)).map((entry) => entry.cidr);
+  const classified = classifyAll(publicCidrs);
+  const special = publicCidrs.flatMap((cidr) => {
+    const ranges = classified.get(cidr);
+    return ranges ? [{ cidr, ranges }] : [];
+  });
   if (special.length > 0) {
     const named = special.map((found) => `${found.cidr} (${found.ranges.join(', ')})`);
     return hold(

@@ -1,4 +1,4 @@
-import { containsCidr, excludeCidr, mergeCidr, overlapCidr, parseCidr as parseNetwork } from 'cidr-tools';
+import { containsCidr, excludeCidr, mergeCidr, overlapCidr } from 'cidr-tools';
 import ipaddr from 'ipaddr.js';
 import { AllowlistError } from './problem.js';
 
@@ -68,14 +68,14 @@ export function prefixLengthOf(cidr: Cidr): number {
 
 /** IPv4 before IPv6, then by network address, then by prefix length (a covering prefix sorts before what it covers). */
 export function compareCidr(a: Cidr, b: Cidr): number {
-  return compareKeys(sortKeyOf(a), sortKeyOf(b));
+  return compareBlocks(blockOf(a), blockOf(b));
 }
 
 /** Unique and sorted, but not aggregated: every input prefix stays visible, as a rule file would list it. */
 export function sortCidrs(cidrs: Iterable<Cidr>): Cidr[] {
   // Decorated once so the sort compares numbers instead of re-parsing text on every comparison.
-  const keyed = [...new Set(cidrs)].map((cidr) => ({ cidr, key: sortKeyOf(cidr) }));
-  keyed.sort((a, b) => compareKeys(a.key, b.key));
+  const keyed = [...new Set(cidrs)].map((cidr) => ({ cidr, block: blockOf(cidr) }));
+  keyed.sort((a, b) => compareBlocks(a.block, b.block));
   return keyed.map(({ cidr }) => cidr);
 }
 
@@ -220,33 +220,157 @@ const specialRanges: ReadonlyArray<readonly [string, SpecialRange]> = [
  * Overlap rather than containment, so a broad prefix such as 8.0.0.0/5 is flagged for the private 10/8 inside it.
  */
 export function classify(cidr: Cidr): SpecialRange[] {
+  return specialRangesOverlapping(blockOf(cidr));
+}
+
+/**
+ * classify for a whole set at once: only the members in special-purpose space, each with its ranges.
+ * Large public lists are almost entirely ordinary space, so one sorted sweep against the merged special
+ * space rules most members out before any of them is compared with the individual ranges.
+ */
+export function classifyAll(cidrs: Iterable<Cidr>): Map<Cidr, SpecialRange[]> {
+  const found = new Map<Cidr, SpecialRange[]>();
+  const keyed = [...new Set(cidrs)].map((cidr) => ({ cidr, block: blockOf(cidr) }));
+  keyed.sort((a, b) => compareBlocks(a.block, b.block));
+  let next = 0;
+  for (const { cidr, block } of keyed) {
+    // Members are sorted by start, so special ranges ending before this one end before every later one too.
+    while (next < specialSpace.length && compareEnds(specialSpace[next]!, block) < 0 && !overlaps(specialSpace[next]!, block)) next++;
+    let candidate = next;
+    while (candidate < specialSpace.length && !startsAfter(specialSpace[candidate]!, block)) {
+      if (overlaps(specialSpace[candidate]!, block)) {
+        found.set(cidr, specialRangesOverlapping(block));
+        break;
+      }
+      candidate++;
+    }
+  }
+  return found;
+}
+
+function specialRangesOverlapping(block: Block): SpecialRange[] {
   const found = new Set<SpecialRange>();
-  for (const [range, name] of specialRanges) {
-    if (overlapCidr(cidr, range)) found.add(name);
+  for (const [range, name] of specialBlocks) {
+    if (overlaps(range, block)) found.add(name);
   }
   return [...found];
 }
 
-interface SortKey {
+/** An inclusive address range of one family; a prefix is the aligned special case. */
+interface Range {
   readonly family: IpFamily;
-  readonly network: bigint;
+  readonly start: bigint;
+  readonly end: bigint;
+}
+
+interface Block extends Range {
   readonly prefix: number;
 }
 
-function sortKeyOf(cidr: Cidr): SortKey {
-  const parsed = parseNetwork(cidr);
-  return { family: parsed.version, network: parsed.start, prefix: Number(parsed.prefix) };
+/**
+ * Reads a Cidr (canonical by construction, validated once by parseCidr) straight into numbers:
+ * re-validating with a general parser would cost more than the sorting or classifying it serves.
+ * Text that is not in the expected shape, such as an embedded dotted quad, takes ipaddr.js's path.
+ */
+function blockOf(cidr: Cidr): Block {
+  const slash = cidr.lastIndexOf('/');
+  const prefix = slash === -1 ? (cidr.includes(':') ? 128 : 32) : Number(cidr.slice(slash + 1));
+  const text = slash === -1 ? cidr : cidr.slice(0, slash);
+  const family: IpFamily = text.includes(':') ? 6 : 4;
+  const address = family === 4 ? ipv4Value(text) : ipv6Value(text);
+  const hostBits = BigInt((family === 4 ? 32 : 128) - prefix);
+  const start = (address >> hostBits) << hostBits;
+  return { family, start, end: start + (1n << hostBits) - 1n, prefix };
 }
 
-function compareKeys(a: SortKey, b: SortKey): number {
+function ipv4Value(text: string): bigint {
+  const value = ipv4Number(text);
+  return value === undefined ? ipaddrValue(text) : BigInt(value);
+}
+
+/** Dotted-quad decimal as a number; undefined for any other shape. */
+function ipv4Number(text: string): number | undefined {
+  let value = 0;
+  let octet = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 46) {
+      value = value * 256 + octet;
+      octet = 0;
+      dots++;
+    } else {
+      octet = octet * 10 + (code - 48);
+    }
+  }
+  return dots === 3 ? value * 256 + octet : undefined;
+}
+
+function ipv6Value(text: string): bigint {
+  if (text.includes('.')) return ipaddrValue(text);
+  const gap = text.indexOf('::');
+  const groups = gap === -1 ? text.split(':') : expandGap(text, gap);
+  // Four 32-bit words keep the BigInt work to a few operations per address.
+  const word = (i: number) => parseInt(groups[i]!, 16) * 0x10000 + parseInt(groups[i + 1]!, 16);
+  return (BigInt(word(0)) << 96n) | (BigInt(word(2)) << 64n) | (BigInt(word(4)) << 32n) | BigInt(word(6));
+}
+
+function expandGap(text: string, gap: number): string[] {
+  const head = gap === 0 ? [] : text.slice(0, gap).split(':');
+  const tail = gap + 2 === text.length ? [] : text.slice(gap + 2).split(':');
+  const groups = head;
+  for (let missing = 8 - head.length - tail.length; missing > 0; missing--) groups.push('0');
+  for (const group of tail) groups.push(group);
+  return groups;
+}
+
+function ipaddrValue(text: string): bigint {
+  return ipaddr.parse(text).toByteArray().reduce((value, byte) => (value << 8n) | BigInt(byte), 0n);
+}
+
+/** Sorted blocks as the fewest ranges: overlapping and adjacent ones joined. */
+function mergeBlocks(sorted: readonly Block[]): Range[] {
+  const merged: Array<{ family: IpFamily; start: bigint; end: bigint }> = [];
+  for (const block of sorted) {
+    const last = merged[merged.length - 1];
+    if (last !== undefined && last.family === block.family && block.start <= last.end + 1n) {
+      if (block.end > last.end) last.end = block.end;
+    } else {
+      merged.push({ family: block.family, start: block.start, end: block.end });
+    }
+  }
+  return merged;
+}
+
+function compareBlocks(a: Block, b: Block): number {
   if (a.family !== b.family) return a.family - b.family;
-  if (a.network !== b.network) return a.network < b.network ? -1 : 1;
+  if (a.start !== b.start) return a.start < b.start ? -1 : 1;
   return a.prefix - b.prefix;
+}
+
+/** Orders by where ranges end, IPv4 space before IPv6 space. */
+function compareEnds(a: Range, b: Range): number {
+  if (a.family !== b.family) return a.family - b.family;
+  return a.end === b.end ? 0 : a.end < b.end ? -1 : 1;
+}
+
+/** Whether `a` lies wholly after `b` in the combined IPv4-then-IPv6 order. */
+function startsAfter(a: Range, b: Range): boolean {
+  return a.family !== b.family ? a.family > b.family : a.start > b.end;
+}
+
+function overlaps(a: Range, b: Range): boolean {
+  return a.family === b.family && a.start <= b.end && b.start <= a.end;
 }
 
 function toArray(cidrs: Iterable<Cidr>): Cidr[] {
   return Array.isArray(cidrs) ? cidrs : [...cidrs];
 }
+
+const specialBlocks: ReadonlyArray<readonly [Block, SpecialRange]> = specialRanges.map(([range, name]) => [blockOf(range as Cidr), name]);
+
+/** The union of all special ranges, sorted and merged, for classifyAll's sweep. */
+const specialSpace: readonly Range[] = mergeBlocks(specialBlocks.map(([block]) => block).sort(compareBlocks));
 
 /**
  * cidr-tools emits IPv4 blocks before IPv6 ones, each in address order, which is already
