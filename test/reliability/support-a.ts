@@ -37,3 +37,15 @@ export function mutations(token: fc.Arbitrary<string>): fc.Arbitrary<Edit> {
   );
   return fc.array(edit, { minLength: 1, maxLength: 5 }).map((edits) => (text: string) => edits.reduce((current, apply) => apply(current), text));
 }
+
+/** mulberry32: a tiny deterministic PRNG, so a storm replays identically from its seed. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
