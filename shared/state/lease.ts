@@ -122,6 +122,18 @@ export class TableLease implements Lease {
     this.#expiresAt = expiresAt;
   }
 
+  /**
+   * After a fenced write lost a race: whether the stored lease carries exactly the renewal that write's transaction
+   * makes (this holder, that expiry), which means the transaction was applied and only its answer was lost.
+   * If so, the renewal is adopted so the lease can still be renewed and released.
+   */
+  async adoptOwnRenewal(fencedExpiresAt: string): Promise<boolean> {
+    const current = await readLeaseRow(this.io);
+    if (current?.holder !== this.holder || current.expiresAt !== fencedExpiresAt || current.etag === this.#etag) return false;
+    this.fencedWriteSucceeded(current.etag, current.expiresAt);
+    return true;
+  }
+
   /** Whether the stored lease is still this one (used to explain why a fenced write failed). */
   async isStillHeld(): Promise<boolean> {
     const current = await readLeaseRow(this.io);

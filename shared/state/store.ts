@@ -265,6 +265,9 @@ export class StateStore {
     try {
       response = await this.table.submitTransaction(actions);
     } catch (error) {
+      if (lease && fencing && isLostRace(error) && (await lease.adoptOwnRenewal(fencing.expiresAt).catch(() => false))) {
+        return this.receiptOfAppliedWrite(configName, rows.map(({ row }) => row));
+      }
       throw await this.writeFailure(error, configName, rows.map(({ subject }) => subject), lease);
     }
     const receipt: WriteReceipt = { targetEtags: new Map() };
@@ -276,6 +279,23 @@ export class StateStore {
       else receipt.targetEtags.set(targetId, etag);
     });
     if (lease && fencing) lease.fencedWriteSucceeded(response.subResponses[rows.length]?.etag, fencing.expiresAt);
+    return receipt;
+  }
+
+  /**
+   * The client retried a transaction whose answer was lost after the service had applied it, and the retry lost to
+   * the first attempt's own changes. The transaction is atomic, so every row was written: read back their ETags.
+   */
+  private async receiptOfAppliedWrite(configName: string, rows: readonly EncodedRow[]): Promise<WriteReceipt> {
+    const stored = await this.read(configName);
+    const receipt: WriteReceipt = { targetEtags: new Map() };
+    for (const row of rows) {
+      const targetId = targetIdOfRowKey(row.rowKey);
+      const etag = targetId === undefined ? stored.config.etag : stored.targets.get(targetId)?.etag;
+      if (etag === undefined) continue;
+      if (targetId === undefined) receipt.configEtag = etag;
+      else receipt.targetEtags.set(targetId, etag);
+    }
     return receipt;
   }
 
