@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { runBench, type BenchSizes } from '../bench/figures.js';
+import { formatTable } from '../bench/table.js';
+import { classify, classifyAll, parseCidr } from '../shared/ipset.js';
+
+/** The bench's own code with tiny sizes: every figure runs end to end against real peers; no timing is asserted. */
+const TINY: BenchSizes = {
+  frontEnds: 12,
+  dnsDelayMs: 1,
+  sequentialSample: 3,
+  runs: 1,
+  prefixes: 2_000,
+  guardHosts: 200,
+  tableTargets: 3,
+  checkFrontEnds: 3,
+  processes: false,
+};
+
+describe('bench smoke run', () => {
+  it('produces every in-process figure, with the request counts the design promises', async () => {
+    const rows = await runBench(TINY);
+    const row = (prefix: string) => rows.find((r) => r.figure.startsWith(prefix));
+    expect(rows.map((r) => r.figure.split(' ')[0])).toEqual(['1.', '1.', '1a.', '1b.', '2.', '3.', '3a.', '4.', '4a.', '4b.', '4c.', '4d.', '5.', '5a.', '5b.']);
+    for (const r of rows) expect(Number.isFinite(r.ours), r.figure).toBe(true);
+    expect(row('4d.')?.ours).toBe(0);
+    expect(row('5.')?.ours).toBe(2);
+    expect(row('5a.')?.ours).toBe(2);
+    expect(formatTable(rows)).toContain('| figure');
+  }, 120_000);
+});
+
+describe('classifyAll (the bulk path the guards use)', () => {
+  it('agrees with classify per entry, for special and ordinary space of both families', () => {
+    const cidrs = ['10.1.2.3', '8.0.0.0/5', '52.1.2.3', '255.255.255.255', '0.0.0.0/0', '192.0.2.0/25', '::ffff:10.0.0.1', '2001:db8::1', '2603:1000::/40', 'fd00::/8', '::/0', '13.107.6.152/31'].map(parseCidr);
+    const bulk = classifyAll(cidrs);
+    for (const cidr of cidrs) {
+      const single = classify(cidr);
+      expect(bulk.get(cidr) ?? [], cidr).toEqual(single);
+    }
+    expect(bulk.has(parseCidr('52.1.2.3'))).toBe(false);
+    expect(bulk.get(parseCidr('0.0.0.0/0'))?.length).toBeGreaterThan(5);
+  });
+});
