@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Config, Target, TargetType } from './config.js';
 import { computeDrift, type TargetDrift } from './drift.js';
-import { aggregate, sameAddresses, type Cidr } from './ipset.js';
+import { aggregate, sameAddresses, union, type Cidr } from './ipset.js';
 import { AllowlistError, toProblem, type Problem } from './problem.js';
 import type { GitHubPublisher, PublishPlan } from './publish/github.js';
 import { renderPullRequest } from './publish/pr-text.js';
@@ -182,10 +182,16 @@ async function mutatingRun(
     records.set(drift.nextRecord.targetId, drift.nextRecord);
     touched.add(drift.nextRecord.targetId);
   }
+  const proposed = proposedSets(config, snapshot, drifts);
+  // The stored proposal follows what the files carry, for later runs that do not check this target.
+  for (const drift of drifts.values()) {
+    const carried = proposed.get(drift.nextRecord.targetId)!;
+    if (!sameAddresses(carried, drift.proposed)) records.set(drift.nextRecord.targetId, { ...drift.nextRecord, proposed: carried });
+  }
 
   let pullRequest: PullRequestReport = { action: 'none' };
   if (errors.length === 0) {
-    pullRequest = await publish(options, snapshot, drifts, runId, github, errors, now, openHead);
+    pullRequest = await publish(options, snapshot, drifts, proposed, runId, github, errors, now, openHead);
   }
 
   configRecord.lastRunId = runId;
@@ -199,6 +205,7 @@ async function publish(
   options: RunOptions,
   snapshot: Snapshot,
   drifts: Map<string, TargetDrift>,
+  proposed: Map<string, Cidr[]>,
   runId: string,
   github: () => Promise<GitHubPublisher>,
   errors: Problem[],
@@ -208,7 +215,6 @@ async function publish(
 ): Promise<PullRequestReport> {
   const { config } = options;
   const configRecord = snapshot.config;
-  const proposed = proposedSets(config, snapshot, drifts);
   const changedTargets = [...proposed.entries()].filter(([id, cidrs]) => !sameAddresses(cidrs, baselineOf(snapshot, id)));
   const open = configRecord.pullRequest?.state === 'open' ? configRecord.pullRequest : undefined;
 
@@ -312,13 +318,19 @@ function driftAll(
 /**
  * What every configured target's rule-file entries should be: this run's proposal for the targets it checked,
  * and the stored proposal for the others, so a timer that checks only DNS targets keeps the CAS part of the PR.
+ * A check that failed, was partial or was held cannot show that the open PR's part for its target is wrong, so
+ * that part stays, plus what the parts that did answer newly show; otherwise one DNS timeout would rewrite the
+ * PR, or withdraw it and delete its branch, only for the next clean check to propose it all again.
  */
 function proposedSets(config: Config, snapshot: Snapshot, drifts: Map<string, TargetDrift>): Map<string, Cidr[]> {
+  const open = snapshot.config.pullRequest?.state === 'open' ? snapshot.config.pullRequest : undefined;
   const sets = new Map<string, Cidr[]>();
   for (const target of config.targets) {
     const drift = drifts.get(target.id);
     const record = snapshot.targets.get(target.id);
-    sets.set(target.id, drift ? drift.proposed : (record?.proposed ?? record?.baseline ?? []));
+    const carried = open?.proposal[target.id];
+    if (drift && drift.report.status !== 'ok' && carried) sets.set(target.id, union(carried, drift.report.added));
+    else sets.set(target.id, drift ? drift.proposed : (record?.proposed ?? record?.baseline ?? []));
   }
   return sets;
 }

@@ -157,6 +157,36 @@ describe('engine: the PR after people act on it', () => {
     expect(after.githubRequests).toBe(0);
   });
 
+  it('keeps the open PR when the host behind its addition times out: a failed check is no reason to withdraw', async () => {
+    h = await startHarness();
+    await approvedBaseline();
+    h.dns.set('fe2.acme.test', { kind: 'answer', a: [FE2_V4, NEW_V4] });
+    await h.run();
+    const head = h.github.refSha(BRANCH);
+
+    h.dns.set('fe2.acme.test', { kind: 'silence' });
+    const { report, githubRequests } = await h.run();
+
+    expect(report.targets[0]!.errors.map((e) => e.code)).toEqual(['dns-timeout']);
+    expect(report.pullRequest).toMatchObject({ action: 'unchanged', number: 2 });
+    expect(githubRequests).toBe(1);
+    expect(h.github.pullRequest(2).state).toBe('open');
+    expect(h.github.refSha(BRANCH)).toBe(head);
+    expect((await h.state()).config.pullRequest).toMatchObject({ number: 2, state: 'open' });
+
+    // While fe2 stays silent, what fe1 newly shows joins the PR beside fe2's pending addition.
+    h.dns.set('fe1.acme.test', { kind: 'answer', a: [FE1_V4, OTHER_V4], aaaa: [FE1_V6] });
+    const partial = await h.run();
+    expect(partial.report.pullRequest).toMatchObject({ action: 'updated', number: 2 });
+    expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toEqual([`${FE1_V4}/32`, `${FE2_V4}/32`, `${NEW_V4}/32`, `${OTHER_V4}/32`, `${FE1_V6}/128`]);
+
+    // A complete check decides again: fe2's extra address is gone, so it leaves the PR.
+    h.dns.set('fe2.acme.test', { kind: 'answer', a: [FE2_V4] });
+    const clean = await h.run();
+    expect(clean.report.pullRequest).toMatchObject({ action: 'updated', number: 2 });
+    expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toEqual([`${FE1_V4}/32`, `${FE2_V4}/32`, `${OTHER_V4}/32`, `${FE1_V6}/128`]);
+  });
+
   it('declines a proposal closed without merging, and opens a new PR only for a different drift', async () => {
     h = await startHarness();
     await h.run();
