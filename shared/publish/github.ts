@@ -151,22 +151,33 @@ class OctokitPublisher implements GitHubPublisher {
       return { action: 'updated', pullRequest: this.snapshot(open, commit.sha) };
     }
     const created = await this.openPull(plan);
+    const pullRequest = this.snapshot(created, commit.sha);
+    try {
+      await this.labelAndRequestReviews(created.number, plan);
+    } catch (error) {
+      // The pull request exists: a failure to decorate it must not hide it from the caller, who records it.
+      const reason = error instanceof Error ? error.message : String(error);
+      return { action: 'created', pullRequest, message: `Pull request #${created.number} was opened, but its labels or reviewers could not be set: ${reason}` };
+    }
+    return { action: 'created', pullRequest };
+  }
+
+  private async labelAndRequestReviews(number: number, plan: PublishPlan): Promise<void> {
     if (plan.labels.length > 0) {
       await this.api.call('POST labels', z.array(z.unknown()), (o) =>
-        o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', { ...this.repo, issue_number: created.number, labels: plan.labels }),
+        o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', { ...this.repo, issue_number: number, labels: plan.labels }),
       );
     }
     if (plan.reviewers.length > 0 || plan.teamReviewers.length > 0) {
       await this.api.call('POST requested reviewers', z.unknown(), (o) =>
         o.request('POST /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers', {
           ...this.repo,
-          pull_number: created.number,
+          pull_number: number,
           reviewers: plan.reviewers,
           team_reviewers: plan.teamReviewers,
         }),
       );
     }
-    return { action: 'created', pullRequest: this.snapshot(created, commit.sha) };
   }
 
   /** Someone pushed to our branch: their work wins. Say so once per foreign head, then wait for a person. */
