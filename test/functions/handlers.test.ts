@@ -9,6 +9,7 @@ import type { Report } from '../../shared/report.js';
 import { resetSharedRuntime } from '../../shared/runtime.js';
 import { StateStore, type Snapshot } from '../../shared/state/store.js';
 import { registrations } from '../setup/functions-core.js';
+import { startGitHubPeer } from '../peers/github.js';
 import { startDnsPeer, type DnsPeer } from '../peers/dns.js';
 import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../peers/http.js';
 
@@ -151,6 +152,7 @@ describe('malformed requests are refused with 400 before any work', () => {
     ['a very long query string', () => get(`check?target=${'a'.repeat(3_000)}`), /longer than 2048/],
     ['a body that is not JSON', () => post('check', 'targets=partners'), /JSON object/],
     ['a JSON array body', () => post('check', '["partners"]'), /must be a JSON object/],
+    ['a body over 4 KiB', () => post('check', JSON.stringify({ targets: Array(600).fill('partners') })), /larger than 4096 bytes/],
     ['an unknown body field', () => post('check', '{"url":"http://evil.example"}'), /unknown body field "url"/],
     ['status with a query parameter', () => get('status?verbose=1'), /no query parameters/],
   ];
@@ -233,6 +235,28 @@ describe('GET /api/status', () => {
       expect(dns.queries.length).toBe(queriesBefore);
     } finally {
       dns.set('fe2.acme.test', { kind: 'answer', a: ['20.50.1.20'] });
+    }
+  });
+});
+
+describe('GET /api/status with an open pull request', () => {
+  it('shows the PR a full run opened through the GitHub API', async () => {
+    const token = 'ghp_HandlerTest0Token0123456789abcdef0';
+    const github = await startGitHubPeer({ token, files: { 'README.md': '# network\n' } });
+    process.env.GITHUB_TOKEN = token;
+    try {
+      process.env.ALLOWLIST_CONFIG = JSON.stringify(configJson('status-pr', { github: { owner: github.owner, repo: github.repo, apiUrl: github.url } }));
+      const run = reportOf(await callCheck(post('check', '{"targets":["partners","acme-prod"]}')));
+      expect(run.errors).toEqual([]);
+      expect(run.pullRequest).toMatchObject({ action: 'created', number: expect.any(Number) });
+
+      const status = bodyOf(await statusHandler(get('status'), invocation('status').context));
+      expect(status.pullRequest).toEqual({ number: run.pullRequest.number, url: run.pullRequest.url, state: 'open', fingerprint: expect.stringMatching(/^[0-9a-f]{16}$/) });
+      expect(JSON.stringify(status)).not.toContain(token);
+      expect(github.violations).toEqual([]);
+    } finally {
+      delete process.env.GITHUB_TOKEN;
+      await github.close();
     }
   });
 });
