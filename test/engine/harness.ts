@@ -18,7 +18,7 @@ import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../peers/http.
 export const TOKEN = 'ghp_Engine0Scenario0Token0123456789abcdef';
 export const CONFIG_NAME = 'prod';
 export const BRANCH = `allowlist-drift/${CONFIG_NAME}`;
-export const CAS_PATH = '/network-requirements.md';
+const CAS_PATH = '/network-requirements.md';
 export const TAGS_PATH = '/ServiceTags_Public.json';
 export const FILES = {
   outsystems: 'firewall/outsystems.txt',
@@ -35,9 +35,9 @@ export const NEW_V4 = '52.16.3.30';
 export const OTHER_V4 = '52.16.4.40';
 
 /** Defender for Cloud Apps EU1 portal and SIEM rows plus the mail servers of the 2024-06-20 page. */
-export const CAS_TARGET = { id: 'cas-eu', type: 'cas-docs', dataCenters: ['EU1'], sections: ['portal', 'siem', 'mail'] } as const;
+const CAS_TARGET = { id: 'cas-eu', type: 'cas-docs', dataCenters: ['EU1'], sections: ['portal', 'siem', 'mail'] } as const;
 
-export const FRONT_ENDS = {
+const FRONT_ENDS = {
   'fe1.acme.test': { kind: 'answer', a: [FE1_V4], aaaa: [FE1_V6] },
   'fe2.acme.test': { kind: 'answer', a: [FE2_V4] },
 } satisfies Record<string, Behaviour>;
@@ -61,8 +61,6 @@ export interface Harness {
   /** A run that is expected to throw; resolves to what it threw. */
   failedRun(options?: Partial<Omit<RunOptions, 'config' | 'store' | 'env'>>): Promise<unknown>;
   state(): Promise<Snapshot>;
-  /** Serves `body` as the CAS page from now on. */
-  serveCasPage(body: string | Buffer): void;
   serveServiceTags(document: unknown): void;
   close(): Promise<void>;
 }
@@ -70,20 +68,17 @@ export interface Harness {
 export interface HarnessOptions {
   /** Replaces or extends the default config (OutSystems + CAS targets, plain/json/tfvars-json files). */
   readonly config?: (defaults: ConfigInput, peers: { dns: DnsPeer; http: HttpPeer; github: GitHubPeer }) => ConfigInput;
-  readonly zone?: Record<string, Behaviour>;
   /** Holds every DNS reply this long, so a run stays inside its lease for a while. */
   readonly dnsDelayMs?: number;
 }
 
-export const casPage2024 = (): Buffer => sharedFile('fixtures/cas/network-requirements_2024-06-20.md');
-
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const [dns, http, github] = await Promise.all([
-    startDnsPeer(options.zone ?? FRONT_ENDS, { delayMs: options.dnsDelayMs ?? 0 }),
+    startDnsPeer(FRONT_ENDS, { delayMs: options.dnsDelayMs ?? 0 }),
     startHttpPeer(),
     startGitHubPeer({ token: TOKEN, files: { 'README.md': '# network\n', 'firewall/other-rules.txt': 'keep me\n' } }),
   ]);
-  const documents = new Map<string, { body: string | Buffer; contentType: string }>([[CAS_PATH, { body: casPage2024(), contentType: 'text/plain; charset=utf-8' }]]);
+  const documents = new Map<string, { body: string | Buffer; contentType: string }>([[CAS_PATH, { body: sharedFile('fixtures/cas/network-requirements_2024-06-20.md'), contentType: 'text/plain; charset=utf-8' }]]);
   http.handle((request, response) => routes(Object.fromEntries(documents))(request, response));
 
   const defaults: ConfigInput = {
@@ -146,9 +141,6 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       );
     },
     state: () => store.read(config.name),
-    serveCasPage(body) {
-      documents.set(CAS_PATH, { body, contentType: 'text/plain; charset=utf-8' });
-    },
     serveServiceTags(document) {
       documents.set(TAGS_PATH, { body: JSON.stringify(document), contentType: 'application/json' });
     },
@@ -156,9 +148,4 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await Promise.all([dns.close(), http.close(), github.close()]);
     },
   };
-}
-
-/** Every CIDR of a report's targets that the run proposes to add. */
-export function addedOf(report: Report, targetId: string): string[] {
-  return report.targets.find((t) => t.id === targetId)?.added ?? [];
 }
