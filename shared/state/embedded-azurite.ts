@@ -108,10 +108,18 @@ function waitForStart(child: ChildProcess, timeoutMs: number): Promise<void> {
   });
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
+/**
+ * Azurite saves its LokiJS database on a clean shutdown (and only every few seconds otherwise), so it is asked
+ * to stop with SIGINT first; SIGKILL is the fallback for one that hangs.
+ */
+function stopChild(child: ChildProcess, graceMs = 5_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGINT');
   });
 }
