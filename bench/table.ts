@@ -30,6 +30,20 @@ export async function medianMs(runs: number, work: () => unknown): Promise<numbe
   return median(times);
 }
 
+/**
+ * Medians of two pieces of work measured alternately, so JIT warm-up and the heap left by earlier
+ * figures fall on both sides alike instead of on whichever runs first.
+ */
+export async function medianPairMs(runs: number, ours: () => unknown, anchor: () => unknown): Promise<{ ours: number; anchor: number }> {
+  const oursTimes: number[] = [];
+  const anchorTimes: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    oursTimes.push(await medianMs(1, ours));
+    anchorTimes.push(await medianMs(1, anchor));
+  }
+  return { ours: median(oursTimes), anchor: median(anchorTimes) };
+}
+
 export function machine(): string {
   const cpu = cpus();
   return `${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, node ${process.version}, ${process.platform}/${process.arch}`;
