@@ -278,10 +278,8 @@ describe('the embedded store (no storage setting)', () => {
     expect(existsSync(join(folder, '.allowlist-drift'))).toBe(true);
   });
 
-  // Known defect, reported: shared/state/embedded-azurite.ts stops Azurite with SIGKILL, and Azurite's LokiJS
-  // store only saves every 5 s or on a graceful close, so a short CLI run's writes are lost. Drop `.fails`
-  // once stop() closes Azurite gracefully.
-  it.fails('a second run reuses what the first stored', async () => {
+  // Azurite's LokiJS store saves on a graceful close: this fails if the embedded store is ever killed instead.
+  it('a second run reuses what the first stored', async () => {
     const second = await run(['check', '--dry-run', '--json', '--target', 'acme-prod', '--config', config], { cwd: folder, storage: false });
     expect(second.code).toBe(0);
     const report = JSON.parse(second.stdout) as Report;
