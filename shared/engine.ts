@@ -273,6 +273,13 @@ async function publish(
       plan,
       open ? { number: open.number, headSha: open.headSha, fingerprint: open.fingerprint, ...(open.blockedNotice ? { blockedNotice: open.blockedNotice } : {}) } : undefined,
     );
+    if (result.alreadyOnBase) {
+      // The repository already says what this run proposes: that is the approval, as a merge would be.
+      const at = now().toISOString();
+      for (const id of drifts.keys()) {
+        snapshot.targets.set(id, { ...snapshot.targets.get(id)!, baseline: proposed.get(id) ?? [], baselineAt: at, misses: {} });
+      }
+    }
     const pr = result.pullRequest;
     if (pr) {
       configRecord.pullRequest = {

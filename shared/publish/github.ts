@@ -37,6 +37,11 @@ export interface PublishResult {
   /** For 'blocked', `headSha` is the foreign head the notice was posted for: pass it back as `blockedNotice`. */
   pullRequest?: PrSnapshot;
   message?: string;
+  /**
+   * No pull request is open and the base branch already holds the rendered files (a merge whose record was lost,
+   * or the same edit made by hand): nothing was pushed, and the proposal is what the repository already says.
+   */
+  alreadyOnBase?: boolean;
   /** HTTP requests sent to GitHub by this call, retries and token exchanges included. */
   requests: number;
 }
@@ -136,6 +141,9 @@ class OctokitPublisher implements GitHubPublisher {
 
     const base = await this.baseHead();
     const tree = await this.buildTree(plan, base);
+    if (!open && tree === base.tree) {
+      return { action: 'none', alreadyOnBase: true, message: `${this.config.base} already holds exactly these files: there is nothing to propose.` };
+    }
     if (open && head && head.tree.sha === tree && head.parents.length === 1 && head.parents[0]!.sha === base.sha) {
       await this.updateText(open, plan);
       return { action: 'unchanged', pullRequest: this.snapshot(open, head.sha) };

@@ -122,6 +122,26 @@ describe('issue 6 group 3: overlapping and interrupted runs', () => {
       expectOneRecordedPr(await store.read(config.name), branchOf(config));
     });
 
+    it('a PR merged while its record was lost: the next run promotes it instead of opening an empty duplicate', async () => {
+      failNextCalls(store, 'write', () => new StateUnavailableError('Table storage at 127.0.0.1 failed to write the state: connection reset'));
+      expect(await rejection(fullRun(config, store))).toMatchObject({ code: 'state-unavailable' });
+      const [orphan] = pullsOn(peers.github, branchOf(config));
+      peers.github.mergePullRequest(orphan!.number);
+
+      const next = await fullRun(config, store);
+      expect(next.errors).toEqual([]);
+      expect(next.pullRequest.action).toBe('none');
+      expect(peers.github.pullRequests()).toHaveLength(1);
+      const state = await store.read(config.name);
+      expect(state.targets.get('outsystems-prod')?.baseline).toEqual(['52.17.44.10/32']);
+      expect(state.targets.get('partners')?.baseline).toEqual(['198.51.100.10/32']);
+      expect(state.config.pullRequest).toBeUndefined();
+
+      const quiet = peers.github.requests.length;
+      expect((await fullRun(config, store)).pullRequest.action).toBe('none');
+      expect(peers.github.requests.length).toBe(quiet);
+    });
+
     it('a merge promoted by a run whose state write failed is promoted again by the next run', async () => {
       const first = await fullRun(config, store);
       const number = first.pullRequest.number!;

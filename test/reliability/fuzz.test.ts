@@ -4,10 +4,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig, parseConfigText } from '../../shared/config.js';
 import { parseCheckBody, parseCheckQuery } from '../../shared/http-api.js';
-import { parseCidr } from '../../shared/ipset.js';
+import { parseCidr, tryParseCidr } from '../../shared/ipset.js';
 import { AllowlistError } from '../../shared/problem.js';
 import { parseCasPage } from '../../shared/sources/cas-page.js';
-import { extractServiceTags } from '../../shared/sources/service-tags.js';
+import { extractServiceTags, summariseServiceTags } from '../../shared/sources/service-tags.js';
 import { sharedFile } from '../peers/http.js';
 import { expectCanonical, mutations } from './support-a.js';
 
@@ -64,6 +64,38 @@ const markdownToken = fc.oneof(
 );
 const randomMarkdown = fc.array(markdownToken, { maxLength: 120 }).map((tokens) => tokens.join(''));
 
+/** A page with the shape of the real ones (sections, data-center tables, a mail list) and random cell contents. */
+const cellToken = fc.oneof(
+  { arbitrary: fc.ipV4(), weight: 12 },
+  { arbitrary: fc.ipV6(), weight: 2 },
+  { arbitrary: fc.tuple(fc.ipV4(), fc.integer({ min: 16, max: 32 })).map(([ip, bits]) => `${ip}/${bits}`), weight: 2 },
+  { arbitrary: fc.constantFrom(' ', 'n/a', '13.64.26.88 ', '*.portal.cloudappsecurity.com', '<br>'), weight: 2 },
+);
+const tableRow = fc.tuple(fc.constantFrom('US1', 'US2', 'EU1', 'EU2', 'Gov US1', 'GCC', 'US'), fc.array(cellToken, { maxLength: 6 }), fc.constantFrom(', ', ',', '<br>', '<br></br>', ' '));
+const section = (heading: fc.Arbitrary<string>) => fc.tuple(heading, fc.array(tableRow, { minLength: 1, maxLength: 4 }));
+/** Address-like text no parser can read: a page listing it must be refused, never read without it. */
+const junk = fc.oneof({ arbitrary: fc.constant(null), weight: 3 }, { arbitrary: fc.constantFrom('1.2.3', '300.1.1.1', '10.0.0.1/40', '52.0.0.1/33'), weight: 1 });
+/** The sections every revision has come first, so a fair share of pages is complete enough to be accepted. */
+const structuredPage = fc
+  .tuple(
+    fc.tuple(section(fc.constant('## Portal access')), section(fc.constant('## App connector'))),
+    fc.array(section(fc.constantFrom('## SIEM agent connection', '## Log collector', '## Third-party DLP integration', '## Something new', '### US1')), { maxLength: 4 }),
+    fc.array(fc.oneof(fc.ipV4(), fc.constantFrom('65.55.234.192/26')), { minLength: 1, maxLength: 4 }),
+    junk,
+  )
+  .map(([required, optional, mail, bad]) => {
+    if (bad !== null) required[0][1][0]![1].push(bad);
+    const sections = [...required, ...optional];
+    const markdown = [
+      '---\nms.date: 06/20/2024\n---\n# Network requirements\n',
+      ...sections.map(([heading, rows]) => `${heading}\n\n|Data center|IP addresses|\n|----|----|\n${rows.map(([dc, cells, separator]) => `|${dc}|${cells.join(separator)}|`).join('\n')}\n`),
+      `## Mail server\n\n${mail.map((address) => `- ${address}`).join('\n')}\n`,
+    ].join('\n');
+    // What the portal table lists, as the page's reader would have to see it.
+    const portal = required[0][1].flatMap(([, cells]) => cells.flatMap((cell) => tryParseCidr(cell) ?? []));
+    return { markdown, portal, hasJunk: bad !== null };
+  });
+
 describe('issue 6 group 8: property-based fuzzing of every parser of outside data', () => {
   it('parseCidr: random text and near-miss addresses give a canonical CIDR or invalid-cidr', () => {
     const nearMiss = fc
@@ -92,6 +124,25 @@ describe('issue 6 group 8: property-based fuzzing of every parser of outside dat
       }),
       settings,
     );
+  });
+
+  it('parseCasPage: random pages with the real layout: junk is refused, accepted pages are canonical and complete', () => {
+    let accepted = 0;
+    fc.assert(
+      fc.property(structuredPage, ({ markdown, portal, hasJunk }) => {
+        const outcome = typedOutcome(() => parseCasPage(markdown));
+        if (hasJunk) expect(outcome.ok, 'a page listing an unreadable address is refused').toBe(false);
+        if (!outcome.ok) return;
+        accepted++;
+        expectCanonical(outcome.value.entries.map((e) => e.cidr));
+        expect(outcome.value.revision).toBe('2024-06-20');
+        // An accepted page never drops an address its portal table lists.
+        const read = new Set(outcome.value.entries.filter((e) => e.section === 'portal').map((e) => e.cidr));
+        for (const cidr of portal) expect(read.has(cidr), `${cidr} read from the portal table`).toBe(true);
+      }),
+      settings,
+    );
+    expect(accepted).toBeGreaterThan(RUNS / 10);
   });
 
   it('parseCasPage: random mutations of the real page revisions never crash', () => {
@@ -141,6 +192,8 @@ describe('issue 6 group 8: property-based fuzzing of every parser of outside dat
             expect([MCAS, AFD]).toContain(tag.name);
             for (const prefix of tag.prefixes) expect(typeof prefix).toBe('string');
           }
+          const summary = typedOutcome(() => summariseServiceTags([MCAS, AFD], outcome.value));
+          if (summary.ok) expectCanonical(summary.value.entries.map((e) => e.cidr));
         }
       }),
       settings,
@@ -151,8 +204,14 @@ describe('issue 6 group 8: property-based fuzzing of every parser of outside dat
     const mutated = mutations(fc.constantFrom('"', ',', '[', ']', '{', '}', ':', '0', 'null', '/')).map((mutate) => mutate(SERVICE_TAGS_SLICE));
     fc.assert(
       fc.property(mutated, (text) => {
-        const outcome = typedOutcome(() => extractServiceTags(text, [AFD, `${MCAS}.WestEurope`]));
-        if (outcome.ok) for (const tag of outcome.value.tags) expect(Array.isArray(tag.prefixes)).toBe(true);
+        const wanted = [AFD, `${MCAS}.WestEurope`];
+        const outcome = typedOutcome(() => summariseServiceTags(wanted, extractServiceTags(text, wanted)));
+        if (outcome.ok) {
+          expectCanonical(outcome.value.entries.map((e) => e.cidr));
+          // Anything short of every wanted tag read cleanly is never a complete observation.
+          if (outcome.value.status === 'ok') expect(outcome.value.errors).toEqual([]);
+          if (outcome.value.entries.length === 0) expect(outcome.value.status).toBe('error');
+        }
       }),
       { ...settings, numRuns: 500 },
     );

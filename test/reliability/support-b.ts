@@ -77,7 +77,8 @@ export function configInput(name: string, peers: Peers, options: PeersOptions & 
       { id: 'partners', type: 'static', entries: ['198.51.100.10'] },
       ...(options.cas ? [{ id: 'cas-mail', type: 'cas-docs' as const, url: `${peers.upstream.url}${CAS_PATH}`, dataCenters: '*' as const, sections: ['mail' as const] }] : []),
     ],
-    dns: { servers: [peers.dns.server], timeoutMs: 500, tries: 1, stabilityQueries: 1 },
+    // Generous for a loaded machine: a local DNS peer answers at once, and a timeout would turn a scenario into another one.
+    dns: { servers: [peers.dns.server], timeoutMs: 3000, tries: 2, stabilityQueries: 1 },
     files: [
       { path: 'edl/outsystems.txt', format: 'plain', targets: ['outsystems-prod'] },
       { path: 'allowlists/all.json', format: 'json', targets: ['outsystems-prod', 'partners'] },
