@@ -420,9 +420,11 @@ export async function acceptObservation(options: AcceptOptions): Promise<TargetR
       throw new AllowlistError('accept-held', `${target!.id}: held by a guard (${drift.report.verdicts.filter((v) => v.outcome === 'hold').map((v) => v.message).join('; ')})`);
     }
     const baseline = aggregate(observation.entries.map((e) => e.cidr));
-    await options.store.write(options.config.name, {
-      targets: [{ ...drift.nextRecord, baseline, baselineAt: now().toISOString(), misses: {}, proposed: baseline }],
-    });
+    await options.store.write(
+      options.config.name,
+      { targets: [{ ...drift.nextRecord, baseline, baselineAt: now().toISOString(), misses: {}, proposed: baseline }] },
+      { lease },
+    );
     return { ...drift.report, baseline, added: [], removed: [], pendingRemoval: [] };
   } finally {
     await lease.release().catch(() => undefined);
