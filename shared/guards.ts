@@ -40,16 +40,22 @@ function emptyObservation({ status, entries }: GuardInput): Verdict {
   return pass('empty-observation', `${entries.length} ${plural(entries.length, 'entry', 'entries')} observed`);
 }
 
+/**
+ * A list that lost much of its addresses, or much of its lines, is more likely broken upstream than shrunk:
+ * losing most /32s of a list that also holds a few large ranges is a small share of addresses but a huge delta.
+ */
 function massRemoval({ baseline, removalCandidates, policy }: GuardInput): Verdict {
-  const limit = `the limit is ${percent(policy.maxRemoveRatio)} of a family's baseline addresses in more than ${policy.minChangeForRatio} ${plural(policy.minChangeForRatio, 'range', 'ranges')}`;
+  const limit = `the limit is ${percent(policy.maxRemoveRatio)} of a family's baseline addresses or ranges, in more than ${policy.minChangeForRatio} ${plural(policy.minChangeForRatio, 'range', 'ranges')}`;
   for (const family of FAMILIES) {
     const candidates = removalCandidates.filter((cidr) => familyOf(cidr) === family);
     if (candidates.length === 0) continue;
-    const ratio = addressRatio(candidates, (baseline ?? []).filter((cidr) => familyOf(cidr) === family));
-    if (ratio > policy.maxRemoveRatio && candidates.length > policy.minChangeForRatio) {
+    const familyBaseline = (baseline ?? []).filter((cidr) => familyOf(cidr) === family);
+    const addresses = addressRatio(candidates, familyBaseline);
+    const ranges = candidates.length / Math.max(1, familyBaseline.length);
+    if (Math.max(addresses, ranges) > policy.maxRemoveRatio && candidates.length > policy.minChangeForRatio) {
       return hold(
         'mass-removal',
-        `${candidates.length} IPv${family} ${plural(candidates.length, 'range', 'ranges')} (${percent(ratio)} of the baseline's IPv${family} addresses) are no longer observed; ${limit}: ${nameList(candidates)}`,
+        `${candidates.length} IPv${family} ${plural(candidates.length, 'range', 'ranges')} (${percent(addresses)} of the baseline's IPv${family} addresses, ${percent(Math.min(1, ranges))} of its ranges) are no longer observed; ${limit}: ${nameList(candidates)}`,
       );
     }
   }

@@ -58,10 +58,15 @@ describe('evaluateGuards', () => {
     expect(verdictOf('mass-removal', hosts(5), observe(hosts(1, 4))).outcome).toBe('hold'); // 4 of 5 gone: 80%, 4 ranges
   });
 
-  it('weighs removals by addresses, not by lines', () => {
+  it('weighs removals by addresses and by lines, holding when either share is too large', () => {
     const baseline = [parseCidr('52.0.0.0/22'), ...hosts(4, 10)];
-    // Four /32s of 1,028 addresses is well under 30%, even though it is most of the lines.
-    expect(verdictOf('mass-removal', baseline, observe([parseCidr('52.0.0.0/22')])).outcome).toBe('pass');
+    // Four /32s of 1,028 addresses is well under 30% of the addresses, but 4 of 5 lines: a huge delta.
+    const byLines = verdictOf('mass-removal', baseline, observe([parseCidr('52.0.0.0/22')]));
+    expect(byLines.outcome).toBe('hold');
+    expect(byLines.message).toContain('4 IPv4 ranges (0.4% of the baseline');
+    expect(byLines.message).toContain('80% of its ranges');
+    // Four of 15 lines and of 1,038 addresses: under both shares, so it passes.
+    expect(verdictOf('mass-removal', [...baseline, ...hosts(10, 30)], observe([parseCidr('52.0.0.0/22'), ...hosts(10, 30)])).outcome).toBe('pass');
     // Losing three quarters of the /22 (a /24 and a /23) and two hosts: 4 ranges, 74.8% of the addresses.
     const observed = [entry('52.0.0.0/24'), ...observe(hosts(4, 10))];
     const held = verdictOf('mass-removal', [...baseline, ...hosts(2, 20)], observed);
