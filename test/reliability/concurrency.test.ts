@@ -20,6 +20,7 @@ import {
   startCli,
   startInterceptingProxy,
   startPeers,
+  uniqueTableName,
   writeConfigFile,
   type InterceptingProxy,
   type Peers,
@@ -30,13 +31,15 @@ const connectionString = inject('azuriteConnectionString');
 const AFTER_LEASE_EXPIRY = () => new Date(Date.now() + 12 * 60 * 1000);
 
 let peers: Peers;
+let tableName: string;
 let store: StateStore;
 let config: Config;
 let seq = 0;
 
 beforeEach(async () => {
   peers = await startPeers();
-  store = await openStore(connectionString);
+  tableName = uniqueTableName();
+  store = await openStore(connectionString, tableName);
   config = makeConfig(`conc-${++seq}`, peers);
 });
 
@@ -72,7 +75,7 @@ describe('issue 6 group 3: overlapping and interrupted runs', () => {
       expect(peers.github.requests).toHaveLength(0);
       expect(peers.dns.queries).toHaveLength(0);
 
-      const later = await openStore(connectionString, (store as unknown as { table: { tableName: string } }).table.tableName, { now: () => new Date(Date.now() + 1000) });
+      const later = await openStore(connectionString, tableName, { now: () => new Date(Date.now() + 1000) });
       const report = await fullRun(config, later);
       expect(report.pullRequest.action).toBe('created');
       expectOneRecordedPr(await store.read(config.name), branchOf(config));

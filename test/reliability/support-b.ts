@@ -10,7 +10,7 @@ import { runCheck, type RunOptions } from '../../shared/engine.js';
 import { AllowlistError } from '../../shared/problem.js';
 import { createGitHubPublisher } from '../../shared/publish/github.js';
 import type { Report } from '../../shared/report.js';
-import { StateStore, type Snapshot } from '../../shared/state/store.js';
+import { StateStore } from '../../shared/state/store.js';
 import { startDnsPeer, type DnsPeer } from '../peers/dns.js';
 import { startGitHubPeer, type GitHubPeer } from '../peers/github.js';
 import { routes, sharedFile, startHttpPeer, type Handler, type HttpPeer } from '../peers/http.js';
@@ -132,10 +132,6 @@ export function failNextCalls<K extends 'write' | 'read'>(store: StateStore, met
     return original(...args);
   };
   return { calls: () => calls };
-}
-
-export async function readState(store: StateStore, configName: string): Promise<Snapshot> {
-  return store.read(configName);
 }
 
 // --- an intercepting HTTP proxy: real faults between our code and a real server -----------------------------------
@@ -274,13 +270,4 @@ export function startCli(args: string[], env: Record<string, string>): CliRun {
     child.once('exit', (code, signal) => resolveRun({ code, signal, stdout, stderr }));
   });
   return { child, done };
-}
-
-/** Resolves once `predicate` holds; polls gently because the machine is shared. */
-export async function until(predicate: () => boolean, what: string, limit = 6_000): Promise<void> {
-  for (let turn = 0; turn < limit; turn++) {
-    if (predicate()) return;
-    await new Promise((next) => setTimeout(next, 5));
-  }
-  throw new Error(`gave up waiting for ${what}`);
 }
