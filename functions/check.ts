@@ -1,9 +1,12 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 
+const CHECK_METHODS = ['GET', 'POST'] as const;
+
 /** GET runs a dry check (nothing stored, no PR); POST runs a full check. Only configured targets can be named. */
 export async function checkHandler(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  const { parseCheckQuery, parseCheckBody, errorResponse, jsonResponse } = await import('../shared/http-api.js');
+  const { assertMethod, parseCheckQuery, parseCheckBody, errorResponse, jsonResponse } = await import('../shared/http-api.js');
   try {
+    assertMethod(request.method, CHECK_METHODS);
     const query = parseCheckQuery(request.url);
     const body = request.method === 'POST' ? parseCheckBody(await request.text()) : { targetIds: [] };
     const targetIds = [...new Set([...query.targetIds, ...body.targetIds])];
@@ -27,4 +30,4 @@ export async function checkHandler(request: HttpRequest, context: InvocationCont
   }
 }
 
-app.http('check', { methods: ['GET', 'POST'], authLevel: 'function', route: 'check', handler: checkHandler });
+app.http('check', { methods: [...CHECK_METHODS], authLevel: 'function', route: 'check', handler: checkHandler });

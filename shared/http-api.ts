@@ -12,6 +12,20 @@ export class BadRequestError extends AllowlistError {
   }
 }
 
+export class MethodNotAllowedError extends AllowlistError {
+  constructor(
+    method: string,
+    readonly allowed: readonly string[],
+  ) {
+    super('method-not-allowed', `${method.slice(0, 16)} is not allowed here; use ${allowed.join(' or ')}`);
+  }
+}
+
+/** The host only routes registered methods, but a handler never relies on that alone. */
+export function assertMethod(method: string, allowed: readonly string[]): void {
+  if (!allowed.includes(method)) throw new MethodNotAllowedError(method, allowed);
+}
+
 /**
  * Reads the only thing a check request may say: which configured targets to check.
  * No hostname, URL or file name is ever taken from a request.
@@ -75,6 +89,8 @@ export function errorResponse(error: unknown): JsonResponse {
         return jsonResponse(400, body);
       case 'unknown-target':
         return jsonResponse(404, body);
+      case 'method-not-allowed':
+        return jsonResponse(405, body, { allow: (error as MethodNotAllowedError).allowed.join(', ') });
       case 'run-in-progress': {
         const retryAfter = (error as AllowlistError & { retryAfterSeconds?: number }).retryAfterSeconds ?? 60;
         return jsonResponse(409, body, { 'retry-after': String(Math.max(1, Math.ceil(retryAfter))) });

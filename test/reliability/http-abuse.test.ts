@@ -174,14 +174,19 @@ describe('issue 6 group 6: HTTP endpoint abuse', () => {
 
   describe('methods the host would not route, invoked on the handlers anyway', () => {
     for (const method of ['PUT', 'DELETE', 'PATCH']) {
-      it(`${method} /api/check with an abusive query is refused like any request`, async () => {
-        const response = await checkHandler(request(method, '/api/check?target=no-such-target', { body: '{}' }), context('check'));
-        expect(response.status).toBe(404);
+      it(`${method} /api/check is 405 with Allow, before anything else is looked at`, async () => {
+        for (const url of ['/api/check?target=no-such-target', '/api/check']) {
+          const response = await checkHandler(request(method, url, { body: '{}' }), context('check'));
+          expect(response.status).toBe(405);
+          expect(errorCode(response)).toBe('method-not-allowed');
+          expect((response.headers as Record<string, string>).allow).toBe('GET, POST');
+        }
       });
 
-      it(`${method} /api/status never writes: at most it reads the stored status`, async () => {
+      it(`${method} /api/status is 405 with Allow: GET`, async () => {
         const response = await statusHandler(request(method, '/api/status', { body: 'x' }), context('status'));
-        expect([200, 405]).toContain(response.status);
+        expect(response.status).toBe(405);
+        expect((response.headers as Record<string, string>).allow).toBe('GET');
       });
     }
   });
