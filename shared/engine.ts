@@ -157,7 +157,13 @@ async function mutatingRun(
     try {
       const pr = await (await github()).getPullRequest(configRecord.pullRequest.number);
       if (pr.state === 'open') openHead = pr.headSha;
-      if (pr.state === 'merged') {
+      const editedByPeople = pr.headSha !== configRecord.pullRequest.headSha || configRecord.pullRequest.blockedNotice !== undefined;
+      if (pr.state === 'merged' && editedByPeople) {
+        // What was merged is not what we proposed: the files on the base branch are the truth now. The next
+        // publish compares its rendering with them and either finds them equal (and promotes) or proposes the rest.
+        log('warn', `PR #${pr.number} was merged with commits made by people; its proposal is not taken as the baseline`);
+        delete configRecord.pullRequest;
+      } else if (pr.state === 'merged') {
         const at = now().toISOString();
         for (const [targetId, cidrs] of Object.entries(configRecord.pullRequest.proposal)) {
           const record = records.get(targetId) ?? emptyRecord(targetId);

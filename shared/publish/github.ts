@@ -262,13 +262,24 @@ class OctokitPublisher implements GitHubPublisher {
       if (!isGitHubStatus(error, 422, /Reference already exists/i)) throw error;
     }
     const existing = await this.api.call(`GET ref heads/${this.branch}`, refSchema, (o) => o.request('GET /repos/{owner}/{repo}/git/ref/{ref}', { ...this.repo, ref: `heads/${this.branch}` }));
-    if (!this.isOurs(await this.gitCommit(existing.object.sha))) {
+    if (!this.isOurs(await this.gitCommit(existing.object.sha)) && !(await this.wasMerged(existing.object.sha))) {
       throw new AllowlistError(
         'github-branch-conflict',
         `The branch ${this.branch} already exists with commits allowlist-drift did not make (head ${existing.object.sha.slice(0, 12)}); delete it or change github.branchPrefix.`,
       );
     }
     await this.updateRef(sha);
+  }
+
+  /**
+   * A branch left behind by a merged PR (GitHub keeps merged branches unless told otherwise) may end in
+   * people's commits; they are on the base branch now, so moving the branch loses nothing.
+   */
+  private async wasMerged(head: string): Promise<boolean> {
+    const pulls = await this.api.call('GET closed pull requests', z.array(pullSchema), (o) =>
+      o.request('GET /repos/{owner}/{repo}/pulls', { ...this.repo, head: `${this.config.owner}:${this.branch}`, state: 'closed', per_page: 10 }),
+    );
+    return pulls.some((p) => p.head.sha === head && p.merged_at !== null);
   }
 
   private updateRef(sha: string): Promise<unknown> {

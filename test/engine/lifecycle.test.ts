@@ -230,4 +230,18 @@ describe('engine: the PR after people act on it', () => {
     expect(h.github.pullRequest(1).comments[0]!.body).toContain('did not push them');
     expect(h.github.countRequests({ method: 'POST', route: /\/git\/commits$/ })).toBe(1);
   });
+  it('does not take a PR merged with people’s commits as approval of its proposal: the next run proposes what the merge left out', async () => {
+    h = await startHarness();
+    await h.run();
+    h.github.pushCommit(BRANCH, { [FILES.outsystems]: '# edited by hand\n52.16.9.9/32\n' }, 'Hand edit', 'octocat');
+    expect((await h.run()).report.pullRequest.action).toBe('blocked');
+    h.github.mergePullRequest(1);
+
+    const after = await h.run();
+    const state = await h.state();
+    expect(state.targets.get('acme-prod')?.baseline).toBeNull();
+    expect(after.report.pullRequest).toMatchObject({ action: 'created', number: 2 });
+    expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toContain(`${FE1_V4}/32`);
+    expect(h.github.violations).toEqual([]);
+  });
 });
