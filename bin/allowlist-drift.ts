@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../shared/config.js';
 import { acceptObservation, readStatus, runCheck } from '../shared/engine.js';
 import { formatReport, formatStatus, formatTarget } from '../shared/text-report.js';
+import { credentialsFromEnv } from '../shared/publish/github-auth.js';
 import { openStore, storageSetting } from '../shared/runtime.js';
 import type { StateStore } from '../shared/state/store.js';
 
@@ -54,12 +55,14 @@ function parseCommandLine(argv: string[]): Options {
   return { command, ...(values.config ? { config: values.config } : {}), targets, dryRun: values['dry-run'] ?? false, json: values.json ?? false };
 }
 
-function credentialsMissing(env: NodeJS.ProcessEnv): string | undefined {
-  if (env.GITHUB_TOKEN) return undefined;
-  const app = ['GITHUB_APP_ID', 'GITHUB_APP_PRIVATE_KEY', 'GITHUB_APP_INSTALLATION_ID'];
-  const missing = app.filter((name) => !env[name]);
-  if (missing.length === 0) return undefined;
-  return `Publishing needs GitHub credentials: set GITHUB_TOKEN, or ${app.join(' + ')} (missing: ${missing.join(', ')}). Use --dry-run to check without publishing.`;
+/** The same reading of the settings the publisher makes, done before any work so a bad setup fails fast. */
+function credentialsProblem(env: NodeJS.ProcessEnv): string | undefined {
+  try {
+    credentialsFromEnv(env);
+    return undefined;
+  } catch (error) {
+    return `${(error as Error).message} Use --dry-run to check without publishing.`;
+  }
 }
 
 async function openStateStore(env: NodeJS.ProcessEnv): Promise<{ store: StateStore; close: () => Promise<void> }> {
@@ -96,7 +99,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
 
   let config: Config;
   try {
-    config = await loadConfig({ inline: env.ALLOWLIST_CONFIG, path: options.config ?? env.ALLOWLIST_CONFIG_PATH });
+    // An explicit --config wins over the ALLOWLIST_CONFIG setting, which the shell may hold for another purpose.
+    config = await loadConfig(options.config ? { path: options.config } : { inline: env.ALLOWLIST_CONFIG, path: env.ALLOWLIST_CONFIG_PATH });
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -105,7 +109,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     throw error;
   }
   if (options.command === 'check' && !options.dryRun && config.github) {
-    const missing = credentialsMissing(env);
+    const missing = credentialsProblem(env);
     if (missing) {
       process.stderr.write(`allowlist-drift: ${missing}\n`);
       return 2;
@@ -114,7 +118,11 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
 
   const { store, close } = await openStateStore(env);
   try {
-    const log = (level: string, message: string) => process.stderr.write(`[${level}] ${message}\n`);
+    // Warnings always reach stderr; progress lines only when a person watches a terminal.
+    const watched = process.stderr.isTTY && !options.json;
+    const log = (level: string, message: string) => {
+      if (level !== 'info' || watched) process.stderr.write(`[${level}] ${message}\n`);
+    };
     switch (options.command) {
       case 'status': {
         const status = await readStatus(config, store);
@@ -127,8 +135,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         return 0;
       }
       case 'check': {
-        const progress = process.stderr.isTTY && !options.json;
-        if (progress) process.stderr.write(`Checking ${options.targets.length || config.targets.length} target(s)…\n`);
+        if (watched) process.stderr.write(`Checking ${options.targets.length || config.targets.length} target(s)…\n`);
         const report = await runCheck({
           config,
           store,
@@ -136,7 +143,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
           trigger: 'cli',
           dryRun: options.dryRun,
           targetIds: options.targets,
-          ...(progress ? { log } : {}),
+          log,
         });
         await write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
         const failed = report.errors.length > 0 || report.targets.some((t) => t.status !== 'ok');

@@ -29,7 +29,8 @@ export function scheduledCheck(targetTypes: readonly TargetType[]) {
       }
       for (const problem of report.errors) context.error(`${problem.code}: ${problem.message}`);
     } catch (error) {
-      // Another run holds the lease: it covers this tick's work, and the next tick comes soon.
+      // Another full check holds the lease. Its work may be of another kind, so this kind waits for its next
+      // tick; the sample schedules are offset so the two timers do not start together.
       if ((error as { code?: string }).code === 'run-in-progress') {
         context.warn(`skipped: ${(error as Error).message}`);
         return;

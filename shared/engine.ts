@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Config, Target, TargetType } from './config.js';
-import { computeDrift, type TargetDrift } from './drift.js';
-import { aggregate, sameAddresses, union, type Cidr } from './ipset.js';
+import { computeDrift, pendingRemovals, type TargetDrift } from './drift.js';
+import { aggregate, sameAddresses, semanticDiff, sortCidrs, union, type Cidr } from './ipset.js';
 import { AllowlistError, toProblem, type Problem } from './problem.js';
 import type { GitHubPublisher, PublishPlan } from './publish/github.js';
 import { renderPullRequest } from './publish/pr-text.js';
@@ -173,7 +173,7 @@ async function mutatingRun(
         log('info', `PR #${pr.number} was merged: its proposal is now the baseline`);
         delete configRecord.pullRequest;
       } else if (pr.state === 'closed') {
-        configRecord.declined = [configRecord.pullRequest.fingerprint, ...configRecord.declined].slice(0, 20);
+        configRecord.declined = [...configRecord.declined, configRecord.pullRequest.fingerprint];
         log('info', `PR #${pr.number} was closed without merging: that proposal will not be proposed again`);
         delete configRecord.pullRequest;
       }
@@ -226,6 +226,8 @@ async function publish(
 
   if (changedTargets.length === 0) {
     if (!open) return { action: 'none' };
+    // People pushed to the branch: closing the PR would delete their commits with it.
+    if (open.blockedNotice) return { action: 'blocked', number: open.number, url: open.url, message: 'no change is needed any more, but people pushed to the PR branch; it is theirs to close' };
     try {
       await (await github()).withdraw({ number: open.number, headSha: open.headSha }, 'The addresses it proposed match the approved baseline again, so no change is needed.');
       delete configRecord.pullRequest;
@@ -241,6 +243,12 @@ async function publish(
   }
   if (!config.github) {
     return { action: 'none', message: 'drift found, but the config has no "github" block to publish to' };
+  }
+  // A file shared with a target whose addresses are not known yet (never checked well, nothing approved) would be
+  // written without that target's entries: a removal no check has shown. Wait until every such target is known.
+  const unknown = unknownTargets(config, snapshot, drifts).filter((id) => config.files.some((f) => f.targets.includes(id)));
+  if (unknown.length > 0) {
+    return { action: 'none', message: `drift found, but ${unknown.join(', ')} ${unknown.length === 1 ? 'has' : 'have'} no known addresses yet (no good check, nothing approved); publishing waits for them` };
   }
 
   const fingerprint = proposalFingerprint(config, proposed);
@@ -258,7 +266,13 @@ async function publish(
     configName: config.name,
     runId,
     configFingerprint: configFingerprint(config),
-    drifts: [...drifts.values()].filter((d) => changed.has(d.report.id) || d.report.status !== 'ok' || d.report.warnings.length > 0),
+    drifts: [
+      ...[...drifts.values()].filter((d) => changed.has(d.report.id) || d.report.status !== 'ok' || d.report.warnings.length > 0),
+      // Targets this run did not check still change the files through their stored proposal: the reviewer sees them too.
+      ...config.targets
+        .filter((t) => changed.has(t.id) && !drifts.has(t.id))
+        .map((t) => carriedDrift(t, snapshot.targets.get(t.id), proposed.get(t.id) ?? [], config)),
+    ],
     files: config.files.map((f) => f.path),
   });
   const plan: PublishPlan = {
@@ -346,6 +360,47 @@ function proposedSets(config: Config, snapshot: Snapshot, drifts: Map<string, Ta
     else sets.set(target.id, drift ? drift.proposed : (record?.proposed ?? record?.baseline ?? []));
   }
   return sets;
+}
+
+/** Targets whose addresses nothing has established: no approved baseline, no stored proposal, no good check now. */
+function unknownTargets(config: Config, snapshot: Snapshot, drifts: Map<string, TargetDrift>): string[] {
+  const open = snapshot.config.pullRequest?.state === 'open' ? snapshot.config.pullRequest : undefined;
+  return config.targets
+    .filter((target) => {
+      const record = snapshot.targets.get(target.id);
+      if (record?.baseline || record?.proposed || open?.proposal[target.id]) return false;
+      const drift = drifts.get(target.id);
+      return !drift || drift.report.status === 'held' || drift.nextRecord.lastGood === undefined;
+    })
+    .map((target) => target.id);
+}
+
+/** The PR-text view of a target this run did not check, from what the last check stored. */
+function carriedDrift(target: Target, record: TargetRecord | undefined, proposed: Cidr[], config: Config): TargetDrift {
+  const baseline = record?.baseline ?? [];
+  const { added, removed } = semanticDiff(baseline, proposed);
+  const entries = record?.lastGood?.entries ?? [];
+  return {
+    report: {
+      id: target.id,
+      type: target.type,
+      status: record?.lastStatus ?? 'ok',
+      observed: sortCidrs(entries.map((entry) => entry.cidr)),
+      baseline,
+      added,
+      removed,
+      pendingRemoval: pendingRemovals(record?.misses ?? {}, config.policy.removeAfterMisses),
+      warnings: record?.lastWarnings ?? [],
+      errors: record?.lastErrors ?? [],
+      verdicts: record?.verdicts ?? [],
+      ...(record?.lastGood ? { observedAt: record.lastGood.observedAt } : {}),
+    },
+    proposed,
+    changed: true,
+    evidence: Object.fromEntries(entries.map((entry) => [entry.cidr, [...entry.evidence]])),
+    firstSeen: record?.firstSeen ?? {},
+    nextRecord: record ?? emptyRecord(target.id),
+  };
 }
 
 function baselineOf(snapshot: Snapshot, targetId: string): Cidr[] {
@@ -472,7 +527,7 @@ export async function readStatus(config: Config, store: StateStore): Promise<Sta
         status: record?.lastStatus ?? 'never-checked',
         baselineCount: record?.baseline?.length ?? 0,
         observedCount: record?.observation?.entries.length ?? 0,
-        pendingRemoval: Object.entries(record?.misses ?? {}).map(([cidr, misses]) => ({ cidr, misses })),
+        pendingRemoval: pendingRemovals(record?.misses ?? {}, config.policy.removeAfterMisses),
         lastErrors: record?.lastErrors ?? [],
         warnings: record?.lastWarnings ?? [],
       };

@@ -185,12 +185,17 @@ describe('exit status and human output', () => {
     const config = configFile('cli-github', [partners], { github: { owner: 'acme', repo: 'firewall-rules' } });
     const refused = await run(['check', '--config', config], { env: { GITHUB_APP_ID: '12345' } });
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toMatch(/set GITHUB_TOKEN, or GITHUB_APP_ID \+ GITHUB_APP_PRIVATE_KEY \+ GITHUB_APP_INSTALLATION_ID \(missing: GITHUB_APP_PRIVATE_KEY, GITHUB_APP_INSTALLATION_ID\)/);
+    expect(refused.stderr).toMatch(/GitHub App authentication needs GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID as well/);
+    const blank = await run(['check', '--config', config], { env: { GITHUB_TOKEN: '   ' } });
+    expect(blank.code).toBe(2);
+    expect(blank.stderr).toContain('set GITHUB_TOKEN');
     expect(refused.stderr).toContain('--dry-run');
     expect(refused.stdout).toBe('');
     expect((await run(['status', '--json', '--config', config])).stdout).toContain('"lastRunAt": null');
 
     expect((await run(['check', '--dry-run', '--config', config])).code).toBe(0);
+    // An explicit --config wins over an ALLOWLIST_CONFIG left in the environment.
+    expect((await run(['status', '--json', '--config', config], { env: { ALLOWLIST_CONFIG: '{ not json' } })).code).toBe(0);
   });
 });
 

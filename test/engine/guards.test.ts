@@ -87,7 +87,7 @@ describe('engine: held targets', () => {
 
     const tags = report.targets.find((t) => t.id === 'mcas-tags')!;
     expect(tags.status).toBe('held');
-    expect(tags.verdicts.filter((v) => v.outcome === 'hold').map((v) => v.guard)).toEqual(['broad-prefix', 'special-range']);
+    expect(tags.verdicts.filter((v) => v.outcome === 'hold').map((v) => v.guard)).toEqual(['mass-addition', 'broad-prefix', 'special-range']);
     expect(tags.added).toEqual([]);
     expect(report.pullRequest).toMatchObject({ action: 'created', number: 2 });
     expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toContain(`${NEW_V4}/32`);

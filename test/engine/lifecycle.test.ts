@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseCidr, type Cidr } from '../../shared/ipset.js';
+import { routes, sharedFile } from '../peers/http.js';
 import { BRANCH, FE1_V4, FE1_V6, FE2_V4, FILES, NEW_V4, OTHER_V4, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
@@ -243,5 +244,50 @@ describe('engine: the PR after people act on it', () => {
     expect(after.report.pullRequest).toMatchObject({ action: 'created', number: 2 });
     expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toContain(`${FE1_V4}/32`);
     expect(h.github.violations).toEqual([]);
+  });
+  it('leaves a PR that people pushed to open when its drift goes away: closing it would delete their commits', async () => {
+    h = await startHarness();
+    await approvedBaseline();
+    h.dns.set('fe2.acme.test', { kind: 'answer', a: [FE2_V4, NEW_V4] });
+    await h.run();
+    const human = h.github.pushCommit(BRANCH, { [FILES.outsystems]: '# edited by hand\n' }, 'Hand edit', 'octocat');
+    expect((await h.run()).report.pullRequest.action).toBe('blocked');
+
+    h.dns.set('fe2.acme.test', { kind: 'answer', a: [FE2_V4] });
+    const reverted = await h.run();
+    expect(reverted.report.pullRequest).toMatchObject({ action: 'blocked', number: 2 });
+    expect(h.github.pullRequest(2).state).toBe('open');
+    expect(h.github.refSha(BRANCH)).toBe(human);
+  });
+
+  it('publishes nothing while a target sharing a file has no known addresses, then everything once it is known', async () => {
+    h = await startHarness();
+    const dnsOnly = await h.run({ targetTypes: ['outsystems'] });
+    expect(dnsOnly.report.pullRequest.action).toBe('none');
+    expect(dnsOnly.report.pullRequest.message).toContain('cas-eu');
+    expect(dnsOnly.githubRequests).toBe(0);
+
+    const all = await h.run();
+    expect(all.report.pullRequest).toMatchObject({ action: 'created', number: 1 });
+  });
+
+  it('describes in the PR every target whose stored proposal changes the files, not only those checked in this run', async () => {
+    h = await startHarness();
+    await approvedBaseline();
+    // The CAS page gains an EU1 portal address; only the CAS timer sees it.
+    const page = sharedFile('fixtures/cas/network-requirements_2024-06-20.md').toString('utf8').replace('|EU1|13.80.125.22, ', '|EU1|13.80.125.22, 51.4.4.4, ');
+    h.http.handle(routes({ '/network-requirements.md': { body: page, contentType: 'text/plain; charset=utf-8' } }));
+    const casOnly = await h.run({ targetTypes: ['cas-docs'] });
+    expect(casOnly.report.pullRequest).toMatchObject({ action: 'created', number: 2 });
+
+    // The OutSystems timer then finds a new front-end address and updates the same PR.
+    h.dns.set('fe2.acme.test', { kind: 'answer', a: [FE2_V4, NEW_V4] });
+    const dnsOnly = await h.run({ targetTypes: ['outsystems'] });
+    expect(dnsOnly.report.targets.map((t) => t.id)).toEqual(['acme-prod']);
+    expect(dnsOnly.report.pullRequest).toMatchObject({ action: 'updated', number: 2 });
+    const pull = h.github.pullRequest(2);
+    expect(pull.title).toBe('allowlist: +2 -0 across acme-prod, cas-eu');
+    expect(pull.body).toContain('51.4.4.4/32');
+    expect(pull.body).toContain(`${NEW_V4}/32`);
   });
 });
