@@ -76,14 +76,14 @@ export function computeDrift(input: DriftInput): TargetDrift {
       policy,
     });
     if (verdicts.some((verdict) => verdict.outcome === 'hold')) {
-      outcome = unchanged('held', verdicts, previousMisses);
+      outcome = unchanged('held', verdicts, forgetObserved(previousMisses, observed));
     } else if (observation.status === 'partial') {
       // What did answer can add addresses; what did not answer proves nothing about absence.
-      outcome = { status: 'error', verdicts, added: diff.added, removed: [], misses: previousMisses };
+      outcome = { status: 'error', verdicts, added: diff.added, removed: [], misses: forgetObserved(previousMisses, observed) };
     } else {
-      const misses = countMisses(candidates, previousMisses);
-      const removedPieces = [...misses].filter(([, count]) => count >= policy.removeAfterMisses).map(([cidr]) => cidr);
-      outcome = { status: 'ok', verdicts, added: diff.added, removed: aggregate(removedPieces), misses: Object.fromEntries(misses) };
+      const counted = countMisses(candidates, previousMisses);
+      const removedPieces = [...counted].filter(([, count]) => count >= policy.removeAfterMisses).map(([cidr]) => cidr);
+      outcome = { status: 'ok', verdicts, added: diff.added, removed: aggregate(removedPieces), misses: Object.fromEntries(counted) };
     }
   }
 
@@ -109,7 +109,7 @@ export function computeDrift(input: DriftInput): TargetDrift {
     baseline: [...approved],
     added: outcome.added,
     removed: outcome.removed,
-    pendingRemoval: pendingRemoval(outcome.misses, policy.removeAfterMisses),
+    pendingRemoval: pendingRemovals(outcome.misses, policy.removeAfterMisses),
     warnings: [...observation.warnings],
     errors: [...observation.errors],
     verdicts: outcome.verdicts,
@@ -138,17 +138,6 @@ export function computeDrift(input: DriftInput): TargetDrift {
     firstSeen,
     nextRecord,
   };
-}
-
-/** The addresses a rule file listing these targets should hold. Every target must have been computed. */
-export function filesProposal(fileTargets: readonly string[], drifts: ReadonlyMap<string, TargetDrift>): Cidr[] {
-  const sets = fileTargets.map((targetId) => {
-    const drift = drifts.get(targetId);
-    // Leaving a target out would silently drop its addresses from the file.
-    if (!drift) throw new AllowlistError('missing-drift', `no drift was computed for target "${targetId}", so its addresses cannot be written`);
-    return drift.proposed;
-  });
-  return union(...sets);
 }
 
 /** The added ranges with the evidence and first-seen times of the observed entries they came from. */
@@ -195,7 +184,22 @@ interface Outcome {
   readonly misses: Record<string, number>;
 }
 
-/** A check that proposes nothing beyond the baseline and leaves the miss counters as they were. */
+/**
+ * A partial or held check counts no miss, but a range it observed in full was present, so that range's streak of
+ * consecutive misses is broken and its counter dropped. The other counters are kept: what such a check did not see
+ * proves nothing about absence.
+ */
+function forgetObserved(misses: Readonly<Record<string, number>>, observed: readonly Cidr[]): Record<string, number> {
+  const present = aggregate(observed);
+  return Object.fromEntries(
+    Object.entries(misses).filter(([key]) => {
+      const cidr = tryParseCidr(key);
+      return cidr === undefined || difference([cidr], present).length > 0;
+    }),
+  );
+}
+
+/** A check that proposes nothing beyond the baseline and counts no miss. */
 function unchanged(status: 'error' | 'held', verdicts: Verdict[], misses: Record<string, number>): Outcome {
   return { status, verdicts, added: [], removed: [], misses };
 }
@@ -233,7 +237,8 @@ function countMisses(candidates: readonly Cidr[], previous: Readonly<Record<stri
   return new Map(sortCidrs(misses.keys()).map((cidr) => [cidr, misses.get(cidr)!]));
 }
 
-function pendingRemoval(misses: Readonly<Record<string, number>>, removeAfterMisses: number): TargetReport['pendingRemoval'] {
+/** Baseline ranges missing from recent complete checks but not often enough to be removed yet, in address order. */
+export function pendingRemovals(misses: Record<string, number>, removeAfterMisses: number): Array<{ cidr: Cidr; misses: number }> {
   const pending = Object.entries(misses).flatMap(([key, count]) => {
     const cidr = tryParseCidr(key);
     return cidr && count < removeAfterMisses ? [[cidr, count] as const] : [];

@@ -19,6 +19,8 @@ export interface GuardInput {
 
 /** How many offending CIDRs a message names before it only counts the rest. */
 const NAMED_IN_MESSAGE = 5;
+/** Added addresses, as a multiple of a family's baseline addresses, above which even a single added range is held. */
+const HUGE_ADDITION_RATIO = 100;
 
 /** Every guard's verdict, passing ones included so reviewers can see what was checked and with which figures. */
 export function evaluateGuards(input: GuardInput): Verdict[] {
@@ -71,10 +73,19 @@ function massAddition({ baseline, added, policy }: GuardInput): Verdict {
     if (familyBaseline.length === 0) continue;
     const additions = added.filter((cidr) => familyOf(cidr) === family);
     const ratio = addressRatio(additions, familyBaseline);
-    if (ratio > policy.maxAddRatio && additions.length > policy.minChangeForRatio) {
+    if (ratio <= policy.maxAddRatio) continue;
+    if (additions.length > policy.minChangeForRatio) {
       return hold(
         'mass-addition',
         `${additions.length} new IPv${family} ${plural(additions.length, 'range', 'ranges')} (${percent(ratio)} of the baseline's IPv${family} addresses); ${limit}: ${nameList(additions)}`,
+      );
+    }
+    // The range count only spares a few small additions; one range can hold thousands of times the baseline.
+    if (ratio > HUGE_ADDITION_RATIO) {
+      return hold(
+        'mass-addition',
+        `${additions.length} new IPv${family} ${plural(additions.length, 'range', 'ranges')} (${Math.round(ratio)} times the baseline's IPv${family} addresses); ` +
+          `more than ${HUGE_ADDITION_RATIO} times a family's baseline addresses is held however few ranges it takes, otherwise ${limit}: ${nameList(additions)}`,
       );
     }
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type Policy, type Target } from '../shared/config.js';
-import { addedRows, computeDrift, filesProposal, removedRows, type TargetDrift } from '../shared/drift.js';
+import { addedRows, computeDrift, pendingRemovals, removedRows, type TargetDrift } from '../shared/drift.js';
 import { parseCidr, sameAddresses, type Cidr } from '../shared/ipset.js';
 import type { Problem } from '../shared/problem.js';
 import type { EntryEvidence, Observation, ObservationStatus } from '../shared/sources/source.js';
@@ -119,6 +119,35 @@ describe('computeDrift', () => {
     // A partial check proposes no removal even though nine tenths of the baseline were not seen.
     expect(drifts[2]!.report.removed).toEqual([]);
     expect(sameAddresses(drifts[2]!.proposed, cidrs(...TEN))).toBe(true);
+  });
+
+  it('breaks the miss streak of an entry a partial check did observe, keeping the others', () => {
+    const without = TEN.slice(1);
+    // A one-off miss of TEN[0]; then a partial check (another front-end timed out) that still returns TEN[0].
+    const drifts = checks(approved([...TEN, '52.50.0.4/31']), [
+      observation('ok', without),
+      observation('partial', [TEN[0]!, '52.50.0.4']),
+      observation('ok', without),
+      observation('ok', without),
+    ]);
+    expect(drifts[0]!.nextRecord.misses).toEqual({ [TEN[0]!]: 1, '52.50.0.4/31': 1 });
+    // 52.50.0.4/31 was only half observed: its counter neither counts nor resets.
+    expect(drifts[1]!.nextRecord.misses).toEqual({ '52.50.0.4/31': 1 });
+    expect(drifts.map((d) => d.report.pendingRemoval.find((p) => p.cidr === TEN[0])?.misses ?? 0)).toEqual([1, 0, 1, 2]);
+    // Two misses since it was last seen is not three in a row.
+    expect(drifts[3]!.report.removed).toEqual(cidrs('52.50.0.4/31'));
+    expect(sameAddresses(drifts[3]!.proposed, cidrs(...TEN))).toBe(true);
+    // A failed check is not trusted even for what it returned: every counter stays.
+    const failed = computeDrift({ target, observation: observation('error', [TEN[0]!]), record: drifts[0]!.nextRecord, policy, now: '2025-11-07T20:00:00.000Z' });
+    expect(failed.nextRecord.misses).toEqual(drifts[0]!.nextRecord.misses);
+  });
+
+  it('breaks the miss streak of an entry a held check did observe, keeping the others', () => {
+    const record = { ...approved(TEN), misses: { [TEN[0]!]: 2, [TEN[1]!]: 2 } };
+    const drift = computeDrift({ target, observation: observation('ok', [...TEN.slice(0, 1), ...TEN.slice(2), '192.168.1.1']), record, policy, now: '2025-11-07T10:00:00.000Z' });
+    expect(drift.report.status).toBe('held');
+    expect(drift.nextRecord.misses).toEqual({ [TEN[1]!]: 2 });
+    expect(drift.report.pendingRemoval).toEqual([{ cidr: parseCidr(TEN[1]!), misses: 2 }]);
   });
 
   it('proposes only the baseline on a failed check, and what was seen on a partial one', () => {
@@ -289,15 +318,14 @@ describe('computeDrift', () => {
   });
 });
 
-describe('filesProposal', () => {
-  it('aggregates the union of the proposals of a file’s targets and refuses a target it has no drift for', () => {
-    const a = computeDrift({ target, observation: observation('ok', ['52.1.1.0']), record: undefined, policy, now: '2025-11-07T10:00:00.000Z' });
-    const b = { ...a, proposed: cidrs('52.1.1.1', '2a05:d018::1') };
-    const drifts = new Map([
-      ['a', a],
-      ['b', b],
+describe('pendingRemovals', () => {
+  it('lists the counters below the removal threshold in address order, skipping what is not a CIDR', () => {
+    const misses = { '52.9.0.1/32': 1, '2a05:d018::1/128': 2, '52.1.0.0/31': 2, '52.5.0.1/32': 3, 'not-a-cidr': 1 };
+    expect(pendingRemovals(misses, 3)).toEqual([
+      { cidr: parseCidr('52.1.0.0/31'), misses: 2 },
+      { cidr: parseCidr('52.9.0.1'), misses: 1 },
+      { cidr: parseCidr('2a05:d018::1'), misses: 2 },
     ]);
-    expect(filesProposal(['a', 'b'], drifts)).toEqual(cidrs('52.1.1.0/31', '2a05:d018::1'));
-    expect(() => filesProposal(['a', 'c'], drifts)).toThrow(expect.objectContaining({ code: 'missing-drift' }));
+    expect(pendingRemovals({}, 3)).toEqual([]);
   });
 });

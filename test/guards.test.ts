@@ -83,6 +83,23 @@ describe('evaluateGuards', () => {
     expect(verdictOf('mass-addition', hosts(1), observe([...hosts(1), ...hosts(3, 100)])).outcome).toBe('pass'); // +300% but 3 ranges
   });
 
+  it('holds a single addition of more than 100 times the baseline addresses, however few ranges it takes', () => {
+    const baseline = hosts(12);
+    const held = verdictOf('mass-addition', baseline, observe([...baseline, parseCidr('20.0.0.0/16')]));
+    expect(held.outcome).toBe('hold');
+    expect(held.message).toContain('1 new IPv4 range (5461 times the baseline');
+    expect(held.message).toContain('more than 100 times a family');
+    expect(held.message).toContain('20.0.0.0/16');
+    // 800 new addresses in 3 ranges to a baseline of 8 is exactly 100 times: the range count still spares it.
+    const eight = hosts(8);
+    const hundredfold = ['20.0.0.0/23', '20.0.2.0/24', '20.0.3.0/27'].map(parseCidr);
+    expect(verdictOf('mass-addition', eight, observe([...eight, ...hundredfold])).outcome).toBe('pass');
+    const above = ['20.0.0.0/23', '20.0.2.0/24', '20.0.3.0/26'].map(parseCidr); // 832 addresses: 104 times
+    expect(verdictOf('mass-addition', eight, observe([...eight, ...above])).outcome).toBe('hold');
+    // Above 100 times, the other family's baseline does not dilute it.
+    expect(verdictOf('mass-addition', [...baseline, parseCidr('2a05:d018::/32')], observe([...baseline, parseCidr('2a05:d018::/32'), parseCidr('20.0.0.0/16')])).outcome).toBe('hold');
+  });
+
   it('does not hold additions when there is no baseline, or for a family the baseline does not have yet', () => {
     expect(verdictOf('mass-addition', null, observe(hosts(50))).outcome).toBe('pass');
     const v6 = ['2a05:d018::1', '2a05:d018::3', '2a05:d018::5', '2a05:d018::7', '2a05:d018::9'].map((text) => entry(text));

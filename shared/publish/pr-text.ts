@@ -18,7 +18,10 @@ export interface PullRequestText {
   readonly body: string;
 }
 
-/** GitHub rejects bodies above 65,536 characters; the margin leaves room for notices the publisher appends. */
+/**
+ * GitHub rejects bodies above 65,536 characters. The publisher appends nothing to a body within its own limit
+ * (also 65,000) and only cuts longer ones, so a body rendered within this limit reaches GitHub as rendered.
+ */
 export const MAX_BODY_CHARS = 65_000;
 export const MAX_TITLE_CHARS = 120;
 /** Upstream strings are cut to this many characters, so one odd heading cannot fill the body. */
@@ -154,7 +157,7 @@ function bodyBlocks(input: PullRequestInput): Block[] {
   for (const drift of changed) blocks.push(...changeBlocks(drift));
 
   if (held.length > 0) {
-    blocks.push({ lines: ['### Held back, not in this PR', '', 'A guard stopped these targets; their files keep the approved addresses until someone looks:', ''] });
+    blocks.push({ lines: ['### Held back, not in this PR', '', 'A guard stopped these targets; their files keep what this PR already proposed for them, or the approved baseline, until someone looks:', ''] });
     blocks.push({
       rows: held.map((drift) => {
         const reasons = drift.report.verdicts.filter((verdict) => verdict.outcome === 'hold').map((verdict) => `${verdict.guard}: ${escapeMarkdown(verdict.message, 1_000)}`);

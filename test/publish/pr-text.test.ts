@@ -120,7 +120,7 @@ Missing but not removed yet (kept until they miss enough complete checks in a ro
 
 ### Held back, not in this PR
 
-A guard stopped these targets; their files keep the approved addresses until someone looks:
+A guard stopped these targets; their files keep what this PR already proposed for them, or the approved baseline, until someone looks:
 
 - **mcas-tags** (service-tags): held back, not in this PR. special-range: 1 entry from a public source is in special-purpose address space: 192.168.7.0/24 \(private\)
 
