@@ -100,6 +100,9 @@ export function computeDrift(input: DriftInput): TargetDrift {
         ? addFirstSeen(previousFirstSeen, observed, now)
         : { ...previousFirstSeen };
   const stored = storedObservation(observation);
+  // Nothing approved, nothing proposed before, and no usable check now: this target's addresses are unknown,
+  // which is not the same as "none". Leaving `proposed` unset lets the engine refuse to write files without it.
+  const unknown = baseline === null && !record?.proposed && (observation.status === 'error' || outcome.status === 'held');
 
   const report: TargetReport = {
     id: target.id,
@@ -121,7 +124,7 @@ export function computeDrift(input: DriftInput): TargetDrift {
     baseline,
     observation: stored,
     ...(observation.status !== 'error' ? { lastGood: stored } : {}),
-    proposed,
+    ...(unknown ? {} : { proposed }),
     misses: { ...outcome.misses },
     firstSeen,
     lastCheckAt: now,

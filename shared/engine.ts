@@ -246,7 +246,7 @@ async function publish(
   }
   // A file shared with a target whose addresses are not known yet (never checked well, nothing approved) would be
   // written without that target's entries: a removal no check has shown. Wait until every such target is known.
-  const unknown = unknownTargets(config, snapshot, drifts).filter((id) => config.files.some((f) => f.targets.includes(id)));
+  const unknown = unknownTargets(config, snapshot).filter((id) => config.files.some((f) => f.targets.includes(id)));
   if (unknown.length > 0) {
     return { action: 'none', message: `drift found, but ${unknown.join(', ')} ${unknown.length === 1 ? 'has' : 'have'} no known addresses yet (no good check, nothing approved); publishing waits for them` };
   }
@@ -362,15 +362,13 @@ function proposedSets(config: Config, snapshot: Snapshot, drifts: Map<string, Ta
   return sets;
 }
 
-/** Targets whose addresses nothing has established: no approved baseline, no stored proposal, no good check now. */
-function unknownTargets(config: Config, snapshot: Snapshot, drifts: Map<string, TargetDrift>): string[] {
+/** Targets whose addresses nothing has established (no baseline, no proposal, no part in the open PR), read from the records as this run will store them. */
+function unknownTargets(config: Config, snapshot: Snapshot): string[] {
   const open = snapshot.config.pullRequest?.state === 'open' ? snapshot.config.pullRequest : undefined;
   return config.targets
     .filter((target) => {
       const record = snapshot.targets.get(target.id);
-      if (record?.baseline || record?.proposed || open?.proposal[target.id]) return false;
-      const drift = drifts.get(target.id);
-      return !drift || drift.report.status === 'held' || drift.nextRecord.lastGood === undefined;
+      return !record?.baseline && !record?.proposed && !open?.proposal[target.id];
     })
     .map((target) => target.id);
 }

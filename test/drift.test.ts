@@ -75,6 +75,16 @@ describe('computeDrift', () => {
     expect(drift.nextRecord.misses).toEqual({});
   });
 
+  it('records no proposal for a target nothing has established yet, and one as soon as a check succeeds', () => {
+    const [failed, held, good] = checks(undefined, [observation('error', []), observation('ok', ['10.9.9.9']), observation('ok', ['52.1.1.1'])]);
+    expect(failed!.nextRecord.proposed).toBeUndefined();
+    expect(held!.report.status).toBe('held');
+    expect(held!.nextRecord.proposed).toBeUndefined();
+    expect(good!.nextRecord.proposed).toEqual(cidrs('52.1.1.1'));
+    // With a baseline, a failed check proposes what is approved: that is known.
+    expect(checks(approved(['52.1.1.1']), [observation('error', [])])[0]!.nextRecord.proposed).toEqual(cidrs('52.1.1.1'));
+  });
+
   it('proposes additions at once', () => {
     const drift = computeDrift({ target, observation: observation('ok', [...TEN, '52.99.0.1']), record: approved(TEN), policy, now: '2025-11-07T10:00:00.000Z' });
     expect(drift.report.added).toEqual(cidrs('52.99.0.1'));

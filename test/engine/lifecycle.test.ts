@@ -271,6 +271,21 @@ describe('engine: the PR after people act on it', () => {
     expect(all.report.pullRequest).toMatchObject({ action: 'created', number: 1 });
   });
 
+  it('publishes nothing while a target sharing a file has only failed checks, not even after a second failure', async () => {
+    h = await startHarness();
+    h.http.handle((_request, response) => {
+      response.writeHead(503, { 'content-type': 'text/plain' });
+      response.end('unavailable');
+    });
+    for (let run = 0; run < 2; run++) {
+      const { report, githubRequests } = await h.run();
+      expect(report.targets.find((t) => t.id === 'cas-eu')!.status).toBe('error');
+      expect(report.pullRequest.action).toBe('none');
+      expect(report.pullRequest.message).toContain('cas-eu');
+      expect(githubRequests).toBe(0);
+    }
+  });
+
   it('describes in the PR every target whose stored proposal changes the files, not only those checked in this run', async () => {
     h = await startHarness();
     await approvedBaseline();
