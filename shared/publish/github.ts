@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { GitHubConfig } from '../config.js';
 import { AllowlistError } from '../problem.js';
 import { credentialsFromEnv, redact, secretsOf, type GitHubCredentials } from './github-auth.js';
+import { MAX_BODY_CHARS } from './pr-text.js';
 
 export interface FileToPublish {
   path: string;
@@ -88,8 +89,6 @@ export const FINGERPRINT_TRAILER = 'Allowlist-Drift-Fingerprint';
 const RETRIES = 3;
 const RATE_LIMIT_RETRIES = 2;
 const MAX_RATE_LIMIT_WAIT_SECONDS = 60;
-/** GitHub rejects pull request bodies above 65,536 characters. */
-const MAX_BODY_CHARS = 65_000;
 
 export async function createGitHubPublisher(options: GitHubPublisherOptions): Promise<GitHubPublisher> {
   const credentials = credentialsFromEnv(options.env);

@@ -19,8 +19,8 @@ export interface PullRequestText {
 }
 
 /**
- * GitHub rejects bodies above 65,536 characters. The publisher appends nothing to a body within its own limit
- * (also 65,000) and only cuts longer ones, so a body rendered within this limit reaches GitHub as rendered.
+ * GitHub rejects bodies above 65,536 characters. The publisher cuts any longer body at this same limit (a body
+ * from here never is), so a body rendered within it reaches GitHub as rendered.
  */
 export const MAX_BODY_CHARS = 65_000;
 export const MAX_TITLE_CHARS = 120;
