@@ -291,7 +291,7 @@ async function publish(
   try {
     const result = await (await github()).publish(
       plan,
-      open ? { number: open.number, headSha: open.headSha, fingerprint: open.fingerprint, ...(open.blockedNotice ? { blockedNotice: open.blockedNotice } : {}) } : undefined,
+      open ? { number: open.number, headSha: open.headSha, ...(open.blockedNotice ? { blockedNotice: open.blockedNotice } : {}) } : undefined,
     );
     if (result.alreadyOnBase) {
       // The repository already says what this run proposes: that is the approval, as a merge would be.

@@ -50,7 +50,6 @@ export interface PublishResult {
 export interface KnownPullRequest {
   number: number;
   headSha: string;
-  fingerprint: string;
   /** Head sha a "blocked" notice was already posted for. */
   blockedNotice?: string;
 }

@@ -136,7 +136,7 @@ describe('publish: an open pull request', () => {
     const first = await github.publish(plan());
     const head = peer.refSha(BRANCH);
     const mark = peer.requests.length;
-    const again = await github.publish(plan(), { number: 1, headSha: first.pullRequest!.headSha, fingerprint: plan().fingerprint });
+    const again = await github.publish(plan(), { number: 1, headSha: first.pullRequest!.headSha });
     expect(again).toMatchObject({ action: 'unchanged', pullRequest: { number: 1, headSha: head }, requests: 4 });
     expect(peer.refSha(BRANCH)).toBe(head);
     expect(requestsSince(mark).filter((r) => !r.startsWith('GET ') && !r.endsWith('/git/trees'))).toEqual([]);
@@ -160,7 +160,7 @@ describe('publish: an open pull request', () => {
     const movedBase = peer.moveBase({ 'docs/other.md': 'unrelated\n' });
     const mark = peer.requests.length;
 
-    const updated = await github.publish(plan(drift('198.51.100.8/32')), { number: 1, headSha: first.pullRequest!.headSha, fingerprint: 'x' });
+    const updated = await github.publish(plan(drift('198.51.100.8/32')), { number: 1, headSha: first.pullRequest!.headSha });
 
     expect(updated).toMatchObject({ action: 'updated', pullRequest: { number: 1, headSha: peer.refSha(BRANCH) } });
     const [head, parent] = peer.history(BRANCH);
@@ -199,7 +199,7 @@ describe('publish: an open pull request', () => {
     const first = await github.publish(plan());
     const human = peer.pushCommit(BRANCH, { 'firewall/cas.txt': 'hand edited\n' }, 'Fix by hand');
 
-    const known = { number: 1, headSha: first.pullRequest!.headSha, fingerprint: 'x' };
+    const known = { number: 1, headSha: first.pullRequest!.headSha };
     const blocked = await github.publish(plan(drift('198.51.100.9/32')), known);
     expect(blocked).toMatchObject({ action: 'blocked', pullRequest: { number: 1, headSha: human }, message: expect.stringContaining(BRANCH) });
     const again = await github.publish(plan(drift('198.51.100.9/32')), { ...known, blockedNotice: blocked.pullRequest!.headSha });
