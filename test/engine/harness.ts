@@ -3,12 +3,12 @@ import { TableClient } from '@azure/data-tables';
 import { inject } from 'vitest';
 import { parseConfig, type Config, type ConfigInput } from '../../shared/config.js';
 import { runCheck, type RunOptions } from '../../shared/engine.js';
-import { createGitHubPublisher } from '../../shared/publish/github.js';
 import type { Report } from '../../shared/report.js';
 import { StateStore, type Snapshot } from '../../shared/state/store.js';
 import { startDnsPeer, type Behaviour, type DnsPeer } from '../peers/dns.js';
 import { startGitHubPeer, type GitHubPeer } from '../peers/github.js';
 import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../peers/http.js';
+import { fastPublisher } from '../support.js';
 
 /**
  * Wires the real local peers (Azurite, a DNS server, an HTTP server with the real CAS page, the OpenAPI-checked
@@ -115,7 +115,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     trigger: 'timer',
     dryRun: false,
     // Retry waits in milliseconds and unpaced writes: the protocol is the production one, only faster.
-    publisher: (c) => createGitHubPublisher({ github: c.github!, configName: c.name, env, tuning: { retryDelayUnitMs: 1, paceWrites: false } }),
+    publisher: fastPublisher(env),
     ...overrides,
   });
 

@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseConfig, type Config } from '../../shared/config.js';
 import { acceptObservation, runCheck } from '../../shared/engine.js';
 import { aggregate, covers, parseCidr, tryParseCidr, type Cidr } from '../../shared/ipset.js';
-import { createGitHubPublisher } from '../../shared/publish/github.js';
 import { StateStore } from '../../shared/state/store.js';
 import { startDnsPeer, type Behaviour, type DnsPeer } from '../peers/dns.js';
 import { startGitHubPeer, type GitHubPeer } from '../peers/github.js';
 import { seededRandom } from './support-a.js';
+import { fastPublisher } from '../support.js';
 
 const TOKEN = 'ghp_DnsStorms0Token0123456789abcdefABCD';
 const CHECKS = 20;
@@ -128,7 +128,7 @@ describe('issue 6 group 1: DNS storms', () => {
         env: { GITHUB_TOKEN: TOKEN },
         trigger: 'timer',
         dryRun: false,
-        publisher: (c) => createGitHubPublisher({ github: c.github!, configName: c.name, env: { GITHUB_TOKEN: TOKEN }, tuning: { retryDelayUnitMs: 1, paceWrites: false } }),
+        publisher: fastPublisher({ GITHUB_TOKEN: TOKEN }),
       });
       const why = `check ${check + 1}: ${JSON.stringify(day)}`;
       const target = report.targets[0]!;

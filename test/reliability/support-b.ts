@@ -7,13 +7,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseConfig, type Config, type ConfigInput } from '../../shared/config.js';
 import { runCheck, type RunOptions } from '../../shared/engine.js';
-import { AllowlistError } from '../../shared/problem.js';
-import { createGitHubPublisher } from '../../shared/publish/github.js';
 import type { Report } from '../../shared/report.js';
 import { StateStore } from '../../shared/state/store.js';
 import { startDnsPeer, type DnsPeer } from '../peers/dns.js';
 import { startGitHubPeer, type GitHubPeer } from '../peers/github.js';
 import { routes, sharedFile, startHttpPeer, type Handler, type HttpPeer } from '../peers/http.js';
+import { fastPublisher } from '../support.js';
+
+export { FAST_GITHUB, fastPublisher, rejection } from '../support.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const TOKEN = 'ghp_ReliabilityB0Token0123456789abcdef01';
@@ -22,7 +23,6 @@ export const FRONT_END = 'acme-fe1.outsystemsenterprise.com';
 export const FRONT_END_IP = '52.17.44.10';
 export const CAS_PATH = '/cas/network-requirements.md';
 /** Retry waits shrunk to milliseconds and writes unpaced: the publishing protocol under test is unchanged. */
-export const FAST_GITHUB = { retryDelayUnitMs: 1, paceWrites: false } as const;
 
 export function uniqueTableName(prefix = 'relb'): string {
   return `${prefix}${randomBytes(6).toString('hex')}`;
@@ -93,25 +93,12 @@ export function makeConfig(name: string, peers: Peers, options: PeersOptions & {
 
 export const ENV = { GITHUB_TOKEN: TOKEN };
 
-export function fastPublisher(env: Record<string, string | undefined> = ENV): NonNullable<RunOptions['publisher']> {
-  return (config) => createGitHubPublisher({ github: config.github!, configName: config.name, env, tuning: FAST_GITHUB });
-}
 
 /** A full (publishing) check with fast GitHub retries. */
 export function fullRun(config: Config, store: StateStore, overrides: Partial<RunOptions> = {}): Promise<Report> {
-  return runCheck({ config, store, env: ENV, trigger: 'timer', dryRun: false, publisher: fastPublisher(), ...overrides });
+  return runCheck({ config, store, env: ENV, trigger: 'timer', dryRun: false, publisher: fastPublisher(ENV), ...overrides });
 }
 
-/** The error a promise rejected with, asserted to be a typed AllowlistError. */
-export async function rejection(promise: Promise<unknown>): Promise<AllowlistError> {
-  const outcome = await promise.then(
-    (value) => ({ value }),
-    (error: unknown) => ({ error }),
-  );
-  if (!('error' in outcome)) throw new Error(`expected a rejection, got ${JSON.stringify(outcome.value).slice(0, 300)}`);
-  if (!(outcome.error instanceof AllowlistError)) throw outcome.error;
-  return outcome.error;
-}
 
 /** Pull requests the peer holds for a branch. */
 export function pullsOn(github: GitHubPeer, branch: string) {

@@ -3,11 +3,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseConfig, type Config } from '../../shared/config.js';
 import { acceptObservation, runCheck } from '../../shared/engine.js';
 import type { Cidr } from '../../shared/ipset.js';
-import { createGitHubPublisher } from '../../shared/publish/github.js';
 import type { Report, TargetReport } from '../../shared/report.js';
 import { StateStore } from '../../shared/state/store.js';
 import { startGitHubPeer, type GitHubPeer } from '../peers/github.js';
 import { sharedFile, startHttpPeer, type Handler, type HttpPeer } from '../peers/http.js';
+import { fastPublisher } from '../support.js';
 
 const TOKEN = 'ghp_UpstreamLists0Token0123456789abcdef';
 const MCAS = 'MicrosoftCloudAppSecurity';
@@ -132,7 +132,7 @@ async function check(): Promise<Report> {
     env: { GITHUB_TOKEN: TOKEN },
     trigger: 'timer',
     dryRun: false,
-    publisher: (c) => createGitHubPublisher({ github: c.github!, configName: c.name, env: { GITHUB_TOKEN: TOKEN }, tuning: { retryDelayUnitMs: 1, paceWrites: false } }),
+    publisher: fastPublisher({ GITHUB_TOKEN: TOKEN }),
   });
 }
 

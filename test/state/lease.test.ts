@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { AllowlistError } from '../../shared/problem.js';
 import { LeaseBusyError, type Lease } from '../../shared/state/store.js';
 import { emptyTarget, freshStore } from './records.js';
+import { rejection } from '../support.js';
 
 /** A clock the test moves by hand, so expiry is decided by the test, not by how busy the machine is. */
 function manualClock(start = Date.parse('2025-11-07T10:00:00.000Z')) {
@@ -13,15 +13,6 @@ function manualClock(start = Date.parse('2025-11-07T10:00:00.000Z')) {
       now += ms;
     },
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<AllowlistError> {
-  const error = await promise.then(
-    () => undefined,
-    (failure: unknown) => failure,
-  );
-  expect(error).toBeInstanceOf(AllowlistError);
-  return error as AllowlistError;
 }
 
 describe('run lease', () => {

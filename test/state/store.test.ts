@@ -16,15 +16,7 @@ import {
   typicalTarget,
   withoutEtag,
 } from './records.js';
-
-async function rejection(promise: Promise<unknown>): Promise<AllowlistError> {
-  const error = await promise.then(
-    () => undefined,
-    (failure: unknown) => failure,
-  );
-  expect(error).toBeInstanceOf(AllowlistError);
-  return error as AllowlistError;
-}
+import { rejection } from '../support.js';
 
 describe('StateStore round trips', () => {
   it('reads a config that was never written as empty defaults, in one request', async () => {
