@@ -10,8 +10,8 @@ import { runCheck } from '../shared/engine.js';
 import { evaluateGuards } from '../shared/guards.js';
 import { aggregate, parseCidr, semanticDiff, type Cidr } from '../shared/ipset.js';
 import { createGitHubPublisher } from '../shared/publish/github.js';
-import { observeOutSystems } from '../shared/sources/outsystems.js';
-import { extractServiceTags } from '../shared/sources/service-tags.js';
+import { observeOutSystems } from '../shared/sources/outsystems/index.js';
+import { extractServiceTags } from '../shared/sources/service-tags/index.js';
 import { startEmbeddedAzurite, type EmbeddedAzurite } from '../shared/state/embedded-azurite.js';
 import { StateStore } from '../shared/state/store.js';
 import { startDnsPeer } from '../test/peers/dns.js';
@@ -140,7 +140,7 @@ export async function serviceTags(sizes: BenchSizes): Promise<Row[]> {
   const rows: Row[] = [{ figure: '2. service tags: extract MicrosoftCloudAppSecurity', ours, anchor: bare, anchorName: 'bare JSON.parse', unit: 'ms', goal: '<= 2x' }];
   if (sizes.processes) {
     const root = projectRoot();
-    const module = join(root, 'dist/shared/sources/service-tags.js');
+    const module = join(root, 'dist/shared/sources/service-tags/index.js');
     const file = sharedPath(SERVICE_TAGS);
     const read = `const text = (await import('node:fs')).readFileSync(${JSON.stringify(file)}, 'utf8');`;
     const ourRss = median(await repeat(sizes.runs, () => childRss(`${read} const { extractServiceTags } = await import(${JSON.stringify(module)}); extractServiceTags(text, ['MicrosoftCloudAppSecurity']);`)));

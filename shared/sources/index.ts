@@ -18,19 +18,19 @@ export async function observeTarget(target: Target, context: SourceContext): Pro
 async function dispatch(target: Target, context: SourceContext): Promise<Observation> {
   switch (target.type) {
     case 'outsystems': {
-      const { observeOutSystems } = await import('./outsystems.js');
+      const { observeOutSystems } = await import('./outsystems/index.js');
       return observeOutSystems(target, context);
     }
     case 'cas-docs': {
-      const { observeCasDocs } = await import('./cas-docs.js');
+      const { observeCasDocs } = await import('./cas-docs/index.js');
       return observeCasDocs(target, context);
     }
     case 'service-tags': {
-      const { observeServiceTags } = await import('./service-tags.js');
+      const { observeServiceTags } = await import('./service-tags/index.js');
       return observeServiceTags(target, context);
     }
     case 'static': {
-      const { observeStatic } = await import('./static.js');
+      const { observeStatic } = await import('./static/index.js');
       return observeStatic(target, context);
     }
     default:

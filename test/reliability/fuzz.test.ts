@@ -6,8 +6,8 @@ import { CAS_SECTIONS, ConfigError, parseConfig, parseConfigText } from '../../s
 import { parseCheckBody, parseCheckQuery } from '../../shared/http-api.js';
 import { parseCidr, tryParseCidr } from '../../shared/ipset.js';
 import { AllowlistError } from '../../shared/problem.js';
-import { parseCasPage } from '../../shared/sources/cas-page.js';
-import { extractServiceTags, summariseServiceTags } from '../../shared/sources/service-tags.js';
+import { parseCasPage } from '../../shared/sources/cas-docs/page.js';
+import { extractServiceTags, summariseServiceTags } from '../../shared/sources/service-tags/index.js';
 import { sharedFile } from '../peers/http.js';
 import { expectCanonical, mutations } from './support-a.js';
 

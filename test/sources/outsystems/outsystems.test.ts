@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig, type ConfigInput, type DnsConfig, type OutSystemsTarget } from '../../shared/config.js';
-import { isLoadBalancerName, observeOutSystems } from '../../shared/sources/outsystems.js';
-import type { SourceContext } from '../../shared/sources/source.js';
-import { startDnsPeer, type DnsPeer } from '../peers/dns.js';
-import { startHttpPeer, type HttpPeer } from '../peers/http.js';
+import { parseConfig, type ConfigInput, type DnsConfig, type OutSystemsTarget } from '../../../shared/config.js';
+import { isLoadBalancerName, observeOutSystems } from '../../../shared/sources/outsystems/index.js';
+import type { SourceContext } from '../../../shared/sources/source.js';
+import { startDnsPeer, type DnsPeer } from '../../peers/dns.js';
+import { startHttpPeer, type HttpPeer } from '../../peers/http.js';
 
 const NOW = new Date('2025-03-01T06:00:00.000Z');
 const TOKEN = 'lifetime-token-7d2e';

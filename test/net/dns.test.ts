@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DnsConfig } from '../../shared/config.js';
-import { classifyError, createDnsClient, resolverLabel, validateAddresses } from '../../shared/sources/dns.js';
+import { classifyError, createDnsClient, resolverLabel, validateAddresses } from '../../shared/net/dns.js';
 import { startDnsPeer, type DnsPeer } from '../peers/dns.js';
 
 let peer: DnsPeer;

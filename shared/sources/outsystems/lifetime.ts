@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import type { OutSystemsTarget } from '../config.js';
-import { toProblem, type Problem } from '../problem.js';
-import { fetchText } from './http.js';
-import type { SourceContext } from './source.js';
+import type { OutSystemsTarget } from '../../config.js';
+import { toProblem, type Problem } from '../../problem.js';
+import { fetchText } from '../../net/http.js';
+import type { SourceContext } from '../source.js';
 
 /** The fields used from LifeTime API v2 "GET /environments/{EnvironmentKey}/" (the Environment object); others are ignored. */
 const environmentSchema = z.object({

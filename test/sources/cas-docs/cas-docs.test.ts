@@ -1,15 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { parseConfig, type CasDocsTarget, type ConfigInput } from '../../shared/config.js';
-import { sortCidrs, type Cidr } from '../../shared/ipset.js';
-import { observeCasDocs } from '../../shared/sources/cas-docs.js';
-import type { CasEvidence, Observation, SourceContext } from '../../shared/sources/source.js';
-import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../peers/http.js';
+import { parseConfig, type CasDocsTarget, type ConfigInput } from '../../../shared/config.js';
+import { sortCidrs, type Cidr } from '../../../shared/ipset.js';
+import { observeCasDocs } from '../../../shared/sources/cas-docs/index.js';
+import type { CasEvidence, Observation, SourceContext } from '../../../shared/sources/source.js';
+import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../../peers/http.js';
 
 const page2017 = sharedFile('seeds/000_08fd580126dea501.txt');
 const page2018 = sharedFile('fixtures/cas/network-requirements_2018-05-14.md');
 const page2024 = sharedFile('fixtures/cas/network-requirements_2024-06-20.md');
-const variant = readFileSync(new URL('../fixtures/cas/numbered-list-layout.md', import.meta.url));
+const variant = readFileSync(new URL('../../fixtures/cas/numbered-list-layout.md', import.meta.url));
 const NOW = new Date('2025-03-01T06:00:00Z');
 
 let peer: HttpPeer;

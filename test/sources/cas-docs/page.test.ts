@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import type { CasSection } from '../../shared/config.js';
-import { AllowlistError } from '../../shared/problem.js';
-import { casSectionsOfHeading, parseCasPage, type CasPage } from '../../shared/sources/cas-page.js';
-import { sharedFile } from '../peers/http.js';
+import type { CasSection } from '../../../shared/config.js';
+import { AllowlistError } from '../../../shared/problem.js';
+import { casSectionsOfHeading, parseCasPage, type CasPage } from '../../../shared/sources/cas-docs/page.js';
+import { sharedFile } from '../../peers/http.js';
 
 const page2017 = sharedFile('seeds/000_08fd580126dea501.txt').toString('utf8');
 const page2018 = sharedFile('fixtures/cas/network-requirements_2018-05-14.md').toString('utf8');
 const page2024 = sharedFile('fixtures/cas/network-requirements_2024-06-20.md').toString('utf8');
-const variant = readFileSync(new URL('../fixtures/cas/numbered-list-layout.md', import.meta.url), 'utf8');
+const variant = readFileSync(new URL('../../fixtures/cas/numbered-list-layout.md', import.meta.url), 'utf8');
 
 /** Addresses of one section and data center (optionally under headings containing `under`), sorted, unique. */
 function addresses(page: CasPage, section: CasSection, dataCenter: string, under?: string): string[] {

@@ -1,10 +1,10 @@
 import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig, type ServiceTagsTarget } from '../../shared/config.js';
-import { armScope, observeServiceTags } from '../../shared/sources/service-tags.js';
-import type { Observation, SourceContext } from '../../shared/sources/source.js';
-import { armServiceTags, asArmResponse, StaticTokenCredential, type ServiceTagsFile } from '../peers/arm.js';
-import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../peers/http.js';
+import { parseConfig, type ServiceTagsTarget } from '../../../shared/config.js';
+import { armScope, observeServiceTags } from '../../../shared/sources/service-tags/index.js';
+import type { Observation, SourceContext } from '../../../shared/sources/source.js';
+import { armServiceTags, asArmResponse, StaticTokenCredential, type ServiceTagsFile } from '../../peers/arm.js';
+import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../../peers/http.js';
 
 const FIXTURE_PATH = 'fixtures/service-tags/ServiceTags_Public_2025-11-07.json';
 const fixtureBytes = sharedFile(FIXTURE_PATH);

@@ -1,6 +1,6 @@
-import type { StaticTarget } from '../config.js';
-import { sortCidrs } from '../ipset.js';
-import type { ConfiguredEvidence, Source } from './source.js';
+import type { StaticTarget } from '../../config.js';
+import { sortCidrs } from '../../ipset.js';
+import type { ConfiguredEvidence, Source } from '../source.js';
 
 const configured: ConfiguredEvidence = { kind: 'static' };
 

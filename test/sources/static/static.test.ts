@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig, type StaticTarget, type Target } from '../../shared/config.js';
-import { observationError, observeTarget } from '../../shared/sources/index.js';
-import type { SourceContext } from '../../shared/sources/source.js';
-import { observeStatic } from '../../shared/sources/static.js';
-import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../peers/http.js';
+import { parseConfig, type StaticTarget, type Target } from '../../../shared/config.js';
+import { observationError, observeTarget } from '../../../shared/sources/index.js';
+import type { SourceContext } from '../../../shared/sources/source.js';
+import { observeStatic } from '../../../shared/sources/static/index.js';
+import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../../peers/http.js';
 
 const NOW = new Date('2025-11-10T06:00:00.000Z');
 

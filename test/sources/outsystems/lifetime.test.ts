@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig, type OutSystemsTarget } from '../../shared/config.js';
-import type { Problem } from '../../shared/problem.js';
-import { checkLifeTime } from '../../shared/sources/lifetime.js';
-import type { SourceContext } from '../../shared/sources/source.js';
-import { startHttpPeer, type HttpPeer } from '../peers/http.js';
+import { parseConfig, type OutSystemsTarget } from '../../../shared/config.js';
+import type { Problem } from '../../../shared/problem.js';
+import { checkLifeTime } from '../../../shared/sources/outsystems/lifetime.js';
+import type { SourceContext } from '../../../shared/sources/source.js';
+import { startHttpPeer, type HttpPeer } from '../../peers/http.js';
 
 const TOKEN = 'lt-secret-token-3f9a1c';
 const ENVIRONMENT_KEY = '8c5c1a5e-7e43-4b8f-9d1b-2f5d6c0b9a11';
