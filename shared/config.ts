@@ -3,6 +3,7 @@ import { basename, resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { parseCidr, type Cidr } from './ipset.js';
+import { AllowlistError } from './problem.js';
 
 export const OUTSYSTEMS_DOMAIN = 'outsystemsenterprise.com';
 export const DEFAULT_CONFIG_FILE = 'allowlist-drift.config.json';
@@ -16,7 +17,8 @@ export type CasSection = (typeof CAS_SECTIONS)[number];
 const TARGET_TYPES = ['outsystems', 'cas-docs', 'service-tags', 'static'] as const;
 const FILE_FORMATS = ['plain', 'json', 'tfvars-json', 'template'] as const;
 
-const ID_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
+/** Target, file and config ids: 1-64 lowercase letters, digits and dashes, not starting or ending with a dash. */
+export const ID_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
 const HOSTNAME_PATTERN = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$/i;
 
 /**
@@ -226,13 +228,12 @@ export type Policy = ParsedConfig['policy'];
 export type Config = Omit<ParsedConfig, 'name' | 'files' | '$schema'> & { name: string; files: FileSpec[] };
 
 /** A configuration that failed validation: one line per problem, each naming the key path. */
-export class ConfigError extends Error {
-  readonly code = 'config-invalid';
+export class ConfigError extends AllowlistError {
   constructor(
     readonly problems: readonly string[],
     origin?: string,
   ) {
-    super(`The configuration${origin ? ` in ${origin}` : ''} is not valid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super('config-invalid', `The configuration${origin ? ` in ${origin}` : ''} is not valid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
   }
 }

@@ -1,10 +1,10 @@
+import { ConfigError, ID_PATTERN } from './config.js';
 import { AllowlistError } from './problem.js';
 
 /** Bounds that make abuse cheap to reject before any work starts. */
 export const MAX_QUERY_LENGTH = 2048;
 export const MAX_TARGET_PARAMS = 50;
 export const MAX_BODY_BYTES = 4096;
-const TARGET_ID = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
 
 export class BadRequestError extends AllowlistError {
   constructor(message: string) {
@@ -38,7 +38,7 @@ export function parseCheckQuery(url: string): { targetIds: string[] } {
   for (const [name, value] of parsed.searchParams) {
     if (name === 'code') continue; // the function key, checked by the host
     if (name !== 'target') throw new BadRequestError(`unknown query parameter "${truncate(name)}"; only "target" is accepted`);
-    if (!TARGET_ID.test(value)) throw new BadRequestError(`"target" must be a configured target id (lowercase letters, digits, dashes), got "${truncate(value)}"`);
+    if (!ID_PATTERN.test(value)) throw new BadRequestError(`"target" must be a configured target id (lowercase letters, digits, dashes), got "${truncate(value)}"`);
     targetIds.push(value);
     if (targetIds.length > MAX_TARGET_PARAMS) throw new BadRequestError(`at most ${MAX_TARGET_PARAMS} "target" parameters are accepted`);
   }
@@ -60,7 +60,7 @@ export function parseCheckBody(text: string): { targetIds: string[] } {
   const extra = Object.keys(rest);
   if (extra.length > 0) throw new BadRequestError(`unknown body field "${truncate(extra[0]!)}"; only "targets" is accepted`);
   if (targets === undefined) return { targetIds: [] };
-  if (!Array.isArray(targets) || targets.length > MAX_TARGET_PARAMS || !targets.every((t) => typeof t === 'string' && TARGET_ID.test(t))) {
+  if (!Array.isArray(targets) || targets.length > MAX_TARGET_PARAMS || !targets.every((t) => typeof t === 'string' && ID_PATTERN.test(t))) {
     throw new BadRequestError(`"targets" must be a list of at most ${MAX_TARGET_PARAMS} configured target ids`);
   }
   return { targetIds: [...new Set(targets as string[])] };
@@ -97,12 +97,11 @@ export function errorResponse(error: unknown): JsonResponse {
       }
       case 'state-unavailable':
         return jsonResponse(503, body, { 'retry-after': '30' });
+      case 'config-invalid':
+        return jsonResponse(500, { error: { code: error.code, message: 'The configuration is not valid', problems: (error as ConfigError).problems } });
       default:
         return jsonResponse(500, body);
     }
-  }
-  if (error instanceof Error && (error as { code?: unknown }).code === 'config-invalid') {
-    return jsonResponse(500, { error: { code: 'config-invalid', message: 'The configuration is not valid', problems: (error as { problems?: unknown }).problems } });
   }
   return jsonResponse(500, { error: { code: 'internal-error', message: 'The check failed unexpectedly; see the function logs' } });
 }
