@@ -1,4 +1,4 @@
-import type { StatusReport } from './engine.js';
+import type { StatusReport } from './engine/status.js';
 import type { Report, TargetReport } from './report.js';
 
 /** Human output of the CLI: one compact row per target, then details worth reading. */
