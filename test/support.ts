@@ -1,5 +1,5 @@
 import type { Config } from '../shared/config.js';
-import type { RunOptions } from '../shared/engine.js';
+import type { RunOptions } from '../shared/engine/context.js';
 import { AllowlistError } from '../shared/problem.js';
 import { createGitHubPublisher } from '../shared/publish/github.js';
 

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { StatusReport } from '../../shared/engine.js';
+import type { StatusReport } from '../../shared/engine/status.js';
 import type { Report, TargetReport } from '../../shared/report.js';
 import { startDnsPeer, type DnsPeer } from '../peers/dns.js';
 

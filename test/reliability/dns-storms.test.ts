@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseConfig, type Config } from '../../shared/config.js';
-import { acceptObservation, runCheck } from '../../shared/engine.js';
+import { acceptObservation } from '../../shared/engine/accept.js';
+import { runCheck } from '../../shared/engine/check.js';
 import { aggregate, covers, parseCidr, tryParseCidr, type Cidr } from '../../shared/ipset.js';
 import { StateStore } from '../../shared/state/store.js';
 import { startDnsPeer, type Behaviour, type DnsPeer } from '../peers/dns.js';

@@ -1,7 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseConfig, type Config } from '../../shared/config.js';
-import { acceptObservation, runCheck } from '../../shared/engine.js';
+import { acceptObservation } from '../../shared/engine/accept.js';
+import { runCheck } from '../../shared/engine/check.js';
 import type { Cidr } from '../../shared/ipset.js';
 import type { Report, TargetReport } from '../../shared/report.js';
 import { StateStore } from '../../shared/state/store.js';

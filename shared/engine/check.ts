@@ -1,0 +1,128 @@
+import type { Target } from '../config.js';
+import type { TargetDrift } from '../drift.js';
+import { sameAddresses, type Cidr } from '../ipset.js';
+import type { Problem } from '../problem.js';
+import type { PullRequestReport, Report, TargetReport } from '../report.js';
+import { observeTarget } from '../sources/index.js';
+import type { Observation } from '../sources/source.js';
+import type { ConfigRecord, Snapshot, TargetRecord } from '../state/store.js';
+import { holdsLease, releaseLease, runContext, selectTargets, sourceContext, withLease, type RunContext, type RunOptions, type WritingRunContext } from './context.js';
+import { driftAll, dryRunDiff, emptyRecord, proposedSets } from './proposal.js';
+import { readPullRequest, reconcilePullRequest } from './reconcile.js';
+
+interface RunOutcome {
+  readonly reports: TargetReport[];
+  readonly pullRequest: PullRequestReport;
+  readonly errors: readonly Problem[];
+}
+
+/**
+ * One check: observe, diff against the stored baseline, and (unless dry) store and publish.
+ * The writing part holds the config's lease from before the state is read until after it is written,
+ * so overlapping timer, HTTP and CLI runs can never publish or write at once.
+ */
+export async function runCheck(options: RunOptions): Promise<Report> {
+  const base = runContext(options);
+  const startedAt = base.now().toISOString();
+  const targets = selectTargets(options.config, options.targetIds, options.targetTypes);
+  const context: RunContext = options.dryRun ? base : await withLease(base, options.leaseTtlMs);
+  try {
+    const snapshot = await context.store.read(context.config.name);
+    const observations = await observeAll(context, snapshot, targets);
+    const outcome = holdsLease(context) ? await writingRun(context, snapshot, targets, observations) : await dryRun(context, snapshot, targets, observations);
+    return {
+      runId: context.runId,
+      configName: context.config.name,
+      trigger: options.trigger,
+      startedAt,
+      finishedAt: context.now().toISOString(),
+      dryRun: options.dryRun,
+      targets: outcome.reports,
+      pullRequest: outcome.pullRequest,
+      errors: [...outcome.errors],
+    };
+  } finally {
+    if (holdsLease(context)) await releaseLease(context);
+  }
+}
+
+function observeAll(context: RunContext, snapshot: Snapshot, targets: readonly Target[]): Promise<Observation[]> {
+  const sources = sourceContext(context);
+  return Promise.all(
+    targets.map(async (target) => {
+      const facts = snapshot.targets.get(target.id)?.lastGood?.facts;
+      const observation = await observeTarget(target, { ...sources, ...(facts ? { previousFacts: facts } : {}) });
+      context.log(observation.status === 'ok' ? 'info' : 'warn', `${target.id}: ${observation.status}, ${observation.entries.length} entries`);
+      return observation;
+    }),
+  );
+}
+
+async function dryRun(context: RunContext, snapshot: Snapshot, targets: readonly Target[], observations: readonly Observation[]): Promise<RunOutcome> {
+  const drifts = driftAll(context.config, snapshot, targets, observations, context.now().toISOString());
+  const diff = await dryRunDiff(context.config, snapshot, proposedSets(context.config, snapshot, drifts));
+  return { reports: reportsOf(drifts), pullRequest: { action: 'dry-run', ...(diff ? { diff } : {}) }, errors: [] };
+}
+
+async function writingRun(
+  context: WritingRunContext,
+  stored: Snapshot,
+  targets: readonly Target[],
+  observations: readonly Observation[],
+): Promise<RunOutcome> {
+  const { config } = context;
+  const reading = await readPullRequest(context, stored.config.pullRequest);
+  const records = new Map(stored.targets);
+  const touched = new Set<string>();
+  const setRecord = (record: TargetRecord) => {
+    records.set(record.targetId, record);
+    touched.add(record.targetId);
+  };
+  promote(records, reading.promotions, context.now().toISOString(), setRecord);
+
+  const configRecord: ConfigRecord = {
+    ...withPullRequest(stored.config, reading.pullRequest),
+    declined: reading.declined ? [...stored.config.declined, reading.declined] : [...stored.config.declined],
+  };
+  const snapshot: Snapshot = { config: configRecord, targets: records };
+  const drifts = driftAll(config, snapshot, targets, observations, context.now().toISOString());
+  for (const drift of drifts.values()) setRecord(drift.nextRecord);
+  const proposed = proposedSets(config, snapshot, drifts);
+  // The stored proposal follows what the files carry, for later runs that do not check this target.
+  for (const drift of drifts.values()) {
+    const carried = proposed.get(drift.nextRecord.targetId)!;
+    if (!sameAddresses(carried, drift.proposed)) setRecord({ ...drift.nextRecord, proposed: carried });
+  }
+
+  let pullRequest: PullRequestReport = { action: 'none' };
+  let nextConfig = configRecord;
+  const errors = [...reading.problems];
+  if (errors.length === 0) {
+    const reconciled = await reconcilePullRequest(context, { snapshot: { config: configRecord, targets: records }, drifts, proposed, openHead: reading.openHead });
+    pullRequest = reconciled.report;
+    nextConfig = withPullRequest(configRecord, reconciled.pullRequest);
+    promote(records, reconciled.promotions, context.now().toISOString(), setRecord);
+    errors.push(...reconciled.problems);
+  }
+
+  // Fenced: the write renews the lease in the same transaction, so a run that lost its lease cannot write.
+  const finished = { ...nextConfig, lastRunId: context.runId, lastRunAt: context.now().toISOString() };
+  await context.store.write(config.name, { config: finished, targets: [...touched].map((id) => records.get(id)!) }, { lease: context.lease });
+  return { reports: reportsOf(drifts), pullRequest, errors };
+}
+
+/** Approved sets become baselines, and their miss counts start over. */
+function promote(records: Map<string, TargetRecord>, promotions: ReadonlyMap<string, Cidr[]>, at: string, set: (record: TargetRecord) => void): void {
+  for (const [targetId, cidrs] of promotions) {
+    set({ ...(records.get(targetId) ?? emptyRecord(targetId)), baseline: cidrs, baselineAt: at, misses: {} });
+  }
+}
+
+function withPullRequest(record: ConfigRecord, pullRequest: ConfigRecord['pullRequest']): ConfigRecord {
+  const { pullRequest: _previous, ...rest } = record;
+  return pullRequest ? { ...rest, pullRequest } : rest;
+}
+
+function reportsOf(drifts: ReadonlyMap<string, TargetDrift>): TargetReport[] {
+  return [...drifts.values()].map((d) => d.report);
+}

@@ -1,0 +1,141 @@
+import { createHash } from 'node:crypto';
+import type { Config, FileSpec, Target } from '../config.js';
+import { computeDrift, pendingRemovals, type TargetDrift } from '../drift.js';
+import { aggregate, sameAddresses, semanticDiff, sortCidrs, union, type Cidr } from '../ipset.js';
+import { renderFile } from '../render/index.js';
+import type { Observation } from '../sources/source.js';
+import type { PullRequestRecord, Snapshot, TargetRecord } from '../state/store.js';
+
+/** The pure arithmetic of a run: drift per target, what the files should hold, and how a proposal is named. */
+
+export function driftAll(
+  config: Config,
+  snapshot: Snapshot,
+  targets: readonly Target[],
+  observations: readonly Observation[],
+  now: string,
+): Map<string, TargetDrift> {
+  const drifts = new Map<string, TargetDrift>();
+  targets.forEach((target, index) => {
+    drifts.set(
+      target.id,
+      computeDrift({ target, observation: observations[index]!, record: snapshot.targets.get(target.id), policy: config.policy, now }),
+    );
+  });
+  return drifts;
+}
+
+export function openPullRequest(snapshot: Snapshot): PullRequestRecord | undefined {
+  return snapshot.config.pullRequest?.state === 'open' ? snapshot.config.pullRequest : undefined;
+}
+
+/**
+ * What every configured target's rule-file entries should be: this run's proposal for the targets it checked,
+ * and the stored proposal for the others, so a timer that checks only DNS targets keeps the CAS part of the PR.
+ * A check that failed, was partial or was held cannot show that the open PR's part for its target is wrong, so
+ * that part stays, plus what the parts that did answer newly show; otherwise one DNS timeout would rewrite the
+ * PR, or withdraw it and delete its branch, only for the next clean check to propose it all again.
+ */
+export function proposedSets(config: Config, snapshot: Snapshot, drifts: ReadonlyMap<string, TargetDrift>): Map<string, Cidr[]> {
+  const open = openPullRequest(snapshot);
+  const sets = new Map<string, Cidr[]>();
+  for (const target of config.targets) {
+    const drift = drifts.get(target.id);
+    const record = snapshot.targets.get(target.id);
+    const carried = open?.proposal[target.id];
+    if (drift && drift.report.status !== 'ok' && carried) sets.set(target.id, union(carried, drift.report.added));
+    else sets.set(target.id, drift ? drift.proposed : (record?.proposed ?? record?.baseline ?? []));
+  }
+  return sets;
+}
+
+/** The targets whose proposed entries differ from their approved baseline. */
+export function changedTargets(snapshot: Snapshot, proposed: ReadonlyMap<string, Cidr[]>): Set<string> {
+  return new Set([...proposed.entries()].filter(([id, cidrs]) => !sameAddresses(cidrs, baselineOf(snapshot, id))).map(([id]) => id));
+}
+
+/** Targets whose addresses nothing has established (no baseline, no proposal, no part in the open PR), read from the records as this run will store them. */
+export function unknownTargets(config: Config, snapshot: Snapshot): string[] {
+  const open = openPullRequest(snapshot);
+  return config.targets
+    .filter((target) => {
+      const record = snapshot.targets.get(target.id);
+      return !record?.baseline && !record?.proposed && !open?.proposal[target.id];
+    })
+    .map((target) => target.id);
+}
+
+/** The PR-text view of a target this run did not check, from what the last check stored. */
+export function carriedDrift(target: Target, record: TargetRecord | undefined, proposed: Cidr[], config: Config): TargetDrift {
+  const baseline = record?.baseline ?? [];
+  const { added, removed } = semanticDiff(baseline, proposed);
+  const entries = record?.lastGood?.entries ?? [];
+  return {
+    report: {
+      id: target.id,
+      type: target.type,
+      status: record?.lastStatus ?? 'ok',
+      observed: sortCidrs(entries.map((entry) => entry.cidr)),
+      baseline,
+      added,
+      removed,
+      pendingRemoval: pendingRemovals(record?.misses ?? {}, config.policy.removeAfterMisses),
+      warnings: record?.lastWarnings ?? [],
+      errors: record?.lastErrors ?? [],
+      verdicts: record?.verdicts ?? [],
+      ...(record?.lastGood ? { observedAt: record.lastGood.observedAt } : {}),
+    },
+    proposed,
+    changed: true,
+    evidence: Object.fromEntries(entries.map((entry) => [entry.cidr, [...entry.evidence]])),
+    firstSeen: record?.firstSeen ?? {},
+    nextRecord: record ?? emptyRecord(target.id),
+  };
+}
+
+export function baselineOf(snapshot: Snapshot, targetId: string): Cidr[] {
+  return snapshot.targets.get(targetId)?.baseline ?? [];
+}
+
+/** A file holds the union of its targets' addresses, aggregated. */
+export function fileCidrs(targetIds: readonly string[], sets: ReadonlyMap<string, Cidr[]>): Cidr[] {
+  return aggregate(targetIds.flatMap((id) => sets.get(id) ?? []));
+}
+
+/**
+ * Identifies a proposal by what the files are rendered from (file settings and their addresses), which decides
+ * "unchanged", "declined" and "already open" without reading the repository.
+ */
+export function proposalFingerprint(config: Config, proposed: ReadonlyMap<string, Cidr[]>): string {
+  const files = config.files.map((file) => ({ ...file, cidrs: fileCidrs(file.targets, proposed) }));
+  return createHash('sha256').update(JSON.stringify(files)).digest('hex').slice(0, 16);
+}
+
+export function configFingerprint(config: Config): string {
+  return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16);
+}
+
+/** The unified diff a dry run shows: each file rendered from the baselines, then from the proposal. */
+export async function dryRunDiff(config: Config, snapshot: Snapshot, proposed: ReadonlyMap<string, Cidr[]>): Promise<string | undefined> {
+  const { createTwoFilesPatch } = await import('diff');
+  const baselines = new Map(config.targets.map((t) => [t.id, baselineOf(snapshot, t.id)]));
+  const patches: string[] = [];
+  for (const file of config.files) {
+    const before = fileCidrs(file.targets, baselines);
+    const after = fileCidrs(file.targets, proposed);
+    if (sameAddresses(before, after)) continue;
+    // The repository is not read on a dry run: a template file is shown as its generated block alone.
+    const existing = file.format === 'template' ? templateSkeleton(file) : null;
+    const render = (cidrs: Cidr[]) => renderFile(file, cidrs, { configName: config.name, existing });
+    patches.push(createTwoFilesPatch(`a/${file.path}`, `b/${file.path}`, render(before), render(after), '', '', { context: 2 }));
+  }
+  return patches.length > 0 ? patches.join('') : undefined;
+}
+
+function templateSkeleton(file: Extract<FileSpec, { format: 'template' }>): string {
+  return `${file.commentPrefix} BEGIN allowlist-drift:${file.id}\n${file.commentPrefix} END allowlist-drift:${file.id}\n`;
+}
+
+export function emptyRecord(targetId: string): TargetRecord {
+  return { targetId, baseline: null, misses: {}, firstSeen: {}, lastErrors: [], lastWarnings: [], verdicts: [] };
+}

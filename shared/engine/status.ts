@@ -1,0 +1,49 @@
+import type { Config, TargetType } from '../config.js';
+import { pendingRemovals } from '../drift.js';
+import type { Problem } from '../problem.js';
+import type { TargetReport } from '../report.js';
+import type { StateStore } from '../state/store.js';
+
+export interface TargetStatus {
+  readonly id: string;
+  readonly type: TargetType;
+  readonly lastCheckAt: string | null;
+  readonly status: TargetReport['status'] | 'never-checked';
+  readonly baselineCount: number;
+  readonly observedCount: number;
+  readonly pendingRemoval: Array<{ cidr: string; misses: number }>;
+  readonly lastErrors: Problem[];
+  readonly warnings: Problem[];
+}
+
+export interface StatusReport {
+  readonly configName: string;
+  readonly lastRunAt: string | null;
+  readonly targets: TargetStatus[];
+  readonly pullRequest: { number: number; url: string; state: string; fingerprint: string } | null;
+}
+
+/** The stored state of every configured target, without running a check (one query). */
+export async function readStatus(config: Config, store: StateStore): Promise<StatusReport> {
+  const snapshot = await store.read(config.name);
+  const pr = snapshot.config.pullRequest;
+  return {
+    configName: config.name,
+    lastRunAt: snapshot.config.lastRunAt ?? null,
+    targets: config.targets.map((target) => {
+      const record = snapshot.targets.get(target.id);
+      return {
+        id: target.id,
+        type: target.type,
+        lastCheckAt: record?.lastCheckAt ?? null,
+        status: record?.lastStatus ?? 'never-checked',
+        baselineCount: record?.baseline?.length ?? 0,
+        observedCount: record?.observation?.entries.length ?? 0,
+        pendingRemoval: pendingRemovals(record?.misses ?? {}, config.policy.removeAfterMisses),
+        lastErrors: record?.lastErrors ?? [],
+        warnings: record?.lastWarnings ?? [],
+      };
+    }),
+    pullRequest: pr && pr.state === 'open' ? { number: pr.number, url: pr.url, state: pr.state, fingerprint: pr.fingerprint } : null,
+  };
+}
