@@ -2,10 +2,12 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../shared/config.js';
-import { acceptObservation, readStatus, runCheck } from '../shared/engine.js';
+import { acceptObservation } from '../shared/engine/accept.js';
+import { runCheck } from '../shared/engine/check.js';
+import { readStatus } from '../shared/engine/status.js';
 import { formatReport, formatStatus, formatTarget } from '../shared/text-report.js';
 import { credentialsFromEnv } from '../shared/publish/github-auth.js';
-import { openStore, storageSetting } from '../shared/runtime.js';
+import { openStore, storageSetting } from '../shared/state/open.js';
 import type { StateStore } from '../shared/state/store.js';
 
 const USAGE = `Usage:

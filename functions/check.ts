@@ -4,13 +4,13 @@ const CHECK_METHODS = ['GET', 'POST'] as const;
 
 /** GET runs a dry check (nothing stored, no PR); POST runs a full check. Only configured targets can be named. */
 export async function checkHandler(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  const { assertMethod, parseCheckQuery, parseCheckBody, errorResponse, jsonResponse } = await import('../shared/http-api.js');
+  const { assertMethod, parseCheckQuery, parseCheckBody, errorResponse, jsonResponse } = await import('./lib/http-api.js');
   try {
     assertMethod(request.method, CHECK_METHODS);
     const query = parseCheckQuery(request.url);
     const body = request.method === 'POST' ? parseCheckBody(await request.text()) : { targetIds: [] };
     const targetIds = [...new Set([...query.targetIds, ...body.targetIds])];
-    const [{ sharedRuntime }, { runCheck }] = await Promise.all([import('../shared/runtime.js'), import('../shared/engine.js')]);
+    const [{ sharedRuntime }, { runCheck }] = await Promise.all([import('./lib/runtime.js'), import('../shared/engine/check.js')]);
     const { config, store } = await sharedRuntime();
     const report = await runCheck({
       config,

@@ -8,7 +8,7 @@ import type { TargetType } from '../shared/config.js';
 export function scheduledCheck(targetTypes: readonly TargetType[]) {
   return async (timer: Timer, context: InvocationContext): Promise<void> => {
     if (timer.isPastDue) context.warn(`${context.functionName} is running late (past due): a previous run or the host was delayed`);
-    const [{ sharedRuntime }, { runCheck }] = await Promise.all([import('../shared/runtime.js'), import('../shared/engine.js')]);
+    const [{ sharedRuntime }, { runCheck }] = await Promise.all([import('./lib/runtime.js'), import('../shared/engine/check.js')]);
     const { config, store } = await sharedRuntime();
     try {
       const report = await runCheck({

@@ -1,5 +1,5 @@
-import { ConfigError, ID_PATTERN } from './config.js';
-import { AllowlistError } from './problem.js';
+import { ConfigError, ID_PATTERN } from '../../shared/config.js';
+import { AllowlistError } from '../../shared/problem.js';
 
 /** Bounds that make abuse cheap to reject before any work starts. */
 export const MAX_QUERY_LENGTH = 2048;

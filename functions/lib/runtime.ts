@@ -1,28 +1,11 @@
-import { configSourceFromEnv, loadConfig, type Config } from './config.js';
-import { AllowlistError } from './problem.js';
-import type { StateStore } from './state/store.js';
+import { configSourceFromEnv, loadConfig, type Config } from '../../shared/config.js';
+import { AllowlistError } from '../../shared/problem.js';
+import { openStore, storageSetting } from '../../shared/state/open.js';
+import type { StateStore } from '../../shared/state/store.js';
 
 export interface Runtime {
   readonly config: Config;
   readonly store: StateStore;
-}
-
-/** The storage setting the app reads: its own, else the Functions host's. */
-export function storageSetting(env: NodeJS.ProcessEnv): string | undefined {
-  const value = env.ALLOWLIST_STORAGE?.trim() || env.AzureWebJobsStorage?.trim();
-  return value ? value : undefined;
-}
-
-/**
- * Opens the state table named by ALLOWLIST_TABLE (default "allowlistdrift"), creating it if needed;
- * a separate table lets several deployments share one storage account.
- */
-export async function openStore(setting: string, env: NodeJS.ProcessEnv): Promise<StateStore> {
-  const { StateStore } = await import('./state/store.js');
-  const tableName = env.ALLOWLIST_TABLE?.trim();
-  const store = StateStore.fromSetting(setting, tableName ? { tableName } : {});
-  await store.ensureTable();
-  return store;
 }
 
 /** Builds config and store from app settings; validation happens here, once, at the edge. */

@@ -39,6 +39,16 @@ describe('what the Functions host sees', () => {
     for (const r of registrations) expect(typeof r.handler).toBe('function');
   });
 
+  it('registers nothing from the helpers under functions/lib, which the "main" glob does not reach', async () => {
+    const lib = join(root, dirname(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).main as string), 'lib');
+    const helpers = readdirSync(lib).filter((f) => f.endsWith('.js'));
+    expect(helpers.length).toBeGreaterThan(0);
+    expect(entryFiles().some((file) => file.startsWith(`${lib}/`))).toBe(false);
+    const before = registrations.map((r) => r.metadata.name);
+    for (const file of helpers) await import(pathToFileURL(join(lib, file)).href);
+    expect(registrations.map((r) => r.metadata.name)).toEqual(before);
+  });
+
   it('runs the OutSystems and CAS checks on schedules taken from app settings, never on startup', () => {
     expect(triggerOf('outsystemsCheck')).toMatchObject({ type: 'timerTrigger', schedule: '%OUTSYSTEMS_SCHEDULE%', runOnStartup: false });
     expect(triggerOf('casCheck')).toMatchObject({ type: 'timerTrigger', schedule: '%CAS_SCHEDULE%', runOnStartup: false });

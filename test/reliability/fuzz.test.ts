@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CAS_SECTIONS, ConfigError, parseConfig, parseConfigText } from '../../shared/config.js';
-import { parseCheckBody, parseCheckQuery } from '../../shared/http-api.js';
+import { parseCheckBody, parseCheckQuery } from '../../functions/lib/http-api.js';
 import { parseCidr, tryParseCidr } from '../../shared/ipset.js';
 import { AllowlistError } from '../../shared/problem.js';
 import { parseCasPage } from '../../shared/sources/cas-docs/page.js';

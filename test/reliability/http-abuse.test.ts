@@ -2,8 +2,8 @@ import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/fu
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { checkHandler } from '../../functions/check.js';
 import { statusHandler } from '../../functions/status.js';
-import { MAX_QUERY_LENGTH, MAX_TARGET_PARAMS } from '../../shared/http-api.js';
-import { resetSharedRuntime } from '../../shared/runtime.js';
+import { MAX_QUERY_LENGTH, MAX_TARGET_PARAMS } from '../../functions/lib/http-api.js';
+import { resetSharedRuntime } from '../../functions/lib/runtime.js';
 import type { StateStore } from '../../shared/state/store.js';
 import { startHttpPeer, type HttpPeer } from '../peers/http.js';
 import { registrations } from '../setup/functions-core.js';

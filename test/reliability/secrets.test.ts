@@ -10,7 +10,7 @@ import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { parseConfig, type Config } from '../../shared/config.js';
 import { acceptObservation, readStatus, runCheck } from '../../shared/engine.js';
-import { errorResponse } from '../../shared/http-api.js';
+import { errorResponse } from '../../functions/lib/http-api.js';
 import { toProblem } from '../../shared/problem.js';
 import { createGitHubPublisher } from '../../shared/publish/github.js';
 import { StateStore } from '../../shared/state/store.js';
