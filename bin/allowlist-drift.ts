@@ -5,7 +5,7 @@ import { ConfigError, loadConfig, type Config } from '../shared/config.js';
 import { acceptObservation } from '../shared/engine/accept.js';
 import { runCheck } from '../shared/engine/check.js';
 import { readStatus } from '../shared/engine/status.js';
-import { formatReport, formatStatus, formatTarget } from '../shared/text-report.js';
+import { formatReport, formatStatus, formatTarget } from './text-report.js';
 import { credentialsFromEnv } from '../shared/publish/github-auth.js';
 import { openStore, storageSetting } from '../shared/state/open.js';
 import type { StateStore } from '../shared/state/store.js';

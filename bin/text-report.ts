@@ -1,5 +1,5 @@
-import type { StatusReport } from './engine/status.js';
-import type { Report, TargetReport } from './report.js';
+import type { StatusReport } from '../shared/engine/status.js';
+import type { Report, TargetReport } from '../shared/report.js';
 
 /** Human output of the CLI: one compact row per target, then details worth reading. */
 export function formatReport(report: Report): string {
