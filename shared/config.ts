@@ -2,35 +2,19 @@ import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
-import { parseCidr, type Cidr } from './ipset.js';
 import { AllowlistError } from './problem.js';
+import { DEFAULT_MAX_ADDRESSES_PER_RANGE, knownRangeProblems, MAX_ADDRESSES_PER_RANGE } from './render/template.js';
+import { httpsUrl, strictObject } from './schema-kit.js';
+import { SOURCES, sourceOf, TARGET_TYPES, type TargetType } from './sources/registry.js';
+import type { SourceDefinition } from './sources/source.js';
 
-export const OUTSYSTEMS_DOMAIN = 'outsystemsenterprise.com';
+export type { TargetType } from './sources/registry.js';
 export const DEFAULT_CONFIG_FILE = 'allowlist-drift.config.json';
 export const DEFAULT_GITHUB_API_URL = 'https://api.github.com';
-export const DEFAULT_ARM_URL = 'https://management.azure.com';
-
-/** Section keys of the CAS network-requirements page; the README documents how headings map to them. */
-export const CAS_SECTIONS = ['portal', 'siem', 'log-collector', 'app-connector', 'dlp', 'mail', 'proxy'] as const;
-export type CasSection = (typeof CAS_SECTIONS)[number];
-
-const TARGET_TYPES = ['outsystems', 'cas-docs', 'service-tags', 'static'] as const;
 const FILE_FORMATS = ['plain', 'json', 'tfvars-json', 'template'] as const;
 
 /** Target, file and config ids: 1-64 lowercase letters, digits and dashes, not starting or ending with a dash. */
 export const ID_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
-const HOSTNAME_PATTERN = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$/i;
-
-/**
- * zod's own message for an unknown key does not say what would have been accepted, and a
- * misspelt key ("frontends") is the most common config mistake; listing the keys fixes it at a glance.
- */
-function strictObject<Shape extends z.core.$ZodLooseShape>(shape: Shape) {
-  const accepted = Object.keys(shape).join(', ');
-  return z.strictObject(shape, {
-    error: (issue) => (issue.code === 'unrecognized_keys' ? `the keys accepted here are: ${accepted}` : undefined),
-  });
-}
 
 /** zod's default for a failed union is just "Invalid input"; say what is accepted instead. */
 function oneOf(values: readonly string[]) {
@@ -40,86 +24,22 @@ function oneOf(values: readonly string[]) {
 
 const id = z.string().regex(ID_PATTERN, 'must be 1-64 lowercase letters, digits and dashes, not starting or ending with a dash');
 
-const cidr = z.string().transform((text, ctx): Cidr => {
-  try {
-    return parseCidr(text);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
-  }
-});
-
-const hostname = z
-  .string()
-  .regex(HOSTNAME_PATTERN, 'must be a DNS hostname')
-  .transform((name) => name.toLowerCase().replace(/\.$/, ''));
-
-const httpsUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
-
-/** A short front-end name ("prodfe1") is the Service Center name; OutSystems documents the suffix to add. */
-const frontEnd = hostname.transform((name) => (name.includes('.') ? name : `${name}.${OUTSYSTEMS_DOMAIN}`));
-
 const dnsServer = z.string().refine(isDnsServer, 'must be an IP address, optionally with :port ([v6]:port for IPv6)');
 
-const wildcardOr = <T extends z.ZodType>(item: T, accepted: string) =>
-  z.union([z.literal('*'), z.array(item).min(1, `list at least one, or use "*" for all`)], {
-    error: (issue) => (issue.code === 'invalid_union' ? `must be "*" (all) or a non-empty list of ${accepted}` : undefined),
-  });
+/** Every target has an id, its type and a description; its source (shared/sources/<type>/schema.ts) adds the rest. */
+function targetSchema<Type extends TargetType, Fields extends z.core.$ZodLooseShape>(type: Type, source: SourceDefinition<Fields>) {
+  const schema = strictObject({ id, type: z.literal(type), description: z.string().optional(), ...source.fields });
+  return source.meta ? schema.meta(source.meta) : schema;
+}
 
-const outsystemsTarget = strictObject({
-  id,
-  type: z.literal('outsystems'),
-  description: z.string().optional(),
-  frontEnds: z
-    .array(frontEnd)
-    .min(1, 'list at least one front-end server (Service Center > Monitoring > Environment Health)')
-    .meta({ description: `Front-end server hostnames; a name without a dot gets ".${OUTSYSTEMS_DOMAIN}".` }),
-  environmentHost: frontEnd.optional().meta({ description: 'The environment address (<env>.outsystemsenterprise.com): its IPs are not static, so it is refused as a front-end.' }),
-  vpnRanges: z.array(cidr).default([]).meta({ description: 'Whole ranges to allow when the environment is reached over a VPN; added as they are.' }),
-  lifetime: strictObject({
-    url: httpsUrl,
-    environmentKey: z.string().min(1).regex(/^[A-Za-z0-9-]+$/, 'must be a LifeTime environment key'),
-    tokenSetting: z
-      .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an app setting name')
-      .default('LIFETIME_TOKEN')
-      .meta({ description: 'Name of the app setting holding the LifeTime token (never the token itself).' }),
-  }).optional(),
-});
+type TargetSchema = { [Type in TargetType]: ReturnType<typeof targetSchema<Type, (typeof SOURCES)[Type]['fields']>> }[TargetType];
+// The map loses which schema goes with which type; TargetSchema restores it.
+const targetSchemas = TARGET_TYPES.map((type) => targetSchema(type, SOURCES[type] as SourceDefinition)) as unknown as [
+  TargetSchema,
+  ...TargetSchema[],
+];
 
-const casDocsTarget = strictObject({
-  id,
-  type: z.literal('cas-docs'),
-  description: z.string().optional(),
-  url: httpsUrl.meta({ description: 'Raw Markdown of the Defender for Cloud Apps "Network requirements" page.' }),
-  dataCenters: wildcardOr(z.string().min(1).transform(normaliseDataCenter), 'data-center names such as ["US1", "EU1"]'),
-  sections: wildcardOr(z.enum(CAS_SECTIONS), `sections (${CAS_SECTIONS.join(', ')})`),
-});
-
-const serviceTagsTarget = strictObject({
-  id,
-  type: z.literal('service-tags'),
-  description: z.string().optional(),
-  url: httpsUrl.optional().meta({ description: 'A ServiceTags_Public JSON file; set this or "arm".' }),
-  arm: strictObject({
-    subscriptionId: z.uuid('must be a subscription id (a GUID)'),
-    location: z.string().regex(/^[a-z0-9]+$/, 'must be an Azure location name such as westeurope'),
-    baseUrl: httpsUrl.default(DEFAULT_ARM_URL),
-    apiVersion: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be an API version such as 2024-05-01').default('2024-05-01'),
-  })
-    .optional()
-    .meta({ description: 'The Azure Service Tags API; set this or "url".' }),
-  tags: z.array(z.string().min(1).max(200)).min(1, 'list at least one service tag').meta({ description: 'Service tag names, e.g. "MicrosoftCloudAppSecurity".' }),
-}).meta({ oneOf: [{ required: ['url'] }, { required: ['arm'] }] });
-
-const staticTarget = strictObject({
-  id,
-  type: z.literal('static'),
-  description: z.string().optional(),
-  entries: z.array(cidr).min(1, 'list at least one address or CIDR'),
-});
-
-const target = z.discriminatedUnion('type', [outsystemsTarget, casDocsTarget, serviceTagsTarget, staticTarget], {
+const target = z.discriminatedUnion('type', targetSchemas, {
   error: oneOf(TARGET_TYPES),
 });
 
@@ -156,8 +76,21 @@ const file = z.discriminatedUnion(
       line: z
         .string()
         .refine((l) => /\{(cidr|ip|prefix)\}/.test(l), 'must contain {cidr}, {ip} or {prefix}')
+        .refine(
+          (l) => !l.includes('{prefix}') || /\{(cidr|ip)\}/.test(l),
+          'has {prefix} without {ip} or {cidr}: a prefix length alone does not say which addresses to allow; use {cidr}, or {ip}/{prefix}',
+        )
         .refine((l) => !/[\r\n]/.test(l), 'must be one line')
-        .meta({ description: 'One line per CIDR, with {cidr}, {ip} and {prefix} placeholders.' }),
+        .meta({
+          description:
+            'One line per CIDR, with {cidr}, {ip} (network address) and {prefix} (length) placeholders; a line with {ip} but neither {cidr} nor {prefix} is written once per address.',
+        }),
+      maxAddressesPerRange: z
+        .int()
+        .min(1)
+        .max(MAX_ADDRESSES_PER_RANGE)
+        .default(DEFAULT_MAX_ADDRESSES_PER_RANGE)
+        .meta({ description: 'For a line written once per address ({ip} alone): the most addresses one range may have; a wider range is an error, not a partial list.' }),
       commentPrefix: z
         .string()
         .min(1)
@@ -215,7 +148,6 @@ const configSchema = strictObject({
 export type ConfigInput = z.input<typeof configSchema>;
 type ParsedConfig = z.output<typeof configSchema>;
 export type Target = ParsedConfig['targets'][number];
-export type TargetType = Target['type'];
 export type OutSystemsTarget = Extract<Target, { type: 'outsystems' }>;
 export type CasDocsTarget = Extract<Target, { type: 'cas-docs' }>;
 export type ServiceTagsTarget = Extract<Target, { type: 'service-tags' }>;
@@ -309,14 +241,6 @@ export function configJsonSchemaText(): string {
   return `${JSON.stringify(configJsonSchema(), null, 2)}\n`;
 }
 
-/** "US" and "EU" are the 2018 names of US1 and EU1; "Gov US1" becomes GOV-US1. */
-export function normaliseDataCenter(name: string): string {
-  const code = name.trim().toUpperCase().replace(/[\s_]+/g, '-');
-  if (code === 'US') return 'US1';
-  if (code === 'EU') return 'EU1';
-  return code;
-}
-
 function problemsOf(issues: readonly z.core.$ZodIssue[], base: readonly PropertyKey[] = []): string[] {
   return issues.flatMap((issue) => {
     const path = [...base, ...issue.path];
@@ -347,10 +271,7 @@ function crossReferenceProblems(input: unknown): string[] {
       if (first === undefined) targetIds.set(t.id, index);
       else problems.push(`targets[${index}].id: "${t.id}" is already the id of targets[${first}]; target ids must be unique`);
     }
-    if (t.type === 'outsystems') problems.push(...environmentHostProblems(t, index));
-    if (t.type === 'service-tags' && (t.url === undefined) === (t.arm === undefined)) {
-      problems.push(`targets[${index}]: set exactly one of "url" (a ServiceTags JSON file) or "arm" (the Service Tags API)`);
-    }
+    if (typeof t.type === 'string') problems.push(...(sourceOf(t.type)?.problems?.(t, `targets[${index}]`) ?? []));
   });
 
   const paths = new Map<string, number>();
@@ -378,18 +299,20 @@ function crossReferenceProblems(input: unknown): string[] {
         }
       });
     }
+    if (targets) problems.push(...templateRangeProblems(f, index, targets));
   });
   return problems;
 }
 
-function environmentHostProblems(t: Record<string, unknown>, index: number): string[] {
-  const host = frontEnd.safeParse(t.environmentHost);
-  if (!host.success || !Array.isArray(t.frontEnds)) return [];
-  return t.frontEnds.flatMap((raw: unknown, at) => {
-    const name = frontEnd.safeParse(raw);
-    if (!name.success || name.data !== host.data) return [];
-    return [`targets[${index}].frontEnds[${at}]: "${host.data}" is the environment address: it resolves to load balancers whose IPs are not static; list the front-end servers instead`];
-  });
+/** A template line written once per address ({ip} alone) that the config's own static entries already make fail. */
+function templateRangeProblems(file: Record<string, unknown>, index: number, targets: readonly unknown[]): string[] {
+  const cap = file.maxAddressesPerRange ?? DEFAULT_MAX_ADDRESSES_PER_RANGE;
+  if (file.format !== 'template' || typeof file.line !== 'string' || typeof cap !== 'number' || !Array.isArray(file.targets)) return [];
+  const listed = new Set<unknown>(file.targets);
+  const entries = targets.flatMap((t) => (isRecord(t) && t.type === 'static' && listed.has(t.id) && Array.isArray(t.entries) ? t.entries : []));
+  return knownRangeProblems(file.line, cap, entries).map(
+    (why) => `files[${index}]: the line has {ip} without {cidr} or {prefix}, so it is written once per address, but its static targets hold a range too wide for that: ${why}`,
+  );
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -1,6 +1,7 @@
 import { addedRows, removedRows, type TargetDrift } from '../drift.js';
 import type { Problem } from '../problem.js';
 import type { Verdict } from '../report.js';
+import { describeEvidence } from '../sources/registry.js';
 import type { EntryEvidence } from '../sources/source.js';
 
 export interface PullRequestInput {
@@ -265,27 +266,10 @@ function problemText(problem: Problem): string {
 
 function evidenceText(evidence: readonly EntryEvidence[]): string {
   if (evidence.length === 0) return 'none recorded';
-  const shown = evidence.slice(0, MAX_EVIDENCE_PER_ROW).map(describeEvidence);
+  // Each source describes its own kinds; escapeMarkdown makes what came from upstream inert.
+  const shown = evidence.slice(0, MAX_EVIDENCE_PER_ROW).map((item) => describeEvidence(item, (text) => escapeMarkdown(text)));
   const hidden = evidence.length - shown.length;
   return hidden > 0 ? `${shown.join('; ')}; and ${hidden} more` : shown.join('; ');
-}
-
-function describeEvidence(evidence: EntryEvidence): string {
-  switch (evidence.kind) {
-    case 'dns':
-      return `DNS ${evidence.recordType} record of ${escapeMarkdown(evidence.hostname)}, TTL ${escapeMarkdown(String(evidence.ttl))} s, from resolver ${escapeMarkdown(evidence.resolver)}`;
-    case 'cas':
-      return (
-        `Defender for Cloud Apps page, section ${escapeMarkdown(evidence.section)}, data center ${escapeMarkdown(evidence.dataCenter)}, ` +
-        `under “${escapeMarkdown(evidence.heading)}”, ${evidence.revision ? `page revision ${escapeMarkdown(evidence.revision)}` : 'page not dated'}`
-      );
-    case 'service-tag':
-      return `service tag ${escapeMarkdown(evidence.tag)} (changeNumber ${escapeMarkdown(String(evidence.tagChangeNumber))}), file changeNumber ${escapeMarkdown(String(evidence.fileChangeNumber))}`;
-    case 'static':
-      return 'configured (static entry)';
-    case 'vpn':
-      return 'configured (VPN range)';
-  }
 }
 
 /** Titles are plain text, but a line break would still end them early. */

@@ -1,41 +1,46 @@
-import type { CasSection, Config, Target } from '../config.js';
+import type { z } from 'zod';
+import type { Config, Target } from '../config.js';
 import type { Cidr } from '../ipset.js';
 import type { Problem } from '../problem.js';
 
-/** Why an address is in an observation; shown to reviewers in the PR body. */
-export type EntryEvidence = DnsEvidence | CasEvidence | ServiceTagEvidence | ConfiguredEvidence;
+/**
+ * Why an address is in an observation; shown to reviewers in the PR body. Each source's schema.ts defines
+ * its kinds (zod schemas, which the state codec also validates stored rows with); this is their union.
+ */
+export type { EntryEvidence } from './registry.js';
+import type { EntryEvidence } from './registry.js';
 
-export interface DnsEvidence {
-  readonly kind: 'dns';
-  readonly hostname: string;
-  readonly recordType: 'A' | 'AAAA';
-  readonly ttl: number;
-  /** The resolver that answered, "address:port". */
-  readonly resolver: string;
-  readonly at: string;
+/** One kind of evidence: a zod object whose "kind" is a literal naming it. */
+export type EvidenceSchema = z.ZodObject<{ kind: z.ZodLiteral<string> }, z.core.$ZodObjectConfig>;
+
+/**
+ * What a source's schema.ts declares about its type; shared/sources/registry.ts adds the lazily imported
+ * `observe` and the target type's name.
+ */
+export interface SourceDefinition<
+  Fields extends z.core.$ZodLooseShape = z.core.$ZodLooseShape,
+  Evidence extends readonly EvidenceSchema[] = readonly EvidenceSchema[],
+> {
+  /** The target's own config keys, after the id, type and description every target has. */
+  readonly fields: Fields;
+  /** JSON Schema keywords for the target's object (e.g. "oneOf" for keys of which one must be set). */
+  readonly meta?: z.core.GlobalMeta;
+  /**
+   * Checks relating one key of a target to another, on the raw JSON (so they run even when some field failed);
+   * one line per problem, each starting with `at` ("targets[2]") or a path below it.
+   */
+  readonly problems?: (target: Readonly<Record<string, unknown>>, at: string) => string[];
+  /** The evidence kinds this source's entries carry. */
+  readonly evidence: Evidence;
+  /** One phrase for a reviewer; `inert` makes text from upstream (hostnames, headings) safe in the PR body. */
+  describe(evidence: Readonly<z.output<Evidence[number]>>, inert: (text: string) => string): string;
 }
 
-export interface CasEvidence {
-  readonly kind: 'cas';
-  readonly section: CasSection;
-  /** Stable code (US1, EU2, GOV-US1, GCC) or, for the proxy tables, the region ("west-europe"); "global" for the mail server. */
-  readonly dataCenter: string;
-  /** The heading (and table row label) the address stood under, verbatim. */
-  readonly heading: string;
-  /** The page's ms.date, when it has one. */
-  readonly revision?: string;
-}
-
-export interface ServiceTagEvidence {
-  readonly kind: 'service-tag';
-  readonly tag: string;
-  readonly tagChangeNumber: number;
-  readonly fileChangeNumber: number;
-}
-
-/** Written in the config by a person (static entries, OutSystems VPN ranges): trusted, so the special-range guard skips them. */
-export interface ConfiguredEvidence {
-  readonly kind: 'static' | 'vpn';
+/** Declares a source's definition with its exact field and evidence types inferred. */
+export function defineSource<const Fields extends z.core.$ZodLooseShape, const Evidence extends readonly EvidenceSchema[]>(
+  definition: SourceDefinition<Fields, Evidence>,
+): SourceDefinition<Fields, Evidence> {
+  return definition;
 }
 
 export interface ObservedEntry {

@@ -1,7 +1,7 @@
 import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants } from 'node:zlib';
 import { z } from 'zod';
-import { CAS_SECTIONS } from '../config.js';
 import { tryParseCidr, type Cidr } from '../ipset.js';
+import { EVIDENCE_SCHEMAS } from '../sources/registry.js';
 import { StateCorruptError, StateTooLargeError } from './errors.js';
 import { CONFIG_ROW_KEY, targetRowKey } from './keys.js';
 import type { ConfigRecord, TargetRecord } from './store.js';
@@ -46,30 +46,8 @@ function isCanonicalCidr(text: string): boolean {
 
 const cidr = z.string().refine(isCanonicalCidr, 'not a canonical CIDR').transform((text) => text as Cidr);
 const problem = z.object({ code: z.string(), message: z.string() });
-const evidence = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('dns'),
-    hostname: z.string(),
-    recordType: z.enum(['A', 'AAAA']),
-    ttl: z.number(),
-    resolver: z.string(),
-    at: z.string(),
-  }),
-  z.object({
-    kind: z.literal('cas'),
-    section: z.enum(CAS_SECTIONS),
-    dataCenter: z.string(),
-    heading: z.string(),
-    revision: z.string().optional(),
-  }),
-  z.object({
-    kind: z.literal('service-tag'),
-    tag: z.string(),
-    tagChangeNumber: z.number(),
-    fileChangeNumber: z.number(),
-  }),
-  z.object({ kind: z.enum(['static', 'vpn']) }),
-]);
+/** Each source's schema.ts defines the evidence kinds it records. */
+const evidence = z.discriminatedUnion('kind', EVIDENCE_SCHEMAS);
 const storedObservation = z.object({
   observedAt: z.string(),
   status: z.enum(['ok', 'partial', 'error']),

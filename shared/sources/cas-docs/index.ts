@@ -1,9 +1,10 @@
-import { normaliseDataCenter, type CasDocsTarget, type CasSection } from '../../config.js';
+import type { CasDocsTarget } from '../../config.js';
 import { sortCidrs, type Cidr } from '../../ipset.js';
-import { AllowlistError, toProblem, type Problem } from '../../problem.js';
-import { CAS_GLOBAL_DATA_CENTER, parseCasPage, type CasPage } from './page.js';
 import { fetchText } from '../../net/http.js';
-import type { CasEvidence, Observation, ObservationStatus, ObservedEntry, Source } from '../source.js';
+import { AllowlistError, toProblem, type Problem } from '../../problem.js';
+import type { Observation, ObservationStatus, ObservedEntry, Source } from '../source.js';
+import { CAS_GLOBAL_DATA_CENTER, parseCasPage, type CasPage } from './page.js';
+import { normaliseDataCenter, type CasEvidence, type CasSection } from './schema.js';
 
 /** raw.githubusercontent.com serves the page source as text/plain; other mirrors use the markdown types. */
 const MARKDOWN_TYPES = ['text/plain', 'text/markdown', 'text/x-markdown', 'application/octet-stream'];

@@ -2,9 +2,9 @@ import type { PhrasingContent, Root, RootContent, Table, TableCell } from 'mdast
 import { fromMarkdown } from 'mdast-util-from-markdown';
 import { gfmTableFromMarkdown } from 'mdast-util-gfm-table';
 import { gfmTable } from 'micromark-extension-gfm-table';
-import { normaliseDataCenter, type CasSection } from '../../config.js';
 import { parseCidr, tryParseCidr, type Cidr } from '../../ipset.js';
 import { AllowlistError } from '../../problem.js';
+import { normaliseDataCenter, type CasSection } from './schema.js';
 
 /** One address as the page lists it: where it stood decides which firewall rule needs it. */
 export interface CasPageEntry {

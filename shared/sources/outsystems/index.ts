@@ -1,9 +1,10 @@
 import type { OutSystemsTarget } from '../../config.js';
 import { sortCidrs, type Cidr } from '../../ipset.js';
-import type { Problem } from '../../problem.js';
 import { createDnsClient, type AddressLookup, type AddressRecordType, type DnsClient, type DnsFailure } from '../../net/dns.js';
+import type { Problem } from '../../problem.js';
+import type { EntryEvidence, ObservationStatus, ObservedEntry, Source } from '../source.js';
 import { checkLifeTime } from './lifetime.js';
-import type { DnsEvidence, EntryEvidence, ObservationStatus, ObservedEntry, Source } from '../source.js';
+import type { DnsEvidence } from './schema.js';
 
 /**
  * Names that only ever front incoming traffic. OutSystems: "the LB address isn't the correct one to allowlist ...

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { OutSystemsTarget } from '../../config.js';
-import { toProblem, type Problem } from '../../problem.js';
 import { fetchText } from '../../net/http.js';
+import { toProblem, type Problem } from '../../problem.js';
 import type { SourceContext } from '../source.js';
 
 /** The fields used from LifeTime API v2 "GET /environments/{EnvironmentKey}/" (the Environment object); others are ignored. */

@@ -2,9 +2,10 @@ import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { z } from 'zod';
 import type { ServiceTagsTarget } from '../../config.js';
 import { parseCidr, sortCidrs, type Cidr } from '../../ipset.js';
-import { AllowlistError, toProblem, type Problem } from '../../problem.js';
 import { describe, fetchText, type FetchOptions } from '../../net/http.js';
-import type { Observation, ServiceTagEvidence, Source, SourceContext } from '../source.js';
+import { AllowlistError, toProblem, type Problem } from '../../problem.js';
+import type { Observation, Source, SourceContext } from '../source.js';
+import type { ServiceTagEvidence } from './schema.js';
 
 /** Microsoft serves the weekly file as octet-stream; mirrors use JSON or plain text. */
 const FILE_CONTENT_TYPES = ['application/json', 'application/octet-stream', 'text/plain'] as const;

@@ -1,8 +1,9 @@
 import type { StaticTarget } from '../../config.js';
 import { sortCidrs } from '../../ipset.js';
-import type { ConfiguredEvidence, Source } from '../source.js';
+import type { Source } from '../source.js';
+import type { StaticEvidence } from './schema.js';
 
-const configured: ConfiguredEvidence = { kind: 'static' };
+const configured: StaticEvidence = { kind: 'static' };
 
 /** Entries written in the config: always observed, so they never drift out of the files. */
 export const observeStatic: Source<StaticTarget> = async (target, context) => ({

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseConfig, type CasDocsTarget, type ConfigInput } from '../../../shared/config.js';
 import { sortCidrs, type Cidr } from '../../../shared/ipset.js';
 import { observeCasDocs } from '../../../shared/sources/cas-docs/index.js';
-import type { CasEvidence, Observation, SourceContext } from '../../../shared/sources/source.js';
+import type { CasEvidence } from '../../../shared/sources/cas-docs/schema.js';
+import type { Observation, SourceContext } from '../../../shared/sources/source.js';
 import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../../peers/http.js';
 
 const page2017 = sharedFile('seeds/000_08fd580126dea501.txt');

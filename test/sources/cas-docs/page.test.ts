@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import type { CasSection } from '../../../shared/config.js';
 import { AllowlistError } from '../../../shared/problem.js';
 import { casSectionsOfHeading, parseCasPage, type CasPage } from '../../../shared/sources/cas-docs/page.js';
+import type { CasSection } from '../../../shared/sources/cas-docs/schema.js';
 import { sharedFile } from '../../peers/http.js';
 
 const page2017 = sharedFile('seeds/000_08fd580126dea501.txt').toString('utf8');

@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { httpsUrl, wildcardOr } from '../../schema-kit.js';
+import { defineSource } from '../source.js';
+
+/** Section keys of the CAS network-requirements page; the README documents how headings map to them. */
+export const CAS_SECTIONS = ['portal', 'siem', 'log-collector', 'app-connector', 'dlp', 'mail', 'proxy'] as const;
+export type CasSection = (typeof CAS_SECTIONS)[number];
+
+/** "US" and "EU" are the 2018 names of US1 and EU1; "Gov US1" becomes GOV-US1. */
+export function normaliseDataCenter(name: string): string {
+  const code = name.trim().toUpperCase().replace(/[\s_]+/g, '-');
+  if (code === 'US') return 'US1';
+  if (code === 'EU') return 'EU1';
+  return code;
+}
+
+/** Where the Defender for Cloud Apps page listed an address. */
+export const casEvidence = z.object({
+  kind: z.literal('cas'),
+  section: z.enum(CAS_SECTIONS),
+  /** Stable code (US1, EU2, GOV-US1, GCC) or, for the proxy tables, the region ("west-europe"); "global" for the mail server. */
+  dataCenter: z.string(),
+  /** The heading (and table row label) the address stood under, verbatim. */
+  heading: z.string(),
+  /** The page's ms.date, when it has one. */
+  revision: z.string().optional(),
+});
+export type CasEvidence = Readonly<z.output<typeof casEvidence>>;
+
+export const casDocs = defineSource({
+  fields: {
+    url: httpsUrl.meta({ description: 'Raw Markdown of the Defender for Cloud Apps "Network requirements" page.' }),
+    dataCenters: wildcardOr(z.string().min(1).transform(normaliseDataCenter), 'data-center names such as ["US1", "EU1"]'),
+    sections: wildcardOr(z.enum(CAS_SECTIONS), `sections (${CAS_SECTIONS.join(', ')})`),
+  },
+  evidence: [casEvidence],
+  describe: (evidence, inert) =>
+    `Defender for Cloud Apps page, section ${inert(evidence.section)}, data center ${inert(evidence.dataCenter)}, ` +
+    `under “${inert(evidence.heading)}”, ${evidence.revision ? `page revision ${inert(evidence.revision)}` : 'page not dated'}`,
+});

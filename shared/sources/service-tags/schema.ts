@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import { httpsUrl, strictObject } from '../../schema-kit.js';
+import { defineSource } from '../source.js';
+
+export const DEFAULT_ARM_URL = 'https://management.azure.com';
+
+/** The service tag (and the file's version) an address was listed under. */
+export const serviceTagEvidence = z.object({
+  kind: z.literal('service-tag'),
+  tag: z.string(),
+  tagChangeNumber: z.number(),
+  fileChangeNumber: z.number(),
+});
+export type ServiceTagEvidence = Readonly<z.output<typeof serviceTagEvidence>>;
+
+export const serviceTags = defineSource({
+  fields: {
+    url: httpsUrl.optional().meta({ description: 'A ServiceTags_Public JSON file; set this or "arm".' }),
+    arm: strictObject({
+      subscriptionId: z.uuid('must be a subscription id (a GUID)'),
+      location: z.string().regex(/^[a-z0-9]+$/, 'must be an Azure location name such as westeurope'),
+      baseUrl: httpsUrl.default(DEFAULT_ARM_URL),
+      apiVersion: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be an API version such as 2024-05-01').default('2024-05-01'),
+    })
+      .optional()
+      .meta({ description: 'The Azure Service Tags API; set this or "url".' }),
+    tags: z
+      .array(z.string().min(1).max(200))
+      .min(1, 'list at least one service tag')
+      .meta({ description: 'Service tag names, e.g. "MicrosoftCloudAppSecurity".' }),
+  },
+  meta: { oneOf: [{ required: ['url'] }, { required: ['arm'] }] },
+  problems: (target, at) =>
+    (target.url === undefined) === (target.arm === undefined)
+      ? [`${at}: set exactly one of "url" (a ServiceTags JSON file) or "arm" (the Service Tags API)`]
+      : [],
+  evidence: [serviceTagEvidence],
+  describe: (evidence, inert) =>
+    `service tag ${inert(evidence.tag)} (changeNumber ${inert(String(evidence.tagChangeNumber))}), ` +
+    `file changeNumber ${inert(String(evidence.fileChangeNumber))}`,
+});
