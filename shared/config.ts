@@ -3,7 +3,6 @@ import { basename, resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { AllowlistError } from './problem.js';
-import { DEFAULT_MAX_ADDRESSES_PER_RANGE, knownRangeProblems, MAX_ADDRESSES_PER_RANGE } from './render/template.js';
 import { httpsUrl, strictObject } from './schema-kit.js';
 import { SOURCES, sourceOf, TARGET_TYPES, type TargetType } from './sources/registry.js';
 import type { SourceDefinition } from './sources/source.js';
@@ -76,21 +75,8 @@ const file = z.discriminatedUnion(
       line: z
         .string()
         .refine((l) => /\{(cidr|ip|prefix)\}/.test(l), 'must contain {cidr}, {ip} or {prefix}')
-        .refine(
-          (l) => !l.includes('{prefix}') || /\{(cidr|ip)\}/.test(l),
-          'has {prefix} without {ip} or {cidr}: a prefix length alone does not say which addresses to allow; use {cidr}, or {ip}/{prefix}',
-        )
         .refine((l) => !/[\r\n]/.test(l), 'must be one line')
-        .meta({
-          description:
-            'One line per CIDR, with {cidr}, {ip} (network address) and {prefix} (length) placeholders; a line with {ip} but neither {cidr} nor {prefix} is written once per address.',
-        }),
-      maxAddressesPerRange: z
-        .int()
-        .min(1)
-        .max(MAX_ADDRESSES_PER_RANGE)
-        .default(DEFAULT_MAX_ADDRESSES_PER_RANGE)
-        .meta({ description: 'For a line written once per address ({ip} alone): the most addresses one range may have; a wider range is an error, not a partial list.' }),
+        .meta({ description: 'One line per CIDR, with {cidr}, {ip} and {prefix} placeholders.' }),
       commentPrefix: z
         .string()
         .min(1)
@@ -299,20 +285,8 @@ function crossReferenceProblems(input: unknown): string[] {
         }
       });
     }
-    if (targets) problems.push(...templateRangeProblems(f, index, targets));
   });
   return problems;
-}
-
-/** A template line written once per address ({ip} alone) that the config's own static entries already make fail. */
-function templateRangeProblems(file: Record<string, unknown>, index: number, targets: readonly unknown[]): string[] {
-  const cap = file.maxAddressesPerRange ?? DEFAULT_MAX_ADDRESSES_PER_RANGE;
-  if (file.format !== 'template' || typeof file.line !== 'string' || typeof cap !== 'number' || !Array.isArray(file.targets)) return [];
-  const listed = new Set<unknown>(file.targets);
-  const entries = targets.flatMap((t) => (isRecord(t) && t.type === 'static' && listed.has(t.id) && Array.isArray(t.entries) ? t.entries : []));
-  return knownRangeProblems(file.line, cap, entries).map(
-    (why) => `files[${index}]: the line has {ip} without {cidr} or {prefix}, so it is written once per address, but its static targets hold a range too wide for that: ${why}`,
-  );
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
