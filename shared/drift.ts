@@ -4,7 +4,7 @@ import { aggregate, difference, familyOf, parseCidr, prefixLengthOf, sameAddress
 import { AllowlistError } from './problem.js';
 import type { TargetReport, Verdict } from './report.js';
 import type { EntryEvidence, Observation } from './sources/source.js';
-import type { StoredObservation, TargetRecord } from './state/store.js';
+import type { StoredObservation, TargetRecord } from './state/records.js';
 
 export interface TargetDrift {
   readonly report: TargetReport;

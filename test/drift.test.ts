@@ -4,7 +4,7 @@ import { addedRows, computeDrift, pendingRemovals, removedRows, type TargetDrift
 import { parseCidr, sameAddresses, type Cidr } from '../shared/ipset.js';
 import type { Problem } from '../shared/problem.js';
 import type { EntryEvidence, Observation, ObservationStatus } from '../shared/sources/source.js';
-import type { TargetRecord } from '../shared/state/store.js';
+import type { TargetRecord } from '../shared/state/records.js';
 
 const config = parseConfig({
   name: 'drift-test',

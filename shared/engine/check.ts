@@ -5,7 +5,7 @@ import type { Problem } from '../problem.js';
 import type { PullRequestReport, Report, TargetReport } from '../report.js';
 import { observeTarget } from '../sources/index.js';
 import type { Observation } from '../sources/source.js';
-import type { ConfigRecord, Snapshot, TargetRecord } from '../state/store.js';
+import type { ConfigRecord, Snapshot, TargetRecord } from '../state/records.js';
 import { holdsLease, releaseLease, runContext, selectTargets, sourceContext, withLease, type RunContext, type RunOptions, type WritingRunContext } from './context.js';
 import { driftAll, dryRunDiff, emptyRecord, proposedSets } from './proposal.js';
 import { readPullRequest, reconcilePullRequest } from './reconcile.js';

@@ -4,7 +4,7 @@ import { computeDrift, pendingRemovals, type TargetDrift } from '../drift.js';
 import { aggregate, sameAddresses, semanticDiff, sortCidrs, union, type Cidr } from '../ipset.js';
 import { renderFile } from '../render/index.js';
 import type { Observation } from '../sources/source.js';
-import type { PullRequestRecord, Snapshot, TargetRecord } from '../state/store.js';
+import type { PullRequestRecord, Snapshot, TargetRecord } from '../state/records.js';
 
 /** The pure arithmetic of a run: drift per target, what the files should hold, and how a proposal is named. */
 

@@ -5,7 +5,7 @@ import type { PublishPlan } from '../publish/github.js';
 import { renderPullRequest } from '../publish/pr-text.js';
 import { renderFile } from '../render/index.js';
 import type { PullRequestReport } from '../report.js';
-import type { PullRequestRecord, Snapshot } from '../state/store.js';
+import type { PullRequestRecord, Snapshot } from '../state/records.js';
 import type { RunContext } from './context.js';
 import { carriedDrift, changedTargets, configFingerprint, fileCidrs, openPullRequest, proposalFingerprint, unknownTargets } from './proposal.js';
 

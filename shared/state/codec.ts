@@ -4,7 +4,7 @@ import { tryParseCidr, type Cidr } from '../ipset.js';
 import { EVIDENCE_SCHEMAS } from '../sources/registry.js';
 import { StateCorruptError, StateTooLargeError } from './errors.js';
 import { CONFIG_ROW_KEY, targetRowKey } from './keys.js';
-import type { ConfigRecord, TargetRecord } from './store.js';
+import type { ConfigRecord, TargetRecord } from './records.js';
 
 /**
  * Row layout: a few plain columns for people browsing the table, and the record itself as brotli-compressed

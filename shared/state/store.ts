@@ -1,9 +1,6 @@
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import { TableClient, odata, type TransactionAction } from '@azure/data-tables';
-import type { Cidr } from '../ipset.js';
-import { AllowlistError, type Problem } from '../problem.js';
-import type { Verdict } from '../report.js';
-import type { ObservationStatus, ObservedEntry } from '../sources/source.js';
+import { AllowlistError } from '../problem.js';
 import { decodeConfigRecord, decodeTargetRecord, encodeConfigRecord, encodeTargetRecord, type EncodedRow } from './codec.js';
 import {
   StateConflictError,
@@ -18,6 +15,7 @@ import {
 } from './errors.js';
 import { CONFIG_ROW_KEY, LEASE_ROW_KEY, partitionKeyFor, targetIdOfRowKey } from './keys.js';
 import { TableLease, acquireLease, type Lease, type LeaseTable } from './lease.js';
+import type { ConfigRecord, Snapshot, TargetRecord } from './records.js';
 
 export type { Lease } from './lease.js';
 export {
@@ -28,67 +26,6 @@ export {
   StateTooLargeError,
   StateUnavailableError,
 } from './errors.js';
-
-export interface StoredObservation {
-  observedAt: string;
-  status: ObservationStatus;
-  entries: ObservedEntry[];
-  warnings: Problem[];
-  errors: Problem[];
-  facts?: Record<string, string | number>;
-}
-
-export interface TargetRecord {
-  targetId: string;
-  /** The approved set; null = never approved (the first run proposes everything). */
-  baseline: Cidr[] | null;
-  baselineAt?: string;
-  /** The latest observation, successful or not. */
-  observation?: StoredObservation;
-  /** The latest observation with status ok or partial; its entries drive proposals. */
-  lastGood?: StoredObservation;
-  /** This target's part of the latest proposal, kept for runs that do not check this target. */
-  proposed?: Cidr[];
-  /** A removed range's CIDR -> consecutive confirmed absences. */
-  misses: Record<string, number>;
-  /** CIDR -> ISO time first observed. */
-  firstSeen: Record<string, string>;
-  lastCheckAt?: string;
-  lastStatus?: 'ok' | 'error' | 'held';
-  lastErrors: Problem[];
-  lastWarnings: Problem[];
-  verdicts: Verdict[];
-  /** Set by read(); pass it back unchanged to write(). */
-  etag?: string;
-}
-
-export interface PullRequestRecord {
-  number: number;
-  url: string;
-  branch: string;
-  headSha: string;
-  fingerprint: string;
-  state: 'open' | 'merged' | 'closed';
-  proposal: Record<string, Cidr[]>;
-  updatedAt: string;
-  /** The head SHA at which the PR was found changed by someone else, so the notice about it is posted once. */
-  blockedNotice?: string;
-}
-
-export interface ConfigRecord {
-  configName: string;
-  pullRequest?: PullRequestRecord;
-  /** Fingerprints of declined proposals, oldest first; write() keeps the 20 most recent. */
-  declined: string[];
-  lastRunId?: string;
-  lastRunAt?: string;
-  etag?: string;
-}
-
-export interface Snapshot {
-  config: ConfigRecord;
-  targets: Map<string, TargetRecord>;
-}
 
 /** The ETags a write produced, so a caller can write the same records again without re-reading. */
 export interface WriteReceipt {

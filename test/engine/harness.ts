@@ -5,7 +5,8 @@ import { parseConfig, type Config, type ConfigInput } from '../../shared/config.
 import { runCheck } from '../../shared/engine/check.js';
 import type { RunOptions } from '../../shared/engine/context.js';
 import type { Report } from '../../shared/report.js';
-import { StateStore, type Snapshot } from '../../shared/state/store.js';
+import type { Snapshot } from '../../shared/state/records.js';
+import { StateStore } from '../../shared/state/store.js';
 import { startDnsPeer, type Behaviour, type DnsPeer } from '../peers/dns.js';
 import { startGitHubPeer, type GitHubPeer } from '../peers/github.js';
 import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../peers/http.js';

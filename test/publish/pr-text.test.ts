@@ -11,7 +11,7 @@ import { parseCidr } from '../../shared/ipset.js';
 import type { Problem } from '../../shared/problem.js';
 import { escapeMarkdown, MAX_BODY_CHARS, MAX_TITLE_CHARS, renderPullRequest } from '../../shared/publish/pr-text.js';
 import type { EntryEvidence, ObservedEntry, ObservationStatus } from '../../shared/sources/source.js';
-import type { TargetRecord } from '../../shared/state/store.js';
+import type { TargetRecord } from '../../shared/state/records.js';
 
 const config = parseConfig({
   name: 'prod',

@@ -3,7 +3,8 @@ import { TableClient } from '@azure/data-tables';
 import { inject } from 'vitest';
 import { parseCidr, type Cidr } from '../../shared/ipset.js';
 import type { ObservedEntry } from '../../shared/sources/source.js';
-import { StateStore, type ConfigRecord, type StoredObservation, type TargetRecord } from '../../shared/state/store.js';
+import type { ConfigRecord, StoredObservation, TargetRecord } from '../../shared/state/records.js';
+import { StateStore } from '../../shared/state/store.js';
 import { sharedFile } from '../peers/http.js';
 
 /** A table of its own for each test, so tests never see each other's rows. */

@@ -5,7 +5,8 @@ import { describe, expect, inject, it } from 'vitest';
 import { parseCidr } from '../../shared/ipset.js';
 import { startEmbeddedAzurite } from '../../shared/state/embedded-azurite.js';
 import { AllowlistError } from '../../shared/problem.js';
-import { StateConflictError, StateStore, StateUnavailableError, type TargetRecord } from '../../shared/state/store.js';
+import type { TargetRecord } from '../../shared/state/records.js';
+import { StateConflictError, StateStore, StateUnavailableError } from '../../shared/state/store.js';
 import {
   cloudAppSecurityTarget,
   dnsTarget,
