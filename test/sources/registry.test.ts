@@ -1,0 +1,65 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../shared/config.js';
+import { describeEvidence, EVIDENCE_SCHEMAS, SOURCES, TARGET_TYPES, type EntryEvidence } from '../../shared/sources/registry.js';
+
+const SOURCES_DIR = join(import.meta.dirname, '../../shared/sources');
+const IMPORT = /^import\s(?:type\s)?[^;]*?from\s'([^']+)';/gms;
+const importsOf = (path: string) => [...readFileSync(path, 'utf8').matchAll(IMPORT)].map((match) => match[1]!);
+
+describe('source registry', () => {
+  it('has one folder with schema.ts and index.ts per registered type, and no folder it does not register', () => {
+    const folders = readdirSync(SOURCES_DIR, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+    expect(folders.sort()).toEqual([...TARGET_TYPES].sort());
+    for (const type of TARGET_TYPES) {
+      expect(readdirSync(join(SOURCES_DIR, type))).toEqual(expect.arrayContaining(['index.ts', 'schema.ts']));
+    }
+  });
+
+  it('keeps schema.ts light: validating a config loads no source behaviour (zod, schema-kit and the CIDR parser only)', () => {
+    const light = new Set(['zod', '../../schema-kit.js', '../../ipset.js', '../source.js']);
+    for (const type of TARGET_TYPES) {
+      const heavy = importsOf(join(SOURCES_DIR, type, 'schema.ts')).filter((specifier) => !light.has(specifier));
+      expect(heavy, `${type}/schema.ts imports`).toEqual([]);
+    }
+    // The registry reaches behaviour only through import() on first use.
+    expect(importsOf(join(SOURCES_DIR, 'registry.ts')).filter((specifier) => specifier.endsWith('/index.js'))).toEqual([]);
+  });
+
+  it('gives every evidence kind exactly one source, which describes it', () => {
+    const kinds = EVIDENCE_SCHEMAS.map((schema) => schema.shape.kind.value);
+    expect(new Set(kinds).size).toBe(kinds.length);
+    for (const kind of kinds) {
+      const owners = TARGET_TYPES.filter((type) => SOURCES[type].evidence.some((schema) => schema.shape.kind.value === kind));
+      expect(owners, kind).toHaveLength(1);
+    }
+    const samples: EntryEvidence[] = [
+      { kind: 'dns', hostname: 'fe1.example.com', recordType: 'A', ttl: 60, resolver: '127.0.0.1:53', at: '2026-01-01T00:00:00.000Z' },
+      { kind: 'vpn' },
+      { kind: 'cas', section: 'mail', dataCenter: 'global', heading: 'Mail server' },
+      { kind: 'service-tag', tag: 'MicrosoftCloudAppSecurity', tagChangeNumber: 3, fileChangeNumber: 400 },
+      { kind: 'static' },
+    ];
+    expect(samples.map((sample) => sample.kind).sort()).toEqual([...kinds].sort());
+    for (const sample of samples) {
+      expect(EVIDENCE_SCHEMAS.some((schema) => schema.safeParse(sample).success), sample.kind).toBe(true);
+      expect(describeEvidence(sample, (text) => `<${text}>`), sample.kind).not.toBe('');
+    }
+    const dns = describeEvidence(samples[0]!, (text) => `<${text}>`);
+    expect(dns).toBe('DNS A record of <fe1.example.com>, TTL <60> s, from resolver <127.0.0.1:53>');
+  });
+
+  it('validates every registered type as a config target, in registry order', () => {
+    const config = parseConfig({
+      targets: [
+        { id: 'os', type: 'outsystems', frontEnds: ['prodfe1'] },
+        { id: 'cas', type: 'cas-docs', url: 'https://example.com/page.md', dataCenters: '*', sections: '*' },
+        { id: 'tags', type: 'service-tags', url: 'https://example.com/tags.json', tags: ['AzureCloud'] },
+        { id: 'fixed', type: 'static', entries: ['192.0.2.1'] },
+      ],
+    });
+    expect(config.targets.map((target) => target.type)).toEqual(TARGET_TYPES);
+    expect(TARGET_TYPES).toEqual(['outsystems', 'cas-docs', 'service-tags', 'static']);
+  });
+});
