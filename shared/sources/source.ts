@@ -2,13 +2,13 @@ import type { z } from 'zod';
 import type { Config, Target } from '../config.js';
 import type { Cidr } from '../ipset.js';
 import type { Problem } from '../problem.js';
+import type { EntryEvidence } from './registry.js';
 
 /**
  * Why an address is in an observation; shown to reviewers in the PR body. Each source's schema.ts defines
  * its kinds (zod schemas, which the state codec also validates stored rows with); this is their union.
  */
 export type { EntryEvidence } from './registry.js';
-import type { EntryEvidence } from './registry.js';
 
 /** One kind of evidence: a zod object whose "kind" is a literal naming it. */
 export type EvidenceSchema = z.ZodObject<{ kind: z.ZodLiteral<string> }, z.core.$ZodObjectConfig>;
@@ -32,7 +32,10 @@ export interface SourceDefinition<
   readonly problems?: (target: Readonly<Record<string, unknown>>, at: string) => string[];
   /** The evidence kinds this source's entries carry. */
   readonly evidence: Evidence;
-  /** One phrase for a reviewer; `inert` makes text from upstream (hostnames, headings) safe in the PR body. */
+  /**
+   * One phrase for a reviewer; `inert` makes text from upstream (hostnames, headings) safe in the PR body.
+   * A method, not a property, so the registry can keep every source's describe in one map by kind.
+   */
   describe(evidence: Readonly<z.output<Evidence[number]>>, inert: (text: string) => string): string;
 }
 
