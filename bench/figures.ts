@@ -17,6 +17,7 @@ import { StateStore } from '../shared/state/store.js';
 import { startDnsPeer } from '../test/peers/dns.js';
 import { startGitHubPeer } from '../test/peers/github.js';
 import { routes, startHttpPeer } from '../test/peers/http.js';
+import { FAST_GITHUB } from '../test/support.js';
 import { median, medianMs, medianPairMs, type Row } from './table.js';
 
 /** How big each figure is; the smoke test runs the same code with tiny sizes. */
@@ -214,7 +215,7 @@ export async function githubRequests(azurite: EmbeddedAzurite): Promise<Row[]> {
       env: { GITHUB_TOKEN: TOKEN },
       trigger: 'cli',
       dryRun: false,
-      publisher: (c) => createGitHubPublisher({ github: c.github!, configName: c.name, env: { GITHUB_TOKEN: TOKEN }, tuning: { retryDelayUnitMs: 1, paceWrites: false } }),
+      publisher: (c) => createGitHubPublisher({ github: c.github!, configName: c.name, env: { GITHUB_TOKEN: TOKEN }, tuning: FAST_GITHUB }),
     });
     return peer.requests.length - before;
   };

@@ -1,10 +1,13 @@
 import type { Config } from '../shared/config.js';
 import type { RunOptions } from '../shared/engine/context.js';
 import { AllowlistError } from '../shared/problem.js';
-import { createGitHubPublisher } from '../shared/publish/github.js';
+import { createGitHubPublisher, type PublisherTuning, type ThrottleGroups } from '../shared/publish/github.js';
 
-/** GitHub retries and write pacing shrunk to milliseconds, so fault tests stay fast. */
-export const FAST_GITHUB = { retryDelayUnitMs: 1, paceWrites: false } as const;
+/** A stand-in for plugin-throttling's limiter groups that lets every request through at once. */
+const unpaced = { key: () => ({ schedule: <T>(_options: unknown, run: () => Promise<T>) => run() }) } as unknown as NonNullable<ThrottleGroups['write']>;
+
+/** GitHub retries shrunk to milliseconds and writes unpaced, so fault tests stay fast; the protocol is unchanged. */
+export const FAST_GITHUB: PublisherTuning = { retryDelayUnitMs: 1, throttleGroups: { write: unpaced, notifications: unpaced } };
 
 export function fastPublisher(env: Record<string, string | undefined>): NonNullable<RunOptions['publisher']> {
   return (config: Config) => createGitHubPublisher({ github: config.github!, configName: config.name, env, tuning: FAST_GITHUB });

@@ -63,12 +63,18 @@ export interface GitHubPublisher {
   withdraw(known: { number: number; headSha?: string }, reason: string): Promise<PublishResult>;
 }
 
+/** Bottleneck groups of @octokit/plugin-throttling that an Octokit client may be given instead of creating its own. */
+export type ThrottleGroups = Partial<Pick<Extract<ThrottlingOptions, { onRateLimit: unknown }>, 'write' | 'search' | 'notifications'>>;
+
 /** Knobs for tests; production uses the defaults, which follow GitHub's published guidance. */
 export interface PublisherTuning {
   /** Unit of the retry back-off and of rate-limit waits (GitHub's headers are in seconds). Default 1000. */
   retryDelayUnitMs?: number;
-  /** Space mutating requests one second apart as GitHub asks of integrations. Default true. */
-  paceWrites?: boolean;
+  /**
+   * Limiter groups handed to Octokit's throttling plugin in place of its own, which space mutating requests
+   * one second apart as GitHub asks of integrations. Default: the plugin's own.
+   */
+  throttleGroups?: ThrottleGroups;
   /** Per HTTP attempt. Default 30 s. */
   requestTimeoutMs?: number;
 }
@@ -449,7 +455,7 @@ class GitHubApi {
         retryAfterBaseValue: unit,
         onRateLimit: onLimit('rate limit'),
         onSecondaryRateLimit: onLimit('secondary rate limit'),
-        ...(tuning.paceWrites === false ? unpacedWrites() : {}),
+        ...tuning.throttleGroups,
       },
     });
     api = new GitHubApi(octokit as unknown as Octokit, secrets);
@@ -484,12 +490,4 @@ class GitHubApi {
     const hint = status === 404 ? ' (the repository or branch does not exist, or the credentials cannot see it)' : status === 403 ? ' (the credentials lack a permission)' : '';
     return new GitHubRequestError('github-error', `GitHub ${what} failed${status ? ` with ${status}` : ''}: ${githubMessage}${hint}`, status, githubMessage);
   }
-}
-
-type LimiterGroup = NonNullable<Extract<ThrottlingOptions, { enabled?: boolean; onRateLimit: unknown }>['write']>;
-
-/** A stand-in for plugin-throttling's write and notification limiter groups that lets requests through at once. */
-function unpacedWrites(): { write: LimiterGroup; notifications: LimiterGroup } {
-  const group = { key: () => ({ schedule: <T>(_options: unknown, run: () => Promise<T>) => run() }) } as unknown as LimiterGroup;
-  return { write: group, notifications: group };
 }

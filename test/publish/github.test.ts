@@ -4,6 +4,7 @@ import type { GitHubConfig } from '../../shared/config.js';
 import { AllowlistError } from '../../shared/problem.js';
 import { CONFIG_TRAILER, createGitHubPublisher, type GitHubPublisherOptions, type PublishPlan } from '../../shared/publish/github.js';
 import { faults, startGitHubPeer, type GitHubPeer, type GitHubPeerOptions } from '../peers/github.js';
+import { FAST_GITHUB } from '../support.js';
 
 const TOKEN = 'ghp_Publisher0Test0Token0123456789abcdef';
 const BRANCH = 'allowlist-drift/prod';
@@ -13,7 +14,7 @@ const SEED = {
   'firewall/hosts.tf': 'resource "x" "y" {}\n',
 };
 /** Retry waits shrunk to milliseconds and writes unpaced; the protocol under test is unchanged. */
-const FAST = { retryDelayUnitMs: 5, paceWrites: false };
+const FAST = { ...FAST_GITHUB, retryDelayUnitMs: 5 };
 
 let peer: GitHubPeer;
 let logs: string[];

@@ -13,6 +13,7 @@ import { acceptObservation, readStatus, runCheck } from '../../shared/engine.js'
 import { errorResponse } from '../../functions/lib/http-api.js';
 import { toProblem } from '../../shared/problem.js';
 import { createGitHubPublisher } from '../../shared/publish/github.js';
+import { FAST_GITHUB } from '../support.js';
 import { StateStore } from '../../shared/state/store.js';
 import { startDnsPeer, type DnsPeer } from '../peers/dns.js';
 import { startGitHubPeer, type GitHubPeer } from '../peers/github.js';
@@ -114,7 +115,7 @@ async function captured<T>(label: string, run: () => Promise<T>): Promise<T> {
 }
 
 function publisherFor(env: Record<string, string>) {
-  return (c: Config) => createGitHubPublisher({ github: c.github!, configName: c.name, env, tuning: { retryDelayUnitMs: 1, paceWrites: false }, log: (m) => record('publisher log', m) });
+  return (c: Config) => createGitHubPublisher({ github: c.github!, configName: c.name, env, tuning: FAST_GITHUB, log: (m) => record('publisher log', m) });
 }
 
 function appEnv(privateKey: string): Record<string, string> {
