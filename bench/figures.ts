@@ -52,7 +52,7 @@ const TOKEN = 'ghp_Bench0Token0000000000000000000000000';
 const SERVICE_TAGS = 'fixtures/service-tags/ServiceTags_Public_2025-11-07.json';
 const CAS_2024 = 'fixtures/cas/network-requirements_2024-06-20.md';
 
-/** The project root: the nearest folder with package.json, whether this runs from bench/ or dist/bench/. */
+/** The project root: the nearest folder with package.json, whether this runs from bench/ or compiled in .bench/bench/. */
 export function projectRoot(): string {
   let folder = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(folder, 'package.json'))) {
