@@ -58,6 +58,17 @@ export interface ObservedEntry {
  */
 export type ObservationStatus = 'ok' | 'partial' | 'error';
 
+/**
+ * A part of a source a partial observation could not read, as a pattern over evidence: an entry's evidence
+ * lies in the scope when it has every field of the scope with the same value. For example
+ * `{ kind: 'cas', section: 'app-connector', dataCenter: 'US1' }` is one data center's row of one CAS table,
+ * and `{ kind: 'cas', section: 'mail' }` the whole mail section. Plain JSON, so it can be stored and compared.
+ */
+export interface UnknownScope {
+  readonly kind: EntryEvidence['kind'];
+  readonly [field: string]: string;
+}
+
 export interface Observation {
   readonly targetId: string;
   readonly type: Target['type'];
@@ -69,6 +80,12 @@ export interface Observation {
   readonly errors: readonly Problem[];
   /** Source facts worth keeping between runs (e.g. the service-tags file changeNumber for the stale rule). */
   readonly facts?: Readonly<Record<string, string | number>>;
+  /**
+   * Only on a partial observation: the parts that could not be read, when the source can say which. A baseline
+   * address missing from the observation then counts as a miss unless its last known evidence lies in one of
+   * them; without this list a partial observation proves nothing about absence. (The warnings say why.)
+   */
+  readonly unknownScopes?: readonly UnknownScope[];
 }
 
 /** What a source may use: settings, secrets by app-setting name, and what the previous run recorded. */

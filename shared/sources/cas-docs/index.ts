@@ -2,8 +2,8 @@ import type { CasDocsTarget } from '../../config.js';
 import { sortCidrs, type Cidr } from '../../ipset.js';
 import { fetchText } from '../../net/http.js';
 import { AllowlistError, toProblem, type Problem } from '../../problem.js';
-import type { Observation, ObservationStatus, ObservedEntry, Source } from '../source.js';
-import { CAS_GLOBAL_DATA_CENTER, parseCasPage, type CasPage } from './page.js';
+import type { Observation, ObservationStatus, ObservedEntry, Source, UnknownScope } from '../source.js';
+import { CAS_GLOBAL_DATA_CENTER, CAS_NOTICE_SECTION, parseCasPage, type CasPage, type CasScope } from './page.js';
 import { normaliseDataCenter, type CasEvidence, type CasSection } from './schema.js';
 
 /** raw.githubusercontent.com serves the page source as text/plain; other mirrors use the markdown types. */
@@ -12,8 +12,10 @@ const MARKDOWN_TYPES = ['text/plain', 'text/markdown', 'text/x-markdown', 'appli
 export interface CasSelection {
   readonly entries: ObservedEntry[];
   readonly warnings: Problem[];
-  /** Something selected could not be observed, so its previous entries must stay. */
+  /** Addresses stand where no section can be told (a heading no rule maps): every previous entry must stay. */
   readonly incomplete: boolean;
+  /** Selected parts of the page that could not be read (a cell with a typo, a section gone): their previous entries stay. */
+  readonly unknownScopes: UnknownScope[];
 }
 
 /** Fetches the CAS network-requirements page source and keeps the configured sections and data centers. */
@@ -45,39 +47,73 @@ export const observeCasDocs: Source<CasDocsTarget> = async (target, context) => 
     const empty = new AllowlistError('cas-selection-empty', `the CAS page${page.revision ? ` (${page.revision})` : ''} has no addresses for ${describeSelection(target)}`);
     return observation('error', { warnings: selection.warnings, errors: [empty.toProblem()], ...facts });
   }
-  return observation(selection.incomplete ? 'partial' : 'ok', { entries: selection.entries, warnings: selection.warnings, ...facts });
+  if (selection.incomplete || selection.unknownScopes.length > 0) {
+    const scopes = selection.incomplete ? {} : { unknownScopes: selection.unknownScopes };
+    return observation('partial', { entries: selection.entries, warnings: selection.warnings, ...scopes, ...facts });
+  }
+  return observation('ok', { entries: selection.entries, warnings: selection.warnings, ...facts });
 };
 
 /**
  * Keeps the entries of the selected sections and data centers. Entries of the "global" data center
  * (mail servers, addresses in prose) belong to every data center, so their section alone decides.
- * A selected section or data center the page lacks, and addresses under headings we cannot place,
- * make the selection incomplete: a renamed heading must not look like removed addresses.
+ * What the page could not show of the selection makes the observation partial, as narrowly as it can be told:
+ * a cell that does not parse, a selected section or data center the page lacks, each blinds its own scope; an
+ * address under a heading no rule maps blinds everything when sections are listed by name, since a renamed
+ * heading must not look like removed addresses ("*" observes those addresses under `notice`).
  */
 export function selectCasEntries(page: CasPage, target: Pick<CasDocsTarget, 'sections' | 'dataCenters'>): CasSelection {
   const sections = target.sections === '*' ? undefined : new Set<CasSection>(target.sections);
   const dataCenters = target.dataCenters === '*' ? undefined : new Set(target.dataCenters.map(normaliseDataCenter));
+  const sectionSelected = (section: CasSection) => sections === undefined || sections.has(section);
+  const dataCenterSelected = (dataCenter: string | undefined) =>
+    dataCenters === undefined || dataCenter === undefined || dataCenter === CAS_GLOBAL_DATA_CENTER || dataCenters.has(normaliseDataCenter(dataCenter));
   const pageDataCenters = new Set([...page.dataCenters].map(normaliseDataCenter));
   const warnings: Problem[] = [];
+  const unknown = new Map<string, UnknownScope>();
+  const blind = (scope: CasScope | { readonly dataCenter: string }) => {
+    const pattern: UnknownScope = { kind: 'cas', ...('section' in scope ? { section: scope.section } : {}), ...(scope.dataCenter === undefined ? {} : { dataCenter: scope.dataCenter }) };
+    unknown.set(JSON.stringify(pattern), pattern);
+  };
+
   for (const section of sections ?? []) {
-    if (!page.sections.has(section)) {
-      warnings.push({ code: 'cas-section-missing', message: `the CAS page${revisionNote(page)} no longer lists addresses for the selected section "${section}"` });
-    }
+    // The notice comes and goes with announcements; a page without one is the usual page.
+    if (section === CAS_NOTICE_SECTION || page.sections.has(section)) continue;
+    warnings.push({ code: 'cas-section-missing', message: `the CAS page${revisionNote(page)} no longer lists addresses for the selected section "${section}"; its approved addresses are kept, neither missed nor removed` });
+    blind({ section });
   }
-  for (const dataCenter of dataCenters ?? []) {
-    if (!pageDataCenters.has(dataCenter)) {
-      warnings.push({ code: 'cas-data-center-missing', message: `the CAS page${revisionNote(page)} no longer lists the selected data center "${dataCenter}"` });
-    }
+  // The first revisions named no data center: every address applied to all of them.
+  const namesDataCenters = [...pageDataCenters].some((dataCenter) => dataCenter !== normaliseDataCenter(CAS_GLOBAL_DATA_CENTER));
+  for (const dataCenter of namesDataCenters ? (dataCenters ?? []) : []) {
+    if (pageDataCenters.has(dataCenter)) continue;
+    warnings.push({ code: 'cas-data-center-missing', message: `the CAS page${revisionNote(page)} no longer lists the selected data center "${dataCenter}"; its approved addresses are kept, neither missed nor removed` });
+    blind({ dataCenter });
   }
+  let incomplete = false;
   for (const heading of page.unrecognised) {
-    warnings.push({ code: 'cas-section-unrecognised', message: `the CAS page${revisionNote(page)} lists addresses under "${heading}", which maps to no section; they are not observed` });
+    if (sections === undefined) {
+      warnings.push({ code: 'cas-section-unrecognised', message: `the CAS page${revisionNote(page)} lists addresses under "${heading}", which maps to no section; they are observed under section "${CAS_NOTICE_SECTION}"` });
+    } else {
+      incomplete = true;
+      warnings.push({
+        code: 'cas-section-unrecognised',
+        message: `the CAS page${revisionNote(page)} lists addresses under "${heading}", which maps to no section; a selected section may have been renamed, so this check removes nothing`,
+      });
+    }
+  }
+  for (const issue of page.issues) {
+    const scopes = issue.scopes.filter((scope) => sectionSelected(scope.section) && dataCenterSelected(scope.dataCenter));
+    if (issue.scopes.length > 0 && scopes.length === 0) continue;
+    for (const scope of scopes) blind(scope);
+    const consequence =
+      scopes.length === 0 ? '' : `; until the page is fixed, what it lists for ${scopes.map(describeScope).join(', ')} is unknown: approved addresses from there are kept, neither missed nor removed`;
+    warnings.push({ code: issue.code, message: `${issue.message}${consequence}` });
   }
 
   const evidence = new Map<Cidr, CasEvidence[]>();
   for (const entry of page.entries) {
-    if (sections && !sections.has(entry.section)) continue;
-    const everywhere = entry.dataCenter === CAS_GLOBAL_DATA_CENTER;
-    if (dataCenters && !everywhere && !dataCenters.has(normaliseDataCenter(entry.dataCenter))) continue;
+    if (!sectionSelected(entry.section)) continue;
+    if (!dataCenterSelected(entry.dataCenter)) continue;
     const list = evidence.get(entry.cidr) ?? [];
     list.push({
       kind: 'cas',
@@ -89,7 +125,11 @@ export function selectCasEntries(page: CasPage, target: Pick<CasDocsTarget, 'sec
     evidence.set(entry.cidr, list);
   }
   const entries = sortCidrs(evidence.keys()).map((cidr) => ({ cidr, evidence: evidence.get(cidr) ?? [] }));
-  return { entries, warnings, incomplete: warnings.length > 0 };
+  return { entries, warnings, incomplete, unknownScopes: [...unknown.values()] };
+}
+
+function describeScope(scope: CasScope): string {
+  return scope.dataCenter === undefined ? `section ${scope.section} (every data center)` : `section ${scope.section} in ${scope.dataCenter}`;
 }
 
 function revisionNote(page: CasPage): string {

@@ -2,8 +2,11 @@ import { z } from 'zod';
 import { httpsUrl, wildcardOr } from '../../schema-kit.js';
 import { defineSource } from '../source.js';
 
-/** Section keys of the CAS network-requirements page; the README documents how headings map to them. */
-export const CAS_SECTIONS = ['portal', 'siem', 'log-collector', 'app-connector', 'dlp', 'mail', 'proxy'] as const;
+/**
+ * Section keys of the CAS network-requirements page; the README documents how headings map to them.
+ * `notice` holds addresses the page lists outside any known section (the notice under the title).
+ */
+export const CAS_SECTIONS = ['portal', 'siem', 'log-collector', 'app-connector', 'dlp', 'mail', 'proxy', 'notice'] as const;
 export type CasSection = (typeof CAS_SECTIONS)[number];
 
 /** "US" and "EU" are the 2018 names of US1 and EU1; "Gov US1" becomes GOV-US1. */

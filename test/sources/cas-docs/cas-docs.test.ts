@@ -10,7 +10,8 @@ import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../../peers/ht
 const page2017 = sharedFile('seeds/000_08fd580126dea501.txt');
 const page2018 = sharedFile('fixtures/cas/network-requirements_2018-05-14.md');
 const page2024 = sharedFile('fixtures/cas/network-requirements_2024-06-20.md');
-const variant = readFileSync(new URL('../../fixtures/cas/numbered-list-layout.md', import.meta.url));
+const fixture = (name: string) => readFileSync(new URL(`../../fixtures/cas/${name}`, import.meta.url));
+const variant = fixture('numbered-list-layout.md');
 const NOW = new Date('2025-03-01T06:00:00Z');
 
 let peer: HttpPeer;
@@ -22,6 +23,10 @@ beforeAll(async () => {
       '/2018.md': { body: page2018, contentType: 'text/markdown' },
       '/2024.md': { body: page2024, contentType: 'text/plain; charset=utf-8' },
       '/variant.md': { body: variant, contentType: 'text/plain' },
+      '/glued-letter.md': { body: fixture('glued-letter.md'), contentType: 'text/plain' },
+      '/title-notice.md': { body: fixture('title-notice.md'), contentType: 'text/plain' },
+      '/prose-only.md': { body: fixture('prose-only.md'), contentType: 'text/plain' },
+      '/continuation-column.md': { body: fixture('continuation-column.md'), contentType: 'text/plain' },
       '/half.md': { body: page2024.subarray(0, page2024.length / 2), contentType: 'text/plain' },
       '/empty.md': { body: '', contentType: 'text/plain' },
       '/html-as-text.md': { body: '<!DOCTYPE html>\n<html><head><title>Network requirements</title></head><body>13.91.91.243</body></html>', contentType: 'text/plain' },
@@ -107,6 +112,8 @@ describe('observing the real pages over HTTP', () => {
     expect(observation.status).toBe('partial');
     expect(codes(observation.warnings)).toEqual(['cas-data-center-missing']);
     expect(observation.warnings[0]?.message).toContain('"US2"');
+    // Only US2 is unknown: US1's entries are checked as usual.
+    expect(observation.unknownScopes).toEqual([{ kind: 'cas', dataCenter: 'US2' }]);
     expect(observation.entries.map((e) => e.cidr)).toEqual(sortCidrs(host('13.91.91.243', '52.183.75.62') as Cidr[]));
   });
 
@@ -116,16 +123,84 @@ describe('observing the real pages over HTTP', () => {
     expect(codes(observation.warnings)).toEqual(['cas-section-missing']);
     expect(observation.warnings[0]?.message).toContain('"dlp"');
     expect(observation.entries).toHaveLength(6);
+    expect(observation.unknownScopes).toEqual([{ kind: 'cas', section: 'dlp' }]);
   });
 
-  test('addresses under an unknown heading: warning and partial', async () => {
-    const observation = await observe({ url: '/variant.md', sections: '*', dataCenters: ['US1'] });
+  test('addresses under an unknown heading, sections listed by name: warning, and partial without scopes (a renamed section must not look like a removal)', async () => {
+    const observation = await observe({ url: '/variant.md', sections: ['portal', 'app-connector', 'mail'], dataCenters: ['US1'] });
     expect(observation.status).toBe('partial');
+    expect(observation.unknownScopes).toBeUndefined();
     expect(codes(observation.warnings)).toEqual(['cas-section-unrecognised']);
     expect(observation.warnings[0]?.message).toContain('Partner telemetry');
     expect(observation.entries.map((e) => e.cidr)).toEqual(
       sortCidrs(host('13.64.26.88', '13.64.29.32', '20.228.186.0/24', '52.183.75.0/24', '13.64.196.27', '13.64.198.19', '65.55.234.192/26', '207.46.50.192/26') as Cidr[]),
     );
+  });
+
+  test('addresses under an unknown heading, all sections: observed under "notice", complete', async () => {
+    const observation = await observe({ url: '/variant.md', sections: '*', dataCenters: ['US1'] });
+    expect(observation.status).toBe('ok');
+    expect(codes(observation.warnings)).toEqual(['cas-section-unrecognised']);
+    expect(observation.warnings[0]?.message).toContain('observed under section "notice"');
+    expect(observation.entries.find((e) => e.cidr === '192.0.2.10/32')?.evidence).toEqual([
+      { kind: 'cas', section: 'notice', dataCenter: 'US1', heading: 'Partner telemetry', revision: '2024-11-04' },
+    ]);
+  });
+});
+
+describe('issue 11: what a target sees of each layout that used to defeat the reader', () => {
+  test('a typo in one cell: partial, the warning says where and what was read, only that cell\'s scope is unknown', async () => {
+    const observation = await observe({ url: '/glued-letter.md', sections: ['app-connector', 'mail'], dataCenters: ['US1', 'EU1'] });
+    expect(observation.status).toBe('partial');
+    expect(observation.errors).toEqual([]);
+    expect(observation.unknownScopes).toEqual([{ kind: 'cas', section: 'app-connector', dataCenter: 'US1' }]);
+    expect(codes(observation.warnings)).toEqual(['cas-unreadable-address']);
+    expect(observation.warnings[0]!.message).toBe(
+      'line 25 of the CAS page, under "App connector, row US1": "13.64.16.132m" is not an IP address or CIDR; read 13.64.16.130/32 before it and 13.64.16.129/32 after it in the same row ' +
+        '(the text reads "13.64.196.27, 13.64.198.19, 13.64.16.134, 13.64.16.130, 13.64.16.132m 13.64.16.129, 13.64.16.138, 13.64.16.135"); ' +
+        'until the page is fixed, what it lists for section app-connector in US1 is unknown: approved addresses from there are kept, neither missed nor removed',
+    );
+    const cidrs = observation.entries.map((e) => e.cidr);
+    expect(cidrs).toContain('13.64.16.129/32');
+    expect(cidrs).toContain('13.95.30.46/32');
+    expect(cidrs).not.toContain('13.64.16.132/32');
+  });
+
+  test('a typo outside the selection is no concern of this target', async () => {
+    for (const selection of [{ sections: ['mail'], dataCenters: '*' }, { sections: '*', dataCenters: ['EU1'] }]) {
+      const observation = await observe({ url: '/glued-letter.md', ...selection });
+      expect(observation.status).toBe('ok');
+      expect(observation.warnings).toEqual([]);
+    }
+  });
+
+  test('the notice under the title: complete for a list of sections, observed under "notice" with "*"', async () => {
+    const listed = await observe({ url: '/title-notice.md', sections: ['portal', 'app-connector'], dataCenters: ['EU1'] });
+    expect(listed).toMatchObject({ status: 'ok', warnings: [], errors: [] });
+    expect(listed.entries.map((e) => e.cidr)).toEqual(sortCidrs(host('13.80.125.22', '40.74.1.235', '40.74.6.204', '13.80.22.71', '13.95.29.177') as Cidr[]));
+    const all = await observe({ url: '/title-notice.md', sections: '*', dataCenters: '*' });
+    expect(all).toMatchObject({ status: 'ok', warnings: [], errors: [] });
+    expect(all.entries.find((e) => e.cidr === '20.105.20.0/24')?.evidence).toEqual([
+      { kind: 'cas', section: 'notice', dataCenter: 'global', heading: 'Network requirements', revision: '2025-03-03' },
+    ]);
+    const notice = await observe({ url: '/title-notice.md', sections: ['notice'], dataCenters: ['US1'] });
+    expect(notice.status).toBe('ok');
+    expect(notice.entries).toHaveLength(5);
+  });
+
+  test('the first layout, prose only and no mail section: complete', async () => {
+    const observation = await observe({ url: '/prose-only.md', sections: '*', dataCenters: ['US1'] });
+    expect(observation).toMatchObject({ status: 'ok', warnings: [], errors: [], facts: { revision: '2017-08-10' } });
+    expect(observation.entries.map((e) => e.cidr)).toEqual(
+      sortCidrs(host('13.91.91.243', '52.183.75.62', '104.209.35.177', '13.91.98.185', '40.118.211.172', '104.42.231.28') as Cidr[]),
+    );
+  });
+
+  test('a list continued in an empty-header column: complete, with every address', async () => {
+    const observation = await observe({ url: '/continuation-column.md', sections: ['app-connector'], dataCenters: ['US1'] });
+    expect(observation).toMatchObject({ status: 'ok', warnings: [] });
+    expect(observation.entries).toHaveLength(7);
+    expect(observation.entries.map((e) => e.cidr)).toContain('13.64.196.27/32');
   });
 });
 

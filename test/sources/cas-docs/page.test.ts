@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { AllowlistError } from '../../../shared/problem.js';
-import { casSectionsOfHeading, parseCasPage, type CasPage } from '../../../shared/sources/cas-docs/page.js';
+import { casSectionsOfHeading, parseCasPage, type CasPage, type CasPageIssue } from '../../../shared/sources/cas-docs/page.js';
 import type { CasSection } from '../../../shared/sources/cas-docs/schema.js';
 import { sharedFile } from '../../peers/http.js';
 
 const page2017 = sharedFile('seeds/000_08fd580126dea501.txt').toString('utf8');
 const page2018 = sharedFile('fixtures/cas/network-requirements_2018-05-14.md').toString('utf8');
 const page2024 = sharedFile('fixtures/cas/network-requirements_2024-06-20.md').toString('utf8');
-const variant = readFileSync(new URL('../../fixtures/cas/numbered-list-layout.md', import.meta.url), 'utf8');
+const fixture = (name: string) => readFileSync(new URL(`../../fixtures/cas/${name}`, import.meta.url), 'utf8');
+const variant = fixture('numbered-list-layout.md');
 
 /** Addresses of one section and data center (optionally under headings containing `under`), sorted, unique. */
 function addresses(page: CasPage, section: CasSection, dataCenter: string, under?: string): string[] {
@@ -218,9 +219,9 @@ describe('newer layout variant (test/fixtures/cas/numbered-list-layout.md)', () 
     expect(addresses(page, 'mail', 'global')).toEqual(cidrs('65.55.234.192/26', '207.46.50.192/26'));
   });
 
-  test('addresses under an unknown heading are reported, not attributed', () => {
+  test('addresses under an unknown heading are reported, and attributed to no known section (only to notice)', () => {
     expect(page.unrecognised).toEqual(['Partner telemetry']);
-    expect(page.entries.some((e) => e.cidr === '192.0.2.10/32')).toBe(false);
+    expect(page.entries.filter((e) => e.cidr === '192.0.2.10/32').map((e) => [e.section, e.dataCenter, e.heading])).toEqual([['notice', 'US1', 'Partner telemetry']]);
   });
 });
 
@@ -237,6 +238,7 @@ test('a delimiter row with fewer cells than the header is padded, as DocFX rende
       '|US1|198.51.100.8|',
       '## Mail server',
       '- 203.0.113.0/27',
+      '## Next steps',
     ].join('\n'),
   );
   expect(addresses(page, 'portal', 'US1')).toEqual(cidrs('198.51.100.7'));
@@ -298,39 +300,254 @@ describe('errors instead of empty results', () => {
   });
 
   test('cut just before the mail server section', () => {
-    expect(parseError(page2018.slice(0, page2018.indexOf('## Email server'))).code).toBe('cas-truncated');
+    const error = parseError(page2018.slice(0, page2018.indexOf('## Email server')));
+    expect(error.code).toBe('cas-truncated');
+    expect(error.message).toMatch(/closing section/);
   });
 
+  test('cut after the last address section, before the closing section', () => {
+    expect(parseError(page2024.slice(0, page2024.indexOf('## Next steps'))).code).toBe('cas-truncated');
+    expect(parseError(page2017.slice(0, page2017.indexOf('## See Also'))).code).toBe('cas-truncated');
+  });
+
+  test('cut inside a code block or an HTML comment', () => {
+    const fence = parseError(page2024.slice(0, page2024.indexOf('*.msecnd.net')));
+    expect(fence.code).toBe('cas-truncated');
+    expect(fence.message).toMatch(/code block opened on line 30/);
+    const comment = page2018.replace('## Email server', '<!-- editors: keep in sync\n\n## Email server');
+    expect(parseError(comment).message).toMatch(/HTML comment that never ends \(line 131\)/);
+  });
+
+  test('a page whose only IP table is under an unknown heading', () => {
+    expect(parseError('# Network requirements\n\n## Something new\n\n|Data center|IP addresses|\n|--|--|\n|US1|192.0.2.1|\n\n## Next steps\n').code).toBe('cas-no-addresses');
+  });
+});
+
+describe('pages with their tables removed are read for what they still list', () => {
   test.each([
     ['2017', page2017],
     ['2018', page2018],
     ['2024', page2024],
-  ])('the %s page with its tables removed', (_name, text) => {
+  ])('the %s page: only the mail server (in prose) remains', (_name, text) => {
     const withoutTables = text
       .split('\n')
       .filter((line) => !/^\s*(>\s*)?\|/.test(line))
       .join('\n');
-    expect(parseError(withoutTables).code).toBe('cas-no-addresses');
-  });
-
-  test('a page whose only IP table is under an unknown heading', () => {
-    expect(parseError('# Network requirements\n\n## Something new\n\n|Data center|IP addresses|\n|--|--|\n|US1|192.0.2.1|\n').code).toBe('cas-no-addresses');
-  });
-
-  test('an address-like token in an IP column that is not an address', () => {
-    const broken = page2018.replace('13.91.91.243|\n> |US2|', '13.91.91.2433|\n> |US2|');
-    expect(broken).not.toBe(page2018);
-    const error = parseError(broken);
-    expect(error.code).toBe('cas-invalid-address');
-    expect(error.message).toContain('13.91.91.2433');
-    const range = page2018.replace('40.81.156.155<br>40.81.156.153', '40.81.156.153-40.81.156.155');
-    expect(range).not.toBe(page2018);
-    expect(parseError(range).code).toBe('cas-invalid-address');
-  });
-
-  test('a data-center row without a data-center name', () => {
-    const unnamed = page2018.replace('> |US2|52.184.165.82|', '> ||52.184.165.82|');
-    expect(unnamed).not.toBe(page2018);
-    expect(parseError(unnamed).code).toBe('cas-unexpected-layout');
+    const page = parseCasPage(withoutTables);
+    expect(page.sections).toEqual(new Set(['mail']));
+    expect(page.issues).toEqual([]);
   });
 });
+
+describe('a defect blinds only its own cell: a warning, and the rest of the page read as usual', () => {
+  test('a typo in an IP cell: the other addresses of the row are read', () => {
+    const broken = page2018.replace('13.91.91.243|\n> |US2|', '13.91.91.2433|\n> |US2|');
+    expect(broken).not.toBe(page2018);
+    const page = parseCasPage(broken);
+    expect(page.issues).toEqual([
+      expect.objectContaining({ code: 'cas-unreadable-address', line: 79, tokens: ['13.91.91.2433'], text: '13.91.91.2433', scopes: [{ section: 'siem', dataCenter: 'US1' }] }),
+    ]);
+    expect(page.issues[0]!.message).toBe(
+      'line 79 of the CAS page, under "SIEM agent connection, row US": "13.91.91.2433" is not an IP address or CIDR; read no other address in the same row (the text reads "13.91.91.2433")',
+    );
+    expect(addresses(page, 'siem', 'US1')).toEqual([]);
+    // The same address elsewhere, and every other row, is read as before.
+    expect(addresses(page, 'portal', 'US1')).toEqual(cidrs('13.80.125.22', '52.183.75.62', '13.91.91.243'));
+    expect(page.entries).toHaveLength(parseCasPage(page2018).entries.length - 1);
+  });
+
+  test('a range in an IP cell names both ends', () => {
+    const range = page2018.replace('40.81.156.155<br>40.81.156.153', '40.81.156.153-40.81.156.155');
+    expect(range).not.toBe(page2018);
+    const page = parseCasPage(range);
+    expect(page.issues.map((issue) => [issue.code, issue.line, issue.tokens, issue.scopes])).toEqual([
+      ['cas-unreadable-address', 103, ['40.81.156.153-40.81.156.155'], [{ section: 'app-connector', dataCenter: 'EU2' }]],
+    ]);
+    expect(addresses(page, 'app-connector', 'EU2')).toEqual([]);
+    expect(addresses(page, 'dlp', 'EU2')).toEqual(cidrs('40.81.156.155', '40.81.156.153'));
+    const spaced = parseCasPage(page2018.replace('40.81.156.155<br>40.81.156.153', '40.81.156.153 – 40.81.156.155'));
+    expect(spaced.issues.map((issue) => issue.tokens)).toEqual([['40.81.156.153', '–', '40.81.156.155']]);
+  });
+
+  test('a row without a data-center name: its addresses are named, the section is unknown in every data center', () => {
+    const unnamed = page2018.replace('> |US2|52.184.165.82|', '> ||52.184.165.82|');
+    expect(unnamed).not.toBe(page2018);
+    const page = parseCasPage(unnamed);
+    expect(page.issues.map((issue) => [issue.code, issue.tokens, issue.scopes])).toEqual([['cas-unlabelled-row', ['52.184.165.82'], [{ section: 'siem' }]]]);
+    expect(addresses(page, 'siem', 'US3')).toEqual(cidrs('40.90.218.198', '40.90.218.196'));
+  });
+});
+
+/**
+ * Issue 11: the four ways real revisions defeated the reader, each on a fixture of the same shape
+ * (test/fixtures/cas/, written for these tests).
+ */
+describe('issue 11: every real layout is read, and nothing is dropped without a warning', () => {
+  test('an empty-header column continuing the IP list: both columns are read', () => {
+    const page = parseCasPage(fixture('continuation-column.md'));
+    expect(page.issues).toEqual([]);
+    expect(addresses(page, 'portal', 'US1')).toEqual(cidrs('13.80.125.22', '52.183.75.62', '13.91.91.243'));
+    expect(addresses(page, 'portal', 'EU1')).toEqual(cidrs('13.80.125.22', '52.183.75.62', '52.174.56.180'));
+    expect(addresses(page, 'app-connector', 'US1')).toEqual(
+      cidrs('104.209.35.177', '13.91.98.185', '40.118.211.172', '13.93.216.68', '13.91.61.249', '13.93.233.42', '13.64.196.27'),
+    );
+    expect(addresses(page, 'app-connector', 'US2')).toEqual(cidrs('52.184.165.82', '40.84.4.93', '40.84.4.119', '40.84.2.83'));
+    expect(addresses(page, 'app-connector', 'EU1')).toEqual(cidrs('52.174.56.180', '13.80.22.71', '13.95.29.177', '13.95.30.46'));
+    expect(addresses(page, 'mail', 'global')).toEqual(cidrs('198.2.134.139'));
+  });
+
+  test('a letter glued to an address (and the comma lost): a warning for that cell, the rest read', () => {
+    const page = parseCasPage(fixture('glued-letter.md'));
+    expect(page.issues).toHaveLength(1);
+    const [issue] = page.issues as [CasPageIssue];
+    expect(issue).toMatchObject({ code: 'cas-unreadable-address', line: 25, tokens: ['13.64.16.132m'], heading: 'App connector, row US1' });
+    expect(issue.scopes).toEqual([{ section: 'app-connector', dataCenter: 'US1' }]);
+    expect(issue.text).toContain('13.64.16.130, 13.64.16.132m 13.64.16.129, 13.64.16.138');
+    expect(issue.message).toContain('"13.64.16.132m" is not an IP address or CIDR; read 13.64.16.130/32 before it and 13.64.16.129/32 after it in the same row');
+    // Everything else in the cell, the row and the page is read.
+    expect(addresses(page, 'app-connector', 'US1')).toEqual(
+      cidrs('13.64.196.27', '13.64.198.19', '13.64.16.134', '13.64.16.130', '13.64.16.129', '13.64.16.138', '13.64.16.135'),
+    );
+    expect(addresses(page, 'app-connector', 'EU1')).toEqual(cidrs('13.80.22.71', '13.95.29.177', '13.95.30.46'));
+    expect(addresses(page, 'portal', 'US1')).toEqual(cidrs('13.64.26.88', '13.64.29.32', '13.80.125.22'));
+    expect(addresses(page, 'mail', 'global')).toEqual(cidrs('65.55.234.192/26', '207.46.50.192/26'));
+  });
+
+  test('the first layout: prose and bullets under their headings, no table, no mail section, not taken as cut short', () => {
+    const page = parseCasPage(fixture('prose-only.md'));
+    expect(page.revision).toBe('2017-08-10');
+    expect(page.issues).toEqual([]);
+    expect(page.sections).toEqual(new Set(['portal', 'app-connector', 'siem', 'log-collector']));
+    expect(addresses(page, 'portal', 'global')).toEqual(cidrs('13.91.91.243', '52.183.75.62'));
+    expect(addresses(page, 'app-connector', 'global')).toEqual(cidrs('104.209.35.177', '13.91.98.185', '40.118.211.172'));
+    expect(addresses(page, 'siem', 'global')).toEqual(cidrs('104.42.231.28'));
+    expect(addresses(page, 'log-collector', 'global')).toEqual(cidrs('104.42.231.28'));
+    expect(page.entries.find((e) => e.section === 'siem')?.heading).toBe('SIEM agent and Log collector');
+  });
+
+  test('a notice under the title: its ranges are observed under "notice", and nothing is unrecognised', () => {
+    const page = parseCasPage(fixture('title-notice.md'));
+    expect(page.issues).toEqual([]);
+    expect(page.unrecognised).toEqual([]);
+    expect(addresses(page, 'notice', 'global')).toEqual(cidrs('20.14.49.0/24', '20.41.76.0/24', '20.64.231.0/24', '20.105.20.0/24', '20.113.228.0/24'));
+    expect(page.entries.filter((e) => e.section === 'notice').map((e) => e.heading)).toEqual(Array(5).fill('Network requirements'));
+    expect(addresses(page, 'portal', 'EU1')).toEqual(cidrs('13.80.125.22', '40.74.1.235', '40.74.6.204'));
+  });
+
+  test('address-like text the reader does not read as a list is still named: raw HTML, a link target, a comment', () => {
+    const page = parseCasPage(
+      [
+        '# Network requirements',
+        '## Portal access',
+        '|Data center|IP addresses|',
+        '|--|--|',
+        '|US1|52.183.75.62|',
+        '',
+        '<div>52.183.75.63</div>',
+        '',
+        'See [the list](https://52.183.75.64/list) and ![diagram 52.183.75.65](media/x.png).',
+        '',
+        '<!-- removed in June: 52.183.75.66 -->',
+        '## Next steps',
+      ].join('\n'),
+    );
+    expect(page.issues.map((issue) => [issue.code, issue.line, issue.tokens, issue.scopes])).toEqual([
+      ['cas-address-not-read', 7, ['52.183.75.63'], [{ section: 'portal' }]],
+      ['cas-address-not-read', 9, ['https://52.183.75.64/list', '52.183.75.65'], [{ section: 'portal' }]],
+      ['cas-address-commented-out', 11, ['52.183.75.66'], []],
+    ]);
+    expect(addresses(page, 'portal', 'US1')).toEqual(cidrs('52.183.75.62'));
+  });
+});
+
+/**
+ * Metamorphic tests: rewriting a page's tables in ways a person editing it might (an empty-header column, a long
+ * list continued in a second column) changes nothing that is observed.
+ */
+describe('same observation after layout-only edits', () => {
+  const pages: Array<[string, string]> = [
+    ['2017', page2017],
+    ['2018', page2018],
+    ['2024', page2024],
+    ['numbered-list-layout', variant],
+    ['glued-letter', fixture('glued-letter.md')],
+    ['title-notice', fixture('title-notice.md')],
+  ];
+
+  /** One key per (cidr, section, data center, heading): the whole observation, order aside. */
+  const observed = (markdown: string) => {
+    const page = parseCasPage(markdown);
+    return { entries: new Set(page.entries.map((e) => `${e.cidr} ${e.section} ${e.dataCenter} ${e.heading}`)), issues: page.issues.map((i) => [i.code, i.tokens, i.scopes]) };
+  };
+
+  test.each(pages)('%s: an empty-header column after the IP column', (_name, markdown) => {
+    const edited = editIpTables(markdown, (cell) => [cell, '']);
+    expect(edited).not.toBe(markdown);
+    expect(observed(edited)).toEqual(observed(markdown));
+  });
+
+  test.each(pages)('%s: an empty-header column at the end of every table', (_name, markdown) => {
+    const edited = editIpTables(markdown, (cell) => [cell], true);
+    expect(edited).not.toBe(markdown);
+    expect(observed(edited)).toEqual(observed(markdown));
+  });
+
+  test.each(pages)('%s: each IP cell split across two columns', (_name, markdown) => {
+    let split = 0;
+    const edited = editIpTables(markdown, (cell) => {
+      const [first, second] = splitList(cell);
+      if (second !== '') split++;
+      return [first, second];
+    });
+    expect(split).toBeGreaterThan(0);
+    expect(observed(edited)).toEqual(observed(markdown));
+  });
+});
+
+const CONTAINER = /^[ \t]*(?:>[ \t]?)*[ \t]*/;
+const DELIMITER = /^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
+
+/**
+ * Rewrites every table with an "IP addresses" column, line by line: the IP cell of each row becomes the cells
+ * `edit` returns (the header gets an empty cell for each extra one); with `atEnd`, every row also gets one more,
+ * empty, cell at its end.
+ */
+function editIpTables(markdown: string, edit: (cell: string) => string[], atEnd = false): string {
+  const lines = markdown.split('\n');
+  let column = -1;
+  let width = 0;
+  return lines
+    .map((line, index) => {
+      const prefix = CONTAINER.exec(line)?.[0] ?? '';
+      const row = line.slice(prefix.length);
+      if (!row.startsWith('|')) {
+        column = -1;
+        return line;
+      }
+      const cells = row.split(/(?<!\\)\|/);
+      const next = lines[index + 1]?.replace(CONTAINER, '') ?? '';
+      if (column === -1 && DELIMITER.test(next.trim())) {
+        column = cells.findIndex((cell) => /ip addresses/i.test(cell));
+        if (column === -1) return line;
+        width = edit('x').length;
+        cells.splice(column, 1, cells[column]!, ...Array<string>(width - 1).fill(''));
+      } else if (column !== -1 && DELIMITER.test(row.trim())) {
+        cells.splice(column, 1, ...Array<string>(width).fill('----'));
+      } else if (column !== -1) {
+        cells.splice(column, 1, ...edit(cells[column] ?? ''));
+      } else {
+        return line;
+      }
+      if (atEnd) cells.splice(cells.length - 1, 0, DELIMITER.test(row.trim()) ? '----' : '');
+      return prefix + cells.join('|');
+    })
+    .join('\n');
+}
+
+/** Splits a list cell in two at a separator near its middle (a comma or a <br> variant), never inside an address. */
+function splitList(cell: string): [string, string] {
+  const separators = [...cell.matchAll(/\s*(,|<br\s*\/?>(<\/br>)?(\s*<br\s*\/?>)?)\s*/g)];
+  if (separators.length === 0) return [cell, ''];
+  const middle = separators[Math.floor(separators.length / 2)]!;
+  return [cell.slice(0, middle.index), cell.slice(middle.index! + middle[0].length)];
+}
