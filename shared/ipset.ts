@@ -93,6 +93,12 @@ export function difference(a: Iterable<Cidr>, b: Iterable<Cidr>): Cidr[] {
   return fromCidrTools(excludeCidr(toArray(a), toArray(b)));
 }
 
+/** Addresses in both `a` and `b`, aggregated. */
+export function intersection(a: Iterable<Cidr>, b: Iterable<Cidr>): Cidr[] {
+  const left = toArray(a);
+  return difference(left, difference(left, b));
+}
+
 /** Whether any address is in both sets. */
 export function intersects(a: Iterable<Cidr>, b: Iterable<Cidr>): boolean {
   return overlapCidr(toArray(a), toArray(b));

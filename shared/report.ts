@@ -47,4 +47,6 @@ export interface Report {
   readonly pullRequest: PullRequestReport;
   /** Run-level problems (state store, GitHub), as opposed to per-target ones. */
   readonly errors: Problem[];
+  /** Run-level warnings (entries on the base branch this config does not manage, kept as they are). */
+  readonly warnings: Problem[];
 }

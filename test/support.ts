@@ -23,3 +23,14 @@ export async function rejection(promise: Promise<unknown>): Promise<AllowlistErr
   if (!(outcome.error instanceof AllowlistError)) throw outcome.error;
   return outcome.error;
 }
+
+/** The error a function threw, asserted to be a typed AllowlistError. */
+export function rejectionSync(run: () => unknown): AllowlistError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof AllowlistError) return error;
+    throw error;
+  }
+  throw new Error('expected a throw, got a return');
+}

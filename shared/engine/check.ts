@@ -14,6 +14,7 @@ interface RunOutcome {
   readonly reports: TargetReport[];
   readonly pullRequest: PullRequestReport;
   readonly errors: readonly Problem[];
+  readonly warnings: readonly Problem[];
 }
 
 /**
@@ -40,6 +41,7 @@ export async function runCheck(options: RunOptions): Promise<Report> {
       targets: outcome.reports,
       pullRequest: outcome.pullRequest,
       errors: [...outcome.errors],
+      warnings: [...outcome.warnings],
     };
   } finally {
     if (holdsLease(context)) await releaseLease(context);
@@ -61,7 +63,7 @@ function observeAll(context: RunContext, snapshot: Snapshot, targets: readonly T
 async function dryRun(context: RunContext, snapshot: Snapshot, targets: readonly Target[], observations: readonly Observation[]): Promise<RunOutcome> {
   const drifts = driftAll(context.config, snapshot, targets, observations, context.now().toISOString());
   const diff = await dryRunDiff(context.config, snapshot, proposedSets(context.config, snapshot, drifts));
-  return { reports: reportsOf(drifts), pullRequest: { action: 'dry-run', ...(diff ? { diff } : {}) }, errors: [] };
+  return { reports: reportsOf(drifts), pullRequest: { action: 'dry-run', ...(diff ? { diff } : {}) }, errors: [], warnings: [] };
 }
 
 async function writingRun(
@@ -97,18 +99,21 @@ async function writingRun(
   let pullRequest: PullRequestReport = { action: 'none' };
   let nextConfig = configRecord;
   const errors = [...reading.problems];
+  const warnings: Problem[] = [];
   if (errors.length === 0) {
     const reconciled = await reconcilePullRequest(context, { snapshot: { config: configRecord, targets: records }, drifts, proposed, openHead: reading.openHead });
     pullRequest = reconciled.report;
     nextConfig = withPullRequest(configRecord, reconciled.pullRequest);
     promote(records, reconciled.promotions, context.now().toISOString(), setRecord);
     errors.push(...reconciled.problems);
+    warnings.push(...reconciled.warnings);
+    for (const warning of reconciled.warnings) context.log('warn', warning.message);
   }
 
   // Fenced: the write renews the lease in the same transaction, so a run that lost its lease cannot write.
   const finished = { ...nextConfig, lastRunId: context.runId, lastRunAt: context.now().toISOString() };
   await context.store.write(config.name, { config: finished, targets: [...touched].map((id) => records.get(id)!) }, { lease: context.lease });
-  return { reports: reportsOf(drifts), pullRequest, errors };
+  return { reports: reportsOf(drifts), pullRequest, errors, warnings };
 }
 
 /** Approved sets become baselines, and their miss counts start over. */

@@ -1,13 +1,14 @@
 import type { TargetDrift } from '../drift.js';
-import type { Cidr } from '../ipset.js';
+import { intersection, union, type Cidr } from '../ipset.js';
 import { toProblem, type Problem } from '../problem.js';
-import type { PublishPlan } from '../publish/github.js';
+import { pullRequestMarker, type BaseFiles, type PublishPlan } from '../publish/github.js';
 import { renderPullRequest } from '../publish/pr-text.js';
-import { renderFile } from '../render/index.js';
+import { readFileEntries } from '../render/read.js';
 import type { PullRequestReport } from '../report.js';
 import type { PullRequestRecord, Snapshot } from '../state/records.js';
 import type { RunContext } from './context.js';
-import { carriedDrift, changedTargets, configFingerprint, fileCidrs, openPullRequest, proposalFingerprint, unknownTargets } from './proposal.js';
+import { assertRemovalsNamed, planFiles, totalChange } from './files.js';
+import { baselineOf, carriedDrift, changedTargets, configFingerprint, openPullRequest, proposalFingerprint, unknownTargets } from './proposal.js';
 
 /**
  * The PR lifecycle. Each step reads GitHub, decides, and returns what changed (the PR record to keep, baselines
@@ -31,24 +32,43 @@ export async function readPullRequest(context: RunContext, record: PullRequestRe
   const none = { promotions: new Map<string, Cidr[]>(), problems: [] };
   if (record?.state !== 'open' || !context.config.github) return { pullRequest: record, ...none };
   try {
-    const pr = await (await context.github()).getPullRequest(record.number);
+    const github = await context.github();
+    const pr = await github.getPullRequest(record.number);
     if (pr.state === 'open') return { pullRequest: record, openHead: pr.headSha, ...none };
     if (pr.state === 'closed') {
+      // Our own withdrawal may have stopped half-way (the branch delete failed, the process died): finish it.
+      if (await github.finishWithdrawal(pr.number)) {
+        context.log('info', `PR #${pr.number} was withdrawn by allowlist-drift; its withdrawal is complete`);
+        return { pullRequest: undefined, ...none };
+      }
       context.log('info', `PR #${pr.number} was closed without merging: that proposal will not be proposed again`);
       return { pullRequest: undefined, declined: record.fingerprint, ...none };
     }
-    const editedByPeople = pr.headSha !== record.headSha || record.blockedNotice !== undefined;
-    if (editedByPeople) {
-      // What was merged is not what we proposed: the files on the base branch are the truth now. The next
-      // publish compares its rendering with them and either finds them equal (and promotes) or proposes the rest.
-      context.log('warn', `PR #${pr.number} was merged with commits made by people; its proposal is not taken as the baseline`);
-      return { pullRequest: undefined, ...none };
-    }
-    context.log('info', `PR #${pr.number} was merged: its proposal is now the baseline`);
-    return { pullRequest: undefined, promotions: new Map(Object.entries(record.proposal)), problems: [] };
+    const promotions = await mergedPromotions(context, record);
+    context.log('info', `PR #${pr.number} was merged: what the base branch now holds of its proposal is the baseline`);
+    return { pullRequest: undefined, promotions, problems: [] };
   } catch (error) {
     return { pullRequest: record, ...none, problems: [toProblem(error, 'github-error')] };
   }
+}
+
+/**
+ * Merging approves what was merged: per target, the part of its proposal that every one of its files on the base
+ * branch holds after the merge, whatever commits people added to the branch or whenever the merge happened. A target written to no file
+ * has nothing to read back; its proposal is what was approved.
+ */
+async function mergedPromotions(context: RunContext, record: PullRequestRecord): Promise<Map<string, Cidr[]>> {
+  const { config } = context;
+  const base = await (await context.github()).readBase(config.files.map((file) => file.path));
+  const onBase = new Map(config.files.map((file) => [file.path, readFileEntries(file, base.files.get(file.path) ?? null)]));
+  return new Map(
+    Object.entries(record.proposal).map(([targetId, proposal]) => {
+      const files = config.files.filter((file) => file.targets.includes(targetId));
+      if (files.length === 0) return [targetId, proposal];
+      // Every file of the target must hold an address for it to count as merged: one hand-emptied file is a gap to fill.
+      return [targetId, files.reduce((held, file) => intersection(held, onBase.get(file.path)!), proposal)];
+    }),
+  );
 }
 
 export interface ReconcileInput {
@@ -62,6 +82,8 @@ export interface ReconcileInput {
 
 export interface Reconciliation {
   readonly report: PullRequestReport;
+  /** Run-level warnings: entries on the base branch this config does not manage, kept as they are. */
+  readonly warnings: readonly Problem[];
   /** The PR record to store: undefined when no PR is open any more. */
   readonly pullRequest: PullRequestRecord | undefined;
   /** The repository already holds the proposal: target id -> its new baseline. */
@@ -79,6 +101,7 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
     pullRequest: snapshot.config.pullRequest,
     promotions: new Map(),
     problems,
+    warnings: [],
   });
   const changed = changedTargets(snapshot, proposed);
 
@@ -93,7 +116,7 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
         { number: open.number, headSha: open.headSha },
         'The addresses it proposed match the approved baseline again, so no change is needed.',
       );
-      return { report: { action: 'closed', number: open.number, url: open.url }, pullRequest: undefined, promotions: new Map(), problems: [] };
+      return { report: { action: 'closed', number: open.number, url: open.url }, pullRequest: undefined, promotions: new Map(), problems: [], warnings: [] };
     } catch (error) {
       return keep({ action: 'none', number: open.number, url: open.url }, [toProblem(error, 'github-error')]);
     }
@@ -119,10 +142,12 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
     return keep({ action: 'unchanged', number: open.number, url: open.url });
   }
 
-  const plan = publishPlan(context, input, changed, fingerprint);
   try {
+    const github = await context.github();
+    const base = await github.readBase(config.files.map((file) => file.path));
+    const plan = publishPlan(context, input, changed, fingerprint, base);
     const known = open ? { number: open.number, headSha: open.headSha, ...(open.blockedNotice ? { blockedNotice: open.blockedNotice } : {}) } : undefined;
-    const result = await (await context.github()).publish(plan, known);
+    const result = await github.publish(plan.plan, known);
     // The repository already says what this run proposes: that is the approval, as a merge would be.
     const promotions = new Map<string, Cidr[]>(result.alreadyOnBase ? [...input.drifts.keys()].map((id) => [id, proposed.get(id) ?? []]) : []);
     const pr = result.pullRequest;
@@ -146,40 +171,73 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
       pullRequest,
       promotions,
       problems: [],
+      warnings: plan.warnings,
     };
   } catch (error) {
     return keep({ action: 'none', ...(open ? { number: open.number, url: open.url } : {}) }, [toProblem(error, 'github-error')]);
   }
 }
 
-function publishPlan(context: RunContext, input: ReconcileInput, changed: ReadonlySet<string>, fingerprint: string): PublishPlan {
+/**
+ * The files as they will be pushed, computed against the base branch's current files, and the PR text that
+ * describes exactly that change. Throws (nothing is pushed) when a file would lose an entry the text does not name.
+ */
+function publishPlan(
+  context: RunContext,
+  input: ReconcileInput,
+  changed: ReadonlySet<string>,
+  fingerprint: string,
+  base: BaseFiles,
+): { plan: PublishPlan; warnings: Problem[] } {
   const { config } = context;
   const github = config.github!;
   const { snapshot, drifts, proposed } = input;
+  const described = [
+    ...[...drifts.values()].filter((d) => changed.has(d.report.id) || d.report.status !== 'ok' || d.report.warnings.length > 0),
+    // Targets this run did not check still change the files through their stored proposal: the reviewer sees them too.
+    ...config.targets
+      .filter((t) => changed.has(t.id) && !drifts.has(t.id))
+      .map((t) => carriedDrift(t, snapshot.targets.get(t.id), proposed.get(t.id) ?? [], config)),
+  ];
+  const open = openPullRequest(snapshot);
+  const baselines = new Map(config.targets.map((t) => [t.id, baselineOf(snapshot, t.id)]));
+  const managed = new Map(
+    config.targets.map((t) => {
+      const record = snapshot.targets.get(t.id);
+      return [t.id, union(record?.baseline ?? [], record?.proposed ?? [], open?.proposal[t.id] ?? [])];
+    }),
+  );
+  const changes = planFiles(config, { base: base.files, proposed, baselines, managed });
+  assertRemovalsNamed(
+    changes,
+    union(...described.filter((d) => changed.has(d.report.id)).map((d) => d.report.removed)),
+  );
+  const total = totalChange(changes);
   const text = renderPullRequest({
     configName: config.name,
     runId: context.runId,
     configFingerprint: configFingerprint(config),
-    drifts: [
-      ...[...drifts.values()].filter((d) => changed.has(d.report.id) || d.report.status !== 'ok' || d.report.warnings.length > 0),
-      // Targets this run did not check still change the files through their stored proposal: the reviewer sees them too.
-      ...config.targets
-        .filter((t) => changed.has(t.id) && !drifts.has(t.id))
-        .map((t) => carriedDrift(t, snapshot.targets.get(t.id), proposed.get(t.id) ?? [], config)),
-    ],
-    files: config.files.map((f) => f.path),
+    drifts: described,
+    change: total,
+    files: changes.filter((c) => c.content !== c.before).map((c) => c.file.path),
   });
+  const warnings = changes
+    .filter((c) => c.kept.length > 0)
+    .map((c) => ({
+      code: 'unmanaged-entries',
+      message: `${c.file.path} on ${github.base} holds ${c.kept.length} ${c.kept.length === 1 ? 'entry' : 'entries'} no target of config "${config.name}" produced (${c.kept.slice(0, 5).join(', ')}${c.kept.length > 5 ? ', …' : ''}); kept as they are. A hand edit, or another config writing the same file?`,
+    }));
   return {
-    fingerprint,
-    title: text.title,
-    body: text.body,
-    files: config.files.map((file) => ({
-      path: file.path,
-      readsExisting: file.format === 'template',
-      render: (existing: string | null) => renderFile(file, fileCidrs(file.targets, proposed), { configName: config.name, existing }),
-    })),
-    labels: github.labels,
-    reviewers: github.reviewers,
-    teamReviewers: github.teamReviewers,
+    plan: {
+      fingerprint,
+      title: text.title,
+      body: `${pullRequestMarker(config.name)}\n${text.body}`,
+      base: { sha: base.sha, tree: base.tree },
+      files: changes.map((c) => ({ path: c.file.path, content: c.content })),
+      labels: github.labels,
+      reviewers: github.reviewers,
+      teamReviewers: github.teamReviewers,
+    },
+    warnings,
   };
 }

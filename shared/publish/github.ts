@@ -8,15 +8,26 @@ import { MAX_BODY_CHARS } from './pr-text.js';
 
 export interface FileToPublish {
   path: string;
-  /** When true, `render` receives the file's content on the base branch (null when it does not exist). */
-  readsExisting: boolean;
-  render(existing: string | null): string;
+  content: string;
+}
+
+/** The base branch's head and the files a plan was computed from. */
+export interface BaseFiles {
+  sha: string;
+  tree: string;
+  /** Path -> content at `sha`, null when the file does not exist. */
+  files: Map<string, string | null>;
 }
 
 export interface PublishPlan {
   fingerprint: string;
   title: string;
   body: string;
+  /**
+   * The base the files were computed against (see readBase): the commit is made on it, so a newer base commit is
+   * never overwritten unseen. Without it, the files are committed on the base branch's current head.
+   */
+  base?: { sha: string; tree: string };
   files: FileToPublish[];
   labels: string[];
   reviewers: string[];
@@ -58,9 +69,16 @@ export interface GitHubPublisher {
   /** `${branchPrefix}${configName}`: one branch per config, so reruns find their own work. */
   readonly branch: string;
   getPullRequest(number: number): Promise<PrSnapshot>;
+  /** The base branch's head and the given files at it. */
+  readBase(paths: readonly string[]): Promise<BaseFiles>;
   publish(plan: PublishPlan, known?: KnownPullRequest): Promise<PublishResult>;
-  /** The drift went away: explain, close, and delete the branch when only allowlist-drift committed to it. */
+  /**
+   * The drift went away: explain, close, and delete the branch when only allowlist-drift committed to it. The
+   * comment goes first and carries WITHDRAWN_MARKER, so a run that dies after closing is never read as a decline.
+   */
   withdraw(known: { number: number; headSha?: string }, reason: string): Promise<PublishResult>;
+  /** Whether a closed PR was closed by allowlist-drift's own withdrawal; if so, finishes it (deletes our branch). */
+  finishWithdrawal(number: number): Promise<boolean>;
 }
 
 /** Bottleneck groups of @octokit/plugin-throttling that an Octokit client may be given instead of creating its own. */
@@ -91,7 +109,18 @@ export interface GitHubPublisherOptions {
 export const CONFIG_TRAILER = 'Allowlist-Drift-Config';
 export const FINGERPRINT_TRAILER = 'Allowlist-Drift-Fingerprint';
 
+/** In every PR body: finds the config's PR whatever its branch (a changed branchPrefix leaves the old one behind). */
+export function pullRequestMarker(configName: string): string {
+  return `<!-- allowlist-drift:pull-request config=${configName} -->`;
+}
+/** In the comment that withdraws a PR: the close was the tool's own act, not a reviewer's decline. */
+export function withdrawnMarker(configName: string): string {
+  return `<!-- allowlist-drift:withdrawn config=${configName} -->`;
+}
+
 const RETRIES = 3;
+/** Open PRs read in one request when looking for this config's PR. */
+const PULLS_PAGE = 100;
 const RATE_LIMIT_RETRIES = 2;
 const MAX_RATE_LIMIT_WAIT_SECONDS = 60;
 
@@ -121,29 +150,60 @@ class OctokitPublisher implements GitHubPublisher {
     return this.snapshot(pull, pull.head.sha);
   }
 
+  async readBase(paths: readonly string[]): Promise<BaseFiles> {
+    const base = await this.baseHead();
+    const contents = await Promise.all(paths.map((path) => this.readAtBase(path, base.sha)));
+    return { ...base, files: new Map(paths.map((path, index) => [path, contents[index]!])) };
+  }
+
   publish(plan: PublishPlan, known?: KnownPullRequest): Promise<PublishResult> {
     return this.counted(() => this.publishPlan(plan, known));
   }
 
   withdraw(known: { number: number; headSha?: string }, reason: string): Promise<PublishResult> {
     return this.counted(async () => {
-      await this.comment(known.number, `${reason}\n\nClosed by allowlist-drift (config \`${this.configName}\`).`);
+      await this.comment(known.number, `${reason}\n\nClosed by allowlist-drift (config \`${this.configName}\`).\n\n${withdrawnMarker(this.configName)}`);
       const closed = await this.api.call(`PATCH pull request #${known.number}`, pullSchema, (o) =>
         o.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', { ...this.repo, pull_number: known.number, state: 'closed' }),
       );
-      const headIsOurs = closed.head.sha === known.headSha || this.isOurs(await this.gitCommit(closed.head.sha));
-      if (headIsOurs && closed.head.ref === this.branch) await this.deleteBranch();
-      else this.log(`Kept branch ${closed.head.ref}: its head ${closed.head.sha} was not committed by allowlist-drift.`);
+      await this.deleteBranchIfOurs(closed, known.headSha);
       return { action: 'closed', pullRequest: this.snapshot(closed, closed.head.sha) };
     });
   }
 
+  async finishWithdrawal(number: number): Promise<boolean> {
+    const comments = await this.api.call(`GET comments of #${number}`, z.array(commentSchema), (o) =>
+      o.request('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', { ...this.repo, issue_number: number, per_page: 100 }),
+    );
+    if (!comments.some((c) => (c.body ?? '').includes(withdrawnMarker(this.configName)))) return false;
+    const pull = await this.api.call(`GET pull request #${number}`, pullSchema, (o) =>
+      o.request('GET /repos/{owner}/{repo}/pulls/{pull_number}', { ...this.repo, pull_number: number }),
+    );
+    await this.deleteBranchIfOurs(pull, undefined);
+    return true;
+  }
+
+  /** A closed PR's branch goes with it when only allowlist-drift committed to it; people's commits are never deleted. */
+  private async deleteBranchIfOurs(pull: Pull, knownHead: string | undefined): Promise<void> {
+    const headIsOurs = pull.head.sha === knownHead || this.isOurs(await this.gitCommit(pull.head.sha));
+    if (headIsOurs) await this.deleteBranch(pull.head.ref);
+    else this.log(`Kept branch ${pull.head.ref}: its head ${pull.head.sha} was not committed by allowlist-drift.`);
+  }
+
   private async publishPlan(plan: PublishPlan, known: KnownPullRequest | undefined): Promise<Omit<PublishResult, 'requests'>> {
-    const open = await this.findOpenPull();
+    const { open, superseded } = await this.findOpenPulls();
+    if (known && open?.number !== known.number) {
+      const recorded = await this.getPullRequest(known.number);
+      if (recorded.state !== 'open') {
+        // Merged or closed while this run was working: the next run reads what happened and acts on it.
+        return { action: 'none', message: `pull request #${known.number} was ${recorded.state} during this run; the next run takes it into account` };
+      }
+    }
+    const notes = await this.closeSuperseded(superseded);
     const head = open ? await this.gitCommit(open.head.sha) : undefined;
     if (open && head && !this.isOurs(head)) return this.block(open, known);
 
-    const base = await this.baseHead();
+    const base = plan.base ?? (await this.baseHead());
     const tree = await this.buildTree(plan, base);
     if (!open && tree === base.tree) {
       return { action: 'none', alreadyOnBase: true, message: `${this.config.base} already holds exactly these files: there is nothing to propose.` };
@@ -169,9 +229,19 @@ class OctokitPublisher implements GitHubPublisher {
     } catch (error) {
       // The pull request exists: a failure to decorate it must not hide it from the caller, who records it.
       const reason = error instanceof Error ? error.message : String(error);
-      return { action: 'created', pullRequest, message: `Pull request #${created.number} was opened, but its labels or reviewers could not be set: ${reason}` };
+      notes.push(`Pull request #${created.number} was opened, but its labels or reviewers could not be set: ${reason}`);
     }
-    return { action: 'created', pullRequest };
+    return { action: 'created', pullRequest, ...(notes.length > 0 ? { message: notes.join(' ') } : {}) };
+  }
+
+  /** PRs of this config on another branch (github.branchPrefix changed since): withdrawn, so only one stays open. */
+  private async closeSuperseded(superseded: readonly Pull[]): Promise<string[]> {
+    const notes: string[] = [];
+    for (const pull of superseded) {
+      await this.withdraw({ number: pull.number }, `allowlist-drift now proposes its changes from branch \`${this.branch}\`; this pull request from \`${pull.head.ref}\` is superseded.`);
+      notes.push(`Closed pull request #${pull.number} from branch ${pull.head.ref}, superseded by branch ${this.branch}.`);
+    }
+    return notes;
   }
 
   private async labelAndRequestReviews(number: number, plan: PublishPlan): Promise<void> {
@@ -205,11 +275,24 @@ class OctokitPublisher implements GitHubPublisher {
     return { action: 'blocked', pullRequest: this.snapshot(open, open.head.sha), message };
   }
 
-  private async findOpenPull(): Promise<Pull | undefined> {
+  /**
+   * This config's open PR, found by its branch or, when the branch name changed, by the marker in its body.
+   * One page of open PRs answers both; only a repository with more open PRs than a page also asks by branch.
+   */
+  private async findOpenPulls(): Promise<{ open: Pull | undefined; superseded: Pull[] }> {
     const pulls = await this.api.call('GET pull requests', z.array(pullSchema), (o) =>
-      o.request('GET /repos/{owner}/{repo}/pulls', { ...this.repo, head: `${this.config.owner}:${this.branch}`, state: 'open', per_page: 10 }),
+      o.request('GET /repos/{owner}/{repo}/pulls', { ...this.repo, state: 'open', per_page: PULLS_PAGE }),
     );
-    return pulls.find((p) => p.head.ref === this.branch && p.state === 'open');
+    const marker = pullRequestMarker(this.configName);
+    const superseded = pulls.filter((p) => p.state === 'open' && p.head.ref !== this.branch && (p.body ?? '').includes(marker));
+    let open = pulls.find((p) => p.head.ref === this.branch && p.state === 'open');
+    if (!open && pulls.length === PULLS_PAGE) {
+      const byBranch = await this.api.call('GET pull requests of branch', z.array(pullSchema), (o) =>
+        o.request('GET /repos/{owner}/{repo}/pulls', { ...this.repo, head: `${this.config.owner}:${this.branch}`, state: 'open', per_page: 10 }),
+      );
+      open = byBranch.find((p) => p.head.ref === this.branch && p.state === 'open');
+    }
+    return { open, superseded };
   }
 
   private async baseHead(): Promise<{ sha: string; tree: string }> {
@@ -221,12 +304,11 @@ class OctokitPublisher implements GitHubPublisher {
 
   /** One tree holding every file, built on the base tree; Git returns the same sha for the same content. */
   private async buildTree(plan: PublishPlan, base: { sha: string; tree: string }): Promise<string> {
-    const contents = await Promise.all(plan.files.map(async (file) => file.render(file.readsExisting ? await this.readAtBase(file.path, base.sha) : null)));
     const tree = await this.api.call('POST tree', treeSchema, (o) =>
       o.request('POST /repos/{owner}/{repo}/git/trees', {
         ...this.repo,
         base_tree: base.tree,
-        tree: plan.files.map((file, index) => ({ path: file.path, mode: '100644' as const, type: 'blob' as const, content: contents[index]! })),
+        tree: plan.files.map((file) => ({ path: file.path, mode: '100644' as const, type: 'blob' as const, content: file.content })),
       }),
     );
     return tree.sha;
@@ -290,9 +372,9 @@ class OctokitPublisher implements GitHubPublisher {
     return this.api.call('PATCH ref', refSchema, (o) => o.request('PATCH /repos/{owner}/{repo}/git/refs/{ref}', { ...this.repo, ref: `heads/${this.branch}`, sha, force: true }));
   }
 
-  private async deleteBranch(): Promise<void> {
+  private async deleteBranch(branch: string): Promise<void> {
     try {
-      await this.api.call('DELETE ref', z.unknown(), (o) => o.request('DELETE /repos/{owner}/{repo}/git/refs/{ref}', { ...this.repo, ref: `heads/${this.branch}` }));
+      await this.api.call('DELETE ref', z.unknown(), (o) => o.request('DELETE /repos/{owner}/{repo}/git/refs/{ref}', { ...this.repo, ref: `heads/${branch}` }));
     } catch (error) {
       if (!isGitHubStatus(error, 422, /Reference does not exist/i)) throw error;
     }
@@ -307,7 +389,7 @@ class OctokitPublisher implements GitHubPublisher {
     } catch (error) {
       if (!isGitHubStatus(error, 422, /pull request already exists/i)) throw error;
     }
-    const existing = await this.findOpenPull();
+    const { open: existing } = await this.findOpenPulls();
     if (!existing) throw new AllowlistError('github-error', `GitHub reported an open pull request for ${this.branch} but lists none.`);
     await this.updateText(existing, plan);
     return existing;
@@ -384,7 +466,7 @@ const treeSchema = z.object({ sha });
 const gitCommitSchema = z.object({ sha, message: z.string(), tree: z.object({ sha }), parents: z.array(z.object({ sha })) });
 type GitCommit = z.infer<typeof gitCommitSchema>;
 const refSchema = z.object({ object: z.object({ sha }) });
-const commentSchema = z.object({ id: z.number() });
+const commentSchema = z.object({ id: z.number(), body: z.string().nullable().optional() });
 const contentSchema = z.object({ type: z.literal('file', 'a file (not a directory or link)'), encoding: z.string(), content: z.string(), sha });
 const blobSchema = z.object({ content: z.string(), encoding: z.literal('base64') });
 

@@ -1,3 +1,4 @@
+import type { Cidr } from '../ipset.js';
 import { addedRows, removedRows, type TargetDrift } from '../drift.js';
 import type { Problem } from '../problem.js';
 import type { Verdict } from '../report.js';
@@ -10,8 +11,13 @@ export interface PullRequestInput {
   readonly configFingerprint: string;
   /** Changed targets and any others worth a reviewer's attention (held, failed, with warnings), in config order. */
   readonly drifts: readonly TargetDrift[];
-  /** Repository paths of the rule files this PR writes. */
+  /** Repository paths of the rule files this PR changes. */
   readonly files: readonly string[];
+  /**
+   * The change the files really make against the base branch (read back from the rendered files), and the entries
+   * on the base branch no target of this config produced, which stay. The title counts this change.
+   */
+  readonly change?: { readonly added: readonly Cidr[]; readonly removed: readonly Cidr[]; readonly kept: readonly Cidr[] };
 }
 
 export interface PullRequestText {
@@ -35,7 +41,7 @@ const NEW_FRONT_END = 'new-front-end';
  * publisher compares bodies to decide whether the open PR needs an update.
  */
 export function renderPullRequest(input: PullRequestInput): PullRequestText {
-  return { title: renderTitle(input.drifts), body: renderBody(input) };
+  return { title: renderTitle(input.drifts, input.change), body: renderBody(input) };
 }
 
 /**
@@ -59,11 +65,11 @@ export function escapeMarkdown(text: string, maxChars = MAX_FIELD_CHARS): string
   );
 }
 
-function renderTitle(drifts: readonly TargetDrift[]): string {
+function renderTitle(drifts: readonly TargetDrift[], change: PullRequestInput['change']): string {
   const changed = drifts.filter((drift) => drift.changed);
   if (changed.length === 0) return 'allowlist: no address changes';
-  const added = changed.reduce((sum, drift) => sum + drift.report.added.length, 0);
-  const removed = changed.reduce((sum, drift) => sum + drift.report.removed.length, 0);
+  const added = change ? change.added.length : changed.reduce((sum, drift) => sum + drift.report.added.length, 0);
+  const removed = change ? change.removed.length : changed.reduce((sum, drift) => sum + drift.report.removed.length, 0);
   const head = `allowlist: +${added} -${removed} across `;
   const ids = changed.map((drift) => oneLine(drift.report.id));
   for (let shown = ids.length; shown >= 1; shown -= 1) {
@@ -193,6 +199,20 @@ function bodyBlocks(input: PullRequestInput): Block[] {
       rows: otherWarnings.map(([drift, warning]) => `- **${escapeMarkdown(drift.report.id)}**: ${problemText(warning)}`),
       more: (hidden) => [`- … and ${hidden} more warnings`],
     });
+    blocks.push({ lines: [''] });
+  }
+
+  const kept = input.change?.kept ?? [];
+  if (kept.length > 0) {
+    blocks.push({
+      lines: [
+        '### Kept, not managed here',
+        '',
+        `These entries are in the files on the base branch, but no target of config \`${escapeMarkdown(input.configName)}\` produced them (a hand edit, or another config writing the same file). They stay as they are:`,
+        '',
+      ],
+    });
+    blocks.push({ rows: kept.map((cidr) => `- ${cidr}`), more: (hidden) => [`- … and ${hidden} more`] });
     blocks.push({ lines: [''] });
   }
 

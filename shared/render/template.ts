@@ -1,5 +1,5 @@
 import type { FileSpec } from '../config.js';
-import { prefixLengthOf, type Cidr } from '../ipset.js';
+import { prefixLengthOf, tryParseCidr, type Cidr } from '../ipset.js';
 import { AllowlistError } from '../problem.js';
 
 export type TemplateFileSpec = Extract<FileSpec, { format: 'template' }>;
@@ -86,4 +86,36 @@ function lineList(indexes: readonly number[]): string {
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * The addresses between the markers, read back through the file's own line template; outside the markers
+ * nothing is the tool's. A line there that the template does not produce is an error, not skipped.
+ */
+export function readTemplateEntries(file: TemplateFileSpec, content: string): Cidr[] {
+  const lines = content.split(/(?<=\n)/);
+  const [beginAt] = findMarkers(lines, file, 'BEGIN');
+  const [endAt] = findMarkers(lines, file, 'END');
+  if (beginAt === undefined || endAt === undefined || endAt < beginAt) return [];
+  const named = new Set<string>();
+  const placeholder = (name: string) => {
+    if (named.has(name)) return `\\k<${name}>`;
+    named.add(name);
+    return `(?<${name}>${name === 'prefix' ? '\\d{1,3}' : `[0-9A-Fa-f:.]+${name === 'cidr' ? '/\\d{1,3}' : ''}`})`;
+  };
+  const pattern = new RegExp(`^[ \\t]*${escapeRegExp(file.line).replace(/\\\{(cidr|ip|prefix)\\\}/g, (_, name: string) => placeholder(name))}[ \\t]*$`);
+  return lines.slice(beginAt + 1, endAt).flatMap((raw, index) => {
+    const line = raw.replace(/\r?\n$/, '');
+    if (line.trim() === '') return [];
+    const groups = pattern.exec(line)?.groups;
+    const text = groups?.cidr ?? (groups?.ip !== undefined ? `${groups.ip}${groups.prefix !== undefined ? `/${groups.prefix}` : ''}` : undefined);
+    const cidr = text === undefined ? undefined : tryParseCidr(text);
+    if (cidr === undefined) {
+      throw new AllowlistError(
+        'rule-file-unreadable',
+        `${file.path} line ${beginAt + 2 + index} between the allowlist-drift markers does not match the line template ${JSON.stringify(file.line)}; nothing was pushed, so no entry of it is lost. Fix or remove the line.`,
+      );
+    }
+    return [cidr];
+  });
 }

@@ -78,8 +78,8 @@ describe('engine: GitHub failures', () => {
 
     expect(report.errors).toEqual([]);
     expect(report.pullRequest).toMatchObject({ action: 'created', number: 1 });
-    // The six requests of a first PR, plus two 5xx retries and one retry per rate limit.
-    expect(githubRequests).toBe(6 + 2 + 1 + 1);
+    // The nine requests of a first PR, plus two 5xx retries and one retry per rate limit.
+    expect(githubRequests).toBe(9 + 2 + 1 + 1);
     expect(h.github.countRequests(COMMITS)).toBe(2);
   });
 

@@ -59,7 +59,8 @@ export interface Harness {
   readonly github: GitHubPeer;
   readonly store: StateStore;
   readonly table: TableClient;
-  run(options?: Partial<Omit<RunOptions, 'config' | 'store' | 'env'>>): Promise<RunResult>;
+  /** A run of this harness's config, or of a changed copy of it (same store, same peers). */
+  run(options?: Partial<Omit<RunOptions, 'store' | 'env'>>): Promise<RunResult>;
   /** A run that is expected to throw; resolves to what it threw. */
   failedRun(options?: Partial<Omit<RunOptions, 'config' | 'store' | 'env'>>): Promise<unknown>;
   state(): Promise<Snapshot>;

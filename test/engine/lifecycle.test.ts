@@ -21,7 +21,7 @@ async function approvedBaseline(): Promise<void> {
 }
 
 describe('engine: first run and updates', () => {
-  it('opens one PR adding everything in one commit touching the three files, in six GitHub requests, and records it', async () => {
+  it('opens one PR adding everything in one commit touching the three files, in nine GitHub requests, and records it', async () => {
     h = await startHarness();
     const base = h.github.refSha('main')!;
 
@@ -53,8 +53,9 @@ describe('engine: first run and updates', () => {
     expect(pull.body).toContain(`DNS A record of fe1.acme.test`);
     expect(pull.body).toContain('Defender for Cloud Apps page, section portal, data center EU1');
 
-    // First run: no PR record to check, so the publish protocol alone: list, base, tree, commit, ref, pull.
-    expect(githubRequests).toBe(6);
+    // First run: no PR record to check, so the publish protocol alone: base, the three files on it (what the tool
+    // keeps and what it may remove is decided against them), list, tree, commit, ref, pull.
+    expect(githubRequests).toBe(9);
     expect(h.github.countRequests('POST /repos/contoso/network/git/commits')).toBe(1);
     // Lease (read + create), state read, fenced write, lease release.
     expect(tableRequests).toBe(5);
@@ -82,8 +83,8 @@ describe('engine: first run and updates', () => {
     expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toContain(`${NEW_V4}/32`);
     expect(h.github.pullRequests()).toHaveLength(1);
     expect(h.github.pullRequest(1).headSha).toBe(head!.sha);
-    // PR state check, then list, head commit, base, tree, commit, ref update, PR text.
-    expect(githubRequests).toBe(8);
+    // PR state check, base and its three files, list, head commit, tree, commit, ref update, PR text.
+    expect(githubRequests).toBe(11);
     expect((await h.state()).config.pullRequest).toMatchObject({ number: 1, headSha: head!.sha });
   });
 
@@ -124,7 +125,8 @@ describe('engine: the PR after people act on it', () => {
     const { report, githubRequests } = await h.run();
 
     expect(report.pullRequest).toEqual({ action: 'none' });
-    expect(githubRequests).toBe(1);
+    // The PR, then the base and its three files: the baseline is what the merge put there.
+    expect(githubRequests).toBe(5);
     const state = await h.state();
     expect(state.config.pullRequest).toBeUndefined();
     expect(state.targets.get('acme-prod')!.baseline).toEqual(proposal['acme-prod']);
@@ -231,19 +233,24 @@ describe('engine: the PR after people act on it', () => {
     expect(h.github.pullRequest(1).comments[0]!.body).toContain('did not push them');
     expect(h.github.countRequests({ method: 'POST', route: /\/git\/commits$/ })).toBe(1);
   });
-  it('does not take a PR merged with people’s commits as approval of its proposal: the next run proposes what the merge left out', async () => {
+  it('takes a PR merged with people’s commits as approval of what the merge put in every file; the next run proposes the rest and keeps their entry', async () => {
     h = await startHarness();
     await h.run();
+    const proposal = (await h.state()).config.pullRequest!.proposal;
     h.github.pushCommit(BRANCH, { [FILES.outsystems]: '# edited by hand\n52.16.9.9/32\n' }, 'Hand edit', 'octocat');
     expect((await h.run()).report.pullRequest.action).toBe('blocked');
     h.github.mergePullRequest(1);
 
     const after = await h.run();
     const state = await h.state();
-    expect(state.targets.get('acme-prod')?.baseline).toBeNull();
+    // The hand edit emptied the OutSystems file of the front-ends: not approved there, so proposed again.
+    expect(state.targets.get('acme-prod')?.baseline).toEqual([]);
+    expect(state.targets.get('cas-eu')?.baseline).toEqual(proposal['cas-eu']);
     expect(after.report.pullRequest).toMatchObject({ action: 'created', number: 2 });
-    expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toContain(`${FE1_V4}/32`);
-    expect(h.github.violations).toEqual([]);
+    expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toEqual([`${FE1_V4}/32`, `${FE2_V4}/32`, '52.16.9.9/32', `${FE1_V6}/128`]);
+    expect(h.github.pullRequest(2).title).toBe('allowlist: +3 -0 across acme-prod');
+    expect(after.report.warnings).toEqual([expect.objectContaining({ code: 'unmanaged-entries', message: expect.stringContaining('52.16.9.9/32') })]);
+    expect(h.github.pullRequest(2).body).toContain('Kept, not managed here');
   });
   it('leaves a PR that people pushed to open when its drift goes away: closing it would delete their commits', async () => {
     h = await startHarness();

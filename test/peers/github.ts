@@ -154,6 +154,7 @@ export class GitHubPeer {
   private readonly pulls: PeerPullRequest[] = [];
   private readonly accessTokens = new Set<string>();
   private readonly pending: Fault[] = [];
+  private readonly interleaved: Array<{ match: FaultMatch; action: () => void }> = [];
   private clock = Date.parse('2025-01-01T00:00:00Z');
   private nextId = 1000;
 
@@ -255,11 +256,17 @@ export class GitHubPeer {
     return this.commitOnBranch(this.base, files, message, HUMAN_LOGIN);
   }
 
-  /** Squash-merges a pull request: its changes (head against its parent) applied on the current base. */
+  /**
+   * Squash-merges a pull request: all its commits (head against the commit the branch started from, which people's
+   * commits on the branch do not change) applied on the current base.
+   */
   mergePullRequest(number: number): string {
     const pull = this.pullRequest(number);
     const head = this.commit(pull.headSha);
-    const before = this.trees.get(this.commit(head.parents[0]!).tree)!;
+    const baseHead = this.ref(`heads/${pull.baseRef}`)!;
+    let start = head;
+    while (!this.isAncestor(start.sha, baseHead)) start = this.commit(start.parents[0]!);
+    const before = this.trees.get(start.tree)!;
     const after = this.trees.get(head.tree)!;
     const changed: Record<string, string> = {};
     for (const [path, blob] of after) if (before.get(path) !== blob) changed[path] = this.blobs.get(blob)!;
@@ -327,7 +334,14 @@ export class GitHubPeer {
     return { status, body: { message: reason } };
   }
 
+  /** Runs `action` just before the next matching request is handled: something people do on GitHub mid-run. */
+  onNext(match: FaultMatch | string, action: () => void): void {
+    this.interleaved.push({ match: typeof match === 'string' ? parseMatch(match) : match, action });
+  }
+
   private takeFault(record: RecordedRequest): Fault | undefined {
+    const due = this.interleaved.findIndex((entry) => matches(entry.match, record.method, record.route));
+    if (due !== -1) this.interleaved.splice(due, 1)[0]!.action();
     const fault = this.pending.find((f) => f.remaining > 0 && matches(f.match, record.method, record.route));
     if (fault) fault.remaining -= 1;
     return fault;

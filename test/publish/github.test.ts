@@ -48,7 +48,7 @@ function plan(files: Record<string, string> = drift('198.51.100.7/32'), extra: P
     fingerprint,
     title: 'Allowlist drift: prod',
     body: `Fingerprint ${fingerprint}`,
-    files: Object.entries(files).map(([path, content]) => ({ path, readsExisting: false, render: () => content })),
+    files: Object.entries(files).map(([path, content]) => ({ path, content })),
     labels: [],
     reviewers: [],
     teamReviewers: [],
@@ -112,21 +112,18 @@ describe('publish: first pull request', () => {
     expect(result.requests).toBe(6);
   });
 
-  it('hands files that read the existing content their text on the base branch, or null when missing', async () => {
+  it('reads the base head and each file on it (null when missing), and commits on exactly that base', async () => {
     await start();
-    const seen: Record<string, string | null> = {};
-    const reading = (path: string) => ({
-      path,
-      readsExisting: true,
-      render: (existing: string | null) => {
-        seen[path] = existing;
-        return `${existing ?? ''}198.51.100.7/32\n`;
-      },
-    });
-    const result = await (await publisher()).publish({ ...plan(), files: [reading('firewall/outsystems.txt'), reading('firewall/new.txt')] });
-    expect(seen).toEqual({ 'firewall/outsystems.txt': SEED['firewall/outsystems.txt'], 'firewall/new.txt': null });
+    const github = await publisher();
+    const base = await github.readBase(['firewall/outsystems.txt', 'firewall/new.txt']);
+    expect(base.sha).toBe(peer.refSha('main'));
+    expect(base.files).toEqual(new Map([['firewall/outsystems.txt', SEED['firewall/outsystems.txt']], ['firewall/new.txt', null]]));
+    expect(requestsSince(0)).toHaveLength(3);
+    peer.moveBase({ 'docs/later.md': 'later\n' });
+    const result = await github.publish({ ...plan({ 'firewall/outsystems.txt': `${base.files.get('firewall/outsystems.txt')}198.51.100.7/32\n` }), base });
+    expect(result.action).toBe('created');
+    expect(peer.history(BRANCH)[0]!.parents).toEqual([base.sha]);
     expect(peer.readFile(BRANCH, 'firewall/outsystems.txt')).toBe(`${SEED['firewall/outsystems.txt']}198.51.100.7/32\n`);
-    expect(result.requests).toBe(8);
   });
 });
 
