@@ -11,6 +11,7 @@ export function formatReport(report: Report): string {
   const detailLines = report.targets.flatMap(details);
   if (detailLines.length > 0) lines.push('', ...detailLines);
   for (const problem of report.errors) lines.push(`error ${problem.code}: ${problem.message}`);
+  for (const problem of report.warnings) lines.push(`warning ${problem.code}: ${problem.message}`);
   lines.push('', summary(report.targets), pullRequestLine(report.pullRequest));
   if (report.pullRequest.diff) lines.push('', report.pullRequest.diff.trimEnd());
   return `${lines.join('\n')}\n`;
