@@ -3,7 +3,7 @@ import { evaluateGuards } from './guards.js';
 import { aggregate, difference, familyOf, parseCidr, prefixLengthOf, sameAddresses, semanticDiff, sortCidrs, tryParseCidr, union, type Cidr } from './ipset.js';
 import { AllowlistError } from './problem.js';
 import type { TargetReport, Verdict } from './report.js';
-import type { EntryEvidence, Observation } from './sources/source.js';
+import type { EntryEvidence, Observation, ObservedEntry, UnknownScope } from './sources/source.js';
 import type { StoredObservation, TargetRecord } from './state/records.js';
 
 export interface TargetDrift {
@@ -18,6 +18,12 @@ export interface TargetDrift {
   readonly firstSeen: Record<string, string>;
   /** The record to store after this check; its baseline is unchanged (only a merged PR or an accept changes it). */
   readonly nextRecord: TargetRecord;
+  /**
+   * Baseline parts whose absence this check cannot judge (see `entriesInUnknownScopes`): none after a complete
+   * check, all missing ones after a failed or unscoped partial one. After a partial check with unknown scopes,
+   * `proposed` already keeps these parts as the previous proposal had them and applies this check to the rest.
+   */
+  readonly unjudged?: Cidr[];
 }
 
 export interface DriftInput {
@@ -60,13 +66,19 @@ export function computeDrift(input: DriftInput): TargetDrift {
   const observed = sortCidrs(observation.entries.map((entry) => entry.cidr));
   const evidence = evidenceByCidr(observation);
 
+  // A partial check that names what it could not read judges everything else as a complete one would.
+  const scoped = observation.status === 'partial' && observation.unknownScopes !== undefined;
+  const unjudged = entriesInUnknownScopes(record, observation);
+
   let outcome: Outcome;
   if (observation.status === 'error') {
     outcome = unchanged('error', [], previousMisses);
   } else {
     const diff = semanticDiff(approved, observed);
-    // Only a complete check against an approved baseline can show that something is no longer there.
-    const candidates = baseline !== null && observation.status === 'ok' ? diff.removed : [];
+    // Only a complete check (or the readable part of a scoped one) against an approved baseline can show that
+    // something is no longer there.
+    const judged = observation.status === 'ok' || scoped;
+    const candidates = baseline !== null && judged ? (unjudged.length > 0 ? difference(diff.removed, unjudged) : diff.removed) : [];
     const verdicts = evaluateGuards({
       status: observation.status,
       entries: observation.entries,
@@ -77,22 +89,28 @@ export function computeDrift(input: DriftInput): TargetDrift {
     });
     if (verdicts.some((verdict) => verdict.outcome === 'hold')) {
       outcome = unchanged('held', verdicts, forgetObserved(previousMisses, observed));
-    } else if (observation.status === 'partial') {
+    } else if (!judged) {
       // What did answer can add addresses; what did not answer proves nothing about absence.
-      outcome = { status: 'error', verdicts, added: diff.added, removed: [], misses: forgetObserved(previousMisses, observed) };
+      outcome = { status: 'partial', verdicts, added: diff.added, removed: [], misses: forgetObserved(previousMisses, observed) };
     } else {
       const counted = countMisses(candidates, previousMisses);
       const removedPieces = [...counted].filter(([, count]) => count >= policy.removeAfterMisses).map(([cidr]) => cidr);
-      outcome = { status: 'ok', verdicts, added: diff.added, removed: aggregate(removedPieces), misses: Object.fromEntries(counted) };
+      // Counters of what this check could not see stay as they were: neither a miss nor a sighting.
+      const kept = scoped ? keepCounters(previousMisses, unjudged) : {};
+      outcome = { status: observation.status, verdicts, added: diff.added, removed: aggregate(removedPieces), misses: { ...kept, ...Object.fromEntries(counted) } };
     }
   }
 
   // A failed check knows nothing new: it keeps what the last good check proposed, so one timeout
   // does not drop a pending addition or confirmed removal from an open PR.
+  // A scoped partial check does the same for the parts it could not read, and judges the rest.
+  const judgedProposal = difference(union(approved, outcome.added), outcome.removed);
   const proposed =
     observation.status === 'error' && record?.proposed
       ? [...record.proposed]
-      : difference(union(approved, outcome.added), outcome.removed);
+      : scoped && outcome.status !== 'held' && record?.proposed && unjudged.length > 0
+        ? union(difference(judgedProposal, unjudged), intersection(record.proposed, unjudged))
+        : judgedProposal;
   const firstSeen =
     observation.status === 'ok'
       ? refreshFirstSeen(previousFirstSeen, observed, approved, now)
@@ -100,6 +118,7 @@ export function computeDrift(input: DriftInput): TargetDrift {
         ? addFirstSeen(previousFirstSeen, observed, now)
         : { ...previousFirstSeen };
   const stored = storedObservation(observation);
+  const missingEvidence = observation.status === 'error' ? record?.missingEvidence : evidenceOfMissing(record, approved, observed);
   // Nothing approved, nothing proposed before, and no usable check now: this target's addresses are unknown,
   // which is not the same as "none". Leaving `proposed` unset lets the engine refuse to write files without it.
   const unknown = baseline === null && !record?.proposed && (observation.status === 'error' || outcome.status === 'held');
@@ -124,6 +143,7 @@ export function computeDrift(input: DriftInput): TargetDrift {
     baseline,
     observation: stored,
     ...(observation.status !== 'error' ? { lastGood: stored } : {}),
+    ...(missingEvidence && missingEvidence.length > 0 ? { missingEvidence } : { missingEvidence: undefined }),
     ...(unknown ? {} : { proposed }),
     misses: { ...outcome.misses },
     firstSeen,
@@ -140,7 +160,78 @@ export function computeDrift(input: DriftInput): TargetDrift {
     evidence,
     firstSeen,
     nextRecord,
+    unjudged,
   };
+}
+
+/** Whether an evidence lies in a scope: it has every field of the scope, with the same value. */
+export function evidenceInScope(evidence: EntryEvidence, scope: UnknownScope): boolean {
+  const fields = evidence as unknown as Readonly<Record<string, unknown>>;
+  return Object.entries(scope).every(([field, value]) => fields[field] === value);
+}
+
+/**
+ * The baseline parts (aggregated) whose absence from this observation proves nothing, so they are kept as they
+ * are: after a complete check none; after a failed check, or a partial one that cannot say what it missed, every
+ * baseline part it did not observe; after a partial check with `unknownScopes`, the missing parts whose last known
+ * evidence (the entries of the record's last good observation) lies in an unknown scope, or that have no known
+ * evidence at all. Everything else missing is a miss like after a complete check.
+ *
+ * For `accept` of a partial check: the new baseline is the observation plus these parts. For carrying a
+ * proposal: these parts keep what the previous proposal said about them.
+ */
+export function entriesInUnknownScopes(
+  record: Pick<TargetRecord, 'baseline' | 'lastGood' | 'missingEvidence'> | undefined,
+  observation: Pick<Observation, 'status' | 'entries' | 'unknownScopes'>,
+): Cidr[] {
+  const baseline = record?.baseline ?? [];
+  if (observation.status === 'ok' || baseline.length === 0) return [];
+  const missing = difference(baseline, observation.entries.map((entry) => entry.cidr));
+  const scopes = observation.unknownScopes;
+  if (observation.status === 'error' || scopes === undefined || missing.length === 0) return missing;
+  const last = [...(record?.lastGood?.entries ?? []), ...(record?.missingEvidence ?? [])].filter((entry) => entry.evidence.length > 0);
+  const inScope = last.filter((entry) => entry.evidence.some((evidence) => scopes.some((scope) => evidenceInScope(evidence, scope))));
+  return union(
+    difference(missing, last.map((entry) => entry.cidr)),
+    intersection(missing, inScope.map((entry) => entry.cidr)),
+  );
+}
+
+/**
+ * The last known evidence of approved entries this check did not observe, carried from the previous record, so
+ * that their absence can still be judged by where they stood when the next check is partial: the entries of the
+ * last good observation, then those carried before, each kept while it is approved and not observed in full.
+ */
+function evidenceOfMissing(record: TargetRecord | undefined, approved: readonly Cidr[], observed: readonly Cidr[]): ObservedEntry[] | undefined {
+  const known = [...(record?.lastGood?.entries ?? []), ...(record?.missingEvidence ?? [])];
+  if (known.length === 0 || approved.length === 0) return undefined;
+  const approvedIndex = new PrefixIndex(aggregate(approved).map((cidr) => [cidr, cidr] as const));
+  const observedIndex = new PrefixIndex(aggregate(observed).map((cidr) => [cidr, cidr] as const));
+  const kept = new Map<Cidr, ObservedEntry>();
+  for (const entry of known) {
+    if (kept.has(entry.cidr) || entry.evidence.length === 0) continue;
+    if (observedIndex.containing(entry.cidr) || !approvedIndex.containing(entry.cidr)) continue;
+    kept.set(entry.cidr, { cidr: entry.cidr, evidence: [...entry.evidence] });
+  }
+  return sortCidrs(kept.keys()).map((cidr) => kept.get(cidr)!);
+}
+
+/** Addresses in both sets, aggregated. */
+function intersection(a: Iterable<Cidr>, b: Iterable<Cidr>): Cidr[] {
+  const left = [...a];
+  return difference(left, difference(left, b));
+}
+
+/** The previous counters, cut to the parts inside `unjudged`, with their counts unchanged. */
+function keepCounters(misses: Readonly<Record<string, number>>, unjudged: readonly Cidr[]): Record<string, number> {
+  if (unjudged.length === 0) return {};
+  const kept: Record<string, number> = {};
+  for (const [key, count] of Object.entries(misses)) {
+    const cidr = tryParseCidr(key);
+    if (!cidr || !Number.isInteger(count) || count <= 0) continue;
+    for (const piece of intersection([cidr], unjudged)) kept[piece] = count;
+  }
+  return kept;
 }
 
 /** The added ranges with the evidence and first-seen times of the observed entries they came from. */

@@ -12,7 +12,12 @@ export interface Verdict {
 export interface TargetReport {
   readonly id: string;
   readonly type: TargetType;
-  readonly status: 'ok' | 'error' | 'held';
+  /**
+   * ok: checked in full; partial: part of the source could not be read (the warnings say which part and why),
+   * what was read is applied, what was not is kept; error: nothing usable was read (see errors); held: a guard
+   * held the target back (see verdicts).
+   */
+  readonly status: 'ok' | 'partial' | 'error' | 'held';
   readonly observed: Cidr[];
   readonly baseline: Cidr[];
   readonly added: Cidr[];

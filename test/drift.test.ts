@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type Policy, type Target } from '../shared/config.js';
-import { addedRows, computeDrift, pendingRemovals, removedRows, type TargetDrift } from '../shared/drift.js';
+import { addedRows, computeDrift, entriesInUnknownScopes, evidenceInScope, pendingRemovals, removedRows, type TargetDrift } from '../shared/drift.js';
 import { parseCidr, sameAddresses, type Cidr } from '../shared/ipset.js';
 import type { Problem } from '../shared/problem.js';
-import type { EntryEvidence, Observation, ObservationStatus } from '../shared/sources/source.js';
+import type { EntryEvidence, Observation, ObservationStatus, UnknownScope } from '../shared/sources/source.js';
 import type { TargetRecord } from '../shared/state/records.js';
 
 const config = parseConfig({
@@ -124,7 +124,7 @@ describe('computeDrift', () => {
       observation('ok', without),
     ]);
     expect(drifts.map((d) => d.report.pendingRemoval[0]?.misses ?? 0)).toEqual([1, 1, 1, 2, 0]);
-    expect(drifts.map((d) => d.report.status)).toEqual(['ok', 'error', 'error', 'ok', 'ok']);
+    expect(drifts.map((d) => d.report.status)).toEqual(['ok', 'error', 'partial', 'ok', 'ok']);
     expect(drifts[4]!.report.removed).toEqual(cidrs(TEN[0]!));
     // A partial check proposes no removal even though nine tenths of the baseline were not seen.
     expect(drifts[2]!.report.removed).toEqual([]);
@@ -171,8 +171,10 @@ describe('computeDrift', () => {
     expect(failed.changed).toBe(false);
     expect(sameAddresses(failed.proposed, cidrs(...TEN))).toBe(true);
 
-    expect(partial.report.status).toBe('error');
+    expect(partial.report.status).toBe('partial');
     expect(partial.report.errors).toEqual([{ code: 'dns-servfail', message: 'prodfe2: SERVFAIL' }]);
+    // Without unknown scopes nothing missing from a partial check can be judged.
+    expect(partial.unjudged).toEqual(cidrs(...TEN));
     expect(partial.report.added).toEqual(cidrs('52.99.0.1'));
     expect(partial.changed).toBe(true);
     expect(sameAddresses(partial.proposed, cidrs(...TEN, '52.99.0.1'))).toBe(true);
@@ -337,5 +339,148 @@ describe('pendingRemovals', () => {
       { cidr: parseCidr('2a05:d018::1'), misses: 2 },
     ]);
     expect(pendingRemovals({}, 3)).toEqual([]);
+  });
+});
+
+/**
+ * Issue 11: a partial check that names what it could not read (unknownScopes) blinds only that: a baseline address
+ * missing from it is a miss unless its last known evidence lies in an unknown scope, or nothing is known of it.
+ */
+describe('partial checks with unknown scopes', () => {
+  const casConfig = parseConfig({
+    name: 'drift-test',
+    targets: [{ id: 'cas', type: 'cas-docs', url: 'https://example.com/network-requirements.md', sections: '*', dataCenters: '*' }],
+  });
+  const cas: Target = casConfig.targets[0]!;
+  const at = (section: 'portal' | 'app-connector', dataCenter: string): EntryEvidence => ({ kind: 'cas', section, dataCenter, heading: section, revision: '2025-03-03' });
+  const A = '52.20.1.1/32'; // app-connector, US1
+  const B = '52.20.1.3/32'; // app-connector, US1
+  const C = '52.20.2.1/32'; // app-connector, EU1
+  const D = '52.20.3.1/32'; // portal, US1
+  const E = '52.20.4.1/32'; // app-connector US1 and portal EU1: one of its evidence lies in the scope
+  const F = '52.20.5.1/32'; // approved, but absent from the last good observation: nothing is known of it
+  const G = '52.20.6.1/32'; // new, app-connector EU1
+  const evidenceOf: Record<string, EntryEvidence[]> = {
+    [A]: [at('app-connector', 'US1')],
+    [B]: [at('app-connector', 'US1')],
+    [C]: [at('app-connector', 'EU1')],
+    [D]: [at('portal', 'US1')],
+    [E]: [at('app-connector', 'US1'), at('portal', 'EU1')],
+    [G]: [at('app-connector', 'EU1')],
+  };
+  const US1_CONNECTOR: UnknownScope = { kind: 'cas', section: 'app-connector', dataCenter: 'US1' };
+
+  function casObservation(status: ObservationStatus, texts: readonly string[], unknownScopes?: UnknownScope[]): Observation {
+    return {
+      targetId: 'cas',
+      type: 'cas-docs',
+      observedAt: '2025-11-07T10:00:00.000Z',
+      status,
+      entries: texts.map((text) => ({ cidr: parseCidr(text), evidence: evidenceOf[text] ?? [] })),
+      warnings: status === 'ok' ? [] : [{ code: 'cas-unreadable-address', message: 'line 25 …' }],
+      errors: [],
+      ...(unknownScopes ? { unknownScopes } : {}),
+    };
+  }
+
+  /** Approved A-F; the last good check saw A-E (with their evidence). */
+  function record(extra: Partial<TargetRecord> = {}): TargetRecord {
+    const lastGood = computeDrift({ target: cas, observation: casObservation('ok', [A, B, C, D, E]), record: undefined, policy, now: '2025-11-06T10:00:00.000Z' }).nextRecord.lastGood!;
+    return { targetId: 'cas', baseline: cidrs(A, B, C, D, E, F), misses: {}, firstSeen: {}, lastErrors: [], lastWarnings: [], verdicts: [], lastGood, ...extra };
+  }
+
+  function casChecks(start: TargetRecord, observations: readonly Observation[]): TargetDrift[] {
+    let current = start;
+    return observations.map((observed, index) => {
+      const drift = computeDrift({ target: cas, observation: observed, record: current, policy, now: `2025-11-07T1${index}:00:00.000Z` });
+      current = drift.nextRecord;
+      return drift;
+    });
+  }
+
+  it('counts a miss outside the unknown scope and none inside it (or where nothing is known)', () => {
+    const partial = casObservation('partial', [D, G], [US1_CONNECTOR]);
+    const drifts = casChecks(record(), [partial, partial, partial]);
+    expect(drifts.map((d) => d.report.status)).toEqual(['partial', 'partial', 'partial']);
+    expect(drifts.map((d) => d.report.pendingRemoval)).toEqual([[{ cidr: C, misses: 1 }], [{ cidr: C, misses: 2 }], []]);
+    expect(drifts.map((d) => d.report.removed)).toEqual([[], [], [C]]);
+    for (const drift of drifts) {
+      expect(drift.report.added).toEqual([G]);
+      expect(drift.unjudged).toEqual(cidrs(A, B, E, F));
+    }
+    // A, B, E and F stay in the proposal; C goes after three checks that could see where it stood.
+    expect(sameAddresses(drifts[2]!.proposed, cidrs(A, B, D, E, F, G))).toBe(true);
+    expect(drifts[2]!.changed).toBe(true);
+    // The last good observation now lacks them, so the record keeps where the missing ones stood when last seen.
+    expect(drifts[0]!.nextRecord.missingEvidence).toEqual([A, B, C, E].map((cidr) => ({ cidr, evidence: evidenceOf[cidr] })));
+    expect(drifts[2]!.nextRecord.missingEvidence).toEqual(drifts[0]!.nextRecord.missingEvidence);
+  });
+
+  it('judges by the last known evidence even when a complete check in between missed the address', () => {
+    const drifts = casChecks(record(), [casObservation('ok', [A, B, D, E]), casObservation('partial', [A, B, D, E], [US1_CONNECTOR]), casObservation('ok', [A, B, D, E])]);
+    expect(drifts.map((d) => d.report.pendingRemoval)).toEqual([
+      [{ cidr: C, misses: 1 }, { cidr: F, misses: 1 }],
+      [{ cidr: C, misses: 2 }, { cidr: F, misses: 1 }],
+      [{ cidr: F, misses: 2 }],
+    ]);
+    expect(drifts[2]!.report.removed).toEqual([C]);
+    // Seen again: nothing left to remember.
+    const back = computeDrift({ target: cas, observation: casObservation('ok', [A, B, C, D, E, F]), record: drifts[2]!.nextRecord, policy, now: '2025-11-08T10:00:00.000Z' });
+    expect(back.nextRecord.missingEvidence).toBeUndefined();
+  });
+
+  it('keeps the counters of what it could not see as they were, neither counting nor resetting them', () => {
+    const drift = computeDrift({ target: cas, observation: casObservation('partial', [D, G], [US1_CONNECTOR]), record: record({ misses: { [A]: 2, [D]: 1 } }), policy, now: '2025-11-07T10:00:00.000Z' });
+    expect(drift.nextRecord.misses).toEqual({ [A]: 2, [C]: 1 });
+  });
+
+  it('keeps what the previous proposal said about the parts it cannot judge', () => {
+    // An earlier complete check series confirmed A's removal; the open PR proposes the baseline without A.
+    const before = record({ proposed: cidrs(B, C, D, E, F), misses: { [A]: 3 } });
+    const drift = computeDrift({ target: cas, observation: casObservation('partial', [C, D, G], [US1_CONNECTOR]), record: before, policy, now: '2025-11-07T10:00:00.000Z' });
+    expect(sameAddresses(drift.proposed, cidrs(B, C, D, E, F, G))).toBe(true);
+    expect(drift.nextRecord.misses).toEqual({ [A]: 3 });
+  });
+
+  it('still applies the guards to what it could judge', () => {
+    const many = Array.from({ length: 8 }, (_, index) => `52.30.${index}.1/32`);
+    for (const cidr of many) evidenceOf[cidr] = [at('portal', 'EU1')];
+    const lastGood = computeDrift({ target: cas, observation: casObservation('ok', [A, ...many]), record: undefined, policy, now: '2025-11-06T10:00:00.000Z' }).nextRecord.lastGood!;
+    const start: TargetRecord = { targetId: 'cas', baseline: cidrs(A, ...many), misses: {}, firstSeen: {}, lastErrors: [], lastWarnings: [], verdicts: [], lastGood };
+    const drift = computeDrift({ target: cas, observation: casObservation('partial', [many[0]!], [US1_CONNECTOR]), record: start, policy, now: '2025-11-07T10:00:00.000Z' });
+    expect(drift.report.status).toBe('held');
+    expect(drift.report.verdicts.find((v) => v.outcome === 'hold')?.guard).toBe('mass-removal');
+    expect(drift.report.verdicts.find((v) => v.outcome === 'hold')?.message).not.toContain('52.20.1.1');
+  });
+
+  it('without unknown scopes a partial check still counts nothing', () => {
+    const drift = computeDrift({ target: cas, observation: casObservation('partial', [D, G]), record: record(), policy, now: '2025-11-07T10:00:00.000Z' });
+    expect(drift.report.status).toBe('partial');
+    expect(drift.report.pendingRemoval).toEqual([]);
+    expect(drift.unjudged).toEqual(cidrs(A, B, C, E, F));
+  });
+
+  it('entriesInUnknownScopes: the baseline parts whose absence proves nothing', () => {
+    const known = record();
+    expect(entriesInUnknownScopes(known, casObservation('ok', [D]))).toEqual([]);
+    expect(entriesInUnknownScopes(known, casObservation('error', []))).toEqual(cidrs(A, B, C, D, E, F));
+    expect(entriesInUnknownScopes(known, casObservation('partial', [D]))).toEqual(cidrs(A, B, C, E, F));
+    expect(entriesInUnknownScopes(known, casObservation('partial', [D], [US1_CONNECTOR]))).toEqual(cidrs(A, B, E, F));
+    expect(entriesInUnknownScopes(known, casObservation('partial', [D], [{ kind: 'cas', dataCenter: 'EU1' }]))).toEqual(cidrs(C, E, F));
+    expect(entriesInUnknownScopes(known, casObservation('partial', [D], []))).toEqual(cidrs(F));
+    // Nothing approved: nothing to keep.
+    expect(entriesInUnknownScopes(undefined, casObservation('partial', [D], [US1_CONNECTOR]))).toEqual([]);
+    // A baseline range partly observed: only the rest is in question.
+    const ranged: TargetRecord = { ...known, baseline: cidrs('52.20.1.0/30') };
+    expect(entriesInUnknownScopes(ranged, casObservation('partial', ['52.20.1.1'], [US1_CONNECTOR]))).toEqual(cidrs('52.20.1.0/32', '52.20.1.2/31'));
+  });
+
+  it('evidenceInScope: every field of the scope must match', () => {
+    const mail: EntryEvidence = { kind: 'cas', section: 'mail', dataCenter: 'global', heading: 'Mail server' };
+    expect(evidenceInScope(mail, { kind: 'cas', section: 'mail' })).toBe(true);
+    expect(evidenceInScope(mail, { kind: 'cas', section: 'mail', dataCenter: 'US1' })).toBe(false);
+    expect(evidenceInScope(mail, { kind: 'cas', dataCenter: 'global' })).toBe(true);
+    expect(evidenceInScope(mail, { kind: 'dns' })).toBe(false);
+    expect(evidenceInScope(dns(), { kind: 'dns', hostname: 'prodfe1.outsystemsenterprise.com' })).toBe(true);
   });
 });

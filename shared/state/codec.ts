@@ -64,11 +64,12 @@ const storedTarget = z.object({
   baselineAt: z.string().optional(),
   observation: storedObservation.optional(),
   lastGood: z.union([storedObservation, z.literal(SAME_AS_OBSERVATION)]).optional(),
+  missingEvidence: z.array(z.object({ cidr, evidence: z.array(evidence) })).optional(),
   proposed: z.array(cidr).optional(),
   misses: z.record(z.string(), z.number().int().nonnegative()),
   firstSeen: z.record(z.string(), z.string()),
   lastCheckAt: z.string().optional(),
-  lastStatus: z.enum(['ok', 'error', 'held']).optional(),
+  lastStatus: z.enum(['ok', 'partial', 'error', 'held']).optional(),
   lastErrors: z.array(problem),
   lastWarnings: z.array(problem),
   verdicts: z.array(

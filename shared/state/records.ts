@@ -26,6 +26,11 @@ export interface TargetRecord {
   observation?: StoredObservation;
   /** The latest observation with status ok or partial; its entries drive proposals. */
   lastGood?: StoredObservation;
+  /**
+   * Approved entries that `lastGood` does not hold, with the evidence they had when last observed: a partial
+   * check that names what it could not read judges their absence by where they stood (shared/drift.ts).
+   */
+  missingEvidence?: ObservedEntry[];
   /** This target's part of the latest proposal, kept for runs that do not check this target. */
   proposed?: Cidr[];
   /** A removed range's CIDR -> consecutive confirmed absences. */
@@ -33,7 +38,7 @@ export interface TargetRecord {
   /** CIDR -> ISO time first observed. */
   firstSeen: Record<string, string>;
   lastCheckAt?: string;
-  lastStatus?: 'ok' | 'error' | 'held';
+  lastStatus?: 'ok' | 'partial' | 'error' | 'held';
   lastErrors: Problem[];
   lastWarnings: Problem[];
   verdicts: Verdict[];

@@ -142,7 +142,8 @@ describe('issue 6 group 1: DNS storms', () => {
       }
       const confirmed = baseline.filter((cidr) => misses.get(cidr)! >= REMOVE_AFTER);
 
-      expect(target.status, why).toBe(ok ? 'ok' : 'error');
+      // An incomplete check is partial (some hosts answered) or an error (none did); never ok.
+      expect(ok ? ['ok'] : ['partial', 'error'], why).toContain(target.status);
       // The property: a removal only ever names addresses that complete checks found absent REMOVE_AFTER times in a row.
       for (const removed of target.removed) expect(covers(confirmed, removed), `${why}: ${removed} removed`).toBe(true);
       expect(target.removed, why).toEqual(ok ? aggregate(confirmed) : []);
