@@ -19,7 +19,8 @@ export function formatReport(report: Report): string {
 
 function summary(targets: readonly TargetReport[]): string {
   const count = (status: TargetReport['status']) => targets.filter((t) => t.status === status).length;
-  return `${plural(targets.length, 'target')}: ${count('ok')} ok, ${count('error')} error, ${count('held')} held`;
+  const partial = count('partial') > 0 ? `${count('partial')} partial, ` : '';
+  return `${plural(targets.length, 'target')}: ${count('ok')} ok, ${partial}${count('error')} error, ${count('held')} held`;
 }
 
 function pullRequestLine(pr: Report['pullRequest']): string {
@@ -51,6 +52,7 @@ function details(target: TargetReport): string[] {
   show('added', target.added);
   show('removed', target.removed);
   show('pending removal', target.pendingRemoval.map((p) => `${p.cidr} (${plural(p.misses, 'miss', 'misses')})`));
+  if (target.status === 'partial') lines.push(`  ${target.id} partial: what was read is applied; approved addresses of what could not be read are kept (see the warnings)`);
   for (const e of target.errors) lines.push(`  ${target.id} error ${e.code}: ${e.message}`);
   for (const w of target.warnings) lines.push(`  ${target.id} warning ${w.code}: ${w.message}`);
   for (const v of target.verdicts.filter((v) => v.outcome === 'hold')) lines.push(`  ${target.id} held by ${v.guard}: ${v.message}`);

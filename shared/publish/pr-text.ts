@@ -132,6 +132,7 @@ function bodyBlocks(input: PullRequestInput): Block[] {
   const changed = drifts.filter((drift) => drift.changed);
   const held = drifts.filter((drift) => drift.report.status === 'held');
   const failed = drifts.filter((drift) => drift.report.status === 'error');
+  const partial = drifts.filter((drift) => drift.report.status === 'partial');
   const frontEnds = drifts.flatMap((drift) => drift.report.warnings.filter((w) => w.code === NEW_FRONT_END).map((w) => [drift, w] as const));
   const otherWarnings = drifts.flatMap((drift) => drift.report.warnings.filter((w) => w.code !== NEW_FRONT_END).map((w) => [drift, w] as const));
 
@@ -182,6 +183,25 @@ function bodyBlocks(input: PullRequestInput): Block[] {
         (drift.report.errors.length > 0 ? drift.report.errors : [{ code: 'unknown', message: 'the check failed' }]).map((error) => `- **${escapeMarkdown(drift.report.id)}**: ${problemText(error)}`),
       ),
       more: (hidden) => [`- … and ${hidden} more errors`],
+    });
+    blocks.push({ lines: [''] });
+  }
+
+  if (partial.length > 0) {
+    blocks.push({
+      lines: [
+        '### Checks that were partial',
+        '',
+        'Part of these sources could not be read. What was read is applied above; the approved addresses of the part that was not read are kept, neither counted missing nor removed. The warnings below say what was not read and why:',
+        '',
+      ],
+    });
+    blocks.push({
+      rows: partial.map((drift) => {
+        const errors = drift.report.errors.map(problemText).join('; ');
+        return `- **${escapeMarkdown(drift.report.id)}** (${drift.report.type}): partial${errors === '' ? '' : `; ${errors}`}`;
+      }),
+      more: (hidden) => [`- … and ${hidden} more partial checks`],
     });
     blocks.push({ lines: [''] });
   }

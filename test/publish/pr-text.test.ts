@@ -173,6 +173,19 @@ describe('renderPullRequest', () => {
   });
 });
 
+describe('renderPullRequest: partial checks (issue 11)', () => {
+  it('lists a partial check apart from failed ones, with its warnings saying what was not read', () => {
+    const typo: Problem = { code: 'cas-unreadable-address', message: 'line 25 of the CAS page, under "App connector, row US1": "13.64.16.132m" is not an IP address or CIDR' };
+    const partial = drift({ id: 'cas-us1', status: 'partial', baseline: ['13.107.228.0/24'], entries: [['13.107.228.0/23', cas('US1 portal')]], warnings: [typo] });
+    expect(partial.report.status).toBe('partial');
+    const { body } = render([partial, smallCase()[3]!]);
+    const section = (title: string) => body.slice(body.indexOf(title), body.indexOf('###', body.indexOf(title) + 3));
+    expect(section('### Checks that were partial')).toContain('- **cas-us1** (cas-docs): partial\n');
+    expect(section('### Checks that failed')).not.toContain('cas-us1');
+    expect(section('### Warnings')).toContain('13.64.16.132m');
+  });
+});
+
 describe('renderPullRequest with hostile upstream text', () => {
   const hostname = 'evil|host<script>alert(1)</script>@team `rm -rf` **bold**\n| injected | row |';
   const heading = 'Portal [click](https://evil.example/x) www.evil.example #12 <img src=x onerror=alert(1)>';
