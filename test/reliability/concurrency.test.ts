@@ -4,27 +4,24 @@ import { checkHandler } from '../../functions/check.js';
 import { scheduledCheck } from '../../functions/timers.js';
 import type { Config } from '../../shared/config.js';
 import { DEFAULT_TABLE_NAME, StateUnavailableError, type StateStore } from '../../shared/state/store.js';
+import { rejection } from '../support.js';
+import { ensureBuilt, startCli, writeConfigFile } from './cli-process.js';
+import { startInterceptingProxy, type InterceptingProxy } from './intercepting-proxy.js';
 import {
   FRONT_END_IP,
   TOKEN,
   branchOf,
   casPage,
   configInput,
-  ensureBuilt,
   failNextCalls,
   fullRun,
   makeConfig,
   openStore,
   pullsOn,
-  rejection,
-  startCli,
-  startInterceptingProxy,
   startPeers,
   uniqueTableName,
-  writeConfigFile,
-  type InterceptingProxy,
   type Peers,
-} from './support-b.js';
+} from './scenario.js';
 
 const connectionString = inject('azuriteConnectionString');
 /** Past the CLI's 11-minute lease: how a later run sees the lease of a process that died holding it. */

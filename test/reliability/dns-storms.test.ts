@@ -6,7 +6,7 @@ import { aggregate, covers, parseCidr, tryParseCidr, type Cidr } from '../../sha
 import { StateStore } from '../../shared/state/store.js';
 import { startDnsPeer, type Behaviour, type DnsPeer } from '../peers/dns.js';
 import { startGitHubPeer, type GitHubPeer } from '../peers/github.js';
-import { seededRandom } from './support-a.js';
+import { seededRandom } from './fuzzing.js';
 import { fastPublisher } from '../support.js';
 
 const TOKEN = 'ghp_DnsStorms0Token0123456789abcdefABCD';

@@ -10,7 +10,7 @@ import { AllowlistError } from '../../shared/problem.js';
 import { parseCasPage } from '../../shared/sources/cas-docs/page.js';
 import { extractServiceTags, summariseServiceTags } from '../../shared/sources/service-tags/index.js';
 import { sharedFile } from '../peers/http.js';
-import { expectCanonical, mutations } from './support-a.js';
+import { expectCanonical, mutations } from './fuzzing.js';
 
 /** Enough runs per parser to reach odd corners, few enough that the file stays well under a minute. */
 const RUNS = 600;

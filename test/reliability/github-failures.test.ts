@@ -12,11 +12,10 @@ import {
   makeConfig,
   openStore,
   pullsOn,
-  startInterceptingProxy,
   startPeers,
-  type InterceptingProxy,
   type Peers,
-} from './support-b.js';
+} from './scenario.js';
+import { startInterceptingProxy, type InterceptingProxy } from './intercepting-proxy.js';
 
 const connectionString = inject('azuriteConnectionString');
 const REPO = '/repos/contoso/network';

@@ -7,7 +7,7 @@ import { resetSharedRuntime } from '../../functions/lib/runtime.js';
 import type { StateStore } from '../../shared/state/store.js';
 import { startHttpPeer, type HttpPeer } from '../peers/http.js';
 import { registrations } from '../setup/functions-core.js';
-import { configInput, openStore, startPeers, uniqueTableName, type Peers } from './support-b.js';
+import { configInput, openStore, startPeers, uniqueTableName, type Peers } from './scenario.js';
 
 const connectionString = inject('azuriteConnectionString');
 const NAME = 'abuse';

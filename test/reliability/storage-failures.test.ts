@@ -2,22 +2,9 @@ import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { Config } from '../../shared/config.js';
 import { startEmbeddedAzurite } from '../../shared/state/embedded-azurite.js';
 import type { StateStore } from '../../shared/state/store.js';
-import {
-  branchOf,
-  casPage,
-  fullRun,
-  makeConfig,
-  openStore,
-  pullsOn,
-  rejection,
-  startInterceptingProxy,
-  startPeers,
-  throughProxy,
-  uniqueTableName,
-  type InterceptingProxy,
-  type Peers,
-  type SeenRequest,
-} from './support-b.js';
+import { rejection } from '../support.js';
+import { startInterceptingProxy, throughProxy, type InterceptingProxy, type SeenRequest } from './intercepting-proxy.js';
+import { branchOf, casPage, fullRun, makeConfig, openStore, pullsOn, startPeers, uniqueTableName, type Peers } from './scenario.js';
 
 /**
  * What the engine guarantees when Table storage fails (the contract these tests pin down):

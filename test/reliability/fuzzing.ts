@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { expect } from 'vitest';
 import { parseCidr } from '../../shared/ipset.js';
 
+/** Random inputs for the fuzz and storm tests, and the check that what comes out is canonical. */
+
 /** Every CIDR is in the one canonical spelling parseCidr produces (network address, prefix, RFC 5952). */
 export function expectCanonical(cidrs: readonly string[]): void {
   for (const cidr of cidrs) expect(parseCidr(cidr), `${cidr} is canonical`).toBe(cidr);
