@@ -306,6 +306,27 @@ describe('issue 6 group 2: upstream lists gone wrong', () => {
     await expectBaselineIntact();
   });
 
+  it('a typo in one cell of the page (issue 11): partial, the address it hides is kept, the rest is checked', async () => {
+    const typo = CAS_PAGE.replace('13.64.16.132, 13.64.16.129', '13.64.16.132m 13.64.16.129');
+    expect(typo).not.toBe(CAS_PAGE);
+    serveCas = text(typo);
+    serveTags = text(JSON.stringify(TAGS), 'application/json');
+    for (let run = 0; run < 3; run++) {
+      const report = await check();
+      const cas = targetReport(report, 'cas');
+      expect(cas.status).toBe('partial');
+      expect(cas.errors).toEqual([]);
+      expect(cas.warnings.map((w) => w.code)).toEqual(['cas-unreadable-address']);
+      expect(cas.warnings[0]!.message).toContain('"13.64.16.132m"');
+      expect(cas.warnings[0]!.message).toContain('section app-connector in US1');
+      expect(cas.observed).not.toContain('13.64.16.132/32');
+      expect([cas.added, cas.removed, cas.pendingRemoval]).toEqual([[], [], []]);
+      expect(report.pullRequest.action).toBe('none');
+    }
+    expectNothingPublished();
+    await expectBaselineIntact();
+  });
+
   it('control: the same pipeline does publish a genuine change, so the checks above could fail', async () => {
     serveCas = text(CAS_PAGE);
     serveTags = text(tagsWith((prefixes) => [...prefixes, '52.100.200.0/24']), 'application/json');
