@@ -144,6 +144,8 @@ type Piece =
 interface Place {
   readonly sections: readonly CasSection[];
   readonly known: boolean;
+  /** Under a heading below the title that no rule maps: the page changed in a way we cannot place. */
+  readonly unrecognised: boolean;
   readonly heading: string;
 }
 
@@ -178,19 +180,19 @@ class PageReader {
           if (casSectionsOfHeading(text).length > 0) this.lastSectionLine = line;
           if (CLOSING_HEADING.test(text)) this.closingLine = line;
           this.places.push({ line, place: this.place() });
-          this.readProse(pieces(block.children));
+          this.readProse(pieces(block.children), text);
           return;
         }
         case 'table':
           this.readTable(block, captionOf(blocks[index - 1]));
           return;
         case 'paragraph':
-          this.readProse(pieces(block.children));
+          this.readProse(pieces(block.children), phrasingText(block.children));
           return;
         case 'code': {
           // A fenced block's text starts on the line after its fence; an indented block's on its own first line.
           const start = (block.position?.start.line ?? 0) + (fenceOf(block, this.source) === undefined ? 0 : 1);
-          this.readProse([{ kind: 'text', tokens: tokensOf(block.value, start) }]);
+          this.readProse([{ kind: 'text', tokens: tokensOf(block.value, start) }], block.value);
           return;
         }
         case 'html':
@@ -261,7 +263,9 @@ class PageReader {
     const labelled = addressColumn[0] !== true;
     this.readCells(header.children.map((cell, column) => ({ cell, column })), place, heading, undefined, 'the header row');
     for (const row of rows) {
-      const label = labelled && row.children[0] ? cellText(row.children[0]).trim() : '';
+      // A label that is itself address-like names no data center (and is reported with the other cells).
+      const written = labelled && row.children[0] ? cellText(row.children[0]).trim() : '';
+      const label = addressLikeWords(written).length > 0 ? '' : written;
       const cells = row.children.map((cell, column) => ({ cell, column }));
       const continues = (column: number) => addressColumn[column] ?? (headers.length > 0 && addressColumn[headers.length - 1] === true);
       const listCells = cells.filter(({ column }) => continues(column));
@@ -307,11 +311,10 @@ class PageReader {
   }
 
   /** Prose, bullets, notes and code blocks: addresses count for every data center of the section they stand under. */
-  private readProse(parts: readonly Piece[]): void {
+  private readProse(parts: readonly Piece[], text: string): void {
     const place = this.place();
     const tokens = this.tokenStream(parts, place);
     if (!tokens.some((token) => token !== BREAK && looksLikeAddress(token.text))) return;
-    const text = tokens.map((token) => (token === BREAK ? ' ' : token.text)).join(' ');
     const scan = scanTokens(tokens, false);
     for (const group of scan.groups) {
       this.consume(group.addresses.map((a) => a.token));
@@ -364,6 +367,7 @@ class PageReader {
 
   private issue(code: CasIssueCode, line: number, tokens: readonly string[], text: string, heading: string, what: string, scopes: readonly CasScope[], place: Place): void {
     if (place.known) this.placed += tokens.length;
+    if (place.unrecognised && scopes.length > 0) this.unrecognised.add(place.heading);
     const shown = shorten(text.replace(/\s+/g, ' ').trim(), tokens[0] ?? '');
     const named = tokens.map((token) => `"${token}"`).join(' ');
     this.issues.push({
@@ -381,7 +385,7 @@ class PageReader {
   private add(cidrs: readonly Cidr[], dataCenter: string, heading: string, place: Place): void {
     if (cidrs.length === 0) return;
     if (place.known) this.placed += cidrs.length;
-    else if (this.belowTitle) this.unrecognised.add(place.heading);
+    if (place.unrecognised) this.unrecognised.add(place.heading);
     for (const section of place.sections) {
       for (const cidr of cidrs) {
         const entry: CasPageEntry = { cidr, section, dataCenter, heading };
@@ -395,13 +399,13 @@ class PageReader {
     const heading = this.path();
     for (let level = this.headings.length - 1; level >= 0; level--) {
       const sections = casSectionsOfHeading(this.headings[level]!.text);
-      if (sections.length > 0) return { sections, known: true, heading };
+      if (sections.length > 0) return { sections, known: true, unrecognised: false, heading };
     }
-    return { sections: [CAS_NOTICE_SECTION], known: false, heading };
+    return { sections: [CAS_NOTICE_SECTION], known: false, unrecognised: this.belowTitle, heading };
   }
 
   private placeAt(line: number): Place {
-    let found: Place = { sections: [CAS_NOTICE_SECTION], known: false, heading: '(before the first heading)' };
+    let found: Place = { sections: [CAS_NOTICE_SECTION], known: false, unrecognised: false, heading: '(before the first heading)' };
     for (const entry of this.places) if (entry.line <= line) found = entry.place;
     return found;
   }

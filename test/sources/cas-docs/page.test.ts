@@ -434,6 +434,14 @@ describe('issue 11: every real layout is read, and nothing is dropped without a 
     expect(addresses(page, 'portal', 'EU1')).toEqual(cidrs('13.80.125.22', '40.74.1.235', '40.74.6.204'));
   });
 
+  test('a heading no rule maps, holding only a typo, still counts as unrecognised (it may be a renamed section)', () => {
+    const page = parseCasPage(
+      ['# Network requirements', '## Portal access', '- 52.183.75.62', '## Connector egress', '|Data center|IP addresses|', '|--|--|', '|US1|52.183.75.6x|', '## Next steps'].join('\n'),
+    );
+    expect(page.unrecognised).toEqual(['Connector egress']);
+    expect(page.issues.map((issue) => [issue.code, issue.line, issue.tokens, issue.scopes])).toEqual([['cas-unreadable-address', 7, ['52.183.75.6x'], [{ section: 'notice', dataCenter: 'US1' }]]]);
+  });
+
   test('address-like text the reader does not read as a list is still named: raw HTML, a link target, a comment', () => {
     const page = parseCasPage(
       [
