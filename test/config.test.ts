@@ -274,7 +274,7 @@ describe('parseConfig rejects a wrong config with one message per problem, namin
       }),
     ).toEqual([
       'targets[1].dataCenters: list at least one, or use "*" for all',
-      'targets[1].sections: must be "*" (all) or a non-empty list of sections (portal, siem, log-collector, app-connector, dlp, mail, proxy)',
+      'targets[1].sections: must be "*" (all) or a non-empty list of sections (portal, siem, log-collector, app-connector, dlp, mail, proxy, notice)',
     ]);
   });
 
