@@ -15,7 +15,7 @@ import { extractServiceTags } from '../shared/sources/service-tags/index.js';
 import { startEmbeddedAzurite, type EmbeddedAzurite } from '../shared/state/embedded-azurite.js';
 import { StateStore } from '../shared/state/store.js';
 import { startDnsPeer } from '../test/peers/dns.js';
-import { startGitHubPeer } from '../test/peers/github.js';
+import { startGitHubPeer } from '../test/peers/github/index.js';
 import { routes, startHttpPeer } from '../test/peers/http.js';
 import { FAST_GITHUB } from '../test/support.js';
 import { median, medianMs, medianPairMs, type Row } from './table.js';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { LeaseBusyError } from '../../shared/state/store.js';
 import { AllowlistError } from '../../shared/problem.js';
-import { faults } from '../peers/github.js';
+import { faults } from '../peers/github/index.js';
 import { BRANCH, TOKEN, startHarness, type Harness } from './harness.js';
 
 let h: Harness;

@@ -8,7 +8,7 @@ import type { Report } from '../../shared/report.js';
 import type { Snapshot } from '../../shared/state/records.js';
 import { StateStore } from '../../shared/state/store.js';
 import { startDnsPeer, type Behaviour, type DnsPeer } from '../peers/dns.js';
-import { startGitHubPeer, type GitHubPeer } from '../peers/github.js';
+import { startGitHubPeer, type GitHubPeer } from '../peers/github/index.js';
 import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../peers/http.js';
 import { fastPublisher } from '../support.js';
 

@@ -3,7 +3,7 @@ import { parseConfig } from '../../shared/config.js';
 import { runCheck } from '../../shared/engine/check.js';
 import { parseCidr } from '../../shared/ipset.js';
 import { withdrawnMarker } from '../../shared/publish/github.js';
-import { faults } from '../peers/github.js';
+import { faults } from '../peers/github/index.js';
 import { fastPublisher } from '../support.js';
 import { BRANCH, TOKEN, startHarness, type Harness } from './harness.js';
 

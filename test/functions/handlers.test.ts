@@ -10,7 +10,7 @@ import { resetSharedRuntime } from '../../functions/lib/runtime.js';
 import type { Snapshot } from '../../shared/state/records.js';
 import { StateStore } from '../../shared/state/store.js';
 import { registrations } from '../setup/functions-core.js';
-import { startGitHubPeer } from '../peers/github.js';
+import { startGitHubPeer } from '../peers/github/index.js';
 import { startDnsPeer, type DnsPeer } from '../peers/dns.js';
 import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../peers/http.js';
 

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { Octokit } from '@octokit/rest';
 import { createAppAuth } from '@octokit/auth-app';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { faults, startGitHubPeer, type GitHubPeer } from './github.js';
+import { faults, startGitHubPeer, type GitHubPeer } from './github/index.js';
 
 const TOKEN = 'ghp_peer_test_token';
 /** A route string without Octokit's parameter types, to send what GitHub would reject. */

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GitHubConfig } from '../../shared/config.js';
 import { AllowlistError } from '../../shared/problem.js';
 import { CONFIG_TRAILER, createGitHubPublisher, type GitHubPublisherOptions, type PublishPlan } from '../../shared/publish/github.js';
-import { faults, startGitHubPeer, type GitHubPeer, type GitHubPeerOptions } from '../peers/github.js';
+import { faults, startGitHubPeer, type GitHubPeer, type GitHubPeerOptions } from '../peers/github/index.js';
 import { FAST_GITHUB } from '../support.js';
 
 const TOKEN = 'ghp_Publisher0Test0Token0123456789abcdef';

@@ -5,7 +5,7 @@ import { runCheck } from '../../shared/engine/check.js';
 import { aggregate, covers, parseCidr, tryParseCidr, type Cidr } from '../../shared/ipset.js';
 import { StateStore } from '../../shared/state/store.js';
 import { startDnsPeer, type Behaviour, type DnsPeer } from '../peers/dns.js';
-import { startGitHubPeer, type GitHubPeer } from '../peers/github.js';
+import { startGitHubPeer, type GitHubPeer } from '../peers/github/index.js';
 import { seededRandom } from './fuzzing.js';
 import { fastPublisher } from '../support.js';
 

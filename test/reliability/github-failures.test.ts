@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { parseConfig, type Config } from '../../shared/config.js';
 import type { Report } from '../../shared/report.js';
 import type { StateStore } from '../../shared/state/store.js';
-import { faults, type FaultResponse } from '../peers/github.js';
+import { faults, type FaultResponse } from '../peers/github/index.js';
 import {
   FRONT_END,
   FRONT_END_IP,

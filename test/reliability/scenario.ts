@@ -5,7 +5,7 @@ import type { RunOptions } from '../../shared/engine/context.js';
 import type { Report } from '../../shared/report.js';
 import { StateStore } from '../../shared/state/store.js';
 import { startDnsPeer, type DnsPeer } from '../peers/dns.js';
-import { startGitHubPeer, type GitHubPeer } from '../peers/github.js';
+import { startGitHubPeer, type GitHubPeer } from '../peers/github/index.js';
 import { routes, sharedFile, startHttpPeer, type Handler, type HttpPeer } from '../peers/http.js';
 import { fastPublisher } from '../support.js';
 

@@ -18,7 +18,7 @@ import { createGitHubPublisher } from '../../shared/publish/github.js';
 import { FAST_GITHUB } from '../support.js';
 import { StateStore } from '../../shared/state/store.js';
 import { startDnsPeer, type DnsPeer } from '../peers/dns.js';
-import { startGitHubPeer, type GitHubPeer } from '../peers/github.js';
+import { startGitHubPeer, type GitHubPeer } from '../peers/github/index.js';
 import { startHttpPeer, type HttpPeer } from '../peers/http.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');

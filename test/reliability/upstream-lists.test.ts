@@ -6,7 +6,7 @@ import { runCheck } from '../../shared/engine/check.js';
 import type { Cidr } from '../../shared/ipset.js';
 import type { Report, TargetReport } from '../../shared/report.js';
 import { StateStore } from '../../shared/state/store.js';
-import { startGitHubPeer, type GitHubPeer } from '../peers/github.js';
+import { startGitHubPeer, type GitHubPeer } from '../peers/github/index.js';
 import { sharedFile, startHttpPeer, type Handler, type HttpPeer } from '../peers/http.js';
 import { fastPublisher } from '../support.js';
 

@@ -1,0 +1,250 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Context } from 'openapi-backend';
+import { PeerAuth } from './auth.js';
+import { FaultQueue, faultReply, matches, parseMatch, type FaultMatch, type FaultOptions, type FaultResponse } from './faults.js';
+import { GitStore, type PeerCommit } from './git-store.js';
+import { openApi, type Call, type OpenApi } from './openapi.js';
+import { OPERATIONS } from './operations/index.js';
+import { notFound, type Reply } from './replies.js';
+import type { GitHubPeerOptions, PeerPullRequest, RecordedRequest, Violation } from './types.js';
+import { API_PREFIX, GREEDY_PARAMETER, flatHeaders, readBody, safeDecode, send } from './wire.js';
+
+export { faults, type FaultMatch, type FaultOptions, type FaultResponse } from './faults.js';
+export type { PeerCommit } from './git-store.js';
+export type { GitHubPeerOptions, PeerPullRequest, RecordedRequest, Violation } from './types.js';
+
+/**
+ * A stand-in for the GitHub REST API for one repository, on 127.0.0.1.
+ * Every request is checked against GitHub's published OpenAPI description (@octokit/openapi), so a client
+ * that calls a route GitHub does not have, or sends parameters or bodies GitHub would reject, shows up in
+ * `violations` even when the peer's own behaviour would have let it pass.
+ *
+ * The parts: wire.ts (HTTP plumbing), openapi.ts (routing and validation), auth.ts (tokens and app JWTs),
+ * git-store.ts (Git objects and refs), faults.ts (injected failures), operations/ (what each route does, by API area).
+ */
+
+const HUMAN_LOGIN = 'octocat';
+
+export class GitHubPeer {
+  readonly owner: string;
+  readonly repo: string;
+  readonly base: string;
+  readonly botLogin: string;
+  /** Every request, in order. */
+  readonly requests: RecordedRequest[] = [];
+  /** Requests GitHub would reject or the peer does not implement; tests expect none. */
+  readonly violations: Violation[] = [];
+  /** The repository's Git objects and refs; open pull requests follow their branch when it moves, as on GitHub. */
+  readonly git = new GitStore(
+    () => this.now(),
+    (name, sha) => this.followRef(name, sha),
+  );
+  readonly auth: PeerAuth;
+  private readonly pulls: PeerPullRequest[] = [];
+  private readonly pendingFaults = new FaultQueue();
+  private clock = Date.parse('2025-01-01T00:00:00Z');
+  private nextId = 1000;
+
+  private constructor(
+    options: GitHubPeerOptions,
+    readonly url: string,
+    private readonly stop: () => Promise<void>,
+  ) {
+    this.owner = options.owner ?? 'contoso';
+    this.repo = options.repo ?? 'network';
+    this.base = options.base ?? 'main';
+    this.botLogin = options.botLogin ?? 'allowlist-drift[bot]';
+    this.auth = new PeerAuth(options.app, options.token);
+    this.git.commitOnBranch(this.base, options.files ?? { 'README.md': '# network\n' }, 'Initial commit', HUMAN_LOGIN);
+  }
+
+  static async start(options: GitHubPeerOptions = {}): Promise<GitHubPeer> {
+    const api = await openApi();
+    let peer: GitHubPeer | undefined;
+    const server = createServer((request, response) => {
+      readBody(request)
+        .then((body) => peer!.serve(api, request, body))
+        .then((reply) => send(response, reply))
+        .catch((error: unknown) => send(response, { status: 500, body: { message: String(error) } }));
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const { port } = server.address() as AddressInfo;
+    peer = new GitHubPeer(options, `http://127.0.0.1:${port}`, () => {
+      server.closeAllConnections();
+      return new Promise<void>((done) => server.close(() => done()));
+    });
+    return peer;
+  }
+
+  /** Base URL for GitHub Enterprise Server clients. */
+  get enterpriseUrl(): string {
+    return `${this.url}${API_PREFIX}`;
+  }
+
+  close(): Promise<void> {
+    return this.stop();
+  }
+
+  /** The next `times` requests matching `match` get `response` instead of (or after) the real operation. */
+  failNext(match: FaultMatch | string, response: FaultResponse, options: FaultOptions = {}): void {
+    this.pendingFaults.add(match, response, options);
+  }
+
+  /** Runs `action` just before the next matching request is handled: something people do on GitHub mid-run. */
+  onNext(match: FaultMatch | string, action: () => void): void {
+    this.pendingFaults.onNext(match, action);
+  }
+
+  countRequests(filter: FaultMatch | string = {}): number {
+    const match = typeof filter === 'string' ? parseMatch(filter) : filter;
+    return this.requests.filter((r) => matches(match, r.method, r.route)).length;
+  }
+
+  // --- inspection -------------------------------------------------------------------------------------------
+
+  refSha(branch: string): string | undefined {
+    return this.git.ref(`heads/${branch}`);
+  }
+
+  commit(sha: string): PeerCommit {
+    return this.git.commit(sha);
+  }
+
+  /** Commits reachable from a branch head by first parents, newest first. */
+  history(branch: string): PeerCommit[] {
+    const out: PeerCommit[] = [];
+    for (let sha = this.refSha(branch); sha !== undefined; sha = this.git.findCommit(sha)?.parents[0]) out.push(this.commit(sha));
+    return out;
+  }
+
+  readFile(branchOrSha: string, path: string): string | null {
+    const sha = this.refSha(branchOrSha) ?? branchOrSha;
+    const blob = this.git.tree(this.commit(sha).tree)?.get(path);
+    return blob === undefined ? null : this.git.blob(blob)!;
+  }
+
+  pullRequests(): readonly PeerPullRequest[] {
+    return this.pulls;
+  }
+
+  pullRequest(number: number): PeerPullRequest {
+    const pull = this.pulls.find((p) => p.number === number);
+    if (!pull) throw new Error(`no pull request #${number}`);
+    return pull;
+  }
+
+  // --- a human at work ------------------------------------------------------------------------------------
+
+  /** Commits `files` (path -> content) on top of `branch` as a person, like a push from a laptop. */
+  pushCommit(branch: string, files: Record<string, string>, message = 'Manual change', login = HUMAN_LOGIN): string {
+    return this.git.commitOnBranch(branch, files, message, login);
+  }
+
+  /** Someone merges another change into the base branch. */
+  moveBase(files: Record<string, string>, message = 'Unrelated change'): string {
+    return this.git.commitOnBranch(this.base, files, message, HUMAN_LOGIN);
+  }
+
+  /**
+   * Squash-merges a pull request: all its commits (head against the commit the branch started from, which people's
+   * commits on the branch do not change) applied on the current base.
+   */
+  mergePullRequest(number: number): string {
+    const pull = this.pullRequest(number);
+    const head = this.commit(pull.headSha);
+    const baseHead = this.git.ref(`heads/${pull.baseRef}`)!;
+    let start = head;
+    while (!this.git.isAncestor(start.sha, baseHead)) start = this.commit(start.parents[0]!);
+    const before = this.git.tree(start.tree)!;
+    const after = this.git.tree(head.tree)!;
+    const changed: Record<string, string> = {};
+    for (const [path, blob] of after) if (before.get(path) !== blob) changed[path] = this.git.blob(blob)!;
+    const sha = this.git.commitOnBranch(pull.baseRef, changed, `${pull.title} (#${number})`, HUMAN_LOGIN);
+    Object.assign(pull, { state: 'closed', merged: true, mergedAt: this.now(), closedAt: this.now(), updatedAt: this.now() });
+    return sha;
+  }
+
+  closePullRequest(number: number): void {
+    Object.assign(this.pullRequest(number), { state: 'closed', closedAt: this.now(), updatedAt: this.now() });
+  }
+
+  deleteBranch(branch: string): void {
+    this.git.setRef(`heads/${branch}`, undefined);
+  }
+
+  // --- HTTP ----------------------------------------------------------------------------------------------
+
+  private async serve(api: OpenApi, request: IncomingMessage, rawBody: string): Promise<Reply> {
+    const method = request.method ?? 'GET';
+    const target = new URL(request.url ?? '/', 'http://peer');
+    const below = target.pathname.startsWith(`${API_PREFIX}/`) ? target.pathname.slice(API_PREFIX.length) : target.pathname;
+    const routed = below.replace(GREEDY_PARAMETER, (_all, head: string, rest: string) => `${head}/${encodeURIComponent(decodeURIComponent(rest))}`);
+    const record: RecordedRequest = { method, path: request.url ?? '', route: safeDecode(below), status: 0 };
+    this.requests.push(record);
+
+    let body: unknown;
+    try {
+      body = rawBody === '' ? undefined : JSON.parse(rawBody);
+    } catch {
+      return this.reject(record, 400, 'body is not JSON');
+    }
+    const call: Call = { peer: this, record, headers: request.headers, body };
+    const reply = (await api.handleRequest(
+      { method, path: routed, headers: flatHeaders(request.headers), query: Object.fromEntries(target.searchParams), body },
+      call,
+    )) as Reply;
+    record.status = reply.status;
+    return reply;
+  }
+
+  /** Called by the OpenAPI router once the request matched an operation and passed validation. */
+  dispatch(operationId: string, context: Context, call: Call): Reply {
+    call.record.operationId = operationId;
+    const operation = OPERATIONS[operationId];
+    if (!operation) return this.reject(call.record, 501, `the peer does not implement ${operationId}`);
+    const fault = this.pendingFaults.take(call.record);
+    if (fault && !fault.afterHandling) return faultReply(fault.response);
+    const auth = this.auth.authorize(operationId, call.headers);
+    if (auth) return auth;
+    const params = context.request.params as Record<string, string>;
+    if (params.owner !== undefined && (params.owner !== this.owner || params.repo !== this.repo)) return notFound();
+    const reply = operation(this, {
+      params,
+      query: context.request.query as Record<string, string | undefined>,
+      body: (call.body ?? {}) as Record<string, unknown>,
+      accept: String(call.headers.accept ?? ''),
+    });
+    return fault ? faultReply(fault.response) : reply;
+  }
+
+  reject(record: RecordedRequest, status: number, reason: string): Reply {
+    this.violations.push({ method: record.method, path: record.path, reason });
+    record.status = status;
+    return { status, body: { message: reason } };
+  }
+
+  // --- pull request state, for the operations ------------------------------------------------------------------
+
+  now(): string {
+    this.clock += 1000;
+    return new Date(this.clock).toISOString().replace(/\.\d+Z$/, 'Z');
+  }
+
+  newId(): number {
+    return ++this.nextId;
+  }
+
+  addPull(pull: PeerPullRequest): void {
+    this.pulls.push(pull);
+  }
+
+  /** A branch moved: open pull requests from it follow, as on GitHub. */
+  private followRef(name: string, sha: string): void {
+    for (const pull of this.pulls) if (pull.state === 'open' && `heads/${pull.headRef}` === name) pull.headSha = sha;
+  }
+}
+
+export function startGitHubPeer(options: GitHubPeerOptions = {}): Promise<GitHubPeer> {
+  return GitHubPeer.start(options);
+}

@@ -1,0 +1,53 @@
+import type { KeyObject } from 'node:crypto';
+
+/** The peer's public data: what tests pass in and read back. */
+
+export interface GitHubPeerOptions {
+  owner?: string;
+  repo?: string;
+  /** The base branch, seeded with `files` in one commit. */
+  base?: string;
+  files?: Record<string, string>;
+  /** A personal access token the peer accepts. */
+  token?: string;
+  /** A GitHub App whose JWTs (signed with the matching private key) can be exchanged for installation tokens. */
+  app?: { id: number; installationId: number; publicKey: KeyObject | string };
+  /** Login of the identity behind the token or app (author of PRs and comments it creates). */
+  botLogin?: string;
+}
+
+export interface RecordedRequest {
+  method: string;
+  /** As received, including any /api/v3 prefix and the query. */
+  path: string;
+  /** Decoded path below the API root, without the query: what faults match on. */
+  route: string;
+  operationId?: string;
+  status: number;
+}
+
+export interface Violation {
+  method: string;
+  path: string;
+  reason: string;
+}
+
+export interface PeerPullRequest {
+  number: number;
+  title: string;
+  body: string | null;
+  headRef: string;
+  headSha: string;
+  baseRef: string;
+  state: 'open' | 'closed';
+  merged: boolean;
+  mergedAt: string | null;
+  closedAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+  user: string;
+  labels: string[];
+  reviewers: string[];
+  teamReviewers: string[];
+  comments: Array<{ id: number; body: string; user: string }>;
+}
