@@ -3,6 +3,7 @@ import { basename, resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { AllowlistError } from './problem.js';
+import { DEFAULT_MAX_ADDRESSES_PER_RANGE, MAX_ADDRESSES_PER_RANGE } from './render/template.js';
 import { httpsUrl, strictObject } from './schema-kit.js';
 import { SOURCES, sourceOf, TARGET_TYPES, type TargetType } from './sources/registry.js';
 import type { SourceDefinition } from './sources/source.js';
@@ -75,8 +76,21 @@ const file = z.discriminatedUnion(
       line: z
         .string()
         .refine((l) => /\{(cidr|ip|prefix)\}/.test(l), 'must contain {cidr}, {ip} or {prefix}')
+        .refine(
+          (l) => !l.includes('{prefix}') || /\{(cidr|ip)\}/.test(l),
+          'has {prefix} without {ip} or {cidr}: a prefix length alone does not say which addresses to allow; use {cidr}, or {ip}/{prefix}',
+        )
         .refine((l) => !/[\r\n]/.test(l), 'must be one line')
-        .meta({ description: 'One line per CIDR, with {cidr}, {ip} and {prefix} placeholders.' }),
+        .meta({
+          description:
+            'One line per CIDR, with {cidr}, {ip} (network address) and {prefix} (length) placeholders; a line with {ip} but neither {cidr} nor {prefix} is written once per address.',
+        }),
+      maxAddressesPerRange: z
+        .int()
+        .min(1)
+        .max(MAX_ADDRESSES_PER_RANGE)
+        .default(DEFAULT_MAX_ADDRESSES_PER_RANGE)
+        .meta({ description: 'For a line written once per address ({ip} alone): the most addresses one range may have; a wider range is an error, not a partial list.' }),
       commentPrefix: z
         .string()
         .min(1)

@@ -1,8 +1,39 @@
+import ipaddr from 'ipaddr.js';
 import type { FileSpec } from '../config.js';
-import { prefixLengthOf, tryParseCidr, type Cidr } from '../ipset.js';
+import { aggregate, familyOf, prefixLengthOf, sortCidrs, tryParseCidr, type Cidr } from '../ipset.js';
 import { AllowlistError } from '../problem.js';
 
 export type TemplateFileSpec = Extract<FileSpec, { format: 'template' }>;
+
+/** The default and the highest `maxAddressesPerRange`: a /24 and a /16 of IPv4 written address by address. */
+export const DEFAULT_MAX_ADDRESSES_PER_RANGE = 256;
+export const MAX_ADDRESSES_PER_RANGE = 65_536;
+
+/**
+ * Whether a line is written once per address rather than once per range: {ip} alone is the network address,
+ * so one line per range would allow only the first address of every range wider than a host.
+ * ({ip} with {prefix}, or {cidr}, names the whole range; {prefix} alone is refused by the config.)
+ */
+export function writesEachAddress(line: string): boolean {
+  return line.includes('{ip}') && !line.includes('{cidr}') && !line.includes('{prefix}');
+}
+
+/** How many addresses a range holds. */
+export function addressesIn(range: Cidr): bigint {
+  return 1n << BigInt((familyOf(range) === 4 ? 32 : 128) - prefixLengthOf(range));
+}
+
+/** Why a range cannot be written address by address under `cap`, or undefined when it can. */
+export function tooManyAddresses(range: Cidr, cap: number): string | undefined {
+  const count = addressesIn(range);
+  if (count <= BigInt(cap)) return undefined;
+  const size = `${range} has ${count} addresses`;
+  if (count > BigInt(MAX_ADDRESSES_PER_RANGE)) {
+    const what = familyOf(range) === 6 ? 'an IPv6 range' : 'a range';
+    return `${size}, more than the ${MAX_ADDRESSES_PER_RANGE} lines any maxAddressesPerRange allows: ${what} this wide cannot be written one address per line; use {cidr}, or {ip} with {prefix}, in the line`;
+  }
+  return `${size} and maxAddressesPerRange is ${cap}; use {cidr}, or {ip} with {prefix}, in the line, or raise maxAddressesPerRange to at least ${count}`;
+}
 
 type MarkerKind = 'BEGIN' | 'END';
 
@@ -11,9 +42,9 @@ const BOM = '\\uFEFF';
 
 /**
  * Rewrites only the lines strictly between the file's BEGIN and END marker lines, one `file.line` per
- * CIDR; everything else, including the markers, stays byte for byte, so the rest of a hand-kept rule
- * file (nginx, iptables-restore, ...) is never touched. Generated lines take the BEGIN line's
- * indentation and line ending, so a CRLF file stays CRLF.
+ * CIDR (per address when the line has only {ip}, see writesEachAddress); everything else, including the
+ * markers, stays byte for byte, so the rest of a hand-kept rule file (nginx, iptables-restore, ...) is never
+ * touched. Generated lines take the BEGIN line's indentation and line ending, so a CRLF file stays CRLF.
  */
 export function renderTemplate(file: TemplateFileSpec, cidrs: readonly Cidr[], existing: string | null): string {
   const begin = markerText(file, 'BEGIN');
@@ -43,7 +74,8 @@ export function renderTemplate(file: TemplateFileSpec, cidrs: readonly Cidr[], e
   const beginLine = lines[beginAt]!;
   const indentation = new RegExp(`^${BOM}?([ \\t]*)`).exec(beginLine)![1]!;
   const lineEnding = beginLine.endsWith('\r\n') ? '\r\n' : '\n';
-  const generated = cidrs.map((cidr) => `${indentation}${fillPlaceholders(file.line, cidr)}${lineEnding}`);
+  const entries = writesEachAddress(file.line) ? eachAddress(file, cidrs) : cidrs;
+  const generated = entries.map((cidr) => `${indentation}${fillPlaceholders(file.line, cidr)}${lineEnding}`);
   return [...lines.slice(0, beginAt + 1), ...generated, ...lines.slice(endAt)].join('');
 }
 
@@ -71,6 +103,47 @@ function findMarkers(lines: readonly string[], file: TemplateFileSpec, kind: Mar
     found.push(index);
   });
   return found;
+}
+
+/**
+ * Every address of the set as a host route, in numeric order (IPv4 first), each once. Ranges are counted
+ * after aggregation, as the engine hands them over; one wider than the cap fails the whole file, because
+ * writing part of it would drop addresses without anyone noticing.
+ */
+function eachAddress(file: TemplateFileSpec, cidrs: readonly Cidr[]): Cidr[] {
+  const ranges = sortCidrs(aggregate(cidrs));
+  const reasons = ranges.flatMap((range) => tooManyAddresses(range, file.maxAddressesPerRange) ?? []);
+  if (reasons.length > 0) {
+    const more = reasons.length > 1 ? ` (and ${reasons.length - 1} more range${reasons.length > 2 ? 's' : ''} too wide)` : '';
+    throw new AllowlistError(
+      'template-range-too-large',
+      `${file.path}: the line "${file.line}" has {ip} without {cidr} or {prefix}, so file "${file.id}" gets one line per address, but ${reasons[0]}${more}`,
+    );
+  }
+  return ranges.flatMap(hostsOf);
+}
+
+/**
+ * The addresses of one range in numeric order. The cap keeps a range to at most 2^16 addresses, and ranges are
+ * aligned, so only the last two IPv4 bytes or the last IPv6 group vary.
+ */
+function hostsOf(range: Cidr): Cidr[] {
+  const count = Number(addressesIn(range));
+  const network = ipaddr.parse(range.slice(0, range.lastIndexOf('/')));
+  const hosts: Cidr[] = [];
+  if (network.kind() === 'ipv4') {
+    const [a, b, c, d] = network.toByteArray() as [number, number, number, number];
+    const low = c * 256 + d;
+    for (let value = low; value < low + count; value++) hosts.push(`${a}.${b}.${value >> 8}.${value & 255}/32` as Cidr);
+    return hosts;
+  }
+  const parts = [...(network as ipaddr.IPv6).parts];
+  const low = parts[7]!;
+  for (let value = low; value < low + count; value++) {
+    parts[7] = value;
+    hosts.push(`${new ipaddr.IPv6(parts).toRFC5952String()}/128` as Cidr);
+  }
+  return hosts;
 }
 
 function fillPlaceholders(line: string, cidr: Cidr): string {

@@ -12,7 +12,7 @@ const MIXED = cidrs('2001:db8:10::/48', '198.51.100.7/32', '10.42.0.0/16', '2001
 const plain: FileSpec = { id: 'edl-outsystems', path: 'edl/outsystems.txt', format: 'plain', targets: ['os'] };
 const json: FileSpec = { id: 'allowlists/cas.json', path: 'allowlists/cas.json', format: 'json', targets: ['cas'] };
 const tfvars: FileSpec = { id: 'tf', path: 'terraform/allow.auto.tfvars.json', format: 'tfvars-json', variable: 'partner_cidrs', targets: ['p'] };
-const template: FileSpec = { id: 'fw', path: 'fw.rules', format: 'template', line: 'allow {cidr};', commentPrefix: '#', targets: ['p'] };
+const template: FileSpec = { id: 'fw', path: 'fw.rules', format: 'template', line: 'allow {cidr};', maxAddressesPerRange: 256, commentPrefix: '#', targets: ['p'] };
 const TEMPLATE_TEXT = '# BEGIN allowlist-drift:fw\n# END allowlist-drift:fw\n';
 
 const render = (file: FileSpec, input: readonly Cidr[], existing: string | null = null) => renderFile(file, input, { configName: 'example', existing });

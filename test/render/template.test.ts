@@ -10,7 +10,7 @@ const cidrs = (...texts: string[]): Cidr[] => texts.map(parseCidr);
 const ADDRESSES = cidrs('2001:db8:7::/48', '203.0.113.9', '198.51.100.0/24');
 
 function templateFile(overrides: Partial<TemplateFile> = {}): TemplateFile {
-  return { id: 'partners', path: 'nginx/partners.conf', format: 'template', line: 'allow {cidr};', commentPrefix: '#', targets: ['p'], ...overrides };
+  return { id: 'partners', path: 'nginx/partners.conf', format: 'template', line: 'allow {cidr};', maxAddressesPerRange: 256, commentPrefix: '#', targets: ['p'], ...overrides };
 }
 
 const render = (file: TemplateFile, existing: string | null, input: readonly Cidr[] = ADDRESSES) =>
