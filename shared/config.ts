@@ -3,7 +3,7 @@ import { basename, resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { AllowlistError } from './problem.js';
-import { DEFAULT_MAX_ADDRESSES_PER_RANGE, MAX_ADDRESSES_PER_RANGE } from './render/template.js';
+import { DEFAULT_MAX_ADDRESSES_PER_RANGE, knownRangeProblems, MAX_ADDRESSES_PER_RANGE } from './render/template.js';
 import { httpsUrl, strictObject } from './schema-kit.js';
 import { SOURCES, sourceOf, TARGET_TYPES, type TargetType } from './sources/registry.js';
 import type { SourceDefinition } from './sources/source.js';
@@ -299,8 +299,20 @@ function crossReferenceProblems(input: unknown): string[] {
         }
       });
     }
+    if (targets) problems.push(...templateRangeProblems(f, index, targets));
   });
   return problems;
+}
+
+/** A template line written once per address ({ip} alone) that the config's own static entries already make fail. */
+function templateRangeProblems(file: Record<string, unknown>, index: number, targets: readonly unknown[]): string[] {
+  const cap = file.maxAddressesPerRange ?? DEFAULT_MAX_ADDRESSES_PER_RANGE;
+  if (file.format !== 'template' || typeof file.line !== 'string' || typeof cap !== 'number' || !Array.isArray(file.targets)) return [];
+  const listed = new Set<unknown>(file.targets);
+  const entries = targets.flatMap((t) => (isRecord(t) && t.type === 'static' && listed.has(t.id) && Array.isArray(t.entries) ? t.entries : []));
+  return knownRangeProblems(file.line, cap, entries).map(
+    (why) => `files[${index}]: the line has {ip} without {cidr} or {prefix}, so it is written once per address, but its static targets hold a range too wide for that: ${why}`,
+  );
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

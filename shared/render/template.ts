@@ -41,6 +41,17 @@ type MarkerKind = 'BEGIN' | 'END';
 const BOM = '\\uFEFF';
 
 /**
+ * For the config check: why a line written once per address would fail at every render, because entries the
+ * config itself holds (static targets) already form a range wider than the cap. A file's ranges only grow as
+ * observed addresses merge with them, so these failures are certain; observed ranges are checked at render.
+ */
+export function knownRangeProblems(line: string, cap: number, entries: readonly unknown[]): string[] {
+  if (!writesEachAddress(line) || !Number.isInteger(cap) || cap < 1 || cap > MAX_ADDRESSES_PER_RANGE) return [];
+  const known = entries.flatMap((entry) => (typeof entry === 'string' ? (tryParseCidr(entry) ?? []) : []));
+  return sortCidrs(aggregate(known)).flatMap((range) => tooManyAddresses(range, cap) ?? []);
+}
+
+/**
  * Rewrites only the lines strictly between the file's BEGIN and END marker lines, one `file.line` per
  * CIDR (per address when the line has only {ip}, see writesEachAddress); everything else, including the
  * markers, stays byte for byte, so the rest of a hand-kept rule file (nginx, iptables-restore, ...) is never

@@ -179,4 +179,18 @@ describe('config: placeholders that cannot express the set are refused', () => {
     expect(problems(config({ line: 'allow {ip};', maxAddressesPerRange: 65_537 }))).toEqual(['files[0].maxAddressesPerRange: Too big: expected number to be <=65536']);
     expect(problems(config({ line: 'allow {ip};', maxAddressesPerRange: 1.5 }))).toHaveLength(1);
   });
+
+  it('refuses an {ip}-alone line whose static entries already hold a range wider than the cap', () => {
+    expect(problems(config({ line: 'allow {ip};' }, ['203.0.112.0/23']))).toEqual([
+      'files[0]: the line has {ip} without {cidr} or {prefix}, so it is written once per address, but its static targets hold a range too wide for that: ' +
+        '203.0.112.0/23 has 512 addresses and maxAddressesPerRange is 256; use {cidr}, or {ip} with {prefix}, in the line, or raise maxAddressesPerRange to at least 512',
+    ]);
+    // Entries of several targets merge: two /25s are the /24 the file will hold.
+    const merged = config({ line: 'allow {ip};', maxAddressesPerRange: 128, targets: ['os', 'partners'] }, ['198.51.100.128/25']);
+    expect(problems(merged)).toEqual([expect.stringContaining('198.51.100.0/24 has 256 addresses and maxAddressesPerRange is 128')]);
+    expect(problems(config({ line: 'allow {ip};' }, ['2001:db8::/64']))).toEqual([expect.stringContaining('an IPv6 range this wide cannot be written one address per line')]);
+    // Within the cap, or a line naming the range, is fine.
+    expect(() => parseConfig(config({ line: 'allow {ip};', maxAddressesPerRange: 512 }, ['203.0.112.0/23']))).not.toThrow();
+    expect(() => parseConfig(config({ line: 'allow {ip}/{prefix};' }, ['2001:db8::/64']))).not.toThrow();
+  });
 });
