@@ -205,7 +205,7 @@ describe('--json', () => {
     expect(result.code).toBe(0);
     expect(result.stdout.endsWith('}\n')).toBe(true);
     const report = JSON.parse(result.stdout) as Report;
-    expect(Object.keys(report).sort()).toEqual(['configName', 'dryRun', 'errors', 'finishedAt', 'pullRequest', 'runId', 'startedAt', 'targets', 'trigger']);
+    expect(Object.keys(report).sort()).toEqual(['configName', 'dryRun', 'errors', 'finishedAt', 'pullRequest', 'runId', 'startedAt', 'targets', 'trigger', 'warnings']);
     expect(report).toMatchObject({ configName: 'cli-json', trigger: 'cli', dryRun: true, errors: [] });
     expect(report.targets.map((t) => t.id)).toEqual(['acme-prod']);
     expect(report.targets[0]!.observed).toEqual(['20.50.1.10/32', '20.50.1.20/32']);
