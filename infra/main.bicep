@@ -1,0 +1,189 @@
+// allowlist-drift on Azure Functions (Flex Consumption), deployed with `azd up`.
+// A resource group holding: a user-assigned identity, a storage account without shared keys (host storage, the
+// deployment package container and the state table), Log Analytics with Application Insights, a Key Vault in
+// RBAC mode for the secrets, and the function app. Every role is a built-in role, named beside its GUID.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; names the resource group and seeds the unique resource names.')
+param environmentName string
+
+@minLength(1)
+@description('Region of every resource; it must offer the Flex Consumption plan.')
+@metadata({ azd: { type: 'location' } })
+param location string
+
+@description('Resource group to create or reuse; default rg-<environment name>.')
+param resourceGroupName string = ''
+
+// The configuration. By default the repository's allowlist-drift.config.json, read when the template is built;
+// ALLOWLIST_CONFIG_BASE64 (azd env) replaces it, base64 so that the JSON survives the parameter file.
+@description('The allowlist-drift configuration as base64 of its JSON; empty: the repository\'s allowlist-drift.config.json.')
+param allowlistConfigBase64 string = ''
+
+@description('GitHub owner (user or organisation) of the firewall repository; replaces "github.owner" of the config when set.')
+param githubOwner string = ''
+
+@description('The firewall repository; replaces "github.repo" of the config when set.')
+param githubRepo string = ''
+
+@minLength(3)
+@maxLength(63)
+@description('Table holding the state (ALLOWLIST_TABLE): letters and digits, starting with a letter.')
+param allowlistTable string = 'allowlistdrift'
+
+@description('NCRONTAB of the OutSystems check (OUTSYSTEMS_SCHEDULE); empty: every 15 minutes.')
+param outsystemsSchedule string = ''
+
+@description('NCRONTAB of the CAS, service-tag and static check (CAS_SCHEDULE); empty: 07 past every sixth hour.')
+param casSchedule string = ''
+
+@secure()
+@description('GitHub fine-grained token (contents, pull requests, issues: write). Stored in Key Vault. Leave empty with a GitHub App.')
+param githubToken string = ''
+
+@description('GitHub App ID, with the installation ID and the private key (instead of a token).')
+param githubAppId string = ''
+
+@description('GitHub App installation ID on the firewall repository.')
+param githubAppInstallationId string = ''
+
+@secure()
+@description('GitHub App private key (PEM; line breaks may be written as \\n). Stored in Key Vault.')
+param githubAppPrivateKey string = ''
+
+@secure()
+@description('LifeTime API v2 service-account token for OutSystems front-end counts (LIFETIME_TOKEN). Stored in Key Vault.')
+param lifetimeToken string = ''
+
+@description('True when a service-tags target reads the ARM Service Tags API ("arm" in the config): the identity gets Reader on that subscription.')
+param serviceTagsArm bool = false
+
+@description('Subscription the "arm" service-tags targets name; empty: the subscription deployed to.')
+param serviceTagsSubscriptionId string = ''
+
+@description('Object ID of the person or principal running azd (azd fills it in).')
+param principalId string = ''
+
+@description('Also let that principal read and write the state table, so the CLI (status, accept) works against Azure.')
+param grantDeployerStateAccess bool = false
+
+@description('Upper bound of Flex Consumption instances.')
+param maximumInstanceCount int = 40
+
+@allowed([512, 2048, 4096])
+@description('Memory of each Flex Consumption instance, in MB.')
+param instanceMemoryMB int = 2048
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+var configText = empty(allowlistConfigBase64) ? loadTextContent('../allowlist-drift.config.json') : base64ToString(allowlistConfigBase64)
+var configObject = json(configText)
+var githubOverrides = union(empty(githubOwner) ? {} : { owner: githubOwner }, empty(githubRepo) ? {} : { repo: githubRepo })
+var configGithub = contains(configObject, 'github') ? configObject.github : {}
+// ALLOWLIST_CONFIG: the config as given, or with GITHUB_OWNER / GITHUB_REPO in its "github" section.
+var allowlistConfig = empty(githubOverrides) ? configText : string(union(configObject, { github: union(configGithub, githubOverrides) }))
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: 'app-package'
+    tableName: allowlistTable
+    identityPrincipalId: identity.outputs.principalId
+    deployerPrincipalId: grantDeployerStateAccess ? principalId : ''
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-${resourceToken}'
+    applicationInsightsName: 'appi-${resourceToken}'
+    location: location
+    tags: tags
+    identityPrincipalId: identity.outputs.principalId
+  }
+}
+
+module keyVault 'modules/key-vault.bicep' = {
+  name: 'keyVault'
+  scope: rg
+  params: {
+    name: 'kv-${resourceToken}'
+    location: location
+    tags: tags
+    identityPrincipalId: identity.outputs.principalId
+    githubToken: githubToken
+    githubAppPrivateKey: githubAppPrivateKey
+    lifetimeToken: lifetimeToken
+  }
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'functionApp'
+  scope: rg
+  params: {
+    name: 'func-${resourceToken}'
+    planName: 'plan-${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    stateTableEndpoint: storage.outputs.tableEndpoint
+    applicationInsightsConnectionString: monitoring.outputs.connectionString
+    allowlistConfig: allowlistConfig
+    allowlistTable: allowlistTable
+    outsystemsSchedule: empty(outsystemsSchedule) ? '0 */15 * * * *' : outsystemsSchedule
+    casSchedule: empty(casSchedule) ? '0 7 */6 * * *' : casSchedule
+    githubAppId: githubAppId
+    githubAppInstallationId: githubAppInstallationId
+    githubTokenSecretUri: keyVault.outputs.githubTokenSecretUri
+    githubAppPrivateKeySecretUri: keyVault.outputs.githubAppPrivateKeySecretUri
+    lifetimeTokenSecretUri: keyVault.outputs.lifetimeTokenSecretUri
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+  }
+}
+
+// Only with serviceTagsArm: the ARM Service Tags API needs Microsoft.Network/locations/serviceTags/read.
+module serviceTagsReader 'modules/subscription-reader.bicep' = if (serviceTagsArm) {
+  name: 'serviceTagsReader-${resourceToken}'
+  scope: subscription(empty(serviceTagsSubscriptionId) ? subscription().subscriptionId : serviceTagsSubscriptionId)
+  params: {
+    principalId: identity.outputs.principalId
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output SERVICE_API_NAME string = functionApp.outputs.name
+output SERVICE_API_URI string = functionApp.outputs.uri
+// The state table URL, for the CLI on your machine: ALLOWLIST_STORAGE=$(azd env get-value ALLOWLIST_STORAGE)
+output ALLOWLIST_STORAGE string = storage.outputs.tableEndpoint
