@@ -21,7 +21,8 @@ export interface AppSetting {
 export const APP_SETTINGS: readonly AppSetting[] = [
   {
     name: 'ALLOWLIST_CONFIG',
-    description: 'the configuration as inline JSON; wins over the file (in Azure: the repository config file, or ALLOWLIST_CONFIG_BASE64 at deploy time)',
+    description:
+      'the configuration as inline JSON; wins over the file (in Azure: the repository config file, or ALLOWLIST_CONFIG_BASE64 at deploy time)',
     readBy: 'app',
     azure: true,
     local: true,
@@ -35,7 +36,8 @@ export const APP_SETTINGS: readonly AppSetting[] = [
   },
   {
     name: 'ALLOWLIST_STORAGE',
-    description: 'the state store: a storage connection string, or `https://<account>.table.core.windows.net` used with the managed identity (DefaultAzureCredential)',
+    description:
+      'the state store: a storage connection string, or `https://<account>.table.core.windows.net` used with the managed identity (DefaultAzureCredential)',
     readBy: 'app',
     azure: true,
     local: true,
@@ -151,7 +153,8 @@ export const APP_SETTINGS: readonly AppSetting[] = [
   },
   {
     name: 'AZURE_CLIENT_ID',
-    description: 'client ID of the user-assigned identity, which DefaultAzureCredential uses for Table Storage and the ARM service-tags API',
+    description:
+      'client ID of the user-assigned identity, which DefaultAzureCredential uses for Table Storage and the ARM service-tags API',
     readBy: 'identity',
     azure: true,
     local: false,

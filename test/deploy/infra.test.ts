@@ -58,6 +58,8 @@ function readmeSettings(): string[] {
   });
 }
 
+const ENV_READ = /\benv\.([A-Za-z_][A-Za-z0-9_]*)|\benv\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\]|%([A-Za-z_][A-Za-z0-9_]*)%/g;
+
 /**
  * Every app setting the runtime code names: `env.X`, `env['X']`, `%X%` (binding expressions) and quoted
  * SCREAMING_SNAKE_CASE strings (setting names kept in constants, such as the GitHub App trio or the default
@@ -66,12 +68,12 @@ function readmeSettings(): string[] {
 function settingsTheCodeReads(): { names: Set<string>; dynamicReaders: string[] } {
   const names = new Set<string>();
   const dynamicReaders: string[] = [];
-  const sources = ['functions', 'shared', 'bin'].flatMap((dir) => listFiles(dir, '.ts')).filter((file) => file !== join('shared', 'app-settings.ts'));
+  const sources = ['functions', 'shared', 'bin']
+    .flatMap((dir) => listFiles(dir, '.ts'))
+    .filter((file) => file !== join('shared', 'app-settings.ts'));
   for (const file of sources) {
     const text = read(file);
-    for (const match of text.matchAll(/\benv\.([A-Za-z_][A-Za-z0-9_]*)|\benv\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\]|%([A-Za-z_][A-Za-z0-9_]*)%/g)) {
-      names.add((match[1] ?? match[2] ?? match[3])!);
-    }
+    for (const match of text.matchAll(ENV_READ)) names.add((match[1] ?? match[2] ?? match[3])!);
     for (const match of text.matchAll(/['"`]([A-Z][A-Z0-9]*_[A-Z0-9_]+)['"`]/g)) names.add(match[1]!);
     if (/\benv\[\s*[^'"\s]/.test(text)) dynamicReaders.push(file.split('\\').join('/'));
   }
@@ -130,8 +132,9 @@ describe('app settings: one list, held to the code, the templates, the local sam
 
   it('secrets are Key Vault references resolved as the user-assigned identity; nothing is a key or a connection string', () => {
     const bicep = bicepAppSettings();
+    const keyVaultReference = /^empty\(\w+SecretUri\) \? '' : '@Microsoft\.KeyVault\(SecretUri=\$\{\w+SecretUri\}\)'$/;
     for (const setting of APP_SETTINGS.filter((s) => s.azure && s.secret)) {
-      expect(bicep.get(setting.name), setting.name).toMatch(/^empty\(\w+SecretUri\) \? '' : '@Microsoft\.KeyVault\(SecretUri=\$\{\w+SecretUri\}\)'$/);
+      expect(bicep.get(setting.name), setting.name).toMatch(keyVaultReference);
     }
     const functionApp = read('infra/modules/function-app.bicep');
     expect(functionApp).toContain('keyVaultReferenceIdentity: identityId');
@@ -234,7 +237,8 @@ describe('role assignments: documented built-in roles, each named beside its ID'
     const readerFiles = bicepFiles.filter((file) => read(file).includes(DOCUMENTED_ROLES.Reader!.id));
     expect(readerFiles).toEqual([join('infra', 'modules', 'subscription-reader.bicep')]);
     expect(read('infra/modules/subscription-reader.bicep')).toMatch(/^targetScope = 'subscription'$/m);
-    expect(read('infra/main.bicep')).toMatch(/^module serviceTagsReader 'modules\/subscription-reader\.bicep' = if \(serviceTagsArm\) \{$/m);
+    const readerModule = /^module serviceTagsReader 'modules\/subscription-reader\.bicep' = if \(serviceTagsArm\) \{$/m;
+    expect(read('infra/main.bicep')).toMatch(readerModule);
     expect(read('infra/main.bicep')).toMatch(/^param serviceTagsArm bool = false$/m);
   });
 });
@@ -261,7 +265,8 @@ describe('azd: azure.yaml, the parameters file and the templates fit together', 
 
   it('main.parameters.json passes only parameters main.bicep declares, every required one, each from an azd variable', () => {
     const bicep = read('infra/main.bicep');
-    const declared = new Map([...bicep.matchAll(/^param (\w+) (\w+)( = .+)?$/gm)].map((match) => [match[1]!, { hasDefault: Boolean(match[3]) }]));
+    const params = [...bicep.matchAll(/^param (\w+) (\w+)( = .+)?$/gm)];
+    const declared = new Map(params.map((match) => [match[1]!, { hasDefault: Boolean(match[3]) }]));
     const parameters = JSON.parse(read('infra/main.parameters.json')).parameters as Record<string, { value: unknown }>;
     for (const [name, { value }] of Object.entries(parameters)) {
       expect(declared.has(name), `${name} is a parameter of main.bicep`).toBe(true);
@@ -273,15 +278,17 @@ describe('azd: azure.yaml, the parameters file and the templates fit together', 
   it('every module and loaded file the templates name exists', () => {
     for (const file of bicepFiles) {
       const text = read(file);
-      for (const [, path] of text.matchAll(/^module \w+ '([^']+\.bicep)'/gm)) expect(existsSync(join(root, dirname(file), path!)), `${file}: ${path}`).toBe(true);
-      for (const [, path] of text.matchAll(/loadTextContent\('([^']+)'\)/g)) expect(existsSync(join(root, dirname(file), path!)), `${file}: ${path}`).toBe(true);
+      const exists = (path: string) => existsSync(join(root, dirname(file), path));
+      for (const [, path] of text.matchAll(/^module \w+ '([^']+\.bicep)'/gm)) expect(exists(path!), `${file}: ${path}`).toBe(true);
+      for (const [, path] of text.matchAll(/loadTextContent\('([^']+)'\)/g)) expect(exists(path!), `${file}: ${path}`).toBe(true);
     }
   });
 
   it('the staged package holds what the host loads and nothing of the development tree', () => {
     const out = mkdtempSync(join(tmpdir(), 'allowlist-drift-package-'));
     try {
-      execFileSync(process.execPath, [join(root, 'infra', 'hooks', 'stage-package.mjs'), '--out', out, '--skip-install'], { stdio: 'pipe' });
+      const script = join(root, 'infra', 'hooks', 'stage-package.mjs');
+      execFileSync(process.execPath, [script, '--out', out, '--skip-install'], { stdio: 'pipe' });
       expect(readdirSync(out).sort()).toEqual(['allowlist-drift.config.json', 'dist', 'host.json', 'package-lock.json', 'package.json']);
       const main = JSON.parse(readFileSync(join(out, 'package.json'), 'utf8')).main as string;
       const entryFiles = (dir: string) => readdirSync(join(dir, dirname(main))).filter((file) => file.endsWith('.js')).sort();
@@ -297,10 +304,9 @@ describe('azd: azure.yaml, the parameters file and the templates fit together', 
 function coreToolsIgnores(patterns: readonly string[], path: string): boolean {
   const positive = patterns.filter((pattern) => !pattern.startsWith('!')).map((pattern) => pattern.replace(/^\//, ''));
   const negative = patterns.filter((pattern) => pattern.startsWith('!')).map((pattern) => pattern.slice(1).replace(/^\//, ''));
-  const toRegex = (list: string[]) =>
-    list.length === 0
-      ? /$^/
-      : new RegExp(`^((${list.map((p) => p.replace(/[-[\]/{}()+?.\\^$|]/g, '\\$&').replace(/\*\*/g, '(.+)').replace(/\*/g, '([^\\/]+)')).join(')|(')}))`);
+  const escape = (pattern: string) =>
+    pattern.replace(/[-[\]/{}()+?.\\^$|]/g, '\\$&').replace(/\*\*/g, '(.+)').replace(/\*/g, '([^\\/]+)');
+  const toRegex = (list: string[]) => (list.length === 0 ? /$^/ : new RegExp(`^((${list.map(escape).join(')|(')}))`));
   return !toRegex(negative).test(path) && toRegex(positive).test(path);
 }
 
