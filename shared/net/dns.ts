@@ -73,6 +73,36 @@ export function createDnsClient(settings: DnsConfig, signal?: AbortSignal): DnsC
   };
 }
 
+/** What one resolver said to one question: any answer, NXDOMAIN included, shows it is serving. */
+export type ResolverProbe =
+  | { readonly answering: true; readonly outcome: 'answered' | 'nxdomain' | 'nodata'; readonly ms: number }
+  | { readonly answering: false; readonly failure: DnsFailure; readonly ms: number };
+
+/**
+ * Asks one resolver for the A records of one name, with the configured timeout and tries (allowlist-drift doctor).
+ * One query, or `tries` when it stays silent.
+ */
+export async function probeResolver(server: string, settings: Pick<DnsConfig, 'timeoutMs' | 'tries'>, hostname: string): Promise<ResolverProbe> {
+  const resolver = new Resolver({ timeout: settings.timeoutMs, tries: settings.tries });
+  resolver.setServers([server]);
+  const started = performance.now();
+  const ms = () => Math.round(performance.now() - started);
+  try {
+    const lookup = validateAddresses(await resolver.resolve4(hostname, { ttl: true }), 'A');
+    if (lookup.outcome === 'failed') return { answering: false, failure: lookup, ms: ms() };
+    return { answering: true, outcome: lookup.outcome, ms: ms() };
+  } catch (error) {
+    const lookup = classifyError(error);
+    if (lookup.outcome === 'failed') return { answering: false, failure: lookup, ms: ms() };
+    return { answering: true, outcome: lookup.outcome, ms: ms() };
+  }
+}
+
+/** The resolvers a run asks: the configured ones, else the system's (as "address" or "[v6]:port" text). */
+export function resolversOf(settings: Pick<DnsConfig, 'servers'>): string[] {
+  return settings.servers ? [...settings.servers] : new Resolver().getServers();
+}
+
 const cancelled: DnsFailure = { outcome: 'failed', code: 'aborted', reason: 'the run was cancelled' };
 
 /** Checks each answer once, here at the edge, so callers only ever see canonical CIDRs of the asked family. */

@@ -25,7 +25,37 @@ export interface FetchedText {
  * whole-request timeout (a body that never finishes fails), size cap while streaming,
  * status and media type checked, redirects followed only within the same origin.
  */
-export async function fetchText(url: string, options: FetchOptions): Promise<FetchedText> {
+export function fetchText(url: string, options: FetchOptions): Promise<FetchedText> {
+  return getChecked(url, options, async (response, current, contentType) => {
+    const text = await readCapped(response, current, options.maxBytes);
+    return { url: current, status: response.status, contentType, text };
+  });
+}
+
+/** What an upstream answered to a GET, without its body. */
+export interface ProbedUrl {
+  readonly url: string;
+  readonly status: number;
+  readonly contentType: string;
+  /** The Content-Length the server declared, if any. */
+  readonly declaredBytes?: number;
+}
+
+/**
+ * Everything fetchText checks before reading the body (reachable, status, redirects within the origin, media type,
+ * declared size), then cancels the body: one request per hop and no download. HEAD is not used because servers
+ * answer it differently from GET often enough (no content type, 403, 405) to make a working URL look broken.
+ */
+export function probeUrl(url: string, options: FetchOptions): Promise<ProbedUrl> {
+  return getChecked(url, options, async (response, current, contentType) => {
+    await response.body?.cancel();
+    const declared = Number(response.headers.get('content-length') ?? NaN);
+    return { url: current, status: response.status, contentType, ...(Number.isFinite(declared) ? { declaredBytes: declared } : {}) };
+  });
+}
+
+/** The request part of fetchText: hands `consume` a 2xx response of an accepted media type and no declared oversize. */
+async function getChecked<T>(url: string, options: FetchOptions, consume: (response: Response, current: string, contentType: string) => Promise<T>): Promise<T> {
   const deadline = AbortSignal.timeout(options.timeoutMs);
   const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
   const origin = new URL(url).origin;
@@ -67,8 +97,7 @@ export async function fetchText(url: string, options: FetchOptions): Promise<Fet
         await response.body?.cancel();
         throw tooLarge(current, options.maxBytes);
       }
-      const text = await readCapped(response, current, options.maxBytes);
-      return { url: current, status: response.status, contentType, text };
+      return await consume(response, current, contentType);
     }
   } catch (error) {
     if (error instanceof AllowlistError) throw error;
