@@ -1,8 +1,8 @@
 import type { CasDocsTarget } from '../../config.js';
 import { sortCidrs, type Cidr } from '../../ipset.js';
-import { fetchText } from '../../net/http.js';
+import { fetchText, probeUrl, type ProbedUrl } from '../../net/http.js';
 import { AllowlistError, toProblem, type Problem } from '../../problem.js';
-import type { Observation, ObservationStatus, ObservedEntry, Source, UnknownScope } from '../source.js';
+import type { Observation, ObservationStatus, ObservedEntry, Source, SourceContext, UnknownScope } from '../source.js';
 import { CAS_GLOBAL_DATA_CENTER, CAS_NOTICE_SECTION, parseCasPage, type CasPage, type CasScope } from './page.js';
 import { normaliseDataCenter, type CasEvidence, type CasSection } from './schema.js';
 
@@ -53,6 +53,11 @@ export const observeCasDocs: Source<CasDocsTarget> = async (target, context) => 
   }
   return observation('ok', { entries: selection.entries, warnings: selection.warnings, ...facts });
 };
+
+/** allowlist-drift doctor: whether the page answers with a markdown type, as a run needs, without reading it. */
+export function probeCasDocs(target: Pick<CasDocsTarget, 'url'>, context: Pick<SourceContext, 'config' | 'signal'>): Promise<ProbedUrl> {
+  return probeUrl(target.url, { ...context.config.http, contentTypes: MARKDOWN_TYPES, ...(context.signal ? { signal: context.signal } : {}) });
+}
 
 /**
  * Keeps the entries of the selected sections and data centers. Entries of the "global" data center

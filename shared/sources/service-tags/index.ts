@@ -2,7 +2,7 @@ import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { z } from 'zod';
 import type { ServiceTagsTarget } from '../../config.js';
 import { parseCidr, sortCidrs, type Cidr } from '../../ipset.js';
-import { describe, fetchText, type FetchOptions } from '../../net/http.js';
+import { describe, fetchText, probeUrl, type FetchOptions, type ProbedUrl } from '../../net/http.js';
 import { AllowlistError, toProblem, type Problem } from '../../problem.js';
 import type { Observation, Source, SourceContext } from '../source.js';
 import type { ServiceTagEvidence } from './schema.js';
@@ -188,9 +188,7 @@ type ArmSettings = NonNullable<ServiceTagsTarget['arm']>;
 /** "Service Tags - List": the same values[] as the weekly file, current as of the call. */
 async function readFromArm(arm: ArmSettings, wanted: readonly string[], context: SourceContext): Promise<ServiceTagsExtract> {
   const base = arm.baseUrl.replace(/\/+$/, '');
-  const first =
-    `${base}/subscriptions/${encodeURIComponent(arm.subscriptionId)}/providers/Microsoft.Network/locations/` +
-    `${encodeURIComponent(arm.location)}/serviceTags?api-version=${encodeURIComponent(arm.apiVersion)}`;
+  const first = armListUrl(arm);
   const token = await armToken(arm.baseUrl, context);
   const origin = new URL(base).origin;
   const pages: ServiceTagsExtract[] = [];
@@ -206,6 +204,37 @@ async function readFromArm(arm: ArmSettings, wanted: readonly string[], context:
   const [head] = pages;
   if (!head) throw new AllowlistError('arm-paging', 'The Service Tags API returned no page.');
   return { fileChangeNumber: head.fileChangeNumber, cloud: head.cloud, tags: mergeRepeated(pages.flatMap((page) => page.tags)) };
+}
+
+/** The first page of "Service Tags - List" for the configured subscription and location. */
+function armListUrl(arm: ArmSettings): string {
+  return (
+    `${arm.baseUrl.replace(/\/+$/, '')}/subscriptions/${encodeURIComponent(arm.subscriptionId)}/providers/Microsoft.Network/locations/` +
+    `${encodeURIComponent(arm.location)}/serviceTags?api-version=${encodeURIComponent(arm.apiVersion)}`
+  );
+}
+
+/**
+ * allowlist-drift doctor: whether the target's source answers as a run needs, without reading the document. For a
+ * file, its status and media type; for ARM, a token from the credential, then the list API's answer to it (a 401 or
+ * 403 is `arm-auth`, as in a run).
+ */
+export async function probeServiceTags(target: ServiceTagsTarget, context: SourceContext): Promise<ProbedUrl> {
+  if (target.arm) return probeArm(target.arm, context);
+  if (target.url) return probeUrl(target.url, fetchOptions(context, {}));
+  throw new AllowlistError('service-tags-no-source', 'Set either "url" or "arm" on a service-tags target.');
+}
+
+async function probeArm(arm: ArmSettings, context: SourceContext): Promise<ProbedUrl> {
+  const url = armListUrl(arm);
+  const token = await armToken(arm.baseUrl, context);
+  try {
+    return await probeUrl(url, fetchOptions(context, { authorization: `Bearer ${token}` }));
+  } catch (error) {
+    const refused = error instanceof AllowlistError && error.code === 'http-status' ? /\bHTTP (40[13])\b/.exec(error.message) : null;
+    if (refused) throw new AllowlistError('arm-auth', `${describe(url)} answered HTTP ${refused[1]}: the identity needs read access to the subscription (Reader).`);
+    throw error;
+  }
 }
 
 /** A tag listed twice (within a document or across pages) is one tag with both prefix lists. */
