@@ -10,6 +10,7 @@ export class PeerAuth {
   constructor(
     private readonly app: GitHubPeerOptions['app'],
     token: string | undefined,
+    private readonly readOnly = false,
   ) {
     if (token) this.accessTokens.add(token);
   }
@@ -47,7 +48,7 @@ export class PeerAuth {
       body: {
         token,
         expires_at: new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
-        permissions: { contents: 'write', pull_requests: 'write', metadata: 'read' },
+        permissions: { contents: this.readOnly ? 'read' : 'write', pull_requests: this.readOnly ? 'read' : 'write', metadata: 'read' },
         repository_selection: 'selected',
       },
     };

@@ -31,6 +31,8 @@ export class GitHubPeer {
   readonly repo: string;
   readonly base: string;
   readonly botLogin: string;
+  /** See GitHubPeerOptions.readOnly. */
+  readonly readOnly: boolean;
   /** Every request, in order. */
   readonly requests: RecordedRequest[] = [];
   /** Requests GitHub would reject or the peer does not implement; tests expect none. */
@@ -55,7 +57,8 @@ export class GitHubPeer {
     this.repo = options.repo ?? 'network';
     this.base = options.base ?? 'main';
     this.botLogin = options.botLogin ?? 'allowlist-drift[bot]';
-    this.auth = new PeerAuth(options.app, options.token);
+    this.readOnly = options.readOnly ?? false;
+    this.auth = new PeerAuth(options.app, options.token, this.readOnly);
     this.git.commitOnBranch(this.base, options.files ?? { 'README.md': '# network\n' }, 'Initial commit', HUMAN_LOGIN);
   }
 

@@ -14,6 +14,8 @@ export interface GitHubPeerOptions {
   app?: { id: number; installationId: number; publicKey: KeyObject | string };
   /** Login of the identity behind the token or app (author of PRs and comments it creates). */
   botLogin?: string;
+  /** The token or App may only read: the repository says push: false, installation tokens carry contents: read. */
+  readOnly?: boolean;
 }
 
 export interface RecordedRequest {

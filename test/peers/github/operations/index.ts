@@ -4,8 +4,9 @@ import { issuesOperations } from './issues.js';
 import type { Operation } from './operation.js';
 import { pullsOperations } from './pulls.js';
 import { reposOperations } from './repos.js';
+import { usersOperations } from './users.js';
 
 export type { Input, Operation } from './operation.js';
 
 /** Every operation the peer implements, by GitHub's operationId, grouped by API area. */
-export const OPERATIONS: Record<string, Operation> = { ...appsOperations, ...reposOperations, ...gitOperations, ...pullsOperations, ...issuesOperations };
+export const OPERATIONS: Record<string, Operation> = { ...appsOperations, ...reposOperations, ...gitOperations, ...pullsOperations, ...issuesOperations, ...usersOperations };

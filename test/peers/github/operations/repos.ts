@@ -1,9 +1,11 @@
 import { notFound } from '../replies.js';
 import type { Operation } from './operation.js';
-import { apiUrl, commitOf, htmlUrl } from './shapes.js';
+import { apiUrl, commitOf, htmlUrl, repositoryBody } from './shapes.js';
 
-/** Repositories: branches and file contents. */
+/** Repositories: the repository itself, branches and file contents. */
 export const reposOperations: Record<string, Operation> = {
+  'repos/get': (peer) => ({ status: 200, body: repositoryBody(peer) }),
+
   'repos/get-branch': (peer, { params }) => {
     const sha = peer.git.ref(`heads/${params.branch}`);
     if (!sha) return { status: 404, body: { message: 'Branch not found', documentation_url: 'https://docs.github.com/rest' } };

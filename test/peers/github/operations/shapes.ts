@@ -120,3 +120,28 @@ export function pullBody(peer: GitHubPeer, pull: PeerPullRequest) {
     author_association: 'NONE',
   };
 }
+
+/** GET /repos/{owner}/{repo}: the fields clients read; `permissions` as GitHub reports them to the caller. */
+export function repositoryBody(peer: GitHubPeer) {
+  const at = '2025-01-01T00:00:00Z';
+  return {
+    id: 1296269,
+    node_id: 'R_peer',
+    name: peer.repo,
+    full_name: `${peer.owner}/${peer.repo}`,
+    owner: userBody(peer.owner),
+    private: true,
+    visibility: 'private',
+    html_url: htmlUrl(peer),
+    description: null,
+    fork: false,
+    url: apiUrl(peer),
+    default_branch: peer.base,
+    archived: false,
+    disabled: false,
+    created_at: at,
+    updated_at: at,
+    pushed_at: at,
+    permissions: { admin: false, maintain: false, push: !peer.readOnly, triage: true, pull: true },
+  };
+}
