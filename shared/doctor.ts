@@ -1,0 +1,453 @@
+import type { CasDocsTarget, Config, DnsConfig, GitHubConfig, ServiceTagsTarget } from './config.js';
+import type { ResolverProbe } from './net/dns.js';
+import type { ProbedUrl } from './net/http.js';
+import { AllowlistError } from './problem.js';
+import { redact } from './publish/github-auth.js';
+import type { GitHubIdentity, GitHubProbe, GitHubRepositoryAccess } from './publish/github.js';
+import { scrubSecrets } from './state/errors.js';
+
+/**
+ * `allowlist-drift doctor` and GET /api/doctor: a set-up check before it matters. Each check is one line: what was
+ * checked and what came back, and when it failed, how to fix it. This module only runs the checks and words them;
+ * the probes that touch the world live with the code that owns each concern (StateStore.probe, createGitHubProbe,
+ * probeUrl, probeResolver, the sources' probes) and are wired in shared/doctor-probes.ts.
+ */
+
+export interface DoctorCheck {
+  /** Stable: `config`, `storage`, `github-credentials`, `github-repository`, `github-base-branch`, `github-permissions`, `upstream:<target ids>`, `arm` or `arm:<target ids>`, `dns` or `dns:<resolver>`. */
+  readonly name: string;
+  readonly ok: boolean;
+  /** One line: what was checked and what it answered. */
+  readonly detail: string;
+  /** One line, only on a failed check: what to change. */
+  readonly fix?: string;
+}
+
+export interface DoctorReport {
+  readonly checks: DoctorCheck[];
+  /** Every check passed. */
+  readonly ok: boolean;
+}
+
+/** What the doctor asks the world; tests pass their own. */
+export interface DoctorProbes {
+  /** Loads and validates the configuration; a ConfigError lists the problems. */
+  loadConfig(): Promise<Config>;
+  /** Creates and deletes a probe row in the config's partition of the state table; throws a storage error. */
+  storage(configName: string): Promise<{ readonly table: string; readonly endpointHost: string; readonly note?: string }>;
+  /** Read-only GitHub calls with the configured credentials; throws when the credential settings are missing or malformed. */
+  github(github: GitHubConfig): Promise<GitHubProbe>;
+  /** The upstream of a cas-docs or service-tags target (a document URL, or ARM with a token), without its body. */
+  upstream(target: CasDocsTarget | ServiceTagsTarget, config: Config): Promise<ProbedUrl>;
+  /** The resolvers a run asks: `dns.servers`, else the system's. */
+  resolvers(dns: DnsConfig): readonly string[];
+  /** One A query for `hostname` to one resolver. */
+  resolver(server: string, dns: DnsConfig, hostname: string): Promise<ResolverProbe>;
+}
+
+export interface DoctorOptions {
+  /** Strings that must never appear in a check (tokens, keys, signatures); connection-string keys are scrubbed anyway. */
+  readonly secrets?: readonly string[];
+  /** The longest a storage or GitHub check may take before it fails as timed out. Default 45 s. */
+  readonly deadlineMs?: number;
+}
+
+const DEFAULT_DEADLINE_MS = 45_000;
+
+export async function runDoctor(probes: DoctorProbes, options: DoctorOptions = {}): Promise<DoctorReport> {
+  const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+  let config: Config;
+  const checks: DoctorCheck[] = [];
+  try {
+    config = await probes.loadConfig();
+    checks.push(pass('config', describeConfig(config)));
+  } catch (error) {
+    // Every other check reads the config: there is nothing more to ask until it loads.
+    checks.push(configFailure(error));
+    return finish(checks, options.secrets ?? []);
+  }
+  const groups = await Promise.all([
+    checkStorage(probes, config, deadlineMs),
+    checkGitHub(probes, config, deadlineMs),
+    checkUpstreams(probes, config),
+    checkResolvers(probes, config),
+  ]);
+  return finish([...checks, ...groups.flat()], options.secrets ?? []);
+}
+
+// --- config --------------------------------------------------------------------------------------------------
+
+function describeConfig(config: Config): string {
+  const types = [...new Set(config.targets.map((t) => t.type))].join(', ');
+  const publishing = config.github ? `pull requests on ${config.github.owner}/${config.github.repo} (base ${config.github.base})` : 'no github section (reports only)';
+  return `config "${config.name}" is valid: ${config.targets.length} target(s) (${types}), ${config.files.length} file(s), ${publishing}`;
+}
+
+function configFailure(error: unknown): DoctorCheck {
+  const problems = (error as { problems?: unknown }).problems;
+  const detail = Array.isArray(problems) && problems.length > 0 ? `the configuration is not valid: ${problems.join('; ')}` : messageOf(error);
+  const missing = /no configuration file there|cannot read it/.test(detail);
+  return fail(
+    'config',
+    detail,
+    missing
+      ? 'Set ALLOWLIST_CONFIG_PATH to the config file (relative to the app root), or ALLOWLIST_CONFIG to the config JSON itself.'
+      : 'Correct each key path listed; an editor using allowlist-drift.schema.json shows the problems as you type.',
+  );
+}
+
+// --- storage -------------------------------------------------------------------------------------------------
+
+async function checkStorage(probes: DoctorProbes, config: Config, deadlineMs: number): Promise<DoctorCheck[]> {
+  try {
+    const where = await within(probes.storage(config.name), deadlineMs, 'the storage check');
+    const note = where.note ? ` (${where.note})` : '';
+    return [pass('storage', `table ${where.table} at ${where.endpointHost}${note}: a probe row was written and deleted in partition "${config.name}"`)];
+  } catch (error) {
+    return [fail('storage', messageOf(error), storageFix(error))];
+  }
+}
+
+function storageFix(error: unknown): string {
+  const code = codeOf(error);
+  if (code === 'storage-missing') {
+    return 'Set ALLOWLIST_STORAGE to a storage connection string, or to https://<account>.table.core.windows.net to use the managed identity (or set AzureWebJobsStorage).';
+  }
+  if (code === 'state-setting-invalid') return 'Correct ALLOWLIST_STORAGE: a connection string with AccountName and AccountKey (or a SAS), or an https:// table endpoint URL.';
+  const status = httpStatusIn(messageOf(error));
+  if (status === 403) {
+    return "Grant the app's identity the Storage Table Data Contributor role on the storage account, or use a key or SAS that allows creating and writing table rows.";
+  }
+  if (status === 401) return 'The account key or SAS in ALLOWLIST_STORAGE is wrong or expired: copy a current one from the storage account.';
+  if (code === 'doctor-timeout') return 'The storage did not answer in time: check the account name and endpoint and that this host may reach it (network rules, firewall, private endpoint DNS).';
+  return 'Check that the storage account named in ALLOWLIST_STORAGE exists and that this host may reach it (network rules, firewall, private endpoint DNS); locally, start Azurite.';
+}
+
+// --- GitHub --------------------------------------------------------------------------------------------------
+
+async function checkGitHub(probes: DoctorProbes, config: Config, deadlineMs: number): Promise<DoctorCheck[]> {
+  const github = config.github;
+  if (!github) return [pass('github-credentials', 'not checked: the config has no github section, so checks only report and nothing is published')];
+  const checks: DoctorCheck[] = [];
+  const started = Date.now();
+  const remaining = () => Math.max(1, deadlineMs - (Date.now() - started));
+  let probe: GitHubProbe;
+  let identity: GitHubIdentity;
+  let kind: GitHubProbe['kind'] | undefined;
+  try {
+    probe = await within(probes.github(github), remaining(), 'the GitHub check');
+    kind = probe.kind;
+    identity = await within(probe.identity(), remaining(), 'the GitHub check');
+    checks.push(pass('github-credentials', describeIdentity(identity, github)));
+  } catch (error) {
+    return [fail('github-credentials', messageOf(error), credentialsFix(error, github, kind))];
+  }
+
+  let repository: GitHubRepositoryAccess;
+  try {
+    repository = await within(probe.repository(), remaining(), 'the GitHub check');
+    checks.push(pass('github-repository', `${repository.fullName} (${repository.private ? 'private' : 'public'}${repository.archived ? ', archived' : ''}) is visible to ${identity.who}`));
+  } catch (error) {
+    checks.push(fail('github-repository', messageOf(error), repositoryFix(error, github, identity.kind)));
+    return checks;
+  }
+
+  try {
+    const branch = await within(probe.baseBranch(), remaining(), 'the GitHub check');
+    checks.push(pass('github-base-branch', `base branch ${branch.name} of ${repository.fullName} is at ${branch.sha.slice(0, 12)}`));
+  } catch (error) {
+    const fix =
+      statusOf(error) === 404
+        ? `Set github.base to an existing branch of ${github.owner}/${github.repo} (the default is "main"), or create the branch.`
+        : genericGitHubFix(error, github);
+    checks.push(fail('github-base-branch', messageOf(error), fix));
+  }
+
+  checks.push(permissionsCheck(identity, repository));
+  return checks;
+}
+
+function describeIdentity(identity: GitHubIdentity, github: GitHubConfig): string {
+  if (identity.kind === 'app') return `GitHub App ${identity.who} at ${github.apiUrl}: the installation token exchange succeeded`;
+  const scopes = identity.scopes === undefined ? 'no OAuth scopes reported (a fine-grained token)' : `classic token scopes: ${identity.scopes.join(', ') || 'none'}`;
+  return `GITHUB_TOKEN is accepted by ${github.apiUrl} as ${identity.who} (${scopes})`;
+}
+
+/** `kind` is known once the settings were read; a failure before that is about the settings themselves. */
+function credentialsFix(error: unknown, github: GitHubConfig, kind: GitHubProbe['kind'] | undefined): string {
+  const code = codeOf(error);
+  if (code === 'github-credentials-missing') {
+    return 'Set GITHUB_TOKEN (a fine-grained token with Contents and Pull requests: read and write), or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID for a GitHub App.';
+  }
+  if (code === 'github-unreachable' || code === 'doctor-timeout') {
+    return `Check github.apiUrl (${github.apiUrl}; GitHub Enterprise Server: https://<host>/api/v3) and that this host may make HTTPS requests to it (proxy, firewall).`;
+  }
+  const status = statusOf(error);
+  const app = kind === 'app';
+  if (kind === undefined) {
+    return 'Correct the setting named: GITHUB_APP_ID and GITHUB_APP_INSTALLATION_ID are numbers, GITHUB_APP_PRIVATE_KEY is the whole .pem file (line breaks may be written as \\n).';
+  }
+  if (status === 401) {
+    return app
+      ? 'GitHub refused the App: check that GITHUB_APP_ID is the App id and GITHUB_APP_PRIVATE_KEY a current private key of that App (keys can be revoked in its settings).'
+      : 'GITHUB_TOKEN was refused: it is wrong, expired or revoked. Create a new fine-grained token with Contents and Pull requests: read and write on the repository.';
+  }
+  if (status === 404 && app) {
+    return 'No such installation of the App: set GITHUB_APP_INSTALLATION_ID to the number at the end of the installation settings URL, and check the App is still installed.';
+  }
+  return genericGitHubFix(error, github);
+}
+
+function repositoryFix(error: unknown, github: GitHubConfig, kind: GitHubIdentity['kind']): string {
+  const status = statusOf(error);
+  if (status === 404 || status === 403) {
+    return kind === 'app'
+      ? `Check github.owner and github.repo, and install the GitHub App on ${github.owner}/${github.repo} (or add the repository to its installation).`
+      : `Check github.owner and github.repo, and that the token can see ${github.owner}/${github.repo} (a fine-grained token lists it under Repository access).`;
+  }
+  return genericGitHubFix(error, github);
+}
+
+function genericGitHubFix(error: unknown, github: GitHubConfig): string {
+  if (codeOf(error) === 'github-rate-limited') return 'The credentials ran out of GitHub API requests: wait for the reset, or use a GitHub App (its limits are per installation).';
+  if (codeOf(error) === 'github-unreachable' || codeOf(error) === 'doctor-timeout') return `Check that this host may reach ${github.apiUrl}, then run the doctor again.`;
+  if (codeOf(error) === 'github-bad-response') return `Check github.apiUrl (${github.apiUrl}): it must be the REST API root (GitHub Enterprise Server: https://<host>/api/v3).`;
+  return 'GitHub answered with an error (see the detail); run the doctor again, and check https://www.githubstatus.com if it persists.';
+}
+
+const WRITE_PERMISSIONS = ['contents', 'pull_requests'] as const;
+
+function permissionsCheck(identity: GitHubIdentity, repository: GitHubRepositoryAccess): DoctorCheck {
+  if (repository.archived) {
+    return fail('github-permissions', `${repository.fullName} is archived: nothing can be pushed to it`, 'Unarchive the repository, or point github.repo at the one holding the rule files.');
+  }
+  if (identity.kind === 'app') {
+    const granted = identity.permissions ?? {};
+    const missing = WRITE_PERMISSIONS.filter((name) => granted[name] !== 'write');
+    const listed = WRITE_PERMISSIONS.map((name) => `${name}: ${granted[name] ?? 'none'}`).join(', ');
+    if (missing.length === 0) return pass('github-permissions', `the installation token may write: ${listed}`);
+    return fail(
+      'github-permissions',
+      `the installation token lacks write access: ${listed}`,
+      "In the GitHub App's settings grant Contents and Pull requests: read and write, then accept the new permissions on the installation.",
+    );
+  }
+  if (identity.scopes !== undefined) {
+    const needed = repository.private ? ['repo'] : ['repo', 'public_repo'];
+    if (!identity.scopes.some((scope) => needed.includes(scope))) {
+      return fail(
+        'github-permissions',
+        `the classic token has the scopes ${identity.scopes.join(', ') || '(none)'}, none of which allows writing to ${repository.fullName}`,
+        `Give the token the ${repository.private ? 'repo' : 'public_repo (or repo)'} scope, or use a fine-grained token with Contents and Pull requests: read and write.`,
+      );
+    }
+  }
+  if (repository.push === undefined) {
+    return pass('github-permissions', `GitHub did not report whether ${identity.who} may push to ${repository.fullName}: write access is not verified`);
+  }
+  if (!repository.push) {
+    return fail(
+      'github-permissions',
+      `${identity.who} may not push to ${repository.fullName} (permissions.push is false)`,
+      'Give the account write access to the repository, and the token Contents and Pull requests: read and write (a classic token: the repo scope).',
+    );
+  }
+  const fineGrained = identity.scopes === undefined ? '; a fine-grained token also needs Pull requests: read and write, which GitHub does not report' : '';
+  return pass('github-permissions', `${identity.who} may push to ${repository.fullName}${fineGrained}`);
+}
+
+// --- upstream documents and ARM ---------------------------------------------------------------------------------
+
+type NetworkTarget = CasDocsTarget | ServiceTagsTarget;
+
+async function checkUpstreams(probes: DoctorProbes, config: Config): Promise<DoctorCheck[]> {
+  const groups = new Map<string, NetworkTarget[]>();
+  for (const target of config.targets) {
+    if (target.type !== 'cas-docs' && target.type !== 'service-tags') continue;
+    const key = target.type === 'service-tags' && target.arm ? `arm ${JSON.stringify(target.arm)}` : `${target.type} ${target.url}`;
+    groups.set(key, [...(groups.get(key) ?? []), target]);
+  }
+  const checks = await Promise.all(
+    [...groups.values()].map(async (targets): Promise<DoctorCheck> => {
+      const first = targets[0]!;
+      const arm = first.type === 'service-tags' && first.arm !== undefined;
+      const name = `${arm ? 'arm' : 'upstream'}:${targets.map((t) => t.id).join(',')}`;
+      try {
+        const answer = await probes.upstream(first, config);
+        const size = answer.declaredBytes === undefined ? '' : `, ${formatBytes(answer.declaredBytes)}`;
+        const what = arm ? 'the Service Tags API' : 'the document';
+        return pass(name, `${what} ${shownUrl(answer.url)} answered ${answer.status} (${answer.contentType}${size})`);
+      } catch (error) {
+        return fail(name, messageOf(error), upstreamFix(error, first));
+      }
+    }),
+  );
+  if (!config.targets.some((t) => t.type === 'service-tags' && t.arm)) {
+    checks.push(pass('arm', 'not checked: no service-tags target uses "arm"'));
+  }
+  return checks;
+}
+
+function upstreamFix(error: unknown, target: NetworkTarget): string {
+  const code = codeOf(error);
+  const cas = target.type === 'cas-docs';
+  const arm = target.type === 'service-tags' && target.arm !== undefined;
+  switch (code) {
+    case 'arm-auth':
+      return /token/i.test(messageOf(error))
+        ? "The credential gave no ARM token: turn on the Function App's managed identity (locally, sign in with az login)."
+        : "Grant the app's identity the Reader role on the subscription (it needs Microsoft.Network/locations/serviceTags/read).";
+    case 'http-network':
+    case 'http-timeout':
+      return 'Check the URL, and that this host may reach it (DNS, proxy, outbound firewall); a slow server needs a larger http.timeoutMs.';
+    case 'http-content-type':
+      return cas
+        ? 'Use the raw markdown source of the page (https://raw.githubusercontent.com/MicrosoftDocs/...), not the rendered HTML page.'
+        : 'Set url to the ServiceTags JSON file itself, not the page that links to it.';
+    case 'http-redirect':
+      return 'Use the final URL: redirects to another host are not followed.';
+    case 'http-too-large':
+      return 'The document is larger than http.maxBytes: check the URL, or raise http.maxBytes.';
+    case 'http-status': {
+      const status = httpStatusIn(messageOf(error));
+      if (arm) return 'Check arm.subscriptionId, arm.location and arm.apiVersion.';
+      if (status === 404 || status === 410) {
+        return cas
+          ? 'The page moved: set url to the raw markdown of the Defender for Cloud Apps network requirements page.'
+          : 'Microsoft removes old weekly ServiceTags files: set url to the current one, or use "arm", which is always current.';
+      }
+      return 'The server answered with an error: check the URL, and try again later if it is a server error.';
+    }
+    default:
+      return 'Check the target\'s url (or arm settings) and this host\'s network access.';
+  }
+}
+
+// --- DNS -----------------------------------------------------------------------------------------------------
+
+async function checkResolvers(probes: DoctorProbes, config: Config): Promise<DoctorCheck[]> {
+  const outsystems = config.targets.find((t) => t.type === 'outsystems');
+  const hostname = outsystems?.frontEnds[0];
+  if (!outsystems || hostname === undefined) return [pass('dns', 'not checked: no outsystems target, so no DNS query is made')];
+  let servers: readonly string[];
+  try {
+    servers = probes.resolvers(config.dns);
+  } catch (error) {
+    return [fail('dns', messageOf(error), 'Set dns.servers to the resolvers to ask.')];
+  }
+  if (servers.length === 0) return [fail('dns', 'this system has no DNS resolver configured', 'Set dns.servers to the resolvers to ask (in Azure, 168.63.129.16).')];
+  return Promise.all(
+    servers.map(async (server): Promise<DoctorCheck> => {
+      const name = `dns:${server}`;
+      const origin = config.dns.servers ? 'dns.servers' : 'the system resolvers';
+      try {
+        const answer = await probes.resolver(server, config.dns, hostname);
+        if (answer.answering) {
+          const what = answer.outcome === 'answered' ? 'an address' : answer.outcome === 'nxdomain' ? 'NXDOMAIN' : 'no A record';
+          return pass(name, `resolver ${server} (${origin}) answered the A query for ${hostname} with ${what} in ${answer.ms} ms`);
+        }
+        return fail(name, `resolver ${server} (${origin}) gave no usable answer for ${hostname}: ${answer.failure.code} (${answer.failure.reason}) after ${answer.ms} ms`, resolverFix(answer.failure.code));
+      } catch (error) {
+        return fail(name, messageOf(error), resolverFix('dns-error'));
+      }
+    }),
+  );
+}
+
+function resolverFix(code: string): string {
+  switch (code) {
+    case 'dns-timeout':
+      return 'The resolver did not answer: check the address in dns.servers and that this host may send DNS (UDP and TCP port 53) to it; a slow resolver needs a larger dns.timeoutMs.';
+    case 'dns-refused':
+      return 'The resolver refuses queries from this host: use one that serves it (in Azure, 168.63.129.16), or allow this host on the resolver.';
+    case 'dns-servfail':
+      return 'The resolver failed to resolve the name: check its upstream, or list another resolver in dns.servers.';
+    case 'dns-bad-answer':
+      return 'The resolver answered with something unusable: list another resolver in dns.servers.';
+    default:
+      return 'The query failed (see the detail): check the address in dns.servers and that this host may reach it, or list another resolver.';
+  }
+}
+
+// --- wording -------------------------------------------------------------------------------------------------
+
+/** One line per check, then a summary line; for people. */
+export function formatDoctor(report: DoctorReport): string {
+  const width = Math.max(...report.checks.map((c) => c.name.length));
+  const lines = report.checks.map((check) => `${check.ok ? 'ok  ' : 'FAIL'}  ${check.name.padEnd(width)}  ${check.detail}${check.fix ? ` Fix: ${check.fix}` : ''}`);
+  return `${[...lines, doctorSummary(report)].join('\n')}\n`;
+}
+
+/** "all 8 checks passed" or "2 of 8 checks failed: storage, github-credentials". */
+export function doctorSummary(report: DoctorReport): string {
+  const failed = report.checks.filter((c) => !c.ok);
+  if (failed.length === 0) return `doctor: all ${report.checks.length} checks passed`;
+  return `doctor: ${failed.length} of ${report.checks.length} checks failed: ${failed.map((c) => c.name).join(', ')}`;
+}
+
+/** One line per failed check, for logs. */
+export function doctorFailures(report: DoctorReport): string[] {
+  return report.checks.filter((c) => !c.ok).map((c) => `doctor ${c.name}: ${c.detail}${c.fix ? ` Fix: ${c.fix}` : ''}`);
+}
+
+// --- helpers -------------------------------------------------------------------------------------------------
+
+function pass(name: string, detail: string): DoctorCheck {
+  return { name, ok: true, detail };
+}
+
+function fail(name: string, detail: string, fix: string): DoctorCheck {
+  return { name, ok: false, detail, fix };
+}
+
+/** Every line is one line, and no secret survives: the probes redact already, this is the last net. */
+function finish(checks: DoctorCheck[], secrets: readonly string[]): DoctorReport {
+  const clean = (text: string) => redact(scrubSecrets(text.replace(/\s*\n\s*/g, ' ').trim(), secrets), secrets);
+  const cleaned = checks.map((check) => ({ ...check, detail: clean(check.detail), ...(check.fix === undefined ? {} : { fix: clean(check.fix) }) }));
+  return { checks: cleaned, ok: cleaned.every((check) => check.ok) };
+}
+
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new AllowlistError('doctor-timeout', `${what} did not finish within ${ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}`)), ms);
+    timer.unref?.();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function messageOf(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = codeOf(error);
+  return code && !message.startsWith(code) ? `${code}: ${message}` : message;
+}
+
+function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** The HTTP status a GitHub failure carries. */
+function statusOf(error: unknown): number | undefined {
+  const status = (error as { status?: unknown } | undefined)?.status;
+  return typeof status === 'number' && status > 0 ? status : undefined;
+}
+
+function httpStatusIn(message: string): number | undefined {
+  const match = /\bHTTP (\d{3})\b/.exec(message);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** Without query string or user info, which may carry tokens. */
+function shownUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+function formatBytes(bytes: number): string {
+  return bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(0)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
