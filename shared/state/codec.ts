@@ -10,7 +10,8 @@ import type { ConfigRecord, TargetRecord } from './records.js';
  * Row layout: a few plain columns for people browsing the table, and the record itself as brotli-compressed
  * JSON split over Edm.Binary columns d0, d1, ... (a binary property holds at most 64 KiB, an entity 1 MiB).
  * Bump SCHEMA_VERSION when the JSON shape changes incompatibly; older code then reports the row as corrupt
- * instead of misreading it.
+ * instead of misreading it. Which key a target row has (its generation) and the config row's store-owned columns
+ * (generation, configVersion, writeId) are not part of the record: see partition.ts.
  */
 export const SCHEMA_VERSION = 1;
 export const CHUNK_BYTES = 64 * 1024;

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AllowlistError } from '../../shared/problem.js';
-import { partitionKeyFor, targetIdOfRowKey, targetRowKey } from '../../shared/state/keys.js';
+import { parseTargetRowKey, partitionKeyFor, targetIdOfRowKey, targetRowKey } from '../../shared/state/keys.js';
 
 function codeOf(action: () => unknown): string | undefined {
   try {
@@ -23,6 +23,22 @@ describe('table keys', () => {
   it('round-trips every id the service accepts', () => {
     const allowed = fc.string({ minLength: 1, maxLength: 64, unit: 'grapheme' }).filter((id) => !/[/\\#?\u0000-\u001f\u007f-\u009f]/.test(id));
     fc.assert(fc.property(allowed, (id) => targetIdOfRowKey(targetRowKey(id)) === id));
+  });
+
+  it('builds keys of later generations that map back to the id and the generation, for every id', () => {
+    expect(targetRowKey('prod-fe-1', 12)).toBe('target-g12~prod-fe-1');
+    expect(parseTargetRowKey('target-g12~prod-fe-1')).toEqual({ targetId: 'prod-fe-1', generation: 12 });
+    expect(parseTargetRowKey('target~prod-fe-1')).toEqual({ targetId: 'prod-fe-1', generation: 0 });
+    for (const notTarget of ['config', 'lease', 'target-g~a', 'target-g01~a', 'target-g3', 'target~', 'target-gx~a']) {
+      expect(parseTargetRowKey(notTarget)).toBeUndefined();
+    }
+    const allowed = fc.string({ minLength: 1, maxLength: 64, unit: 'grapheme' }).filter((id) => !/[/\\#?\u0000-\u001f\u007f-\u009f]/.test(id));
+    fc.assert(
+      fc.property(allowed, fc.integer({ min: 0, max: 1_000_000 }), (id, generation) => {
+        const parsed = parseTargetRowKey(targetRowKey(id, generation));
+        return parsed?.targetId === id && parsed.generation === generation;
+      }),
+    );
   });
 
   it('rejects "/", "\\", "#", "?", control characters, empty and overlong keys', () => {
