@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import { TableClient, odata, type TransactionAction } from '@azure/data-tables';
 import { AllowlistError } from '../problem.js';
@@ -149,6 +149,28 @@ export class StateStore {
     } catch (error) {
       throw this.unavailable('create the table', error);
     }
+  }
+
+  /**
+   * Proves the state table is there and writable (allowlist-drift doctor): creates the table if needed, then creates
+   * and deletes a row of its own in the config's partition, under a fresh probe row key that no record, the lease
+   * included, ever uses. Three requests; read() skips a probe row an interrupted probe left behind.
+   */
+  async probe(configName: string): Promise<{ readonly table: string; readonly endpointHost: string }> {
+    const partitionKey = partitionKeyFor(configName);
+    const rowKey = `${PROBE_ROW_PREFIX}${randomUUID()}`;
+    await this.ensureTable();
+    try {
+      await this.table.createEntity({ partitionKey, rowKey, probedAt: this.now().toISOString() });
+    } catch (error) {
+      throw this.unavailable('write a probe row', error);
+    }
+    try {
+      await this.table.deleteEntity(partitionKey, rowKey);
+    } catch (error) {
+      throw this.unavailable('delete its probe row', error);
+    }
+    return { table: this.table.tableName, endpointHost: this.endpointHost };
   }
 
   /**
