@@ -14,14 +14,16 @@ const USAGE = `Usage:
   allowlist-drift check  [--config <file>] [--target <id> ...] [--dry-run] [--json]
   allowlist-drift status [--config <file>] [--json]
   allowlist-drift accept --target <id> [--config <file>] [--json]
+  allowlist-drift doctor [--config <file>] [--json]
 
 Exit status: 0 every selected target was checked; 1 a target errored or was held; 2 usage or config error.
+doctor: 0 every set-up check passed; 1 a check failed (each failed line says how to fix it).
 Without ALLOWLIST_STORAGE or AzureWebJobsStorage, state is kept in an embedded store under ./.allowlist-drift/.`;
 
 class UsageError extends Error {}
 
 interface Options {
-  readonly command: 'check' | 'status' | 'accept';
+  readonly command: 'check' | 'status' | 'accept' | 'doctor';
   readonly config?: string;
   readonly targets: string[];
   readonly dryRun: boolean;
@@ -49,11 +51,12 @@ function parseCommandLine(argv: string[]): Options {
   const { values, positionals } = parsed;
   if (values.help) throw new UsageError('');
   const [command, ...rest] = positionals;
-  if (command !== 'check' && command !== 'status' && command !== 'accept') throw new UsageError(command ? `unknown command "${command}"` : 'a command is required');
+  if (command !== 'check' && command !== 'status' && command !== 'accept' && command !== 'doctor') throw new UsageError(command ? `unknown command "${command}"` : 'a command is required');
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
   const targets = values.target ?? [];
   if (command === 'accept' && targets.length !== 1) throw new UsageError('accept needs exactly one --target <id>');
   if (command === 'status' && (targets.length > 0 || values['dry-run'])) throw new UsageError('status takes only --config and --json');
+  if (command === 'doctor' && (targets.length > 0 || values['dry-run'])) throw new UsageError('doctor takes only --config and --json');
   return { command, ...(values.config ? { config: values.config } : {}), targets, dryRun: values['dry-run'] ?? false, json: values.json ?? false };
 }
 
@@ -98,6 +101,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     process.stderr.write(`${message ? `allowlist-drift: ${message}\n\n` : ''}${USAGE}\n`);
     return message ? 2 : 0;
   }
+
+  if (options.command === 'doctor') return doctor(options, env);
 
   let config: Config;
   try {
@@ -154,6 +159,41 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     }
   } finally {
     await close();
+  }
+}
+
+/**
+ * Checks the set-up the way a run would use it: the config, the store the CLI would open (the embedded one when no
+ * storage is set), GitHub, the upstreams and the resolvers. A config that does not load is a failed check, not exit 2.
+ */
+async function doctor(options: Options, env: NodeJS.ProcessEnv): Promise<number> {
+  const { runDoctorFromEnv } = await import('../shared/doctor-probes.js');
+  const { formatDoctor } = await import('../shared/doctor.js');
+  let storage = storageSetting(env);
+  let storageNote: string | undefined;
+  let stop: () => Promise<void> = async () => {};
+  if (!storage) {
+    const location = resolve('.allowlist-drift');
+    try {
+      const { startEmbeddedAzurite } = await import('../shared/state/embedded-azurite.js');
+      const azurite = await startEmbeddedAzurite({ location });
+      storage = azurite.connectionString;
+      storageNote = `the CLI's embedded store in ${location}, as no ALLOWLIST_STORAGE or AzureWebJobsStorage is set`;
+      stop = () => azurite.stop();
+    } catch (error) {
+      process.stderr.write(`allowlist-drift: the embedded store could not start (${(error as Error).message}); set ALLOWLIST_STORAGE\n`);
+    }
+  }
+  try {
+    const report = await runDoctorFromEnv(env, {
+      config: options.config ? { path: options.config } : { inline: env.ALLOWLIST_CONFIG, path: env.ALLOWLIST_CONFIG_PATH },
+      ...(storage ? { storage } : {}),
+      ...(storageNote ? { storageNote } : {}),
+    });
+    await write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctor(report));
+    return report.ok ? 0 : 1;
+  } finally {
+    await stop();
   }
 }
 

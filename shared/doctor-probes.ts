@@ -1,0 +1,93 @@
+import type { TokenCredential } from '@azure/core-auth';
+import { configSourceFromEnv, loadConfig, type ConfigSource } from './config.js';
+import { runDoctor, type DoctorProbes, type DoctorReport } from './doctor.js';
+import { probeResolver, resolversOf } from './net/dns.js';
+import { AllowlistError } from './problem.js';
+import { credentialsFromEnv, secretsOf } from './publish/github-auth.js';
+import type { PublisherTuning } from './publish/github.js';
+import { storageSetting } from './state/open.js';
+
+/**
+ * The doctor's probes as the app runs them: each one is the owning module's own probe, loaded on first use.
+ * Requests per run: storage 3 (create table, create and delete a probe row); GitHub 3 (GET /user or the App's token
+ * exchange, GET repository, GET branch); one GET per distinct upstream URL, its body not read (plus redirects); for
+ * ARM a token from the credential and one GET; one DNS query per resolver.
+ */
+export interface DoctorWiring {
+  /** Where the config comes from; default ALLOWLIST_CONFIG, else ALLOWLIST_CONFIG_PATH. */
+  readonly config?: ConfigSource;
+  /** The storage setting to check; default ALLOWLIST_STORAGE, else AzureWebJobsStorage. */
+  readonly storage?: string;
+  /** Said beside the storage check (the CLI's embedded store). */
+  readonly storageNote?: string;
+  /** Replaces DefaultAzureCredential for ARM (tests). */
+  readonly armCredential?: TokenCredential;
+  /** GitHub client knobs; the doctor retries once and gives each request 10 s. */
+  readonly githubTuning?: PublisherTuning;
+}
+
+export function doctorProbes(env: NodeJS.ProcessEnv, wiring: DoctorWiring = {}): DoctorProbes {
+  return {
+    loadConfig: () => loadConfig(wiring.config ?? configSourceFromEnv(env)),
+
+    async storage(configName) {
+      const setting = wiring.storage ?? storageSetting(env);
+      if (!setting) throw new AllowlistError('storage-missing', 'No state store is configured: neither ALLOWLIST_STORAGE nor AzureWebJobsStorage is set.');
+      const { StateStore } = await import('./state/store.js');
+      // The table openStore() would use; one retry, so a store that is down fails the check in seconds.
+      const tableName = env.ALLOWLIST_TABLE?.trim();
+      const store = StateStore.fromSetting(setting, { ...(tableName ? { tableName } : {}), maxRetries: 1 });
+      const where = await store.probe(configName);
+      return { ...where, ...(wiring.storageNote ? { note: wiring.storageNote } : {}) };
+    },
+
+    async github(github) {
+      const { createGitHubProbe } = await import('./publish/github.js');
+      return createGitHubProbe({ github, env, tuning: { retries: 1, requestTimeoutMs: 10_000, ...wiring.githubTuning } });
+    },
+
+    async upstream(target, config) {
+      const context = { config, env, now: () => new Date(), ...(wiring.armCredential ? { armCredential: wiring.armCredential } : {}) };
+      if (target.type === 'cas-docs') return (await import('./sources/cas-docs/index.js')).probeCasDocs(target, context);
+      return (await import('./sources/service-tags/index.js')).probeServiceTags(target, context);
+    },
+
+    resolvers: (dns) => resolversOf(dns),
+    resolver: (server, dns, hostname) => probeResolver(server, dns, hostname),
+  };
+}
+
+/**
+ * The secret values the settings hold, for the doctor's last redaction pass: the GitHub token or App key, the
+ * storage key or SAS, the LifeTime token.
+ */
+export function doctorSecrets(env: NodeJS.ProcessEnv, storage = storageSetting(env)): string[] {
+  const secrets: string[] = [];
+  try {
+    secrets.push(...secretsOf(credentialsFromEnv(env)));
+  } catch {
+    // Settings that do not parse still may hold a token.
+  }
+  const token = env.GITHUB_TOKEN?.trim();
+  if (token) secrets.push(token);
+  const lifetime = env.LIFETIME_TOKEN?.trim();
+  if (lifetime) secrets.push(lifetime);
+  for (const match of (storage ?? '').matchAll(/(?:AccountKey|SharedAccessSignature)=([^;]+)/gi)) {
+    secrets.push(match[1]!.trim());
+    for (const sig of match[1]!.matchAll(/(?:^|&)sig=([^&]+)/g)) secrets.push(sig[1]!, safeDecode(sig[1]!));
+  }
+  return secrets.filter((secret) => secret.length >= 8);
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** The doctor with the app's own settings. */
+export function runDoctorFromEnv(env: NodeJS.ProcessEnv, wiring: DoctorWiring = {}): Promise<DoctorReport> {
+  return runDoctor(doctorProbes(env, wiring), { secrets: doctorSecrets(env, wiring.storage) });
+}
