@@ -6,6 +6,33 @@ import type { TargetType } from '../shared/config.js';
  * observations are stored per target and publishing always covers the whole config.
  */
 export function scheduledCheck(targetTypes: readonly TargetType[]) {
+  const run = scheduledRun(targetTypes);
+  return async (timer: Timer, context: InvocationContext): Promise<void> => {
+    // The first timer invocation of the process also runs the set-up check (doctor), beside the run, not before it.
+    const startup = startupChecked ? undefined : ((startupChecked = true), logStartupChecks(context));
+    try {
+      await run(timer, context);
+    } finally {
+      await startup;
+    }
+  };
+}
+
+let startupChecked = false;
+
+/** One line per failed check and a summary; never throws, so it cannot fail the run it accompanies. */
+async function logStartupChecks(context: InvocationContext): Promise<void> {
+  try {
+    const [{ runDoctorFromEnv }, { doctorFailures, doctorSummary }] = await Promise.all([import('../shared/doctor-probes.js'), import('../shared/doctor.js')]);
+    const report = await runDoctorFromEnv(process.env);
+    for (const line of doctorFailures(report)) context.warn(line);
+    context.log(`${doctorSummary(report)} (start-up check of this worker; GET /api/doctor runs it again)`);
+  } catch (error) {
+    context.warn(`doctor: the start-up check could not run: ${(error as Error).message}`);
+  }
+}
+
+function scheduledRun(targetTypes: readonly TargetType[]) {
   return async (timer: Timer, context: InvocationContext): Promise<void> => {
     if (timer.isPastDue) context.warn(`${context.functionName} is running late (past due): a previous run or the host was delayed`);
     const [{ sharedRuntime }, { runCheck }] = await Promise.all([import('./lib/runtime.js'), import('../shared/engine/check.js')]);
