@@ -80,16 +80,24 @@ function hostAddress(index: number): string {
 }
 
 export async function dnsFanOut(sizes: BenchSizes): Promise<Row[]> {
-  const zone = Object.fromEntries(Array.from({ length: sizes.frontEnds }, (_, i) => [hostName(i), { kind: 'answer' as const, a: [hostAddress(i)] }]));
+  const zone = Object.fromEntries(
+    Array.from({ length: sizes.frontEnds }, (_, i) => [hostName(i), { kind: 'answer' as const, a: [hostAddress(i)] }]),
+  );
   const peer = await startDnsPeer(zone, { delayMs: sizes.dnsDelayMs });
   try {
     const hosts = Array.from({ length: sizes.frontEnds }, (_, i) => hostName(i));
     const observe = async (stabilityQueries: number) => {
-      const config = parseConfig({ name: 'bench', targets: [{ id: 'os', type: 'outsystems', frontEnds: hosts }], dns: { servers: [peer.server], stabilityQueries } });
+      const config = parseConfig({
+        name: 'bench',
+        targets: [{ id: 'os', type: 'outsystems', frontEnds: hosts }],
+        dns: { servers: [peer.server], stabilityQueries },
+      });
       const target = config.targets[0] as OutSystemsTarget;
       const observation = await observeOutSystems(target, { config, env: {}, now: () => new Date() });
       if (observation.status !== 'ok' || observation.entries.length !== sizes.frontEnds) {
-        throw new Error(`the DNS fan-out observed ${observation.status} with ${observation.entries.length} entries: ${JSON.stringify(observation.errors.slice(0, 2))}`);
+        throw new Error(
+          `the DNS fan-out observed ${observation.status} with ${observation.entries.length} entries: ${JSON.stringify(observation.errors.slice(0, 2))}`,
+        );
       }
     };
     const concurrency = parseConfig({ targets: [{ id: 'os', type: 'outsystems', frontEnds: ['x.example'] }] }).dns.concurrency;
@@ -130,7 +138,13 @@ export async function dnsFanOut(sizes: BenchSizes): Promise<Row[]> {
       goal: '-',
       note: `${sample} names measured one by one and extrapolated to ${sizes.frontEnds}; dns.lookup cannot be pointed at a loopback server (it uses the OS resolver), so the naive anchors use node:dns Resolver`,
     });
-    rows.push({ figure: '1b. anchor: unbounded Promise.all(resolve4)', ours: unbounded, unit: 'ms', goal: '-', note: `A only, no stability rounds, no concurrency bound; up to ${lost} of ${sizes.frontEnds} queries failed (ETIMEOUT) in a run, which is why the source bounds its concurrency` });
+    rows.push({
+      figure: '1b. anchor: unbounded Promise.all(resolve4)',
+      ours: unbounded,
+      unit: 'ms',
+      goal: '-',
+      note: `A only, no stability rounds, no concurrency bound; up to ${lost} of ${sizes.frontEnds} queries failed (ETIMEOUT) in a run, which is why the source bounds its concurrency`,
+    });
     return rows;
   } finally {
     await peer.close();
@@ -139,23 +153,54 @@ export async function dnsFanOut(sizes: BenchSizes): Promise<Row[]> {
 
 export async function serviceTags(sizes: BenchSizes): Promise<Row[]> {
   const text = readFileSync(sharedPath(SERVICE_TAGS), 'utf8');
-  const { ours, anchor: bare } = await medianPairMs(sizes.runs + 4, () => extractServiceTags(text, ['MicrosoftCloudAppSecurity']), () => JSON.parse(text));
-  const rows: Row[] = [{ figure: '2. service tags: extract MicrosoftCloudAppSecurity', ours, anchor: bare, anchorName: 'bare JSON.parse', unit: 'ms', goal: '<= 2x' }];
+  const { ours, anchor: bare } = await medianPairMs(
+    sizes.runs + 4,
+    () => extractServiceTags(text, ['MicrosoftCloudAppSecurity']),
+    () => JSON.parse(text),
+  );
+  const rows: Row[] = [
+    {
+      figure: '2. service tags: extract MicrosoftCloudAppSecurity',
+      ours,
+      anchor: bare,
+      anchorName: 'bare JSON.parse',
+      unit: 'ms',
+      goal: '<= 2x',
+    },
+  ];
   if (sizes.processes) {
     const root = projectRoot();
     const module = join(root, 'dist/shared/sources/service-tags/index.js');
     const file = sharedPath(SERVICE_TAGS);
     const read = `const text = (await import('node:fs')).readFileSync(${JSON.stringify(file)}, 'utf8');`;
-    const ourRss = median(await repeat(sizes.runs, () => childRss(`${read} const { extractServiceTags } = await import(${JSON.stringify(module)}); extractServiceTags(text, ['MicrosoftCloudAppSecurity']);`)));
+    const ourRss = median(
+      await repeat(sizes.runs, () =>
+        childRss(
+          `${read} const { extractServiceTags } = await import(${JSON.stringify(module)}); extractServiceTags(text, ['MicrosoftCloudAppSecurity']);`,
+        ),
+      ),
+    );
     const bareRss = median(await repeat(sizes.runs, () => childRss(`${read} JSON.parse(text);`)));
-    rows.push({ figure: '2a. service tags: peak RSS of a fresh process', ours: ourRss, anchor: bareRss, anchorName: 'bare JSON.parse', unit: 'MB', goal: 'report' });
+    rows.push({
+      figure: '2a. service tags: peak RSS of a fresh process',
+      ours: ourRss,
+      anchor: bareRss,
+      anchorName: 'bare JSON.parse',
+      unit: 'MB',
+      goal: 'report',
+    });
   }
   return rows;
 }
 
 export async function cidrAlgebra(sizes: BenchSizes): Promise<Row[]> {
-  const document = JSON.parse(readFileSync(sharedPath(SERVICE_TAGS), 'utf8')) as { values: Array<{ properties: { addressPrefixes: string[] } }> };
-  const all = document.values.flatMap((value) => value.properties.addressPrefixes).slice(0, sizes.prefixes).map(parseCidr);
+  const document = JSON.parse(readFileSync(sharedPath(SERVICE_TAGS), 'utf8')) as {
+    values: Array<{ properties: { addressPrefixes: string[] } }>;
+  };
+  const all = document.values
+    .flatMap((value) => value.properties.addressPrefixes)
+    .slice(0, sizes.prefixes)
+    .map(parseCidr);
   const changed = onePercentChanged(all);
   const { ours, anchor } = await medianPairMs(
     sizes.runs + 4,
@@ -170,11 +215,25 @@ export async function cidrAlgebra(sizes: BenchSizes): Promise<Row[]> {
     },
   );
   const hosts = Array.from({ length: sizes.guardHosts }, (_, i) => parseCidr(hostAddress(i)));
-  const entries = hosts.map((cidr) => ({ cidr, evidence: [{ kind: 'dns' as const, hostname: 'fe.bench.example', recordType: 'A' as const, ttl: 300, resolver: '127.0.0.1:53', at: '2025-01-01T00:00:00Z' }] }));
+  const entries = hosts.map((cidr) => ({
+    cidr,
+    evidence: [
+      {
+        kind: 'dns' as const,
+        hostname: 'fe.bench.example',
+        recordType: 'A' as const,
+        ttl: 300,
+        resolver: '127.0.0.1:53',
+        at: '2025-01-01T00:00:00Z',
+      },
+    ],
+  }));
   const policy = parseConfig({ targets: [{ id: 's', type: 'static', entries: ['52.0.0.1'] }] }).policy;
   const baseline = hosts.slice(0, hosts.length - (hosts.length >> 4));
   const added = semanticDiff(baseline, hosts).added;
-  const guards = await medianMs(sizes.runs, () => evaluateGuards({ status: 'ok', entries, baseline, added, removalCandidates: [], policy }));
+  const guards = await medianMs(sizes.runs, () =>
+    evaluateGuards({ status: 'ok', entries, baseline, added, removalCandidates: [], policy }),
+  );
   return [
     {
       figure: `3. CIDR: aggregate + semantic diff of ${all.length} prefixes vs 1% changed`,
@@ -230,12 +289,33 @@ export async function githubRequests(azurite: EmbeddedAzurite): Promise<Row[]> {
     peer.mergePullRequest(open.number);
     const afterMerge = await check(config(['52.1.0.1', '52.1.0.2', '52.1.0.3']));
     const quiet = await check(config(['52.1.0.1', '52.1.0.2', '52.1.0.3']));
-    if (peer.violations.length > 0) throw new Error(`GitHub peer saw requests its OpenAPI description rejects: ${JSON.stringify(peer.violations)}`);
+    if (peer.violations.length > 0)
+      throw new Error(`GitHub peer saw requests its OpenAPI description rejects: ${JSON.stringify(peer.violations)}`);
     const contentsFlow = 2 * Object.keys(files).length + 2;
     return [
-      { figure: '4. GitHub requests: first PR, 3 files', ours: first, anchor: contentsFlow, anchorName: 'Contents API flow', unit: 'requests', goal: '<= 6' },
-      { figure: '4a. GitHub requests: update with new drift', ours: update, anchor: contentsFlow, anchorName: 'Contents API flow', unit: 'requests', goal: 'report' },
-      { figure: '4b. GitHub requests: no-op run, PR open', ours: quietOpen, unit: 'requests', goal: 'report', note: 'the open PR is read once to notice a merge or close' },
+      {
+        figure: '4. GitHub requests: first PR, 3 files',
+        ours: first,
+        anchor: contentsFlow,
+        anchorName: 'Contents API flow',
+        unit: 'requests',
+        goal: '<= 6',
+      },
+      {
+        figure: '4a. GitHub requests: update with new drift',
+        ours: update,
+        anchor: contentsFlow,
+        anchorName: 'Contents API flow',
+        unit: 'requests',
+        goal: 'report',
+      },
+      {
+        figure: '4b. GitHub requests: no-op run, PR open',
+        ours: quietOpen,
+        unit: 'requests',
+        goal: 'report',
+        note: 'the open PR is read once to notice a merge or close',
+      },
       { figure: '4c. GitHub requests: run after the PR was merged', ours: afterMerge, unit: 'requests', goal: 'report' },
       { figure: '4d. GitHub requests: no-op run, no PR', ours: quiet, unit: 'requests', goal: '0' },
     ];
@@ -256,8 +336,18 @@ export async function tableRequests(azurite: EmbeddedAzurite, sizes: BenchSizes)
   const first = await run();
   const steady = await run();
   return [
-    { figure: `5. Table requests: first run over ${sizes.tableTargets} targets`, ours: first - leaseOnly, unit: 'requests', goal: '2 (1 query + 1 batch)' },
-    { figure: `5a. Table requests: next run over ${sizes.tableTargets} targets`, ours: steady - leaseOnly, unit: 'requests', goal: '2 (1 query + 1 batch)' },
+    {
+      figure: `5. Table requests: first run over ${sizes.tableTargets} targets`,
+      ours: first - leaseOnly,
+      unit: 'requests',
+      goal: '2 (1 query + 1 batch)',
+    },
+    {
+      figure: `5a. Table requests: next run over ${sizes.tableTargets} targets`,
+      ours: steady - leaseOnly,
+      unit: 'requests',
+      goal: '2 (1 query + 1 batch)',
+    },
     { figure: '5b. Table requests: lease acquire + release', ours: leaseOnly, unit: 'requests', goal: 'listed separately' },
     ...(await largeState(azurite, sizes, leaseOnly)),
   ];
@@ -289,7 +379,12 @@ async function largeState(azurite: EmbeddedAzurite, sizes: BenchSizes, leaseOnly
     stateRequests = own.requestCount();
   });
   return [
-    { figure: `5c. Table requests: first run over ${count} targets`, ours: first - leaseOnly, unit: 'requests', goal: '12 (1 query + 11 transactions)' },
+    {
+      figure: `5c. Table requests: first run over ${count} targets`,
+      ours: first - leaseOnly,
+      unit: 'requests',
+      goal: '12 (1 query + 11 transactions)',
+    },
     {
       figure: `5d. Table requests: next run over ${count} targets`,
       ours: steady - leaseOnly,
@@ -297,7 +392,13 @@ async function largeState(azurite: EmbeddedAzurite, sizes: BenchSizes, leaseOnly
       goal: '24 (read 3, write 11, clean-up 10)',
       note: 'the read is 2 pages and a check that no write committed between them; the clean-up deletes the rows the new generation replaced',
     },
-    { figure: `5e. state read + write of ${count} targets`, ours: stateMs, unit: 'ms', goal: 'report', note: `a cold read, then every target written back changed: ${stateRequests} Table requests` },
+    {
+      figure: `5e. state read + write of ${count} targets`,
+      ours: stateMs,
+      unit: 'ms',
+      goal: 'report',
+      note: `a cold read, then every target written back changed: ${stateRequests} Table requests`,
+    },
   ];
 }
 
@@ -349,13 +450,24 @@ export async function coldStart(sizes: BenchSizes): Promise<Row[]> {
     );
   const ours = await measure(entries);
   const anchor = await measure(['@azure/functions', '@azure/data-tables']);
-  return [{ figure: '6. cold start: import dist/functions/*.js', ours, anchor, anchorName: '@azure/functions + @azure/data-tables', unit: 'ms', goal: '<= 1.5x' }];
+  return [
+    {
+      figure: '6. cold start: import dist/functions/*.js',
+      ours,
+      anchor,
+      anchorName: '@azure/functions + @azure/data-tables',
+      unit: 'ms',
+      goal: '<= 1.5x',
+    },
+  ];
 }
 
 export async function wholeCheck(azurite: EmbeddedAzurite, sizes: BenchSizes): Promise<Row[]> {
   const root = projectRoot();
   const { rss } = helperFiles();
-  const zone = Object.fromEntries(Array.from({ length: sizes.checkFrontEnds }, (_, i) => [hostName(i), { kind: 'answer' as const, a: [hostAddress(i)] }]));
+  const zone = Object.fromEntries(
+    Array.from({ length: sizes.checkFrontEnds }, (_, i) => [hostName(i), { kind: 'answer' as const, a: [hostAddress(i)] }]),
+  );
   const dns = await startDnsPeer(zone, { delayMs: sizes.dnsDelayMs });
   const http = await startHttpPeer(
     routes({
@@ -381,7 +493,11 @@ export async function wholeCheck(azurite: EmbeddedAzurite, sizes: BenchSizes): P
     const env = { ...process.env, ALLOWLIST_STORAGE: azurite.connectionString };
     const samples = await repeat(sizes.runs, async () => {
       const started = performance.now();
-      const { stdout, stderr } = await runNode(['--require', rss, join(root, 'dist/bin/allowlist-drift.js'), 'check', '--dry-run', '--json', '--config', configFile], root, env);
+      const { stdout, stderr } = await runNode(
+        ['--require', rss, join(root, 'dist/bin/allowlist-drift.js'), 'check', '--dry-run', '--json', '--config', configFile],
+        root,
+        env,
+      );
       const wall = performance.now() - started;
       const report = JSON.parse(stdout) as { targets: Array<{ id: string; status: string }> };
       const failed = report.targets.filter((target) => target.status === 'error');
@@ -389,7 +505,13 @@ export async function wholeCheck(azurite: EmbeddedAzurite, sizes: BenchSizes): P
       return { wall, rss: Number(/BENCH_RSS (\d+)/.exec(stderr)?.[1]) / 1024 };
     });
     return [
-      { figure: `7. CLI check --dry-run --json: ${sizes.checkFrontEnds} front-ends + cas-docs + service tags`, ours: median(samples.map((s) => s.wall)), unit: 'ms', goal: 'report', note: `DNS answers delayed ${sizes.dnsDelayMs} ms; includes node start-up and Azurite table requests` },
+      {
+        figure: `7. CLI check --dry-run --json: ${sizes.checkFrontEnds} front-ends + cas-docs + service tags`,
+        ours: median(samples.map((s) => s.wall)),
+        unit: 'ms',
+        goal: 'report',
+        note: `DNS answers delayed ${sizes.dnsDelayMs} ms; includes node start-up and Azurite table requests`,
+      },
       { figure: '7a. CLI whole check: peak RSS', ours: median(samples.map((s) => s.rss)), unit: 'MB', goal: 'report' },
     ];
   } finally {

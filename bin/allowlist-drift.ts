@@ -51,13 +51,20 @@ function parseCommandLine(argv: string[]): Options {
   const { values, positionals } = parsed;
   if (values.help) throw new UsageError('');
   const [command, ...rest] = positionals;
-  if (command !== 'check' && command !== 'status' && command !== 'accept' && command !== 'doctor') throw new UsageError(command ? `unknown command "${command}"` : 'a command is required');
+  if (command !== 'check' && command !== 'status' && command !== 'accept' && command !== 'doctor')
+    throw new UsageError(command ? `unknown command "${command}"` : 'a command is required');
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
   const targets = values.target ?? [];
   if (command === 'accept' && targets.length !== 1) throw new UsageError('accept needs exactly one --target <id>');
   if (command === 'status' && (targets.length > 0 || values['dry-run'])) throw new UsageError('status takes only --config and --json');
   if (command === 'doctor' && (targets.length > 0 || values['dry-run'])) throw new UsageError('doctor takes only --config and --json');
-  return { command, ...(values.config ? { config: values.config } : {}), targets, dryRun: values['dry-run'] ?? false, json: values.json ?? false };
+  return {
+    command,
+    ...(values.config ? { config: values.config } : {}),
+    targets,
+    dryRun: values['dry-run'] ?? false,
+    json: values.json ?? false,
+  };
 }
 
 /** The same reading of the settings the publisher makes, done before any work so a bad setup fails fast. */
@@ -107,7 +114,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let config: Config;
   try {
     // An explicit --config wins over the ALLOWLIST_CONFIG setting, which the shell may hold for another purpose.
-    config = await loadConfig(options.config ? { path: options.config } : { inline: env.ALLOWLIST_CONFIG, path: env.ALLOWLIST_CONFIG_PATH });
+    config = await loadConfig(
+      options.config ? { path: options.config } : { inline: env.ALLOWLIST_CONFIG, path: env.ALLOWLIST_CONFIG_PATH },
+    );
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);

@@ -4,10 +4,19 @@ import type { Report, TargetReport } from '../shared/report.js';
 /** Human output of the CLI: one compact row per target, then details worth reading. */
 export function formatReport(report: Report): string {
   const lines = [`Run ${report.runId} (${report.dryRun ? 'dry run' : 'full check'}) for config "${report.configName}"`, ''];
-  lines.push(...table(
-    ['target', 'status', 'added', 'removed', 'pending', 'problems'],
-    report.targets.map((t) => [t.id, t.status, `+${t.added.length}`, `-${t.removed.length}`, String(t.pendingRemoval.length), String(t.errors.length + t.warnings.length)]),
-  ));
+  lines.push(
+    ...table(
+      ['target', 'status', 'added', 'removed', 'pending', 'problems'],
+      report.targets.map((t) => [
+        t.id,
+        t.status,
+        `+${t.added.length}`,
+        `-${t.removed.length}`,
+        String(t.pendingRemoval.length),
+        String(t.errors.length + t.warnings.length),
+      ]),
+    ),
+  );
   const detailLines = report.targets.flatMap(details);
   if (detailLines.length > 0) lines.push('', ...detailLines);
   for (const problem of report.errors) lines.push(`error ${problem.code}: ${problem.message}`);
@@ -25,7 +34,9 @@ function summary(targets: readonly TargetReport[]): string {
 
 function pullRequestLine(pr: Report['pullRequest']): string {
   if (pr.action === 'dry-run') {
-    return pr.diff ? 'Pull request: none (dry run); the rule files would change like this:' : 'Pull request: none (dry run); the rule files would not change';
+    return pr.diff
+      ? 'Pull request: none (dry run); the rule files would change like this:'
+      : 'Pull request: none (dry run); the rule files would not change';
   }
   return `Pull request: ${pr.action}${pr.number ? ` #${pr.number}` : ''}${pr.url ? ` ${pr.url}` : ''}${pr.message ? ` (${pr.message})` : ''}`;
 }
@@ -36,10 +47,20 @@ export function formatTarget(target: TargetReport): string {
 
 export function formatStatus(status: StatusReport): string {
   const lines = [`Config "${status.configName}", last run ${status.lastRunAt ?? 'never'}`, ''];
-  lines.push(...table(
-    ['target', 'status', 'last check', 'baseline', 'observed', 'pending', 'errors'],
-    status.targets.map((t) => [t.id, t.status, t.lastCheckAt ?? '-', String(t.baselineCount), String(t.observedCount), String(t.pendingRemoval.length), t.lastErrors.map((e) => e.code).join(',') || '-']),
-  ));
+  lines.push(
+    ...table(
+      ['target', 'status', 'last check', 'baseline', 'observed', 'pending', 'errors'],
+      status.targets.map((t) => [
+        t.id,
+        t.status,
+        t.lastCheckAt ?? '-',
+        String(t.baselineCount),
+        String(t.observedCount),
+        String(t.pendingRemoval.length),
+        t.lastErrors.map((e) => e.code).join(',') || '-',
+      ]),
+    ),
+  );
   lines.push('', status.pullRequest ? `Open pull request #${status.pullRequest.number} ${status.pullRequest.url}` : 'No open pull request');
   return `${lines.join('\n')}\n`;
 }
@@ -47,12 +68,19 @@ export function formatStatus(status: StatusReport): string {
 function details(target: TargetReport): string[] {
   const lines: string[] = [];
   const show = (label: string, items: readonly string[]) => {
-    if (items.length > 0) lines.push(`  ${target.id} ${label}: ${items.slice(0, 20).join(', ')}${items.length > 20 ? `, … (${items.length} in all)` : ''}`);
+    if (items.length > 0)
+      lines.push(`  ${target.id} ${label}: ${items.slice(0, 20).join(', ')}${items.length > 20 ? `, … (${items.length} in all)` : ''}`);
   };
   show('added', target.added);
   show('removed', target.removed);
-  show('pending removal', target.pendingRemoval.map((p) => `${p.cidr} (${plural(p.misses, 'miss', 'misses')})`));
-  if (target.status === 'partial') lines.push(`  ${target.id} partial: what was read is applied; approved addresses of what could not be read are kept (see the warnings)`);
+  show(
+    'pending removal',
+    target.pendingRemoval.map((p) => `${p.cidr} (${plural(p.misses, 'miss', 'misses')})`),
+  );
+  if (target.status === 'partial')
+    lines.push(
+      `  ${target.id} partial: what was read is applied; approved addresses of what could not be read are kept (see the warnings)`,
+    );
   for (const e of target.errors) lines.push(`  ${target.id} error ${e.code}: ${e.message}`);
   for (const w of target.warnings) lines.push(`  ${target.id} warning ${w.code}: ${w.message}`);
   for (const v of target.verdicts.filter((v) => v.outcome === 'hold')) lines.push(`  ${target.id} held by ${v.guard}: ${v.message}`);
@@ -61,7 +89,11 @@ function details(target: TargetReport): string[] {
 
 function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)];
 }
 

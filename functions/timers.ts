@@ -23,7 +23,10 @@ let startupChecked = false;
 /** One line per failed check and a summary; never throws, so it cannot fail the run it accompanies. */
 async function logStartupChecks(context: InvocationContext): Promise<void> {
   try {
-    const [{ runDoctorFromEnv }, { doctorFailures, doctorSummary }] = await Promise.all([import('../shared/doctor-probes.js'), import('../shared/doctor.js')]);
+    const [{ runDoctorFromEnv }, { doctorFailures, doctorSummary }] = await Promise.all([
+      import('../shared/doctor-probes.js'),
+      import('../shared/doctor.js'),
+    ]);
     const report = await runDoctorFromEnv(process.env);
     for (const line of doctorFailures(report)) context.warn(line);
     context.log(`${doctorSummary(report)} (start-up check of this worker; GET /api/doctor runs it again)`);

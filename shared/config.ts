@@ -52,15 +52,23 @@ const fileBase = {
   path: z
     .string()
     .min(1)
-    .refine((p) => !p.startsWith('/') && !p.split('/').some((part) => part === '..' || part === '.' || part === ''), 'must be a relative path inside the repository, without "." or ".." parts')
+    .refine(
+      (p) => !p.startsWith('/') && !p.split('/').some((part) => part === '..' || part === '.' || part === ''),
+      'must be a relative path inside the repository, without "." or ".." parts',
+    )
     .meta({ description: 'Path of the rule file in the GitHub repository.' }),
-  targets: z.array(id).min(1, 'list the id of at least one target').meta({ description: 'Ids of the targets whose addresses go into this file.' }),
+  targets: z
+    .array(id)
+    .min(1, 'list the id of at least one target')
+    .meta({ description: 'Ids of the targets whose addresses go into this file.' }),
 };
 
 const file = z.discriminatedUnion(
   'format',
   [
-    strictObject({ ...fileBase, format: z.literal('plain') }).meta({ description: 'One CIDR per line: a Palo Alto EDL or FortiGate threat feed.' }),
+    strictObject({ ...fileBase, format: z.literal('plain') }).meta({
+      description: 'One CIDR per line: a Palo Alto EDL or FortiGate threat feed.',
+    }),
     strictObject({ ...fileBase, format: z.literal('json') }).meta({ description: 'A JSON array of CIDR strings.' }),
     strictObject({
       ...fileBase,
@@ -90,13 +98,11 @@ const file = z.discriminatedUnion(
         .min(1)
         .max(MAX_ADDRESSES_PER_RANGE)
         .default(DEFAULT_MAX_ADDRESSES_PER_RANGE)
-        .meta({ description: 'For a line written once per address ({ip} alone): the most addresses one range may have; a wider range is an error, not a partial list.' }),
-      commentPrefix: z
-        .string()
-        .min(1)
-        .max(8)
-        .default('#')
-        .meta({ description: 'Starts the BEGIN/END allowlist-drift marker lines.' }),
+        .meta({
+          description:
+            'For a line written once per address ({ip} alone): the most addresses one range may have; a wider range is an error, not a partial list.',
+        }),
+      commentPrefix: z.string().min(1).max(8).default('#').meta({ description: 'Starts the BEGIN/END allowlist-drift marker lines.' }),
     }).meta({ description: 'Rewrites the lines between "BEGIN allowlist-drift:<id>" and "END allowlist-drift:<id>" markers.' }),
   ],
   { error: oneOf(FILE_FORMATS) },
@@ -115,14 +121,21 @@ const configSchema = strictObject({
   }).prefault({}),
   http: strictObject({
     timeoutMs: z.int().min(1_000).max(120_000).default(30_000),
-    maxBytes: z.int().min(1_024).max(64 * 1024 * 1024).default(16 * 1024 * 1024),
+    maxBytes: z
+      .int()
+      .min(1_024)
+      .max(64 * 1024 * 1024)
+      .default(16 * 1024 * 1024),
   }).prefault({}),
   github: strictObject({
     owner: z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/, 'must be a GitHub user or organisation name'),
     repo: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be a repository name'),
     base: z.string().min(1).default('main'),
     apiUrl: httpsUrl.default(DEFAULT_GITHUB_API_URL),
-    branchPrefix: z.string().regex(/^[A-Za-z0-9._\/-]*$/, 'must be letters, digits, ".", "_", "/" and "-"').default('allowlist-drift/'),
+    branchPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9._\/-]*$/, 'must be letters, digits, ".", "_", "/" and "-"')
+      .default('allowlist-drift/'),
     labels: z.array(z.string().min(1).max(50)).default([]),
     reviewers: z.array(z.string().min(1)).default([]),
     teamReviewers: z.array(z.string().min(1)).default([]),
@@ -165,7 +178,10 @@ export class ConfigError extends AllowlistError {
     readonly problems: readonly string[],
     origin?: string,
   ) {
-    super('config-invalid', `The configuration${origin ? ` in ${origin}` : ''} is not valid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(
+      'config-invalid',
+      `The configuration${origin ? ` in ${origin}` : ''} is not valid:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
     this.name = 'ConfigError';
   }
 }
@@ -180,7 +196,9 @@ export function parseConfig(value: unknown, fallbackName = 'default'): Config {
   const { $schema: _schema, name, files, ...rest } = result.data;
   const configName = name ?? fallbackName;
   if (!ID_PATTERN.test(configName)) {
-    throw new ConfigError([`name: the config needs a "name" of lowercase letters, digits and dashes (derived "${configName}" from the file name is not one)`]);
+    throw new ConfigError([
+      `name: the config needs a "name" of lowercase letters, digits and dashes (derived "${configName}" from the file name is not one)`,
+    ]);
   }
   return { ...rest, name: configName, files: files.map((f) => ({ ...f, id: f.id ?? f.path })) };
 }
@@ -212,7 +230,9 @@ export async function loadConfig(source: ConfigSource): Promise<Config> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'no configuration file there' : `cannot read it (${code ?? (error as Error).message})`;
-    throw new ConfigError([`ALLOWLIST_CONFIG_PATH: ${path}: ${reason}; set ALLOWLIST_CONFIG_PATH to the config file, or ALLOWLIST_CONFIG to the config JSON itself`]);
+    throw new ConfigError([
+      `ALLOWLIST_CONFIG_PATH: ${path}: ${reason}; set ALLOWLIST_CONFIG_PATH to the config file, or ALLOWLIST_CONFIG to the config JSON itself`,
+    ]);
   }
   try {
     return parseConfigText(text, nameFromPath(path));
@@ -228,7 +248,9 @@ export function configSourceFromEnv(env: NodeJS.ProcessEnv): ConfigSource {
 
 /** "prod.config.json" -> "prod"; "allowlist-drift.config.json" -> "allowlist-drift". */
 function nameFromPath(path: string): string {
-  return basename(path).replace(/(\.config)?\.json$/i, '').toLowerCase();
+  return basename(path)
+    .replace(/(\.config)?\.json$/i, '')
+    .toLowerCase();
 }
 
 /** JSON Schema of the config input, published as allowlist-drift.schema.json for editors. */
@@ -290,12 +312,17 @@ function crossReferenceProblems(input: unknown): string[] {
       const earlier = fileIds.get(fileId);
       // Two files without an "id" share one only when they share a path, which is reported above.
       if (earlier === undefined) fileIds.set(fileId, { index, explicit });
-      else if (explicit || earlier.explicit) problems.push(`files[${index}].id: "${fileId}" is already the id of files[${earlier.index}]; file ids (default: the path) must be unique`);
+      else if (explicit || earlier.explicit)
+        problems.push(
+          `files[${index}].id: "${fileId}" is already the id of files[${earlier.index}]; file ids (default: the path) must be unique`,
+        );
     }
     if (targets && Array.isArray(f.targets)) {
       f.targets.forEach((ref: unknown, refIndex) => {
         if (typeof ref === 'string' && !targetIds.has(ref)) {
-          problems.push(`files[${index}].targets[${refIndex}]: no target has the id "${ref}" (the target ids are: ${[...targetIds.keys()].join(', ') || 'none'})`);
+          problems.push(
+            `files[${index}].targets[${refIndex}]: no target has the id "${ref}" (the target ids are: ${[...targetIds.keys()].join(', ') || 'none'})`,
+          );
         }
       });
     }
@@ -309,9 +336,12 @@ function templateRangeProblems(file: Record<string, unknown>, index: number, tar
   const cap = file.maxAddressesPerRange ?? DEFAULT_MAX_ADDRESSES_PER_RANGE;
   if (file.format !== 'template' || typeof file.line !== 'string' || typeof cap !== 'number' || !Array.isArray(file.targets)) return [];
   const listed = new Set<unknown>(file.targets);
-  const entries = targets.flatMap((t) => (isRecord(t) && t.type === 'static' && listed.has(t.id) && Array.isArray(t.entries) ? t.entries : []));
+  const entries = targets.flatMap((t) =>
+    isRecord(t) && t.type === 'static' && listed.has(t.id) && Array.isArray(t.entries) ? t.entries : [],
+  );
   return knownRangeProblems(file.line, cap, entries).map(
-    (why) => `files[${index}]: the line has {ip} without {cidr} or {prefix}, so it is written once per address, but its static targets hold a range too wide for that: ${why}`,
+    (why) =>
+      `files[${index}]: the line has {ip} without {cidr} or {prefix}, so it is written once per address, but its static targets hold a range too wide for that: ${why}`,
   );
 }
 

@@ -32,7 +32,11 @@ export function doctorProbes(env: NodeJS.ProcessEnv, wiring: DoctorWiring = {}):
 
     async storage(configName) {
       const setting = wiring.storage ?? storageSetting(env);
-      if (!setting) throw new AllowlistError('storage-missing', 'No state store is configured: neither ALLOWLIST_STORAGE nor AzureWebJobsStorage is set.');
+      if (!setting)
+        throw new AllowlistError(
+          'storage-missing',
+          'No state store is configured: neither ALLOWLIST_STORAGE nor AzureWebJobsStorage is set.',
+        );
       const { StateStore } = await import('./state/store.js');
       // The table openStore() would use; one retry, so a store that is down fails the check in seconds.
       const tableName = env.ALLOWLIST_TABLE?.trim();

@@ -79,13 +79,16 @@ export async function runDoctor(probes: DoctorProbes, options: DoctorOptions = {
 
 function describeConfig(config: Config): string {
   const types = [...new Set(config.targets.map((t) => t.type))].join(', ');
-  const publishing = config.github ? `pull requests on ${config.github.owner}/${config.github.repo} (base ${config.github.base})` : 'no github section (reports only)';
+  const publishing = config.github
+    ? `pull requests on ${config.github.owner}/${config.github.repo} (base ${config.github.base})`
+    : 'no github section (reports only)';
   return `config "${config.name}" is valid: ${config.targets.length} target(s) (${types}), ${config.files.length} file(s), ${publishing}`;
 }
 
 function configFailure(error: unknown): DoctorCheck {
   const problems = (error as { problems?: unknown }).problems;
-  const detail = Array.isArray(problems) && problems.length > 0 ? `the configuration is not valid: ${problems.join('; ')}` : messageOf(error);
+  const detail =
+    Array.isArray(problems) && problems.length > 0 ? `the configuration is not valid: ${problems.join('; ')}` : messageOf(error);
   const missing = /no configuration file there|cannot read it/.test(detail);
   return fail(
     'config',
@@ -102,7 +105,12 @@ async function checkStorage(probes: DoctorProbes, config: Config, deadlineMs: nu
   try {
     const where = await within(probes.storage(config.name), deadlineMs, 'the storage check');
     const note = where.note ? ` (${where.note})` : '';
-    return [pass('storage', `table ${where.table} at ${where.endpointHost}${note}: a probe row was written and deleted in partition "${config.name}"`)];
+    return [
+      pass(
+        'storage',
+        `table ${where.table} at ${where.endpointHost}${note}: a probe row was written and deleted in partition "${config.name}"`,
+      ),
+    ];
   } catch (error) {
     return [fail('storage', messageOf(error), storageFix(error))];
   }
@@ -113,13 +121,16 @@ function storageFix(error: unknown): string {
   if (code === 'storage-missing') {
     return 'Set ALLOWLIST_STORAGE to a storage connection string, or to https://<account>.table.core.windows.net to use the managed identity (or set AzureWebJobsStorage).';
   }
-  if (code === 'state-setting-invalid') return 'Correct ALLOWLIST_STORAGE: a connection string with AccountName and AccountKey (or a SAS), or an https:// table endpoint URL.';
+  if (code === 'state-setting-invalid')
+    return 'Correct ALLOWLIST_STORAGE: a connection string with AccountName and AccountKey (or a SAS), or an https:// table endpoint URL.';
   const status = httpStatusIn(messageOf(error));
   if (status === 403) {
     return "Grant the app's identity the Storage Table Data Contributor role on the storage account, or use a key or SAS that allows creating and writing table rows.";
   }
-  if (status === 401) return 'The account key or SAS in ALLOWLIST_STORAGE is wrong or expired: copy a current one from the storage account.';
-  if (code === 'doctor-timeout') return 'The storage did not answer in time: check the account name and endpoint and that this host may reach it (network rules, firewall, private endpoint DNS).';
+  if (status === 401)
+    return 'The account key or SAS in ALLOWLIST_STORAGE is wrong or expired: copy a current one from the storage account.';
+  if (code === 'doctor-timeout')
+    return 'The storage did not answer in time: check the account name and endpoint and that this host may reach it (network rules, firewall, private endpoint DNS).';
   return 'Check that the storage account named in ALLOWLIST_STORAGE exists and that this host may reach it (network rules, firewall, private endpoint DNS); locally, start Azurite.';
 }
 
@@ -127,7 +138,8 @@ function storageFix(error: unknown): string {
 
 async function checkGitHub(probes: DoctorProbes, config: Config, deadlineMs: number): Promise<DoctorCheck[]> {
   const github = config.github;
-  if (!github) return [pass('github-credentials', 'not checked: the config has no github section, so checks only report and nothing is published')];
+  if (!github)
+    return [pass('github-credentials', 'not checked: the config has no github section, so checks only report and nothing is published')];
   const checks: DoctorCheck[] = [];
   const started = Date.now();
   const remaining = () => Math.max(1, deadlineMs - (Date.now() - started));
@@ -146,7 +158,12 @@ async function checkGitHub(probes: DoctorProbes, config: Config, deadlineMs: num
   let repository: GitHubRepositoryAccess;
   try {
     repository = await within(probe.repository(), remaining(), 'the GitHub check');
-    checks.push(pass('github-repository', `${repository.fullName} (${repository.private ? 'private' : 'public'}${repository.archived ? ', archived' : ''}) is visible to ${identity.who}`));
+    checks.push(
+      pass(
+        'github-repository',
+        `${repository.fullName} (${repository.private ? 'private' : 'public'}${repository.archived ? ', archived' : ''}) is visible to ${identity.who}`,
+      ),
+    );
   } catch (error) {
     checks.push(fail('github-repository', messageOf(error), repositoryFix(error, github, identity.kind)));
     return checks;
@@ -169,7 +186,10 @@ async function checkGitHub(probes: DoctorProbes, config: Config, deadlineMs: num
 
 function describeIdentity(identity: GitHubIdentity, github: GitHubConfig): string {
   if (identity.kind === 'app') return `GitHub App ${identity.who} at ${github.apiUrl}: the installation token exchange succeeded`;
-  const scopes = identity.scopes === undefined ? 'no OAuth scopes reported (a fine-grained token)' : `classic token scopes: ${identity.scopes.join(', ') || 'none'}`;
+  const scopes =
+    identity.scopes === undefined
+      ? 'no OAuth scopes reported (a fine-grained token)'
+      : `classic token scopes: ${identity.scopes.join(', ') || 'none'}`;
   return `GITHUB_TOKEN is accepted by ${github.apiUrl} as ${identity.who} (${scopes})`;
 }
 
@@ -209,9 +229,12 @@ function repositoryFix(error: unknown, github: GitHubConfig, kind: GitHubIdentit
 }
 
 function genericGitHubFix(error: unknown, github: GitHubConfig): string {
-  if (codeOf(error) === 'github-rate-limited') return 'The credentials ran out of GitHub API requests: wait for the reset, or use a GitHub App (its limits are per installation).';
-  if (codeOf(error) === 'github-unreachable' || codeOf(error) === 'doctor-timeout') return `Check that this host may reach ${github.apiUrl}, then run the doctor again.`;
-  if (codeOf(error) === 'github-bad-response') return `Check github.apiUrl (${github.apiUrl}): it must be the REST API root (GitHub Enterprise Server: https://<host>/api/v3).`;
+  if (codeOf(error) === 'github-rate-limited')
+    return 'The credentials ran out of GitHub API requests: wait for the reset, or use a GitHub App (its limits are per installation).';
+  if (codeOf(error) === 'github-unreachable' || codeOf(error) === 'doctor-timeout')
+    return `Check that this host may reach ${github.apiUrl}, then run the doctor again.`;
+  if (codeOf(error) === 'github-bad-response')
+    return `Check github.apiUrl (${github.apiUrl}): it must be the REST API root (GitHub Enterprise Server: https://<host>/api/v3).`;
   return 'GitHub answered with an error (see the detail); run the doctor again, and check https://www.githubstatus.com if it persists.';
 }
 
@@ -219,7 +242,11 @@ const WRITE_PERMISSIONS = ['contents', 'pull_requests'] as const;
 
 function permissionsCheck(identity: GitHubIdentity, repository: GitHubRepositoryAccess): DoctorCheck {
   if (repository.archived) {
-    return fail('github-permissions', `${repository.fullName} is archived: nothing can be pushed to it`, 'Unarchive the repository, or point github.repo at the one holding the rule files.');
+    return fail(
+      'github-permissions',
+      `${repository.fullName} is archived: nothing can be pushed to it`,
+      'Unarchive the repository, or point github.repo at the one holding the rule files.',
+    );
   }
   if (identity.kind === 'app') {
     const granted = identity.permissions ?? {};
@@ -243,7 +270,10 @@ function permissionsCheck(identity: GitHubIdentity, repository: GitHubRepository
     }
   }
   if (repository.push === undefined) {
-    return pass('github-permissions', `GitHub did not report whether ${identity.who} may push to ${repository.fullName}: write access is not verified`);
+    return pass(
+      'github-permissions',
+      `GitHub did not report whether ${identity.who} may push to ${repository.fullName}: write access is not verified`,
+    );
   }
   if (!repository.push) {
     return fail(
@@ -252,7 +282,8 @@ function permissionsCheck(identity: GitHubIdentity, repository: GitHubRepository
       'Give the account write access to the repository, and the token Contents and Pull requests: read and write (a classic token: the repo scope).',
     );
   }
-  const fineGrained = identity.scopes === undefined ? '; a fine-grained token also needs Pull requests: read and write, which GitHub does not report' : '';
+  const fineGrained =
+    identity.scopes === undefined ? '; a fine-grained token also needs Pull requests: read and write, which GitHub does not report' : '';
   return pass('github-permissions', `${identity.who} may push to ${repository.fullName}${fineGrained}`);
 }
 
@@ -319,7 +350,7 @@ function upstreamFix(error: unknown, target: NetworkTarget): string {
       return 'The server answered with an error: check the URL, and try again later if it is a server error.';
     }
     default:
-      return 'Check the target\'s url (or arm settings) and this host\'s network access.';
+      return "Check the target's url (or arm settings) and this host's network access.";
   }
 }
 
@@ -335,7 +366,10 @@ async function checkResolvers(probes: DoctorProbes, config: Config): Promise<Doc
   } catch (error) {
     return [fail('dns', messageOf(error), 'Set dns.servers to the resolvers to ask.')];
   }
-  if (servers.length === 0) return [fail('dns', 'this system has no DNS resolver configured', 'Set dns.servers to the resolvers to ask (in Azure, 168.63.129.16).')];
+  if (servers.length === 0)
+    return [
+      fail('dns', 'this system has no DNS resolver configured', 'Set dns.servers to the resolvers to ask (in Azure, 168.63.129.16).'),
+    ];
   return Promise.all(
     servers.map(async (server): Promise<DoctorCheck> => {
       const name = `dns:${server}`;
@@ -346,7 +380,11 @@ async function checkResolvers(probes: DoctorProbes, config: Config): Promise<Doc
           const what = answer.outcome === 'answered' ? 'an address' : answer.outcome === 'nxdomain' ? 'NXDOMAIN' : 'no A record';
           return pass(name, `resolver ${server} (${origin}) answered the A query for ${hostname} with ${what} in ${answer.ms} ms`);
         }
-        return fail(name, `resolver ${server} (${origin}) gave no usable answer for ${hostname}: ${answer.failure.code} (${answer.failure.reason}) after ${answer.ms} ms`, resolverFix(answer.failure.code));
+        return fail(
+          name,
+          `resolver ${server} (${origin}) gave no usable answer for ${hostname}: ${answer.failure.code} (${answer.failure.reason}) after ${answer.ms} ms`,
+          resolverFix(answer.failure.code),
+        );
       } catch (error) {
         return fail(name, messageOf(error), resolverFix('dns-error'));
       }
@@ -374,7 +412,9 @@ function resolverFix(code: string): string {
 /** One line per check, then a summary line; for people. */
 export function formatDoctor(report: DoctorReport): string {
   const width = Math.max(...report.checks.map((c) => c.name.length));
-  const lines = report.checks.map((check) => `${check.ok ? 'ok  ' : 'FAIL'}  ${check.name.padEnd(width)}  ${check.detail}${check.fix ? ` Fix: ${check.fix}` : ''}`);
+  const lines = report.checks.map(
+    (check) => `${check.ok ? 'ok  ' : 'FAIL'}  ${check.name.padEnd(width)}  ${check.detail}${check.fix ? ` Fix: ${check.fix}` : ''}`,
+  );
   return `${[...lines, doctorSummary(report)].join('\n')}\n`;
 }
 
@@ -403,14 +443,24 @@ function fail(name: string, detail: string, fix: string): DoctorCheck {
 /** Every line is one line, and no secret survives: the probes redact already, this is the last net. */
 function finish(checks: DoctorCheck[], secrets: readonly string[]): DoctorReport {
   const clean = (text: string) => redact(scrubSecrets(text.replace(/\s*\n\s*/g, ' ').trim(), secrets), secrets);
-  const cleaned = checks.map((check) => ({ ...check, detail: clean(check.detail), ...(check.fix === undefined ? {} : { fix: clean(check.fix) }) }));
+  const cleaned = checks.map((check) => ({
+    ...check,
+    detail: clean(check.detail),
+    ...(check.fix === undefined ? {} : { fix: clean(check.fix) }),
+  }));
   return { checks: cleaned, ok: cleaned.every((check) => check.ok) };
 }
 
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new AllowlistError('doctor-timeout', `${what} did not finish within ${ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}`)), ms);
+    timer = setTimeout(
+      () =>
+        reject(
+          new AllowlistError('doctor-timeout', `${what} did not finish within ${ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}`),
+        ),
+      ms,
+    );
     timer.unref?.();
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));

@@ -1,6 +1,18 @@
 import type { Policy, Target } from './config.js';
 import { evaluateGuards } from './guards.js';
-import { aggregate, difference, familyOf, parseCidr, prefixLengthOf, sameAddresses, semanticDiff, sortCidrs, tryParseCidr, union, type Cidr } from './ipset.js';
+import {
+  aggregate,
+  difference,
+  familyOf,
+  parseCidr,
+  prefixLengthOf,
+  sameAddresses,
+  semanticDiff,
+  sortCidrs,
+  tryParseCidr,
+  union,
+  type Cidr,
+} from './ipset.js';
 import { AllowlistError } from './problem.js';
 import type { TargetReport, Verdict } from './report.js';
 import type { EntryEvidence, Observation, ObservedEntry, UnknownScope } from './sources/source.js';
@@ -57,7 +69,10 @@ export interface RemovedRow {
 export function computeDrift(input: DriftInput): TargetDrift {
   const { target, observation, record, policy, now } = input;
   if (observation.targetId !== target.id) {
-    throw new AllowlistError('observation-mismatch', `an observation of target "${observation.targetId}" was compared with target "${target.id}"`);
+    throw new AllowlistError(
+      'observation-mismatch',
+      `an observation of target "${observation.targetId}" was compared with target "${target.id}"`,
+    );
   }
   const baseline = record?.baseline ?? null;
   const approved = baseline ?? [];
@@ -97,7 +112,13 @@ export function computeDrift(input: DriftInput): TargetDrift {
       const removedPieces = [...counted].filter(([, count]) => count >= policy.removeAfterMisses).map(([cidr]) => cidr);
       // Counters of what this check could not see stay as they were: neither a miss nor a sighting.
       const kept = scoped ? keepCounters(previousMisses, unjudged) : {};
-      outcome = { status: observation.status, verdicts, added: diff.added, removed: aggregate(removedPieces), misses: { ...kept, ...Object.fromEntries(counted) } };
+      outcome = {
+        status: observation.status,
+        verdicts,
+        added: diff.added,
+        removed: aggregate(removedPieces),
+        misses: { ...kept, ...Object.fromEntries(counted) },
+      };
     }
   }
 
@@ -186,14 +207,23 @@ export function entriesInUnknownScopes(
 ): Cidr[] {
   const baseline = record?.baseline ?? [];
   if (observation.status === 'ok' || baseline.length === 0) return [];
-  const missing = difference(baseline, observation.entries.map((entry) => entry.cidr));
+  const missing = difference(
+    baseline,
+    observation.entries.map((entry) => entry.cidr),
+  );
   const scopes = observation.unknownScopes;
   if (observation.status === 'error' || scopes === undefined || missing.length === 0) return missing;
   const last = [...(record?.lastGood?.entries ?? []), ...(record?.missingEvidence ?? [])].filter((entry) => entry.evidence.length > 0);
   const inScope = last.filter((entry) => entry.evidence.some((evidence) => scopes.some((scope) => evidenceInScope(evidence, scope))));
   return union(
-    difference(missing, last.map((entry) => entry.cidr)),
-    intersection(missing, inScope.map((entry) => entry.cidr)),
+    difference(
+      missing,
+      last.map((entry) => entry.cidr),
+    ),
+    intersection(
+      missing,
+      inScope.map((entry) => entry.cidr),
+    ),
   );
 }
 
@@ -202,7 +232,11 @@ export function entriesInUnknownScopes(
  * that their absence can still be judged by where they stood when the next check is partial: the entries of the
  * last good observation, then those carried before, each kept while it is approved and not observed in full.
  */
-function evidenceOfMissing(record: TargetRecord | undefined, approved: readonly Cidr[], observed: readonly Cidr[]): ObservedEntry[] | undefined {
+function evidenceOfMissing(
+  record: TargetRecord | undefined,
+  approved: readonly Cidr[],
+  observed: readonly Cidr[],
+): ObservedEntry[] | undefined {
   const known = [...(record?.lastGood?.entries ?? []), ...(record?.missingEvidence ?? [])];
   if (known.length === 0 || approved.length === 0) return undefined;
   const approvedIndex = new PrefixIndex(aggregate(approved).map((cidr) => [cidr, cidr] as const));
@@ -253,7 +287,10 @@ export function addedRows(drift: TargetDrift): AddedRow[] {
   return drift.report.added.map((cidr) => {
     const behind = sources.get(cidr)!;
     const evidence = uniqueEvidence(behind.flatMap((observed) => drift.evidence[observed] ?? []));
-    const seen = behind.map((observed) => drift.firstSeen[observed]).filter((time): time is string => time !== undefined).sort();
+    const seen = behind
+      .map((observed) => drift.firstSeen[observed])
+      .filter((time): time is string => time !== undefined)
+      .sort();
     return seen[0] === undefined ? { cidr, evidence } : { cidr, evidence, firstSeen: seen[0] };
   });
 }
@@ -326,7 +363,11 @@ function countMisses(candidates: readonly Cidr[], previous: Readonly<Record<stri
     }
     const parts = countedInside.get(candidate) ?? [];
     for (const [cidr, count] of parts) misses.set(cidr, count + 1);
-    for (const rest of difference([candidate], parts.map(([cidr]) => cidr))) misses.set(rest, 1);
+    for (const rest of difference(
+      [candidate],
+      parts.map(([cidr]) => cidr),
+    ))
+      misses.set(rest, 1);
   }
   return new Map(sortCidrs(misses.keys()).map((cidr) => [cidr, misses.get(cidr)!]));
 }
@@ -342,7 +383,12 @@ export function pendingRemovals(misses: Record<string, number>, removeAfterMisse
 }
 
 /** After a complete check: keep times of what is observed or approved, start the clock for what is new. */
-function refreshFirstSeen(previous: Readonly<Record<string, string>>, observed: readonly Cidr[], baseline: readonly Cidr[], now: string): Record<string, string> {
+function refreshFirstSeen(
+  previous: Readonly<Record<string, string>>,
+  observed: readonly Cidr[],
+  baseline: readonly Cidr[],
+  now: string,
+): Record<string, string> {
   const approvedIndex = new PrefixIndex(aggregate(baseline).map((cidr) => [cidr, cidr] as const));
   const kept = Object.keys(previous).flatMap((key) => {
     const cidr = tryParseCidr(key);

@@ -37,7 +37,10 @@ export function isConfigured(entry: ObservedEntry): boolean {
 
 function emptyObservation({ status, entries }: GuardInput): Verdict {
   if (status === 'ok' && entries.length === 0) {
-    return hold('empty-observation', 'the source answered with no addresses at all; an empty answer is treated as a failure, never as "remove everything"');
+    return hold(
+      'empty-observation',
+      'the source answered with no addresses at all; an empty answer is treated as a failure, never as "remove everything"',
+    );
   }
   return pass('empty-observation', `${entries.length} ${plural(entries.length, 'entry', 'entries')} observed`);
 }
@@ -61,7 +64,10 @@ function massRemoval({ baseline, removalCandidates, policy }: GuardInput): Verdi
       );
     }
   }
-  return pass('mass-removal', `${removalCandidates.length} ${plural(removalCandidates.length, 'range', 'ranges')} no longer observed; ${limit}`);
+  return pass(
+    'mass-removal',
+    `${removalCandidates.length} ${plural(removalCandidates.length, 'range', 'ranges')} no longer observed; ${limit}`,
+  );
 }
 
 function massAddition({ baseline, added, policy }: GuardInput): Verdict {
@@ -103,7 +109,10 @@ function broadPrefix({ entries, policy }: GuardInput): Verdict {
     .map((entry) => entry.cidr);
   const rule = `public sources may not publish prefixes shorter than /${minimum[4]} (IPv4) or /${minimum[6]} (IPv6)`;
   if (broad.length > 0) {
-    return hold('broad-prefix', `${broad.length} ${plural(broad.length, 'entry is', 'entries are')} broader than allowed (${rule}): ${nameList(broad)}`);
+    return hold(
+      'broad-prefix',
+      `${broad.length} ${plural(broad.length, 'entry is', 'entries are')} broader than allowed (${rule}): ${nameList(broad)}`,
+    );
   }
   return pass('broad-prefix', `no /0, and ${rule}`);
 }
@@ -122,7 +131,10 @@ function specialRange({ entries }: GuardInput): Verdict {
       `${special.length} ${plural(special.length, 'entry', 'entries')} from a public source ${plural(special.length, 'is', 'are')} in special-purpose address space: ${nameList(named)}`,
     );
   }
-  return pass('special-range', 'no entry from a public source is in special-purpose address space (configured static and VPN entries are exempt)');
+  return pass(
+    'special-range',
+    'no entry from a public source is in special-purpose address space (configured static and VPN entries are exempt)',
+  );
 }
 
 const FAMILIES: readonly IpFamily[] = [4, 6];

@@ -28,9 +28,10 @@ export function parseCidr(text: string): Cidr {
     prefix = Number(prefixText);
     if (prefix > bits) throw invalid(text, `the prefix length is above ${bits}`);
   }
-  const network = address.kind() === 'ipv4'
-    ? ipaddr.IPv4.networkAddressFromCIDR(`${address.toString()}/${prefix}`)
-    : ipaddr.IPv6.networkAddressFromCIDR(`${address.toString()}/${prefix}`);
+  const network =
+    address.kind() === 'ipv4'
+      ? ipaddr.IPv4.networkAddressFromCIDR(`${address.toString()}/${prefix}`)
+      : ipaddr.IPv6.networkAddressFromCIDR(`${address.toString()}/${prefix}`);
   const canonical = network.kind() === 'ipv6' ? (network as ipaddr.IPv6).toRFC5952String() : network.toString();
   return `${canonical}/${prefix}` as Cidr;
 }
@@ -331,7 +332,10 @@ function expandGap(text: string, gap: number): string[] {
 }
 
 function ipaddrValue(text: string): bigint {
-  return ipaddr.parse(text).toByteArray().reduce((value, byte) => (value << 8n) | BigInt(byte), 0n);
+  return ipaddr
+    .parse(text)
+    .toByteArray()
+    .reduce((value, byte) => (value << 8n) | BigInt(byte), 0n);
 }
 
 /** Sorted blocks as the fewest ranges: overlapping and adjacent ones joined. */

@@ -20,7 +20,26 @@ describe('bench smoke run', () => {
   it('produces every in-process figure, with the request counts the design promises', async () => {
     const rows = await runBench(TINY);
     const row = (prefix: string) => rows.find((r) => r.figure.startsWith(prefix));
-    expect(rows.map((r) => r.figure.split(' ')[0])).toEqual(['1.', '1.', '1a.', '1b.', '2.', '3.', '3a.', '4.', '4a.', '4b.', '4c.', '4d.', '5.', '5a.', '5b.', '5c.', '5d.', '5e.']);
+    expect(rows.map((r) => r.figure.split(' ')[0])).toEqual([
+      '1.',
+      '1.',
+      '1a.',
+      '1b.',
+      '2.',
+      '3.',
+      '3a.',
+      '4.',
+      '4a.',
+      '4b.',
+      '4c.',
+      '4d.',
+      '5.',
+      '5a.',
+      '5b.',
+      '5c.',
+      '5d.',
+      '5e.',
+    ]);
     for (const r of rows) expect(Number.isFinite(r.ours), r.figure).toBe(true);
     expect(row('4d.')?.ours).toBe(0);
     expect(row('5.')?.ours).toBe(2);
@@ -31,7 +50,20 @@ describe('bench smoke run', () => {
 
 describe('classifyAll (the bulk path the guards use)', () => {
   it('agrees with classify per entry, for special and ordinary space of both families', () => {
-    const cidrs = ['10.1.2.3', '8.0.0.0/5', '52.1.2.3', '255.255.255.255', '0.0.0.0/0', '192.0.2.0/25', '::ffff:10.0.0.1', '2001:db8::1', '2603:1000::/40', 'fd00::/8', '::/0', '13.107.6.152/31'].map(parseCidr);
+    const cidrs = [
+      '10.1.2.3',
+      '8.0.0.0/5',
+      '52.1.2.3',
+      '255.255.255.255',
+      '0.0.0.0/0',
+      '192.0.2.0/25',
+      '::ffff:10.0.0.1',
+      '2001:db8::1',
+      '2603:1000::/40',
+      'fd00::/8',
+      '::/0',
+      '13.107.6.152/31',
+    ].map(parseCidr);
     const bulk = classifyAll(cidrs);
     for (const cidr of cidrs) {
       const single = classify(cidr);

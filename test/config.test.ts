@@ -72,9 +72,20 @@ describe('parseConfig accepts a valid config', () => {
   it('applies the defaults of optional blocks when they are present', () => {
     const input = valid();
     input.github = { owner: 'acme', repo: 'firewall-rules' };
-    input.targets[2] = { id: 'tags', type: 'service-tags', arm: { subscriptionId: '0b1f6471-1bf0-4dda-aec3-cb9272f09590', location: 'westeurope' }, tags: ['AzureFrontDoor.MicrosoftSecurity'] };
+    input.targets[2] = {
+      id: 'tags',
+      type: 'service-tags',
+      arm: { subscriptionId: '0b1f6471-1bf0-4dda-aec3-cb9272f09590', location: 'westeurope' },
+      tags: ['AzureFrontDoor.MicrosoftSecurity'],
+    };
     input.targets[0].lifetime = { url: 'https://acme-lt.outsystemsenterprise.com', environmentKey: 'a1b2-c3' };
-    input.files.push({ id: 'fw', path: 'rules/iptables.rules', format: 'template', line: '-A INPUT -s {cidr} -j ACCEPT', targets: ['cas'] });
+    input.files.push({
+      id: 'fw',
+      path: 'rules/iptables.rules',
+      format: 'template',
+      line: '-A INPUT -s {cidr} -j ACCEPT',
+      targets: ['cas'],
+    });
     const config = parseConfig(input);
     expect(config.github).toEqual({
       owner: 'acme',
@@ -144,7 +155,9 @@ describe('parseConfig rejects a wrong config with one message per problem, namin
       }
       throw new Error('expected the text to be rejected');
     };
-    expect(jsonProblems('{\n  "targets": [1 2]\n}')).toEqual([expect.stringMatching(/^\(root\): not valid JSON: .*\(line 2, column 17\)$/)]);
+    expect(jsonProblems('{\n  "targets": [1 2]\n}')).toEqual([
+      expect.stringMatching(/^\(root\): not valid JSON: .*\(line 2, column 17\)$/),
+    ]);
     expect(jsonProblems('{\n  "targets": [,]\n}')).toEqual([expect.stringMatching(/^\(root\): not valid JSON: [^\n]*',[^\n]*$/)]);
     expect(jsonProblems('')).toEqual([expect.stringMatching(/^\(root\): not valid JSON: /)]);
   });
@@ -254,7 +267,9 @@ describe('parseConfig rejects a wrong config with one message per problem, namin
     const message =
       '"acme.outsystemsenterprise.com" is the environment address: it resolves to load balancers whose IPs are not static; list the front-end servers instead';
     expect(broken((c) => c.targets[0].frontEnds.push('acme'))).toEqual([`targets[0].frontEnds[1]: ${message}`]);
-    expect(broken((c) => c.targets[0].frontEnds.unshift('ACME.outsystemsenterprise.com.'))).toEqual([`targets[0].frontEnds[0]: ${message}`]);
+    expect(broken((c) => c.targets[0].frontEnds.unshift('ACME.outsystemsenterprise.com.'))).toEqual([
+      `targets[0].frontEnds[0]: ${message}`,
+    ]);
   });
 
   it('says what "*"-or-list keys accept, and names the bad list item', () => {
@@ -378,11 +393,16 @@ describe('loadConfig', () => {
   it('names the file whose content is wrong', async () => {
     const path = join(dir, 'broken.config.json');
     await writeFile(path, '{"targets": []}');
-    await expect(loadConfig({ path })).rejects.toThrow(`The configuration in ${path} is not valid:\n  - targets: list at least one target to watch`);
+    await expect(loadConfig({ path })).rejects.toThrow(
+      `The configuration in ${path} is not valid:\n  - targets: list at least one target to watch`,
+    );
   });
 
   it('reads its source from the app settings', () => {
-    expect(configSourceFromEnv({ ALLOWLIST_CONFIG: '{}', ALLOWLIST_CONFIG_PATH: 'x.json', OTHER: 'y' })).toEqual({ inline: '{}', path: 'x.json' });
+    expect(configSourceFromEnv({ ALLOWLIST_CONFIG: '{}', ALLOWLIST_CONFIG_PATH: 'x.json', OTHER: 'y' })).toEqual({
+      inline: '{}',
+      path: 'x.json',
+    });
     expect(configSourceFromEnv({})).toEqual({ inline: undefined, path: undefined });
   });
 });
@@ -403,7 +423,9 @@ describe('published JSON Schema and sample config', () => {
     expect(os?.vpnRanges).toEqual(['10.42.0.0/16']);
     expect(new Set(config.targets.map((t) => t.type))).toEqual(new Set(['outsystems', 'cas-docs', 'service-tags', 'static']));
     expect(new Set(config.files.map((f) => f.format))).toEqual(new Set(['plain', 'json', 'tfvars-json', 'template']));
-    expect(config.files.find((f) => f.format === 'template')).toMatchObject({ line: 'iptables -I INPUT -p tcp -s {cidr} --dport 11344 -j ACCEPT' });
+    expect(config.files.find((f) => f.format === 'template')).toMatchObject({
+      line: 'iptables -I INPUT -p tcp -s {cidr} --dport 11344 -j ACCEPT',
+    });
     expect(config.github).toMatchObject({ owner: 'acme', repo: 'firewall-rules' });
   });
 

@@ -50,13 +50,21 @@ beforeAll(async () => {
     'quiet.acme.test': { kind: 'silence' },
   });
   const tags = JSON.parse(sharedFile('fixtures/service-tags/ServiceTags_Public_2025-11-07.json').toString('utf8')) as ServiceTagsFile;
-  const arm = armServiceTags({ subscriptionId: SUBSCRIPTION, location: 'westeurope', apiVersion: '2024-05-01', token: ARM_TOKEN, pages: { '': asArmResponse(tags, SUBSCRIPTION) } });
+  const arm = armServiceTags({
+    subscriptionId: SUBSCRIPTION,
+    location: 'westeurope',
+    apiVersion: '2024-05-01',
+    token: ARM_TOKEN,
+    pages: { '': asArmResponse(tags, SUBSCRIPTION) },
+  });
   const documents = routes({
     '/cas.md': { body: sharedFile('fixtures/cas/network-requirements_2024-06-20.md'), contentType: 'text/plain; charset=utf-8' },
     '/tags.json': { body: sharedFile('fixtures/service-tags/ServiceTags_Public_2025-11-07.json'), contentType: 'application/octet-stream' },
     '/rendered.html': { body: '<html>Network requirements</html>', contentType: 'text/html; charset=utf-8' },
   });
-  http = await startHttpPeer((request, response) => (request.url?.startsWith('/subscriptions/') ? arm(request, response) : documents(request, response)));
+  http = await startHttpPeer((request, response) =>
+    request.url?.startsWith('/subscriptions/') ? arm(request, response) : documents(request, response),
+  );
   github = await startGitHubPeer({ token: TOKEN });
   const store = StateStore.fromSetting(azurite, { tableName: TABLE });
   await store.ensureTable();
@@ -83,7 +91,12 @@ function configInput(name: string, extra: Partial<ConfigInput> = {}, peer: GitHu
   };
 }
 
-const armTarget = () => ({ id: 'tags-arm', type: 'service-tags' as const, arm: { subscriptionId: SUBSCRIPTION, location: 'westeurope', baseUrl: http.url }, tags: ['MicrosoftCloudAppSecurity'] });
+const armTarget = () => ({
+  id: 'tags-arm',
+  type: 'service-tags' as const,
+  arm: { subscriptionId: SUBSCRIPTION, location: 'westeurope', baseUrl: http.url },
+  tags: ['MicrosoftCloudAppSecurity'],
+});
 
 function env(input: ConfigInput, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ALLOWLIST_CONFIG: JSON.stringify(input), ALLOWLIST_STORAGE: azurite, ALLOWLIST_TABLE: TABLE, GITHUB_TOKEN: TOKEN, ...extra };
@@ -120,7 +133,9 @@ describe('doctor against the local peers', () => {
       `dns:${dns.server}`,
     ]);
     expect(check(report, 'config').detail).toMatch(/^config "doctor-ok" is valid: 6 target\(s\)/);
-    expect(check(report, 'storage').detail).toMatch(/^table doctortest at 127\.0\.0\.1:\d+: a probe row was written and deleted in partition "doctor-ok"$/);
+    expect(check(report, 'storage').detail).toMatch(
+      /^table doctortest at 127\.0\.0\.1:\d+: a probe row was written and deleted in partition "doctor-ok"$/,
+    );
     expect(check(report, 'github-credentials').detail).toContain('as allowlist-drift[bot]');
     expect(check(report, 'github-permissions').detail).toMatch(/may push to contoso\/network/);
     expect(check(report, 'upstream:tags-file').detail).toMatch(/\/tags\.json answered 200 \(application\/octet-stream\)$/);
@@ -134,7 +149,12 @@ describe('doctor against the local peers', () => {
       'GET /repos/contoso/network/branches/main',
     ]);
     expect(github.violations).toEqual([]);
-    expect(http.requests.slice(before.http).map((r) => r.path.split('?')[0]).sort()).toEqual(['/cas.md', `/subscriptions/${SUBSCRIPTION}/providers/Microsoft.Network/locations/westeurope/serviceTags`, '/tags.json']);
+    expect(
+      http.requests
+        .slice(before.http)
+        .map((r) => r.path.split('?')[0])
+        .sort(),
+    ).toEqual(['/cas.md', `/subscriptions/${SUBSCRIPTION}/providers/Microsoft.Network/locations/westeurope/serviceTags`, '/tags.json']);
     expect(dns.queries.slice(before.dns)).toEqual([{ name: 'fe1.acme.test', type: 'A' }]);
   });
 
@@ -145,7 +165,8 @@ describe('doctor against the local peers', () => {
     const table = TableClient.fromConnectionString(azurite, TABLE, { allowInsecureConnection: true });
     const rows = async () => {
       const found: Array<{ rowKey: string; etag: string }> = [];
-      for await (const entity of table.listEntities({ queryOptions: { filter: `PartitionKey eq '${name}'` } })) found.push({ rowKey: entity.rowKey!, etag: entity.etag });
+      for await (const entity of table.listEntities({ queryOptions: { filter: `PartitionKey eq '${name}'` } }))
+        found.push({ rowKey: entity.rowKey!, etag: entity.etag });
       return found;
     };
     try {
@@ -169,14 +190,29 @@ describe('doctor against the local peers', () => {
   });
 
   it('a GitHub App: the token exchange proves the credentials and carries the permissions', async () => {
-    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
-    const appEnv = { GITHUB_TOKEN: '', GITHUB_APP_ID: '4242', GITHUB_APP_INSTALLATION_ID: '77', GITHUB_APP_PRIVATE_KEY: privateKey.trim().replace(/\n/g, '\\n') };
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    });
+    const appEnv = {
+      GITHUB_TOKEN: '',
+      GITHUB_APP_ID: '4242',
+      GITHUB_APP_INSTALLATION_ID: '77',
+      GITHUB_APP_PRIVATE_KEY: privateKey.trim().replace(/\n/g, '\\n'),
+    };
     for (const readOnly of [false, true]) {
       const peer = await startGitHubPeer({ app: { id: 4242, installationId: 77, publicKey }, readOnly });
       try {
         const report = await doctor(configInput(`doctor-app-${readOnly}`, {}, peer), appEnv);
-        expect(check(report, 'github-credentials').detail).toMatch(/^GitHub App installation 77 at .*: the installation token exchange succeeded$/);
-        expect(peer.requests.map((r) => `${r.method} ${r.route}`)).toEqual(['POST /app/installations/77/access_tokens', 'GET /repos/contoso/network', 'GET /repos/contoso/network/branches/main']);
+        expect(check(report, 'github-credentials').detail).toMatch(
+          /^GitHub App installation 77 at .*: the installation token exchange succeeded$/,
+        );
+        expect(peer.requests.map((r) => `${r.method} ${r.route}`)).toEqual([
+          'POST /app/installations/77/access_tokens',
+          'GET /repos/contoso/network',
+          'GET /repos/contoso/network/branches/main',
+        ]);
         expect(peer.violations).toEqual([]);
         const permissions = check(report, 'github-permissions');
         if (!readOnly) {
@@ -213,23 +249,33 @@ describe('doctor names the check that fails and how to fix it', () => {
   it('no GitHub credentials at all: the settings to set', async () => {
     const report = await doctor(configInput('doctor-no-token'), { GITHUB_TOKEN: '' });
     expect(failed(report)).toEqual(['github-credentials']);
-    expect(check(report, 'github-credentials').fix).toMatch(/^Set GITHUB_TOKEN .* or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID/);
+    expect(check(report, 'github-credentials').fix).toMatch(
+      /^Set GITHUB_TOKEN .* or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID/,
+    );
   });
 
   it('GitHub unreachable: github-credentials fails saying so', async () => {
-    const input = configInput('doctor-no-github', { github: { owner: 'contoso', repo: 'network', apiUrl: `http://127.0.0.1:${closedPort}` } });
+    const input = configInput('doctor-no-github', {
+      github: { owner: 'contoso', repo: 'network', apiUrl: `http://127.0.0.1:${closedPort}` },
+    });
     const report = await doctor(input, {}, { githubTuning: { retryDelayUnitMs: 1 } });
     expect(failed(report)).toEqual(['github-credentials']);
     const credentials = check(report, 'github-credentials');
-    expect(credentials.detail).toMatch(new RegExp(`^github-unreachable: GitHub at http://127\\.0\\.0\\.1:${closedPort}/ could not be reached on GET /user: .*ECONNREFUSED`));
+    expect(credentials.detail).toMatch(
+      new RegExp(`^github-unreachable: GitHub at http://127\\.0\\.0\\.1:${closedPort}/ could not be reached on GET /user: .*ECONNREFUSED`),
+    );
     expect(credentials.fix).toMatch(/^Check github\.apiUrl/);
     noSecrets(JSON.stringify(report));
   });
 
   it('a base branch that does not exist: github-base-branch fails, the permissions are still checked', async () => {
-    const report = await doctor(configInput('doctor-no-branch', { github: { owner: github.owner, repo: github.repo, apiUrl: github.url, base: 'release' } }));
+    const report = await doctor(
+      configInput('doctor-no-branch', { github: { owner: github.owner, repo: github.repo, apiUrl: github.url, base: 'release' } }),
+    );
     expect(failed(report)).toEqual(['github-base-branch']);
-    expect(check(report, 'github-base-branch').fix).toBe('Set github.base to an existing branch of contoso/network (the default is "main"), or create the branch.');
+    expect(check(report, 'github-base-branch').fix).toBe(
+      'Set github.base to an existing branch of contoso/network (the default is "main"), or create the branch.',
+    );
     expect(check(report, 'github-permissions').ok).toBe(true);
   });
 
@@ -244,7 +290,9 @@ describe('doctor names the check that fails and how to fix it', () => {
     try {
       const report = await doctor(configInput('doctor-read-only', {}, peer));
       expect(failed(report)).toEqual(['github-permissions']);
-      expect(check(report, 'github-permissions').detail).toBe('allowlist-drift[bot] may not push to contoso/network (permissions.push is false)');
+      expect(check(report, 'github-permissions').detail).toBe(
+        'allowlist-drift[bot] may not push to contoso/network (permissions.push is false)',
+      );
     } finally {
       await peer.close();
     }
@@ -255,7 +303,9 @@ describe('doctor names the check that fails and how to fix it', () => {
     const report = await doctor(configInput('doctor-storage-down'), { ALLOWLIST_STORAGE: down });
     expect(failed(report)).toEqual(['storage']);
     const storage = check(report, 'storage');
-    expect(storage.detail).toMatch(new RegExp(`^state-unavailable: Table storage at 127\\.0\\.0\\.1:${closedPort} failed to create the table: .*ECONNREFUSED`));
+    expect(storage.detail).toMatch(
+      new RegExp(`^state-unavailable: Table storage at 127\\.0\\.0\\.1:${closedPort} failed to create the table: .*ECONNREFUSED`),
+    );
     expect(storage.fix).toMatch(/^Check that the storage account named in ALLOWLIST_STORAGE exists/);
     noSecrets(JSON.stringify(report));
   });
@@ -279,21 +329,39 @@ describe('doctor names the check that fails and how to fix it', () => {
     });
     const report = await doctor(input, {}, { armCredential: new StaticTokenCredential('a-token-arm-does-not-know') });
     expect(failed(report)).toEqual(['upstream:cas-html', 'upstream:tags-gone', 'arm:tags-arm', `dns:${dns.server}`]);
-    expect(check(report, 'upstream:cas-html')).toMatchObject({ detail: expect.stringMatching(/^http-content-type: .* returned "text\/html"/), fix: expect.stringMatching(/raw markdown source/) });
-    expect(check(report, 'upstream:tags-gone')).toMatchObject({ detail: expect.stringMatching(/answered HTTP 404$/), fix: expect.stringMatching(/use "arm"/) });
-    expect(check(report, 'arm:tags-arm')).toMatchObject({ detail: expect.stringMatching(/^arm-auth: .* answered HTTP 403/), fix: expect.stringMatching(/Reader role on the subscription/) });
-    expect(check(report, `dns:${dns.server}`)).toMatchObject({ detail: expect.stringMatching(/gave no usable answer for quiet\.acme\.test: dns-timeout/), fix: expect.stringMatching(/did not answer/) });
+    expect(check(report, 'upstream:cas-html')).toMatchObject({
+      detail: expect.stringMatching(/^http-content-type: .* returned "text\/html"/),
+      fix: expect.stringMatching(/raw markdown source/),
+    });
+    expect(check(report, 'upstream:tags-gone')).toMatchObject({
+      detail: expect.stringMatching(/answered HTTP 404$/),
+      fix: expect.stringMatching(/use "arm"/),
+    });
+    expect(check(report, 'arm:tags-arm')).toMatchObject({
+      detail: expect.stringMatching(/^arm-auth: .* answered HTTP 403/),
+      fix: expect.stringMatching(/Reader role on the subscription/),
+    });
+    expect(check(report, `dns:${dns.server}`)).toMatchObject({
+      detail: expect.stringMatching(/gave no usable answer for quiet\.acme\.test: dns-timeout/),
+      fix: expect.stringMatching(/did not answer/),
+    });
     noSecrets(JSON.stringify(report));
   });
 
   it('NXDOMAIN is an answer: the resolver is working', async () => {
-    const input = configInput('doctor-nxdomain', { targets: [{ id: 'gone', type: 'outsystems', frontEnds: ['not-in-the-zone.acme.test'] }], files: [] });
+    const input = configInput('doctor-nxdomain', {
+      targets: [{ id: 'gone', type: 'outsystems', frontEnds: ['not-in-the-zone.acme.test'] }],
+      files: [],
+    });
     const report = await doctor(input);
     expect(check(report, `dns:${dns.server}`)).toMatchObject({ ok: true, detail: expect.stringContaining('with NXDOMAIN') });
   });
 
   it('an invalid config: the one check, with every problem on its line', async () => {
-    const report = await runDoctorFromEnv({ ALLOWLIST_CONFIG: JSON.stringify({ targets: [{ id: 'Bad', type: 'static', entries: [] }] }), ALLOWLIST_STORAGE: azurite });
+    const report = await runDoctorFromEnv({
+      ALLOWLIST_CONFIG: JSON.stringify({ targets: [{ id: 'Bad', type: 'static', entries: [] }] }),
+      ALLOWLIST_STORAGE: azurite,
+    });
     expect(report.ok).toBe(false);
     expect(names(report)).toEqual(['config']);
     expect(check(report, 'config').detail).toMatch(/^the configuration is not valid: targets\[0\]\.id: .*; targets\[0\]\.entries/);
@@ -339,18 +407,33 @@ describe('the doctor core, with probes standing in', () => {
   });
 
   it('a classic token without the repo scope, an archived repository, a push permission GitHub does not report', async () => {
-    const scopes = await runDoctor({ ...working, github: async () => fakeGitHub({ identity: async () => ({ kind: 'token', who: 'octo', scopes: ['read:org', 'gist'] }) }) });
+    const scopes = await runDoctor({
+      ...working,
+      github: async () => fakeGitHub({ identity: async () => ({ kind: 'token', who: 'octo', scopes: ['read:org', 'gist'] }) }),
+    });
     expect(check(scopes, 'github-permissions')).toMatchObject({ ok: false, fix: expect.stringMatching(/^Give the token the repo scope/) });
-    const archived = await runDoctor({ ...working, github: async () => fakeGitHub({ repository: async () => ({ fullName: 'acme/rules', private: true, archived: true, push: true }) }) });
-    expect(check(archived, 'github-permissions')).toMatchObject({ ok: false, detail: 'acme/rules is archived: nothing can be pushed to it' });
-    const unknown = await runDoctor({ ...working, github: async () => fakeGitHub({ repository: async () => ({ fullName: 'acme/rules', private: true, archived: false }) }) });
+    const archived = await runDoctor({
+      ...working,
+      github: async () => fakeGitHub({ repository: async () => ({ fullName: 'acme/rules', private: true, archived: true, push: true }) }),
+    });
+    expect(check(archived, 'github-permissions')).toMatchObject({
+      ok: false,
+      detail: 'acme/rules is archived: nothing can be pushed to it',
+    });
+    const unknown = await runDoctor({
+      ...working,
+      github: async () => fakeGitHub({ repository: async () => ({ fullName: 'acme/rules', private: true, archived: false }) }),
+    });
     expect(check(unknown, 'github-permissions')).toMatchObject({ ok: true, detail: expect.stringContaining('not verified') });
   });
 
   it('a probe that never answers fails its check at the deadline; the others still report', async () => {
     const report = await runDoctor({ ...working, storage: () => new Promise(() => {}) }, { deadlineMs: 50 });
     expect(failed(report)).toEqual(['storage']);
-    expect(check(report, 'storage')).toMatchObject({ detail: 'doctor-timeout: the storage check did not finish within 50 ms', fix: expect.stringMatching(/did not answer in time/) });
+    expect(check(report, 'storage')).toMatchObject({
+      detail: 'doctor-timeout: the storage check did not finish within 50 ms',
+      fix: expect.stringMatching(/did not answer in time/),
+    });
     expect(check(report, 'github-permissions').ok).toBe(true);
   });
 
@@ -374,14 +457,17 @@ describe('the doctor core, with probes standing in', () => {
   });
 
   it('the wiring loads the config from the settings it is given', async () => {
-    const probes = doctorProbes({ ALLOWLIST_CONFIG: JSON.stringify({ name: 'wired', targets: [{ id: 'p', type: 'static', entries: ['198.51.100.10'] }] }) });
+    const probes = doctorProbes({
+      ALLOWLIST_CONFIG: JSON.stringify({ name: 'wired', targets: [{ id: 'p', type: 'static', entries: ['198.51.100.10'] }] }),
+    });
     await expect(probes.loadConfig()).resolves.toMatchObject({ name: 'wired' });
   });
 });
 
 describe('GET /api/doctor', () => {
   const saved = { ...process.env };
-  const request = (method = 'GET', query = '') => new HttpRequest({ method, url: `https://allowlist-drift.azurewebsites.net/api/doctor${query}` });
+  const request = (method = 'GET', query = '') =>
+    new HttpRequest({ method, url: `https://allowlist-drift.azurewebsites.net/api/doctor${query}` });
   const context = () => new InvocationContext({ invocationId: 'doctor-test', functionName: 'doctor', logHandler: () => {} });
 
   afterAll(() => {
@@ -436,12 +522,22 @@ describe('the timers', () => {
     const runs: Array<Array<{ level: string; text: string }>> = [];
     for (let run = 0; run < 2; run++) {
       const logs: Array<{ level: string; text: string }> = [];
-      await scheduledCheck(['static'])(timer, new InvocationContext({ invocationId: `timer-${run}`, functionName: 'casCheck', logHandler: (level, ...args) => logs.push({ level, text: args.map(String).join(' ') }) }));
+      await scheduledCheck(['static'])(
+        timer,
+        new InvocationContext({
+          invocationId: `timer-${run}`,
+          functionName: 'casCheck',
+          logHandler: (level, ...args) => logs.push({ level, text: args.map(String).join(' ') }),
+        }),
+      );
       runs.push(logs);
     }
     const doctorLines = (logs: Array<{ level: string; text: string }>) => logs.filter((l) => l.text.startsWith('doctor'));
     expect(doctorLines(runs[0]!)).toEqual([
-      { level: 'warning', text: expect.stringMatching(/^doctor upstream:cas-html: http-content-type: .* Fix: Use the raw markdown source/) },
+      {
+        level: 'warning',
+        text: expect.stringMatching(/^doctor upstream:cas-html: http-content-type: .* Fix: Use the raw markdown source/),
+      },
       { level: 'information', text: expect.stringMatching(/^doctor: 1 of 6 checks failed: upstream:cas-html \(start-up check/) },
     ]);
     expect(runs[0]!.some((l) => /^check done: partners=ok/.test(l.text))).toBe(true);
@@ -466,7 +562,9 @@ describe('allowlist-drift doctor (the compiled CLI)', () => {
   });
 
   it('exit 1 naming the failed checks; --json prints { checks, ok }; no secret in either stream', async () => {
-    const path = writeConfigFile(configInput('doctor-cli-bad', { github: { owner: github.owner, repo: github.repo, apiUrl: github.url, base: 'release' } }));
+    const path = writeConfigFile(
+      configInput('doctor-cli-bad', { github: { owner: github.owner, repo: github.repo, apiUrl: github.url, base: 'release' } }),
+    );
     const down = azurite.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${closedPort}`);
     const json = await startCli(['doctor', '--json', '--config', path], { ...cliEnv(), ALLOWLIST_STORAGE: down }).done;
     expect(json.code).toBe(1);

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type Policy, type Target } from '../shared/config.js';
-import { addedRows, computeDrift, entriesInUnknownScopes, evidenceInScope, pendingRemovals, removedRows, type TargetDrift } from '../shared/drift.js';
+import {
+  addedRows,
+  computeDrift,
+  entriesInUnknownScopes,
+  evidenceInScope,
+  pendingRemovals,
+  removedRows,
+  type TargetDrift,
+} from '../shared/drift.js';
 import { parseCidr, sameAddresses, type Cidr } from '../shared/ipset.js';
 import type { Problem } from '../shared/problem.js';
 import type { EntryEvidence, Observation, ObservationStatus, UnknownScope } from '../shared/sources/source.js';
@@ -26,7 +34,11 @@ const dns = (hostname = 'prodfe1.outsystemsenterprise.com'): EntryEvidence => ({
 /** Ten public /32s, none adjacent, so aggregation keeps them as ten ranges. */
 const TEN = Array.from({ length: 10 }, (_, index) => `52.10.${index}.7/32`);
 
-function observation(status: ObservationStatus, texts: readonly string[], extra: { errors?: Problem[]; warnings?: Problem[]; at?: string } = {}): Observation {
+function observation(
+  status: ObservationStatus,
+  texts: readonly string[],
+  extra: { errors?: Problem[]; warnings?: Problem[]; at?: string } = {},
+): Observation {
   return {
     targetId: target.id,
     type: target.type,
@@ -39,11 +51,25 @@ function observation(status: ObservationStatus, texts: readonly string[], extra:
 }
 
 function approved(texts: readonly string[]): TargetRecord {
-  return { targetId: target.id, baseline: cidrs(...texts), baselineAt: '2025-11-01T00:00:00.000Z', misses: {}, firstSeen: {}, lastErrors: [], lastWarnings: [], verdicts: [], etag: 'W/"etag-1"' };
+  return {
+    targetId: target.id,
+    baseline: cidrs(...texts),
+    baselineAt: '2025-11-01T00:00:00.000Z',
+    misses: {},
+    firstSeen: {},
+    lastErrors: [],
+    lastWarnings: [],
+    verdicts: [],
+    etag: 'W/"etag-1"',
+  };
 }
 
 /** Runs checks in sequence, each on the record the previous one produced, as the engine stores them. */
-function checks(record: TargetRecord | undefined, observations: readonly Observation[], at = (index: number) => `2025-11-07T1${index}:00:00.000Z`): TargetDrift[] {
+function checks(
+  record: TargetRecord | undefined,
+  observations: readonly Observation[],
+  at = (index: number) => `2025-11-07T1${index}:00:00.000Z`,
+): TargetDrift[] {
   const drifts: TargetDrift[] = [];
   let current = record;
   observations.forEach((observed, index) => {
@@ -56,7 +82,13 @@ function checks(record: TargetRecord | undefined, observations: readonly Observa
 
 describe('computeDrift', () => {
   it('proposes everything observed on the first run, with every guard passing', () => {
-    const drift = computeDrift({ target, observation: observation('ok', ['52.1.1.1', '52.1.1.0/32', '2a05:d018::1']), record: undefined, policy, now: '2025-11-07T10:00:00.000Z' });
+    const drift = computeDrift({
+      target,
+      observation: observation('ok', ['52.1.1.1', '52.1.1.0/32', '2a05:d018::1']),
+      record: undefined,
+      policy,
+      now: '2025-11-07T10:00:00.000Z',
+    });
     expect(drift.report.status).toBe('ok');
     expect(drift.proposed).toEqual(cidrs('52.1.1.0/31', '2a05:d018::1/128'));
     expect(drift.report.added).toEqual(drift.proposed);
@@ -76,7 +108,11 @@ describe('computeDrift', () => {
   });
 
   it('records no proposal for a target nothing has established yet, and one as soon as a check succeeds', () => {
-    const [failed, held, good] = checks(undefined, [observation('error', []), observation('ok', ['10.9.9.9']), observation('ok', ['52.1.1.1'])]);
+    const [failed, held, good] = checks(undefined, [
+      observation('error', []),
+      observation('ok', ['10.9.9.9']),
+      observation('ok', ['52.1.1.1']),
+    ]);
     expect(failed!.nextRecord.proposed).toBeUndefined();
     expect(held!.report.status).toBe('held');
     expect(held!.nextRecord.proposed).toBeUndefined();
@@ -86,7 +122,13 @@ describe('computeDrift', () => {
   });
 
   it('proposes additions at once', () => {
-    const drift = computeDrift({ target, observation: observation('ok', [...TEN, '52.99.0.1']), record: approved(TEN), policy, now: '2025-11-07T10:00:00.000Z' });
+    const drift = computeDrift({
+      target,
+      observation: observation('ok', [...TEN, '52.99.0.1']),
+      record: approved(TEN),
+      policy,
+      now: '2025-11-07T10:00:00.000Z',
+    });
     expect(drift.report.added).toEqual(cidrs('52.99.0.1'));
     expect(drift.changed).toBe(true);
     expect(sameAddresses(drift.proposed, cidrs(...TEN, '52.99.0.1'))).toBe(true);
@@ -98,7 +140,10 @@ describe('computeDrift', () => {
     const [first, second, third] = drifts as [TargetDrift, TargetDrift, TargetDrift];
 
     expect(policy.removeAfterMisses).toBe(3);
-    for (const [drift, misses] of [[first, 1], [second, 2]] as const) {
+    for (const [drift, misses] of [
+      [first, 1],
+      [second, 2],
+    ] as const) {
       expect(drift.report.pendingRemoval).toEqual([{ cidr: parseCidr(TEN[0]!), misses }]);
       expect(drift.report.removed).toEqual([]);
       expect(drift.changed).toBe(false);
@@ -148,13 +193,25 @@ describe('computeDrift', () => {
     expect(drifts[3]!.report.removed).toEqual(cidrs('52.50.0.4/31'));
     expect(sameAddresses(drifts[3]!.proposed, cidrs(...TEN))).toBe(true);
     // A failed check is not trusted even for what it returned: every counter stays.
-    const failed = computeDrift({ target, observation: observation('error', [TEN[0]!]), record: drifts[0]!.nextRecord, policy, now: '2025-11-07T20:00:00.000Z' });
+    const failed = computeDrift({
+      target,
+      observation: observation('error', [TEN[0]!]),
+      record: drifts[0]!.nextRecord,
+      policy,
+      now: '2025-11-07T20:00:00.000Z',
+    });
     expect(failed.nextRecord.misses).toEqual(drifts[0]!.nextRecord.misses);
   });
 
   it('breaks the miss streak of an entry a held check did observe, keeping the others', () => {
     const record = { ...approved(TEN), misses: { [TEN[0]!]: 2, [TEN[1]!]: 2 } };
-    const drift = computeDrift({ target, observation: observation('ok', [...TEN.slice(0, 1), ...TEN.slice(2), '192.168.1.1']), record, policy, now: '2025-11-07T10:00:00.000Z' });
+    const drift = computeDrift({
+      target,
+      observation: observation('ok', [...TEN.slice(0, 1), ...TEN.slice(2), '192.168.1.1']),
+      record,
+      policy,
+      now: '2025-11-07T10:00:00.000Z',
+    });
     expect(drift.report.status).toBe('held');
     expect(drift.nextRecord.misses).toEqual({ [TEN[1]!]: 2 });
     expect(drift.report.pendingRemoval).toEqual([{ cidr: parseCidr(TEN[1]!), misses: 2 }]);
@@ -182,7 +239,12 @@ describe('computeDrift', () => {
 
   it('drops the counter of an entry that reappears', () => {
     const without = TEN.slice(1);
-    const drifts = checks(approved(TEN), [observation('ok', without), observation('ok', without), observation('ok', TEN), observation('ok', without)]);
+    const drifts = checks(approved(TEN), [
+      observation('ok', without),
+      observation('ok', without),
+      observation('ok', TEN),
+      observation('ok', without),
+    ]);
     expect(drifts.map((d) => d.report.pendingRemoval[0]?.misses ?? 0)).toEqual([1, 2, 0, 1]);
     expect(drifts[2]!.nextRecord.misses).toEqual({});
   });
@@ -200,28 +262,50 @@ describe('computeDrift', () => {
     expect(drifts[3]!.report.pendingRemoval).toEqual([{ cidr: parseCidr('52.50.0.5'), misses: 2 }]);
 
     // A candidate inside a range counted before inherits that range's count.
-    const shrinking = checks(approved(baseline), [observation('ok', TEN), observation('ok', TEN), observation('ok', [...TEN, '52.50.0.5'])]);
+    const shrinking = checks(approved(baseline), [
+      observation('ok', TEN),
+      observation('ok', TEN),
+      observation('ok', [...TEN, '52.50.0.5']),
+    ]);
     expect(shrinking[1]!.report.pendingRemoval).toEqual([{ cidr: parseCidr('52.50.0.4/31'), misses: 2 }]);
     expect(shrinking[2]!.report.removed).toEqual(cidrs('52.50.0.4/32'));
   });
 
   it('treats a /23 and its two /24s (and a covered prefix) as no change', () => {
     const record = approved(['13.107.228.0/23']);
-    const drift = computeDrift({ target, observation: observation('ok', ['13.107.228.0/24', '13.107.229.0/24', '13.107.229.9/32']), record, policy, now: '2025-11-07T10:00:00.000Z' });
+    const drift = computeDrift({
+      target,
+      observation: observation('ok', ['13.107.228.0/24', '13.107.229.0/24', '13.107.229.9/32']),
+      record,
+      policy,
+      now: '2025-11-07T10:00:00.000Z',
+    });
     expect(drift.changed).toBe(false);
     expect(drift.report.added).toEqual([]);
     expect(drift.report.removed).toEqual([]);
     expect(drift.report.pendingRemoval).toEqual([]);
     expect(drift.proposed).toEqual(cidrs('13.107.228.0/23'));
 
-    const reverse = computeDrift({ target, observation: observation('ok', ['13.107.228.0/23']), record: approved(['13.107.228.0/24', '13.107.229.0/24']), policy, now: '2025-11-07T10:00:00.000Z' });
+    const reverse = computeDrift({
+      target,
+      observation: observation('ok', ['13.107.228.0/23']),
+      record: approved(['13.107.228.0/24', '13.107.229.0/24']),
+      policy,
+      now: '2025-11-07T10:00:00.000Z',
+    });
     expect(reverse.changed).toBe(false);
     expect(reverse.report.pendingRemoval).toEqual([]);
   });
 
   it('holds a target a guard stops: baseline kept, misses not counted, nothing added', () => {
     const record = { ...approved(TEN), misses: { [TEN[0]!]: 2 } };
-    const drift = computeDrift({ target, observation: observation('ok', [...TEN.slice(1), '192.168.1.1']), record, policy, now: '2025-11-07T10:00:00.000Z' });
+    const drift = computeDrift({
+      target,
+      observation: observation('ok', [...TEN.slice(1), '192.168.1.1']),
+      record,
+      policy,
+      now: '2025-11-07T10:00:00.000Z',
+    });
     expect(drift.report.status).toBe('held');
     expect(drift.report.verdicts.find((v) => v.guard === 'special-range')).toMatchObject({ outcome: 'hold' });
     expect(drift.report.verdicts.find((v) => v.guard === 'special-range')!.message).toContain('192.168.1.1/32 (private)');
@@ -236,7 +320,11 @@ describe('computeDrift', () => {
   });
 
   it('holds a mass disappearance instead of counting it towards removal', () => {
-    const drifts = checks(approved(TEN), [observation('ok', TEN.slice(5)), observation('ok', TEN.slice(5)), observation('ok', TEN.slice(5))]);
+    const drifts = checks(approved(TEN), [
+      observation('ok', TEN.slice(5)),
+      observation('ok', TEN.slice(5)),
+      observation('ok', TEN.slice(5)),
+    ]);
     for (const drift of drifts) {
       expect(drift.report.status).toBe('held');
       expect(drift.report.verdicts.find((v) => v.guard === 'mass-removal')!.message).toContain('5 IPv4 ranges (50% of the baseline');
@@ -246,7 +334,13 @@ describe('computeDrift', () => {
   });
 
   it('holds a never-approved target with an empty proposal', () => {
-    const drift = computeDrift({ target, observation: observation('ok', ['52.1.1.1', '0.0.0.0/0']), record: undefined, policy, now: '2025-11-07T10:00:00.000Z' });
+    const drift = computeDrift({
+      target,
+      observation: observation('ok', ['52.1.1.1', '0.0.0.0/0']),
+      record: undefined,
+      policy,
+      now: '2025-11-07T10:00:00.000Z',
+    });
     expect(drift.report.status).toBe('held');
     expect(drift.proposed).toEqual([]);
     expect(drift.changed).toBe(false);
@@ -262,7 +356,13 @@ describe('computeDrift', () => {
   });
 
   it('lets configured private VPN ranges through the special-range and prefix-length guards', () => {
-    const drift = computeDrift({ target, observation: observation('ok', ['52.1.1.1', '10.20.0.0/16']), record: undefined, policy: { ...policy, minPrefixLength: { ipv4: 24, ipv6: 48 } }, now: '2025-11-07T10:00:00.000Z' });
+    const drift = computeDrift({
+      target,
+      observation: observation('ok', ['52.1.1.1', '10.20.0.0/16']),
+      record: undefined,
+      policy: { ...policy, minPrefixLength: { ipv4: 24, ipv6: 48 } },
+      now: '2025-11-07T10:00:00.000Z',
+    });
     expect(drift.report.status).toBe('ok');
     expect(drift.proposed).toEqual(cidrs('10.20.0.0/16', '52.1.1.1'));
   });
@@ -270,10 +370,20 @@ describe('computeDrift', () => {
   it('builds the next record: observation, last good, misses, first-seen, status and problems', () => {
     const record: TargetRecord = {
       ...approved(['52.1.1.1', '52.2.2.2']),
-      firstSeen: { '52.1.1.1/32': '2025-10-01T00:00:00.000Z', '52.2.2.2/32': '2025-10-01T00:00:00.000Z', '52.3.3.3/32': '2025-10-02T00:00:00.000Z' },
+      firstSeen: {
+        '52.1.1.1/32': '2025-10-01T00:00:00.000Z',
+        '52.2.2.2/32': '2025-10-01T00:00:00.000Z',
+        '52.3.3.3/32': '2025-10-02T00:00:00.000Z',
+      },
     };
     const warning = { code: 'new-front-end', message: 'LifeTime reports 3 front-ends' };
-    const ok = computeDrift({ target, observation: observation('ok', ['52.1.1.1', '52.4.4.4'], { warnings: [warning] }), record, policy, now: '2025-11-07T12:00:00.000Z' });
+    const ok = computeDrift({
+      target,
+      observation: observation('ok', ['52.1.1.1', '52.4.4.4'], { warnings: [warning] }),
+      record,
+      policy,
+      now: '2025-11-07T12:00:00.000Z',
+    });
     const next = ok.nextRecord;
     expect(next.targetId).toBe(target.id);
     expect(next.baseline).toEqual(record.baseline);
@@ -315,18 +425,34 @@ describe('computeDrift', () => {
         { cidr: parseCidr('13.107.228.0/23'), evidence: [{ kind: 'static' }] },
       ],
     };
-    const drift = computeDrift({ target, observation: observed, record: approved(['13.107.228.0/24']), policy, now: '2025-11-07T10:00:00.000Z' });
+    const drift = computeDrift({
+      target,
+      observation: observed,
+      record: approved(['13.107.228.0/24']),
+      policy,
+      now: '2025-11-07T10:00:00.000Z',
+    });
     expect(drift.evidence['52.1.1.1/32']).toEqual([dns('prodfe2.outsystemsenterprise.com')]);
     expect(addedRows(drift)).toEqual([
       { cidr: parseCidr('13.107.229.0/24'), evidence: [{ kind: 'static' }], firstSeen: '2025-11-07T10:00:00.000Z' },
-      { cidr: parseCidr('52.1.1.0/31'), evidence: [dns('prodfe1.outsystemsenterprise.com'), dns('prodfe2.outsystemsenterprise.com')], firstSeen: '2025-11-07T10:00:00.000Z' },
+      {
+        cidr: parseCidr('52.1.1.0/31'),
+        evidence: [dns('prodfe1.outsystemsenterprise.com'), dns('prodfe2.outsystemsenterprise.com')],
+        firstSeen: '2025-11-07T10:00:00.000Z',
+      },
     ]);
   });
 
   it('rejects an observation of another target', () => {
-    expect(() => computeDrift({ target, observation: { ...observation('ok', TEN), targetId: 'cas-us1' }, record: undefined, policy, now: '2025-11-07T10:00:00.000Z' })).toThrow(
-      expect.objectContaining({ code: 'observation-mismatch' }),
-    );
+    expect(() =>
+      computeDrift({
+        target,
+        observation: { ...observation('ok', TEN), targetId: 'cas-us1' },
+        record: undefined,
+        policy,
+        now: '2025-11-07T10:00:00.000Z',
+      }),
+    ).toThrow(expect.objectContaining({ code: 'observation-mismatch' }));
   });
 });
 
@@ -352,7 +478,13 @@ describe('partial checks with unknown scopes', () => {
     targets: [{ id: 'cas', type: 'cas-docs', url: 'https://example.com/network-requirements.md', sections: '*', dataCenters: '*' }],
   });
   const cas: Target = casConfig.targets[0]!;
-  const at = (section: 'portal' | 'app-connector', dataCenter: string): EntryEvidence => ({ kind: 'cas', section, dataCenter, heading: section, revision: '2025-03-03' });
+  const at = (section: 'portal' | 'app-connector', dataCenter: string): EntryEvidence => ({
+    kind: 'cas',
+    section,
+    dataCenter,
+    heading: section,
+    revision: '2025-03-03',
+  });
   const A = '52.20.1.1/32'; // app-connector, US1
   const B = '52.20.1.3/32'; // app-connector, US1
   const C = '52.20.2.1/32'; // app-connector, EU1
@@ -385,8 +517,24 @@ describe('partial checks with unknown scopes', () => {
 
   /** Approved A-F; the last good check saw A-E (with their evidence). */
   function record(extra: Partial<TargetRecord> = {}): TargetRecord {
-    const lastGood = computeDrift({ target: cas, observation: casObservation('ok', [A, B, C, D, E]), record: undefined, policy, now: '2025-11-06T10:00:00.000Z' }).nextRecord.lastGood!;
-    return { targetId: 'cas', baseline: cidrs(A, B, C, D, E, F), misses: {}, firstSeen: {}, lastErrors: [], lastWarnings: [], verdicts: [], lastGood, ...extra };
+    const lastGood = computeDrift({
+      target: cas,
+      observation: casObservation('ok', [A, B, C, D, E]),
+      record: undefined,
+      policy,
+      now: '2025-11-06T10:00:00.000Z',
+    }).nextRecord.lastGood!;
+    return {
+      targetId: 'cas',
+      baseline: cidrs(A, B, C, D, E, F),
+      misses: {},
+      firstSeen: {},
+      lastErrors: [],
+      lastWarnings: [],
+      verdicts: [],
+      lastGood,
+      ...extra,
+    };
   }
 
   function casChecks(start: TargetRecord, observations: readonly Observation[]): TargetDrift[] {
@@ -417,27 +565,55 @@ describe('partial checks with unknown scopes', () => {
   });
 
   it('judges by the last known evidence even when a complete check in between missed the address', () => {
-    const drifts = casChecks(record(), [casObservation('ok', [A, B, D, E]), casObservation('partial', [A, B, D, E], [US1_CONNECTOR]), casObservation('ok', [A, B, D, E])]);
+    const drifts = casChecks(record(), [
+      casObservation('ok', [A, B, D, E]),
+      casObservation('partial', [A, B, D, E], [US1_CONNECTOR]),
+      casObservation('ok', [A, B, D, E]),
+    ]);
     expect(drifts.map((d) => d.report.pendingRemoval)).toEqual([
-      [{ cidr: C, misses: 1 }, { cidr: F, misses: 1 }],
-      [{ cidr: C, misses: 2 }, { cidr: F, misses: 1 }],
+      [
+        { cidr: C, misses: 1 },
+        { cidr: F, misses: 1 },
+      ],
+      [
+        { cidr: C, misses: 2 },
+        { cidr: F, misses: 1 },
+      ],
       [{ cidr: F, misses: 2 }],
     ]);
     expect(drifts[2]!.report.removed).toEqual([C]);
     // Seen again: nothing left to remember.
-    const back = computeDrift({ target: cas, observation: casObservation('ok', [A, B, C, D, E, F]), record: drifts[2]!.nextRecord, policy, now: '2025-11-08T10:00:00.000Z' });
+    const back = computeDrift({
+      target: cas,
+      observation: casObservation('ok', [A, B, C, D, E, F]),
+      record: drifts[2]!.nextRecord,
+      policy,
+      now: '2025-11-08T10:00:00.000Z',
+    });
     expect(back.nextRecord.missingEvidence).toBeUndefined();
   });
 
   it('keeps the counters of what it could not see as they were, neither counting nor resetting them', () => {
-    const drift = computeDrift({ target: cas, observation: casObservation('partial', [D, G], [US1_CONNECTOR]), record: record({ misses: { [A]: 2, [D]: 1 } }), policy, now: '2025-11-07T10:00:00.000Z' });
+    const drift = computeDrift({
+      target: cas,
+      observation: casObservation('partial', [D, G], [US1_CONNECTOR]),
+      record: record({ misses: { [A]: 2, [D]: 1 } }),
+      policy,
+      now: '2025-11-07T10:00:00.000Z',
+    });
     expect(drift.nextRecord.misses).toEqual({ [A]: 2, [C]: 1 });
   });
 
   it('keeps what the previous proposal said about the parts it cannot judge', () => {
     // An earlier complete check series confirmed A's removal; the open PR proposes the baseline without A.
     const before = record({ proposed: cidrs(B, C, D, E, F), misses: { [A]: 3 } });
-    const drift = computeDrift({ target: cas, observation: casObservation('partial', [C, D, G], [US1_CONNECTOR]), record: before, policy, now: '2025-11-07T10:00:00.000Z' });
+    const drift = computeDrift({
+      target: cas,
+      observation: casObservation('partial', [C, D, G], [US1_CONNECTOR]),
+      record: before,
+      policy,
+      now: '2025-11-07T10:00:00.000Z',
+    });
     expect(sameAddresses(drift.proposed, cidrs(B, C, D, E, F, G))).toBe(true);
     expect(drift.nextRecord.misses).toEqual({ [A]: 3 });
   });
@@ -445,16 +621,43 @@ describe('partial checks with unknown scopes', () => {
   it('still applies the guards to what it could judge', () => {
     const many = Array.from({ length: 8 }, (_, index) => `52.30.${index}.1/32`);
     for (const cidr of many) evidenceOf[cidr] = [at('portal', 'EU1')];
-    const lastGood = computeDrift({ target: cas, observation: casObservation('ok', [A, ...many]), record: undefined, policy, now: '2025-11-06T10:00:00.000Z' }).nextRecord.lastGood!;
-    const start: TargetRecord = { targetId: 'cas', baseline: cidrs(A, ...many), misses: {}, firstSeen: {}, lastErrors: [], lastWarnings: [], verdicts: [], lastGood };
-    const drift = computeDrift({ target: cas, observation: casObservation('partial', [many[0]!], [US1_CONNECTOR]), record: start, policy, now: '2025-11-07T10:00:00.000Z' });
+    const lastGood = computeDrift({
+      target: cas,
+      observation: casObservation('ok', [A, ...many]),
+      record: undefined,
+      policy,
+      now: '2025-11-06T10:00:00.000Z',
+    }).nextRecord.lastGood!;
+    const start: TargetRecord = {
+      targetId: 'cas',
+      baseline: cidrs(A, ...many),
+      misses: {},
+      firstSeen: {},
+      lastErrors: [],
+      lastWarnings: [],
+      verdicts: [],
+      lastGood,
+    };
+    const drift = computeDrift({
+      target: cas,
+      observation: casObservation('partial', [many[0]!], [US1_CONNECTOR]),
+      record: start,
+      policy,
+      now: '2025-11-07T10:00:00.000Z',
+    });
     expect(drift.report.status).toBe('held');
     expect(drift.report.verdicts.find((v) => v.outcome === 'hold')?.guard).toBe('mass-removal');
     expect(drift.report.verdicts.find((v) => v.outcome === 'hold')?.message).not.toContain('52.20.1.1');
   });
 
   it('without unknown scopes a partial check still counts nothing', () => {
-    const drift = computeDrift({ target: cas, observation: casObservation('partial', [D, G]), record: record(), policy, now: '2025-11-07T10:00:00.000Z' });
+    const drift = computeDrift({
+      target: cas,
+      observation: casObservation('partial', [D, G]),
+      record: record(),
+      policy,
+      now: '2025-11-07T10:00:00.000Z',
+    });
     expect(drift.report.status).toBe('partial');
     expect(drift.report.pendingRemoval).toEqual([]);
     expect(drift.unjudged).toEqual(cidrs(A, B, C, E, F));
@@ -472,7 +675,9 @@ describe('partial checks with unknown scopes', () => {
     expect(entriesInUnknownScopes(undefined, casObservation('partial', [D], [US1_CONNECTOR]))).toEqual([]);
     // A baseline range partly observed: only the rest is in question.
     const ranged: TargetRecord = { ...known, baseline: cidrs('52.20.1.0/30') };
-    expect(entriesInUnknownScopes(ranged, casObservation('partial', ['52.20.1.1'], [US1_CONNECTOR]))).toEqual(cidrs('52.20.1.0/32', '52.20.1.2/31'));
+    expect(entriesInUnknownScopes(ranged, casObservation('partial', ['52.20.1.1'], [US1_CONNECTOR]))).toEqual(
+      cidrs('52.20.1.0/32', '52.20.1.2/31'),
+    );
   });
 
   it('evidenceInScope: every field of the scope must match', () => {

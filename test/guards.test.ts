@@ -13,10 +13,21 @@ const tag: EntryEvidence = { kind: 'service-tag', tag: 'MicrosoftCloudAppSecurit
 /** Public /32s that never aggregate with each other: 52.<n>.0.1. */
 const hosts = (count: number, second = 0): Cidr[] => Array.from({ length: count }, (_, index) => parseCidr(`52.${second + index}.0.1`));
 
-const entry = (cidr: string, ...evidence: EntryEvidence[]): ObservedEntry => ({ cidr: parseCidr(cidr), evidence: evidence.length > 0 ? evidence : [tag] });
+const entry = (cidr: string, ...evidence: EntryEvidence[]): ObservedEntry => ({
+  cidr: parseCidr(cidr),
+  evidence: evidence.length > 0 ? evidence : [tag],
+});
 
-function verdictOf(guard: Verdict['guard'], baseline: readonly Cidr[] | null, observed: readonly ObservedEntry[], overrides: Partial<GuardInput> = {}): Verdict {
-  const diff = semanticDiff(baseline ?? [], observed.map((e) => e.cidr));
+function verdictOf(
+  guard: Verdict['guard'],
+  baseline: readonly Cidr[] | null,
+  observed: readonly ObservedEntry[],
+  overrides: Partial<GuardInput> = {},
+): Verdict {
+  const diff = semanticDiff(
+    baseline ?? [],
+    observed.map((e) => e.cidr),
+  );
   const verdicts = evaluateGuards({
     status: 'ok',
     entries: observed,
@@ -33,7 +44,14 @@ const observe = (cidrs: readonly Cidr[]) => cidrs.map((cidr) => entry(cidr));
 
 describe('evaluateGuards', () => {
   it('always returns all five verdicts in a fixed order', () => {
-    const verdicts = evaluateGuards({ status: 'ok', entries: observe(hosts(2)), baseline: hosts(2), added: [], removalCandidates: [], policy });
+    const verdicts = evaluateGuards({
+      status: 'ok',
+      entries: observe(hosts(2)),
+      baseline: hosts(2),
+      added: [],
+      removalCandidates: [],
+      policy,
+    });
     expect(verdicts.map((v) => v.guard)).toEqual(['empty-observation', 'mass-removal', 'mass-addition', 'broad-prefix', 'special-range']);
     expect(verdicts.every((v) => v.outcome === 'pass')).toBe(true);
   });
@@ -66,7 +84,9 @@ describe('evaluateGuards', () => {
     expect(byLines.message).toContain('4 IPv4 ranges (0.4% of the baseline');
     expect(byLines.message).toContain('80% of its ranges');
     // Four of 15 lines and of 1,038 addresses: under both shares, so it passes.
-    expect(verdictOf('mass-removal', [...baseline, ...hosts(10, 30)], observe([parseCidr('52.0.0.0/22'), ...hosts(10, 30)])).outcome).toBe('pass');
+    expect(verdictOf('mass-removal', [...baseline, ...hosts(10, 30)], observe([parseCidr('52.0.0.0/22'), ...hosts(10, 30)])).outcome).toBe(
+      'pass',
+    );
     // Losing three quarters of the /22 (a /24 and a /23) and two hosts: 4 ranges, 74.8% of the addresses.
     const observed = [entry('52.0.0.0/24'), ...observe(hosts(4, 10))];
     const held = verdictOf('mass-removal', [...baseline, ...hosts(2, 20)], observed);
@@ -97,7 +117,13 @@ describe('evaluateGuards', () => {
     const above = ['20.0.0.0/23', '20.0.2.0/24', '20.0.3.0/26'].map(parseCidr); // 832 addresses: 104 times
     expect(verdictOf('mass-addition', eight, observe([...eight, ...above])).outcome).toBe('hold');
     // Above 100 times, the other family's baseline does not dilute it.
-    expect(verdictOf('mass-addition', [...baseline, parseCidr('2a05:d018::/32')], observe([...baseline, parseCidr('2a05:d018::/32'), parseCidr('20.0.0.0/16')])).outcome).toBe('hold');
+    expect(
+      verdictOf(
+        'mass-addition',
+        [...baseline, parseCidr('2a05:d018::/32')],
+        observe([...baseline, parseCidr('2a05:d018::/32'), parseCidr('20.0.0.0/16')]),
+      ).outcome,
+    ).toBe('hold');
   });
 
   it('does not hold additions when there is no baseline, or for a family the baseline does not have yet', () => {
@@ -145,13 +171,19 @@ describe('evaluateGuards', () => {
       expect(held.outcome, cidr).toBe('hold');
       expect(held.message).toContain(`${parseCidr(cidr)} (${kind})`);
     }
-    const many = verdictOf('special-range', null, ['10.0.0.1', '10.0.0.3', '10.0.0.5', '10.0.0.7', '10.0.0.9', '10.0.0.11', '10.0.0.13'].map((c) => entry(c)));
+    const many = verdictOf(
+      'special-range',
+      null,
+      ['10.0.0.1', '10.0.0.3', '10.0.0.5', '10.0.0.7', '10.0.0.9', '10.0.0.11', '10.0.0.13'].map((c) => entry(c)),
+    );
     expect(many.message).toMatch(/^7 entries .* and 2 more$/);
     expect(verdictOf('special-range', null, [entry('52.1.1.1'), entry('2a05:d018::1')]).outcome).toBe('pass');
   });
 
   it('exempts configured VPN and static entries from special-range, but not a source that also reports them', () => {
-    expect(verdictOf('special-range', null, [entry('10.20.0.0/16', { kind: 'vpn' }), entry('192.168.0.0/16', { kind: 'static' })]).outcome).toBe('pass');
+    expect(
+      verdictOf('special-range', null, [entry('10.20.0.0/16', { kind: 'vpn' }), entry('192.168.0.0/16', { kind: 'static' })]).outcome,
+    ).toBe('pass');
     expect(verdictOf('special-range', null, [entry('10.20.0.0/16', { kind: 'vpn' }, tag)]).outcome).toBe('hold');
   });
 });

@@ -82,7 +82,8 @@ class Space {
     const bytes = ipaddr.parse(address).toByteArray();
     const prefix = Number(prefixText);
     const index = this.universes.findIndex(
-      (universe) => bytes.length * 8 === universe.bits && universe.fixedBytes.every((byte, i) => bytes[i] === byte) && (bytes.at(-2) ?? 0) < 4,
+      (universe) =>
+        bytes.length * 8 === universe.bits && universe.fixedBytes.every((byte, i) => bytes[i] === byte) && (bytes.at(-2) ?? 0) < 4,
     );
     const universe = this.universes[index];
     if (!universe || prefix < universe.bits - universeBits) throw new Error(`${cidr} is outside the ${this.name} space`);
@@ -250,7 +251,10 @@ describe('parsing and ordering over the whole address space', { timeout: propert
     fc.tuple(fc.oneof(fc.ipV6(), zeroHeavyIpV6), fc.integer({ min: 0, max: 128 })),
   );
   // Short lists: a difference of broad IPv6 prefixes splits into up to 128 blocks per gap.
-  const anyCidrs = fc.array(anyAddress.map(([address, prefix]) => parseCidr(`${address}/${prefix}`)), { maxLength: 8 });
+  const anyCidrs = fc.array(
+    anyAddress.map(([address, prefix]) => parseCidr(`${address}/${prefix}`)),
+    { maxLength: 8 },
+  );
 
   /** Independent of parseCidr and cidr-tools: family, network number and prefix straight from ipaddr bytes. */
   function modelKey(cidr: Cidr): [number, bigint, number] {
@@ -297,7 +301,9 @@ describe('parsing and ordering over the whole address space', { timeout: propert
         for (let i = 1; i < sorted.length; i++) {
           const previous = modelKey(sorted[i - 1] as Cidr);
           const current = modelKey(sorted[i] as Cidr);
-          const ordered = previous[0] < current[0] || (previous[0] === current[0] && (previous[1] < current[1] || (previous[1] === current[1] && previous[2] < current[2])));
+          const ordered =
+            previous[0] < current[0] ||
+            (previous[0] === current[0] && (previous[1] < current[1] || (previous[1] === current[1] && previous[2] < current[2])));
           expect(ordered, `${sorted[i - 1]} before ${sorted[i]}`).toBe(true);
           expect(compareCidr(sorted[i - 1] as Cidr, sorted[i] as Cidr)).toBeLessThan(0);
           expect(compareCidr(sorted[i] as Cidr, sorted[i - 1] as Cidr)).toBeGreaterThan(0);

@@ -91,8 +91,19 @@ describe('parseCidr', () => {
 
 describe('ordering', () => {
   it('puts IPv4 before IPv6, then orders by numeric address, then by prefix length', () => {
-    const sorted = sortCidrs(cidrs('::/0', '10.0.0.0/16', '9.255.255.255', '10.0.0.0/8', '2.0.0.0/8', '10.0.0.0/8', '2001:db8::/32', 'fe80::/10', '100.0.0.0/8'));
-    expect(sorted).toEqual(['2.0.0.0/8', '9.255.255.255/32', '10.0.0.0/8', '10.0.0.0/16', '100.0.0.0/8', '::/0', '2001:db8::/32', 'fe80::/10']);
+    const sorted = sortCidrs(
+      cidrs('::/0', '10.0.0.0/16', '9.255.255.255', '10.0.0.0/8', '2.0.0.0/8', '10.0.0.0/8', '2001:db8::/32', 'fe80::/10', '100.0.0.0/8'),
+    );
+    expect(sorted).toEqual([
+      '2.0.0.0/8',
+      '9.255.255.255/32',
+      '10.0.0.0/8',
+      '10.0.0.0/16',
+      '100.0.0.0/8',
+      '::/0',
+      '2001:db8::/32',
+      'fe80::/10',
+    ]);
   });
 
   it('compares numerically, not as text', () => {
@@ -138,7 +149,10 @@ describe('set algebra', () => {
     expect(intersects(cidrs('0.0.0.0/0'), cidrs('::/0'))).toBe(false);
     expect(covers(cidrs('::/0'), parseCidr('10.0.0.0/8'))).toBe(false);
     expect(sameAddresses(cidrs('0.0.0.0/0'), cidrs('::/0'))).toBe(false);
-    expect(union(cidrs('10.0.0.0/9'), cidrs('2001:db8::/33'), cidrs('10.128.0.0/9', '2001:db8:8000::/33'))).toEqual(['10.0.0.0/8', '2001:db8::/32']);
+    expect(union(cidrs('10.0.0.0/9'), cidrs('2001:db8::/33'), cidrs('10.128.0.0/9', '2001:db8:8000::/33'))).toEqual([
+      '10.0.0.0/8',
+      '2001:db8::/32',
+    ]);
     expect(addressCount(cidrs('10.0.0.0/24', '2001:db8::/120'))).toBe(512n);
   });
 
@@ -209,10 +223,34 @@ describe('classify', () => {
 
   it('reports every special range inside a broad prefix', () => {
     const everythingV4 = classify(parseCidr('0.0.0.0/0'));
-    expect(everythingV4).toEqual(expect.arrayContaining(['unspecified', 'loopback', 'private', 'carrier-grade-nat', 'link-local', 'multicast', 'reserved', 'broadcast', 'documentation', 'benchmarking']));
+    expect(everythingV4).toEqual(
+      expect.arrayContaining([
+        'unspecified',
+        'loopback',
+        'private',
+        'carrier-grade-nat',
+        'link-local',
+        'multicast',
+        'reserved',
+        'broadcast',
+        'documentation',
+        'benchmarking',
+      ]),
+    );
     expect(everythingV4).not.toContain('unique-local');
     const everythingV6 = classify(parseCidr('::/0'));
-    expect(everythingV6).toEqual(expect.arrayContaining(['unspecified', 'loopback', 'link-local', 'multicast', 'unique-local', 'ipv4-mapped', 'documentation', 'teredo']));
+    expect(everythingV6).toEqual(
+      expect.arrayContaining([
+        'unspecified',
+        'loopback',
+        'link-local',
+        'multicast',
+        'unique-local',
+        'ipv4-mapped',
+        'documentation',
+        'teredo',
+      ]),
+    );
     expect(everythingV6).not.toContain('private');
     expect(new Set(everythingV6).size).toBe(everythingV6.length);
   });
@@ -247,16 +285,23 @@ describe('classify', () => {
       droneRemoteIdProtocolEntityTags: ['drone-remote-id'],
       segmentRouting: ['segment-routing'],
     };
-    const tables = [ipaddr.IPv4.prototype, ipaddr.IPv6.prototype].map((proto) => (proto as unknown as { SpecialRanges: IpaddrTable }).SpecialRanges);
+    const tables = [ipaddr.IPv4.prototype, ipaddr.IPv6.prototype].map(
+      (proto) => (proto as unknown as { SpecialRanges: IpaddrTable }).SpecialRanges,
+    );
     let checked = 0;
     for (const table of tables) {
       for (const [name, value] of Object.entries(table)) {
-        const entries = Array.isArray(value[0]) ? (value as [ipaddr.IPv4 | ipaddr.IPv6, number][]) : [value as [ipaddr.IPv4 | ipaddr.IPv6, number]];
+        const entries = Array.isArray(value[0])
+          ? (value as [ipaddr.IPv4 | ipaddr.IPv6, number][])
+          : [value as [ipaddr.IPv4 | ipaddr.IPv6, number]];
         for (const [address, prefix] of entries) {
           const expected = ipaddrName[name];
           expect(expected, `ipaddr.js range ${name} has no mapping`).toBeDefined();
           const found = classify(parseCidr(`${address.toString()}/${prefix}`));
-          expect(found.some((range) => expected?.includes(range)), `${address.toString()}/${prefix} (${name}) -> ${found.join(',')}`).toBe(true);
+          expect(
+            found.some((range) => expected?.includes(range)),
+            `${address.toString()}/${prefix} (${name}) -> ${found.join(',')}`,
+          ).toBe(true);
           checked += 1;
         }
       }

@@ -4,7 +4,9 @@ import { AllowlistError } from '../shared/problem.js';
 import { createGitHubPublisher, type PublisherTuning, type ThrottleGroups } from '../shared/publish/github.js';
 
 /** A stand-in for plugin-throttling's limiter groups that lets every request through at once. */
-const unpaced = { key: () => ({ schedule: <T>(_options: unknown, run: () => Promise<T>) => run() }) } as unknown as NonNullable<ThrottleGroups['write']>;
+const unpaced = { key: () => ({ schedule: <T>(_options: unknown, run: () => Promise<T>) => run() }) } as unknown as NonNullable<
+  ThrottleGroups['write']
+>;
 
 /** GitHub retries shrunk to milliseconds and writes unpaced, so fault tests stay fast; the protocol is unchanged. */
 export const FAST_GITHUB: PublisherTuning = { retryDelayUnitMs: 1, throttleGroups: { write: unpaced, notifications: unpaced } };

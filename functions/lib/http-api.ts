@@ -38,7 +38,8 @@ export function parseCheckQuery(url: string): { targetIds: string[] } {
   for (const [name, value] of parsed.searchParams) {
     if (name === 'code') continue; // the function key, checked by the host
     if (name !== 'target') throw new BadRequestError(`unknown query parameter "${truncate(name)}"; only "target" is accepted`);
-    if (!ID_PATTERN.test(value)) throw new BadRequestError(`"target" must be a configured target id (lowercase letters, digits, dashes), got "${truncate(value)}"`);
+    if (!ID_PATTERN.test(value))
+      throw new BadRequestError(`"target" must be a configured target id (lowercase letters, digits, dashes), got "${truncate(value)}"`);
     targetIds.push(value);
     if (targetIds.length > MAX_TARGET_PARAMS) throw new BadRequestError(`at most ${MAX_TARGET_PARAMS} "target" parameters are accepted`);
   }
@@ -98,7 +99,9 @@ export function errorResponse(error: unknown): JsonResponse {
       case 'state-unavailable':
         return jsonResponse(503, body, { 'retry-after': '30' });
       case 'config-invalid':
-        return jsonResponse(500, { error: { code: error.code, message: 'The configuration is not valid', problems: (error as ConfigError).problems } });
+        return jsonResponse(500, {
+          error: { code: error.code, message: 'The configuration is not valid', problems: (error as ConfigError).problems },
+        });
       default:
         return jsonResponse(500, body);
     }

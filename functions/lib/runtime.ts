@@ -12,7 +12,10 @@ export interface Runtime {
 export async function createRuntime(env: NodeJS.ProcessEnv, storage = storageSetting(env)): Promise<Runtime> {
   const config = await loadConfig(configSourceFromEnv(env));
   if (!storage) {
-    throw new AllowlistError('storage-missing', 'No state store: set ALLOWLIST_STORAGE (a connection string or https://<account>.table.core.windows.net) or AzureWebJobsStorage');
+    throw new AllowlistError(
+      'storage-missing',
+      'No state store: set ALLOWLIST_STORAGE (a connection string or https://<account>.table.core.windows.net) or AzureWebJobsStorage',
+    );
   }
   return { config, store: await openStore(storage, env) };
 }

@@ -24,7 +24,10 @@ export async function acceptObservation(options: AcceptOptions): Promise<TargetR
     const observation = await observeTarget(target!, { ...sourceContext(context), ...(facts ? { previousFacts: facts } : {}) });
     if (observation.status !== 'ok') {
       const why = observation.errors.map((e) => e.code).join(', ') || 'no entries';
-      throw new AllowlistError('accept-incomplete', `${target!.id}: the observation is "${observation.status}" (${why}); only a complete observation can become the baseline`);
+      throw new AllowlistError(
+        'accept-incomplete',
+        `${target!.id}: the observation is "${observation.status}" (${why}); only a complete observation can become the baseline`,
+      );
     }
     const drift = computeDrift({ target: target!, observation, record, policy: config.policy, now: now().toISOString() });
     if (drift.report.status === 'held') {

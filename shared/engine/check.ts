@@ -6,7 +6,17 @@ import type { PullRequestReport, Report, TargetReport } from '../report.js';
 import { observeTarget } from '../sources/index.js';
 import type { Observation } from '../sources/source.js';
 import type { ConfigRecord, Snapshot, TargetRecord } from '../state/records.js';
-import { holdsLease, releaseLease, runContext, selectTargets, sourceContext, withLease, type RunContext, type RunOptions, type WritingRunContext } from './context.js';
+import {
+  holdsLease,
+  releaseLease,
+  runContext,
+  selectTargets,
+  sourceContext,
+  withLease,
+  type RunContext,
+  type RunOptions,
+  type WritingRunContext,
+} from './context.js';
 import { driftAll, dryRunDiff, emptyRecord, proposedSets } from './proposal.js';
 import { readPullRequest, reconcilePullRequest } from './reconcile.js';
 
@@ -30,7 +40,9 @@ export async function runCheck(options: RunOptions): Promise<Report> {
   try {
     const snapshot = await context.store.read(context.config.name);
     const observations = await observeAll(context, snapshot, targets);
-    const outcome = holdsLease(context) ? await writingRun(context, snapshot, targets, observations) : await dryRun(context, snapshot, targets, observations);
+    const outcome = holdsLease(context)
+      ? await writingRun(context, snapshot, targets, observations)
+      : await dryRun(context, snapshot, targets, observations);
     return {
       runId: context.runId,
       configName: context.config.name,
@@ -54,13 +66,21 @@ function observeAll(context: RunContext, snapshot: Snapshot, targets: readonly T
     targets.map(async (target) => {
       const facts = snapshot.targets.get(target.id)?.lastGood?.facts;
       const observation = await observeTarget(target, { ...sources, ...(facts ? { previousFacts: facts } : {}) });
-      context.log(observation.status === 'ok' ? 'info' : 'warn', `${target.id}: ${observation.status}, ${observation.entries.length} entries`);
+      context.log(
+        observation.status === 'ok' ? 'info' : 'warn',
+        `${target.id}: ${observation.status}, ${observation.entries.length} entries`,
+      );
       return observation;
     }),
   );
 }
 
-async function dryRun(context: RunContext, snapshot: Snapshot, targets: readonly Target[], observations: readonly Observation[]): Promise<RunOutcome> {
+async function dryRun(
+  context: RunContext,
+  snapshot: Snapshot,
+  targets: readonly Target[],
+  observations: readonly Observation[],
+): Promise<RunOutcome> {
   const drifts = driftAll(context.config, snapshot, targets, observations, context.now().toISOString());
   const diff = await dryRunDiff(context.config, snapshot, proposedSets(context.config, snapshot, drifts));
   return { reports: reportsOf(drifts), pullRequest: { action: 'dry-run', ...(diff ? { diff } : {}) }, errors: [], warnings: [] };
@@ -101,7 +121,12 @@ async function writingRun(
   const errors = [...reading.problems];
   const warnings: Problem[] = [];
   if (errors.length === 0) {
-    const reconciled = await reconcilePullRequest(context, { snapshot: { config: configRecord, targets: records }, drifts, proposed, openHead: reading.openHead });
+    const reconciled = await reconcilePullRequest(context, {
+      snapshot: { config: configRecord, targets: records },
+      drifts,
+      proposed,
+      openHead: reading.openHead,
+    });
     pullRequest = reconciled.report;
     nextConfig = withPullRequest(configRecord, reconciled.pullRequest);
     promote(records, reconciled.promotions, context.now().toISOString(), setRecord);
@@ -112,12 +137,21 @@ async function writingRun(
 
   // Fenced: the write renews the lease in the same transaction, so a run that lost its lease cannot write.
   const finished = { ...nextConfig, lastRunId: context.runId, lastRunAt: context.now().toISOString() };
-  await context.store.write(config.name, { config: finished, targets: [...touched].map((id) => records.get(id)!) }, { lease: context.lease });
+  await context.store.write(
+    config.name,
+    { config: finished, targets: [...touched].map((id) => records.get(id)!) },
+    { lease: context.lease },
+  );
   return { reports: reportsOf(drifts), pullRequest, errors, warnings };
 }
 
 /** Approved sets become baselines, and their miss counts start over. */
-function promote(records: Map<string, TargetRecord>, promotions: ReadonlyMap<string, Cidr[]>, at: string, set: (record: TargetRecord) => void): void {
+function promote(
+  records: Map<string, TargetRecord>,
+  promotions: ReadonlyMap<string, Cidr[]>,
+  at: string,
+  set: (record: TargetRecord) => void,
+): void {
   for (const [targetId, cidrs] of promotions) {
     set({ ...(records.get(targetId) ?? emptyRecord(targetId)), baseline: cidrs, baselineAt: at, misses: {} });
   }

@@ -8,7 +8,15 @@ import type { PullRequestReport } from '../report.js';
 import type { PullRequestRecord, Snapshot } from '../state/records.js';
 import type { RunContext } from './context.js';
 import { assertRemovalsNamed, planFiles, totalChange } from './files.js';
-import { baselineOf, carriedDrift, changedTargets, configFingerprint, openPullRequest, proposalFingerprint, unknownTargets } from './proposal.js';
+import {
+  baselineOf,
+  carriedDrift,
+  changedTargets,
+  configFingerprint,
+  openPullRequest,
+  proposalFingerprint,
+  unknownTargets,
+} from './proposal.js';
 
 /**
  * The PR lifecycle. Each step reads GitHub, decides, and returns what changed (the PR record to keep, baselines
@@ -109,14 +117,27 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
     if (!open) return keep({ action: 'none' });
     // People pushed to the branch: closing the PR would delete their commits with it.
     if (open.blockedNotice) {
-      return keep({ action: 'blocked', number: open.number, url: open.url, message: 'no change is needed any more, but people pushed to the PR branch; it is theirs to close' });
+      return keep({
+        action: 'blocked',
+        number: open.number,
+        url: open.url,
+        message: 'no change is needed any more, but people pushed to the PR branch; it is theirs to close',
+      });
     }
     try {
-      await (await context.github()).withdraw(
+      await (
+        await context.github()
+      ).withdraw(
         { number: open.number, headSha: open.headSha },
         'The addresses it proposed match the approved baseline again, so no change is needed.',
       );
-      return { report: { action: 'closed', number: open.number, url: open.url }, pullRequest: undefined, promotions: new Map(), problems: [], warnings: [] };
+      return {
+        report: { action: 'closed', number: open.number, url: open.url },
+        pullRequest: undefined,
+        promotions: new Map(),
+        problems: [],
+        warnings: [],
+      };
     } catch (error) {
       return keep({ action: 'none', number: open.number, url: open.url }, [toProblem(error, 'github-error')]);
     }
@@ -129,7 +150,10 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
   const unknown = unknownTargets(config, snapshot).filter((id) => config.files.some((f) => f.targets.includes(id)));
   if (unknown.length > 0) {
     const verb = unknown.length === 1 ? 'has' : 'have';
-    return keep({ action: 'none', message: `drift found, but ${unknown.join(', ')} ${verb} no known addresses yet (no good check, nothing approved); publishing waits for them` });
+    return keep({
+      action: 'none',
+      message: `drift found, but ${unknown.join(', ')} ${verb} no known addresses yet (no good check, nothing approved); publishing waits for them`,
+    });
   }
 
   const fingerprint = proposalFingerprint(config, proposed);
@@ -146,10 +170,14 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
     const github = await context.github();
     const base = await github.readBase(config.files.map((file) => file.path));
     const plan = publishPlan(context, input, changed, fingerprint, base);
-    const known = open ? { number: open.number, headSha: open.headSha, ...(open.blockedNotice ? { blockedNotice: open.blockedNotice } : {}) } : undefined;
+    const known = open
+      ? { number: open.number, headSha: open.headSha, ...(open.blockedNotice ? { blockedNotice: open.blockedNotice } : {}) }
+      : undefined;
     const result = await github.publish(plan.plan, known);
     // The repository already says what this run proposes: that is the approval, as a merge would be.
-    const promotions = new Map<string, Cidr[]>(result.alreadyOnBase ? [...input.drifts.keys()].map((id) => [id, proposed.get(id) ?? []]) : []);
+    const promotions = new Map<string, Cidr[]>(
+      result.alreadyOnBase ? [...input.drifts.keys()].map((id) => [id, proposed.get(id) ?? []]) : [],
+    );
     const pr = result.pullRequest;
     const blocked = result.action === 'blocked' && open;
     const pullRequest: PullRequestRecord | undefined = pr
@@ -167,7 +195,11 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
         }
       : snapshot.config.pullRequest;
     return {
-      report: { action: result.action, ...(pr ? { number: pr.number, url: pr.url } : {}), ...(result.message ? { message: result.message } : {}) },
+      report: {
+        action: result.action,
+        ...(pr ? { number: pr.number, url: pr.url } : {}),
+        ...(result.message ? { message: result.message } : {}),
+      },
       pullRequest,
       promotions,
       problems: [],
@@ -208,10 +240,7 @@ function publishPlan(
     }),
   );
   const changes = planFiles(config, { base: base.files, proposed, baselines, managed });
-  assertRemovalsNamed(
-    changes,
-    union(...described.filter((d) => changed.has(d.report.id)).map((d) => d.report.removed)),
-  );
+  assertRemovalsNamed(changes, union(...described.filter((d) => changed.has(d.report.id)).map((d) => d.report.removed)));
   const total = totalChange(changes);
   const text = renderPullRequest({
     configName: config.name,

@@ -53,7 +53,8 @@ export function createDnsClient(settings: DnsConfig, signal?: AbortSignal): DnsC
       limit(async (): Promise<AddressLookup> => {
         if (signal?.aborted) return cancelled;
         try {
-          const answers = type === 'A' ? await resolver.resolve4(hostname, { ttl: true }) : await resolver.resolve6(hostname, { ttl: true });
+          const answers =
+            type === 'A' ? await resolver.resolve4(hostname, { ttl: true }) : await resolver.resolve6(hostname, { ttl: true });
           return validateAddresses(answers, type);
         } catch (error) {
           return classifyError(error, signal);
@@ -82,7 +83,11 @@ export type ResolverProbe =
  * Asks one resolver for the A records of one name, with the configured timeout and tries (allowlist-drift doctor).
  * One query, or `tries` when it stays silent.
  */
-export async function probeResolver(server: string, settings: Pick<DnsConfig, 'timeoutMs' | 'tries'>, hostname: string): Promise<ResolverProbe> {
+export async function probeResolver(
+  server: string,
+  settings: Pick<DnsConfig, 'timeoutMs' | 'tries'>,
+  hostname: string,
+): Promise<ResolverProbe> {
   const resolver = new Resolver({ timeout: settings.timeoutMs, tries: settings.tries });
   resolver.setServers([server]);
   const started = performance.now();

@@ -55,7 +55,11 @@ export function probeUrl(url: string, options: FetchOptions): Promise<ProbedUrl>
 }
 
 /** The request part of fetchText: hands `consume` a 2xx response of an accepted media type and no declared oversize. */
-async function getChecked<T>(url: string, options: FetchOptions, consume: (response: Response, current: string, contentType: string) => Promise<T>): Promise<T> {
+async function getChecked<T>(
+  url: string,
+  options: FetchOptions,
+  consume: (response: Response, current: string, contentType: string) => Promise<T>,
+): Promise<T> {
   const deadline = AbortSignal.timeout(options.timeoutMs);
   const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
   const origin = new URL(url).origin;
@@ -101,7 +105,8 @@ async function getChecked<T>(url: string, options: FetchOptions, consume: (respo
     }
   } catch (error) {
     if (error instanceof AllowlistError) throw error;
-    if (deadline.aborted) throw new AllowlistError('http-timeout', `${describe(current)} did not answer completely within ${options.timeoutMs} ms`);
+    if (deadline.aborted)
+      throw new AllowlistError('http-timeout', `${describe(current)} did not answer completely within ${options.timeoutMs} ms`);
     if (options.signal?.aborted) throw new AllowlistError('aborted', `fetching ${describe(current)} was cancelled`);
     throw new AllowlistError('http-network', `${describe(current)} could not be reached: ${networkReason(error)}`);
   }

@@ -18,7 +18,10 @@ export function credentialsFromEnv(env: Record<string, string | undefined>): Git
   if (APP_SETTINGS.some(present)) {
     const missing = APP_SETTINGS.filter((name) => !present(name));
     if (missing.length > 0) {
-      throw new AllowlistError('github-credentials-missing', `GitHub App authentication needs ${missing.join(' and ')} as well (set all of ${APP_SETTINGS.join(', ')}).`);
+      throw new AllowlistError(
+        'github-credentials-missing',
+        `GitHub App authentication needs ${missing.join(' and ')} as well (set all of ${APP_SETTINGS.join(', ')}).`,
+      );
     }
     return {
       kind: 'app',
@@ -52,14 +55,21 @@ export function redact(message: string, secrets: readonly string[]): string {
 function positiveInteger(text: string, name: string): number {
   const value = Number(text.trim());
   if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new AllowlistError('github-credentials-invalid', `${name} must be a positive number (the ID shown on the GitHub App or installation settings page).`);
+    throw new AllowlistError(
+      'github-credentials-invalid',
+      `${name} must be a positive number (the ID shown on the GitHub App or installation settings page).`,
+    );
   }
   return value;
 }
 
 /** App settings often hold the PEM on one line with literal "\n" escapes; restore real line breaks. */
 function pemPrivateKey(raw: string): string {
-  const pem = raw.trim().replace(/^"|"$/g, '').replace(/\\r\\n|\\n/g, '\n').replace(/\r\n/g, '\n');
+  const pem = raw
+    .trim()
+    .replace(/^"|"$/g, '')
+    .replace(/\\r\\n|\\n/g, '\n')
+    .replace(/\r\n/g, '\n');
   try {
     createPrivateKey(pem);
   } catch {

@@ -149,7 +149,9 @@ class OctokitPublisher implements GitHubPublisher {
   }
 
   async getPullRequest(number: number): Promise<PrSnapshot> {
-    const pull = await this.api.call(`GET pull request #${number}`, pullSchema, (o) => o.request('GET /repos/{owner}/{repo}/pulls/{pull_number}', { ...this.repo, pull_number: number }));
+    const pull = await this.api.call(`GET pull request #${number}`, pullSchema, (o) =>
+      o.request('GET /repos/{owner}/{repo}/pulls/{pull_number}', { ...this.repo, pull_number: number }),
+    );
     return this.snapshot(pull, pull.head.sha);
   }
 
@@ -165,7 +167,10 @@ class OctokitPublisher implements GitHubPublisher {
 
   withdraw(known: { number: number; headSha?: string }, reason: string): Promise<PublishResult> {
     return this.counted(async () => {
-      await this.comment(known.number, `${reason}\n\nClosed by allowlist-drift (config \`${this.configName}\`).\n\n${withdrawnMarker(this.configName)}`);
+      await this.comment(
+        known.number,
+        `${reason}\n\nClosed by allowlist-drift (config \`${this.configName}\`).\n\n${withdrawnMarker(this.configName)}`,
+      );
       const closed = await this.api.call(`PATCH pull request #${known.number}`, pullSchema, (o) =>
         o.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', { ...this.repo, pull_number: known.number, state: 'closed' }),
       );
@@ -199,7 +204,10 @@ class OctokitPublisher implements GitHubPublisher {
       const recorded = await this.getPullRequest(known.number);
       if (recorded.state !== 'open') {
         // Merged or closed while this run was working: the next run reads what happened and acts on it.
-        return { action: 'none', message: `pull request #${known.number} was ${recorded.state} during this run; the next run takes it into account` };
+        return {
+          action: 'none',
+          message: `pull request #${known.number} was ${recorded.state} during this run; the next run takes it into account`,
+        };
       }
     }
     const notes = await this.closeSuperseded(superseded);
@@ -209,7 +217,11 @@ class OctokitPublisher implements GitHubPublisher {
     const base = plan.base ?? (await this.baseHead());
     const tree = await this.buildTree(plan, base);
     if (!open && tree === base.tree) {
-      return { action: 'none', alreadyOnBase: true, message: `${this.config.base} already holds exactly these files: there is nothing to propose.` };
+      return {
+        action: 'none',
+        alreadyOnBase: true,
+        message: `${this.config.base} already holds exactly these files: there is nothing to propose.`,
+      };
     }
     if (open && head && head.tree.sha === tree && head.parents.length === 1 && head.parents[0]!.sha === base.sha) {
       await this.updateText(open, plan);
@@ -241,7 +253,10 @@ class OctokitPublisher implements GitHubPublisher {
   private async closeSuperseded(superseded: readonly Pull[]): Promise<string[]> {
     const notes: string[] = [];
     for (const pull of superseded) {
-      await this.withdraw({ number: pull.number }, `allowlist-drift now proposes its changes from branch \`${this.branch}\`; this pull request from \`${pull.head.ref}\` is superseded.`);
+      await this.withdraw(
+        { number: pull.number },
+        `allowlist-drift now proposes its changes from branch \`${this.branch}\`; this pull request from \`${pull.head.ref}\` is superseded.`,
+      );
       notes.push(`Closed pull request #${pull.number} from branch ${pull.head.ref}, superseded by branch ${this.branch}.`);
     }
     return notes;
@@ -291,7 +306,12 @@ class OctokitPublisher implements GitHubPublisher {
     let open = pulls.find((p) => p.head.ref === this.branch && p.state === 'open');
     if (!open && pulls.length === PULLS_PAGE) {
       const byBranch = await this.api.call('GET pull requests of branch', z.array(pullSchema), (o) =>
-        o.request('GET /repos/{owner}/{repo}/pulls', { ...this.repo, head: `${this.config.owner}:${this.branch}`, state: 'open', per_page: 10 }),
+        o.request('GET /repos/{owner}/{repo}/pulls', {
+          ...this.repo,
+          head: `${this.config.owner}:${this.branch}`,
+          state: 'open',
+          per_page: 10,
+        }),
       );
       open = byBranch.find((p) => p.head.ref === this.branch && p.state === 'open');
     }
@@ -320,14 +340,18 @@ class OctokitPublisher implements GitHubPublisher {
   private async readAtBase(path: string, ref: string): Promise<string | null> {
     let file: z.infer<typeof contentSchema>;
     try {
-      file = await this.api.call(`GET ${path}`, contentSchema, (o) => o.request('GET /repos/{owner}/{repo}/contents/{path}', { ...this.repo, path, ref }));
+      file = await this.api.call(`GET ${path}`, contentSchema, (o) =>
+        o.request('GET /repos/{owner}/{repo}/contents/{path}', { ...this.repo, path, ref }),
+      );
     } catch (error) {
       if (isGitHubStatus(error, 404)) return null;
       throw error;
     }
     if (file.encoding === 'base64') return decodeBase64(file.content);
     // Files over 1 MB come without content from the contents API; the blob API serves up to 100 MB.
-    const blob = await this.api.call(`GET blob of ${path}`, blobSchema, (o) => o.request('GET /repos/{owner}/{repo}/git/blobs/{file_sha}', { ...this.repo, file_sha: file.sha }));
+    const blob = await this.api.call(`GET blob of ${path}`, blobSchema, (o) =>
+      o.request('GET /repos/{owner}/{repo}/git/blobs/{file_sha}', { ...this.repo, file_sha: file.sha }),
+    );
     return decodeBase64(blob.content);
   }
 
@@ -345,12 +369,16 @@ class OctokitPublisher implements GitHubPublisher {
       }
     }
     try {
-      await this.api.call('POST ref', refSchema, (o) => o.request('POST /repos/{owner}/{repo}/git/refs', { ...this.repo, ref: `refs/heads/${this.branch}`, sha }));
+      await this.api.call('POST ref', refSchema, (o) =>
+        o.request('POST /repos/{owner}/{repo}/git/refs', { ...this.repo, ref: `refs/heads/${this.branch}`, sha }),
+      );
       return;
     } catch (error) {
       if (!isGitHubStatus(error, 422, /Reference already exists/i)) throw error;
     }
-    const existing = await this.api.call(`GET ref heads/${this.branch}`, refSchema, (o) => o.request('GET /repos/{owner}/{repo}/git/ref/{ref}', { ...this.repo, ref: `heads/${this.branch}` }));
+    const existing = await this.api.call(`GET ref heads/${this.branch}`, refSchema, (o) =>
+      o.request('GET /repos/{owner}/{repo}/git/ref/{ref}', { ...this.repo, ref: `heads/${this.branch}` }),
+    );
     if (!this.isOurs(await this.gitCommit(existing.object.sha)) && !(await this.wasMerged(existing.object.sha))) {
       throw new AllowlistError(
         'github-branch-conflict',
@@ -366,18 +394,27 @@ class OctokitPublisher implements GitHubPublisher {
    */
   private async wasMerged(head: string): Promise<boolean> {
     const pulls = await this.api.call('GET closed pull requests', z.array(pullSchema), (o) =>
-      o.request('GET /repos/{owner}/{repo}/pulls', { ...this.repo, head: `${this.config.owner}:${this.branch}`, state: 'closed', per_page: 10 }),
+      o.request('GET /repos/{owner}/{repo}/pulls', {
+        ...this.repo,
+        head: `${this.config.owner}:${this.branch}`,
+        state: 'closed',
+        per_page: 10,
+      }),
     );
     return pulls.some((p) => p.head.sha === head && p.merged_at !== null);
   }
 
   private updateRef(sha: string): Promise<unknown> {
-    return this.api.call('PATCH ref', refSchema, (o) => o.request('PATCH /repos/{owner}/{repo}/git/refs/{ref}', { ...this.repo, ref: `heads/${this.branch}`, sha, force: true }));
+    return this.api.call('PATCH ref', refSchema, (o) =>
+      o.request('PATCH /repos/{owner}/{repo}/git/refs/{ref}', { ...this.repo, ref: `heads/${this.branch}`, sha, force: true }),
+    );
   }
 
   private async deleteBranch(branch: string): Promise<void> {
     try {
-      await this.api.call('DELETE ref', z.unknown(), (o) => o.request('DELETE /repos/{owner}/{repo}/git/refs/{ref}', { ...this.repo, ref: `heads/${branch}` }));
+      await this.api.call('DELETE ref', z.unknown(), (o) =>
+        o.request('DELETE /repos/{owner}/{repo}/git/refs/{ref}', { ...this.repo, ref: `heads/${branch}` }),
+      );
     } catch (error) {
       if (!isGitHubStatus(error, 422, /Reference does not exist/i)) throw error;
     }
@@ -387,7 +424,13 @@ class OctokitPublisher implements GitHubPublisher {
   private async openPull(plan: PublishPlan): Promise<Pull> {
     try {
       return await this.api.call('POST pull request', pullSchema, (o) =>
-        o.request('POST /repos/{owner}/{repo}/pulls', { ...this.repo, title: plan.title, body: fitBody(plan.body), head: this.branch, base: this.config.base }),
+        o.request('POST /repos/{owner}/{repo}/pulls', {
+          ...this.repo,
+          title: plan.title,
+          body: fitBody(plan.body),
+          head: this.branch,
+          base: this.config.base,
+        }),
       );
     } catch (error) {
       if (!isGitHubStatus(error, 422, /pull request already exists/i)) throw error;
@@ -413,7 +456,9 @@ class OctokitPublisher implements GitHubPublisher {
   }
 
   private gitCommit(sha: string): Promise<GitCommit> {
-    return this.api.call(`GET commit ${sha.slice(0, 12)}`, gitCommitSchema, (o) => o.request('GET /repos/{owner}/{repo}/git/commits/{commit_sha}', { ...this.repo, commit_sha: sha }));
+    return this.api.call(`GET commit ${sha.slice(0, 12)}`, gitCommitSchema, (o) =>
+      o.request('GET /repos/{owner}/{repo}/git/commits/{commit_sha}', { ...this.repo, commit_sha: sha }),
+    );
   }
 
   private commitMessage(plan: PublishPlan): string {
@@ -441,7 +486,9 @@ class OctokitPublisher implements GitHubPublisher {
 }
 
 function fitBody(body: string): string {
-  return body.length <= MAX_BODY_CHARS ? body : `${body.slice(0, MAX_BODY_CHARS)}\n\n… (truncated: GitHub limits pull request descriptions to 65,536 characters)`;
+  return body.length <= MAX_BODY_CHARS
+    ? body
+    : `${body.slice(0, MAX_BODY_CHARS)}\n\n… (truncated: GitHub limits pull request descriptions to 65,536 characters)`;
 }
 
 function decodeBase64(content: string): string {
@@ -538,12 +585,21 @@ class OctokitProbe implements GitHubProbe {
     const repo = await this.reach(`GET repository ${this.config.owner}/${this.config.repo}`, repositorySchema, (o) =>
       o.request('GET /repos/{owner}/{repo}', { owner: this.config.owner, repo: this.config.repo }),
     );
-    return { fullName: repo.full_name, private: repo.private, archived: repo.archived, ...(repo.permissions ? { push: repo.permissions.push } : {}) };
+    return {
+      fullName: repo.full_name,
+      private: repo.private,
+      archived: repo.archived,
+      ...(repo.permissions ? { push: repo.permissions.push } : {}),
+    };
   }
 
   async baseBranch(): Promise<{ name: string; sha: string }> {
     const branch = await this.reach(`GET branch ${this.config.base}`, branchSchema, (o) =>
-      o.request('GET /repos/{owner}/{repo}/branches/{branch}', { owner: this.config.owner, repo: this.config.repo, branch: this.config.base }),
+      o.request('GET /repos/{owner}/{repo}/branches/{branch}', {
+        owner: this.config.owner,
+        repo: this.config.repo,
+        branch: this.config.base,
+      }),
     );
     return { name: this.config.base, sha: branch.commit.sha };
   }
@@ -557,14 +613,18 @@ class OctokitProbe implements GitHubProbe {
           return await send(octokit);
         } catch (error) {
           const answered = typeof (error as { response?: unknown }).response === 'object';
-          if (!answered && typeof (error as { status?: unknown }).status === 'number') unanswered = error instanceof Error ? error.message : String(error);
+          if (!answered && typeof (error as { status?: unknown }).status === 'number')
+            unanswered = error instanceof Error ? error.message : String(error);
           throw error;
         }
       });
     } catch (error) {
       if (unanswered === undefined) throw error;
       const reason = redact(unanswered.split('\n', 1)[0]!.slice(0, 300), secretsOf(this.credentials));
-      throw new AllowlistError('github-unreachable', `GitHub at ${describe(this.config.apiUrl)} could not be reached on ${what}: ${reason}`);
+      throw new AllowlistError(
+        'github-unreachable',
+        `GitHub at ${describe(this.config.apiUrl)} could not be reached on ${what}: ${reason}`,
+      );
     }
   }
 }
@@ -591,7 +651,12 @@ const gitCommitSchema = z.object({ sha, message: z.string(), tree: z.object({ sh
 type GitCommit = z.infer<typeof gitCommitSchema>;
 const refSchema = z.object({ object: z.object({ sha }) });
 const commentSchema = z.object({ id: z.number(), body: z.string().nullable().optional() });
-const contentSchema = z.object({ type: z.literal('file', 'a file (not a directory or link)'), encoding: z.string(), content: z.string(), sha });
+const contentSchema = z.object({
+  type: z.literal('file', 'a file (not a directory or link)'),
+  encoding: z.string(),
+  content: z.string(),
+  sha,
+});
 const blobSchema = z.object({ content: z.string(), encoding: z.literal('base64') });
 
 // --- the HTTP edge ---------------------------------------------------------------------------------------------
@@ -623,9 +688,18 @@ class GitHubApi {
     private readonly secrets: readonly string[],
   ) {}
 
-  static async connect(config: GitHubConfig, credentials: GitHubCredentials, log: (message: string) => void, tuning: PublisherTuning): Promise<GitHubApi> {
+  static async connect(
+    config: GitHubConfig,
+    credentials: GitHubCredentials,
+    log: (message: string) => void,
+    tuning: PublisherTuning,
+  ): Promise<GitHubApi> {
     // Loaded on first use: Octokit and its plugins are a noticeable share of a cold start.
-    const [{ Octokit: RestOctokit }, { retry }, { throttling }] = await Promise.all([import('@octokit/rest'), import('@octokit/plugin-retry'), import('@octokit/plugin-throttling')]);
+    const [{ Octokit: RestOctokit }, { retry }, { throttling }] = await Promise.all([
+      import('@octokit/rest'),
+      import('@octokit/plugin-retry'),
+      import('@octokit/plugin-throttling'),
+    ]);
     const auth =
       credentials.kind === 'token'
         ? { auth: credentials.token }
@@ -638,11 +712,14 @@ class GitHubApi {
     const unit = tuning.retryDelayUnitMs ?? 1000;
     const timeoutMs = tuning.requestTimeoutMs ?? 30_000;
     let api: GitHubApi | undefined;
-    const onLimit = (kind: string) => (retryAfter: number, options: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
-      const retrying = retryCount < RATE_LIMIT_RETRIES && retryAfter <= MAX_RATE_LIMIT_WAIT_SECONDS;
-      say(`GitHub ${kind} on ${options.method} ${options.url}: ${retrying ? `retrying in ${retryAfter} s` : `giving up (reset in ${retryAfter} s)`}`);
-      return retrying;
-    };
+    const onLimit =
+      (kind: string) => (retryAfter: number, options: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
+        const retrying = retryCount < RATE_LIMIT_RETRIES && retryAfter <= MAX_RATE_LIMIT_WAIT_SECONDS;
+        say(
+          `GitHub ${kind} on ${options.method} ${options.url}: ${retrying ? `retrying in ${retryAfter} s` : `giving up (reset in ${retryAfter} s)`}`,
+        );
+        return retrying;
+      };
     const Client = RestOctokit.plugin(retry, throttling);
     const octokit = new Client({
       ...auth,
@@ -677,8 +754,17 @@ class GitHubApi {
     }
     const parsed = schema.safeParse(data);
     if (!parsed.success) {
-      const found = typeof data === 'string' ? 'text instead of JSON' : parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-      throw new AllowlistError('github-bad-response', `GitHub's answer to ${what} is not what its API documents (${found}); is github.apiUrl a GitHub REST API endpoint?`);
+      const found =
+        typeof data === 'string'
+          ? 'text instead of JSON'
+          : parsed.error.issues
+              .slice(0, 3)
+              .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+              .join('; ');
+      throw new AllowlistError(
+        'github-bad-response',
+        `GitHub's answer to ${what} is not what its API documents (${found}); is github.apiUrl a GitHub REST API endpoint?`,
+      );
     }
     return parsed.data;
   }
@@ -688,12 +774,27 @@ class GitHubApi {
     const raw = error instanceof Error ? error.message : String(error);
     const githubMessage = redact(raw, this.secrets).slice(0, 500);
     if (status === 401) {
-      return new GitHubRequestError('github-credentials-invalid', `GitHub refused the credentials on ${what} (401 ${githubMessage}); check GITHUB_TOKEN or the GitHub App settings.`, status, githubMessage);
+      return new GitHubRequestError(
+        'github-credentials-invalid',
+        `GitHub refused the credentials on ${what} (401 ${githubMessage}); check GITHUB_TOKEN or the GitHub App settings.`,
+        status,
+        githubMessage,
+      );
     }
     if (status === 403 && /rate limit/i.test(githubMessage)) {
       return new GitHubRequestError('github-rate-limited', `GitHub rate limit on ${what}: ${githubMessage}`, status, githubMessage);
     }
-    const hint = status === 404 ? ' (the repository or branch does not exist, or the credentials cannot see it)' : status === 403 ? ' (the credentials lack a permission)' : '';
-    return new GitHubRequestError('github-error', `GitHub ${what} failed${status ? ` with ${status}` : ''}: ${githubMessage}${hint}`, status, githubMessage);
+    const hint =
+      status === 404
+        ? ' (the repository or branch does not exist, or the credentials cannot see it)'
+        : status === 403
+          ? ' (the credentials lack a permission)'
+          : '';
+    return new GitHubRequestError(
+      'github-error',
+      `GitHub ${what} failed${status ? ` with ${status}` : ''}: ${githubMessage}${hint}`,
+      status,
+      githubMessage,
+    );
   }
 }

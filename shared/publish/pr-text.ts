@@ -49,7 +49,10 @@ export function renderPullRequest(input: PullRequestInput): PullRequestText {
  * one line, no markdown or HTML syntax, no @mention, issue reference or bare link that GitHub would act on.
  */
 export function escapeMarkdown(text: string, maxChars = MAX_FIELD_CHARS): string {
-  const oneLine = text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/gu, ' ').replace(/\s+/g, ' ').trim();
+  const oneLine = text
+    .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/gu, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   const characters = [...oneLine];
   const short = characters.length > maxChars ? `${characters.slice(0, maxChars - 1).join('')}…` : oneLine;
   return (
@@ -133,8 +136,12 @@ function bodyBlocks(input: PullRequestInput): Block[] {
   const held = drifts.filter((drift) => drift.report.status === 'held');
   const failed = drifts.filter((drift) => drift.report.status === 'error');
   const partial = drifts.filter((drift) => drift.report.status === 'partial');
-  const frontEnds = drifts.flatMap((drift) => drift.report.warnings.filter((w) => w.code === NEW_FRONT_END).map((w) => [drift, w] as const));
-  const otherWarnings = drifts.flatMap((drift) => drift.report.warnings.filter((w) => w.code !== NEW_FRONT_END).map((w) => [drift, w] as const));
+  const frontEnds = drifts.flatMap((drift) =>
+    drift.report.warnings.filter((w) => w.code === NEW_FRONT_END).map((w) => [drift, w] as const),
+  );
+  const otherWarnings = drifts.flatMap((drift) =>
+    drift.report.warnings.filter((w) => w.code !== NEW_FRONT_END).map((w) => [drift, w] as const),
+  );
 
   const blocks: Block[] = [
     {
@@ -152,7 +159,9 @@ function bodyBlocks(input: PullRequestInput): Block[] {
   ];
 
   if (frontEnds.length > 0) {
-    blocks.push({ lines: ['> [!WARNING]', '> **New OutSystems front-end server.** Its address is not allowlisted until it is added to the config:'] });
+    blocks.push({
+      lines: ['> [!WARNING]', '> **New OutSystems front-end server.** Its address is not allowlisted until it is added to the config:'],
+    });
     blocks.push({
       rows: frontEnds.map(([drift, warning]) => `> - **${escapeMarkdown(drift.report.id)}**: ${escapeMarkdown(warning.message, 1_000)}`),
       more: (hidden) => [`> - … and ${hidden} more`],
@@ -165,10 +174,19 @@ function bodyBlocks(input: PullRequestInput): Block[] {
   for (const drift of changed) blocks.push(...changeBlocks(drift));
 
   if (held.length > 0) {
-    blocks.push({ lines: ['### Held back, not in this PR', '', 'A guard stopped these targets; their files keep what this PR already proposed for them, or the approved baseline, until someone looks:', ''] });
+    blocks.push({
+      lines: [
+        '### Held back, not in this PR',
+        '',
+        'A guard stopped these targets; their files keep what this PR already proposed for them, or the approved baseline, until someone looks:',
+        '',
+      ],
+    });
     blocks.push({
       rows: held.map((drift) => {
-        const reasons = drift.report.verdicts.filter((verdict) => verdict.outcome === 'hold').map((verdict) => `${verdict.guard}: ${escapeMarkdown(verdict.message, 1_000)}`);
+        const reasons = drift.report.verdicts
+          .filter((verdict) => verdict.outcome === 'hold')
+          .map((verdict) => `${verdict.guard}: ${escapeMarkdown(verdict.message, 1_000)}`);
         return `- **${escapeMarkdown(drift.report.id)}** (${drift.report.type}): held back, not in this PR. ${reasons.join('; ')}`;
       }),
       more: (hidden) => [`- … and ${hidden} more held targets`],
@@ -177,10 +195,19 @@ function bodyBlocks(input: PullRequestInput): Block[] {
   }
 
   if (failed.length > 0) {
-    blocks.push({ lines: ['### Checks that failed', '', 'Nothing is removed for these targets because of this check; addresses they did return are proposed above:', ''] });
+    blocks.push({
+      lines: [
+        '### Checks that failed',
+        '',
+        'Nothing is removed for these targets because of this check; addresses they did return are proposed above:',
+        '',
+      ],
+    });
     blocks.push({
       rows: failed.flatMap((drift) =>
-        (drift.report.errors.length > 0 ? drift.report.errors : [{ code: 'unknown', message: 'the check failed' }]).map((error) => `- **${escapeMarkdown(drift.report.id)}**: ${problemText(error)}`),
+        (drift.report.errors.length > 0 ? drift.report.errors : [{ code: 'unknown', message: 'the check failed' }]).map(
+          (error) => `- **${escapeMarkdown(drift.report.id)}**: ${problemText(error)}`,
+        ),
       ),
       more: (hidden) => [`- … and ${hidden} more errors`],
     });
@@ -244,11 +271,15 @@ function bodyBlocks(input: PullRequestInput): Block[] {
 
 function changeBlocks(drift: TargetDrift): Block[] {
   const { report } = drift;
-  const blocks: Block[] = [{ lines: [`#### ${escapeMarkdown(report.id)} (${report.type}): ${report.added.length} added, ${report.removed.length} removed`, ''] }];
+  const blocks: Block[] = [
+    { lines: [`#### ${escapeMarkdown(report.id)} (${report.type}): ${report.added.length} added, ${report.removed.length} removed`, ''] },
+  ];
   if (report.added.length > 0) {
     blocks.push({ lines: ['| Added | Evidence | First seen |', '| --- | --- | --- |'] });
     blocks.push({
-      rows: addedRows(drift).map((row) => `| ${row.cidr} | ${evidenceText(row.evidence)} | ${row.firstSeen ? escapeMarkdown(row.firstSeen) : 'now'} |`),
+      rows: addedRows(drift).map(
+        (row) => `| ${row.cidr} | ${evidenceText(row.evidence)} | ${row.firstSeen ? escapeMarkdown(row.firstSeen) : 'now'} |`,
+      ),
       more: (hidden) => ['', `… and ${hidden} more added ranges, not listed here; the files in this PR hold all of them.`],
     });
     blocks.push({ lines: [''] });
@@ -264,7 +295,9 @@ function changeBlocks(drift: TargetDrift): Block[] {
   if (report.pendingRemoval.length > 0) {
     blocks.push({ lines: ['Missing but not removed yet (kept until they miss enough complete checks in a row):', ''] });
     blocks.push({
-      rows: report.pendingRemoval.map((pending) => `- ${pending.cidr}: missed ${pending.misses} ${pending.misses === 1 ? 'check' : 'checks'}`),
+      rows: report.pendingRemoval.map(
+        (pending) => `- ${pending.cidr}: missed ${pending.misses} ${pending.misses === 1 ? 'check' : 'checks'}`,
+      ),
       more: (hidden) => [`- … and ${hidden} more`],
     });
     blocks.push({ lines: [''] });
@@ -293,7 +326,10 @@ function runDetails(input: PullRequestInput): Block[] {
 function verdictRows(drifts: readonly TargetDrift[]): string[] {
   const rows = drifts.flatMap((drift) => drift.report.verdicts.map((verdict) => ({ drift, verdict })));
   const ordered = [...rows.filter((row) => row.verdict.outcome === 'hold'), ...rows.filter((row) => row.verdict.outcome === 'pass')];
-  return ordered.map(({ drift, verdict }) => `| ${escapeMarkdown(drift.report.id)} | ${verdict.guard} | ${outcomeText(verdict)} | ${escapeMarkdown(verdict.message, 1_000)} |`);
+  return ordered.map(
+    ({ drift, verdict }) =>
+      `| ${escapeMarkdown(drift.report.id)} | ${verdict.guard} | ${outcomeText(verdict)} | ${escapeMarkdown(verdict.message, 1_000)} |`,
+  );
 }
 
 function outcomeText(verdict: Verdict): string {

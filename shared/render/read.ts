@@ -23,7 +23,10 @@ export function readFileEntries(file: FileSpec, content: string | null): Cidr[] 
 }
 
 function unreadable(path: string, why: string): AllowlistError {
-  return new AllowlistError('rule-file-unreadable', `${path} on the base branch cannot be read back (${why}); nothing was pushed, so no entry of it is lost. Fix the file or remove the line.`);
+  return new AllowlistError(
+    'rule-file-unreadable',
+    `${path} on the base branch cannot be read back (${why}); nothing was pushed, so no entry of it is lost. Fix the file or remove the line.`,
+  );
 }
 
 function entry(path: string, text: string, where: string): Cidr {
@@ -61,6 +64,7 @@ function readTfvars(path: string, value: unknown, variable: string): Cidr[] {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw unreadable(path, 'not a JSON object of variables');
   const names = [`${variable}_ipv4`, `${variable}_ipv6`];
   const foreign = Object.keys(value).filter((key) => !names.includes(key));
-  if (foreign.length > 0) throw unreadable(path, `it holds variables this file does not write (${foreign.join(', ')}); keep them in another file`);
+  if (foreign.length > 0)
+    throw unreadable(path, `it holds variables this file does not write (${foreign.join(', ')}); keep them in another file`);
   return names.flatMap((name) => (name in value ? readJsonList(path, (value as Record<string, unknown>)[name], name) : []));
 }

@@ -78,8 +78,10 @@ export function renderTemplate(file: TemplateFileSpec, cidrs: readonly Cidr[], e
   if (ends.length > 1) throw fail(`"${end}" is on lines ${lineList(ends)}; keep exactly one`);
   const [beginAt] = begins;
   const [endAt] = ends;
-  if (beginAt === undefined) throw fail(`"${end}" is on line ${endAt! + 1} but no line "${begin}" comes before it; add it above the first line to replace`);
-  if (endAt === undefined) throw fail(`"${begin}" is on line ${beginAt + 1} but no line "${end}" follows it; add it below the last line to replace`);
+  if (beginAt === undefined)
+    throw fail(`"${end}" is on line ${endAt! + 1} but no line "${begin}" comes before it; add it above the first line to replace`);
+  if (endAt === undefined)
+    throw fail(`"${begin}" is on line ${beginAt + 1} but no line "${end}" follows it; add it below the last line to replace`);
   if (endAt < beginAt) throw fail(`"${end}" (line ${endAt + 1}) comes before "${begin}" (line ${beginAt + 1}); put the BEGIN line first`);
 
   const beginLine = lines[beginAt]!;
@@ -101,7 +103,9 @@ function markerText(file: TemplateFileSpec, kind: MarkerKind): string {
  */
 function findMarkers(lines: readonly string[], file: TemplateFileSpec, kind: MarkerKind): number[] {
   const named = new RegExp(`${kind} allowlist-drift:${escapeRegExp(file.id)}(?=\\s|$)`);
-  const proper = new RegExp(`^${BOM}?[ \\t]*${escapeRegExp(file.commentPrefix)}[ \\t]*${kind} allowlist-drift:${escapeRegExp(file.id)}(?=\\s|$)`);
+  const proper = new RegExp(
+    `^${BOM}?[ \\t]*${escapeRegExp(file.commentPrefix)}[ \\t]*${kind} allowlist-drift:${escapeRegExp(file.id)}(?=\\s|$)`,
+  );
   const found: number[] = [];
   lines.forEach((line, index) => {
     if (!named.test(line)) return;
@@ -187,12 +191,15 @@ export function readTemplateEntries(file: TemplateFileSpec, content: string): Ci
     named.add(name);
     return `(?<${name}>${name === 'prefix' ? '\\d{1,3}' : `[0-9A-Fa-f:.]+${name === 'cidr' ? '/\\d{1,3}' : ''}`})`;
   };
-  const pattern = new RegExp(`^[ \\t]*${escapeRegExp(file.line).replace(/\\\{(cidr|ip|prefix)\\\}/g, (_, name: string) => placeholder(name))}[ \\t]*$`);
+  const pattern = new RegExp(
+    `^[ \\t]*${escapeRegExp(file.line).replace(/\\\{(cidr|ip|prefix)\\\}/g, (_, name: string) => placeholder(name))}[ \\t]*$`,
+  );
   return lines.slice(beginAt + 1, endAt).flatMap((raw, index) => {
     const line = raw.replace(/\r?\n$/, '');
     if (line.trim() === '') return [];
     const groups = pattern.exec(line)?.groups;
-    const text = groups?.cidr ?? (groups?.ip !== undefined ? `${groups.ip}${groups.prefix !== undefined ? `/${groups.prefix}` : ''}` : undefined);
+    const text =
+      groups?.cidr ?? (groups?.ip !== undefined ? `${groups.ip}${groups.prefix !== undefined ? `/${groups.prefix}` : ''}` : undefined);
     const cidr = text === undefined ? undefined : tryParseCidr(text);
     if (cidr === undefined) {
       throw new AllowlistError(

@@ -26,7 +26,15 @@ async function dispatch(target: Target, context: SourceContext): Promise<Observa
 
 /** The observation of a target nothing usable came back from. */
 export function observationError(target: Pick<Target, 'id' | 'type'>, problem: Problem, now: Date): Observation {
-  return { targetId: target.id, type: target.type, observedAt: now.toISOString(), status: 'error', entries: [], warnings: [], errors: [problem] };
+  return {
+    targetId: target.id,
+    type: target.type,
+    observedAt: now.toISOString(),
+    status: 'error',
+    entries: [],
+    warnings: [],
+    errors: [problem],
+  };
 }
 
 function safeNow(context: SourceContext): Date {

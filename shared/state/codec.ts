@@ -45,7 +45,10 @@ function isCanonicalCidr(text: string): boolean {
   return true;
 }
 
-const cidr = z.string().refine(isCanonicalCidr, 'not a canonical CIDR').transform((text) => text as Cidr);
+const cidr = z
+  .string()
+  .refine(isCanonicalCidr, 'not a canonical CIDR')
+  .transform((text) => text as Cidr);
 const problem = z.object({ code: z.string(), message: z.string() });
 /** Each source's schema.ts defines the evidence kinds it records. */
 const evidence = z.discriminatedUnion('kind', EVIDENCE_SCHEMAS);
@@ -117,7 +120,12 @@ export function encodeConfigRecord(record: ConfigRecord, updatedAt: string): Enc
 }
 
 /** Decodes a target row; `expectedTargetId` comes from the row key, so a row copied under another key is caught. */
-export function decodeTargetRecord(rowKey: string, expectedTargetId: string, columns: Readonly<Record<string, unknown>>, etag: string | undefined): TargetRecord {
+export function decodeTargetRecord(
+  rowKey: string,
+  expectedTargetId: string,
+  columns: Readonly<Record<string, unknown>>,
+  etag: string | undefined,
+): TargetRecord {
   const stored = parseBody(rowKey, 'target', columns, storedTarget);
   if (stored.targetId !== expectedTargetId) throw new StateCorruptError(rowKey, `it holds target "${stored.targetId}"`);
   const { lastGood, ...rest } = stored;
@@ -133,7 +141,12 @@ export function decodeTargetRecord(rowKey: string, expectedTargetId: string, col
   return record;
 }
 
-export function decodeConfigRecord(rowKey: string, expectedConfigName: string, columns: Readonly<Record<string, unknown>>, etag: string | undefined): ConfigRecord {
+export function decodeConfigRecord(
+  rowKey: string,
+  expectedConfigName: string,
+  columns: Readonly<Record<string, unknown>>,
+  etag: string | undefined,
+): ConfigRecord {
   const stored = parseBody(rowKey, 'config', columns, storedConfig);
   if (stored.configName !== expectedConfigName) throw new StateCorruptError(rowKey, `it holds config "${stored.configName}"`);
   const record: ConfigRecord = { ...stored };
@@ -144,7 +157,9 @@ export function decodeConfigRecord(rowKey: string, expectedConfigName: string, c
 function encodeRow(rowKey: string, plain: Record<string, string>, body: unknown, subject: string, updatedAt: string): EncodedRow {
   const json = Buffer.from(JSON.stringify(body), 'utf8');
   if (json.byteLength > MAX_JSON_BYTES) {
-    throw new StateTooLargeError(`The state of ${subject} is ${mebibytes(json.byteLength)} of JSON, above the ${mebibytes(MAX_JSON_BYTES)} limit.`);
+    throw new StateTooLargeError(
+      `The state of ${subject} is ${mebibytes(json.byteLength)} of JSON, above the ${mebibytes(MAX_JSON_BYTES)} limit.`,
+    );
   }
   const compressed = brotliCompressSync(json, {
     params: {

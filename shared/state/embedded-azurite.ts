@@ -54,7 +54,17 @@ export async function startEmbeddedAzurite(options: EmbeddedAzuriteOptions = {})
   const timeoutMs = options.startTimeoutMs ?? 30_000;
   for (let attempt = 1; ; attempt++) {
     const port = options.port ?? (await freePort());
-    const args = [entry, '--tableHost', '127.0.0.1', '--tablePort', String(port), '--silent', '--disableTelemetry', '--skipApiVersionCheck', '--loose'];
+    const args = [
+      entry,
+      '--tableHost',
+      '127.0.0.1',
+      '--tablePort',
+      String(port),
+      '--silent',
+      '--disableTelemetry',
+      '--skipApiVersionCheck',
+      '--loose',
+    ];
     if (options.location) {
       mkdirSync(options.location, { recursive: true });
       args.push('--location', options.location);

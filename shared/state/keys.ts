@@ -36,7 +36,8 @@ export function partitionKeyFor(configName: string): string {
  */
 export function targetRowKey(targetId: string, generation = 0): string {
   const id = keyPart('target id', targetId);
-  if (!Number.isSafeInteger(generation) || generation < 0) throw new RangeError(`A generation must be a non-negative integer, not ${generation}`);
+  if (!Number.isSafeInteger(generation) || generation < 0)
+    throw new RangeError(`A generation must be a non-negative integer, not ${generation}`);
   return generation === 0 ? TARGET_ROW_PREFIX + id : `${GENERATION_ROW_PREFIX}${generation}~${id}`;
 }
 

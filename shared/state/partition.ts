@@ -170,8 +170,23 @@ export interface TargetRowToWrite {
 }
 
 export type PlannedRow =
-  | { readonly action: 'create'; readonly rowKey: string; readonly targetId: string; readonly generation: number; readonly columns: TargetRowToWrite['columns']; readonly bytes: number }
-  | { readonly action: 'replace'; readonly rowKey: string; readonly targetId: string; readonly generation: number; readonly columns: TargetRowToWrite['columns']; readonly bytes: number; readonly etag: string }
+  | {
+      readonly action: 'create';
+      readonly rowKey: string;
+      readonly targetId: string;
+      readonly generation: number;
+      readonly columns: TargetRowToWrite['columns'];
+      readonly bytes: number;
+    }
+  | {
+      readonly action: 'replace';
+      readonly rowKey: string;
+      readonly targetId: string;
+      readonly generation: number;
+      readonly columns: TargetRowToWrite['columns'];
+      readonly bytes: number;
+      readonly etag: string;
+    }
   | { readonly action: 'delete'; readonly rowKey: string; readonly bytes: number };
 
 export interface WritePlan {
@@ -211,8 +226,23 @@ export function planWrite(view: PartitionView, input: PlanInput): WritePlan {
   const inPlace = (target: TargetRowToWrite): PlannedRow => {
     const live = view.live.get(target.targetId);
     return live
-      ? { action: 'replace', rowKey: live.rowKey, targetId: target.targetId, generation: live.generation, columns: target.columns, bytes: target.bytes, etag: live.etag }
-      : { action: 'create', rowKey: targetRowKey(target.targetId), targetId: target.targetId, generation: 0, columns: target.columns, bytes: target.bytes };
+      ? {
+          action: 'replace',
+          rowKey: live.rowKey,
+          targetId: target.targetId,
+          generation: live.generation,
+          columns: target.columns,
+          bytes: target.bytes,
+          etag: live.etag,
+        }
+      : {
+          action: 'create',
+          rowKey: targetRowKey(target.targetId),
+          targetId: target.targetId,
+          generation: 0,
+          columns: target.columns,
+          bytes: target.bytes,
+        };
   };
   const deletion = (rowKey: string): PlannedRow => ({ action: 'delete', rowKey, bytes: ACTION_OVERHEAD_BYTES });
 
@@ -243,16 +273,14 @@ export function planWrite(view: PartitionView, input: PlanInput): WritePlan {
   // Everything of a generation up to the new one becomes committed, so what never committed goes first.
   const stagingRows: PlannedRow[] = [
     ...view.uncommitted.map(deletion),
-    ...staged.map(
-      (target): PlannedRow => ({
-        action: 'create',
-        rowKey: targetRowKey(target.targetId, generation),
-        targetId: target.targetId,
-        generation,
-        columns: target.columns,
-        bytes: target.bytes,
-      }),
-    ),
+    ...staged.map((target): PlannedRow => ({
+      action: 'create',
+      rowKey: targetRowKey(target.targetId, generation),
+      targetId: target.targetId,
+      generation,
+      columns: target.columns,
+      bytes: target.bytes,
+    })),
   ];
   const batches: PlannedRow[][] = [];
   let current: PlannedRow[] = [];

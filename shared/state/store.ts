@@ -262,7 +262,9 @@ export class StateStore {
       view = outcome.raced;
       authoritative = true;
       if (attempt >= WRITE_ATTEMPTS) {
-        throw new StateConflictError(`The state of config "${configName}" kept changing while this run tried to write it; nothing was written. Read again and retry.`);
+        throw new StateConflictError(
+          `The state of config "${configName}" kept changing while this run tried to write it; nothing was written. Read again and retry.`,
+        );
       }
     }
   }
@@ -344,7 +346,14 @@ export class StateStore {
    * is no config row), always a fresh write id; the config record itself and a new generation only in the last one.
    */
   private configAction(
-    write: { partitionKey: string; configName: string; updatedAt: string; view: PartitionView; plan: WritePlan; configRow: EncodedRow | undefined },
+    write: {
+      partitionKey: string;
+      configName: string;
+      updatedAt: string;
+      view: PartitionView;
+      plan: WritePlan;
+      configRow: EncodedRow | undefined;
+    },
     step: { version: string | undefined; final: boolean; configVersion: string; writeId: string },
   ): TransactionAction {
     const { view } = write;
@@ -363,7 +372,10 @@ export class StateStore {
     if (step.version === undefined) {
       // A placeholder holding the default record, so that the row can serve as the partition's version.
       const placeholder = encodeConfigRecord({ configName: write.configName, declined: [] }, write.updatedAt);
-      return ['create', { ...key, ...placeholder.columns, [GENERATION_COLUMN]: generation, [CONFIG_VERSION_COLUMN]: '', [WRITE_ID_COLUMN]: step.writeId }];
+      return [
+        'create',
+        { ...key, ...placeholder.columns, [GENERATION_COLUMN]: generation, [CONFIG_VERSION_COLUMN]: '', [WRITE_ID_COLUMN]: step.writeId },
+      ];
     }
     const merged: Record<string, string | number> = { [WRITE_ID_COLUMN]: step.writeId };
     if (generation !== view.generation) merged[GENERATION_COLUMN] = generation;
@@ -543,7 +555,9 @@ function tableEndpointOf(parts: Map<string, string>): URL {
 function requireSecureOrLocal(url: URL, account: string | undefined): boolean {
   if (url.protocol === 'https:') return false;
   if (url.protocol === 'http:' && (isLoopback(url.hostname) || account === DEVELOPMENT_ACCOUNT)) return true;
-  throw settingError(`The table endpoint ${url.protocol}//${url.host} must use https (plain http is only allowed for Azurite on this machine).`);
+  throw settingError(
+    `The table endpoint ${url.protocol}//${url.host} must use https (plain http is only allowed for Azurite on this machine).`,
+  );
 }
 
 function isLoopback(hostname: string): boolean {

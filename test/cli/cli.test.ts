@@ -51,15 +51,22 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 
 /** Runs the CLI with stdout and stderr on pipes, as in `allowlist-drift check --json | jq`. */
 function run(args: string[], options: { env?: Record<string, string>; cwd?: string; storage?: boolean } = {}): Promise<CliResult> {
-  const storage: Record<string, string> = options.storage === false ? {} : { ALLOWLIST_STORAGE: inject('azuriteConnectionString'), ALLOWLIST_TABLE: TABLE };
-  const child = spawn(process.execPath, [cli, ...args], { cwd: options.cwd ?? work, env: cleanEnv({ ...storage, ...options.env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const storage: Record<string, string> =
+    options.storage === false ? {} : { ALLOWLIST_STORAGE: inject('azuriteConnectionString'), ALLOWLIST_TABLE: TABLE };
+  const child = spawn(process.execPath, [cli, ...args], {
+    cwd: options.cwd ?? work,
+    env: cleanEnv({ ...storage, ...options.env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
   child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
   return new Promise((done, fail) => {
     child.once('error', fail);
-    child.once('close', (code) => done({ code, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') }));
+    child.once('close', (code) =>
+      done({ code, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') }),
+    );
   });
 }
 
@@ -156,13 +163,16 @@ describe('exit status and human output', () => {
 
   it('2 for an invalid config: three mistakes, three messages, no stack trace', async () => {
     const path = join(work, 'mistakes.config.json');
-    writeFileSync(path, JSON.stringify({
-      targets: [
-        { id: 'Partners', type: 'static', entries: ['20.60.1.5'] },
-        { id: 'acme', type: 'outsystems', frontEnds: ['fe1.acme.test'], vpnRanges: ['10.0.0.0/33'] },
-      ],
-      files: [{ path: 'edl/x.txt', format: 'plain', targets: ['acme', 'nobody'] }],
-    }));
+    writeFileSync(
+      path,
+      JSON.stringify({
+        targets: [
+          { id: 'Partners', type: 'static', entries: ['20.60.1.5'] },
+          { id: 'acme', type: 'outsystems', frontEnds: ['fe1.acme.test'], vpnRanges: ['10.0.0.0/33'] },
+        ],
+        files: [{ path: 'edl/x.txt', format: 'plain', targets: ['acme', 'nobody'] }],
+      }),
+    );
     const result = await run(['check', '--dry-run', '--config', path]);
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
@@ -201,11 +211,30 @@ describe('exit status and human output', () => {
 
 describe('--json', () => {
   it('prints exactly the report on stdout', async () => {
-    const result = await run(['check', '--dry-run', '--json', '--target', 'acme-prod', '--config', configFile('cli-json', [partners, acme])]);
+    const result = await run([
+      'check',
+      '--dry-run',
+      '--json',
+      '--target',
+      'acme-prod',
+      '--config',
+      configFile('cli-json', [partners, acme]),
+    ]);
     expect(result.code).toBe(0);
     expect(result.stdout.endsWith('}\n')).toBe(true);
     const report = JSON.parse(result.stdout) as Report;
-    expect(Object.keys(report).sort()).toEqual(['configName', 'dryRun', 'errors', 'finishedAt', 'pullRequest', 'runId', 'startedAt', 'targets', 'trigger', 'warnings']);
+    expect(Object.keys(report).sort()).toEqual([
+      'configName',
+      'dryRun',
+      'errors',
+      'finishedAt',
+      'pullRequest',
+      'runId',
+      'startedAt',
+      'targets',
+      'trigger',
+      'warnings',
+    ]);
     expect(report).toMatchObject({ configName: 'cli-json', trigger: 'cli', dryRun: true, errors: [] });
     expect(report.targets.map((t) => t.id)).toEqual(['acme-prod']);
     expect(report.targets[0]!.observed).toEqual(['20.50.1.10/32', '20.50.1.20/32']);
@@ -234,7 +263,11 @@ describe('state across runs', () => {
     const checked = await run(['check', '--json', '--config', config]);
     expect(checked.code).toBe(0);
     const report = JSON.parse(checked.stdout) as Report;
-    expect(report.targets.find((t) => t.id === 'acme-prod')).toMatchObject({ added: [], removed: [], baseline: ['20.50.1.10/32', '20.50.1.20/32'] });
+    expect(report.targets.find((t) => t.id === 'acme-prod')).toMatchObject({
+      added: [],
+      removed: [],
+      baseline: ['20.50.1.10/32', '20.50.1.20/32'],
+    });
     expect(report.targets.find((t) => t.id === 'partners')!.added).toEqual(['20.60.0.0/28', '20.60.1.5/32']);
 
     const status = await run(['status', '--json', '--config', config]);
@@ -279,13 +312,18 @@ describe('the embedded store (no storage setting)', () => {
 
   it('says in one stderr line that it keeps state under ./.allowlist-drift/', () => {
     expect(first.code).toBe(0);
-    expect(first.stderr.trimEnd().split('\n')).toEqual([`No ALLOWLIST_STORAGE or AzureWebJobsStorage set: using the embedded store in ${join(folder, '.allowlist-drift')}`]);
+    expect(first.stderr.trimEnd().split('\n')).toEqual([
+      `No ALLOWLIST_STORAGE or AzureWebJobsStorage set: using the embedded store in ${join(folder, '.allowlist-drift')}`,
+    ]);
     expect(existsSync(join(folder, '.allowlist-drift'))).toBe(true);
   });
 
   // Azurite's LokiJS store saves on a graceful close: this fails if the embedded store is ever killed instead.
   it('a second run reuses what the first stored', async () => {
-    const second = await run(['check', '--dry-run', '--json', '--target', 'acme-prod', '--config', config], { cwd: folder, storage: false });
+    const second = await run(['check', '--dry-run', '--json', '--target', 'acme-prod', '--config', config], {
+      cwd: folder,
+      storage: false,
+    });
     expect(second.code).toBe(0);
     const report = JSON.parse(second.stdout) as Report;
     expect(report.targets[0]).toMatchObject({ baseline: ['20.50.1.10/32', '20.50.1.20/32'], added: [] });

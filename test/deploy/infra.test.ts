@@ -14,11 +14,7 @@ const sorted = (names: Iterable<string>) => [...names].sort();
 
 function listFiles(dir: string, extension: string): string[] {
   return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory()
-      ? listFiles(join(dir, entry.name), extension)
-      : entry.name.endsWith(extension)
-        ? [join(dir, entry.name)]
-        : [],
+    entry.isDirectory() ? listFiles(join(dir, entry.name), extension) : entry.name.endsWith(extension) ? [join(dir, entry.name)] : [],
   );
 }
 
@@ -291,7 +287,10 @@ describe('azd: azure.yaml, the parameters file and the templates fit together', 
       execFileSync(process.execPath, [script, '--out', out, '--skip-install'], { stdio: 'pipe' });
       expect(readdirSync(out).sort()).toEqual(['allowlist-drift.config.json', 'dist', 'host.json', 'package-lock.json', 'package.json']);
       const main = JSON.parse(readFileSync(join(out, 'package.json'), 'utf8')).main as string;
-      const entryFiles = (dir: string) => readdirSync(join(dir, dirname(main))).filter((file) => file.endsWith('.js')).sort();
+      const entryFiles = (dir: string) =>
+        readdirSync(join(dir, dirname(main)))
+          .filter((file) => file.endsWith('.js'))
+          .sort();
       expect(entryFiles(out)).toEqual(entryFiles(root));
       expect(entryFiles(out)).toContain('timers.js');
     } finally {
@@ -305,7 +304,10 @@ function coreToolsIgnores(patterns: readonly string[], path: string): boolean {
   const positive = patterns.filter((pattern) => !pattern.startsWith('!')).map((pattern) => pattern.replace(/^\//, ''));
   const negative = patterns.filter((pattern) => pattern.startsWith('!')).map((pattern) => pattern.slice(1).replace(/^\//, ''));
   const escape = (pattern: string) =>
-    pattern.replace(/[-[\]/{}()+?.\\^$|]/g, '\\$&').replace(/\*\*/g, '(.+)').replace(/\*/g, '([^\\/]+)');
+    pattern
+      .replace(/[-[\]/{}()+?.\\^$|]/g, '\\$&')
+      .replace(/\*\*/g, '(.+)')
+      .replace(/\*/g, '([^\\/]+)');
   const toRegex = (list: string[]) => (list.length === 0 ? /$^/ : new RegExp(`^((${list.map(escape).join(')|(')}))`));
   return !toRegex(negative).test(path) && toRegex(positive).test(path);
 }

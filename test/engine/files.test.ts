@@ -20,14 +20,19 @@ function configWith(file: Record<string, unknown>): Config {
   });
 }
 
-const TEMPLATE_BASE = '# hand-kept header\n# BEGIN allowlist-drift:rules.conf\n# END allowlist-drift:rules.conf\nallow 10.0.0.1; # not ours\n';
+const TEMPLATE_BASE =
+  '# hand-kept header\n# BEGIN allowlist-drift:rules.conf\n# END allowlist-drift:rules.conf\nallow 10.0.0.1; # not ours\n';
 
 const FORMATS: Array<{ name: string; file: Record<string, unknown>; empty: string | null }> = [
   { name: 'plain', file: { path: 'fw/list.txt', format: 'plain' }, empty: null },
   { name: 'json', file: { path: 'fw/list.json', format: 'json' }, empty: null },
   { name: 'tfvars-json', file: { path: 'tf/list.auto.tfvars.json', format: 'tfvars-json', variable: 'allow' }, empty: null },
   { name: 'template {cidr}', file: { path: 'rules.conf', format: 'template', line: 'allow {cidr};' }, empty: TEMPLATE_BASE },
-  { name: 'template {ip}/{prefix}', file: { path: 'rules.conf', format: 'template', line: 'allow {ip}/{prefix}; # {ip}' }, empty: TEMPLATE_BASE },
+  {
+    name: 'template {ip}/{prefix}',
+    file: { path: 'rules.conf', format: 'template', line: 'allow {ip}/{prefix}; # {ip}' },
+    empty: TEMPLATE_BASE,
+  },
 ];
 
 /** A small block of public space, so random sets overlap, nest and touch often. */
@@ -49,19 +54,31 @@ describe('rule files: reading back what a file holds', () => {
     const plain = configWith({ path: 'fw/list.txt', format: 'plain' }).files[0]!;
     expect(readFileEntries(plain, null)).toEqual([]);
     expect(readFileEntries(plain, '# comment\n\n 52.16.0.1 \r\n')).toEqual([cidr('52.16.0.1')]);
-    expect(rejectionSync(() => readFileEntries(plain, '52.16.0.1\nexample.com\n'))).toMatchObject({ code: 'rule-file-unreadable', message: expect.stringContaining('line 2') });
+    expect(rejectionSync(() => readFileEntries(plain, '52.16.0.1\nexample.com\n'))).toMatchObject({
+      code: 'rule-file-unreadable',
+      message: expect.stringContaining('line 2'),
+    });
 
     const json = configWith({ path: 'fw/list.json', format: 'json' }).files[0]!;
     expect(rejectionSync(() => readFileEntries(json, '{"a": 1}'))).toMatchObject({ code: 'rule-file-unreadable' });
-    expect(rejectionSync(() => readFileEntries(json, '["52.16.0.1", 7]'))).toMatchObject({ message: expect.stringContaining('(root)[1] is not a string') });
-    expect(rejectionSync(() => readFileEntries(json, '["52.16.0.1",'))).toMatchObject({ message: expect.stringContaining('not valid JSON') });
+    expect(rejectionSync(() => readFileEntries(json, '["52.16.0.1", 7]'))).toMatchObject({
+      message: expect.stringContaining('(root)[1] is not a string'),
+    });
+    expect(rejectionSync(() => readFileEntries(json, '["52.16.0.1",'))).toMatchObject({
+      message: expect.stringContaining('not valid JSON'),
+    });
 
     const tfvars = configWith({ path: 'x.tfvars.json', format: 'tfvars-json', variable: 'allow' }).files[0]!;
-    expect(rejectionSync(() => readFileEntries(tfvars, '{"allow_ipv4": [], "other": []}'))).toMatchObject({ message: expect.stringContaining('other') });
+    expect(rejectionSync(() => readFileEntries(tfvars, '{"allow_ipv4": [], "other": []}'))).toMatchObject({
+      message: expect.stringContaining('other'),
+    });
 
     const template = configWith({ path: 'rules.conf', format: 'template', line: 'allow {cidr};' }).files[0]!;
     const bad = '# BEGIN allowlist-drift:rules.conf\nallow 52.16.0.1/32;\ndeny all;\n# END allowlist-drift:rules.conf\n';
-    expect(rejectionSync(() => readFileEntries(template, bad))).toMatchObject({ code: 'rule-file-unreadable', message: expect.stringContaining('line 3') });
+    expect(rejectionSync(() => readFileEntries(template, bad))).toMatchObject({
+      code: 'rule-file-unreadable',
+      message: expect.stringContaining('line 3'),
+    });
   });
 });
 
@@ -96,7 +113,10 @@ describe('rule files: the change is computed against the base branch', () => {
     });
     expect(change!.removed).toEqual([cidr('52.16.0.3')]);
     expect(() => assertRemovalsNamed([change!], [cidr('52.16.0.3')])).not.toThrow();
-    expect(rejectionSync(() => assertRemovalsNamed([change!], []))).toMatchObject({ code: 'publish-invariant', message: expect.stringContaining('52.16.0.3/32') });
+    expect(rejectionSync(() => assertRemovalsNamed([change!], []))).toMatchObject({
+      code: 'publish-invariant',
+      message: expect.stringContaining('52.16.0.3/32'),
+    });
   });
 
   it('an entry missing from main that a target still proposes is added back, and counted as added', () => {
@@ -110,42 +130,52 @@ describe('rule files: the change is computed against the base branch', () => {
   });
 
   it('refuses a file whose rendering narrowed the set (a renderer bug must not reach the repository)', () => {
-    const narrowed: FileChange = { file: config.files[0]!, before: '[]', content: '[]', added: [], removed: [cidr('52.17.1.11')], kept: [] };
+    const narrowed: FileChange = {
+      file: config.files[0]!,
+      before: '[]',
+      content: '[]',
+      added: [],
+      removed: [cidr('52.17.1.11')],
+      kept: [],
+    };
     expect(rejectionSync(() => assertRemovalsNamed([narrowed], []))).toMatchObject({ code: 'publish-invariant' });
   });
 });
 
 describe('rule files: the publish invariant, property-tested', () => {
-  it.each(FORMATS)('$name: nothing leaves a file unless it is a confirmed removal; proposals and foreign entries are all there', ({ file, empty }) => {
-    const config = configWith(file);
-    const spec: FileSpec = config.files[0]!;
-    fc.assert(
-      fc.property(smallSet, smallSet, smallSet, smallSet, smallSet, (onBase, foreign, baselineA, proposedA, proposedB) => {
-        const baseContent = renderFile(spec, union(onBase, foreign), { configName: 'other', existing: empty });
-        const baselines = new Map([
-          ['a', union(baselineA)],
-          ['b', union(proposedB)],
-        ]);
-        const proposed = new Map([
-          ['a', union(proposedA)],
-          ['b', union(proposedB)],
-        ]);
-        const managed = new Map([
-          ['a', union(baselineA, onBase)],
-          ['b', union(proposedB)],
-        ]);
-        const changes = planFiles(config, { base: new Map([[spec.path, baseContent]]), baselines, proposed, managed });
-        const confirmed = difference(union(baselineA, proposedB), union(proposedA, proposedB));
-        assertRemovalsNamed(changes, confirmed);
-        const after = readFileEntries(spec, changes[0]!.content);
-        const before = readFileEntries(spec, baseContent);
-        for (const range of union(proposedA, proposedB)) expect(covers(after, range)).toBe(true);
-        for (const range of difference(before, confirmed)) expect(covers(after, range)).toBe(true);
-        const { kept } = totalChange(changes);
-        expect(intersects(kept, union(baselineA, onBase, proposedA, proposedB))).toBe(false);
-        for (const range of kept) expect(covers(after, range)).toBe(true);
-      }),
-      { numRuns: 300 },
-    );
-  });
+  it.each(FORMATS)(
+    '$name: nothing leaves a file unless it is a confirmed removal; proposals and foreign entries are all there',
+    ({ file, empty }) => {
+      const config = configWith(file);
+      const spec: FileSpec = config.files[0]!;
+      fc.assert(
+        fc.property(smallSet, smallSet, smallSet, smallSet, smallSet, (onBase, foreign, baselineA, proposedA, proposedB) => {
+          const baseContent = renderFile(spec, union(onBase, foreign), { configName: 'other', existing: empty });
+          const baselines = new Map([
+            ['a', union(baselineA)],
+            ['b', union(proposedB)],
+          ]);
+          const proposed = new Map([
+            ['a', union(proposedA)],
+            ['b', union(proposedB)],
+          ]);
+          const managed = new Map([
+            ['a', union(baselineA, onBase)],
+            ['b', union(proposedB)],
+          ]);
+          const changes = planFiles(config, { base: new Map([[spec.path, baseContent]]), baselines, proposed, managed });
+          const confirmed = difference(union(baselineA, proposedB), union(proposedA, proposedB));
+          assertRemovalsNamed(changes, confirmed);
+          const after = readFileEntries(spec, changes[0]!.content);
+          const before = readFileEntries(spec, baseContent);
+          for (const range of union(proposedA, proposedB)) expect(covers(after, range)).toBe(true);
+          for (const range of difference(before, confirmed)) expect(covers(after, range)).toBe(true);
+          const { kept } = totalChange(changes);
+          expect(intersects(kept, union(baselineA, onBase, proposedA, proposedB))).toBe(false);
+          for (const range of kept) expect(covers(after, range)).toBe(true);
+        }),
+        { numRuns: 300 },
+      );
+    },
+  );
 });

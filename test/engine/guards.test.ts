@@ -28,7 +28,11 @@ function serviceTagsDocument(extraPrefixes: string[] = []) {
   };
   const entry = file.values.find((value) => value.name === TAG)!;
   const prefixes = [...entry.properties.addressPrefixes, ...extraPrefixes];
-  return { changeNumber: file.changeNumber, cloud: file.cloud, values: [{ ...entry, properties: { ...entry.properties, addressPrefixes: prefixes } }] };
+  return {
+    changeNumber: file.changeNumber,
+    cloud: file.cloud,
+    values: [{ ...entry, properties: { ...entry.properties, addressPrefixes: prefixes } }],
+  };
 }
 
 describe('engine: removal hysteresis', () => {
@@ -37,7 +41,8 @@ describe('engine: removal hysteresis', () => {
     await approvedBaseline();
     h.dns.set('fe2.acme.test', { kind: 'nxdomain' });
 
-    const pending = (result: Awaited<ReturnType<Harness['run']>>) => result.report.targets.find((t) => t.id === 'acme-prod')!.pendingRemoval;
+    const pending = (result: Awaited<ReturnType<Harness['run']>>) =>
+      result.report.targets.find((t) => t.id === 'acme-prod')!.pendingRemoval;
 
     const first = await h.run();
     expect(pending(first)).toEqual([{ cidr: `${FE2_V4}/32`, misses: 1 }]);
@@ -87,7 +92,11 @@ describe('engine: held targets', () => {
 
     const tags = report.targets.find((t) => t.id === 'mcas-tags')!;
     expect(tags.status).toBe('held');
-    expect(tags.verdicts.filter((v) => v.outcome === 'hold').map((v) => v.guard)).toEqual(['mass-addition', 'broad-prefix', 'special-range']);
+    expect(tags.verdicts.filter((v) => v.outcome === 'hold').map((v) => v.guard)).toEqual([
+      'mass-addition',
+      'broad-prefix',
+      'special-range',
+    ]);
     expect(tags.added).toEqual([]);
     expect(report.pullRequest).toMatchObject({ action: 'created', number: 2 });
     expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toContain(`${NEW_V4}/32`);

@@ -81,7 +81,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     startHttpPeer(),
     startGitHubPeer({ token: TOKEN, files: { 'README.md': '# network\n', 'firewall/other-rules.txt': 'keep me\n' } }),
   ]);
-  const documents = new Map<string, { body: string | Buffer; contentType: string }>([[CAS_PATH, { body: sharedFile('fixtures/cas/network-requirements_2024-06-20.md'), contentType: 'text/plain; charset=utf-8' }]]);
+  const documents = new Map<string, { body: string | Buffer; contentType: string }>([
+    [CAS_PATH, { body: sharedFile('fixtures/cas/network-requirements_2024-06-20.md'), contentType: 'text/plain; charset=utf-8' }],
+  ]);
   http.handle((request, response) => routes(Object.fromEntries(documents))(request, response));
 
   const defaults: ConfigInput = {

@@ -181,7 +181,13 @@ describe('engine: the PR after people act on it', () => {
     h.dns.set('fe1.acme.test', { kind: 'answer', a: [FE1_V4, OTHER_V4], aaaa: [FE1_V6] });
     const partial = await h.run();
     expect(partial.report.pullRequest).toMatchObject({ action: 'updated', number: 2 });
-    expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toEqual([`${FE1_V4}/32`, `${FE2_V4}/32`, `${NEW_V4}/32`, `${OTHER_V4}/32`, `${FE1_V6}/128`]);
+    expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toEqual([
+      `${FE1_V4}/32`,
+      `${FE2_V4}/32`,
+      `${NEW_V4}/32`,
+      `${OTHER_V4}/32`,
+      `${FE1_V6}/128`,
+    ]);
 
     // A complete check decides again: fe2's extra address is gone, so it leaves the PR.
     h.dns.set('fe2.acme.test', { kind: 'answer', a: [FE2_V4] });
@@ -249,7 +255,9 @@ describe('engine: the PR after people act on it', () => {
     expect(after.report.pullRequest).toMatchObject({ action: 'created', number: 2 });
     expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toEqual([`${FE1_V4}/32`, `${FE2_V4}/32`, '52.16.9.9/32', `${FE1_V6}/128`]);
     expect(h.github.pullRequest(2).title).toBe('allowlist: +3 -0 across acme-prod');
-    expect(after.report.warnings).toEqual([expect.objectContaining({ code: 'unmanaged-entries', message: expect.stringContaining('52.16.9.9/32') })]);
+    expect(after.report.warnings).toEqual([
+      expect.objectContaining({ code: 'unmanaged-entries', message: expect.stringContaining('52.16.9.9/32') }),
+    ]);
     expect(h.github.pullRequest(2).body).toContain('Kept, not managed here');
   });
   it('leaves a PR that people pushed to open when its drift goes away: closing it would delete their commits', async () => {
@@ -297,7 +305,9 @@ describe('engine: the PR after people act on it', () => {
     h = await startHarness();
     await approvedBaseline();
     // The CAS page gains an EU1 portal address; only the CAS timer sees it.
-    const page = sharedFile('fixtures/cas/network-requirements_2024-06-20.md').toString('utf8').replace('|EU1|13.80.125.22, ', '|EU1|13.80.125.22, 51.4.4.4, ');
+    const page = sharedFile('fixtures/cas/network-requirements_2024-06-20.md')
+      .toString('utf8')
+      .replace('|EU1|13.80.125.22, ', '|EU1|13.80.125.22, 51.4.4.4, ');
     h.http.handle(routes({ '/network-requirements.md': { body: page, contentType: 'text/plain; charset=utf-8' } }));
     const casOnly = await h.run({ targetTypes: ['cas-docs'] });
     expect(casOnly.report.pullRequest).toMatchObject({ action: 'created', number: 2 });

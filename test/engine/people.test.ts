@@ -165,7 +165,12 @@ describe('people and faults on GitHub', () => {
     h.dns.set('fe1.acme.test', { kind: 'answer', a: ['52.1.1.1', '52.1.1.2', '52.1.1.4'] });
     const moved = await h.run({ config: renamed });
     expect(moved.report.pullRequest).toMatchObject({ action: 'created', number: 3 });
-    expect(h.github.pullRequests().filter((p) => p.state === 'open').map((p) => [p.number, p.headRef])).toEqual([[3, 'firewall-bot/prod']]);
+    expect(
+      h.github
+        .pullRequests()
+        .filter((p) => p.state === 'open')
+        .map((p) => [p.number, p.headRef]),
+    ).toEqual([[3, 'firewall-bot/prod']]);
     expect(h.github.pullRequest(2).comments.at(-1)!.body).toContain('superseded');
     expect(h.github.refSha(BRANCH)).toBeUndefined();
     expect((await h.state()).config.pullRequest).toMatchObject({ number: 3, branch: 'firewall-bot/prod' });

@@ -28,7 +28,12 @@ beforeAll(async () => {
     'fe-gone.acme.test': { kind: 'nxdomain' },
   });
   http = await startHttpPeer(
-    routes({ '/network-requirements.md': { body: sharedFile('fixtures/cas/network-requirements_2024-06-20.md'), contentType: 'text/plain; charset=utf-8' } }),
+    routes({
+      '/network-requirements.md': {
+        body: sharedFile('fixtures/cas/network-requirements_2024-06-20.md'),
+        contentType: 'text/plain; charset=utf-8',
+      },
+    }),
   );
   process.env.ALLOWLIST_STORAGE = inject('azuriteConnectionString');
   process.env.ALLOWLIST_TABLE = TABLE;
@@ -221,13 +226,27 @@ describe('GET /api/status', () => {
       const status = bodyOf(response) as unknown as {
         lastRunAt: string;
         pullRequest: unknown;
-        targets: Array<{ id: string; status: string; lastCheckAt: string | null; baselineCount: number; observedCount: number; pendingRemoval: unknown[]; lastErrors: Array<{ code: string }> }>;
+        targets: Array<{
+          id: string;
+          status: string;
+          lastCheckAt: string | null;
+          baselineCount: number;
+          observedCount: number;
+          pendingRemoval: unknown[];
+          lastErrors: Array<{ code: string }>;
+        }>;
       };
       expect(Date.parse(status.lastRunAt)).toBeGreaterThanOrEqual(Date.parse(run.startedAt));
       expect(Date.parse(status.lastRunAt)).toBeLessThanOrEqual(Date.parse(run.finishedAt));
       expect(status.pullRequest).toBeNull();
       const acme = status.targets.find((t) => t.id === 'acme-prod')!;
-      expect(acme).toMatchObject({ status: 'ok', baselineCount: 2, observedCount: 2, pendingRemoval: [{ cidr: '20.50.1.20/32', misses: 1 }], lastErrors: [] });
+      expect(acme).toMatchObject({
+        status: 'ok',
+        baselineCount: 2,
+        observedCount: 2,
+        pendingRemoval: [{ cidr: '20.50.1.20/32', misses: 1 }],
+        lastErrors: [],
+      });
       expect(Date.parse(acme.lastCheckAt!)).toBeGreaterThanOrEqual(Date.parse(run.startedAt));
       const broken = status.targets.find((t) => t.id === 'acme-broken')!;
       expect(broken.status).toBe('error');
@@ -246,13 +265,20 @@ describe('GET /api/status with an open pull request', () => {
     const github = await startGitHubPeer({ token, files: { 'README.md': '# network\n' } });
     process.env.GITHUB_TOKEN = token;
     try {
-      process.env.ALLOWLIST_CONFIG = JSON.stringify(configJson('status-pr', { github: { owner: github.owner, repo: github.repo, apiUrl: github.url } }));
+      process.env.ALLOWLIST_CONFIG = JSON.stringify(
+        configJson('status-pr', { github: { owner: github.owner, repo: github.repo, apiUrl: github.url } }),
+      );
       const run = reportOf(await callCheck(post('check', '{"targets":["partners","acme-prod"]}')));
       expect(run.errors).toEqual([]);
       expect(run.pullRequest).toMatchObject({ action: 'created', number: expect.any(Number) });
 
       const status = bodyOf(await statusHandler(get('status'), invocation('status').context));
-      expect(status.pullRequest).toEqual({ number: run.pullRequest.number, url: run.pullRequest.url, state: 'open', fingerprint: expect.stringMatching(/^[0-9a-f]{16}$/) });
+      expect(status.pullRequest).toEqual({
+        number: run.pullRequest.number,
+        url: run.pullRequest.url,
+        state: 'open',
+        fingerprint: expect.stringMatching(/^[0-9a-f]{16}$/),
+      });
       expect(JSON.stringify(status)).not.toContain(token);
       expect(github.violations).toEqual([]);
     } finally {
@@ -274,8 +300,14 @@ describe('an invalid configuration', () => {
     });
     const logs: Logged[] = [];
     for (const response of [
-      await checkHandler(get('check'), new InvocationContext({ logHandler: (level, ...args) => logs.push({ level, text: args.join(' ') }) })),
-      await statusHandler(get('status'), new InvocationContext({ logHandler: (level, ...args) => logs.push({ level, text: args.join(' ') }) })),
+      await checkHandler(
+        get('check'),
+        new InvocationContext({ logHandler: (level, ...args) => logs.push({ level, text: args.join(' ') }) }),
+      ),
+      await statusHandler(
+        get('status'),
+        new InvocationContext({ logHandler: (level, ...args) => logs.push({ level, text: args.join(' ') }) }),
+      ),
     ]) {
       expect(response.status).toBe(500);
       const error = bodyOf(response).error as unknown as { code: string; problems: string[] };
@@ -332,7 +364,10 @@ describe('timers', () => {
     try {
       const { context, logs } = invocation('casCheck');
       await expect(scheduledCheck(['static'])(timer(false), context)).resolves.toBeUndefined();
-      expect(logs).toContainEqual({ level: 'warning', text: expect.stringMatching(/^skipped: Another run \(http-run-elsewhere\) holds the lease/) });
+      expect(logs).toContainEqual({
+        level: 'warning',
+        text: expect.stringMatching(/^skipped: Another run \(http-run-elsewhere\) holds the lease/),
+      });
       expect(logs.some((l) => l.level === 'error')).toBe(false);
       expect((await store.read('timer-busy')).targets.size).toBe(0);
     } finally {
@@ -342,7 +377,9 @@ describe('timers', () => {
 
   it('fails the invocation when the configuration is invalid, so the host records the failure', async () => {
     process.env.ALLOWLIST_CONFIG = '{"targets": []}';
-    await expect(scheduledCheck(['static'])(timer(false), invocation('casCheck').context)).rejects.toMatchObject({ code: 'config-invalid' });
+    await expect(scheduledCheck(['static'])(timer(false), invocation('casCheck').context)).rejects.toMatchObject({
+      code: 'config-invalid',
+    });
   });
 });
 

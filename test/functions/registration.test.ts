@@ -11,7 +11,9 @@ function entryFiles(): string[] {
   const main = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).main as string;
   expect(main).toBe('dist/functions/*.js');
   const folder = join(root, dirname(main));
-  return readdirSync(folder).filter((f) => f.endsWith('.js')).map((f) => join(folder, f));
+  return readdirSync(folder)
+    .filter((f) => f.endsWith('.js'))
+    .map((f) => join(folder, f));
 }
 
 function registered(name: string): Registration['metadata'] {
@@ -76,7 +78,8 @@ describe('what the Functions host sees', () => {
     const sources = ['functions', 'shared', 'bin'].flatMap((dir) => listTs(join(root, dir)));
     const read = new Set<string>();
     for (const file of sources) {
-      for (const match of readFileSync(file, 'utf8').matchAll(/env\.([A-Za-z_][A-Za-z0-9_]*)|%([A-Z_]+)%/g)) read.add((match[1] ?? match[2])!);
+      for (const match of readFileSync(file, 'utf8').matchAll(/env\.([A-Za-z_][A-Za-z0-9_]*)|%([A-Z_]+)%/g))
+        read.add((match[1] ?? match[2])!);
     }
     for (const name of read) expect(Object.keys(sample), `${name} documented`).toContain(name);
   });

@@ -7,7 +7,11 @@ let peer: DnsPeer;
 
 beforeAll(async () => {
   peer = await startDnsPeer({
-    'both.test': { kind: 'answer', a: [{ address: '192.0.2.10', ttl: 60 }, '192.0.2.11'], aaaa: [{ address: '2001:DB8:0:0::10', ttl: 120 }] },
+    'both.test': {
+      kind: 'answer',
+      a: [{ address: '192.0.2.10', ttl: 60 }, '192.0.2.11'],
+      aaaa: [{ address: '2001:DB8:0:0::10', ttl: 120 }],
+    },
     'v6only.test': { kind: 'answer', aaaa: ['2001:db8::6'] },
     'empty.test': { kind: 'answer' },
     'servfail.test': { kind: 'servfail' },
@@ -108,7 +112,11 @@ describe('DNS answer validation', () => {
   });
 
   it('treats unknown resolver errors as failures', () => {
-    expect(classifyError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toEqual({ outcome: 'failed', code: 'dns-error', reason: 'ECONNREFUSED' });
+    expect(classifyError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toEqual({
+      outcome: 'failed',
+      code: 'dns-error',
+      reason: 'ECONNREFUSED',
+    });
     expect(classifyError(new Error('boom'))).toEqual({ outcome: 'failed', code: 'dns-error', reason: 'boom' });
   });
 

@@ -13,7 +13,12 @@ export interface ServiceTagsFile {
  * The weekly file as ARM answers it: the same values[], but change numbers are strings and the
  * envelope names the resource (learn.microsoft.com/rest/api/virtualnetwork/service-tags/list).
  */
-export function asArmResponse(file: ServiceTagsFile, subscriptionId: string, values = file.values, nextLink?: string): Record<string, unknown> {
+export function asArmResponse(
+  file: ServiceTagsFile,
+  subscriptionId: string,
+  values = file.values,
+  nextLink?: string,
+): Record<string, unknown> {
   return {
     name: file.cloud.toLowerCase(),
     id: `/subscriptions/${subscriptionId}/providers/Microsoft.Network/serviceTags/${file.cloud.toLowerCase()}`,
@@ -43,10 +48,13 @@ export function armServiceTags(options: ArmPeerOptions): Handler {
   return (request: IncomingMessage, response: ServerResponse) => {
     const url = new URL(request.url ?? '/', 'http://arm.invalid');
     const authorization = request.headers.authorization ?? '';
-    if (!authorization.startsWith('Bearer ')) return cloudError(response, 401, 'AuthenticationFailed', 'Authentication failed. The Authorization header is missing.');
-    if (authorization !== `Bearer ${options.token}`) return cloudError(response, 403, 'AuthorizationFailed', 'The client does not have authorization to perform action.');
+    if (!authorization.startsWith('Bearer '))
+      return cloudError(response, 401, 'AuthenticationFailed', 'Authentication failed. The Authorization header is missing.');
+    if (authorization !== `Bearer ${options.token}`)
+      return cloudError(response, 403, 'AuthorizationFailed', 'The client does not have authorization to perform action.');
     if (url.pathname !== path) return cloudError(response, 404, 'NotFound', `No route for ${url.pathname}`);
-    if (url.searchParams.get('api-version') !== options.apiVersion) return cloudError(response, 400, 'InvalidApiVersionParameter', 'The api-version is invalid.');
+    if (url.searchParams.get('api-version') !== options.apiVersion)
+      return cloudError(response, 400, 'InvalidApiVersionParameter', 'The api-version is invalid.');
     const page = options.pages[url.searchParams.get('page') ?? ''];
     if (page === undefined) return cloudError(response, 404, 'NotFound', 'No such page');
     response.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });

@@ -101,7 +101,7 @@ export async function startDnsPeer(zone: Record<string, Behaviour> = {}, options
         if (type === Packet.TYPE.AAAA) return (behaviour.aaaa ?? []).map((a) => address(name, Packet.TYPE.AAAA, a));
         return [];
       case 'rotate': {
-        const sets = type === Packet.TYPE.A ? behaviour.a : type === Packet.TYPE.AAAA ? behaviour.aaaa ?? [] : [];
+        const sets = type === Packet.TYPE.A ? behaviour.a : type === Packet.TYPE.AAAA ? (behaviour.aaaa ?? []) : [];
         if (sets.length === 0) return [];
         const key = `${name}/${type}`;
         const turn = rotations.get(key) ?? 0;
@@ -110,7 +110,13 @@ export async function startDnsPeer(zone: Record<string, Behaviour> = {}, options
       }
       case 'cname': {
         const target = normalise(behaviour.target);
-        const alias = new Packet.Resource({ name, type: Packet.TYPE.CNAME, class: Packet.CLASS.IN, ttl: behaviour.ttl ?? DEFAULT_TTL, domain: target });
+        const alias = new Packet.Resource({
+          name,
+          type: Packet.TYPE.CNAME,
+          class: Packet.CLASS.IN,
+          ttl: behaviour.ttl ?? DEFAULT_TTL,
+          domain: target,
+        });
         if (type === Packet.TYPE.CNAME) return [alias];
         return [alias, ...records(type, target, names.get(target), depth + 1)];
       }

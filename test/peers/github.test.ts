@@ -32,7 +32,11 @@ describe('GitHub peer', () => {
 
   it('gives identical trees the same sha, like Git', async () => {
     const { data: branch } = await octokit.rest.repos.getBranch({ ...repo(), branch: 'main' });
-    const tree = { ...repo(), base_tree: branch.commit.commit.tree.sha, tree: [{ path: 'b.txt', mode: '100644' as const, type: 'blob' as const, content: 'b' }] };
+    const tree = {
+      ...repo(),
+      base_tree: branch.commit.commit.tree.sha,
+      tree: [{ path: 'b.txt', mode: '100644' as const, type: 'blob' as const, content: 'b' }],
+    };
     const first = await octokit.rest.git.createTree(tree);
     const second = await octokit.rest.git.createTree(tree);
     expect(first.data.sha).toBe(second.data.sha);
@@ -42,7 +46,10 @@ describe('GitHub peer', () => {
   it('records a violation for a body GitHub would reject', async () => {
     const before = peer.violations.length;
     await expect(
-      octokit.request(untyped('POST /repos/{owner}/{repo}/git/trees'), { ...repo(), tree: [{ path: 'x', mode: '100999', type: 'blob', content: 'x' }] }),
+      octokit.request(untyped('POST /repos/{owner}/{repo}/git/trees'), {
+        ...repo(),
+        tree: [{ path: 'x', mode: '100999', type: 'blob', content: 'x' }],
+      }),
     ).rejects.toMatchObject({ status: 400 });
     expect(peer.violations.slice(before)).toEqual([expect.objectContaining({ method: 'POST', reason: expect.stringContaining('mode') })]);
     peer.violations.splice(before);
@@ -51,7 +58,9 @@ describe('GitHub peer', () => {
   it('records a violation for a route GitHub does not have', async () => {
     const before = peer.violations.length;
     await expect(octokit.request('GET /repos/{owner}/{repo}/no-such-thing', repo())).rejects.toMatchObject({ status: 404 });
-    await expect(octokit.request(untyped('GET /repos/{owner}/{repo}/pulls'), { ...repo(), state: 'bogus' })).rejects.toMatchObject({ status: 400 });
+    await expect(octokit.request(untyped('GET /repos/{owner}/{repo}/pulls'), { ...repo(), state: 'bogus' })).rejects.toMatchObject({
+      status: 400,
+    });
     expect(peer.violations.slice(before)).toHaveLength(2);
     peer.violations.splice(before);
   });
@@ -60,12 +69,18 @@ describe('GitHub peer', () => {
     const enterprise = new Octokit({ auth: TOKEN, baseUrl: peer.enterpriseUrl, log: quiet });
     const { data } = await enterprise.rest.repos.getBranch({ ...repo(), branch: 'main' });
     expect(data.commit.sha).toBe(peer.refSha('main'));
-    expect(peer.requests.at(-1)).toMatchObject({ path: '/api/v3/repos/contoso/network/branches/main', route: '/repos/contoso/network/branches/main' });
+    expect(peer.requests.at(-1)).toMatchObject({
+      path: '/api/v3/repos/contoso/network/branches/main',
+      route: '/repos/contoso/network/branches/main',
+    });
   });
 
   it('refuses unknown tokens with 401 Bad credentials', async () => {
     const stranger = new Octokit({ auth: 'ghp_wrong', baseUrl: peer.url, log: quiet });
-    await expect(stranger.rest.repos.getBranch({ ...repo(), branch: 'main' })).rejects.toMatchObject({ status: 401, message: expect.stringContaining('Bad credentials') });
+    await expect(stranger.rest.repos.getBranch({ ...repo(), branch: 'main' })).rejects.toMatchObject({
+      status: 401,
+      message: expect.stringContaining('Bad credentials'),
+    });
   });
 
   it('injects faults once, then behaves again', async () => {
@@ -79,7 +94,11 @@ describe('GitHub peer', () => {
 
   it('keeps an open pull request head on its branch and tracks human merges', async () => {
     const base = peer.refSha('main')!;
-    const { data: tree } = await octokit.rest.git.createTree({ ...repo(), base_tree: peer.commit(base).tree, tree: [{ path: 'c.txt', mode: '100644', type: 'blob', content: 'c' }] });
+    const { data: tree } = await octokit.rest.git.createTree({
+      ...repo(),
+      base_tree: peer.commit(base).tree,
+      tree: [{ path: 'c.txt', mode: '100644', type: 'blob', content: 'c' }],
+    });
     const { data: commit } = await octokit.rest.git.createCommit({ ...repo(), message: 'c', tree: tree.sha, parents: [base] });
     await octokit.rest.git.createRef({ ...repo(), ref: 'refs/heads/feature/c', sha: commit.sha });
     await expect(octokit.rest.git.createRef({ ...repo(), ref: 'refs/heads/feature/c', sha: commit.sha })).rejects.toMatchObject({
@@ -102,18 +121,40 @@ describe('GitHub peer', () => {
   });
 
   it('exchanges a GitHub App JWT for an installation token', async () => {
-    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
     const appPeer = await startGitHubPeer({ app: { id: 4242, installationId: 77, publicKey } });
     try {
-      const app = new Octokit({ baseUrl: appPeer.url, log: quiet, authStrategy: createAppAuth, auth: { appId: 4242, privateKey, installationId: 77 } });
-      await expect(app.rest.repos.getBranch({ owner: appPeer.owner, repo: appPeer.repo, branch: 'main' })).resolves.toMatchObject({ status: 200 });
+      const app = new Octokit({
+        baseUrl: appPeer.url,
+        log: quiet,
+        authStrategy: createAppAuth,
+        auth: { appId: 4242, privateKey, installationId: 77 },
+      });
+      await expect(app.rest.repos.getBranch({ owner: appPeer.owner, repo: appPeer.repo, branch: 'main' })).resolves.toMatchObject({
+        status: 200,
+      });
       expect(appPeer.requests.map((r) => `${r.method} ${r.route} ${r.status}`)).toEqual([
         'POST /app/installations/77/access_tokens 201',
         'GET /repos/contoso/network/branches/main 200',
       ]);
-      const impostor = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
-      const forged = new Octokit({ baseUrl: appPeer.url, log: quiet, authStrategy: createAppAuth, auth: { appId: 4242, privateKey: impostor.privateKey, installationId: 77 } });
-      await expect(forged.rest.repos.getBranch({ owner: appPeer.owner, repo: appPeer.repo, branch: 'main' })).rejects.toMatchObject({ status: 401 });
+      const impostor = generateKeyPairSync('rsa', {
+        modulusLength: 2048,
+        privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+        publicKeyEncoding: { type: 'spki', format: 'pem' },
+      });
+      const forged = new Octokit({
+        baseUrl: appPeer.url,
+        log: quiet,
+        authStrategy: createAppAuth,
+        auth: { appId: 4242, privateKey: impostor.privateKey, installationId: 77 },
+      });
+      await expect(forged.rest.repos.getBranch({ owner: appPeer.owner, repo: appPeer.repo, branch: 'main' })).rejects.toMatchObject({
+        status: 401,
+      });
       expect(appPeer.violations).toEqual([]);
     } finally {
       await appPeer.close();

@@ -34,11 +34,28 @@ afterEach(async () => {
 });
 
 function githubConfig(overrides: Partial<GitHubConfig> = {}): GitHubConfig {
-  return { owner: 'contoso', repo: 'network', base: 'main', apiUrl: peer.url, branchPrefix: 'allowlist-drift/', labels: [], reviewers: [], teamReviewers: [], ...overrides };
+  return {
+    owner: 'contoso',
+    repo: 'network',
+    base: 'main',
+    apiUrl: peer.url,
+    branchPrefix: 'allowlist-drift/',
+    labels: [],
+    reviewers: [],
+    teamReviewers: [],
+    ...overrides,
+  };
 }
 
 function publisher(overrides: Partial<GitHubPublisherOptions> = {}) {
-  return createGitHubPublisher({ github: githubConfig(), configName: 'prod', env: { GITHUB_TOKEN: TOKEN }, tuning: FAST, log: (m) => logs.push(m), ...overrides });
+  return createGitHubPublisher({
+    github: githubConfig(),
+    configName: 'prod',
+    env: { GITHUB_TOKEN: TOKEN },
+    tuning: FAST,
+    log: (m) => logs.push(m),
+    ...overrides,
+  });
 }
 
 /** A plan writing `files` verbatim (three firewall files unless told otherwise). */
@@ -83,17 +100,30 @@ describe('publish: first pull request', () => {
     await start();
     const base = peer.refSha('main')!;
     const github = await publisher({ github: githubConfig({ labels: ['firewall'], reviewers: ['alice'], teamReviewers: ['netops'] }) });
-    const result = await github.publish(plan(drift('198.51.100.7/32'), { labels: ['firewall'], reviewers: ['alice'], teamReviewers: ['netops'] }));
+    const result = await github.publish(
+      plan(drift('198.51.100.7/32'), { labels: ['firewall'], reviewers: ['alice'], teamReviewers: ['netops'] }),
+    );
 
     expect(github.branch).toBe(BRANCH);
-    expect(result).toMatchObject({ action: 'created', pullRequest: { number: 1, state: 'open', branch: BRANCH, headSha: peer.refSha(BRANCH) } });
+    expect(result).toMatchObject({
+      action: 'created',
+      pullRequest: { number: 1, state: 'open', branch: BRANCH, headSha: peer.refSha(BRANCH) },
+    });
     const [head, parent] = peer.history(BRANCH);
     expect(parent!.sha).toBe(base);
     expect(head!.message).toContain(`${CONFIG_TRAILER}: prod`);
     expect(peer.readFile(BRANCH, 'firewall/cas.txt')).toBe('# Defender for Cloud Apps\n198.51.100.7/32\n');
     expect(peer.readFile(BRANCH, 'firewall/hosts.tf')).toBe(SEED['firewall/hosts.tf']);
     const pull = peer.pullRequest(1);
-    expect(pull).toMatchObject({ title: 'Allowlist drift: prod', body: expect.stringContaining('Fingerprint'), headRef: BRANCH, baseRef: 'main', labels: ['firewall'], reviewers: ['alice'], teamReviewers: ['netops'] });
+    expect(pull).toMatchObject({
+      title: 'Allowlist drift: prod',
+      body: expect.stringContaining('Fingerprint'),
+      headRef: BRANCH,
+      baseRef: 'main',
+      labels: ['firewall'],
+      reviewers: ['alice'],
+      teamReviewers: ['netops'],
+    });
     expect(result.pullRequest!.url).toBe('https://github.com/contoso/network/pull/1');
     expect(peer.countRequests('POST /repos/contoso/network/git/commits')).toBe(1);
   });
@@ -117,10 +147,18 @@ describe('publish: first pull request', () => {
     const github = await publisher();
     const base = await github.readBase(['firewall/outsystems.txt', 'firewall/new.txt']);
     expect(base.sha).toBe(peer.refSha('main'));
-    expect(base.files).toEqual(new Map([['firewall/outsystems.txt', SEED['firewall/outsystems.txt']], ['firewall/new.txt', null]]));
+    expect(base.files).toEqual(
+      new Map([
+        ['firewall/outsystems.txt', SEED['firewall/outsystems.txt']],
+        ['firewall/new.txt', null],
+      ]),
+    );
     expect(requestsSince(0)).toHaveLength(3);
     peer.moveBase({ 'docs/later.md': 'later\n' });
-    const result = await github.publish({ ...plan({ 'firewall/outsystems.txt': `${base.files.get('firewall/outsystems.txt')}198.51.100.7/32\n` }), base });
+    const result = await github.publish({
+      ...plan({ 'firewall/outsystems.txt': `${base.files.get('firewall/outsystems.txt')}198.51.100.7/32\n` }),
+      base,
+    });
     expect(result.action).toBe('created');
     expect(peer.history(BRANCH)[0]!.parents).toEqual([base.sha]);
     expect(peer.readFile(BRANCH, 'firewall/outsystems.txt')).toBe(`${SEED['firewall/outsystems.txt']}198.51.100.7/32\n`);
@@ -199,7 +237,11 @@ describe('publish: an open pull request', () => {
 
     const known = { number: 1, headSha: first.pullRequest!.headSha };
     const blocked = await github.publish(plan(drift('198.51.100.9/32')), known);
-    expect(blocked).toMatchObject({ action: 'blocked', pullRequest: { number: 1, headSha: human }, message: expect.stringContaining(BRANCH) });
+    expect(blocked).toMatchObject({
+      action: 'blocked',
+      pullRequest: { number: 1, headSha: human },
+      message: expect.stringContaining(BRANCH),
+    });
     const again = await github.publish(plan(drift('198.51.100.9/32')), { ...known, blockedNotice: blocked.pullRequest!.headSha });
     expect(again.action).toBe('blocked');
 
@@ -253,7 +295,11 @@ describe('withdraw', () => {
     const github = await publisher();
     const first = await github.publish(plan());
     const result = await github.withdraw({ number: 1 }, 'The addresses match the baseline again.');
-    expect(result).toMatchObject({ action: 'closed', pullRequest: { number: 1, state: 'closed', headSha: first.pullRequest!.headSha }, requests: 4 });
+    expect(result).toMatchObject({
+      action: 'closed',
+      pullRequest: { number: 1, state: 'closed', headSha: first.pullRequest!.headSha },
+      requests: 4,
+    });
     expect(peer.pullRequest(1).state).toBe('closed');
     expect(peer.pullRequest(1).comments.map((c) => c.body)).toEqual([expect.stringContaining('The addresses match the baseline again.')]);
     expect(peer.refSha(BRANCH)).toBeUndefined();
@@ -373,7 +419,11 @@ describe('where GitHub is and who we are', () => {
       publicKeyEncoding: { type: 'spki', format: 'pem' },
     });
     await start({ app: { id: 123456, installationId: 987, publicKey } });
-    const env = { GITHUB_APP_ID: '123456', GITHUB_APP_INSTALLATION_ID: '987', GITHUB_APP_PRIVATE_KEY: privateKey.trim().replace(/\n/g, '\\n') };
+    const env = {
+      GITHUB_APP_ID: '123456',
+      GITHUB_APP_INSTALLATION_ID: '987',
+      GITHUB_APP_PRIVATE_KEY: privateKey.trim().replace(/\n/g, '\\n'),
+    };
     const result = await (await publisher({ env })).publish(plan());
     expect(result).toMatchObject({ action: 'created', requests: 7 });
     expect(`${peer.requests[0]!.method} ${peer.requests[0]!.route}`).toBe('POST /app/installations/987/access_tokens');
@@ -386,7 +436,10 @@ describe('where GitHub is and who we are', () => {
     expect(none.message).toMatch(/GITHUB_TOKEN.*GITHUB_APP_ID.*GITHUB_APP_PRIVATE_KEY.*GITHUB_APP_INSTALLATION_ID/);
     const partial = await expectError(publisher({ env: { GITHUB_APP_ID: '1', GITHUB_TOKEN: TOKEN } }), 'github-credentials-missing');
     expect(partial.message).toContain('GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID');
-    const badKey = await expectError(publisher({ env: { GITHUB_APP_ID: '1', GITHUB_APP_INSTALLATION_ID: '2', GITHUB_APP_PRIVATE_KEY: 'hunter2-not-a-key' } }), 'github-credentials-invalid');
+    const badKey = await expectError(
+      publisher({ env: { GITHUB_APP_ID: '1', GITHUB_APP_INSTALLATION_ID: '2', GITHUB_APP_PRIVATE_KEY: 'hunter2-not-a-key' } }),
+      'github-credentials-invalid',
+    );
     expect(badKey.message).not.toContain('hunter2');
     expect(peer.requests).toHaveLength(0);
   });

@@ -17,15 +17,33 @@ const config = parseConfig({
   name: 'prod',
   targets: [
     { id: 'outsystems-prod', type: 'outsystems', frontEnds: ['prodfe1', 'prodfe2'] },
-    { id: 'cas-us1', type: 'cas-docs', url: 'https://docs.example.test/network-requirements.md', dataCenters: ['US1'], sections: ['portal', 'mail'] },
-    { id: 'mcas-tags', type: 'service-tags', url: 'https://download.example.test/ServiceTags_Public.json', tags: ['MicrosoftCloudAppSecurity'] },
+    {
+      id: 'cas-us1',
+      type: 'cas-docs',
+      url: 'https://docs.example.test/network-requirements.md',
+      dataCenters: ['US1'],
+      sections: ['portal', 'mail'],
+    },
+    {
+      id: 'mcas-tags',
+      type: 'service-tags',
+      url: 'https://download.example.test/ServiceTags_Public.json',
+      tags: ['MicrosoftCloudAppSecurity'],
+    },
     { id: 'office-vpn', type: 'static', entries: ['10.20.0.0/16'] },
   ],
 });
 const targetById = (id: string): Target => config.targets.find((t) => t.id === id)!;
 const NOW = '2025-11-07T10:00:00.000Z';
 
-const dns = (hostname: string, ttl = 300): EntryEvidence => ({ kind: 'dns', hostname, recordType: 'A', ttl, resolver: '127.0.0.1:5353', at: NOW });
+const dns = (hostname: string, ttl = 300): EntryEvidence => ({
+  kind: 'dns',
+  hostname,
+  recordType: 'A',
+  ttl,
+  resolver: '127.0.0.1:5353',
+  at: NOW,
+});
 const cas = (heading: string): EntryEvidence => ({ kind: 'cas', section: 'portal', dataCenter: 'US1', heading, revision: '2024-06-20' });
 const tag: EntryEvidence = { kind: 'service-tag', tag: 'MicrosoftCloudAppSecurity', tagChangeNumber: 42, fileChangeNumber: 351 };
 
@@ -43,11 +61,27 @@ function drift(check: Check): TargetDrift {
   const target = targetById(check.id);
   const entries: ObservedEntry[] = check.entries.map(([cidr, evidence]) => ({ cidr: parseCidr(cidr), evidence: [evidence] }));
   const record: TargetRecord | undefined = check.baseline
-    ? { targetId: target.id, baseline: check.baseline.map(parseCidr), misses: check.misses ?? {}, firstSeen: {}, lastErrors: [], lastWarnings: [], verdicts: [] }
+    ? {
+        targetId: target.id,
+        baseline: check.baseline.map(parseCidr),
+        misses: check.misses ?? {},
+        firstSeen: {},
+        lastErrors: [],
+        lastWarnings: [],
+        verdicts: [],
+      }
     : undefined;
   return computeDrift({
     target,
-    observation: { targetId: target.id, type: target.type, observedAt: NOW, status: check.status ?? 'ok', entries, warnings: check.warnings ?? [], errors: check.errors ?? [] },
+    observation: {
+      targetId: target.id,
+      type: target.type,
+      observedAt: NOW,
+      status: check.status ?? 'ok',
+      entries,
+      warnings: check.warnings ?? [],
+      errors: check.errors ?? [],
+    },
     record,
     policy: config.policy,
     now: NOW,
@@ -83,7 +117,14 @@ const smallCase = () => [
     warnings: [{ code: 'new-front-end', message: 'LifeTime reports 3 front-end servers in environment prod but 2 are configured.' }],
   }),
   drift({ id: 'cas-us1', entries: [['13.107.228.0/23', cas('US1 portal')]] }),
-  drift({ id: 'mcas-tags', baseline: ['20.40.0.0/24'], entries: [['20.40.0.0/24', tag], ['192.168.7.0/24', tag]] }),
+  drift({
+    id: 'mcas-tags',
+    baseline: ['20.40.0.0/24'],
+    entries: [
+      ['20.40.0.0/24', tag],
+      ['192.168.7.0/24', tag],
+    ],
+  }),
   drift({ id: 'office-vpn', status: 'error', entries: [], errors: [{ code: 'dns-timeout', message: 'no answer within 2000 ms' }] }),
 ];
 
@@ -175,8 +216,17 @@ describe('renderPullRequest', () => {
 
 describe('renderPullRequest: partial checks (issue 11)', () => {
   it('lists a partial check apart from failed ones, with its warnings saying what was not read', () => {
-    const typo: Problem = { code: 'cas-unreadable-address', message: 'line 25 of the CAS page, under "App connector, row US1": "13.64.16.132m" is not an IP address or CIDR' };
-    const partial = drift({ id: 'cas-us1', status: 'partial', baseline: ['13.107.228.0/24'], entries: [['13.107.228.0/23', cas('US1 portal')]], warnings: [typo] });
+    const typo: Problem = {
+      code: 'cas-unreadable-address',
+      message: 'line 25 of the CAS page, under "App connector, row US1": "13.64.16.132m" is not an IP address or CIDR',
+    };
+    const partial = drift({
+      id: 'cas-us1',
+      status: 'partial',
+      baseline: ['13.107.228.0/24'],
+      entries: [['13.107.228.0/23', cas('US1 portal')]],
+      warnings: [typo],
+    });
     expect(partial.report.status).toBe('partial');
     const { body } = render([partial, smallCase()[3]!]);
     const section = (title: string) => body.slice(body.indexOf(title), body.indexOf('###', body.indexOf(title) + 3));
@@ -190,11 +240,21 @@ describe('renderPullRequest with hostile upstream text', () => {
   const hostname = 'evil|host<script>alert(1)</script>@team `rm -rf` **bold**\n| injected | row |';
   const heading = 'Portal [click](https://evil.example/x) www.evil.example #12 <img src=x onerror=alert(1)>';
   const hostile = () => [
-    drift({ id: 'outsystems-prod', baseline: ['52.1.1.1'], entries: [['52.1.1.1', dns('prodfe1')], ['52.9.9.9', dns(hostname)]] }),
+    drift({
+      id: 'outsystems-prod',
+      baseline: ['52.1.1.1'],
+      entries: [
+        ['52.1.1.1', dns('prodfe1')],
+        ['52.9.9.9', dns(hostname)],
+      ],
+    }),
     drift({
       id: 'cas-us1',
       baseline: ['52.7.7.7'],
-      entries: [['52.7.7.7', cas('ok')], ['52.8.8.8', cas(heading)]],
+      entries: [
+        ['52.7.7.7', cas('ok')],
+        ['52.8.8.8', cas(heading)],
+      ],
       warnings: [{ code: 'cas-layout', message: 'line one\r\nline two | @octocat <b>bold</b>\u2028[x](javascript:alert(1))' }],
     }),
   ];
@@ -213,19 +273,34 @@ describe('renderPullRequest with hostile upstream text', () => {
     expect(nodesOf(tree, 'link')).toEqual([]);
     expect(nodesOf(tree, 'inlineCode')).toEqual([]);
     expect(nodesOf(tree, 'strong').map((node) => toString(node))).not.toContain('bold');
-    for (const raw of ['<script', '<img', '<b>', '@team', '@octocat', 'https://evil', 'www.evil', '#12', '\r', '\u2028']) expect(body).not.toContain(raw);
+    for (const raw of ['<script', '<img', '<b>', '@team', '@octocat', 'https://evil', 'www.evil', '#12', '\r', '\u2028'])
+      expect(body).not.toContain(raw);
 
     // The reviewer still reads the upstream text as it was, on one line.
     const cells = added.map((table) => toString(table.children[1]!.children[1]!).replace(/\u200b/g, ''));
     expect(cells[0]).toContain('evil|host<script>alert(1)</script>@team `rm -rf` **bold** | injected | row |');
     expect(cells[1]).toContain(`under “${heading}”`);
-    const warning = nodesOf(tree, 'listItem').map((node) => toString(node).replace(/\u200b/g, '')).find((text) => text.includes('cas-layout'));
+    const warning = nodesOf(tree, 'listItem')
+      .map((node) => toString(node).replace(/\u200b/g, ''))
+      .find((text) => text.includes('cas-layout'));
     expect(warning).toBe('cas-us1: cas-layout: line one line two | @octocat <b>bold</b> [x](javascript:alert(1))');
   });
 
   it('escapes any text into one inert table cell that still reads the same', () => {
-    const markdownish = fc.constantFrom(...'|\\`*_{}[]()#!~&$^<>@:/.-+=\n\r\t "\'w1 '.split(''), '<script>', '@team', 'https://', 'www.', '&lt;', '```', '\u202e', '\u00a0');
-    const text = fc.array(fc.oneof(markdownish, fc.string({ unit: 'grapheme', maxLength: 4 })), { maxLength: 40 }).map((parts) => parts.join(''));
+    const markdownish = fc.constantFrom(
+      ...'|\\`*_{}[]()#!~&$^<>@:/.-+=\n\r\t "\'w1 '.split(''),
+      '<script>',
+      '@team',
+      'https://',
+      'www.',
+      '&lt;',
+      '```',
+      '\u202e',
+      '\u00a0',
+    );
+    const text = fc
+      .array(fc.oneof(markdownish, fc.string({ unit: 'grapheme', maxLength: 4 })), { maxLength: 40 })
+      .map((parts) => parts.join(''));
     fc.assert(
       fc.property(text, (input) => {
         const tree = parse(`| a | b |\n| --- | --- |\n| x | ${escapeMarkdown(input)} |\n`);
@@ -235,7 +310,10 @@ describe('renderPullRequest with hostile upstream text', () => {
         expect(tables[0]!.children[1]!.children).toHaveLength(2);
         for (const type of ['html', 'link', 'inlineCode', 'emphasis', 'strong', 'delete', 'image']) expect(nodesOf(tree, type)).toEqual([]);
         const shown = toString(tables[0]!.children[1]!.children[1]!).replace(/\u200b/g, '');
-        const expected = input.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/gu, ' ').replace(/\s+/g, ' ').trim();
+        const expected = input
+          .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/gu, ' ')
+          .replace(/\s+/g, ' ')
+          .trim();
         expect(shown).toBe(expected);
       }),
       { numRuns: 1000 },
@@ -245,7 +323,10 @@ describe('renderPullRequest with hostile upstream text', () => {
 
 describe('renderPullRequest size and stability', () => {
   /** 20,000 public /32s that do not aggregate: 52.a.b.1 and 53.a.b.1. */
-  const many = Array.from({ length: 20_000 }, (_, index) => `${52 + Math.floor(index / 10_000)}.${Math.floor((index % 10_000) / 100)}.${index % 100}.1`);
+  const many = Array.from(
+    { length: 20_000 },
+    (_, index) => `${52 + Math.floor(index / 10_000)}.${Math.floor((index % 10_000) / 100)}.${index % 100}.1`,
+  );
 
   it('truncates 20,000 additions to fit GitHub’s limit without cutting a row', () => {
     const big = drift({ id: 'mcas-tags', entries: many.map((cidr) => [cidr, tag] as const) });

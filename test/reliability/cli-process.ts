@@ -11,9 +11,14 @@ export const CLI = join(ROOT, 'dist/bin/allowlist-drift.js');
 
 /** Builds dist/ when the CLI is missing or older than any source it is compiled from. */
 export function ensureBuilt(): void {
-  const newestSource = Math.max(...['shared', 'bin', 'functions'].flatMap((dir) => listTs(join(ROOT, dir))).map((file) => statSync(file).mtimeMs));
+  const newestSource = Math.max(
+    ...['shared', 'bin', 'functions'].flatMap((dir) => listTs(join(ROOT, dir))).map((file) => statSync(file).mtimeMs),
+  );
   if (existsSync(CLI) && statSync(CLI).mtimeMs >= newestSource) return;
-  spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')], { cwd: ROOT, stdio: 'ignore' });
+  spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')], {
+    cwd: ROOT,
+    stdio: 'ignore',
+  });
   if (!existsSync(CLI)) throw new Error('the CLI could not be built');
 }
 
@@ -36,7 +41,11 @@ export interface CliRun {
 }
 
 export function startCli(args: string[], env: Record<string, string>): CliRun {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -98,7 +98,11 @@ describe('issue 6 group 3: overlapping and interrupted runs', () => {
     });
 
     it('a PR created whose response was lost is adopted in the same run, not duplicated', async () => {
-      peers.github.failNext('POST /repos/contoso/network/pulls', { status: 502, body: { message: 'Server Error' } }, { afterHandling: true });
+      peers.github.failNext(
+        'POST /repos/contoso/network/pulls',
+        { status: 502, body: { message: 'Server Error' } },
+        { afterHandling: true },
+      );
       const report = await fullRun(config, store);
       expect(report.errors).toEqual([]);
       expect(report.pullRequest.action).toBe('created');
@@ -107,7 +111,11 @@ describe('issue 6 group 3: overlapping and interrupted runs', () => {
     });
 
     it('a run that dies after opening the PR and before recording it: the next run adopts the PR', async () => {
-      const write = failNextCalls(store, 'write', () => new StateUnavailableError('Table storage at 127.0.0.1 failed to write the state: connection reset'));
+      const write = failNextCalls(
+        store,
+        'write',
+        () => new StateUnavailableError('Table storage at 127.0.0.1 failed to write the state: connection reset'),
+      );
       expect(await rejection(fullRun(config, store))).toMatchObject({ code: 'state-unavailable' });
       expect(write.calls()).toBe(1);
       expect(pullsOn(peers.github, branchOf(config))).toHaveLength(1);
@@ -123,7 +131,11 @@ describe('issue 6 group 3: overlapping and interrupted runs', () => {
     });
 
     it('a PR merged while its record was lost: the next run promotes it instead of opening an empty duplicate', async () => {
-      failNextCalls(store, 'write', () => new StateUnavailableError('Table storage at 127.0.0.1 failed to write the state: connection reset'));
+      failNextCalls(
+        store,
+        'write',
+        () => new StateUnavailableError('Table storage at 127.0.0.1 failed to write the state: connection reset'),
+      );
       expect(await rejection(fullRun(config, store))).toMatchObject({ code: 'state-unavailable' });
       const [orphan] = pullsOn(peers.github, branchOf(config));
       peers.github.mergePullRequest(orphan!.number);
@@ -146,7 +158,11 @@ describe('issue 6 group 3: overlapping and interrupted runs', () => {
       const first = await fullRun(config, store);
       const number = first.pullRequest.number!;
       peers.github.mergePullRequest(number);
-      failNextCalls(store, 'write', () => new StateUnavailableError('Table storage at 127.0.0.1 failed to write the state: connection reset'));
+      failNextCalls(
+        store,
+        'write',
+        () => new StateUnavailableError('Table storage at 127.0.0.1 failed to write the state: connection reset'),
+      );
       expect(await rejection(fullRun(config, store))).toMatchObject({ code: 'state-unavailable' });
       const between = await store.read(config.name);
       expect(between.config.pullRequest).toMatchObject({ number, state: 'open' });
@@ -234,14 +250,22 @@ describe('issue 6 group 3: overlapping and killed CLI processes', () => {
 
   function cliSetup() {
     const input = configInput(`conc-cli-${++seq}`, peers, { cas: true, githubUrl: proxy.url });
-    return { name: input.name!, branch: `allowlist-drift/${input.name}`, path: writeConfigFile(input), config: makeConfig(input.name!, peers, { cas: true, githubUrl: proxy.url }) };
+    return {
+      name: input.name!,
+      branch: `allowlist-drift/${input.name}`,
+      path: writeConfigFile(input),
+      config: makeConfig(input.name!, peers, { cas: true, githubUrl: proxy.url }),
+    };
   }
 
   const cliEnv = { ALLOWLIST_STORAGE: connectionString, GITHUB_TOKEN: TOKEN };
 
   it('two CLI processes at once: exactly one PR; the other exits 1 saying a run is in progress', async () => {
     const setup = cliSetup();
-    const runs = await Promise.all([startCli(['check', '--config', setup.path], cliEnv).done, startCli(['check', '--config', setup.path], cliEnv).done]);
+    const runs = await Promise.all([
+      startCli(['check', '--config', setup.path], cliEnv).done,
+      startCli(['check', '--config', setup.path], cliEnv).done,
+    ]);
     const codes = runs.map((r) => r.code).sort();
     expect(codes).toEqual([0, 1]);
     const loser = runs.find((r) => r.code === 1)!;
@@ -274,13 +298,20 @@ describe('issue 6 group 3: overlapping and killed CLI processes', () => {
 
   for (const step of [
     { name: 'after pushing the branch', method: 'POST', path: '/repos/contoso/network/git/refs', expected: 'created' },
-    { name: 'after creating the PR, before reading the answer', method: 'POST', path: '/repos/contoso/network/pulls', expected: 'unchanged' },
+    {
+      name: 'after creating the PR, before reading the answer',
+      method: 'POST',
+      path: '/repos/contoso/network/pulls',
+      expected: 'unchanged',
+    },
   ]) {
     it(`a CLI killed ${step.name}: the next run completes it with exactly one PR`, async () => {
       const setup = cliSetup();
       const cli = startCli(['check', '--config', setup.path], cliEnv);
       proxy.intercept((request) =>
-        request.method === step.method && request.path.startsWith(step.path) ? { afterForward: () => void cli.child.kill('SIGKILL'), hang: true } : undefined,
+        request.method === step.method && request.path.startsWith(step.path)
+          ? { afterForward: () => void cli.child.kill('SIGKILL'), hang: true }
+          : undefined,
       );
       expect((await cli.done).signal).toBe('SIGKILL');
       proxy.intercept(() => undefined);

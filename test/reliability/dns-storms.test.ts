@@ -64,7 +64,8 @@ function forecast(seed: number): Array<Record<Host, Weather>> {
     const day = {} as Record<Host, Weather>;
     for (const host of Object.keys(HOSTS) as Host[]) {
       const roll = random();
-      let weather: Weather = roll < 0.7 ? 'stable' : roll < 0.78 ? 'timeout' : roll < 0.86 ? 'servfail' : roll < 0.94 ? 'rotate' : 'nxdomain';
+      let weather: Weather =
+        roll < 0.7 ? 'stable' : roll < 0.78 ? 'timeout' : roll < 0.86 ? 'servfail' : roll < 0.94 ? 'rotate' : 'nxdomain';
       if (weather === 'nxdomain' && hadNxdomain.has(host)) weather = 'stable';
       if (weather === 'nxdomain') hadNxdomain.add(host);
       day[host] = weather;

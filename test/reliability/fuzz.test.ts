@@ -52,15 +52,63 @@ function typedOutcome<T>(parse: () => T): { ok: true; value: T } | { ok: false; 
       expect(error.message.length).toBeGreaterThan(0);
       return { ok: false, error };
     }
-    throw new Error(`untyped ${(error as Error)?.name ?? typeof error} escaped the parser: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+    throw new Error(`untyped ${(error as Error)?.name ?? typeof error} escaped the parser: ${(error as Error)?.message ?? String(error)}`, {
+      cause: error,
+    });
   }
 }
 
 /** Markdown-ish text built from the tokens the CAS parser reacts to. */
 const markdownToken = fc.oneof(
-  fc.constantFrom('# ', '## ', '### ', '#### ', '> ', '> [!div class="mx-tableFixed"]\n', '|', ' | ', '|---|---|\n', '| --- |', '\n', '\n\n', '<br>', '<br></br>', '<br /><br />', ', ', '---\n', 'ms.date: 06/20/2024\n', '```\n', '1. ', '   '),
-  fc.constantFrom('Portal access', 'SIEM agent', 'Log collector', 'App connector', 'Third-party DLP integration', 'Mail server', 'Access and session controls', 'US1', 'EU2', 'GOV US1', 'Data center', 'IP address'),
-  fc.constantFrom('13.64.26.88', '40.74.1.235/32', '52.183.75.62', '2603:1006:2000::/48', '0.0.0.0/0', '999.1.1.1', '10.0.0.1/33', '::/0', 'fe80::1%eth0', '192.0.2.1/24'),
+  fc.constantFrom(
+    '# ',
+    '## ',
+    '### ',
+    '#### ',
+    '> ',
+    '> [!div class="mx-tableFixed"]\n',
+    '|',
+    ' | ',
+    '|---|---|\n',
+    '| --- |',
+    '\n',
+    '\n\n',
+    '<br>',
+    '<br></br>',
+    '<br /><br />',
+    ', ',
+    '---\n',
+    'ms.date: 06/20/2024\n',
+    '```\n',
+    '1. ',
+    '   ',
+  ),
+  fc.constantFrom(
+    'Portal access',
+    'SIEM agent',
+    'Log collector',
+    'App connector',
+    'Third-party DLP integration',
+    'Mail server',
+    'Access and session controls',
+    'US1',
+    'EU2',
+    'GOV US1',
+    'Data center',
+    'IP address',
+  ),
+  fc.constantFrom(
+    '13.64.26.88',
+    '40.74.1.235/32',
+    '52.183.75.62',
+    '2603:1006:2000::/48',
+    '0.0.0.0/0',
+    '999.1.1.1',
+    '10.0.0.1/33',
+    '::/0',
+    'fe80::1%eth0',
+    '192.0.2.1/24',
+  ),
   fc.string({ maxLength: 12 }),
 );
 const randomMarkdown = fc.array(markdownToken, { maxLength: 120 }).map((tokens) => tokens.join(''));
@@ -72,27 +120,43 @@ const cellToken = fc.oneof(
   { arbitrary: fc.tuple(fc.ipV4(), fc.integer({ min: 16, max: 32 })).map(([ip, bits]) => `${ip}/${bits}`), weight: 2 },
   { arbitrary: fc.constantFrom(' ', 'n/a', '13.64.26.88 ', '*.portal.cloudappsecurity.com', '<br>'), weight: 2 },
 );
-const tableRow = fc.tuple(fc.constantFrom('US1', 'US2', 'EU1', 'EU2', 'Gov US1', 'GCC', 'US'), fc.array(cellToken, { maxLength: 6 }), fc.constantFrom(', ', ',', '<br>', '<br></br>', ' '));
+const tableRow = fc.tuple(
+  fc.constantFrom('US1', 'US2', 'EU1', 'EU2', 'Gov US1', 'GCC', 'US'),
+  fc.array(cellToken, { maxLength: 6 }),
+  fc.constantFrom(', ', ',', '<br>', '<br></br>', ' '),
+);
 const section = (heading: fc.Arbitrary<string>) => fc.tuple(heading, fc.array(tableRow, { minLength: 1, maxLength: 4 }));
 /** Address-like text no parser can read: a page listing it must name it in an issue, never read on without it. */
-const junk = fc.oneof({ arbitrary: fc.constant(null), weight: 3 }, { arbitrary: fc.constantFrom('1.2.3', '300.1.1.1', '10.0.0.1/40', '52.0.0.1/33'), weight: 1 });
+const junk = fc.oneof(
+  { arbitrary: fc.constant(null), weight: 3 },
+  { arbitrary: fc.constantFrom('1.2.3', '300.1.1.1', '10.0.0.1/40', '52.0.0.1/33'), weight: 1 },
+);
 /** The sections every revision has come first, so a fair share of pages is complete enough to be accepted. */
 const structuredPage = fc
   .tuple(
     fc.tuple(section(fc.constant('## Portal access')), section(fc.constant('## App connector'))),
-    fc.array(section(fc.constantFrom('## SIEM agent connection', '## Log collector', '## Third-party DLP integration', '## Something new', '### US1')), { maxLength: 4 }),
+    fc.array(
+      section(
+        fc.constantFrom('## SIEM agent connection', '## Log collector', '## Third-party DLP integration', '## Something new', '### US1'),
+      ),
+      { maxLength: 4 },
+    ),
     fc.array(fc.oneof(fc.ipV4(), fc.constantFrom('65.55.234.192/26')), { minLength: 1, maxLength: 4 }),
     junk,
   )
   .map(([[portalSection, appConnector], optional, mail, bad]) => {
     const [portalHeading, [firstRow, ...otherRows]] = portalSection;
     // fast-check replays generated values while shrinking, so they are copied, never changed in place.
-    const portalRows = bad === null ? [firstRow!, ...otherRows] : [[firstRow![0], [...firstRow![1], bad], firstRow![2]] as const, ...otherRows];
+    const portalRows =
+      bad === null ? [firstRow!, ...otherRows] : [[firstRow![0], [...firstRow![1], bad], firstRow![2]] as const, ...otherRows];
     const required = [[portalHeading, portalRows] as const, appConnector] as const;
     const sections = [...required, ...optional];
     const markdown = [
       '---\nms.date: 06/20/2024\n---\n# Network requirements\n',
-      ...sections.map(([heading, rows]) => `${heading}\n\n|Data center|IP addresses|\n|----|----|\n${rows.map(([dc, cells, separator]) => `|${dc}|${cells.join(separator)}|`).join('\n')}\n`),
+      ...sections.map(
+        ([heading, rows]) =>
+          `${heading}\n\n|Data center|IP addresses|\n|----|----|\n${rows.map(([dc, cells, separator]) => `|${dc}|${cells.join(separator)}|`).join('\n')}\n`,
+      ),
       `## Mail server\n\n${mail.map((address) => `- ${address}`).join('\n')}\n`,
       '## Next steps\n',
     ].join('\n');
@@ -104,7 +168,10 @@ const structuredPage = fc
 describe('issue 6 group 8: property-based fuzzing of every parser of outside data', () => {
   it('parseCidr: random text and near-miss addresses give a canonical CIDR or invalid-cidr', () => {
     const nearMiss = fc
-      .tuple(fc.oneof(fc.ipV4(), fc.ipV6(), fc.ipV4Extended(), fc.string({ maxLength: 20 })), fc.option(fc.oneof(fc.nat(200).map(String), fc.string({ maxLength: 4 }))))
+      .tuple(
+        fc.oneof(fc.ipV4(), fc.ipV6(), fc.ipV4Extended(), fc.string({ maxLength: 20 })),
+        fc.option(fc.oneof(fc.nat(200).map(String), fc.string({ maxLength: 4 }))),
+      )
       .map(([address, prefix]) => (prefix === null ? address : `${address}/${prefix}`));
     fc.assert(
       fc.property(fc.oneof(nearMiss, fc.string({ maxLength: 80 }), fc.string({ unit: 'binary', maxLength: 80 })), (text) => {
@@ -157,7 +224,9 @@ describe('issue 6 group 8: property-based fuzzing of every parser of outside dat
   });
 
   it('parseCasPage: random mutations of the real page revisions never crash', () => {
-    const mutated = fc.tuple(fc.constantFrom(...CAS_PAGES), mutations(fc.constantFrom('|', '\n', '<br>', ',', '#', '>', '0', '/', ' ', '---'))).map(([page, mutate]) => mutate(page));
+    const mutated = fc
+      .tuple(fc.constantFrom(...CAS_PAGES), mutations(fc.constantFrom('|', '\n', '<br>', ',', '#', '>', '0', '/', ' ', '---')))
+      .map(([page, mutate]) => mutate(page));
     const seen = { accepted: 0, rejected: 0 };
     fc.assert(
       fc.property(mutated, (markdown) => {
@@ -183,7 +252,10 @@ describe('issue 6 group 8: property-based fuzzing of every parser of outside dat
         values: fc.oneof(
           fc.array(
             fc.oneof(
-              fc.record({ name: fc.oneof(fc.constantFrom(MCAS, AFD), fc.string({ maxLength: 8 }), fc.integer()), properties: fc.anything() }, { requiredKeys: [] }),
+              fc.record(
+                { name: fc.oneof(fc.constantFrom(MCAS, AFD), fc.string({ maxLength: 8 }), fc.integer()), properties: fc.anything() },
+                { requiredKeys: [] },
+              ),
               fc.anything(),
             ),
             { maxLength: 6 },
@@ -195,24 +267,32 @@ describe('issue 6 group 8: property-based fuzzing of every parser of outside dat
       { requiredKeys: [] },
     );
     fc.assert(
-      fc.property(fc.oneof(fc.oneof(documentLike, fc.jsonValue()).map((value) => JSON.stringify(value) ?? 'null'), fc.string({ maxLength: 100 })), (text) => {
-        const outcome = typedOutcome(() => extractServiceTags(text, [MCAS, AFD]));
-        if (outcome.ok) {
-          expect(Number.isFinite(outcome.value.fileChangeNumber)).toBe(true);
-          for (const tag of outcome.value.tags) {
-            expect([MCAS, AFD]).toContain(tag.name);
-            for (const prefix of tag.prefixes) expect(typeof prefix).toBe('string');
+      fc.property(
+        fc.oneof(
+          fc.oneof(documentLike, fc.jsonValue()).map((value) => JSON.stringify(value) ?? 'null'),
+          fc.string({ maxLength: 100 }),
+        ),
+        (text) => {
+          const outcome = typedOutcome(() => extractServiceTags(text, [MCAS, AFD]));
+          if (outcome.ok) {
+            expect(Number.isFinite(outcome.value.fileChangeNumber)).toBe(true);
+            for (const tag of outcome.value.tags) {
+              expect([MCAS, AFD]).toContain(tag.name);
+              for (const prefix of tag.prefixes) expect(typeof prefix).toBe('string');
+            }
+            const summary = typedOutcome(() => summariseServiceTags([MCAS, AFD], outcome.value));
+            if (summary.ok) expectCanonical(summary.value.entries.map((e) => e.cidr));
           }
-          const summary = typedOutcome(() => summariseServiceTags([MCAS, AFD], outcome.value));
-          if (summary.ok) expectCanonical(summary.value.entries.map((e) => e.cidr));
-        }
-      }),
+        },
+      ),
       settings,
     );
   });
 
   it('extractServiceTags: mutated slices of the real file never crash', () => {
-    const mutated = mutations(fc.constantFrom('"', ',', '[', ']', '{', '}', ':', '0', 'null', '/')).map((mutate) => mutate(SERVICE_TAGS_SLICE));
+    const mutated = mutations(fc.constantFrom('"', ',', '[', ']', '{', '}', ':', '0', 'null', '/')).map((mutate) =>
+      mutate(SERVICE_TAGS_SLICE),
+    );
     fc.assert(
       fc.property(mutated, (text) => {
         const wanted = [AFD, `${MCAS}.WestEurope`];
@@ -256,7 +336,9 @@ describe('issue 6 group 8: property-based fuzzing of every parser of outside dat
   });
 
   it('parseConfigText: mutated sample text never crashes', () => {
-    const mutated = mutations(fc.constantFrom('"', ',', '{', '}', '[', ']', ':', '\n', '\\', '\u0000')).map((mutate) => mutate(SAMPLE_CONFIG));
+    const mutated = mutations(fc.constantFrom('"', ',', '{', '}', '[', ']', ':', '\n', '\\', '\u0000')).map((mutate) =>
+      mutate(SAMPLE_CONFIG),
+    );
     fc.assert(
       fc.property(fc.oneof(mutated, fc.string({ maxLength: 200 })), (text) => {
         typedOutcome(() => parseConfigText(text));
@@ -266,8 +348,13 @@ describe('issue 6 group 8: property-based fuzzing of every parser of outside dat
   });
 
   it('parseCheckQuery: random query strings give target ids or bad-request', () => {
-    const param = fc.tuple(fc.oneof(fc.constantFrom('target', 'code', 'targets', 'Target'), fc.string({ maxLength: 8 })), fc.oneof(fc.constantFrom('prod', 'cas-docs', 'a', '-x', ''), fc.string({ maxLength: 12 })));
-    const query = fc.array(param, { maxLength: 60 }).map((pairs) => pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&'));
+    const param = fc.tuple(
+      fc.oneof(fc.constantFrom('target', 'code', 'targets', 'Target'), fc.string({ maxLength: 8 })),
+      fc.oneof(fc.constantFrom('prod', 'cas-docs', 'a', '-x', ''), fc.string({ maxLength: 12 })),
+    );
+    const query = fc
+      .array(param, { maxLength: 60 })
+      .map((pairs) => pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&'));
     const raw = fc.string({ maxLength: 300 });
     fc.assert(
       fc.property(fc.oneof(query, raw), (search) => {
@@ -293,13 +380,29 @@ describe('issue 6 group 8: property-based fuzzing of every parser of outside dat
   });
 
   it('parseCheckBody: random bodies give target ids or bad-request', () => {
-    const bodyLike = fc.record({ targets: fc.oneof(fc.array(fc.oneof(fc.constantFrom('prod', 'cas-docs'), fc.string({ maxLength: 10 }), fc.integer())), fc.anything()) }, { requiredKeys: [] });
+    const bodyLike = fc.record(
+      {
+        targets: fc.oneof(
+          fc.array(fc.oneof(fc.constantFrom('prod', 'cas-docs'), fc.string({ maxLength: 10 }), fc.integer())),
+          fc.anything(),
+        ),
+      },
+      { requiredKeys: [] },
+    );
     fc.assert(
-      fc.property(fc.oneof(bodyLike.map((b) => JSON.stringify(b)), fc.jsonValue().map((v) => JSON.stringify(v)), fc.string({ maxLength: 200 }), fc.string({ minLength: 4090, maxLength: 4200 })), (text) => {
-        const outcome = typedOutcome(() => parseCheckBody(text));
-        if (outcome.ok) for (const id of outcome.value.targetIds) expect(id).toMatch(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/);
-        else expect(outcome.error.code).toBe('bad-request');
-      }),
+      fc.property(
+        fc.oneof(
+          bodyLike.map((b) => JSON.stringify(b)),
+          fc.jsonValue().map((v) => JSON.stringify(v)),
+          fc.string({ maxLength: 200 }),
+          fc.string({ minLength: 4090, maxLength: 4200 }),
+        ),
+        (text) => {
+          const outcome = typedOutcome(() => parseCheckBody(text));
+          if (outcome.ok) for (const id of outcome.value.targetIds) expect(id).toMatch(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/);
+          else expect(outcome.error.code).toBe('bad-request');
+        },
+      ),
       settings,
     );
   });
@@ -310,7 +413,8 @@ type JsonPath = ReadonlyArray<string | number>;
 function jsonPaths(value: unknown, at: JsonPath = []): JsonPath[] {
   const here = [at];
   if (Array.isArray(value)) return [...here, ...value.flatMap((item, index) => jsonPaths(item, [...at, index]))];
-  if (typeof value === 'object' && value !== null) return [...here, ...Object.entries(value).flatMap(([key, item]) => jsonPaths(item, [...at, key]))];
+  if (typeof value === 'object' && value !== null)
+    return [...here, ...Object.entries(value).flatMap(([key, item]) => jsonPaths(item, [...at, key]))];
   return here;
 }
 

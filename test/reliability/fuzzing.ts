@@ -30,14 +30,20 @@ export function mutations(token: fc.Arbitrary<string>): fc.Arbitrary<Edit> {
       const start = Math.floor(where * text.length);
       return text.slice(0, start + length) + text.slice(start, start + length) + text.slice(start + length);
     }),
-    at.map((where): Edit => (text) => text.slice(0, Math.floor(where * text.length))),
+    at.map(
+      (where): Edit =>
+        (text) =>
+          text.slice(0, Math.floor(where * text.length)),
+    ),
     at.map((where): Edit => (text) => {
       const lines = text.split('\n');
       lines.splice(Math.floor(where * lines.length), 1);
       return lines.join('\n');
     }),
   );
-  return fc.array(edit, { minLength: 1, maxLength: 5 }).map((edits) => (text: string) => edits.reduce((current, apply) => apply(current), text));
+  return fc
+    .array(edit, { minLength: 1, maxLength: 5 })
+    .map((edits) => (text: string) => edits.reduce((current, apply) => apply(current), text));
 }
 
 /** mulberry32: a tiny deterministic PRNG, so a storm replays identically from its seed. */

@@ -48,7 +48,16 @@ function failUntilHealed(route: string, fault: FaultResponse): () => number {
   const matching = (r: { method: string; path: string }) => r.method === method && decodeURIComponent(r.path.split('?')[0]!) === path;
   const body = typeof fault.body === 'string' ? fault.body : JSON.stringify(fault.body ?? {});
   proxy.intercept((r) =>
-    matching(r) ? { forward: false, replaceWith: { status: fault.status, headers: { 'content-type': fault.contentType ?? 'application/json; charset=utf-8', ...fault.headers }, body } } : undefined,
+    matching(r)
+      ? {
+          forward: false,
+          replaceWith: {
+            status: fault.status,
+            headers: { 'content-type': fault.contentType ?? 'application/json; charset=utf-8', ...fault.headers },
+            body,
+          },
+        }
+      : undefined,
   );
   return () => proxy.requests.filter(matching).length;
 }
@@ -81,7 +90,13 @@ async function expectNoUnrecordedPr(report: Report) {
 
 describe('issue 6 group 5: GitHub failures', () => {
   describe('transient failures are retried within limits', () => {
-    for (const route of [`GET ${REPO}/pulls`, `POST ${REPO}/git/trees`, `POST ${REPO}/git/commits`, `POST ${REPO}/git/refs`, `POST ${REPO}/pulls`]) {
+    for (const route of [
+      `GET ${REPO}/pulls`,
+      `POST ${REPO}/git/trees`,
+      `POST ${REPO}/git/commits`,
+      `POST ${REPO}/git/refs`,
+      `POST ${REPO}/pulls`,
+    ]) {
       it(`one 502 on ${route}: retried, one PR`, async () => {
         peers.github.failNext(route, faults.serverError());
         const report = await fullRun(config, store);
@@ -126,9 +141,27 @@ describe('issue 6 group 5: GitHub failures', () => {
     const persistent: Array<{ name: string; route: string; fault: FaultResponse; code: string; tries: number }> = [
       { name: '5xx on creating the tree', route: `POST ${REPO}/git/trees`, fault: faults.serverError(), code: 'github-error', tries: 4 },
       { name: '5xx on opening the PR', route: `POST ${REPO}/pulls`, fault: faults.serverError(), code: 'github-error', tries: 4 },
-      { name: 'a rate limit resetting in an hour', route: `GET ${REPO}/pulls`, fault: faults.rateLimited(3600), code: 'github-rate-limited', tries: 1 },
-      { name: 'a secondary rate limit that does not clear', route: `POST ${REPO}/git/commits`, fault: faults.secondaryRateLimit(1), code: 'github-rate-limited', tries: 3 },
-      { name: 'an HTML page instead of JSON', route: `GET ${REPO}/branches/main`, fault: faults.html(200), code: 'github-bad-response', tries: 1 },
+      {
+        name: 'a rate limit resetting in an hour',
+        route: `GET ${REPO}/pulls`,
+        fault: faults.rateLimited(3600),
+        code: 'github-rate-limited',
+        tries: 1,
+      },
+      {
+        name: 'a secondary rate limit that does not clear',
+        route: `POST ${REPO}/git/commits`,
+        fault: faults.secondaryRateLimit(1),
+        code: 'github-rate-limited',
+        tries: 3,
+      },
+      {
+        name: 'an HTML page instead of JSON',
+        route: `GET ${REPO}/branches/main`,
+        fault: faults.html(200),
+        code: 'github-bad-response',
+        tries: 1,
+      },
     ];
     for (const { name, route, fault, code, tries } of persistent) {
       it(`${name}: '${code}', observations stored, no PR without a record`, async () => {
@@ -185,7 +218,10 @@ describe('issue 6 group 5: GitHub failures', () => {
 
   describe('a PR created whose follow-up requests fail', () => {
     it('labels that cannot be set: the PR is still recorded by the run that opened it, with the problem reported', async () => {
-      config = parseConfig({ ...configInput(config.name, peers, { githubUrl: proxy.url }), github: { ...configInput(config.name, peers, { githubUrl: proxy.url }).github, labels: ['allowlist-drift'] } });
+      config = parseConfig({
+        ...configInput(config.name, peers, { githubUrl: proxy.url }),
+        github: { ...configInput(config.name, peers, { githubUrl: proxy.url }).github, labels: ['allowlist-drift'] },
+      });
       const attempts = failUntilHealed(`POST ${REPO}/issues/1/labels`, faults.serverError());
       const failed = await fullRun(config, store);
       expect(attempts()).toBe(4);

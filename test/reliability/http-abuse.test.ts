@@ -112,7 +112,10 @@ describe('issue 6 group 6: HTTP endpoint abuse', () => {
     });
 
     it('an unknown target among known ones, by POST: 404, and the known ones are not checked either', async () => {
-      const response = await checkHandler(request('POST', '/api/check?target=partners', { body: JSON.stringify({ targets: ['outsystems-prod', 'ghost'] }) }), context('check'));
+      const response = await checkHandler(
+        request('POST', '/api/check?target=partners', { body: JSON.stringify({ targets: ['outsystems-prod', 'ghost'] }) }),
+        context('check'),
+      );
       expect(response.status).toBe(404);
       expect(errorCode(response)).toBe('unknown-target');
     });
@@ -145,15 +148,25 @@ describe('issue 6 group 6: HTTP endpoint abuse', () => {
       ['a body of 1 MB', JSON.stringify({ targets: ['partners'], padding: 'x'.repeat(1024 * 1024) })],
     ] as const) {
       it(`POST with ${what}: 400`, async () => {
-        const response = await checkHandler(request('POST', '/api/check', { body, headers: { 'content-type': 'application/json' } }), context('check'));
+        const response = await checkHandler(
+          request('POST', '/api/check', { body, headers: { 'content-type': 'application/json' } }),
+          context('check'),
+        );
         expect(response.status).toBe(400);
         expect(errorCode(response)).toBe('bad-request');
       });
     }
 
     it('a request trying to name a host or URL to fetch: 400, and nothing is fetched from it', async () => {
-      for (const query of [`url=${encodeURIComponent(canary.url)}`, `target=${encodeURIComponent(canary.url)}`, `host=${encodeURIComponent('127.0.0.1')}`]) {
-        const response = await checkHandler(request('POST', `/api/check?${query}`, { headers: { 'x-forwarded-host': canary.url.slice(7), host: canary.url.slice(7) } }), context('check'));
+      for (const query of [
+        `url=${encodeURIComponent(canary.url)}`,
+        `target=${encodeURIComponent(canary.url)}`,
+        `host=${encodeURIComponent('127.0.0.1')}`,
+      ]) {
+        const response = await checkHandler(
+          request('POST', `/api/check?${query}`, { headers: { 'x-forwarded-host': canary.url.slice(7), host: canary.url.slice(7) } }),
+          context('check'),
+        );
         expect(response.status).toBe(400);
       }
       const body = JSON.stringify({ targets: [canary.url] });

@@ -48,7 +48,11 @@ export async function startInterceptingProxy(target: string): Promise<Intercepti
         await plan.afterForward?.();
         if (plan.hang) return;
         const answer = plan.replaceWith
-          ? { status: plan.replaceWith.status, headers: { 'content-type': 'application/json', ...plan.replaceWith.headers } as IncomingHttpHeaders, body: Buffer.from(plan.replaceWith.body ?? '') }
+          ? {
+              status: plan.replaceWith.status,
+              headers: { 'content-type': 'application/json', ...plan.replaceWith.headers } as IncomingHttpHeaders,
+              body: Buffer.from(plan.replaceWith.body ?? ''),
+            }
           : real!;
         const headers = Object.fromEntries(Object.entries(answer.headers).filter(([name]) => !HOP_BY_HOP.has(name.toLowerCase())));
         response.writeHead(answer.status, { ...headers, 'content-length': String(answer.body.length) });
@@ -76,7 +80,12 @@ export async function startInterceptingProxy(target: string): Promise<Intercepti
   };
 }
 
-function forward(upstream: URL, seen: SeenRequest, headers: IncomingHttpHeaders, body: Buffer): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
+function forward(
+  upstream: URL,
+  seen: SeenRequest,
+  headers: IncomingHttpHeaders,
+  body: Buffer,
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolveForward, reject) => {
     const outgoing = httpRequest(
       { host: upstream.hostname, port: upstream.port, method: seen.method, path: seen.path, headers: { ...headers, host: upstream.host } },

@@ -24,8 +24,16 @@ export function uniqueTableName(prefix = 'relb'): string {
   return `${prefix}${randomBytes(6).toString('hex')}`;
 }
 
-export async function openStore(connectionString: string, tableName = uniqueTableName(), options: { maxRetries?: number; now?: () => Date } = {}): Promise<StateStore> {
-  const store = StateStore.fromSetting(connectionString, { tableName, maxRetries: options.maxRetries ?? 2, ...(options.now ? { now: options.now } : {}) });
+export async function openStore(
+  connectionString: string,
+  tableName = uniqueTableName(),
+  options: { maxRetries?: number; now?: () => Date } = {},
+): Promise<StateStore> {
+  const store = StateStore.fromSetting(connectionString, {
+    tableName,
+    maxRetries: options.maxRetries ?? 2,
+    ...(options.now ? { now: options.now } : {}),
+  });
   await store.ensureTable();
   return store;
 }
@@ -45,7 +53,9 @@ export interface Peers {
 
 /** The upstream's normal behaviour: the real CAS page. */
 export function casPage(): Handler {
-  return routes({ [CAS_PATH]: { body: sharedFile('fixtures/cas/network-requirements_2024-06-20.md'), contentType: 'text/plain; charset=utf-8' } });
+  return routes({
+    [CAS_PATH]: { body: sharedFile('fixtures/cas/network-requirements_2024-06-20.md'), contentType: 'text/plain; charset=utf-8' },
+  });
 }
 
 export async function startPeers(): Promise<Peers> {
@@ -71,7 +81,17 @@ export function configInput(name: string, peers: Peers, options: PeersOptions & 
     targets: [
       { id: 'outsystems-prod', type: 'outsystems', frontEnds: [FRONT_END] },
       { id: 'partners', type: 'static', entries: ['198.51.100.10'] },
-      ...(options.cas ? [{ id: 'cas-mail', type: 'cas-docs' as const, url: `${peers.upstream.url}${CAS_PATH}`, dataCenters: '*' as const, sections: ['mail' as const] }] : []),
+      ...(options.cas
+        ? [
+            {
+              id: 'cas-mail',
+              type: 'cas-docs' as const,
+              url: `${peers.upstream.url}${CAS_PATH}`,
+              dataCenters: '*' as const,
+              sections: ['mail' as const],
+            },
+          ]
+        : []),
     ],
     // Generous for a loaded machine: a local DNS peer answers at once, and a timeout would turn a scenario into another one.
     dns: { servers: [peers.dns.server], timeoutMs: 3000, tries: 2, stabilityQueries: 1 },
@@ -104,7 +124,12 @@ export function branchOf(config: Config): string {
 }
 
 /** Wraps one method of our own StateStore object so that its next call(s) fail, then behave normally again. */
-export function failNextCalls<K extends 'write' | 'read'>(store: StateStore, method: K, error: () => Error, times = 1): { calls: () => number } {
+export function failNextCalls<K extends 'write' | 'read'>(
+  store: StateStore,
+  method: K,
+  error: () => Error,
+  times = 1,
+): { calls: () => number } {
   const original = store[method].bind(store) as (...args: unknown[]) => Promise<unknown>;
   let calls = 0;
   (store as unknown as Record<string, unknown>)[method] = async (...args: unknown[]) => {

@@ -61,7 +61,11 @@ function alphanumeric(length: number): string {
 }
 
 function rsaKey() {
-  return generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  return generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
 }
 
 /** Every secret and the parts of it that identify it: a PEM's body lines and its DER in one piece. */
@@ -97,14 +101,20 @@ function leakedForms(secret: string): string[] {
 }
 
 function leaksIn(text: string): string[] {
-  return secrets().flatMap((secret, index) => leakedForms(secret).filter((form) => text.includes(form)).map(() => `secret #${index}`));
+  return secrets().flatMap((secret, index) =>
+    leakedForms(secret)
+      .filter((form) => text.includes(form))
+      .map(() => `secret #${index}`),
+  );
 }
 
 /** Captures what reaches the console and the process streams while `run` executes. */
 async function captured<T>(label: string, run: () => Promise<T>): Promise<T> {
   const chunks: string[] = [];
   const spies = [
-    ...(['log', 'info', 'warn', 'error', 'debug', 'trace'] as const).map((method) => vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void chunks.push(args.map(String).join(' ')))),
+    ...(['log', 'info', 'warn', 'error', 'debug', 'trace'] as const).map((method) =>
+      vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void chunks.push(args.map(String).join(' '))),
+    ),
     vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (chunks.push(String(chunk)), true)),
     vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (chunks.push(String(chunk)), true)),
   ];
@@ -117,23 +127,44 @@ async function captured<T>(label: string, run: () => Promise<T>): Promise<T> {
 }
 
 function publisherFor(env: Record<string, string>) {
-  return (c: Config) => createGitHubPublisher({ github: c.github!, configName: c.name, env, tuning: FAST_GITHUB, log: (m) => record('publisher log', m) });
+  return (c: Config) =>
+    createGitHubPublisher({ github: c.github!, configName: c.name, env, tuning: FAST_GITHUB, log: (m) => record('publisher log', m) });
 }
 
 function appEnv(privateKey: string): Record<string, string> {
   // App settings often hold the PEM on one line with "\n" escapes.
-  return { GITHUB_APP_ID: String(APP_ID), GITHUB_APP_INSTALLATION_ID: String(INSTALLATION_ID), GITHUB_APP_PRIVATE_KEY: privateKey.replace(/\n/g, '\\n') };
+  return {
+    GITHUB_APP_ID: String(APP_ID),
+    GITHUB_APP_INSTALLATION_ID: String(INSTALLATION_ID),
+    GITHUB_APP_PRIVATE_KEY: privateKey.replace(/\n/g, '\\n'),
+  };
 }
 
 async function inProcessCheck(label: string, env: Record<string, string>, checkStore = store): Promise<void> {
   const logs: string[] = [];
   await captured(label, async () => {
     try {
-      const report = await runCheck({ config, store: checkStore, env, trigger: 'cli', dryRun: false, publisher: publisherFor(env), log: (level, m) => logs.push(`[${level}] ${m}`) });
+      const report = await runCheck({
+        config,
+        store: checkStore,
+        env,
+        trigger: 'cli',
+        dryRun: false,
+        publisher: publisherFor(env),
+        log: (level, m) => logs.push(`[${level}] ${m}`),
+      });
       record(`${label}: report`, report);
-      outputs.push({ label: `${label}: report marker`, text: `errors=${report.errors.map((e) => e.code).join(',')} pr=${report.pullRequest.action}` });
+      outputs.push({
+        label: `${label}: report marker`,
+        text: `errors=${report.errors.map((e) => e.code).join(',')} pr=${report.pullRequest.action}`,
+      });
     } catch (error) {
-      record(`${label}: error`, { message: (error as Error).message, problem: toProblem(error), response: errorResponse(error), string: String(error) });
+      record(`${label}: error`, {
+        message: (error as Error).message,
+        problem: toProblem(error),
+        response: errorResponse(error),
+        string: String(error),
+      });
     }
   });
   record(`${label}: log`, logs.join('\n'));
@@ -141,11 +172,17 @@ async function inProcessCheck(label: string, env: Record<string, string>, checkS
 
 function invocation(functionName: string, label: string): InvocationContext {
   const logs: string[] = [];
-  outputs.push({ label: `${label}: InvocationContext logs`, get text() { return logs.join('\n'); } });
+  outputs.push({
+    label: `${label}: InvocationContext logs`,
+    get text() {
+      return logs.join('\n');
+    },
+  });
   return new InvocationContext({
     invocationId: `secrets-${functionName}-${outputs.length}`,
     functionName,
-    logHandler: (level, ...args) => logs.push(`[${level}] ${args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a) ?? String(a))).join(' ')}`),
+    logHandler: (level, ...args) =>
+      logs.push(`[${level}] ${args.map((a) => (typeof a === 'string' ? a : (JSON.stringify(a) ?? String(a)))).join(' ')}`),
   });
 }
 
@@ -153,7 +190,10 @@ function invocation(functionName: string, label: string): InvocationContext {
 function transpileCli(into: string): string {
   const sources = ['bin', 'shared'].flatMap((dir) => listTs(join(ROOT, dir)));
   for (const file of sources) {
-    const output = ts.transpileModule(readFileSync(file, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2023 }, fileName: file });
+    const output = ts.transpileModule(readFileSync(file, 'utf8'), {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2023 },
+      fileName: file,
+    });
     const target = join(into, relative(ROOT, file)).replace(/\.ts$/, '.js');
     mkdirSync(dirname(target), { recursive: true });
     writeFileSync(target, output.outputText);
@@ -165,12 +205,20 @@ function transpileCli(into: string): string {
 
 function listTs(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? listTs(join(dir, entry.name)) : entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') ? [join(dir, entry.name)] : [],
+    entry.isDirectory()
+      ? listTs(join(dir, entry.name))
+      : entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')
+        ? [join(dir, entry.name)]
+        : [],
   );
 }
 
 async function runCli(label: string, args: string[], env: Record<string, string>): Promise<number | null> {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: work, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli, ...args], {
+    cwd: work,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
@@ -191,7 +239,10 @@ async function closedPortNumber(): Promise<number> {
 }
 
 function textOf(label: RegExp): string {
-  return outputs.filter((o) => label.test(o.label)).map((o) => o.text).join('\n');
+  return outputs
+    .filter((o) => label.test(o.label))
+    .map((o) => o.text)
+    .join('\n');
 }
 
 beforeAll(async () => {
@@ -202,18 +253,30 @@ beforeAll(async () => {
   lifetime = await startHttpPeer((request, response) => {
     if (lifetimeMode === 'unauthorized') {
       // A careless API that echoes the credential it rejected, in a header and in the body.
-      response.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': `Bearer error="invalid_token" token="${LIFETIME_TOKEN}"` });
+      response.writeHead(401, {
+        'content-type': 'application/json',
+        'www-authenticate': `Bearer error="invalid_token" token="${LIFETIME_TOKEN}"`,
+      });
       response.end(JSON.stringify({ Errors: [`Invalid token ${request.headers.authorization ?? ''}`] }));
       return;
     }
     response.writeHead(200, { 'content-type': 'application/json' });
     response.end(JSON.stringify({ Name: `Production (${LIFETIME_TOKEN})`, NumberOfFrontEnds: 3 }));
   });
-  github = await startGitHubPeer({ token: GITHUB_TOKEN, app: { id: APP_ID, installationId: INSTALLATION_ID, publicKey: appKey.publicKey }, files: { 'firewall/allowlist.txt': '# allowlist\n' } });
+  github = await startGitHubPeer({
+    token: GITHUB_TOKEN,
+    app: { id: APP_ID, installationId: INSTALLATION_ID, publicKey: appKey.publicKey },
+    files: { 'firewall/allowlist.txt': '# allowlist\n' },
+  });
   configJson = JSON.stringify({
     name: CONFIG_NAME,
     targets: [
-      { id: 'outsystems', type: 'outsystems', frontEnds: ['fe1.secrets.test'], lifetime: { url: lifetime.url, environmentKey: 'prod-env' } },
+      {
+        id: 'outsystems',
+        type: 'outsystems',
+        frontEnds: ['fe1.secrets.test'],
+        lifetime: { url: lifetime.url, environmentKey: 'prod-env' },
+      },
       { id: 'partners', type: 'static', entries: ['198.51.100.0/24'] },
     ],
     dns: { servers: [dns.server], timeoutMs: 500, tries: 1 },
@@ -262,11 +325,23 @@ describe('issue 6 group 7: secrets never leave the process', () => {
       expect(textOf(new RegExp(`${label}: report marker`))).toMatch(/errors=.*github/);
     }
 
-    await inProcessCheck('runCheck with storage down (SAS)', { GITHUB_TOKEN, LIFETIME_TOKEN }, StateStore.fromSetting(`TableEndpoint=http://127.0.0.1:${closedPort}/devstoreaccount1;SharedAccessSignature=${SAS}`, { maxRetries: 0 }));
-    await inProcessCheck('runCheck with storage down (account key)', { GITHUB_TOKEN, LIFETIME_TOKEN }, StateStore.fromSetting(azurite.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${closedPort}`), { maxRetries: 0 }));
+    await inProcessCheck(
+      'runCheck with storage down (SAS)',
+      { GITHUB_TOKEN, LIFETIME_TOKEN },
+      StateStore.fromSetting(`TableEndpoint=http://127.0.0.1:${closedPort}/devstoreaccount1;SharedAccessSignature=${SAS}`, {
+        maxRetries: 0,
+      }),
+    );
+    await inProcessCheck(
+      'runCheck with storage down (account key)',
+      { GITHUB_TOKEN, LIFETIME_TOKEN },
+      StateStore.fromSetting(azurite.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${closedPort}`), { maxRetries: 0 }),
+    );
     expect(textOf(/storage down .*: error$/)).toMatch(/state-unavailable|storage/);
 
-    const accepted = await captured('acceptObservation', () => acceptObservation({ config, store, env: { LIFETIME_TOKEN }, targetId: 'partners' }));
+    const accepted = await captured('acceptObservation', () =>
+      acceptObservation({ config, store, env: { LIFETIME_TOKEN }, targetId: 'partners' }),
+    );
     record('acceptObservation: report', accepted);
     record('readStatus', await readStatus(config, store));
   });
@@ -276,13 +351,16 @@ describe('issue 6 group 7: secrets never leave the process', () => {
     const { statusHandler } = await import('../../functions/status.js');
     const { scheduledCheck } = await import('../../functions/timers.js');
     const saved = { ...process.env };
-    const post = () => new HttpRequest({ method: 'POST', url: 'http://localhost/api/check', headers: { 'content-type': 'application/json' } });
+    const post = () =>
+      new HttpRequest({ method: 'POST', url: 'http://localhost/api/check', headers: { 'content-type': 'application/json' } });
     try {
       Object.assign(process.env, { ALLOWLIST_CONFIG: configJson, GITHUB_TOKEN, LIFETIME_TOKEN });
       lifetimeMode = 'unauthorized';
 
       process.env.ALLOWLIST_STORAGE = `TableEndpoint=http://127.0.0.1:${closedPort}/devstoreaccount1;SharedAccessSignature=${SAS}`;
-      const down = await captured('check handler, storage down', () => checkHandler(post(), invocation('check', 'check handler, storage down')));
+      const down = await captured('check handler, storage down', () =>
+        checkHandler(post(), invocation('check', 'check handler, storage down')),
+      );
       record('check handler, storage down: response', down);
       expect(down.status).toBeGreaterThanOrEqual(500);
 
@@ -293,16 +371,24 @@ describe('issue 6 group 7: secrets never leave the process', () => {
       expect(ok.status).toBe(200);
 
       const timer = { isPastDue: true, schedule: { adjustForDST: true }, scheduleStatus: { last: '', next: '', lastUpdated: '' } } as Timer;
-      await captured('timer handler', () => scheduledCheck(['outsystems', 'static'])(timer, invocation('outsystemsCheck', 'timer handler')));
+      await captured('timer handler', () =>
+        scheduledCheck(['outsystems', 'static'])(timer, invocation('outsystemsCheck', 'timer handler')),
+      );
 
       process.env.GITHUB_TOKEN = WRONG_GITHUB_TOKEN;
-      const rejected = await captured('check handler, GitHub 401', () => checkHandler(post(), invocation('check', 'check handler, GitHub 401')));
+      const rejected = await captured('check handler, GitHub 401', () =>
+        checkHandler(post(), invocation('check', 'check handler, GitHub 401')),
+      );
       record('check handler, GitHub 401: response', rejected);
       expect(JSON.stringify(rejected.jsonBody)).toMatch(/github/);
-      await captured('timer handler, GitHub 401', () => scheduledCheck(['outsystems'])(timer, invocation('outsystemsCheck', 'timer handler, GitHub 401')));
+      await captured('timer handler, GitHub 401', () =>
+        scheduledCheck(['outsystems'])(timer, invocation('outsystemsCheck', 'timer handler, GitHub 401')),
+      );
       expect(textOf(/timer handler, GitHub 401: InvocationContext/)).toMatch(/\[error\]/);
 
-      const status = await captured('status handler', () => statusHandler(new HttpRequest({ method: 'GET', url: 'http://localhost/api/status' }), invocation('status', 'status handler')));
+      const status = await captured('status handler', () =>
+        statusHandler(new HttpRequest({ method: 'GET', url: 'http://localhost/api/status' }), invocation('status', 'status handler')),
+      );
       record('status handler: response', status);
       expect(status.status).toBe(200);
     } finally {
@@ -321,10 +407,14 @@ describe('issue 6 group 7: secrets never leave the process', () => {
 
     lifetimeMode = 'unauthorized';
     expect(await runCli('CLI check, LifeTime 401', ['check', '--json'], { ...storage, GITHUB_TOKEN, LIFETIME_TOKEN })).toBe(0);
-    expect(await runCli('CLI check, GitHub 401', ['check', '--json'], { ...storage, GITHUB_TOKEN: WRONG_GITHUB_TOKEN, LIFETIME_TOKEN })).toBe(1);
+    expect(
+      await runCli('CLI check, GitHub 401', ['check', '--json'], { ...storage, GITHUB_TOKEN: WRONG_GITHUB_TOKEN, LIFETIME_TOKEN }),
+    ).toBe(1);
     expect(await runCli('CLI check, wrong App key', ['check'], { ...storage, ...appEnv(wrongAppKey.privateKey), LIFETIME_TOKEN })).toBe(1);
     const sas = `TableEndpoint=http://127.0.0.1:${closedPort}/devstoreaccount1;SharedAccessSignature=${SAS}`;
-    expect(await runCli('CLI check, storage down', ['check', '--json'], { ALLOWLIST_STORAGE: sas, GITHUB_TOKEN, LIFETIME_TOKEN })).not.toBe(0);
+    expect(await runCli('CLI check, storage down', ['check', '--json'], { ALLOWLIST_STORAGE: sas, GITHUB_TOKEN, LIFETIME_TOKEN })).not.toBe(
+      0,
+    );
     expect(textOf(/CLI check, storage down: CLI stderr/)).not.toBe('');
     expect(textOf(/CLI check, GitHub 401: CLI stdout/)).toMatch(/github/);
   }, 120_000);

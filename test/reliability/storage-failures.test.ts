@@ -21,7 +21,10 @@ import { branchOf, casPage, fullRun, makeConfig, openStore, pullsOn, startPeers,
 
 const connectionString = inject('azuriteConnectionString');
 const AZURITE_ORIGIN = /TableEndpoint=(http:\/\/127\.0\.0\.1:\d+)\//.exec(connectionString)![1]!;
-const UNAVAILABLE = { status: 503, body: JSON.stringify({ 'odata.error': { code: 'ServerBusy', message: { lang: 'en-US', value: 'The server is busy.' } } }) };
+const UNAVAILABLE = {
+  status: 503,
+  body: JSON.stringify({ 'odata.error': { code: 'ServerBusy', message: { lang: 'en-US', value: 'The server is busy.' } } }),
+};
 
 let peers: Peers;
 let proxy: InterceptingProxy;
@@ -50,7 +53,8 @@ afterEach(async () => {
 
 const isBatch = (r: SeenRequest) => r.method === 'POST' && r.path.includes('/$batch');
 const isRead = (r: SeenRequest) => r.method === 'GET' && r.path.includes('$filter=');
-const isLease = (r: SeenRequest) => r.path.includes("RowKey='lease'") || (r.method === 'POST' && !r.path.includes('$batch') && !r.path.endsWith('/Tables'));
+const isLease = (r: SeenRequest) =>
+  r.path.includes("RowKey='lease'") || (r.method === 'POST' && !r.path.includes('$batch') && !r.path.endsWith('/Tables'));
 
 function expectNothingStarted() {
   expect(peers.dns.queries).toEqual([]);
@@ -148,12 +152,16 @@ describe('issue 6 group 4: storage failures', () => {
 
     it('412: another writer changed a record between our read and our write: state-conflict, their change kept, no blind retry', async () => {
       const other = await openStore(connectionString, tableName);
-      await other.write(config.name, { targets: [{ targetId: 'partners', baseline: null, misses: {}, firstSeen: {}, lastErrors: [], lastWarnings: [], verdicts: [] }] });
+      await other.write(config.name, {
+        targets: [{ targetId: 'partners', baseline: null, misses: {}, firstSeen: {}, lastErrors: [], lastWarnings: [], verdicts: [] }],
+      });
       const read = store.read.bind(store);
       store.read = async (name: string) => {
         const snapshot = await read(name);
         const theirs = (await other.read(name)).targets.get('partners')!;
-        await other.write(name, { targets: [{ ...theirs, baseline: ['198.51.100.10/32' as never], baselineAt: '2025-01-01T00:00:00.000Z' }] });
+        await other.write(name, {
+          targets: [{ ...theirs, baseline: ['198.51.100.10/32' as never], baselineAt: '2025-01-01T00:00:00.000Z' }],
+        });
         return snapshot;
       };
       const error = await rejection(fullRun(config, store));

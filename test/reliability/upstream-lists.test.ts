@@ -46,7 +46,9 @@ function text(body: string, contentType = 'text/plain; charset=utf-8', status = 
 function tagsWith(edit: (prefixes: string[]) => string[], tags: TagsFile = TAGS): string {
   return JSON.stringify({
     ...tags,
-    values: tags.values.map((v) => (v.name === MCAS ? { ...v, properties: { ...v.properties, addressPrefixes: edit(v.properties.addressPrefixes) } } : v)),
+    values: tags.values.map((v) =>
+      v.name === MCAS ? { ...v, properties: { ...v.properties, addressPrefixes: edit(v.properties.addressPrefixes) } } : v,
+    ),
   });
 }
 
@@ -123,7 +125,11 @@ function targetReport(report: Report, id: string): TargetReport {
 
 /** Every code a target report carries: errors, warnings and the guards that held it. */
 function codesOf(target: TargetReport): string[] {
-  return [...target.errors.map((p) => p.code), ...target.warnings.map((p) => p.code), ...target.verdicts.filter((v) => v.outcome === 'hold').map((v) => v.guard)];
+  return [
+    ...target.errors.map((p) => p.code),
+    ...target.warnings.map((p) => p.code),
+    ...target.verdicts.filter((v) => v.outcome === 'hold').map((v) => v.guard),
+  ];
 }
 
 async function check(): Promise<Report> {
@@ -152,11 +158,19 @@ function expectNothingPublished(): void {
 beforeAll(async () => {
   github = await startGitHubPeer({ token: TOKEN, files: { 'firewall/cas.txt': '# cas\n', 'firewall/tags.txt': '# tags\n' } });
   elsewhere = await startHttpPeer(text(CAS_PAGE));
-  upstream = await startHttpPeer((request, response) => (new URL(request.url ?? '/', 'http://x').pathname === '/cas.md' ? serveCas : serveTags)(request, response));
+  upstream = await startHttpPeer((request, response) =>
+    (new URL(request.url ?? '/', 'http://x').pathname === '/cas.md' ? serveCas : serveTags)(request, response),
+  );
   config = parseConfig({
     name: 'upstream-lists',
     targets: [
-      { id: 'cas', type: 'cas-docs', url: `${upstream.url}/cas.md`, dataCenters: ['US1', 'EU1'], sections: ['portal', 'siem', 'app-connector', 'mail'] },
+      {
+        id: 'cas',
+        type: 'cas-docs',
+        url: `${upstream.url}/cas.md`,
+        dataCenters: ['US1', 'EU1'],
+        sections: ['portal', 'siem', 'app-connector', 'mail'],
+      },
       { id: 'tags', type: 'service-tags', url: `${upstream.url}/tags.json`, tags: [MCAS, AFD] },
     ],
     http: { timeoutMs: 1_000, maxBytes: MAX_BYTES },
@@ -193,7 +207,13 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: 'an empty body', cas: () => text(''), tags: () => text('', 'application/json'), casCode: 'cas-empty', tagsCode: 'service-tags-not-json' },
+  {
+    name: 'an empty body',
+    cas: () => text(''),
+    tags: () => text('', 'application/json'),
+    casCode: 'cas-empty',
+    tagsCode: 'service-tags-not-json',
+  },
   {
     name: 'an HTML error page with status 200 and an HTML content type',
     cas: () => text('<!DOCTYPE html><html><body>Service unavailable</body></html>', 'text/html'),
@@ -229,7 +249,11 @@ const CASES: Case[] = [
   {
     name: 'a required table missing',
     cas: () => text(casWithoutTable('App connector')),
-    tags: () => text(tagsWith(() => []), 'application/json'),
+    tags: () =>
+      text(
+        tagsWith(() => []),
+        'application/json',
+      ),
     // The page still ends with its closing section, so it is not cut short: the selected section is missing.
     casCode: 'cas-section-missing',
     tagsCode: 'service-tag-empty',
@@ -238,19 +262,25 @@ const CASES: Case[] = [
   {
     name: 'a list that lost 80 % of its entries',
     cas: () => text(casLosingMost()),
-    tags: () => text(tagsWith((prefixes) => prefixes.filter((_, i) => i % 5 === 0)), 'application/json'),
+    tags: () =>
+      text(
+        tagsWith((prefixes) => prefixes.filter((_, i) => i % 5 === 0)),
+        'application/json',
+      ),
     casCode: 'mass-removal',
     tagsCode: 'mass-removal',
   },
-  ...(['0.0.0.0/0', '::/0', '10.0.0.0/8', '127.0.0.1'] as const).map(
-    (address): Case => ({
-      name: `a list containing ${address}`,
-      cas: () => text(casWith(address)),
-      tags: () => text(tagsWith((prefixes) => [...prefixes, address]), 'application/json'),
-      casCode: address.endsWith('/0') ? 'broad-prefix' : 'special-range',
-      tagsCode: address.endsWith('/0') ? 'broad-prefix' : 'special-range',
-    }),
-  ),
+  ...(['0.0.0.0/0', '::/0', '10.0.0.0/8', '127.0.0.1'] as const).map((address): Case => ({
+    name: `a list containing ${address}`,
+    cas: () => text(casWith(address)),
+    tags: () =>
+      text(
+        tagsWith((prefixes) => [...prefixes, address]),
+        'application/json',
+      ),
+    casCode: address.endsWith('/0') ? 'broad-prefix' : 'special-range',
+    tagsCode: address.endsWith('/0') ? 'broad-prefix' : 'special-range',
+  })),
   {
     name: 'a 60 MB body announced by Content-Length',
     cas: () => hugeBody('text/plain', true),
@@ -329,7 +359,10 @@ describe('issue 6 group 2: upstream lists gone wrong', () => {
 
   it('control: the same pipeline does publish a genuine change, so the checks above could fail', async () => {
     serveCas = text(CAS_PAGE);
-    serveTags = text(tagsWith((prefixes) => [...prefixes, '52.100.200.0/24']), 'application/json');
+    serveTags = text(
+      tagsWith((prefixes) => [...prefixes, '52.100.200.0/24']),
+      'application/json',
+    );
     const report = await check();
     expect(targetReport(report, 'cas').status).toBe('ok');
     expect(targetReport(report, 'tags')).toMatchObject({ status: 'ok', added: ['52.100.200.0/24'], removed: [] });

@@ -7,15 +7,38 @@ import { renderFile } from '../../shared/render/index.js';
 const cidrs = (...texts: string[]): Cidr[] => texts.map(parseCidr);
 
 /** Deliberately out of order, with both families, a host route and a covering prefix before its neighbour. */
-const MIXED = cidrs('2001:db8:10::/48', '198.51.100.7/32', '10.42.0.0/16', '2001:db8::1/128', '9.0.0.0/8', '198.51.100.0/24', '203.0.113.128/25');
+const MIXED = cidrs(
+  '2001:db8:10::/48',
+  '198.51.100.7/32',
+  '10.42.0.0/16',
+  '2001:db8::1/128',
+  '9.0.0.0/8',
+  '198.51.100.0/24',
+  '203.0.113.128/25',
+);
 
 const plain: FileSpec = { id: 'edl-outsystems', path: 'edl/outsystems.txt', format: 'plain', targets: ['os'] };
 const json: FileSpec = { id: 'allowlists/cas.json', path: 'allowlists/cas.json', format: 'json', targets: ['cas'] };
-const tfvars: FileSpec = { id: 'tf', path: 'terraform/allow.auto.tfvars.json', format: 'tfvars-json', variable: 'partner_cidrs', targets: ['p'] };
-const template: FileSpec = { id: 'fw', path: 'fw.rules', format: 'template', line: 'allow {cidr};', maxAddressesPerRange: 256, commentPrefix: '#', targets: ['p'] };
+const tfvars: FileSpec = {
+  id: 'tf',
+  path: 'terraform/allow.auto.tfvars.json',
+  format: 'tfvars-json',
+  variable: 'partner_cidrs',
+  targets: ['p'],
+};
+const template: FileSpec = {
+  id: 'fw',
+  path: 'fw.rules',
+  format: 'template',
+  line: 'allow {cidr};',
+  maxAddressesPerRange: 256,
+  commentPrefix: '#',
+  targets: ['p'],
+};
 const TEMPLATE_TEXT = '# BEGIN allowlist-drift:fw\n# END allowlist-drift:fw\n';
 
-const render = (file: FileSpec, input: readonly Cidr[], existing: string | null = null) => renderFile(file, input, { configName: 'example', existing });
+const render = (file: FileSpec, input: readonly Cidr[], existing: string | null = null) =>
+  renderFile(file, input, { configName: 'example', existing });
 
 describe('plain (EDL / threat feed)', () => {
   it('writes a header and one CIDR per line, IPv4 first, in numeric order', () => {
@@ -55,7 +78,9 @@ describe('plain (EDL / threat feed)', () => {
 
 describe('json', () => {
   it('writes a JSON array with two-space indentation and a trailing newline', () => {
-    expect(render(json, cidrs('2001:db8::/32', '192.0.2.0/24', '10.0.0.1'))).toBe('[\n  "10.0.0.1/32",\n  "192.0.2.0/24",\n  "2001:db8::/32"\n]\n');
+    expect(render(json, cidrs('2001:db8::/32', '192.0.2.0/24', '10.0.0.1'))).toBe(
+      '[\n  "10.0.0.1/32",\n  "192.0.2.0/24",\n  "2001:db8::/32"\n]\n',
+    );
   });
 
   it('writes an empty array for an empty set', () => {

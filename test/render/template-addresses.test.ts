@@ -13,10 +13,20 @@ const cidrs = (...texts: string[]): Cidr[] => texts.map(parseCidr);
 const EMPTY = '# BEGIN allowlist-drift:fe\n# END allowlist-drift:fe\n';
 
 function templateFile(overrides: Partial<TemplateFile> = {}): TemplateFile {
-  return { id: 'fe', path: 'nginx/fe.conf', format: 'template', line: 'allow {ip};', maxAddressesPerRange: 256, commentPrefix: '#', targets: ['os'], ...overrides };
+  return {
+    id: 'fe',
+    path: 'nginx/fe.conf',
+    format: 'template',
+    line: 'allow {ip};',
+    maxAddressesPerRange: 256,
+    commentPrefix: '#',
+    targets: ['os'],
+    ...overrides,
+  };
 }
 
-const render = (file: TemplateFile, input: readonly Cidr[], existing = EMPTY) => renderFile(file, input, { configName: 'example', existing });
+const render = (file: TemplateFile, input: readonly Cidr[], existing = EMPTY) =>
+  renderFile(file, input, { configName: 'example', existing });
 
 /** The generated lines, without the markers. */
 const block = (text: string) => text.split('\n').slice(1, -2);
@@ -44,7 +54,9 @@ describe('a line with {ip} alone is written once per address', () => {
   it('lines that name the whole range stay one per range: {cidr}, and {ip} with {prefix}', () => {
     const input = cidrs('52.17.1.10/31');
     expect(block(render(templateFile({ line: 'allow {cidr};' }), input))).toEqual(['allow 52.17.1.10/31;']);
-    expect(block(render(templateFile({ line: '-A INPUT -s {ip}/{prefix} -j ACCEPT' }), input))).toEqual(['-A INPUT -s 52.17.1.10/31 -j ACCEPT']);
+    expect(block(render(templateFile({ line: '-A INPUT -s {ip}/{prefix} -j ACCEPT' }), input))).toEqual([
+      '-A INPUT -s 52.17.1.10/31 -j ACCEPT',
+    ]);
     expect(block(render(templateFile({ line: 'allow {cidr}; # first {ip}' }), input))).toEqual(['allow 52.17.1.10/31; # first 52.17.1.10']);
   });
 
@@ -64,7 +76,10 @@ describe('a line with {ip} alone is written once per address', () => {
   });
 
   it('writes IPv6 addresses in the canonical compressed form', () => {
-    expect(block(render(templateFile(), cidrs('2001:db8:0:1::fffe/127')))).toEqual(['allow 2001:db8:0:1::fffe;', 'allow 2001:db8:0:1::ffff;']);
+    expect(block(render(templateFile(), cidrs('2001:db8:0:1::fffe/127')))).toEqual([
+      'allow 2001:db8:0:1::fffe;',
+      'allow 2001:db8:0:1::ffff;',
+    ]);
     expect(block(render(templateFile(), cidrs('2001:db8::ff00/120')))).toHaveLength(256);
   });
 
@@ -74,7 +89,9 @@ describe('a line with {ip} alone is written once per address', () => {
     expect(lines[0]).toBe('allow 198.51.100.0;');
     expect(lines[255]).toBe('allow 198.51.100.255;');
     const crlf = '  # BEGIN allowlist-drift:fe\r\n  # END allowlist-drift:fe\r\n';
-    expect(render(templateFile(), cidrs('192.0.2.4/31'), crlf)).toBe('  # BEGIN allowlist-drift:fe\r\n  allow 192.0.2.4;\r\n  allow 192.0.2.5;\r\n  # END allowlist-drift:fe\r\n');
+    expect(render(templateFile(), cidrs('192.0.2.4/31'), crlf)).toBe(
+      '  # BEGIN allowlist-drift:fe\r\n  allow 192.0.2.4;\r\n  allow 192.0.2.5;\r\n  # END allowlist-drift:fe\r\n',
+    );
   });
 });
 
@@ -90,7 +107,10 @@ describe('a range wider than maxAddressesPerRange is an error, never a partial l
 
   it('counts ranges after aggregation and says how many more are too wide', () => {
     // Two /25s merge into a /24: the file's range is the /24.
-    const error = failure(templateFile({ maxAddressesPerRange: 128 }), cidrs('198.51.100.0/25', '198.51.100.128/25', '203.0.113.0/24', '192.0.2.0/24'));
+    const error = failure(
+      templateFile({ maxAddressesPerRange: 128 }),
+      cidrs('198.51.100.0/25', '198.51.100.128/25', '203.0.113.0/24', '192.0.2.0/24'),
+    );
     expect(error.message).toContain('but 192.0.2.0/24 has 256 addresses and maxAddressesPerRange is 128;');
     expect(error.message).toMatch(/ \(and 2 more ranges too wide\)$/);
   });
@@ -106,10 +126,9 @@ describe('a range wider than maxAddressesPerRange is an error, never a partial l
   });
 
   it('only {ip}-alone lines have the cap: {cidr} lines take any range', () => {
-    expect(block(render(templateFile({ line: 'allow {cidr};', maxAddressesPerRange: 1 }), cidrs('2001:db8:1::/64', '10.0.0.0/8')))).toEqual([
-      'allow 10.0.0.0/8;',
-      'allow 2001:db8:1::/64;',
-    ]);
+    expect(block(render(templateFile({ line: 'allow {cidr};', maxAddressesPerRange: 1 }), cidrs('2001:db8:1::/64', '10.0.0.0/8')))).toEqual(
+      ['allow 10.0.0.0/8;', 'allow 2001:db8:1::/64;'],
+    );
   });
 });
 
@@ -123,11 +142,16 @@ describe('determinism and exactness of the per-address lines', () => {
 
   it('renders the same bytes whatever the order and split of the same set', () => {
     fc.assert(
-      fc.property(entries.chain((input) => fc.tuple(fc.constant(input), fc.shuffledSubarray(input, { minLength: input.length, maxLength: input.length }))), ([input, shuffled]) => {
-        const once = render(templateFile(), input);
-        expect(render(templateFile(), [...shuffled, ...input.slice(0, 2)])).toBe(once);
-        expect(render(templateFile(), aggregate(input))).toBe(once);
-      }),
+      fc.property(
+        entries.chain((input) =>
+          fc.tuple(fc.constant(input), fc.shuffledSubarray(input, { minLength: input.length, maxLength: input.length })),
+        ),
+        ([input, shuffled]) => {
+          const once = render(templateFile(), input);
+          expect(render(templateFile(), [...shuffled, ...input.slice(0, 2)])).toBe(once);
+          expect(render(templateFile(), aggregate(input))).toBe(once);
+        },
+      ),
     );
   });
 
@@ -138,7 +162,12 @@ describe('determinism and exactness of the per-address lines', () => {
         const written = lines.map((line) => parseCidr(line.slice('allow '.length, -1)));
         expect(BigInt(written.length)).toBe(addressCount(input));
         expect(sameAddresses(written, input)).toBe(true);
-        const numbers = written.map((cidr) => cidr.split('/')[0]!.split('.').reduce((value, byte) => value * 256 + Number(byte), 0));
+        const numbers = written.map((cidr) =>
+          cidr
+            .split('/')[0]!
+            .split('.')
+            .reduce((value, byte) => value * 256 + Number(byte), 0),
+        );
         expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
         expect(new Set(numbers).size).toBe(numbers.length);
       }),
@@ -174,9 +203,15 @@ describe('config: placeholders that cannot express the set are refused', () => {
   });
 
   it('bounds maxAddressesPerRange to 1..65536 integers', () => {
-    expect(parseConfig(config({ line: 'allow {ip};', maxAddressesPerRange: 65_536 })).files[0]).toMatchObject({ maxAddressesPerRange: 65_536 });
-    expect(problems(config({ line: 'allow {ip};', maxAddressesPerRange: 0 }))).toEqual(['files[0].maxAddressesPerRange: Too small: expected number to be >=1']);
-    expect(problems(config({ line: 'allow {ip};', maxAddressesPerRange: 65_537 }))).toEqual(['files[0].maxAddressesPerRange: Too big: expected number to be <=65536']);
+    expect(parseConfig(config({ line: 'allow {ip};', maxAddressesPerRange: 65_536 })).files[0]).toMatchObject({
+      maxAddressesPerRange: 65_536,
+    });
+    expect(problems(config({ line: 'allow {ip};', maxAddressesPerRange: 0 }))).toEqual([
+      'files[0].maxAddressesPerRange: Too small: expected number to be >=1',
+    ]);
+    expect(problems(config({ line: 'allow {ip};', maxAddressesPerRange: 65_537 }))).toEqual([
+      'files[0].maxAddressesPerRange: Too big: expected number to be <=65536',
+    ]);
     expect(problems(config({ line: 'allow {ip};', maxAddressesPerRange: 1.5 }))).toHaveLength(1);
   });
 
@@ -188,7 +223,9 @@ describe('config: placeholders that cannot express the set are refused', () => {
     // Entries of several targets merge: two /25s are the /24 the file will hold.
     const merged = config({ line: 'allow {ip};', maxAddressesPerRange: 128, targets: ['os', 'partners'] }, ['198.51.100.128/25']);
     expect(problems(merged)).toEqual([expect.stringContaining('198.51.100.0/24 has 256 addresses and maxAddressesPerRange is 128')]);
-    expect(problems(config({ line: 'allow {ip};' }, ['2001:db8::/64']))).toEqual([expect.stringContaining('an IPv6 range this wide cannot be written one address per line')]);
+    expect(problems(config({ line: 'allow {ip};' }, ['2001:db8::/64']))).toEqual([
+      expect.stringContaining('an IPv6 range this wide cannot be written one address per line'),
+    ]);
     // Within the cap, or a line naming the range, is fine.
     expect(() => parseConfig(config({ line: 'allow {ip};', maxAddressesPerRange: 512 }, ['203.0.112.0/23']))).not.toThrow();
     expect(() => parseConfig(config({ line: 'allow {ip}/{prefix};' }, ['2001:db8::/64']))).not.toThrow();

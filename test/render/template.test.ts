@@ -10,7 +10,16 @@ const cidrs = (...texts: string[]): Cidr[] => texts.map(parseCidr);
 const ADDRESSES = cidrs('2001:db8:7::/48', '203.0.113.9', '198.51.100.0/24');
 
 function templateFile(overrides: Partial<TemplateFile> = {}): TemplateFile {
-  return { id: 'partners', path: 'nginx/partners.conf', format: 'template', line: 'allow {cidr};', maxAddressesPerRange: 256, commentPrefix: '#', targets: ['p'], ...overrides };
+  return {
+    id: 'partners',
+    path: 'nginx/partners.conf',
+    format: 'template',
+    line: 'allow {cidr};',
+    maxAddressesPerRange: 256,
+    commentPrefix: '#',
+    targets: ['p'],
+    ...overrides,
+  };
 }
 
 const render = (file: TemplateFile, existing: string | null, input: readonly Cidr[] = ADDRESSES) =>
@@ -61,7 +70,11 @@ describe('template', () => {
   });
 
   it('fills {ip} and {prefix} as well as {cidr}, every time they occur (iptables)', () => {
-    const file = templateFile({ id: 'stunnel', path: 'iptables.rules', line: '-A INPUT -p tcp -s {ip}/{prefix} --dport 11344 -j ACCEPT -m comment --comment "{cidr}"' });
+    const file = templateFile({
+      id: 'stunnel',
+      path: 'iptables.rules',
+      line: '-A INPUT -p tcp -s {ip}/{prefix} --dport 11344 -j ACCEPT -m comment --comment "{cidr}"',
+    });
     const existing = '*filter\n:INPUT DROP [0:0]\n# BEGIN allowlist-drift:stunnel\n# END allowlist-drift:stunnel\nCOMMIT\n';
     expect(render(file, existing, cidrs('203.0.113.9', '198.51.100.0/24'))).toBe(
       '*filter\n:INPUT DROP [0:0]\n# BEGIN allowlist-drift:stunnel\n' +
@@ -72,7 +85,8 @@ describe('template', () => {
   });
 
   it('leaves every byte outside the block untouched and gives the same text when run again', () => {
-    const before = 'keep  \t trailing spaces   \n\n# BEGIN allowlist-drift:partners\nold\n# END allowlist-drift:partners  \nno newline at end';
+    const before =
+      'keep  \t trailing spaces   \n\n# BEGIN allowlist-drift:partners\nold\n# END allowlist-drift:partners  \nno newline at end';
     const after = render(templateFile(), before);
     expect(after.startsWith('keep  \t trailing spaces   \n\n# BEGIN allowlist-drift:partners\n')).toBe(true);
     expect(after.endsWith('\n# END allowlist-drift:partners  \nno newline at end')).toBe(true);
@@ -81,8 +95,13 @@ describe('template', () => {
   });
 
   it('keeps a CRLF file CRLF, generated lines included', () => {
-    const before = 'iptables -F\r\n  # BEGIN allowlist-drift:partners\r\n  stale\r\n  # END allowlist-drift:partners\r\niptables -P INPUT DROP\r\n';
-    const after = render(templateFile({ line: 'iptables -I INPUT -p tcp -s {cidr} --dport 11344 -j ACCEPT' }), before, cidrs('198.51.100.0/24', '203.0.113.9'));
+    const before =
+      'iptables -F\r\n  # BEGIN allowlist-drift:partners\r\n  stale\r\n  # END allowlist-drift:partners\r\niptables -P INPUT DROP\r\n';
+    const after = render(
+      templateFile({ line: 'iptables -I INPUT -p tcp -s {cidr} --dport 11344 -j ACCEPT' }),
+      before,
+      cidrs('198.51.100.0/24', '203.0.113.9'),
+    );
     expect(after).toBe(
       'iptables -F\r\n  # BEGIN allowlist-drift:partners\r\n' +
         '  iptables -I INPUT -p tcp -s 198.51.100.0/24 --dport 11344 -j ACCEPT\r\n' +
@@ -106,11 +125,14 @@ describe('template', () => {
 
   it('finds markers after a byte-order mark', () => {
     const before = '\uFEFF# BEGIN allowlist-drift:partners\n# END allowlist-drift:partners\n';
-    expect(render(templateFile(), before, cidrs('203.0.113.9'))).toBe('\uFEFF# BEGIN allowlist-drift:partners\nallow 203.0.113.9/32;\n# END allowlist-drift:partners\n');
+    expect(render(templateFile(), before, cidrs('203.0.113.9'))).toBe(
+      '\uFEFF# BEGIN allowlist-drift:partners\nallow 203.0.113.9/32;\n# END allowlist-drift:partners\n',
+    );
   });
 
   it('only uses the markers of its own file id, not those of a file whose id it prefixes', () => {
-    const before = '# BEGIN allowlist-drift:partners-v6\nv6 stays\n# END allowlist-drift:partners-v6\n# BEGIN allowlist-drift:partners\n# END allowlist-drift:partners\n';
+    const before =
+      '# BEGIN allowlist-drift:partners-v6\nv6 stays\n# END allowlist-drift:partners-v6\n# BEGIN allowlist-drift:partners\n# END allowlist-drift:partners\n';
     expect(render(templateFile(), before, cidrs('203.0.113.9'))).toBe(
       '# BEGIN allowlist-drift:partners-v6\nv6 stays\n# END allowlist-drift:partners-v6\n# BEGIN allowlist-drift:partners\nallow 203.0.113.9/32;\n# END allowlist-drift:partners\n',
     );
@@ -141,25 +163,30 @@ describe('template errors tell the user which marker lines to add or fix', () =>
   it('template-markers: BEGIN without END, END without BEGIN, END before BEGIN', () => {
     expect(failure(templateFile(), 'a\n# BEGIN allowlist-drift:partners\nb\n')).toMatchObject({
       code: 'template-markers',
-      message: 'nginx/partners.conf: "# BEGIN allowlist-drift:partners" is on line 2 but no line "# END allowlist-drift:partners" follows it; add it below the last line to replace',
+      message:
+        'nginx/partners.conf: "# BEGIN allowlist-drift:partners" is on line 2 but no line "# END allowlist-drift:partners" follows it; add it below the last line to replace',
     });
     expect(failure(templateFile(), 'a\nb\n# END allowlist-drift:partners\n')).toMatchObject({
       code: 'template-markers',
-      message: 'nginx/partners.conf: "# END allowlist-drift:partners" is on line 3 but no line "# BEGIN allowlist-drift:partners" comes before it; add it above the first line to replace',
+      message:
+        'nginx/partners.conf: "# END allowlist-drift:partners" is on line 3 but no line "# BEGIN allowlist-drift:partners" comes before it; add it above the first line to replace',
     });
     expect(failure(templateFile(), '# END allowlist-drift:partners\nx\n# BEGIN allowlist-drift:partners\n')).toMatchObject({
       code: 'template-markers',
-      message: 'nginx/partners.conf: "# END allowlist-drift:partners" (line 1) comes before "# BEGIN allowlist-drift:partners" (line 3); put the BEGIN line first',
+      message:
+        'nginx/partners.conf: "# END allowlist-drift:partners" (line 1) comes before "# BEGIN allowlist-drift:partners" (line 3); put the BEGIN line first',
     });
   });
 
   it('template-markers: a marker repeated', () => {
-    const twoBlocks = '# BEGIN allowlist-drift:partners\n# END allowlist-drift:partners\n# BEGIN allowlist-drift:partners\n# END allowlist-drift:partners\n';
+    const twoBlocks =
+      '# BEGIN allowlist-drift:partners\n# END allowlist-drift:partners\n# BEGIN allowlist-drift:partners\n# END allowlist-drift:partners\n';
     expect(failure(templateFile(), twoBlocks)).toMatchObject({
       code: 'template-markers',
       message: 'nginx/partners.conf: "# BEGIN allowlist-drift:partners" is on lines 1 and 3; keep exactly one',
     });
-    const threeEnds = '# BEGIN allowlist-drift:partners\n# END allowlist-drift:partners\n# END allowlist-drift:partners\n# END allowlist-drift:partners\n';
+    const threeEnds =
+      '# BEGIN allowlist-drift:partners\n# END allowlist-drift:partners\n# END allowlist-drift:partners\n# END allowlist-drift:partners\n';
     expect(failure(templateFile(), threeEnds)).toMatchObject({
       code: 'template-markers',
       message: 'nginx/partners.conf: "# END allowlist-drift:partners" is on lines 2, 3 and 4; keep exactly one',
@@ -169,7 +196,8 @@ describe('template errors tell the user which marker lines to add or fix', () =>
   it('template-markers: a marker written with another comment prefix', () => {
     expect(failure(templateFile(), '// BEGIN allowlist-drift:partners\n# END allowlist-drift:partners\n')).toMatchObject({
       code: 'template-markers',
-      message: 'nginx/partners.conf: line 1 names "BEGIN allowlist-drift:partners" but does not start with the comment prefix "#"; write it as "# BEGIN allowlist-drift:partners"',
+      message:
+        'nginx/partners.conf: line 1 names "BEGIN allowlist-drift:partners" but does not start with the comment prefix "#"; write it as "# BEGIN allowlist-drift:partners"',
     });
   });
 });

@@ -38,4 +38,9 @@ moduleWithLoad._load = function load(this: unknown, request: string, parent: unk
   if (request === '@azure/functions-core') return recorder;
   return originalLoad.call(this, request, parent, isMain);
 };
-(globalThis as { __functionsCoreRecorder?: unknown }).__functionsCoreRecorder = { registrations, get programmingModel() { return programmingModel; } };
+(globalThis as { __functionsCoreRecorder?: unknown }).__functionsCoreRecorder = {
+  registrations,
+  get programmingModel() {
+    return programmingModel;
+  },
+};

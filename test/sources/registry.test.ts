@@ -10,7 +10,9 @@ const importsOf = (path: string) => [...readFileSync(path, 'utf8').matchAll(IMPO
 
 describe('source registry', () => {
   it('has one folder with schema.ts and index.ts per registered type, and no folder it does not register', () => {
-    const folders = readdirSync(SOURCES_DIR, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+    const folders = readdirSync(SOURCES_DIR, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name);
     expect(folders.sort()).toEqual([...TARGET_TYPES].sort());
     for (const type of TARGET_TYPES) {
       expect(readdirSync(join(SOURCES_DIR, type))).toEqual(expect.arrayContaining(['index.ts', 'schema.ts']));
@@ -43,8 +45,14 @@ describe('source registry', () => {
     ];
     expect(samples.map((sample) => sample.kind).sort()).toEqual([...kinds].sort());
     for (const sample of samples) {
-      expect(EVIDENCE_SCHEMAS.some((schema) => schema.safeParse(sample).success), sample.kind).toBe(true);
-      expect(describeEvidence(sample, (text) => `<${text}>`), sample.kind).not.toBe('');
+      expect(
+        EVIDENCE_SCHEMAS.some((schema) => schema.safeParse(sample).success),
+        sample.kind,
+      ).toBe(true);
+      expect(
+        describeEvidence(sample, (text) => `<${text}>`),
+        sample.kind,
+      ).not.toBe('');
     }
     const dns = describeEvidence(samples[0]!, (text) => `<${text}>`);
     expect(dns).toBe('DNS A record of <fe1.example.com>, TTL <60> s, from resolver <127.0.0.1:53>');

@@ -10,7 +10,10 @@ import { dnsTarget, emptyConfig, freshStore, randomPublicHosts, typicalTarget, w
 
 const connectionString = inject('azuriteConnectionString');
 const AZURITE_ORIGIN = /TableEndpoint=(http:\/\/127\.0\.0\.1:\d+)\//.exec(connectionString)![1]!;
-const UNAVAILABLE = { status: 503, body: JSON.stringify({ 'odata.error': { code: 'ServerBusy', message: { lang: 'en-US', value: 'The server is busy.' } } }) };
+const UNAVAILABLE = {
+  status: 503,
+  body: JSON.stringify({ 'odata.error': { code: 'ServerBusy', message: { lang: 'en-US', value: 'The server is busy.' } } }),
+};
 const isBatch = (request: SeenRequest) => request.method === 'POST' && request.path.includes('/$batch');
 
 const COUNT = 1_000;
@@ -46,7 +49,11 @@ async function rowKeys(raw: TableClient): Promise<string[]> {
 /** A store that has seen nothing yet: no remembered view, so each read and write stands on its own. */
 function another(tableName: string, options: { maxRetries?: number; now?: () => Date; through?: InterceptingProxy } = {}): StateStore {
   const setting = options.through ? throughProxy(connectionString, options.through) : connectionString;
-  return StateStore.fromSetting(setting, { tableName, ...(options.maxRetries !== undefined ? { maxRetries: options.maxRetries } : {}), ...(options.now ? { now: options.now } : {}) });
+  return StateStore.fromSetting(setting, {
+    tableName,
+    ...(options.maxRetries !== undefined ? { maxRetries: options.maxRetries } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  });
 }
 
 async function committedState(version: number): Promise<{ store: StateStore; raw: TableClient; tableName: string; config: ConfigRecord }> {
@@ -87,14 +94,25 @@ describe('state of 1,000 targets', () => {
     expect(reader.requestCount() - before).toBe(1);
     const afterFew = await another(tableName).read('prod');
     expect(afterFew.config.lastRunId).toBe('run-2');
-    expect(versions(afterFew)).toEqual(new Map([[1, COUNT - 3], [2, 3]]));
+    expect(versions(afterFew)).toEqual(
+      new Map([
+        [1, COUNT - 3],
+        [2, 3],
+      ]),
+    );
     for (const record of few) expect(withoutEtag(afterFew.targets.get(record.targetId))).toEqual(withoutEtag(record));
 
     const many = bumped(afterFew, ids.slice(0, 600), 3);
     await reader.write('prod', { config: { ...afterFew.config, lastRunId: 'run-3' }, targets: many });
     const afterMany = await another(tableName).read('prod');
     expect(afterMany.config.lastRunId).toBe('run-3');
-    expect(versions(afterMany)).toEqual(new Map([[3, 600], [1, COUNT - 600 - 1], [2, 1]]));
+    expect(versions(afterMany)).toEqual(
+      new Map([
+        [3, 600],
+        [1, COUNT - 600 - 1],
+        [2, 1],
+      ]),
+    );
     expect(versionOf(afterMany.targets.get(ids[999]!))).toBe(2);
 
     // The rows the new generation replaced are gone: one row per target and the config row.
@@ -139,8 +157,16 @@ describe('a write of several transactions that does not commit', () => {
     // A small write commits in one transaction and removes as many leftover rows as it has room for.
     const small = another(tableName);
     const smallRead = await small.read('prod');
-    await small.write('prod', { config: { ...smallRead.config, lastRunId: 'run-3' }, targets: bumped(smallRead, [ids[100]!, ids[700]!], 3) });
-    expect(versions(await another(tableName).read('prod'))).toEqual(new Map([[1, COUNT - 2], [3, 2]]));
+    await small.write('prod', {
+      config: { ...smallRead.config, lastRunId: 'run-3' },
+      targets: bumped(smallRead, [ids[100]!, ids[700]!], 3),
+    });
+    expect(versions(await another(tableName).read('prod'))).toEqual(
+      new Map([
+        [1, COUNT - 2],
+        [3, 2],
+      ]),
+    );
     expect((await rowKeys(raw)).filter((key) => key.startsWith('target-g2~')).length).toBeLessThan(198);
 
     // A large write of other targets raises the generation above the dead one's, so it first removes the rest.
@@ -149,7 +175,13 @@ describe('a write of several transactions that does not commit', () => {
     await large.write('prod', { config: { ...largeRead.config, lastRunId: 'run-4' }, targets: bumped(largeRead, ids.slice(500), 4) });
     const after = await another(tableName).read('prod');
     expect(after.config.lastRunId).toBe('run-4');
-    expect(versions(after)).toEqual(new Map([[1, 499], [3, 1], [4, 500]]));
+    expect(versions(after)).toEqual(
+      new Map([
+        [1, 499],
+        [3, 1],
+        [4, 500],
+      ]),
+    );
     // The dead write had staged targets 99-296: they still read as committed before it.
     expect(versionOf(after.targets.get(ids[150]!))).toBe(1);
     expect(versionOf(after.targets.get(ids[100]!))).toBe(3);
@@ -176,7 +208,9 @@ describe('a write of several transactions that does not commit', () => {
         },
       };
     });
-    const error = await rejection(slow.write('prod', { config: { ...read.config, lastRunId: 'run-2' }, targets: bumped(read, ids, 2) }, { lease }));
+    const error = await rejection(
+      slow.write('prod', { config: { ...read.config, lastRunId: 'run-2' }, targets: bumped(read, ids, 2) }, { lease }),
+    );
     expect(taken).toBe(true);
     expect(error.code).toBe('lease-lost');
     expect(batches).toBe(3);
@@ -233,7 +267,14 @@ describe('overlapping writers of a large config', () => {
     ]);
     expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
     const after = await another(tableName).read('prod');
-    expect(versions(after)).toEqual(results[0]!.status === 'fulfilled' ? new Map([[2, COUNT]]) : new Map([[1, COUNT - 2], [3, 2]]));
+    expect(versions(after)).toEqual(
+      results[0]!.status === 'fulfilled'
+        ? new Map([[2, COUNT]])
+        : new Map([
+            [1, COUNT - 2],
+            [3, 2],
+          ]),
+    );
   }, 120_000);
 
   it('writers of different targets both write, as they did before generations', async () => {
@@ -259,14 +300,24 @@ describe('state written by the first release', () => {
     proposal: { fe: [parseCidr('20.50.1.10')], many: [parseCidr('198.51.100.7')] },
     updatedAt: '2025-11-07T10:30:00.000Z',
   };
-  const config: ConfigRecord = { configName: 'prod', pullRequest, declined: ['sha256:old'], lastRunId: 'run-41', lastRunAt: '2025-11-07T11:00:00.000Z' };
+  const config: ConfigRecord = {
+    configName: 'prod',
+    pullRequest,
+    declined: ['sha256:old'],
+    lastRunId: 'run-41',
+    lastRunAt: '2025-11-07T11:00:00.000Z',
+  };
   // `fe` has miss counts and a last good observation apart from its failed one; `many` stores lastGood as the
   // first release's "same-as-observation".
   const legacyTargets = (): TargetRecord[] => [typicalTarget('fe'), dnsTarget('many', randomPublicHosts(500, 3))];
 
   it('reads the baseline, the open PR record and the miss counts, then writes and reads again, small and large', async () => {
     const { raw, tableName } = await freshStore();
-    await writeAsFirstRelease(raw, 'prod', { config, targets: legacyTargets(), lease: { holder: 'old-run', expiresAt: '2025-11-07T11:10:00.000Z' } });
+    await writeAsFirstRelease(raw, 'prod', {
+      config,
+      targets: legacyTargets(),
+      lease: { holder: 'old-run', expiresAt: '2025-11-07T11:10:00.000Z' },
+    });
 
     const store = another(tableName);
     const read = await store.read('prod');
@@ -292,7 +343,11 @@ describe('state written by the first release', () => {
 
     // The config grows past one transaction: a new generation; the rows of the first release not written stay read.
     const added = Array.from({ length: 150 }, (_, index) => versioned(`added-${index}`, 1));
-    await store.write('prod', { config: { ...second.config, lastRunId: 'run-43' }, targets: [{ ...second.targets.get('fe')!, lastStatus: 'ok' }, ...added] }, { lease });
+    await store.write(
+      'prod',
+      { config: { ...second.config, lastRunId: 'run-43' }, targets: [{ ...second.targets.get('fe')!, lastStatus: 'ok' }, ...added] },
+      { lease },
+    );
     const third = await another(tableName).read('prod');
     expect(third.config).toMatchObject({ lastRunId: 'run-43', pullRequest });
     expect(third.targets.size).toBe(152);

@@ -21,7 +21,9 @@ describe('table keys', () => {
   });
 
   it('round-trips every id the service accepts', () => {
-    const allowed = fc.string({ minLength: 1, maxLength: 64, unit: 'grapheme' }).filter((id) => !/[/\\#?\u0000-\u001f\u007f-\u009f]/.test(id));
+    const allowed = fc
+      .string({ minLength: 1, maxLength: 64, unit: 'grapheme' })
+      .filter((id) => !/[/\\#?\u0000-\u001f\u007f-\u009f]/.test(id));
     fc.assert(fc.property(allowed, (id) => targetIdOfRowKey(targetRowKey(id)) === id));
   });
 
@@ -32,7 +34,9 @@ describe('table keys', () => {
     for (const notTarget of ['config', 'lease', 'target-g~a', 'target-g01~a', 'target-g3', 'target~', 'target-gx~a']) {
       expect(parseTargetRowKey(notTarget)).toBeUndefined();
     }
-    const allowed = fc.string({ minLength: 1, maxLength: 64, unit: 'grapheme' }).filter((id) => !/[/\\#?\u0000-\u001f\u007f-\u009f]/.test(id));
+    const allowed = fc
+      .string({ minLength: 1, maxLength: 64, unit: 'grapheme' })
+      .filter((id) => !/[/\\#?\u0000-\u001f\u007f-\u009f]/.test(id));
     fc.assert(
       fc.property(allowed, fc.integer({ min: 0, max: 1_000_000 }), (id, generation) => {
         const parsed = parseTargetRowKey(targetRowKey(id, generation));

@@ -9,7 +9,14 @@ const row = (rowKey: string, etag: string, columns: Record<string, unknown> = {}
 describe('partition view', () => {
   it('reads the first release layout as generation 0, with the config row ETag standing in for its version', () => {
     const view = viewOfRows([row('config', 'E0'), row('lease', 'L'), row('target~a', 'A'), row('target~b', 'B')]);
-    expect(view).toMatchObject({ version: 'E0', configVersion: 'E0', configVersionStored: false, generation: 0, uncommitted: [], superseded: [] });
+    expect(view).toMatchObject({
+      version: 'E0',
+      configVersion: 'E0',
+      configVersionStored: false,
+      generation: 0,
+      uncommitted: [],
+      superseded: [],
+    });
     expect([...view.live.keys()]).toEqual(['a', 'b']);
   });
 
@@ -55,7 +62,12 @@ describe('partition view', () => {
       }),
     ).toEqual(['target "b"', 'target "a2"']);
     expect(staleSubjects(view, { config: { etag: undefined, subject: 'config' }, targets: [] })).toEqual(['config']);
-    expect(staleSubjects(EMPTY_VIEW, { config: { etag: undefined, subject: 'config' }, targets: [{ targetId: 'a', etag: undefined, subject: 'a' }] })).toEqual([]);
+    expect(
+      staleSubjects(EMPTY_VIEW, {
+        config: { etag: undefined, subject: 'config' },
+        targets: [{ targetId: 'a', etag: undefined, subject: 'a' }],
+      }),
+    ).toEqual([]);
   });
 });
 
@@ -84,12 +96,21 @@ describe('write plan', () => {
     for (const batch of plan.batches) expect(batch.length).toBeLessThanOrEqual(98);
     const final = plan.batches.at(-1)!;
     expect(final.every((planned) => planned.rowKey.startsWith('target~'))).toBe(true);
-    expect(plan.batches.slice(0, -1).flat().every((planned) => planned.rowKey.startsWith('target-g1~'))).toBe(true);
+    expect(
+      plan.batches
+        .slice(0, -1)
+        .flat()
+        .every((planned) => planned.rowKey.startsWith('target-g1~')),
+    ).toBe(true);
     expect(plan.batches.flat().filter((planned) => planned.action !== 'delete')).toHaveLength(1_000);
   });
 
   it('goes above every generation in the table, removes uncommitted rows before the commit, and deletes replaced rows after it', () => {
-    const rows = [row('config', 'E', { generation: 1 }), ...many(200).map((target) => row(`target-g1~${target.targetId}`, 'X')), row('target-g5~t-3', 'D')];
+    const rows = [
+      row('config', 'E', { generation: 1 }),
+      ...many(200).map((target) => row(`target-g1~${target.targetId}`, 'X')),
+      row('target-g5~t-3', 'D'),
+    ];
     const plan = planWrite(viewOfRows(rows), { targets: many(200), finalConfigBytes: 2048, leased: true });
     expect(plan.generation).toBe(6);
     expect(plan.batches[0]![0]).toEqual({ action: 'delete', rowKey: 'target-g5~t-3', bytes: 2048 });

@@ -42,7 +42,9 @@ export function typicalTarget(targetId: string): TargetRecord {
     },
     {
       cidr: parseCidr('2603:1020::/48'),
-      evidence: [{ kind: 'cas', section: 'proxy', dataCenter: 'west-europe', heading: 'Access and session controls', revision: '06/20/2024' }],
+      evidence: [
+        { kind: 'cas', section: 'proxy', dataCenter: 'west-europe', heading: 'Access and session controls', revision: '06/20/2024' },
+      ],
     },
     { cidr: parseCidr('192.0.2.0/24'), evidence: [{ kind: 'static' }] },
   ];

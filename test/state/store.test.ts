@@ -130,7 +130,9 @@ describe('StateStore write conflicts', () => {
     const snapshot = await store.read('prod');
     const record = snapshot.targets.get('a')!;
     const results = await Promise.allSettled(
-      ['w1', 'w2', 'w3'].map((writer) => store.write('prod', { targets: [{ ...record, lastErrors: [{ code: writer, message: writer }] }] })),
+      ['w1', 'w2', 'w3'].map((writer) =>
+        store.write('prod', { targets: [{ ...record, lastErrors: [{ code: writer, message: writer }] }] }),
+      ),
     );
     expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
     const failures = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
@@ -157,7 +159,10 @@ describe('StateStore write conflicts', () => {
     const error = await rejection(
       store.write('prod', {
         config: { ...stale.config, lastRunId: 'stale-run' },
-        targets: [{ ...stale.targets.get('a')!, lastStatus: 'ok' }, { ...stale.targets.get('b')!, lastStatus: 'ok' }],
+        targets: [
+          { ...stale.targets.get('a')!, lastStatus: 'ok' },
+          { ...stale.targets.get('b')!, lastStatus: 'ok' },
+        ],
       }),
     );
     expect(error.code).toBe('state-conflict');
@@ -271,9 +276,9 @@ describe('StateStore keys and settings', () => {
     expect(StateStore.fromSetting('UseDevelopmentStorage=true')).toBeInstanceOf(StateStore);
     expect(StateStore.fromSetting(inject('azuriteConnectionString'), { tableName: 'other' })).toBeInstanceOf(StateStore);
     expect(StateStore.fromSetting('https://contoso.table.core.windows.net')).toBeInstanceOf(StateStore);
-    expect(StateStore.fromSetting('DefaultEndpointsProtocol=https;AccountName=contoso;AccountKey=a2V5a2V5a2V5;EndpointSuffix=core.windows.net')).toBeInstanceOf(
-      StateStore,
-    );
+    expect(
+      StateStore.fromSetting('DefaultEndpointsProtocol=https;AccountName=contoso;AccountKey=a2V5a2V5a2V5;EndpointSuffix=core.windows.net'),
+    ).toBeInstanceOf(StateStore);
   });
 
   it('refuses plain http to a remote host and invalid settings, without echoing the key', () => {
@@ -354,7 +359,9 @@ describe('StateStore when storage is down', () => {
 
 /** Random base64 text: brotli cannot shrink it below three quarters of its length. */
 function withIncompressibleError(record: TargetRecord, characters: number): TargetRecord {
-  const message = randomBytes(Math.ceil((characters * 3) / 4)).toString('base64').slice(0, characters);
+  const message = randomBytes(Math.ceil((characters * 3) / 4))
+    .toString('base64')
+    .slice(0, characters);
   return { ...record, lastErrors: [{ code: 'noise', message }] };
 }
 

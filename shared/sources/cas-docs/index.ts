@@ -44,7 +44,10 @@ export const observeCasDocs: Source<CasDocsTarget> = async (target, context) => 
   const facts = page.revision === undefined ? {} : { facts: { revision: page.revision } };
   const selection = selectCasEntries(page, target);
   if (selection.entries.length === 0) {
-    const empty = new AllowlistError('cas-selection-empty', `the CAS page${page.revision ? ` (${page.revision})` : ''} has no addresses for ${describeSelection(target)}`);
+    const empty = new AllowlistError(
+      'cas-selection-empty',
+      `the CAS page${page.revision ? ` (${page.revision})` : ''} has no addresses for ${describeSelection(target)}`,
+    );
     return observation('error', { warnings: selection.warnings, errors: [empty.toProblem()], ...facts });
   }
   if (selection.incomplete || selection.unknownScopes.length > 0) {
@@ -56,7 +59,11 @@ export const observeCasDocs: Source<CasDocsTarget> = async (target, context) => 
 
 /** allowlist-drift doctor: whether the page answers with a markdown type, as a run needs, without reading it. */
 export function probeCasDocs(target: Pick<CasDocsTarget, 'url'>, context: Pick<SourceContext, 'config' | 'signal'>): Promise<ProbedUrl> {
-  return probeUrl(target.url, { ...context.config.http, contentTypes: MARKDOWN_TYPES, ...(context.signal ? { signal: context.signal } : {}) });
+  return probeUrl(target.url, {
+    ...context.config.http,
+    contentTypes: MARKDOWN_TYPES,
+    ...(context.signal ? { signal: context.signal } : {}),
+  });
 }
 
 /**
@@ -72,32 +79,48 @@ export function selectCasEntries(page: CasPage, target: Pick<CasDocsTarget, 'sec
   const dataCenters = target.dataCenters === '*' ? undefined : new Set(target.dataCenters.map(normaliseDataCenter));
   const sectionSelected = (section: CasSection) => sections === undefined || sections.has(section);
   const dataCenterSelected = (dataCenter: string | undefined) =>
-    dataCenters === undefined || dataCenter === undefined || dataCenter === CAS_GLOBAL_DATA_CENTER || dataCenters.has(normaliseDataCenter(dataCenter));
+    dataCenters === undefined ||
+    dataCenter === undefined ||
+    dataCenter === CAS_GLOBAL_DATA_CENTER ||
+    dataCenters.has(normaliseDataCenter(dataCenter));
   const pageDataCenters = new Set([...page.dataCenters].map(normaliseDataCenter));
   const warnings: Problem[] = [];
   const unknown = new Map<string, UnknownScope>();
   const blind = (scope: CasScope | { readonly dataCenter: string }) => {
-    const pattern: UnknownScope = { kind: 'cas', ...('section' in scope ? { section: scope.section } : {}), ...(scope.dataCenter === undefined ? {} : { dataCenter: scope.dataCenter }) };
+    const pattern: UnknownScope = {
+      kind: 'cas',
+      ...('section' in scope ? { section: scope.section } : {}),
+      ...(scope.dataCenter === undefined ? {} : { dataCenter: scope.dataCenter }),
+    };
     unknown.set(JSON.stringify(pattern), pattern);
   };
 
   for (const section of sections ?? []) {
     // The notice comes and goes with announcements; a page without one is the usual page.
     if (section === CAS_NOTICE_SECTION || page.sections.has(section)) continue;
-    warnings.push({ code: 'cas-section-missing', message: `the CAS page${revisionNote(page)} no longer lists addresses for the selected section "${section}"; its approved addresses are kept, neither missed nor removed` });
+    warnings.push({
+      code: 'cas-section-missing',
+      message: `the CAS page${revisionNote(page)} no longer lists addresses for the selected section "${section}"; its approved addresses are kept, neither missed nor removed`,
+    });
     blind({ section });
   }
   // The first revisions named no data center: every address applied to all of them.
   const namesDataCenters = [...pageDataCenters].some((dataCenter) => dataCenter !== normaliseDataCenter(CAS_GLOBAL_DATA_CENTER));
   for (const dataCenter of namesDataCenters ? (dataCenters ?? []) : []) {
     if (pageDataCenters.has(dataCenter)) continue;
-    warnings.push({ code: 'cas-data-center-missing', message: `the CAS page${revisionNote(page)} no longer lists the selected data center "${dataCenter}"; its approved addresses are kept, neither missed nor removed` });
+    warnings.push({
+      code: 'cas-data-center-missing',
+      message: `the CAS page${revisionNote(page)} no longer lists the selected data center "${dataCenter}"; its approved addresses are kept, neither missed nor removed`,
+    });
     blind({ dataCenter });
   }
   let incomplete = false;
   for (const heading of page.unrecognised) {
     if (sections === undefined) {
-      warnings.push({ code: 'cas-section-unrecognised', message: `the CAS page${revisionNote(page)} lists addresses under "${heading}", which maps to no section; they are observed under section "${CAS_NOTICE_SECTION}"` });
+      warnings.push({
+        code: 'cas-section-unrecognised',
+        message: `the CAS page${revisionNote(page)} lists addresses under "${heading}", which maps to no section; they are observed under section "${CAS_NOTICE_SECTION}"`,
+      });
     } else {
       incomplete = true;
       warnings.push({
@@ -111,7 +134,9 @@ export function selectCasEntries(page: CasPage, target: Pick<CasDocsTarget, 'sec
     if (issue.scopes.length > 0 && scopes.length === 0) continue;
     for (const scope of scopes) blind(scope);
     const consequence =
-      scopes.length === 0 ? '' : `; until the page is fixed, what it lists for ${scopes.map(describeScope).join(', ')} is unknown: approved addresses from there are kept, neither missed nor removed`;
+      scopes.length === 0
+        ? ''
+        : `; until the page is fixed, what it lists for ${scopes.map(describeScope).join(', ')} is unknown: approved addresses from there are kept, neither missed nor removed`;
     warnings.push({ code: issue.code, message: `${issue.message}${consequence}` });
   }
 
@@ -134,7 +159,9 @@ export function selectCasEntries(page: CasPage, target: Pick<CasDocsTarget, 'sec
 }
 
 function describeScope(scope: CasScope): string {
-  return scope.dataCenter === undefined ? `section ${scope.section} (every data center)` : `section ${scope.section} in ${scope.dataCenter}`;
+  return scope.dataCenter === undefined
+    ? `section ${scope.section} (every data center)`
+    : `section ${scope.section} in ${scope.dataCenter}`;
 }
 
 function revisionNote(page: CasPage): string {

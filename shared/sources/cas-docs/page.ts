@@ -95,7 +95,8 @@ export const CAS_HEADING_RULES: ReadonlyArray<{ readonly pattern: RegExp; readon
  * Headings that close a docs page. Every revision ends with one ("See Also" until 2018, "Next steps" since), so a
  * page without one after its last section was cut short, whatever sections that revision happened to have.
  */
-const CLOSING_HEADING = /^(see also|next steps?|related (content|articles|topics|links)|learn more|more information|additional resources)\b/i;
+const CLOSING_HEADING =
+  /^(see also|next steps?|related (content|articles|topics|links)|learn more|more information|additional resources)\b/i;
 
 export function casSectionsOfHeading(heading: string): CasSection[] {
   return CAS_HEADING_RULES.filter((rule) => rule.pattern.test(heading)).map((rule) => rule.section);
@@ -105,7 +106,10 @@ export function casSectionsOfHeading(heading: string): CasSection[] {
 export function parseCasPage(markdown: string): CasPage {
   if (markdown.trim() === '') throw new AllowlistError('cas-empty', 'the CAS network-requirements page is empty');
   if (/^\s*<(!doctype\s+html|html|head|body)[\s>]/i.test(markdown)) {
-    throw new AllowlistError('cas-not-markdown', 'the CAS network-requirements URL returned HTML, not the markdown page source (use the raw file URL)');
+    throw new AllowlistError(
+      'cas-not-markdown',
+      'the CAS network-requirements URL returned HTML, not the markdown page source (use the raw file URL)',
+    );
   }
   const { revision, body } = splitFrontMatter(markdown);
   const source = normaliseDocfx(body);
@@ -118,7 +122,10 @@ export function parseCasPage(markdown: string): CasPage {
   reader.sweep(source.split('\n'));
   reader.assertClosed();
   if (reader.placed === 0) {
-    throw new AllowlistError('cas-no-addresses', 'the CAS network-requirements page lists no addresses under a known section; its layout may have changed');
+    throw new AllowlistError(
+      'cas-no-addresses',
+      'the CAS network-requirements page lists no addresses under a known section; its layout may have changed',
+    );
   }
   return reader.result(revision);
 }
@@ -222,7 +229,16 @@ class PageReader {
     });
     for (const [line, tokens] of missed) {
       const place = this.placeAt(line);
-      this.issue('cas-address-not-read', line, tokens, lines[line - 1] ?? '', place.heading, 'outside the text this reader understands (raw HTML, a link target or the like)', place.sections.map((section) => ({ section })), place);
+      this.issue(
+        'cas-address-not-read',
+        line,
+        tokens,
+        lines[line - 1] ?? '',
+        place.heading,
+        'outside the text this reader understands (raw HTML, a link target or the like)',
+        place.sections.map((section) => ({ section })),
+        place,
+      );
     }
   }
 
@@ -261,7 +277,13 @@ class PageReader {
       addressColumn[column] = isAddressHeader(text) || (text === '' && column > 0 && addressColumn[column - 1] === true);
     });
     const labelled = addressColumn[0] !== true;
-    this.readCells(header.children.map((cell, column) => ({ cell, column })), place, heading, undefined, 'the header row');
+    this.readCells(
+      header.children.map((cell, column) => ({ cell, column })),
+      place,
+      heading,
+      undefined,
+      'the header row',
+    );
     for (const row of rows) {
       // A label that is itself address-like names no data center (and is reported with the other cells).
       const written = labelled && row.children[0] ? cellText(row.children[0]).trim() : '';
@@ -272,7 +294,10 @@ class PageReader {
       const otherCells = cells.filter(({ column }) => !continues(column));
       const rowName = label === '' ? 'a row without a data-center name' : `row ${label}`;
       // The columns of one row form one list: a cell may continue the previous one, and a region label may span them.
-      const tokens = listCells.flatMap(({ cell }): Array<Token | typeof BREAK> => [...this.tokenStream(pieces(cell.children), place), BREAK]);
+      const tokens = listCells.flatMap(({ cell }): Array<Token | typeof BREAK> => [
+        ...this.tokenStream(pieces(cell.children), place),
+        BREAK,
+      ]);
       const texts = listCells.map(({ cell }) => cellText(cell)).join(' | ');
       const scan = scanTokens(tokens, true);
       const rowDataCenter = label === '' ? (labelled ? undefined : CAS_GLOBAL_DATA_CENTER) : normaliseDataCenter(label);
@@ -282,31 +307,71 @@ class PageReader {
         this.consume(group.addresses.map((a) => a.token));
         if (dataCenter === undefined) {
           const first = group.addresses[0]!.token;
-          this.issue('cas-unlabelled-row', first.line, group.addresses.map((a) => a.token.text), texts, heading, 'in a table row that names no data center', place.sections.map((section) => ({ section })), place);
+          this.issue(
+            'cas-unlabelled-row',
+            first.line,
+            group.addresses.map((a) => a.token.text),
+            texts,
+            heading,
+            'in a table row that names no data center',
+            place.sections.map((section) => ({ section })),
+            place,
+          );
           return;
         }
         const where = [heading, group.region === undefined ? undefined : label].filter(Boolean).join(' > ');
-        this.add(group.addresses.map((a) => a.cidr), dataCenter, where, place);
+        this.add(
+          group.addresses.map((a) => a.cidr),
+          dataCenter,
+          where,
+          place,
+        );
       });
       for (const bad of scan.unreadable) {
         this.consume(bad.tokens);
         const dataCenter = bad.region === undefined ? rowDataCenter : slug(bad.region);
         const scopes = place.sections.map((section) => (dataCenter === undefined ? { section } : { section, dataCenter }));
         const context = aroundText(bad.before, bad.after, 'in the same row');
-        this.issue('cas-unreadable-address', bad.tokens[0]!.line, bad.tokens.map((t) => t.text), texts, `${heading}, ${rowName}`, `${bad.why}; ${context}`, scopes, place);
+        this.issue(
+          'cas-unreadable-address',
+          bad.tokens[0]!.line,
+          bad.tokens.map((t) => t.text),
+          texts,
+          `${heading}, ${rowName}`,
+          `${bad.why}; ${context}`,
+          scopes,
+          place,
+        );
       }
       this.readCells(otherCells, place, heading, rowDataCenter, rowName);
     }
   }
 
   /** Addresses in a column that lists no addresses (a DNS name, the data-center label): reported, never guessed at. */
-  private readCells(cells: ReadonlyArray<{ cell: TableCell; column: number }>, place: Place, heading: string, dataCenter: string | undefined, rowName: string): void {
+  private readCells(
+    cells: ReadonlyArray<{ cell: TableCell; column: number }>,
+    place: Place,
+    heading: string,
+    dataCenter: string | undefined,
+    rowName: string,
+  ): void {
     for (const { cell } of cells) {
-      const found = this.tokenStream(pieces(cell.children), place).filter((token): token is Token => token !== BREAK && looksLikeAddress(token.text));
+      const found = this.tokenStream(pieces(cell.children), place).filter(
+        (token): token is Token => token !== BREAK && looksLikeAddress(token.text),
+      );
       if (found.length === 0) continue;
       this.consume(found);
       const scopes = place.sections.map((section) => (dataCenter === undefined ? { section } : { section, dataCenter }));
-      this.issue('cas-address-outside-list', found[0]!.line, found.map((t) => t.text), cellText(cell), `${heading}, ${rowName}`, 'in a column that is not a list of IP addresses', scopes, place);
+      this.issue(
+        'cas-address-outside-list',
+        found[0]!.line,
+        found.map((t) => t.text),
+        cellText(cell),
+        `${heading}, ${rowName}`,
+        'in a column that is not a list of IP addresses',
+        scopes,
+        place,
+      );
     }
   }
 
@@ -318,12 +383,26 @@ class PageReader {
     const scan = scanTokens(tokens, false);
     for (const group of scan.groups) {
       this.consume(group.addresses.map((a) => a.token));
-      this.add(group.addresses.map((a) => a.cidr), CAS_GLOBAL_DATA_CENTER, place.heading, place);
+      this.add(
+        group.addresses.map((a) => a.cidr),
+        CAS_GLOBAL_DATA_CENTER,
+        place.heading,
+        place,
+      );
     }
     for (const bad of scan.unreadable) {
       this.consume(bad.tokens);
       const scopes = place.sections.map((section) => ({ section, dataCenter: CAS_GLOBAL_DATA_CENTER }));
-      this.issue('cas-unreadable-address', bad.tokens[0]!.line, bad.tokens.map((t) => t.text), text, place.heading, `${bad.why}; ${aroundText(bad.before, bad.after, 'in the same paragraph')}`, scopes, place);
+      this.issue(
+        'cas-unreadable-address',
+        bad.tokens[0]!.line,
+        bad.tokens.map((t) => t.text),
+        text,
+        place.heading,
+        `${bad.why}; ${aroundText(bad.before, bad.after, 'in the same paragraph')}`,
+        scopes,
+        place,
+      );
     }
   }
 
@@ -352,9 +431,27 @@ class PageReader {
     if (found.length === 0) return;
     this.consume(found);
     if (part.value.trimStart().startsWith('<!--')) {
-      this.issue('cas-address-commented-out', found[0]!.line, found.map((t) => t.text), part.value, place.heading, 'inside an HTML comment, so not listed on the page; not observed', [], place);
+      this.issue(
+        'cas-address-commented-out',
+        found[0]!.line,
+        found.map((t) => t.text),
+        part.value,
+        place.heading,
+        'inside an HTML comment, so not listed on the page; not observed',
+        [],
+        place,
+      );
     } else {
-      this.issue('cas-address-not-read', found[0]!.line, found.map((t) => t.text), part.value, place.heading, 'inside raw HTML, which this reader does not read', place.sections.map((section) => ({ section })), place);
+      this.issue(
+        'cas-address-not-read',
+        found[0]!.line,
+        found.map((t) => t.text),
+        part.value,
+        place.heading,
+        'inside raw HTML, which this reader does not read',
+        place.sections.map((section) => ({ section })),
+        place,
+      );
     }
   }
 
@@ -365,7 +462,16 @@ class PageReader {
     }
   }
 
-  private issue(code: CasIssueCode, line: number, tokens: readonly string[], text: string, heading: string, what: string, scopes: readonly CasScope[], place: Place): void {
+  private issue(
+    code: CasIssueCode,
+    line: number,
+    tokens: readonly string[],
+    text: string,
+    heading: string,
+    what: string,
+    scopes: readonly CasScope[],
+    place: Place,
+  ): void {
     if (place.known) this.placed += tokens.length;
     if (place.unrecognised && scopes.length > 0) this.unrecognised.add(place.heading);
     const shown = shorten(text.replace(/\s+/g, ' ').trim(), tokens[0] ?? '');
@@ -566,7 +672,10 @@ function isAddressHeader(text: string): boolean {
 }
 
 function slug(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  return name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
 }
 
 /**
@@ -636,9 +745,16 @@ function splitFrontMatter(markdown: string): { revision: string | undefined; bod
   const lines = text.split('\n');
   if (lines[0]?.trim() !== '---') return { revision: undefined, body: text };
   const end = lines.findIndex((line, index) => index > 0 && /^(---|\.\.\.)\s*$/.test(line));
-  if (end === -1) throw new AllowlistError('cas-truncated', 'the CAS network-requirements page has unclosed front matter; it looks cut short');
-  const date = lines.slice(1, end).map((line) => /^ms\.date:\s*(.*?)\s*$/.exec(line)?.[1]).find((value) => value);
-  return { revision: date === undefined ? undefined : isoDate(date), body: [...lines.slice(0, end + 1).map(() => ''), ...lines.slice(end + 1)].join('\n') };
+  if (end === -1)
+    throw new AllowlistError('cas-truncated', 'the CAS network-requirements page has unclosed front matter; it looks cut short');
+  const date = lines
+    .slice(1, end)
+    .map((line) => /^ms\.date:\s*(.*?)\s*$/.exec(line)?.[1])
+    .find((value) => value);
+  return {
+    revision: date === undefined ? undefined : isoDate(date),
+    body: [...lines.slice(0, end + 1).map(() => ''), ...lines.slice(end + 1)].join('\n'),
+  };
 }
 
 function isoDate(date: string): string {
@@ -660,7 +776,11 @@ const DELIMITER_ROW = /^\|?[ \t]*:?-+:?[ \t]*(\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$/;
  * Nothing else is rewritten; everything else is left to the markdown parser.
  */
 function normaliseDocfx(body: string): string {
-  const lines = body.split('\n').map((line) => (/^\s*\[!div\b[^\]]*\]\s*$/.test(line.replace(CONTAINER_PREFIX, '')) ? (CONTAINER_PREFIX.exec(line)?.[0] ?? '').trimEnd() : line));
+  const lines = body
+    .split('\n')
+    .map((line) =>
+      /^\s*\[!div\b[^\]]*\]\s*$/.test(line.replace(CONTAINER_PREFIX, '')) ? (CONTAINER_PREFIX.exec(line)?.[0] ?? '').trimEnd() : line,
+    );
   for (let index = 1; index < lines.length; index++) {
     const delimiter = lines[index]!;
     const header = lines[index - 1]!;
@@ -676,7 +796,10 @@ function normaliseDocfx(body: string): string {
 }
 
 function cellCount(row: string): number {
-  const inner = row.trim().replace(/^\|/, '').replace(/(?<!\\)\|$/, '');
+  const inner = row
+    .trim()
+    .replace(/^\|/, '')
+    .replace(/(?<!\\)\|$/, '');
   return inner.split(/(?<!\\)\|/).length;
 }
 
@@ -701,7 +824,10 @@ function assertLastTableComplete(tree: Root, source: string): void {
   const rowText = (row: typeof header) => source.slice(row.position?.start.offset, row.position?.end.offset).trimEnd();
   const cutMidCell = rowText(header).endsWith('|') && !rowText(last).endsWith('|');
   if (cutMidCell || last.children.length < header.children.length) {
-    throw new AllowlistError('cas-truncated', `the CAS network-requirements page ends in the middle of a table row (line ${last.position?.start.line ?? '?'}); it looks cut short`);
+    throw new AllowlistError(
+      'cas-truncated',
+      `the CAS network-requirements page ends in the middle of a table row (line ${last.position?.start.line ?? '?'}); it looks cut short`,
+    );
   }
 }
 
@@ -721,14 +847,20 @@ function assertBlocksClosed(tree: Root, source: string): void {
     for (const node of nodes) {
       const line = node.position?.start.line ?? '?';
       if (node.type === 'html' && node.value.trimStart().startsWith('<!--') && !node.value.includes('-->')) {
-        throw new AllowlistError('cas-truncated', `the CAS network-requirements page has an HTML comment that never ends (line ${line}); it looks cut short`);
+        throw new AllowlistError(
+          'cas-truncated',
+          `the CAS network-requirements page has an HTML comment that never ends (line ${line}); it looks cut short`,
+        );
       }
       if (node.type === 'code' && source.slice(node.position?.end.offset).trim() === '') {
         const fence = fenceOf(node, source);
         const text = source.slice(node.position?.start.offset, node.position?.end.offset).split('\n');
         const closing = text.length > 1 ? text.at(-1)!.replace(CONTAINER_PREFIX, '') : '';
         if (fence && !new RegExp(`^${fence[0] === '`' ? '`' : '~'}{${fence.length},}\\s*$`).test(closing)) {
-          throw new AllowlistError('cas-truncated', `the CAS network-requirements page ends inside a code block opened on line ${line}; it looks cut short`);
+          throw new AllowlistError(
+            'cas-truncated',
+            `the CAS network-requirements page ends inside a code block opened on line ${line}; it looks cut short`,
+          );
         }
       }
       if ('children' in node) visit(node.children as RootContent[]);
@@ -741,5 +873,7 @@ function assertBlocksClosed(tree: Root, source: string): void {
 function fenceOf(node: RootContent, source: string): string | undefined {
   const start = node.position?.start.offset;
   if (start === undefined) return undefined;
-  return /^[ \t]*(`{3,}|~{3,})/.exec(source.slice(start, source.indexOf('\n', start) === -1 ? undefined : source.indexOf('\n', start)))?.[1];
+  return /^[ \t]*(`{3,}|~{3,})/.exec(
+    source.slice(start, source.indexOf('\n', start) === -1 ? undefined : source.indexOf('\n', start)),
+  )?.[1];
 }

@@ -11,7 +11,10 @@ export type CasSection = (typeof CAS_SECTIONS)[number];
 
 /** "US" and "EU" are the 2018 names of US1 and EU1; "Gov US1" becomes GOV-US1. */
 export function normaliseDataCenter(name: string): string {
-  const code = name.trim().toUpperCase().replace(/[\s_]+/g, '-');
+  const code = name
+    .trim()
+    .toUpperCase()
+    .replace(/[\s_]+/g, '-');
   if (code === 'US') return 'US1';
   if (code === 'EU') return 'EU1';
   return code;

@@ -119,7 +119,9 @@ export async function resolveFrontEnd(
       );
     }
   }
-  return first.kind === 'answered' ? { kind: 'answered', hostname, addresses: first.addresses } : { kind: 'absent', hostname, problem: first.problem };
+  return first.kind === 'answered'
+    ? { kind: 'answered', hostname, addresses: first.addresses }
+    : { kind: 'absent', hostname, problem: first.problem };
 }
 
 export function isLoadBalancerName(name: string): boolean {
@@ -171,7 +173,8 @@ async function queryRound(hostname: string, dns: DnsClient, now: () => Date): Pr
       kind: 'absent',
       problem: {
         code: 'dns-nxdomain',
-        message: `Front-end ${hostname} does not exist (NXDOMAIN from resolver ${dns.resolver}). If it was retired, remove it from "frontEnds"; ` +
+        message:
+          `Front-end ${hostname} does not exist (NXDOMAIN from resolver ${dns.resolver}). If it was retired, remove it from "frontEnds"; ` +
           'the current front-ends are listed in Service Center > Monitoring > Environment Health.',
       },
     };

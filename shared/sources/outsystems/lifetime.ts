@@ -45,7 +45,9 @@ export async function checkLifeTime(target: OutSystemsTarget, context: SourceCon
     warnings: [
       {
         code: 'lifetime-unavailable',
-        message: redact(`Target "${target.id}": the front-end count was not checked because LifeTime environment ${lifetime.environmentKey} could not be read: ${why}`),
+        message: redact(
+          `Target "${target.id}": the front-end count was not checked because LifeTime environment ${lifetime.environmentKey} could not be read: ${why}`,
+        ),
       },
     ],
   });

@@ -38,7 +38,10 @@ export const outsystems = defineSource({
       .meta({ description: 'Whole ranges to allow when the environment is reached over a VPN; added as they are.' }),
     lifetime: strictObject({
       url: httpsUrl,
-      environmentKey: z.string().min(1).regex(/^[A-Za-z0-9-]+$/, 'must be a LifeTime environment key'),
+      environmentKey: z
+        .string()
+        .min(1)
+        .regex(/^[A-Za-z0-9-]+$/, 'must be a LifeTime environment key'),
       tokenSetting: z
         .string()
         .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an app setting name')

@@ -32,7 +32,13 @@ export interface ServiceTagsExtract {
 }
 
 /** The weekly file has numbers here, the ARM API has digit strings. */
-const changeNumber = z.union([z.int().nonnegative(), z.string().regex(/^\d{1,15}$/, 'must be a whole number').transform(Number)]);
+const changeNumber = z.union([
+  z.int().nonnegative(),
+  z
+    .string()
+    .regex(/^\d{1,15}$/, 'must be a whole number')
+    .transform(Number),
+]);
 
 const documentShape = z.looseObject({
   changeNumber,
@@ -75,7 +81,11 @@ export function extractServiceTags(text: string, wanted: readonly string[]): Ser
   const tags: SelectedTag[] = [];
   parsed.data.values.forEach((value, index) => {
     const name = nameOf(value);
-    if (name === undefined) throw new AllowlistError('service-tags-shape', `The service tags document does not have the expected shape: values.${index} has no "name".`);
+    if (name === undefined)
+      throw new AllowlistError(
+        'service-tags-shape',
+        `The service tags document does not have the expected shape: values.${index} has no "name".`,
+      );
     if (!wantedNames.has(name)) return;
     const tag = tagShape.safeParse(value);
     if (!tag.success) throw shapeError(tag.error, ['values', index]);
@@ -124,7 +134,10 @@ export function summariseServiceTags(
   const names = [...new Set(wanted)];
   const missing = names.filter((name) => !found.has(name));
   if (missing.length === names.length) {
-    throw new AllowlistError('service-tag-missing', `None of the configured service tags is in the ${extract.cloud} document: ${quoteList(missing)}.`);
+    throw new AllowlistError(
+      'service-tag-missing',
+      `None of the configured service tags is in the ${extract.cloud} document: ${quoteList(missing)}.`,
+    );
   }
   const warnings: Problem[] = missing.map((name) => ({
     code: 'service-tag-missing',
@@ -152,7 +165,12 @@ export function summariseServiceTags(
 /** Unique canonical CIDRs of one tag; any bad prefix makes the whole tag unusable rather than silently shorter. */
 function parsePrefixes(tag: SelectedTag): Set<Cidr> | { problem: Problem } {
   if (tag.prefixes.length === 0) {
-    return { problem: { code: 'service-tag-empty', message: `Service tag "${tag.name}" lists no address prefixes; its entries are kept as they were.` } };
+    return {
+      problem: {
+        code: 'service-tag-empty',
+        message: `Service tag "${tag.name}" lists no address prefixes; its entries are kept as they were.`,
+      },
+    };
   }
   const cidrs = new Set<Cidr>();
   const bad: string[] = [];
@@ -192,10 +210,14 @@ async function readFromArm(arm: ArmSettings, wanted: readonly string[], context:
   const token = await armToken(arm.baseUrl, context);
   const origin = new URL(base).origin;
   const pages: ServiceTagsExtract[] = [];
-  for (let url: string | undefined = first; url !== undefined; ) {
-    if (pages.length === MAX_ARM_PAGES) throw new AllowlistError('arm-paging', `The Service Tags API returned more than ${MAX_ARM_PAGES} pages; refusing to follow further.`);
+  for (let url: string | undefined = first; url !== undefined;) {
+    if (pages.length === MAX_ARM_PAGES)
+      throw new AllowlistError('arm-paging', `The Service Tags API returned more than ${MAX_ARM_PAGES} pages; refusing to follow further.`);
     if (new URL(url).origin !== origin) {
-      throw new AllowlistError('arm-paging', `The Service Tags API pointed its next page at another host (${new URL(url).origin}); the token is not sent there.`);
+      throw new AllowlistError(
+        'arm-paging',
+        `The Service Tags API pointed its next page at another host (${new URL(url).origin}); the token is not sent there.`,
+      );
     }
     const page = extractServiceTags(await fetchArmPage(url, token, context), wanted);
     pages.push(page);
@@ -232,7 +254,11 @@ async function probeArm(arm: ArmSettings, context: SourceContext): Promise<Probe
     return await probeUrl(url, fetchOptions(context, { authorization: `Bearer ${token}` }));
   } catch (error) {
     const refused = error instanceof AllowlistError && error.code === 'http-status' ? /\bHTTP (40[13])\b/.exec(error.message) : null;
-    if (refused) throw new AllowlistError('arm-auth', `${describe(url)} answered HTTP ${refused[1]}: the identity needs read access to the subscription (Reader).`);
+    if (refused)
+      throw new AllowlistError(
+        'arm-auth',
+        `${describe(url)} answered HTTP ${refused[1]}: the identity needs read access to the subscription (Reader).`,
+      );
     throw error;
   }
 }
@@ -244,7 +270,9 @@ function mergeRepeated(tags: readonly SelectedTag[]): SelectedTag[] {
     const known = byName.get(tag.name);
     byName.set(
       tag.name,
-      known ? { name: tag.name, changeNumber: Math.max(known.changeNumber, tag.changeNumber), prefixes: [...known.prefixes, ...tag.prefixes] } : tag,
+      known
+        ? { name: tag.name, changeNumber: Math.max(known.changeNumber, tag.changeNumber), prefixes: [...known.prefixes, ...tag.prefixes] }
+        : tag,
     );
   }
   return [...byName.values()];
@@ -258,7 +286,10 @@ async function fetchArmPage(url: string, token: string, context: SourceContext):
     // fetchText reports statuses only in its message; 401/403 need their own code because the fix is a role assignment.
     const refused = error instanceof AllowlistError && error.code === 'http-status' ? /\bHTTP (40[13])\b/.exec(error.message) : null;
     if (refused) {
-      throw new AllowlistError('arm-auth', `${describe(url)} answered HTTP ${refused[1]}: the identity needs read access to the subscription (Reader).`);
+      throw new AllowlistError(
+        'arm-auth',
+        `${describe(url)} answered HTTP ${refused[1]}: the identity needs read access to the subscription (Reader).`,
+      );
     }
     throw error;
   }
@@ -275,7 +306,10 @@ async function armToken(baseUrl: string, context: SourceContext): Promise<string
     const credential = context.armCredential ?? (await defaultCredential);
     token = await credential.getToken(scope, context.signal ? { abortSignal: context.signal } : {});
   } catch (error) {
-    throw new AllowlistError('arm-auth', `Could not get a token for ${scope}: ${shorten(firstLine((error as Error).message ?? String(error)))}`);
+    throw new AllowlistError(
+      'arm-auth',
+      `Could not get a token for ${scope}: ${shorten(firstLine((error as Error).message ?? String(error)))}`,
+    );
   }
   if (!token?.token) throw new AllowlistError('arm-auth', `The credential returned no token for ${scope}.`);
   return token.token;

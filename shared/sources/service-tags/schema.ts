@@ -20,7 +20,10 @@ export const serviceTags = defineSource({
       subscriptionId: z.uuid('must be a subscription id (a GUID)'),
       location: z.string().regex(/^[a-z0-9]+$/, 'must be an Azure location name such as westeurope'),
       baseUrl: httpsUrl.default(DEFAULT_ARM_URL),
-      apiVersion: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be an API version such as 2024-05-01').default('2024-05-01'),
+      apiVersion: z
+        .string()
+        .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be an API version such as 2024-05-01')
+        .default('2024-05-01'),
     })
       .optional()
       .meta({ description: 'The Azure Service Tags API; set this or "url".' }),

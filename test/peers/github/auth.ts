@@ -23,7 +23,10 @@ export class PeerAuth {
         ? undefined
         : { status: 401, body: { message: 'A JSON web token could not be decoded', documentation_url: 'https://docs.github.com/rest' } };
     }
-    const known = (scheme?.toLowerCase() === 'token' || scheme?.toLowerCase() === 'bearer') && credential !== undefined && this.accessTokens.has(credential);
+    const known =
+      (scheme?.toLowerCase() === 'token' || scheme?.toLowerCase() === 'bearer') &&
+      credential !== undefined &&
+      this.accessTokens.has(credential);
     return known ? undefined : { status: 401, body: { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' } };
   }
 
@@ -35,7 +38,12 @@ export class PeerAuth {
     if (!signed) return false;
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { iss?: unknown; exp?: number; iat?: number };
     const now = Math.floor(Date.now() / 1000);
-    return String(claims.iss) === String(app.id) && (claims.exp ?? 0) > now && (claims.iat ?? Infinity) <= now + 60 && (claims.exp ?? 0) - (claims.iat ?? 0) <= 600 + 60;
+    return (
+      String(claims.iss) === String(app.id) &&
+      (claims.exp ?? 0) > now &&
+      (claims.iat ?? Infinity) <= now + 60 &&
+      (claims.exp ?? 0) - (claims.iat ?? 0) <= 600 + 60
+    );
   }
 
   /** An installation access token for the app's installation, accepted from then on. */

@@ -40,7 +40,10 @@ export const faults = {
       'x-ratelimit-remaining': '0',
       'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + resetInSeconds),
     },
-    body: { message: 'API rate limit exceeded for installation ID 1.', documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api' },
+    body: {
+      message: 'API rate limit exceeded for installation ID 1.',
+      documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api',
+    },
   }),
   secondaryRateLimit: (retryAfterSeconds: number): FaultResponse => ({
     status: 403,
@@ -50,9 +53,14 @@ export const faults = {
       documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits',
     },
   }),
-  pullRequestExists: (owner: string, branch: string): FaultResponse => validationFailed(`A pull request already exists for ${owner}:${branch}.`),
+  pullRequestExists: (owner: string, branch: string): FaultResponse =>
+    validationFailed(`A pull request already exists for ${owner}:${branch}.`),
   conflict: (): FaultResponse => ({ status: 409, body: { message: 'Reference update conflict' } }),
-  html: (status = 200): FaultResponse => ({ status, body: '<!DOCTYPE html><html><body><h1>Unicorn!</h1></body></html>', contentType: 'text/html; charset=utf-8' }),
+  html: (status = 200): FaultResponse => ({
+    status,
+    body: '<!DOCTYPE html><html><body><h1>Unicorn!</h1></body></html>',
+    contentType: 'text/html; charset=utf-8',
+  }),
 };
 
 /** Faults, and actions of people on GitHub, waiting for the requests they match. */

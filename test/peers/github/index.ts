@@ -182,7 +182,10 @@ export class GitHubPeer {
     const method = request.method ?? 'GET';
     const target = new URL(request.url ?? '/', 'http://peer');
     const below = target.pathname.startsWith(`${API_PREFIX}/`) ? target.pathname.slice(API_PREFIX.length) : target.pathname;
-    const routed = below.replace(GREEDY_PARAMETER, (_all, head: string, rest: string) => `${head}/${encodeURIComponent(decodeURIComponent(rest))}`);
+    const routed = below.replace(
+      GREEDY_PARAMETER,
+      (_all, head: string, rest: string) => `${head}/${encodeURIComponent(decodeURIComponent(rest))}`,
+    );
     const record: RecordedRequest = { method, path: request.url ?? '', route: safeDecode(below), status: 0 };
     this.requests.push(record);
 

@@ -39,7 +39,8 @@ export function openApi(): Promise<OpenApi> {
       },
       handlers: {
         notFound: (_context: Context, call: Call) => call.peer.reject(call.record, 404, 'no such route in the GitHub REST API'),
-        methodNotAllowed: (_context: Context, call: Call) => call.peer.reject(call.record, 404, 'no such method for this route in the GitHub REST API'),
+        methodNotAllowed: (_context: Context, call: Call) =>
+          call.peer.reject(call.record, 404, 'no such method for this route in the GitHub REST API'),
         validationFail: (context: Context, call: Call) =>
           call.peer.reject(call.record, 400, `rejected by GitHub's OpenAPI description: ${JSON.stringify(context.validation.errors)}`),
         notImplemented: (context: Context, call: Call) => call.peer.dispatch(context.operation.operationId ?? '', context, call),

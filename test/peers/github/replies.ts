@@ -7,11 +7,21 @@ export interface Reply {
 }
 
 export function validationFailed(message: string): Reply {
-  return { status: 422, body: { message: 'Validation Failed', errors: [{ resource: 'PullRequest', code: 'custom', message }], documentation_url: 'https://docs.github.com/rest' } };
+  return {
+    status: 422,
+    body: {
+      message: 'Validation Failed',
+      errors: [{ resource: 'PullRequest', code: 'custom', message }],
+      documentation_url: 'https://docs.github.com/rest',
+    },
+  };
 }
 
 export function validationFailedField(resource: string, field: string, code: string): Reply {
-  return { status: 422, body: { message: 'Validation Failed', errors: [{ resource, field, code }], documentation_url: 'https://docs.github.com/rest' } };
+  return {
+    status: 422,
+    body: { message: 'Validation Failed', errors: [{ resource, field, code }], documentation_url: 'https://docs.github.com/rest' },
+  };
 }
 
 export function notFound(): Reply {

@@ -38,24 +38,35 @@ const readable: fc.Arbitrary<Item> = fc
     { arbitrary: fc.tuple(v4, fc.integer({ min: 8, max: 32 })).map(([ip, bits]) => `${ip}/${bits}`), weight: 2 },
   )
   .map((text) => ({ text, words: [{ text, readable: true }] }));
-const unreadable: fc.Arbitrary<Item> = fc.oneof(
-  // A letter glued to an address, before or after it (issue 11: "13.64.16.132m 13.64.16.129").
-  fc.tuple(v4, letter).map(([ip, l]) => `${ip}${l}`),
-  fc.tuple(letter, v4).map(([l, ip]) => `${l}${ip}`),
-  fc.tuple(fc.ipV6(), letter).map(([ip, l]) => `${ip}${l}`),
-  // Two addresses run together, an octet out of range, a prefix too long.
-  fc.tuple(v4, v4).map(([a, b]) => `${a}${b}`),
-  fc.tuple(v4, fc.integer({ min: 256, max: 999 })).map(([ip, octet]) => ip.replace(/\d+$/, String(octet))),
-  fc.tuple(v4, fc.integer({ min: 33, max: 99 })).map(([ip, bits]) => `${ip}/${bits}`),
-  fc.tuple(v4, v4).map(([a, b]) => `${a}-${b}`),
-).map((text) => ({ text, words: [{ text, readable: false }] }));
+const unreadable: fc.Arbitrary<Item> = fc
+  .oneof(
+    // A letter glued to an address, before or after it (issue 11: "13.64.16.132m 13.64.16.129").
+    fc.tuple(v4, letter).map(([ip, l]) => `${ip}${l}`),
+    fc.tuple(letter, v4).map(([l, ip]) => `${l}${ip}`),
+    fc.tuple(fc.ipV6(), letter).map(([ip, l]) => `${ip}${l}`),
+    // Two addresses run together, an octet out of range, a prefix too long.
+    fc.tuple(v4, v4).map(([a, b]) => `${a}${b}`),
+    fc.tuple(v4, fc.integer({ min: 256, max: 999 })).map(([ip, octet]) => ip.replace(/\d+$/, String(octet))),
+    fc.tuple(v4, fc.integer({ min: 33, max: 99 })).map(([ip, bits]) => `${ip}/${bits}`),
+    fc.tuple(v4, v4).map(([a, b]) => `${a}-${b}`),
+  )
+  .map((text) => ({ text, words: [{ text, readable: false }] }));
 /** Several words that are unreadable together: a range written out, a prefix length set apart. */
 const unreadableGroup: fc.Arbitrary<Item> = fc.oneof(
-  fc.tuple(v4, fc.constantFrom(' - ', ' – ', '–', ' to '), v4).map(([a, joiner, b]) => ({ text: `${a}${joiner}${b}`, words: [a, b].map((text) => ({ text, readable: false })) })),
+  fc
+    .tuple(v4, fc.constantFrom(' - ', ' – ', '–', ' to '), v4)
+    .map(([a, joiner, b]) => ({ text: `${a}${joiner}${b}`, words: [a, b].map((text) => ({ text, readable: false })) })),
   fc.tuple(v4, fc.integer({ min: 8, max: 32 })).map(([ip, bits]) => ({ text: `${ip} /${bits}`, words: [{ text: ip, readable: false }] })),
 );
-const plain: fc.Arbitrary<Item> = fc.constantFrom('n/a', 'and', 'port', '443', 'HTTPS', '*.portal.cloudappsecurity.com', 'Outbound').map((text) => ({ text, words: [] }));
-const item = fc.oneof({ arbitrary: readable, weight: 8 }, { arbitrary: unreadable, weight: 2 }, { arbitrary: unreadableGroup, weight: 1 }, { arbitrary: plain, weight: 1 });
+const plain: fc.Arbitrary<Item> = fc
+  .constantFrom('n/a', 'and', 'port', '443', 'HTTPS', '*.portal.cloudappsecurity.com', 'Outbound')
+  .map((text) => ({ text, words: [] }));
+const item = fc.oneof(
+  { arbitrary: readable, weight: 8 },
+  { arbitrary: unreadable, weight: 2 },
+  { arbitrary: unreadableGroup, weight: 1 },
+  { arbitrary: plain, weight: 1 },
+);
 const items = (max: number, min = 0) => fc.array(item, { minLength: min, maxLength: max });
 const cellSeparator = fc.constantFrom(', ', ',', ' ,', ' ', '<br>', '<br/>', '<br />', '<br></br>', '<br /><br />', ' <br></br> ');
 const proseSeparator = fc.constantFrom(', ', ' and ', ', and ');
@@ -72,7 +83,13 @@ const headers = fc.constantFrom(
 );
 
 type Block =
-  | { kind: 'table'; headers: string[]; rows: Array<{ label: string; cells: Item[][]; separator: string }>; delimiter: -1 | 0 | 1; container: 'none' | 'quote' | 'list' }
+  | {
+      kind: 'table';
+      headers: string[];
+      rows: Array<{ label: string; cells: Item[][]; separator: string }>;
+      delimiter: -1 | 0 | 1;
+      container: 'none' | 'quote' | 'list';
+    }
   | { kind: 'bullets'; entries: Array<{ nested: boolean; items: Item[]; separator: string }> }
   | { kind: 'prose'; lines: Array<{ items: Item[]; separator: string }> }
   | { kind: 'note'; items: Item[]; separator: string }
@@ -96,8 +113,20 @@ const table: fc.Arbitrary<Block> = headers.chain((columns) =>
 );
 const block: fc.Arbitrary<Block> = fc.oneof(
   { arbitrary: table, weight: 4 },
-  { arbitrary: fc.record({ kind: fc.constant('bullets' as const), entries: fc.array(fc.record({ nested: fc.boolean(), items: items(3, 1), separator: proseSeparator }), { minLength: 1, maxLength: 4 }) }), weight: 2 },
-  { arbitrary: fc.record({ kind: fc.constant('prose' as const), lines: fc.array(fc.record({ items: items(4), separator: proseSeparator }), { minLength: 1, maxLength: 3 }) }), weight: 2 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('bullets' as const),
+      entries: fc.array(fc.record({ nested: fc.boolean(), items: items(3, 1), separator: proseSeparator }), { minLength: 1, maxLength: 4 }),
+    }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('prose' as const),
+      lines: fc.array(fc.record({ items: items(4), separator: proseSeparator }), { minLength: 1, maxLength: 3 }),
+    }),
+    weight: 2,
+  },
   { arbitrary: fc.record({ kind: fc.constant('note' as const), items: items(4), separator: proseSeparator }), weight: 1 },
   { arbitrary: fc.record({ kind: fc.constant('code' as const), items: items(3) }), weight: 1 },
 );
@@ -109,7 +138,11 @@ const SECTIONS = [
   ['Mail server', 'mail'],
   ['Partner telemetry', 'notice'],
 ] as const;
-const section = fc.record({ heading: fc.constantFrom(...SECTIONS), subheading: fc.boolean(), blocks: fc.array(block, { minLength: 1, maxLength: 3 }) });
+const section = fc.record({
+  heading: fc.constantFrom(...SECTIONS),
+  subheading: fc.boolean(),
+  blocks: fc.array(block, { minLength: 1, maxLength: 3 }),
+});
 const pageShape = fc.record({
   first: v4,
   notice: fc.option(fc.record({ items: items(5), separator: proseSeparator }), { nil: undefined }),
@@ -128,35 +161,52 @@ function build(shape: Shape): { markdown: string; expected: Expected[] } {
     for (const { words } of list) {
       for (const word of words) {
         const cidr = word.readable && where !== 'named' ? tryParseCidr(word.text) : undefined;
-        expected.push(cidr !== undefined && where !== 'named' ? { text: word.text, line: lines.length, fate: 'observed', key: `${cidr} ${where.section} ${where.dataCenter}` } : { text: word.text, line: lines.length, fate: 'named' });
+        expected.push(
+          cidr !== undefined && where !== 'named'
+            ? { text: word.text, line: lines.length, fate: 'observed', key: `${cidr} ${where.section} ${where.dataCenter}` }
+            : { text: word.text, line: lines.length, fate: 'named' },
+        );
       }
     }
   };
   const join = (list: readonly Item[], separator: string) => list.map((i) => i.text).join(separator);
 
   // Issue 11: the current page opens with a notice under the title, in no section.
-  if (shape.notice) push(`> [!IMPORTANT]`), push(`> Starting soon, also allow ${join(shape.notice.items, shape.notice.separator)} in your firewall.`, shape.notice.items, { section: 'notice', dataCenter: 'global' }), push('');
+  if (shape.notice)
+    (push(`> [!IMPORTANT]`),
+      push(`> Starting soon, also allow ${join(shape.notice.items, shape.notice.separator)} in your firewall.`, shape.notice.items, {
+        section: 'notice',
+        dataCenter: 'global',
+      }),
+      push(''));
   // A first portal row, so that every page lists something under a known section.
-  push('## Portal access'), push(''), push('|Data center|IP addresses|'), push('|----|----|');
-  push(`|US1|${shape.first}|`, [{ text: shape.first, words: [{ text: shape.first, readable: true }] }], { section: 'portal', dataCenter: 'US1' });
+  (push('## Portal access'), push(''), push('|Data center|IP addresses|'), push('|----|----|'));
+  push(`|US1|${shape.first}|`, [{ text: shape.first, words: [{ text: shape.first, readable: true }] }], {
+    section: 'portal',
+    dataCenter: 'US1',
+  });
   push('');
 
   for (const { heading: named, subheading, blocks } of shape.sections) {
     const [heading, key]: readonly [string, string] = named;
-    push(`## ${heading}`), push('');
-    if (subheading) push('### Commercial customers'), push('');
+    (push(`## ${heading}`), push(''));
+    if (subheading) (push('### Commercial customers'), push(''));
     const global = { section: key, dataCenter: 'global' };
     for (const b of blocks) {
       switch (b.kind) {
         case 'table': {
           const prefix = b.container === 'quote' ? '> ' : b.container === 'list' ? '   ' : '';
-          if (b.container === 'list') push('1. If you cannot use service tags, allow these addresses:'), push('');
+          if (b.container === 'list') (push('1. If you cannot use service tags, allow these addresses:'), push(''));
           const address: boolean[] = [];
           b.headers.forEach((h, column) => (address[column] = /ip/i.test(h) || (h === '' && column > 0 && address[column - 1] === true)));
           // A delimiter row one cell longer or shorter is padded to match, as DocFX renders it.
           const listColumn = (column: number) => address[column] ?? address[b.headers.length - 1] === true;
           push(`${prefix}|Data center|${b.headers.join('|')}|`);
-          push(`${prefix}|${Array(b.headers.length + 1 + b.delimiter).fill('----').join('|')}|`);
+          push(
+            `${prefix}|${Array(b.headers.length + 1 + b.delimiter)
+              .fill('----')
+              .join('|')}|`,
+          );
           for (const r of b.rows) {
             const dataCenter = normaliseDataCenter(r.label);
             const text = `${prefix}|${r.label}|${r.cells.map((cell) => join(cell, r.separator)).join('|')}|`;
@@ -165,7 +215,11 @@ function build(shape: Shape): { markdown: string; expected: Expected[] } {
               for (const { words } of cell) {
                 for (const word of words) {
                   const cidr = word.readable && listColumn(column) ? tryParseCidr(word.text) : undefined;
-                  expected.push(cidr !== undefined ? { text: word.text, line: lines.length, fate: 'observed', key: `${cidr} ${key} ${dataCenter}` } : { text: word.text, line: lines.length, fate: 'named' });
+                  expected.push(
+                    cidr !== undefined
+                      ? { text: word.text, line: lines.length, fate: 'observed', key: `${cidr} ${key} ${dataCenter}` }
+                      : { text: word.text, line: lines.length, fate: 'named' },
+                  );
                 }
               }
             });
@@ -178,21 +232,27 @@ function build(shape: Shape): { markdown: string; expected: Expected[] } {
           push('');
           break;
         case 'prose':
-          b.lines.forEach((line, index) => push(`${index === 0 ? 'Add' : 'also'} ${join(line.items, line.separator)} to your allowlist${index === b.lines.length - 1 ? '.' : ''}`, line.items, global));
+          b.lines.forEach((line, index) =>
+            push(
+              `${index === 0 ? 'Add' : 'also'} ${join(line.items, line.separator)} to your allowlist${index === b.lines.length - 1 ? '.' : ''}`,
+              line.items,
+              global,
+            ),
+          );
           push('');
           break;
         case 'note':
-          push('> [!NOTE]'), push(`> Also allow ${join(b.items, b.separator)} on port 443.`, b.items, global), push('');
+          (push('> [!NOTE]'), push(`> Also allow ${join(b.items, b.separator)} on port 443.`, b.items, global), push(''));
           break;
         case 'code':
           push('```ini');
           for (const entry of b.items) push(entry.text, [entry], global);
-          push('```'), push('');
+          (push('```'), push(''));
           break;
       }
     }
   }
-  push('## Next steps'), push(''), push('[Best practices](best-practices.md)');
+  (push('## Next steps'), push(''), push('[Best practices](best-practices.md)'));
   return { markdown: lines.join('\n'), expected };
 }
 
@@ -208,8 +268,13 @@ describe('every address-like word is observed or named (issue 11)', () => {
         const named = page.issues.flatMap((issue) => issue.tokens.map((token) => `${issue.line} ${token.replace(/[.:]+$/, '')}`));
         const namedExactly = new Set(page.issues.flatMap((issue) => issue.tokens.map((token) => `${issue.line} ${token}`)));
         for (const word of expected) {
-          if (word.fate === 'observed') expect(observed.has(word.key!), `line ${word.line}: ${word.text} observed as ${word.key}\n${markdown}`).toBe(true);
-          else expect(namedExactly.has(`${word.line} ${word.text}`) || named.includes(`${word.line} ${word.text}`), `line ${word.line}: ${word.text} named\n${markdown}`).toBe(true);
+          if (word.fate === 'observed')
+            expect(observed.has(word.key!), `line ${word.line}: ${word.text} observed as ${word.key}\n${markdown}`).toBe(true);
+          else
+            expect(
+              namedExactly.has(`${word.line} ${word.text}`) || named.includes(`${word.line} ${word.text}`),
+              `line ${word.line}: ${word.text} named\n${markdown}`,
+            ).toBe(true);
         }
         // And nothing else: every entry and every named address-like word was generated as such.
         const keys = new Set(expected.flatMap((word) => (word.key ? [word.key] : [])));
@@ -218,7 +283,10 @@ describe('every address-like word is observed or named (issue 11)', () => {
         for (const issue of page.issues) {
           for (const token of issue.tokens) {
             if (/^(-|–|—|to|\/\d+)$/.test(token)) continue;
-            expect(words.has(`${issue.line} ${token}`) || words.has(`${issue.line} ${token.replace(/[.:]+$/, '')}`), `line ${issue.line}: ${token} named but not generated\n${markdown}`).toBe(true);
+            expect(
+              words.has(`${issue.line} ${token}`) || words.has(`${issue.line} ${token.replace(/[.:]+$/, '')}`),
+              `line ${issue.line}: ${token} named but not generated\n${markdown}`,
+            ).toBe(true);
           }
         }
         figures.pages++;
@@ -236,5 +304,7 @@ describe('every address-like word is observed or named (issue 11)', () => {
 });
 
 afterAll(() => {
-  console.info(`accounting property: ${figures.pages} pages, ${figures.words} address-like words (${figures.observed} observed, ${figures.named} named in ${figures.issues} issues)`);
+  console.info(
+    `accounting property: ${figures.pages} pages, ${figures.words} address-like words (${figures.observed} observed, ${figures.named} named in ${figures.issues} issues)`,
+  );
 });

@@ -29,7 +29,10 @@ beforeAll(async () => {
       '/continuation-column.md': { body: fixture('continuation-column.md'), contentType: 'text/plain' },
       '/half.md': { body: page2024.subarray(0, page2024.length / 2), contentType: 'text/plain' },
       '/empty.md': { body: '', contentType: 'text/plain' },
-      '/html-as-text.md': { body: '<!DOCTYPE html>\n<html><head><title>Network requirements</title></head><body>13.91.91.243</body></html>', contentType: 'text/plain' },
+      '/html-as-text.md': {
+        body: '<!DOCTYPE html>\n<html><head><title>Network requirements</title></head><body>13.91.91.243</body></html>',
+        contentType: 'text/plain',
+      },
       '/blob.html': { body: '<!DOCTYPE html><html><body>github blob page</body></html>', contentType: 'text/html; charset=utf-8' },
     }),
   );
@@ -57,16 +60,40 @@ const codes = (problems: readonly { code: string }[]) => problems.map((p) => p.c
 describe('observing the real pages over HTTP', () => {
   test('2024 portal and mail for EU1: mail is kept whatever the data center', async () => {
     const observation = await observe({ url: '/2024.md', sections: ['portal', 'mail'], dataCenters: ['EU1'] });
-    expect(observation).toMatchObject({ targetId: 'cas', type: 'cas-docs', status: 'ok', observedAt: NOW.toISOString(), warnings: [], errors: [] });
+    expect(observation).toMatchObject({
+      targetId: 'cas',
+      type: 'cas-docs',
+      status: 'ok',
+      observedAt: NOW.toISOString(),
+      warnings: [],
+      errors: [],
+    });
     const expected = host(
-      '13.80.125.22', '40.74.1.235', '40.74.6.204', '40.119.154.72', '51.143.58.207', '52.137.89.147', '52.157.238.58', '52.174.56.180', '52.183.75.62', '20.71.203.39', '137.116.224.49',
-      '65.55.234.192/26', '207.46.50.192/26', '65.55.52.224/27', '94.245.112.0/27', '111.221.26.0/27', '207.46.200.0/27',
+      '13.80.125.22',
+      '40.74.1.235',
+      '40.74.6.204',
+      '40.119.154.72',
+      '51.143.58.207',
+      '52.137.89.147',
+      '52.157.238.58',
+      '52.174.56.180',
+      '52.183.75.62',
+      '20.71.203.39',
+      '137.116.224.49',
+      '65.55.234.192/26',
+      '207.46.50.192/26',
+      '65.55.52.224/27',
+      '94.245.112.0/27',
+      '111.221.26.0/27',
+      '207.46.200.0/27',
     );
     expect(observation.entries.map((e) => e.cidr)).toEqual(sortCidrs(expected as Cidr[]));
     expect(observation.entries.map((e) => e.cidr)[0]).toBe('13.80.125.22/32');
     expect(observation.facts).toEqual({ revision: '2024-02-29' });
     const mail = observation.entries.find((e) => e.cidr === '94.245.112.0/27');
-    expect(mail?.evidence).toEqual([{ kind: 'cas', section: 'mail', dataCenter: 'global', heading: 'Mail server', revision: '2024-02-29' }]);
+    expect(mail?.evidence).toEqual([
+      { kind: 'cas', section: 'mail', dataCenter: 'global', heading: 'Mail server', revision: '2024-02-29' },
+    ]);
   });
 
   test('evidence of an address listed in several sections is merged on one entry', async () => {
@@ -81,9 +108,24 @@ describe('observing the real pages over HTTP', () => {
     const observation = await observe({ url: '/2024.md', sections: ['proxy'], dataCenters: ['West Europe'] });
     expect(observation.status).toBe('ok');
     const sessionAndAccess = host(
-      '52.157.233.49', '52.157.235.27', '51.105.164.234', '51.105.164.241', '20.229.66.63', '20.76.151.201', '20.76.199.32', '20.76.199.126',
-      '20.76.199.12', '20.76.198.169', '20.76.198.91', '20.76.199.14', '20.76.199.49', '20.93.194.151', '20.76.198.36', '20.160.197.20',
-      '13.69.81.118', '20.103.48.225',
+      '52.157.233.49',
+      '52.157.235.27',
+      '51.105.164.234',
+      '51.105.164.241',
+      '20.229.66.63',
+      '20.76.151.201',
+      '20.76.199.32',
+      '20.76.199.126',
+      '20.76.199.12',
+      '20.76.198.169',
+      '20.76.198.91',
+      '20.76.199.14',
+      '20.76.199.49',
+      '20.93.194.151',
+      '20.76.198.36',
+      '20.160.197.20',
+      '13.69.81.118',
+      '20.103.48.225',
     );
     expect(observation.entries.map((e) => e.cidr)).toEqual(sortCidrs(sessionAndAccess as Cidr[]));
   });
@@ -133,7 +175,18 @@ describe('observing the real pages over HTTP', () => {
     expect(codes(observation.warnings)).toEqual(['cas-section-unrecognised']);
     expect(observation.warnings[0]?.message).toContain('Partner telemetry');
     expect(observation.entries.map((e) => e.cidr)).toEqual(
-      sortCidrs(host('13.64.26.88', '13.64.29.32', '20.228.186.0/24', '52.183.75.0/24', '13.64.196.27', '13.64.198.19', '65.55.234.192/26', '207.46.50.192/26') as Cidr[]),
+      sortCidrs(
+        host(
+          '13.64.26.88',
+          '13.64.29.32',
+          '20.228.186.0/24',
+          '52.183.75.0/24',
+          '13.64.196.27',
+          '13.64.198.19',
+          '65.55.234.192/26',
+          '207.46.50.192/26',
+        ) as Cidr[],
+      ),
     );
   });
 
@@ -149,7 +202,7 @@ describe('observing the real pages over HTTP', () => {
 });
 
 describe('issue 11: what a target sees of each layout that used to defeat the reader', () => {
-  test('a typo in one cell: partial, the warning says where and what was read, only that cell\'s scope is unknown', async () => {
+  test("a typo in one cell: partial, the warning says where and what was read, only that cell's scope is unknown", async () => {
     const observation = await observe({ url: '/glued-letter.md', sections: ['app-connector', 'mail'], dataCenters: ['US1', 'EU1'] });
     expect(observation.status).toBe('partial');
     expect(observation.errors).toEqual([]);
@@ -167,7 +220,10 @@ describe('issue 11: what a target sees of each layout that used to defeat the re
   });
 
   test('a typo outside the selection is no concern of this target', async () => {
-    for (const selection of [{ sections: ['mail'], dataCenters: '*' }, { sections: '*', dataCenters: ['EU1'] }]) {
+    for (const selection of [
+      { sections: ['mail'], dataCenters: '*' },
+      { sections: '*', dataCenters: ['EU1'] },
+    ]) {
       const observation = await observe({ url: '/glued-letter.md', ...selection });
       expect(observation.status).toBe('ok');
       expect(observation.warnings).toEqual([]);
@@ -177,7 +233,9 @@ describe('issue 11: what a target sees of each layout that used to defeat the re
   test('the notice under the title: complete for a list of sections, observed under "notice" with "*"', async () => {
     const listed = await observe({ url: '/title-notice.md', sections: ['portal', 'app-connector'], dataCenters: ['EU1'] });
     expect(listed).toMatchObject({ status: 'ok', warnings: [], errors: [] });
-    expect(listed.entries.map((e) => e.cidr)).toEqual(sortCidrs(host('13.80.125.22', '40.74.1.235', '40.74.6.204', '13.80.22.71', '13.95.29.177') as Cidr[]));
+    expect(listed.entries.map((e) => e.cidr)).toEqual(
+      sortCidrs(host('13.80.125.22', '40.74.1.235', '40.74.6.204', '13.80.22.71', '13.95.29.177') as Cidr[]),
+    );
     const all = await observe({ url: '/title-notice.md', sections: '*', dataCenters: '*' });
     expect(all).toMatchObject({ status: 'ok', warnings: [], errors: [] });
     expect(all.entries.find((e) => e.cidr === '20.105.20.0/24')?.evidence).toEqual([

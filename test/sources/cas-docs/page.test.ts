@@ -51,7 +51,18 @@ describe('2017-09-27 page (seed)', () => {
   });
 
   test('the table right after the directive line (no blank line) is read; app connector and DLP share it', () => {
-    const us1 = cidrs('104.209.35.177', '13.91.98.185', '40.118.211.172', '13.93.216.68', '13.91.61.249', '13.93.233.42', '13.64.196.27', '13.64.198.97', '13.64.199.41', '13.64.198.19');
+    const us1 = cidrs(
+      '104.209.35.177',
+      '13.91.98.185',
+      '40.118.211.172',
+      '13.93.216.68',
+      '13.91.61.249',
+      '13.93.233.42',
+      '13.64.196.27',
+      '13.64.198.97',
+      '13.64.199.41',
+      '13.64.198.19',
+    );
     const eu1 = cidrs('13.80.22.71', '13.95.29.177', '13.95.30.46');
     expect(addresses(page, 'app-connector', 'US1')).toEqual(us1);
     expect(addresses(page, 'app-connector', 'EU1')).toEqual(eu1);
@@ -99,7 +110,19 @@ describe('2018-05-14 page (quoted tables)', () => {
 
   test('app connector and third-party DLP: same lists, irregular spacing', () => {
     const expected: Record<string, string[]> = {
-      US1: cidrs('13.91.91.243', '104.209.35.177', '13.91.98.185', '40.118.211.172', '13.93.216.68', '13.91.61.249', '13.93.233.42', '13.64.196.27', '13.64.198.97', '13.64.199.41', '13.64.198.19'),
+      US1: cidrs(
+        '13.91.91.243',
+        '104.209.35.177',
+        '13.91.98.185',
+        '40.118.211.172',
+        '13.93.216.68',
+        '13.91.61.249',
+        '13.93.233.42',
+        '13.64.196.27',
+        '13.64.198.97',
+        '13.64.199.41',
+        '13.64.198.19',
+      ),
       US2: cidrs('52.184.165.82', '40.84.4.93', '40.84.4.119', '40.84.2.83'),
       US3: cidrs('40.90.218.197', '40.90.218.203'),
       EU1: cidrs('52.174.56.180', '13.80.22.71', '13.95.29.177', '13.95.30.46'),
@@ -109,7 +132,9 @@ describe('2018-05-14 page (quoted tables)', () => {
       expect(addresses(page, 'app-connector', dataCenter)).toEqual(list);
       expect(addresses(page, 'dlp', dataCenter)).toEqual(list);
     }
-    expect(new Set(page.entries.filter((e) => e.section === 'dlp').map((e) => e.heading))).toEqual(new Set(['Third-party DLP integration']));
+    expect(new Set(page.entries.filter((e) => e.section === 'dlp').map((e) => e.heading))).toEqual(
+      new Set(['Third-party DLP integration']),
+    );
   });
 
   test('mail server, and no log-collector addresses (its table lists URLs)', () => {
@@ -132,7 +157,19 @@ describe('2024-06-20 page (comma lists, proxy regions, Government tables)', () =
 
   test('portal US1, GCC (leading space in the cell) and Gov US1', () => {
     expect(addresses(page, 'portal', 'US1')).toEqual(
-      cidrs('13.64.26.88', '13.64.29.32', '13.80.125.22', '13.91.91.243', '40.74.1.235', '40.74.6.204', '51.143.58.207', '52.137.89.147', '52.183.75.62', '23.101.201.123', '20.228.186.154'),
+      cidrs(
+        '13.64.26.88',
+        '13.64.29.32',
+        '13.80.125.22',
+        '13.91.91.243',
+        '40.74.1.235',
+        '40.74.6.204',
+        '51.143.58.207',
+        '52.137.89.147',
+        '52.183.75.62',
+        '23.101.201.123',
+        '20.228.186.154',
+      ),
     );
     expect(addresses(page, 'portal', 'GCC')).toEqual(cidrs('52.227.23.181', '52.227.180.126'));
     expect(addresses(page, 'portal', 'GOV-US1')).toEqual(cidrs('13.72.19.4', '52.227.143.223'));
@@ -140,7 +177,18 @@ describe('2024-06-20 page (comma lists, proxy regions, Government tables)', () =
 
   test('SIEM EU2', () => {
     expect(addresses(page, 'siem', 'EU2')).toEqual(
-      cidrs('13.80.125.22', '40.74.1.235', '40.74.6.204', '40.81.156.154', '40.81.156.156', '51.143.58.207', '52.137.89.147', '52.183.75.62', '20.0.210.84', '20.90.9.64'),
+      cidrs(
+        '13.80.125.22',
+        '40.74.1.235',
+        '40.74.6.204',
+        '40.81.156.154',
+        '40.81.156.156',
+        '51.143.58.207',
+        '52.137.89.147',
+        '52.183.75.62',
+        '20.0.210.84',
+        '20.90.9.64',
+      ),
     );
   });
 
@@ -148,14 +196,79 @@ describe('2024-06-20 page (comma lists, proxy regions, Government tables)', () =
     const us2 = addresses(page, 'app-connector', 'US2');
     expect(us2).toEqual(
       cidrs(
-        '13.68.76.47', '20.36.222.59', '20.36.222.60', '40.67.152.91', '40.67.154.160', '40.67.155.146', '40.67.159.55', '40.84.2.83', '40.84.4.93', '40.84.4.119',
-        '52.184.165.82', '52.232.224.227', '52.232.225.84', '104.42.54.148', '104.46.116.211', '104.46.121.72', '104.46.122.189',
-        '20.57.54.192', '20.57.54.193', '20.57.54.194', '20.57.54.195', '20.57.54.196', '20.57.54.197', '20.57.54.198', '20.57.54.199',
-        '20.57.54.200', '20.57.54.201', '20.57.54.202', '20.57.54.203', '20.57.54.204', '20.57.54.205', '20.57.54.206', '20.57.54.207',
-        '20.85.63.179', '20.85.63.177', '20.85.63.185', '20.85.63.183', '20.85.63.180', '20.85.63.184', '20.85.63.182', '20.85.63.178', '20.85.63.181', '20.85.63.186',
-        '20.96.151.151', '20.96.151.147', '20.96.151.153', '20.96.151.149', '20.96.151.148', '20.96.151.145', '20.96.151.144', '20.96.151.146', '20.96.151.152', '20.96.151.150',
-        '20.96.83.110', '20.96.87.32', '20.7.102.52', '20.22.87.7', '20.7.102.59', '20.7.101.234', '20.7.102.51', '20.7.102.40', '20.7.96.98', '20.7.102.54',
-        '52.154.237.66', '52.154.234.32', '20.12.128.213', '20.12.130.50', '20.12.130.20', '20.221.93.63', '20.12.128.239', '20.221.93.52', '20.12.128.152', '20.12.130.57',
+        '13.68.76.47',
+        '20.36.222.59',
+        '20.36.222.60',
+        '40.67.152.91',
+        '40.67.154.160',
+        '40.67.155.146',
+        '40.67.159.55',
+        '40.84.2.83',
+        '40.84.4.93',
+        '40.84.4.119',
+        '52.184.165.82',
+        '52.232.224.227',
+        '52.232.225.84',
+        '104.42.54.148',
+        '104.46.116.211',
+        '104.46.121.72',
+        '104.46.122.189',
+        '20.57.54.192',
+        '20.57.54.193',
+        '20.57.54.194',
+        '20.57.54.195',
+        '20.57.54.196',
+        '20.57.54.197',
+        '20.57.54.198',
+        '20.57.54.199',
+        '20.57.54.200',
+        '20.57.54.201',
+        '20.57.54.202',
+        '20.57.54.203',
+        '20.57.54.204',
+        '20.57.54.205',
+        '20.57.54.206',
+        '20.57.54.207',
+        '20.85.63.179',
+        '20.85.63.177',
+        '20.85.63.185',
+        '20.85.63.183',
+        '20.85.63.180',
+        '20.85.63.184',
+        '20.85.63.182',
+        '20.85.63.178',
+        '20.85.63.181',
+        '20.85.63.186',
+        '20.96.151.151',
+        '20.96.151.147',
+        '20.96.151.153',
+        '20.96.151.149',
+        '20.96.151.148',
+        '20.96.151.145',
+        '20.96.151.144',
+        '20.96.151.146',
+        '20.96.151.152',
+        '20.96.151.150',
+        '20.96.83.110',
+        '20.96.87.32',
+        '20.7.102.52',
+        '20.22.87.7',
+        '20.7.102.59',
+        '20.7.101.234',
+        '20.7.102.51',
+        '20.7.102.40',
+        '20.7.96.98',
+        '20.7.102.54',
+        '52.154.237.66',
+        '52.154.234.32',
+        '20.12.128.213',
+        '20.12.130.50',
+        '20.12.130.20',
+        '20.221.93.63',
+        '20.12.128.239',
+        '20.221.93.52',
+        '20.12.128.152',
+        '20.12.130.57',
       ),
     );
     expect(us2).toHaveLength(73);
@@ -171,13 +284,30 @@ describe('2024-06-20 page (comma lists, proxy regions, Government tables)', () =
   test('proxy: West Europe session controls of commercial customers', () => {
     expect(addresses(page, 'proxy', 'west-europe', 'Commercial customers > Session controls')).toEqual(
       cidrs(
-        '52.157.233.49', '52.157.235.27', '51.105.164.234', '51.105.164.241', '20.229.66.63', '20.76.151.201', '20.76.199.32', '20.76.199.126',
-        '20.76.199.12', '20.76.198.169', '20.76.198.91', '20.76.199.14', '20.76.199.49', '20.93.194.151', '20.76.198.36', '20.160.197.20',
+        '52.157.233.49',
+        '52.157.235.27',
+        '51.105.164.234',
+        '51.105.164.241',
+        '20.229.66.63',
+        '20.76.151.201',
+        '20.76.199.32',
+        '20.76.199.126',
+        '20.76.199.12',
+        '20.76.198.169',
+        '20.76.198.91',
+        '20.76.199.14',
+        '20.76.199.49',
+        '20.93.194.151',
+        '20.76.198.36',
+        '20.160.197.20',
       ),
     );
     const headings = new Set(page.entries.filter((e) => e.dataCenter === 'west-europe').map((e) => e.heading));
     expect(headings).toEqual(
-      new Set(['Access and session controls > Commercial customers > Session controls', 'Access and session controls > Commercial customers > Access controls']),
+      new Set([
+        'Access and session controls > Commercial customers > Session controls',
+        'Access and session controls > Commercial customers > Access controls',
+      ]),
     );
   });
 
@@ -187,8 +317,21 @@ describe('2024-06-20 page (comma lists, proxy regions, Government tables)', () =
     );
     expect(addresses(page, 'proxy', 'us-gov-virginia', 'GCC High customers > Access controls')).toEqual(
       cidrs(
-        '13.72.27.216', '13.72.27.215', '52.127.50.130', '52.235.179.123', '52.245.252.18', '52.245.252.131', '52.245.252.191', '52.245.253.12',
-        '52.245.253.58', '52.245.253.229', '52.245.254.39', '52.245.254.51', '52.245.254.212', '52.245.254.245', '52.235.184.112',
+        '13.72.27.216',
+        '13.72.27.215',
+        '52.127.50.130',
+        '52.235.179.123',
+        '52.245.252.18',
+        '52.245.252.131',
+        '52.245.252.191',
+        '52.245.253.12',
+        '52.245.253.58',
+        '52.245.253.229',
+        '52.245.254.39',
+        '52.245.254.51',
+        '52.245.254.212',
+        '52.245.254.245',
+        '52.235.184.112',
       ),
     );
     expect(addresses(page, 'proxy', 'us-gov-arizona', 'GCC High customers > Session controls')).toEqual(
@@ -221,7 +364,9 @@ describe('newer layout variant (test/fixtures/cas/numbered-list-layout.md)', () 
 
   test('addresses under an unknown heading are reported, and attributed to no known section (only to notice)', () => {
     expect(page.unrecognised).toEqual(['Partner telemetry']);
-    expect(page.entries.filter((e) => e.cidr === '192.0.2.10/32').map((e) => [e.section, e.dataCenter, e.heading])).toEqual([['notice', 'US1', 'Partner telemetry']]);
+    expect(page.entries.filter((e) => e.cidr === '192.0.2.10/32').map((e) => [e.section, e.dataCenter, e.heading])).toEqual([
+      ['notice', 'US1', 'Partner telemetry'],
+    ]);
   });
 });
 
@@ -265,7 +410,9 @@ describe('heading mapping', () => {
 
 describe('errors instead of empty results', () => {
   test('HTML instead of markdown', () => {
-    expect(parseError('<!DOCTYPE html><html><head><title>Network requirements</title></head><body><p>13.91.91.243</p></body></html>').code).toBe('cas-not-markdown');
+    expect(
+      parseError('<!DOCTYPE html><html><head><title>Network requirements</title></head><body><p>13.91.91.243</p></body></html>').code,
+    ).toBe('cas-not-markdown');
     expect(parseError('\n<html lang="en"><body>|US1|13.91.91.243|</body></html>').code).toBe('cas-not-markdown');
   });
 
@@ -319,7 +466,10 @@ describe('errors instead of empty results', () => {
   });
 
   test('a page whose only IP table is under an unknown heading', () => {
-    expect(parseError('# Network requirements\n\n## Something new\n\n|Data center|IP addresses|\n|--|--|\n|US1|192.0.2.1|\n\n## Next steps\n').code).toBe('cas-no-addresses');
+    expect(
+      parseError('# Network requirements\n\n## Something new\n\n|Data center|IP addresses|\n|--|--|\n|US1|192.0.2.1|\n\n## Next steps\n')
+        .code,
+    ).toBe('cas-no-addresses');
   });
 });
 
@@ -345,7 +495,13 @@ describe('a defect blinds only its own cell: a warning, and the rest of the page
     expect(broken).not.toBe(page2018);
     const page = parseCasPage(broken);
     expect(page.issues).toEqual([
-      expect.objectContaining({ code: 'cas-unreadable-address', line: 79, tokens: ['13.91.91.2433'], text: '13.91.91.2433', scopes: [{ section: 'siem', dataCenter: 'US1' }] }),
+      expect.objectContaining({
+        code: 'cas-unreadable-address',
+        line: 79,
+        tokens: ['13.91.91.2433'],
+        text: '13.91.91.2433',
+        scopes: [{ section: 'siem', dataCenter: 'US1' }],
+      }),
     ]);
     expect(page.issues[0]!.message).toBe(
       'line 79 of the CAS page, under "SIEM agent connection, row US": "13.91.91.2433" is not an IP address or CIDR; read no other address in the same row (the text reads "13.91.91.2433")',
@@ -373,7 +529,9 @@ describe('a defect blinds only its own cell: a warning, and the rest of the page
     const unnamed = page2018.replace('> |US2|52.184.165.82|', '> ||52.184.165.82|');
     expect(unnamed).not.toBe(page2018);
     const page = parseCasPage(unnamed);
-    expect(page.issues.map((issue) => [issue.code, issue.tokens, issue.scopes])).toEqual([['cas-unlabelled-row', ['52.184.165.82'], [{ section: 'siem' }]]]);
+    expect(page.issues.map((issue) => [issue.code, issue.tokens, issue.scopes])).toEqual([
+      ['cas-unlabelled-row', ['52.184.165.82'], [{ section: 'siem' }]],
+    ]);
     expect(addresses(page, 'siem', 'US3')).toEqual(cidrs('40.90.218.198', '40.90.218.196'));
   });
 });
@@ -403,7 +561,9 @@ describe('issue 11: every real layout is read, and nothing is dropped without a 
     expect(issue).toMatchObject({ code: 'cas-unreadable-address', line: 25, tokens: ['13.64.16.132m'], heading: 'App connector, row US1' });
     expect(issue.scopes).toEqual([{ section: 'app-connector', dataCenter: 'US1' }]);
     expect(issue.text).toContain('13.64.16.130, 13.64.16.132m 13.64.16.129, 13.64.16.138');
-    expect(issue.message).toContain('"13.64.16.132m" is not an IP address or CIDR; read 13.64.16.130/32 before it and 13.64.16.129/32 after it in the same row');
+    expect(issue.message).toContain(
+      '"13.64.16.132m" is not an IP address or CIDR; read 13.64.16.130/32 before it and 13.64.16.129/32 after it in the same row',
+    );
     // Everything else in the cell, the row and the page is read.
     expect(addresses(page, 'app-connector', 'US1')).toEqual(
       cidrs('13.64.196.27', '13.64.198.19', '13.64.16.134', '13.64.16.130', '13.64.16.129', '13.64.16.138', '13.64.16.135'),
@@ -429,17 +589,30 @@ describe('issue 11: every real layout is read, and nothing is dropped without a 
     const page = parseCasPage(fixture('title-notice.md'));
     expect(page.issues).toEqual([]);
     expect(page.unrecognised).toEqual([]);
-    expect(addresses(page, 'notice', 'global')).toEqual(cidrs('20.14.49.0/24', '20.41.76.0/24', '20.64.231.0/24', '20.105.20.0/24', '20.113.228.0/24'));
+    expect(addresses(page, 'notice', 'global')).toEqual(
+      cidrs('20.14.49.0/24', '20.41.76.0/24', '20.64.231.0/24', '20.105.20.0/24', '20.113.228.0/24'),
+    );
     expect(page.entries.filter((e) => e.section === 'notice').map((e) => e.heading)).toEqual(Array(5).fill('Network requirements'));
     expect(addresses(page, 'portal', 'EU1')).toEqual(cidrs('13.80.125.22', '40.74.1.235', '40.74.6.204'));
   });
 
   test('a heading no rule maps, holding only a typo, still counts as unrecognised (it may be a renamed section)', () => {
     const page = parseCasPage(
-      ['# Network requirements', '## Portal access', '- 52.183.75.62', '## Connector egress', '|Data center|IP addresses|', '|--|--|', '|US1|52.183.75.6x|', '## Next steps'].join('\n'),
+      [
+        '# Network requirements',
+        '## Portal access',
+        '- 52.183.75.62',
+        '## Connector egress',
+        '|Data center|IP addresses|',
+        '|--|--|',
+        '|US1|52.183.75.6x|',
+        '## Next steps',
+      ].join('\n'),
     );
     expect(page.unrecognised).toEqual(['Connector egress']);
-    expect(page.issues.map((issue) => [issue.code, issue.line, issue.tokens, issue.scopes])).toEqual([['cas-unreadable-address', 7, ['52.183.75.6x'], [{ section: 'notice', dataCenter: 'US1' }]]]);
+    expect(page.issues.map((issue) => [issue.code, issue.line, issue.tokens, issue.scopes])).toEqual([
+      ['cas-unreadable-address', 7, ['52.183.75.6x'], [{ section: 'notice', dataCenter: 'US1' }]],
+    ]);
   });
 
   test('address-like text the reader does not read as a list is still named: raw HTML, a link target, a comment', () => {
@@ -485,7 +658,10 @@ describe('same observation after layout-only edits', () => {
   /** One key per (cidr, section, data center, heading): the whole observation, order aside. */
   const observed = (markdown: string) => {
     const page = parseCasPage(markdown);
-    return { entries: new Set(page.entries.map((e) => `${e.cidr} ${e.section} ${e.dataCenter} ${e.heading}`)), issues: page.issues.map((i) => [i.code, i.tokens, i.scopes]) };
+    return {
+      entries: new Set(page.entries.map((e) => `${e.cidr} ${e.section} ${e.dataCenter} ${e.heading}`)),
+      issues: page.issues.map((i) => [i.code, i.tokens, i.scopes]),
+    };
   };
 
   test.each(pages)('%s: an empty-header column after the IP column', (_name, markdown) => {

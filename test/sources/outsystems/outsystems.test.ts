@@ -34,7 +34,11 @@ beforeAll(async () => {
   lifetime = await startHttpPeer((request, response) => {
     const ok = request.headers.authorization === `Bearer ${TOKEN}`;
     response.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
-    response.end(ok ? JSON.stringify({ Key: 'env-1', Name: 'Production', NumberOfFrontEnds: 3, IsCloudEnvironment: true }) : '{"Errors":["Invalid token"]}');
+    response.end(
+      ok
+        ? JSON.stringify({ Key: 'env-1', Name: 'Production', NumberOfFrontEnds: 3, IsCloudEnvironment: true })
+        : '{"Errors":["Invalid token"]}',
+    );
   });
 });
 
@@ -43,7 +47,8 @@ afterAll(async () => {
 });
 
 function target(input: Partial<Extract<ConfigInput['targets'][number], { type: 'outsystems' }>>): OutSystemsTarget {
-  return parseConfig({ targets: [{ id: 'acme-prod', type: 'outsystems', frontEnds: ['fe1.acme.test'], ...input }] }).targets[0] as OutSystemsTarget;
+  return parseConfig({ targets: [{ id: 'acme-prod', type: 'outsystems', frontEnds: ['fe1.acme.test'], ...input }] })
+    .targets[0] as OutSystemsTarget;
 }
 
 function context(dnsOverrides: Partial<DnsConfig> = {}, env: Record<string, string> = {}): SourceContext {
@@ -62,11 +67,27 @@ const codes = (problems: readonly { code: string }[]) => problems.map((p) => p.c
 describe('observeOutSystems over the wire', () => {
   it('observes A and AAAA addresses with TTL evidence from the configured resolver', async () => {
     const observation = await observeOutSystems(target({ frontEnds: ['fe1.acme.test', 'fe2.acme.test'] }), context());
-    expect(observation).toMatchObject({ targetId: 'acme-prod', type: 'outsystems', observedAt: NOW.toISOString(), status: 'ok', warnings: [], errors: [] });
+    expect(observation).toMatchObject({
+      targetId: 'acme-prod',
+      type: 'outsystems',
+      observedAt: NOW.toISOString(),
+      status: 'ok',
+      warnings: [],
+      errors: [],
+    });
     expect(observation.entries).toEqual([
-      { cidr: '198.51.100.10/32', evidence: [{ kind: 'dns', hostname: 'fe1.acme.test', recordType: 'A', ttl: 3600, resolver: dns.server, at: NOW.toISOString() }] },
-      { cidr: '198.51.100.20/32', evidence: [{ kind: 'dns', hostname: 'fe2.acme.test', recordType: 'A', ttl: 3600, resolver: dns.server, at: NOW.toISOString() }] },
-      { cidr: '2001:db8:a::10/128', evidence: [{ kind: 'dns', hostname: 'fe1.acme.test', recordType: 'AAAA', ttl: 1800, resolver: dns.server, at: NOW.toISOString() }] },
+      {
+        cidr: '198.51.100.10/32',
+        evidence: [{ kind: 'dns', hostname: 'fe1.acme.test', recordType: 'A', ttl: 3600, resolver: dns.server, at: NOW.toISOString() }],
+      },
+      {
+        cidr: '198.51.100.20/32',
+        evidence: [{ kind: 'dns', hostname: 'fe2.acme.test', recordType: 'A', ttl: 3600, resolver: dns.server, at: NOW.toISOString() }],
+      },
+      {
+        cidr: '2001:db8:a::10/128',
+        evidence: [{ kind: 'dns', hostname: 'fe1.acme.test', recordType: 'AAAA', ttl: 1800, resolver: dns.server, at: NOW.toISOString() }],
+      },
     ]);
   });
 
@@ -92,7 +113,10 @@ describe('observeOutSystems over the wire', () => {
   });
 
   it('adds VPN ranges as configured entries, sorted with the DNS ones', async () => {
-    const observation = await observeOutSystems(target({ frontEnds: ['fe2.acme.test'], vpnRanges: ['10.20.0.0/16', '10.20.1.1/16'] }), context());
+    const observation = await observeOutSystems(
+      target({ frontEnds: ['fe2.acme.test'], vpnRanges: ['10.20.0.0/16', '10.20.1.1/16'] }),
+      context(),
+    );
     expect(observation.entries).toEqual([
       { cidr: '10.20.0.0/16', evidence: [{ kind: 'vpn' }] },
       { cidr: '198.51.100.20/32', evidence: [expect.objectContaining({ hostname: 'fe2.acme.test' })] },
@@ -102,7 +126,9 @@ describe('observeOutSystems over the wire', () => {
   it('accepts a CNAME chain that ends at an ordinary host', async () => {
     const observation = await observeOutSystems(target({ frontEnds: ['fe-alias.acme.test'] }), context());
     expect(observation.status).toBe('ok');
-    expect(observation.entries).toEqual([{ cidr: '198.51.100.40/32', evidence: [expect.objectContaining({ hostname: 'fe-alias.acme.test', recordType: 'A' })] }]);
+    expect(observation.entries).toEqual([
+      { cidr: '198.51.100.40/32', evidence: [expect.objectContaining({ hostname: 'fe-alias.acme.test', recordType: 'A' })] },
+    ]);
   });
 
   it('refuses a front-end whose CNAME chain reaches a load balancer, explaining why', async () => {
@@ -136,7 +162,10 @@ describe('observeOutSystems over the wire', () => {
   });
 
   it('reports NXDOMAIN and no data as warnings and keeps the status ok', async () => {
-    const observation = await observeOutSystems(target({ frontEnds: ['fe2.acme.test', 'fe-gone.acme.test', 'fe-empty.acme.test'] }), context());
+    const observation = await observeOutSystems(
+      target({ frontEnds: ['fe2.acme.test', 'fe-gone.acme.test', 'fe-empty.acme.test'] }),
+      context(),
+    );
     expect(observation.status).toBe('ok');
     expect(codes(observation.warnings)).toEqual(['dns-nxdomain', 'dns-nodata']);
     expect(observation.warnings[0]?.message).toContain('fe-gone.acme.test');
@@ -189,7 +218,10 @@ describe('observeOutSystems over the wire', () => {
     const hosts = Array.from({ length: 10 }, (_, i) => `fe${i}.slow.test`);
     hosts.forEach((host, i) => slow.set(host, { kind: 'answer', a: [`198.51.100.${100 + i}`] }));
     try {
-      const observation = await observeOutSystems(target({ frontEnds: hosts }), context({ servers: [slow.server], concurrency: 4, timeoutMs: 2_000 }));
+      const observation = await observeOutSystems(
+        target({ frontEnds: hosts }),
+        context({ servers: [slow.server], concurrency: 4, timeoutMs: 2_000 }),
+      );
       expect(observation.status).toBe('ok');
       expect(observation.entries).toHaveLength(10);
       expect(slow.queries).toHaveLength(10 * (1 + 2 * 2));
@@ -232,10 +264,12 @@ describe('load balancer names', () => {
     expect(isLoadBalancerName(name)).toBe(true);
   });
 
-  it.each(['ec2-198-51-100-1.eu-west-1.compute.amazonaws.com', 'fe1.outsystemsenterprise.com', 'notelb.amazonaws.com', 'acme.cloudapp.azure.com'])(
-    '%s is not',
-    (name) => {
-      expect(isLoadBalancerName(name)).toBe(false);
-    },
-  );
+  it.each([
+    'ec2-198-51-100-1.eu-west-1.compute.amazonaws.com',
+    'fe1.outsystemsenterprise.com',
+    'notelb.amazonaws.com',
+    'acme.cloudapp.azure.com',
+  ])('%s is not', (name) => {
+    expect(isLoadBalancerName(name)).toBe(false);
+  });
 });

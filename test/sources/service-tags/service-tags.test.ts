@@ -58,7 +58,14 @@ function smallDocument(values: Array<{ name: string; changeNumber?: number; addr
     values: values.map((v) => ({
       name: v.name,
       id: v.name,
-      properties: { changeNumber: v.changeNumber ?? 1, region: '', regionId: 0, platform: 'Azure', systemService: v.name, addressPrefixes: v.addressPrefixes },
+      properties: {
+        changeNumber: v.changeNumber ?? 1,
+        region: '',
+        regionId: 0,
+        platform: 'Azure',
+        systemService: v.name,
+        addressPrefixes: v.addressPrefixes,
+      },
     })),
   });
 }
@@ -117,7 +124,9 @@ describe('observeServiceTags from the weekly file over HTTP', () => {
       '2620:1ec:49::/48',
       '2620:1ec:4a::/47',
     ]);
-    expect(observation.entries.every((entry) => entry.evidence[0]?.kind === 'service-tag' && entry.evidence[0].tagChangeNumber === 1)).toBe(true);
+    expect(observation.entries.every((entry) => entry.evidence[0]?.kind === 'service-tag' && entry.evidence[0].tagChangeNumber === 1)).toBe(
+      true,
+    );
   });
 
   it('observes a regional tag on its own', async () => {
@@ -147,7 +156,10 @@ describe('observeServiceTags from the weekly file over HTTP', () => {
   });
 
   it('keeps one entry per canonical prefix: host bits and repeats inside a tag collapse', async () => {
-    const url = serveFile(smallDocument([{ name: MCAS, addressPrefixes: ['20.0.0.5/24', '20.0.0.0/24', '20.0.0.0/24', '2603:1000:0:0:0:0:0:0/40'] }]), 'text/plain');
+    const url = serveFile(
+      smallDocument([{ name: MCAS, addressPrefixes: ['20.0.0.5/24', '20.0.0.0/24', '20.0.0.0/24', '2603:1000:0:0:0:0:0:0/40'] }]),
+      'text/plain',
+    );
     const observation = await observeServiceTags(target({ url, tags: [MCAS] }), context());
 
     expect(observation.status).toBe('ok');
@@ -221,11 +233,36 @@ describe('garbage upstream: an error, never an empty observation', () => {
     ['a JSON array', '[1,2,3]', 'application/json', 'service-tags-shape'],
     ['a document without values', '{"changeNumber":274,"cloud":"Public"}', 'application/json', 'service-tags-shape'],
     ['values that are not a list', '{"changeNumber":274,"cloud":"Public","values":{}}', 'application/json', 'service-tags-shape'],
-    ['an entry without a name', '{"changeNumber":274,"cloud":"Public","values":[{"id":"x","properties":{}}]}', 'application/json', 'service-tags-shape'],
-    ['a change number that is not a number', '{"changeNumber":"soon","cloud":"Public","values":[]}', 'application/json', 'service-tags-shape'],
-    ['a selected tag without addressPrefixes', smallDocument([{ name: MCAS, addressPrefixes: undefined }]), 'application/json', 'service-tags-shape'],
-    ['a selected tag whose prefixes are not strings', smallDocument([{ name: MCAS, addressPrefixes: [1, 2] }]), 'application/json', 'service-tags-shape'],
-    ['a prefix "banana"', smallDocument([{ name: MCAS, addressPrefixes: ['20.0.0.0/24', 'banana'] }]), 'application/json', 'service-tags-bad-prefix'],
+    [
+      'an entry without a name',
+      '{"changeNumber":274,"cloud":"Public","values":[{"id":"x","properties":{}}]}',
+      'application/json',
+      'service-tags-shape',
+    ],
+    [
+      'a change number that is not a number',
+      '{"changeNumber":"soon","cloud":"Public","values":[]}',
+      'application/json',
+      'service-tags-shape',
+    ],
+    [
+      'a selected tag without addressPrefixes',
+      smallDocument([{ name: MCAS, addressPrefixes: undefined }]),
+      'application/json',
+      'service-tags-shape',
+    ],
+    [
+      'a selected tag whose prefixes are not strings',
+      smallDocument([{ name: MCAS, addressPrefixes: [1, 2] }]),
+      'application/json',
+      'service-tags-shape',
+    ],
+    [
+      'a prefix "banana"',
+      smallDocument([{ name: MCAS, addressPrefixes: ['20.0.0.0/24', 'banana'] }]),
+      'application/json',
+      'service-tags-bad-prefix',
+    ],
     ['a selected tag with no prefixes', smallDocument([{ name: MCAS, addressPrefixes: [] }]), 'application/json', 'service-tag-empty'],
   ])('%s', async (_label, body, contentType, code) => {
     const url = serveFile(body, contentType);
@@ -284,7 +321,10 @@ describe('garbage upstream: an error, never an empty observation', () => {
       response.writeHead(200, { 'content-type': 'application/json' });
       response.write('{"changeNumber": 274, "cloud": "Public", "values": [');
     });
-    const observation = await observeServiceTags(target({ url: `${peer.url}/slow.json`, tags: [MCAS] }), context({}, { timeoutMs: 300, maxBytes: 16 * 1024 * 1024 }));
+    const observation = await observeServiceTags(
+      target({ url: `${peer.url}/slow.json`, tags: [MCAS] }),
+      context({}, { timeoutMs: 300, maxBytes: 16 * 1024 * 1024 }),
+    );
 
     expect(observation.status).toBe('error');
     expect(codes(observation)).toEqual(['http-timeout']);
@@ -332,17 +372,28 @@ describe('observeServiceTags from the ARM Service Tags API', () => {
     const nextLink = `${peer.url}${servicePath}?api-version=${apiVersion}&page=2`;
     serveArm({ '': asArmResponse(fixture, SUBSCRIPTION, firstPage, nextLink), '2': asArmResponse(fixture, SUBSCRIPTION, rest) });
     const firstTag = firstPage[0]!.name;
-    const observation = await observeServiceTags(armTarget([firstTag, AFD_SECURITY]), context({ armCredential: new StaticTokenCredential(TOKEN) }));
+    const observation = await observeServiceTags(
+      armTarget([firstTag, AFD_SECURITY]),
+      context({ armCredential: new StaticTokenCredential(TOKEN) }),
+    );
 
     expect(observation.status).toBe('ok');
-    expect(peer.requests.map((request) => request.path)).toEqual([`${servicePath}?api-version=${apiVersion}`, `${servicePath}?api-version=${apiVersion}&page=2`]);
-    const tags = new Set(observation.entries.flatMap((entry) => entry.evidence.map((item) => (item.kind === 'service-tag' ? item.tag : item.kind))));
+    expect(peer.requests.map((request) => request.path)).toEqual([
+      `${servicePath}?api-version=${apiVersion}`,
+      `${servicePath}?api-version=${apiVersion}&page=2`,
+    ]);
+    const tags = new Set(
+      observation.entries.flatMap((entry) => entry.evidence.map((item) => (item.kind === 'service-tag' ? item.tag : item.kind))),
+    );
     expect(tags).toEqual(new Set([firstTag, AFD_SECURITY]));
   });
 
   it('does not send the token to a nextLink on another host', async () => {
     const elsewhere = `${peer.url.replace('127.0.0.1', 'localhost')}${servicePath}?api-version=${apiVersion}&page=2`;
-    serveArm({ '': asArmResponse(fixture, SUBSCRIPTION, fixture.values.slice(0, 10), elsewhere), '2': asArmResponse(fixture, SUBSCRIPTION) });
+    serveArm({
+      '': asArmResponse(fixture, SUBSCRIPTION, fixture.values.slice(0, 10), elsewhere),
+      '2': asArmResponse(fixture, SUBSCRIPTION),
+    });
     const observation = await observeServiceTags(armTarget([MCAS]), context({ armCredential: new StaticTokenCredential(TOKEN) }));
 
     expect(codes(observation)).toEqual(['arm-paging']);
@@ -374,7 +425,10 @@ describe('observeServiceTags from the ARM Service Tags API', () => {
 
   it('maps a credential that cannot produce a token to arm-auth', async () => {
     serveArm({ '': asArmResponse(fixture, SUBSCRIPTION) });
-    const failing = await observeServiceTags(armTarget([MCAS]), context({ armCredential: new StaticTokenCredential(new Error('ManagedIdentityCredential: no identity endpoint')) }));
+    const failing = await observeServiceTags(
+      armTarget([MCAS]),
+      context({ armCredential: new StaticTokenCredential(new Error('ManagedIdentityCredential: no identity endpoint')) }),
+    );
     const empty = await observeServiceTags(armTarget([MCAS]), context({ armCredential: new StaticTokenCredential(null) }));
 
     expect(codes(failing)).toEqual(['arm-auth']);
@@ -385,7 +439,10 @@ describe('observeServiceTags from the ARM Service Tags API', () => {
 
   it('applies the stale rule to the API change number too', async () => {
     serveArm({ '': asArmResponse(fixture, SUBSCRIPTION) });
-    const observation = await observeServiceTags(armTarget([MCAS]), context({ armCredential: new StaticTokenCredential(TOKEN), previousFacts: { fileChangeNumber: 280 } }));
+    const observation = await observeServiceTags(
+      armTarget([MCAS]),
+      context({ armCredential: new StaticTokenCredential(TOKEN), previousFacts: { fileChangeNumber: 280 } }),
+    );
     expect(codes(observation)).toEqual(['service-tags-stale']);
   });
 });

@@ -9,7 +9,10 @@ const NOW = new Date('2025-11-10T06:00:00.000Z');
 
 function context(overrides: Partial<SourceContext> = {}): SourceContext {
   return {
-    config: { dns: { timeoutMs: 2_000, tries: 2, concurrency: 32, stabilityQueries: 2 }, http: { timeoutMs: 20_000, maxBytes: 16 * 1024 * 1024 } },
+    config: {
+      dns: { timeoutMs: 2_000, tries: 2, concurrency: 32, stabilityQueries: 2 },
+      http: { timeoutMs: 20_000, maxBytes: 16 * 1024 * 1024 },
+    },
     env: {},
     now: () => NOW,
     ...overrides,
@@ -52,7 +55,10 @@ describe('observeTarget', () => {
   beforeAll(async () => {
     peer = await startHttpPeer(
       routes({
-        '/ServiceTags_Public.json': { body: sharedFile('fixtures/service-tags/ServiceTags_Public_2025-11-07.json'), contentType: 'application/octet-stream' },
+        '/ServiceTags_Public.json': {
+          body: sharedFile('fixtures/service-tags/ServiceTags_Public_2025-11-07.json'),
+          contentType: 'application/octet-stream',
+        },
       }),
     );
   });
@@ -67,7 +73,12 @@ describe('observeTarget', () => {
   });
 
   it('dispatches a service-tags target and hands the previous facts through', async () => {
-    const [tags] = targets({ id: 'azure', type: 'service-tags', url: `${peer.url}/ServiceTags_Public.json`, tags: ['AzureFrontDoor.MicrosoftSecurity'] });
+    const [tags] = targets({
+      id: 'azure',
+      type: 'service-tags',
+      url: `${peer.url}/ServiceTags_Public.json`,
+      tags: ['AzureFrontDoor.MicrosoftSecurity'],
+    });
     const fresh = await observeTarget(tags!, context());
     const stale = await observeTarget(tags!, context({ previousFacts: { fileChangeNumber: 999 } }));
 

@@ -7,7 +7,17 @@ export const gitOperations: Record<string, Operation> = {
   'git/get-blob': (peer, { params }) => {
     const content = peer.git.blob(params.file_sha!);
     if (content === undefined) return notFound();
-    return { status: 200, body: { sha: params.file_sha, node_id: 'B', size: Buffer.byteLength(content), url: '', content: Buffer.from(content).toString('base64'), encoding: 'base64' } };
+    return {
+      status: 200,
+      body: {
+        sha: params.file_sha,
+        node_id: 'B',
+        size: Buffer.byteLength(content),
+        url: '',
+        content: Buffer.from(content).toString('base64'),
+        encoding: 'base64',
+      },
+    };
   },
 
   'git/create-tree': (peer, { body }) => {

@@ -9,4 +9,11 @@ import { usersOperations } from './users.js';
 export type { Input, Operation } from './operation.js';
 
 /** Every operation the peer implements, by GitHub's operationId, grouped by API area. */
-export const OPERATIONS: Record<string, Operation> = { ...appsOperations, ...reposOperations, ...gitOperations, ...pullsOperations, ...issuesOperations, ...usersOperations };
+export const OPERATIONS: Record<string, Operation> = {
+  ...appsOperations,
+  ...reposOperations,
+  ...gitOperations,
+  ...pullsOperations,
+  ...issuesOperations,
+  ...usersOperations,
+};

@@ -7,7 +7,9 @@ export const issuesOperations: Record<string, Operation> = {
   'issues/add-labels': (peer, { params, body }) => {
     const pull = peer.pullRequests().find((p) => p.number === Number(params.issue_number));
     if (!pull) return notFound();
-    const labels = Array.isArray(body.labels) ? (body.labels as unknown[]).map((l) => (typeof l === 'string' ? l : String((l as { name: string }).name))) : [];
+    const labels = Array.isArray(body.labels)
+      ? (body.labels as unknown[]).map((l) => (typeof l === 'string' ? l : String((l as { name: string }).name)))
+      : [];
     pull.labels.push(...labels.filter((l) => !pull.labels.includes(l)));
     return { status: 200, body: pull.labels.map((name) => labelBody(name)) };
   },

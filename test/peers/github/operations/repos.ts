@@ -9,13 +9,20 @@ export const reposOperations: Record<string, Operation> = {
   'repos/get-branch': (peer, { params }) => {
     const sha = peer.git.ref(`heads/${params.branch}`);
     if (!sha) return { status: 404, body: { message: 'Branch not found', documentation_url: 'https://docs.github.com/rest' } };
-    return { status: 200, body: { name: params.branch, commit: commitOf(peer, sha), protected: false, _links: { self: '', html: '' }, protection_url: '' } };
+    return {
+      status: 200,
+      body: { name: params.branch, commit: commitOf(peer, sha), protected: false, _links: { self: '', html: '' }, protection_url: '' },
+    };
   },
 
   'repos/get-content': (peer, { params, query }) => {
     const sha = query.ref === undefined ? peer.git.ref(`heads/${peer.base}`) : (peer.git.ref(`heads/${query.ref}`) ?? query.ref);
     const commit = sha === undefined ? undefined : peer.git.findCommit(sha);
-    if (!commit) return { status: 404, body: { message: `No commit found for the ref ${query.ref}`, documentation_url: 'https://docs.github.com/rest' } };
+    if (!commit)
+      return {
+        status: 404,
+        body: { message: `No commit found for the ref ${query.ref}`, documentation_url: 'https://docs.github.com/rest' },
+      };
     const blob = peer.git.tree(commit.tree)?.get(params.path!);
     if (blob === undefined) return notFound();
     const content = peer.git.blob(blob)!;

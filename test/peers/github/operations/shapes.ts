@@ -13,7 +13,15 @@ export function htmlUrl(peer: GitHubPeer): string {
 }
 
 export function userBody(login: string) {
-  return { login, id: login.length, node_id: `U_${login}`, type: login.endsWith('[bot]') ? 'Bot' : 'User', site_admin: false, url: `https://api.github.com/users/${login}`, html_url: `https://github.com/${login}` };
+  return {
+    login,
+    id: login.length,
+    node_id: `U_${login}`,
+    type: login.endsWith('[bot]') ? 'Bot' : 'User',
+    site_admin: false,
+    url: `https://api.github.com/users/${login}`,
+    html_url: `https://github.com/${login}`,
+  };
 }
 
 export function gitCommitBody(peer: GitHubPeer, commit: PeerCommit) {
@@ -55,12 +63,24 @@ export function treeBody(peer: GitHubPeer, sha: string) {
     sha,
     url: `${apiUrl(peer)}/git/trees/${sha}`,
     truncated: false,
-    tree: [...tree].map(([path, blob]) => ({ path, mode: '100644', type: 'blob', sha: blob, size: Buffer.byteLength(peer.git.blob(blob)!), url: `${apiUrl(peer)}/git/blobs/${blob}` })),
+    tree: [...tree].map(([path, blob]) => ({
+      path,
+      mode: '100644',
+      type: 'blob',
+      sha: blob,
+      size: Buffer.byteLength(peer.git.blob(blob)!),
+      url: `${apiUrl(peer)}/git/blobs/${blob}`,
+    })),
   };
 }
 
 export function refBody(peer: GitHubPeer, name: string, sha: string) {
-  return { ref: `refs/${name}`, node_id: `R_${name}`, url: `${apiUrl(peer)}/git/refs/${name}`, object: { type: 'commit', sha, url: `${apiUrl(peer)}/git/commits/${sha}` } };
+  return {
+    ref: `refs/${name}`,
+    node_id: `R_${name}`,
+    url: `${apiUrl(peer)}/git/refs/${name}`,
+    object: { type: 'commit', sha, url: `${apiUrl(peer)}/git/commits/${sha}` },
+  };
 }
 
 export function labelBody(name: string) {
@@ -88,7 +108,15 @@ export function pullBody(peer: GitHubPeer, pull: PeerPullRequest) {
     ref,
     sha,
     user: userBody(peer.owner),
-    repo: { id: 1, name: peer.repo, full_name: `${peer.owner}/${peer.repo}`, owner: userBody(peer.owner), private: true, html_url: htmlUrl(peer), default_branch: peer.base },
+    repo: {
+      id: 1,
+      name: peer.repo,
+      full_name: `${peer.owner}/${peer.repo}`,
+      owner: userBody(peer.owner),
+      private: true,
+      html_url: htmlUrl(peer),
+      default_branch: peer.base,
+    },
   });
   return {
     url: `${apiUrl(peer)}/pulls/${pull.number}`,
