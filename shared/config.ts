@@ -93,15 +93,10 @@ const file = z.discriminatedUnion(
           description:
             'One line per CIDR, with {cidr}, {ip} (network address) and {prefix} (length) placeholders; a line with {ip} but neither {cidr} nor {prefix} is written once per address.',
         }),
-      maxAddressesPerRange: z
-        .int()
-        .min(1)
-        .max(MAX_ADDRESSES_PER_RANGE)
-        .default(DEFAULT_MAX_ADDRESSES_PER_RANGE)
-        .meta({
-          description:
-            'For a line written once per address ({ip} alone): the most addresses one range may have; a wider range is an error, not a partial list.',
-        }),
+      maxAddressesPerRange: z.int().min(1).max(MAX_ADDRESSES_PER_RANGE).default(DEFAULT_MAX_ADDRESSES_PER_RANGE).meta({
+        description:
+          'For a line written once per address ({ip} alone): the most addresses one range may have; a wider range is an error, not a partial list.',
+      }),
       commentPrefix: z.string().min(1).max(8).default('#').meta({ description: 'Starts the BEGIN/END allowlist-drift marker lines.' }),
     }).meta({ description: 'Rewrites the lines between "BEGIN allowlist-drift:<id>" and "END allowlist-drift:<id>" markers.' }),
   ],
