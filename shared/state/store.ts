@@ -74,6 +74,16 @@ const TABLE_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9]{2,62}$/;
 const DEVELOPMENT_ACCOUNT = 'devstoreaccount1';
 const DEVELOPMENT_TABLE_ENDPOINT = 'http://127.0.0.1:10002/devstoreaccount1';
 
+/** One write of a partition as planned from the view it was read in: what each of its transactions builds on. */
+interface PlannedWrite {
+  partitionKey: string;
+  configName: string;
+  updatedAt: string;
+  view: PartitionView;
+  plan: WritePlan;
+  configRow: EncodedRow | undefined;
+}
+
 /**
  * Run state of one config in one Azure Table partition: a `config` row, a `lease` row and one row per target
  * (`target~<id>`, or `target-g<n>~<id>` when written by a write of several transactions; see partition.ts).
@@ -269,15 +279,9 @@ export class StateStore {
     }
   }
 
-  private async submitPlan(write: {
-    partitionKey: string;
-    configName: string;
-    updatedAt: string;
-    view: PartitionView;
-    plan: WritePlan;
-    configRow: EncodedRow | undefined;
-    lease: TableLease | undefined;
-  }): Promise<{ receipt: WriteReceipt } | { raced: PartitionView }> {
+  private async submitPlan(
+    write: PlannedWrite & { lease: TableLease | undefined },
+  ): Promise<{ receipt: WriteReceipt } | { raced: PartitionView }> {
     const { partitionKey, configName, view, plan, lease } = write;
     const configVersion = write.configRow ? newToken() : view.configVersion;
     const rowEtags = new Map<string, string>();
@@ -346,14 +350,7 @@ export class StateStore {
    * is no config row), always a fresh write id; the config record itself and a new generation only in the last one.
    */
   private configAction(
-    write: {
-      partitionKey: string;
-      configName: string;
-      updatedAt: string;
-      view: PartitionView;
-      plan: WritePlan;
-      configRow: EncodedRow | undefined;
-    },
+    write: PlannedWrite,
     step: { version: string | undefined; final: boolean; configVersion: string; writeId: string },
   ): TransactionAction {
     const { view } = write;
