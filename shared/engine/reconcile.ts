@@ -203,7 +203,7 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
       pullRequest,
       promotions,
       problems: [],
-      warnings: plan.warnings,
+      warnings: [...plan.warnings, ...(result.warnings ?? [])],
     };
   } catch (error) {
     return keep({ action: 'none', ...(open ? { number: open.number, url: open.url } : {}) }, [toProblem(error, 'github-error')]);
@@ -260,7 +260,10 @@ function publishPlan(
     plan: {
       fingerprint,
       title: text.title,
-      body: `${pullRequestMarker(config.name)}\n${text.body}`,
+      body: `${pullRequestMarker(
+        config.name,
+        config.files.map((file) => file.path),
+      )}\n${text.body}`,
       base: { sha: base.sha, tree: base.tree },
       files: changes.map((c) => ({ path: c.file.path, content: c.content })),
       labels: github.labels,

@@ -47,6 +47,8 @@ export type PublishAction = 'created' | 'updated' | 'unchanged' | 'closed' | 'no
 
 export interface PublishResult {
   action: PublishAction;
+  /** Things a person should know that did not stop the publish, such as another config's PR on the same files. */
+  warnings?: { code: string; message: string }[];
   /** For 'blocked', `headSha` is the foreign head the notice was posted for: pass it back as `blockedNotice`. */
   pullRequest?: PrSnapshot;
   message?: string;
@@ -112,9 +114,39 @@ export interface GitHubPublisherOptions {
 export const CONFIG_TRAILER = 'Allowlist-Drift-Config';
 export const FINGERPRINT_TRAILER = 'Allowlist-Drift-Fingerprint';
 
-/** In every PR body: finds the config's PR whatever its branch (a changed branchPrefix leaves the old one behind). */
-export function pullRequestMarker(configName: string): string {
-  return `<!-- allowlist-drift:pull-request config=${configName} -->`;
+/**
+ * In every PR body: finds the config's PR whatever its branch (a changed branchPrefix leaves the old one behind),
+ * and, through the files it names, the PR of a config that was renamed or that writes the same files.
+ */
+export function pullRequestMarker(configName: string, paths: readonly string[]): string {
+  return `<!-- allowlist-drift:pull-request config=${configName} files=${encodePaths(paths)} -->`;
+}
+
+export interface PullRequestMarker {
+  configName: string;
+  /** Absent in PRs opened by releases before the marker named its files. */
+  paths?: string[];
+}
+
+const MARKER_PATTERN = /<!-- allowlist-drift:pull-request config=(\S+?)(?: files=(\S*))? -->/;
+
+export function readPullRequestMarker(body: string | null): PullRequestMarker | undefined {
+  const match = MARKER_PATTERN.exec(body ?? '');
+  if (!match) return undefined;
+  const [, configName, files] = match;
+  return { configName: configName!, ...(files === undefined ? {} : { paths: decodePaths(files) }) };
+}
+
+function encodePaths(paths: readonly string[]): string {
+  return [...new Set(paths)].sort().map(encodeURIComponent).join(',');
+}
+
+function decodePaths(files: string): string[] {
+  try {
+    return files === '' ? [] : files.split(',').map(decodeURIComponent);
+  } catch {
+    return []; // a hand-edited marker: read as naming no files
+  }
 }
 /** In the comment that withdraws a PR: the close was the tool's own act, not a reviewer's decline. */
 export function withdrawnMarker(configName: string): string {
@@ -165,11 +197,11 @@ class OctokitPublisher implements GitHubPublisher {
     return this.counted(() => this.publishPlan(plan, known));
   }
 
-  withdraw(known: { number: number; headSha?: string }, reason: string): Promise<PublishResult> {
+  withdraw(known: { number: number; headSha?: string }, reason: string, owner: string = this.configName): Promise<PublishResult> {
     return this.counted(async () => {
       await this.comment(
         known.number,
-        `${reason}\n\nClosed by allowlist-drift (config \`${this.configName}\`).\n\n${withdrawnMarker(this.configName)}`,
+        `${reason}\n\nClosed by allowlist-drift (config \`${this.configName}\`).\n\n${withdrawnMarker(owner)}`,
       );
       const closed = await this.api.call(`PATCH pull request #${known.number}`, pullSchema, (o) =>
         o.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', { ...this.repo, pull_number: known.number, state: 'closed' }),
@@ -199,7 +231,7 @@ class OctokitPublisher implements GitHubPublisher {
   }
 
   private async publishPlan(plan: PublishPlan, known: KnownPullRequest | undefined): Promise<Omit<PublishResult, 'requests'>> {
-    const { open, superseded } = await this.findOpenPulls();
+    const { open, superseded, foreign } = await this.findOpenPulls(plan.files.map((file) => file.path));
     if (known && open?.number !== known.number) {
       const recorded = await this.getPullRequest(known.number);
       if (recorded.state !== 'open') {
@@ -211,21 +243,25 @@ class OctokitPublisher implements GitHubPublisher {
       }
     }
     const notes = await this.closeSuperseded(superseded);
+    const settled = await this.settleForeign(foreign, known);
+    notes.push(...settled.notes);
+    const withWarnings = <T extends Omit<PublishResult, 'requests'>>(result: T): T =>
+      settled.warnings.length > 0 ? { ...result, warnings: settled.warnings } : result;
     const head = open ? await this.gitCommit(open.head.sha) : undefined;
-    if (open && head && !this.isOurs(head)) return this.block(open, known);
+    if (open && head && !this.isOurs(head)) return withWarnings(await this.block(open, known));
 
     const base = plan.base ?? (await this.baseHead());
     const tree = await this.buildTree(plan, base);
     if (!open && tree === base.tree) {
-      return {
+      return withWarnings({
         action: 'none',
         alreadyOnBase: true,
         message: `${this.config.base} already holds exactly these files: there is nothing to propose.`,
-      };
+      });
     }
     if (open && head && head.tree.sha === tree && head.parents.length === 1 && head.parents[0]!.sha === base.sha) {
       await this.updateText(open, plan);
-      return { action: 'unchanged', pullRequest: this.snapshot(open, head.sha) };
+      return withWarnings({ action: 'unchanged', pullRequest: this.snapshot(open, head.sha) });
     }
 
     const commit = await this.api.call('POST commit', gitCommitSchema, (o) =>
@@ -235,7 +271,7 @@ class OctokitPublisher implements GitHubPublisher {
 
     if (open) {
       await this.updateText(open, plan);
-      return { action: 'updated', pullRequest: this.snapshot(open, commit.sha) };
+      return withWarnings({ action: 'updated', pullRequest: this.snapshot(open, commit.sha) });
     }
     const created = await this.openPull(plan);
     const pullRequest = this.snapshot(created, commit.sha);
@@ -246,7 +282,39 @@ class OctokitPublisher implements GitHubPublisher {
       const reason = error instanceof Error ? error.message : String(error);
       notes.push(`Pull request #${created.number} was opened, but its labels or reviewers could not be set: ${reason}`);
     }
-    return { action: 'created', pullRequest, ...(notes.length > 0 ? { message: notes.join(' ') } : {}) };
+    return withWarnings({ action: 'created', pullRequest, ...(notes.length > 0 ? { message: notes.join(' ') } : {}) });
+  }
+
+  /**
+   * Open PRs of other configs that write some of this config's files. One that names exactly these files, met while
+   * this config has no PR of its own, is this config's PR from before a rename: withdrawn on behalf of the old name,
+   * so that a config still running under that name reads a withdrawal, not a decline. Any other overlap is two
+   * configs sharing a file: each keeps the other's entries, and people hear of it.
+   */
+  private async settleForeign(
+    foreign: readonly ForeignPull[],
+    known: KnownPullRequest | undefined,
+  ): Promise<{ notes: string[]; warnings: { code: string; message: string }[] }> {
+    const notes: string[] = [];
+    const warnings: { code: string; message: string }[] = [];
+    for (const { pull, marker, sameFiles, shared } of foreign) {
+      if (sameFiles && !known) {
+        await this.withdraw(
+          { number: pull.number },
+          `allowlist-drift now proposes these files as config \`${this.configName}\` (renamed from \`${marker.configName}\`); this pull request is superseded.`,
+          marker.configName,
+        );
+        notes.push(
+          `Closed pull request #${pull.number} of config ${marker.configName}, which names the same files: the config was renamed.`,
+        );
+      } else {
+        warnings.push({
+          code: 'shared-files',
+          message: `Open pull request #${pull.number} of config "${marker.configName}" also writes ${shared.join(', ')}. Each config keeps the other's entries in these files; give each config its own files, or, if "${marker.configName}" was renamed to "${this.configName}", close #${pull.number}.`,
+        });
+      }
+    }
+    return { notes, warnings };
   }
 
   /** PRs of this config on another branch (github.branchPrefix changed since): withdrawn, so only one stays open. */
@@ -297,12 +365,25 @@ class OctokitPublisher implements GitHubPublisher {
    * This config's open PR, found by its branch or, when the branch name changed, by the marker in its body.
    * One page of open PRs answers both; only a repository with more open PRs than a page also asks by branch.
    */
-  private async findOpenPulls(): Promise<{ open: Pull | undefined; superseded: Pull[] }> {
+  private async findOpenPulls(paths: readonly string[]): Promise<{ open: Pull | undefined; superseded: Pull[]; foreign: ForeignPull[] }> {
     const pulls = await this.api.call('GET pull requests', z.array(pullSchema), (o) =>
       o.request('GET /repos/{owner}/{repo}/pulls', { ...this.repo, state: 'open', per_page: PULLS_PAGE }),
     );
-    const marker = pullRequestMarker(this.configName);
-    const superseded = pulls.filter((p) => p.state === 'open' && p.head.ref !== this.branch && (p.body ?? '').includes(marker));
+    const marked = pulls
+      .filter((p) => p.state === 'open' && p.head.ref !== this.branch)
+      .flatMap((pull) => {
+        const marker = readPullRequestMarker(pull.body);
+        return marker ? [{ pull, marker }] : [];
+      });
+    const superseded = marked.filter(({ marker }) => marker.configName === this.configName).map(({ pull }) => pull);
+    const ours = new Set(paths);
+    const foreign = marked.flatMap(({ pull, marker }): ForeignPull[] => {
+      if (marker.configName === this.configName || !marker.paths) return [];
+      const theirs = new Set(marker.paths);
+      const shared = [...ours].filter((path) => theirs.has(path)).sort();
+      if (shared.length === 0) return [];
+      return [{ pull, marker, shared, sameFiles: shared.length === ours.size && shared.length === theirs.size }];
+    });
     let open = pulls.find((p) => p.head.ref === this.branch && p.state === 'open');
     if (!open && pulls.length === PULLS_PAGE) {
       const byBranch = await this.api.call('GET pull requests of branch', z.array(pullSchema), (o) =>
@@ -315,7 +396,7 @@ class OctokitPublisher implements GitHubPublisher {
       );
       open = byBranch.find((p) => p.head.ref === this.branch && p.state === 'open');
     }
-    return { open, superseded };
+    return { open, superseded, foreign };
   }
 
   private async baseHead(): Promise<{ sha: string; tree: string }> {
@@ -435,7 +516,7 @@ class OctokitPublisher implements GitHubPublisher {
     } catch (error) {
       if (!isGitHubStatus(error, 422, /pull request already exists/i)) throw error;
     }
-    const { open: existing } = await this.findOpenPulls();
+    const { open: existing } = await this.findOpenPulls(plan.files.map((file) => file.path));
     if (!existing) throw new AllowlistError('github-error', `GitHub reported an open pull request for ${this.branch} but lists none.`);
     await this.updateText(existing, plan);
     return existing;
@@ -644,6 +725,13 @@ const pullSchema = z.object({
   head: z.object({ ref: z.string(), sha }),
 });
 type Pull = z.infer<typeof pullSchema>;
+/** An open PR of another config that writes some of this config's files. */
+interface ForeignPull {
+  pull: Pull;
+  marker: PullRequestMarker;
+  shared: string[];
+  sameFiles: boolean;
+}
 
 const branchSchema = z.object({ commit: z.object({ sha, commit: z.object({ tree: z.object({ sha }) }) }) });
 const treeSchema = z.object({ sha });

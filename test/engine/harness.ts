@@ -94,7 +94,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ],
     // One query round and one try: a silent resolver costs a second, not the default four; shorter would
     // time out real answers on a busy machine.
-    dns: { servers: [dns.server], timeoutMs: 1_000, tries: 1, stabilityQueries: 1 },
+    dns: { servers: [dns.server], timeoutMs: 2_500, tries: 1, stabilityQueries: 1 },
     http: { timeoutMs: 5_000 },
     github: { owner: github.owner, repo: github.repo, base: github.base, apiUrl: github.url },
     files: [

@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../shared/config.js';
 import { runCheck } from '../../shared/engine/check.js';
-import { parseCidr } from '../../shared/ipset.js';
-import { withdrawnMarker } from '../../shared/publish/github.js';
+import { readPullRequestMarker, withdrawnMarker } from '../../shared/publish/github.js';
 import { faults } from '../peers/github/index.js';
 import { fastPublisher } from '../support.js';
 import { BRANCH, TOKEN, startHarness, type Harness } from './harness.js';
@@ -180,6 +179,59 @@ describe('people and faults on GitHub', () => {
     expect(quiet.report.pullRequest).toMatchObject({ action: 'unchanged', number: 3 });
     expect((await h.state()).config.declined).toEqual([]);
   });
-});
 
-void parseCidr;
+  it('6b. a PR opened by the previous release (marker without files) is still found after the prefix changes', async () => {
+    h = await oneFrontEnd();
+    h.dns.set('fe1.acme.test', { kind: 'answer', a: ['52.1.1.1', '52.1.1.2'] });
+    await h.run();
+    const old = h.github.pullRequest(2);
+    old.body = (old.body ?? '').replace(/<!-- allowlist-drift:pull-request [^>]*-->/, '<!-- allowlist-drift:pull-request config=prod -->');
+    expect(readPullRequestMarker(old.body)).toEqual({ configName: 'prod' });
+    h.dns.set('fe1.acme.test', { kind: 'answer', a: ['52.1.1.1', '52.1.1.2', '52.1.1.4'] });
+
+    const moved = await h.run({ config: { ...h.config, github: { ...h.config.github!, branchPrefix: 'firewall-bot/' } } });
+    expect(moved.report.pullRequest).toMatchObject({ action: 'created', number: 3 });
+    expect(old.state).toBe('closed');
+  });
+
+  it('6c. after the config is renamed, the old name’s PR (same files) is closed as superseded, on behalf of the old name', async () => {
+    h = await oneFrontEnd();
+    h.dns.set('fe1.acme.test', { kind: 'answer', a: ['52.1.1.1', '52.1.1.2'] });
+    await h.run();
+    expect(readPullRequestMarker(h.github.pullRequest(2).body)).toEqual({ configName: 'prod', paths: [RULES] });
+
+    const renamed = await h.run({ config: { ...h.config, name: 'prod-eu' } });
+    expect(renamed.report.pullRequest).toMatchObject({ action: 'created', number: 3 });
+    expect(
+      h.github
+        .pullRequests()
+        .filter((p) => p.state === 'open')
+        .map((p) => [p.number, p.headRef]),
+    ).toEqual([[3, 'allowlist-drift/prod-eu']]);
+    const closing = h.github.pullRequest(2).comments.at(-1)!.body;
+    expect(closing).toContain('renamed from `prod`');
+    // A config still running as "prod" would read its PR as withdrawn, never declined.
+    expect(closing).toContain(withdrawnMarker('prod'));
+    expect(entries('allowlist-drift/prod-eu')).toEqual(['52.1.1.1/32', '52.1.1.2/32']);
+  });
+
+  it('6d. another config whose PR writes one of the same files is warned about, and its PR is left open', async () => {
+    h = await oneFrontEnd();
+    h.dns.set('fe1.acme.test', { kind: 'answer', a: ['52.1.1.1', '52.1.1.2'] });
+    await h.run();
+
+    const other = await h.run({
+      config: {
+        ...h.config,
+        name: 'partners',
+        files: [...h.config.files, { ...h.config.files[0]!, path: 'firewall/partners.json' }],
+      },
+    });
+    expect(other.report.pullRequest).toMatchObject({ action: 'created', number: 3 });
+    expect(other.report.warnings).toContainEqual({
+      code: 'shared-files',
+      message: expect.stringContaining(`Open pull request #2 of config "prod" also writes ${RULES}`),
+    });
+    expect(h.github.pullRequest(2).state).toBe('open');
+  });
+});
