@@ -92,7 +92,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       { id: 'acme-prod', type: 'outsystems', frontEnds: ['fe1.acme.test', 'fe2.acme.test'] },
       { ...CAS_TARGET, dataCenters: [...CAS_TARGET.dataCenters], sections: [...CAS_TARGET.sections], url: `${http.url}${CAS_PATH}` },
     ],
-    // One query round and one try: a silent resolver costs a second, not the default four; shorter would
+    // One query round and one try: a silent resolver costs 2.5 s, not the default four tries; shorter would
     // time out real answers on a busy machine.
     dns: { servers: [dns.server], timeoutMs: 2_500, tries: 1, stabilityQueries: 1 },
     http: { timeoutMs: 5_000 },
