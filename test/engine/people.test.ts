@@ -19,6 +19,7 @@ afterEach(async () => {
 });
 
 const RULES = 'firewall/outsystems.json';
+const templateFile = (path: string) => `server {\n  # BEGIN allowlist-drift:${path}\n  # END allowlist-drift:${path}\n  deny all;\n}\n`;
 const entries = (branch: string) => JSON.parse(h.github.readFile(branch, RULES) ?? '[]') as string[];
 
 /** One OutSystems front-end written to one JSON file, removals after three complete misses. */
@@ -153,6 +154,63 @@ describe('people and faults on GitHub', () => {
     const grown = await h.run();
     expect(entries(BRANCH)).toEqual(['52.1.1.1/32', '52.1.1.2/32', '52.7.7.7/32']);
     expect(grown.report.warnings.map((w) => w.message)).toEqual([expect.stringContaining('52.7.7.7/32')]);
+  });
+
+  it('4. an {ip}-only template line gets one line per address: two front-ends in one /31 stay two lines', async () => {
+    h = await startHarness({
+      config: (defaults) => ({
+        ...defaults,
+        targets: [{ id: 'acme-prod', type: 'outsystems', frontEnds: ['fe1.acme.test', 'fe2.acme.test'] }],
+        files: [{ path: 'firewall/acme.conf', format: 'template', line: 'allow {ip};', targets: ['acme-prod'] }],
+      }),
+    });
+    h.github.moveBase({ 'firewall/acme.conf': templateFile('firewall/acme.conf') });
+    h.dns.set('fe1.acme.test', { kind: 'answer', a: ['52.17.1.10'] });
+    h.dns.set('fe2.acme.test', { kind: 'answer', a: ['52.17.1.11'] });
+
+    const first = await h.run();
+    expect(first.report.pullRequest).toMatchObject({ action: 'created', number: 1 });
+    const lines = (h.github.readFile(BRANCH, 'firewall/acme.conf') ?? '').split('\n');
+    expect(lines.filter((line) => line.includes('allow '))).toEqual(['  allow 52.17.1.10;', '  allow 52.17.1.11;']);
+  });
+
+  it('4b. an {ip}-only template over a range wider than maxAddressesPerRange is an error, and nothing is pushed', async () => {
+    h = await startHarness({
+      config: (defaults) => ({
+        ...defaults,
+        files: [{ path: 'firewall/cas.conf', format: 'template', line: 'allow {ip};', maxAddressesPerRange: 16, targets: ['cas-eu'] }],
+      }),
+    });
+    h.github.moveBase({ 'firewall/cas.conf': templateFile('firewall/cas.conf') });
+    const run = await h.run();
+    expect(run.report.pullRequest.action).toBe('none');
+    expect(run.report.errors).toContainEqual(expect.objectContaining({ code: 'template-range-too-large' }));
+    expect(h.github.refSha(BRANCH)).toBeUndefined();
+  });
+
+  it('5. a config of 120 targets opens its PR, records every target, and the next run is quiet', async () => {
+    const ids = Array.from({ length: 120 }, (_, i) => `site-${String(i).padStart(3, '0')}`);
+    h = await startHarness({
+      config: (defaults) => ({
+        ...defaults,
+        targets: ids.map((id, i) => ({ id, type: 'static', entries: [`52.20.${i}.1`] })),
+        files: [{ path: RULES, format: 'json', targets: ids }],
+      }),
+    });
+    const first = await h.run();
+    expect(first.report.pullRequest).toMatchObject({ action: 'created', number: 1 });
+    expect(first.report.errors).toEqual([]);
+    expect(JSON.parse(JSON.stringify(first.report)).targets).toHaveLength(120);
+    expect(entries(BRANCH)).toHaveLength(120);
+
+    const state = await h.state();
+    expect(state.targets.size).toBe(120);
+    expect(state.config.pullRequest).toMatchObject({ number: 1, state: 'open' });
+    expect([...state.targets.values()].every((record) => record.proposed?.length === 1)).toBe(true);
+
+    const again = await h.run();
+    expect(again.report.pullRequest).toMatchObject({ action: 'unchanged', number: 1 });
+    expect(again.githubRequests).toBe(1);
   });
 
   it('6. after github.branchPrefix changes, the old PR is found by its marker and closed as superseded: one open PR', async () => {
