@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -17,6 +17,7 @@ import { StateStore } from '../shared/state/store.js';
 import { startDnsPeer } from '../test/peers/dns.js';
 import { startGitHubPeer } from '../test/peers/github/index.js';
 import { routes, startHttpPeer } from '../test/peers/http.js';
+import { buildPackage, listFiles } from '../scripts/package.js';
 import { FAST_GITHUB } from '../test/support.js';
 import { median, medianMs, medianPairMs, type Row } from './table.js';
 
@@ -436,21 +437,23 @@ function helperFiles(): { standIn: string; rss: string } {
   return { standIn, rss };
 }
 
+/** Median milliseconds a fresh node process takes to import `imports` in order, with the functions-core stand-in. */
+async function coldImportMs(imports: readonly string[], runs: number): Promise<number> {
+  const { standIn } = helperFiles();
+  const script = `const t = performance.now(); ${imports.map((m) => `await import(${JSON.stringify(m)});`).join(' ')} console.log('BENCH_MS ' + (performance.now() - t));`;
+  return median(
+    await repeat(runs, async () => {
+      const { stdout } = await runNode(['--require', standIn, '--input-type=module', '-e', script], projectRoot());
+      return Number(/BENCH_MS (\S+)/.exec(stdout)?.[1]);
+    }),
+  );
+}
+
 export async function coldStart(sizes: BenchSizes): Promise<Row[]> {
   const root = projectRoot();
-  const { standIn } = helperFiles();
   const entries = ['check', 'status', 'timers'].map((name) => join(root, 'dist/functions', `${name}.js`));
-  const timed = (imports: string[]) =>
-    `const t = performance.now(); ${imports.map((m) => `await import(${JSON.stringify(m)});`).join(' ')} console.log('BENCH_MS ' + (performance.now() - t));`;
-  const measure = async (imports: string[]) =>
-    median(
-      await repeat(sizes.runs + 2, async () => {
-        const { stdout } = await runNode(['--require', standIn, '--input-type=module', '-e', timed(imports)], root);
-        return Number(/BENCH_MS (\S+)/.exec(stdout)?.[1]);
-      }),
-    );
-  const ours = await measure(entries);
-  const anchor = await measure(['@azure/functions', '@azure/data-tables']);
+  const ours = await coldImportMs(entries, sizes.runs + 2);
+  const anchor = await coldImportMs(['@azure/functions', '@azure/data-tables'], sizes.runs + 2);
   return [
     {
       figure: '6. cold start: import dist/functions/*.js',
@@ -461,6 +464,90 @@ export async function coldStart(sizes: BenchSizes): Promise<Row[]> {
       goal: '<= 1.5x',
     },
   ];
+}
+
+/** Bytes of every file under the given folders, each file counted once. */
+function bytesUnder(folders: readonly string[]): number {
+  const files = new Set(folders.flatMap((folder) => listFiles(folder)).map((file) => realpathSync(file)));
+  return [...files].reduce((total, file) => total + statSync(file).size, 0);
+}
+
+/** The folders of the production dependencies, as npm resolves them (nested copies included). */
+function productionDependencies(root: string): string[] {
+  const listed = spawnSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: root, encoding: 'utf8' });
+  const folders = listed.stdout.split('\n').filter((line) => line.includes(`node_modules`));
+  if (folders.length === 0) throw new Error(`npm ls listed no production dependencies: ${listed.stderr.slice(-300)}`);
+  return [...new Set(folders)];
+}
+
+/**
+ * Every module of ours reachable from the entry files of `folder`, through static and dynamic imports alike: what the
+ * handlers have loaded once each ran (the bundle holds the same modules, in its chunks).
+ */
+function reachableModules(folder: string): string[] {
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const match of text.matchAll(/(?:from |import\()'(\.[^']+)'/g)) visit(resolve(dirname(file), match[1]!));
+  };
+  for (const file of readdirSync(folder).filter((name) => name.endsWith('.js'))) visit(join(folder, file));
+  return [...seen];
+}
+
+/**
+ * The deployable package (npm run package) against what a deployment of the compiled tree ships: dist/ with the
+ * production node_modules. Sizes, and the import of every function entry point in a fresh process.
+ */
+export async function deployPackage(sizes: BenchSizes): Promise<Row[]> {
+  const root = projectRoot();
+  const out = mkdtempSync(join(tmpdir(), 'allowlist-bench-package-'));
+  try {
+    const { app, zip } = await buildPackage({ out });
+    const kb = (bytes: number) => bytes / 1024;
+    const tree = bytesUnder([join(root, 'dist'), ...productionDependencies(root)]);
+    const entries = (folder: string) =>
+      readdirSync(folder)
+        .filter((file) => file.endsWith('.js'))
+        .map((file) => join(folder, file));
+    const bundled = await coldImportMs(entries(join(app, 'functions')), sizes.runs + 2);
+    const compiled = await coldImportMs(entries(join(root, 'dist/functions')), sizes.runs + 2);
+    // Everything the handlers import on first use as well: every chunk of the bundle, every module of dist they reach.
+    const bundledAll = await coldImportMs([...entries(join(app, 'functions')), ...entries(join(app, 'chunks'))], sizes.runs + 2);
+    const compiledAll = await coldImportMs(reachableModules(join(root, 'dist/functions')), sizes.runs + 2);
+    return [
+      {
+        figure: '8. package: files shipped (npm run package)',
+        ours: kb(bytesUnder([app])),
+        anchor: kb(tree),
+        anchorName: 'dist/ + production node_modules',
+        unit: 'KB',
+        goal: 'report',
+        note: `${listFiles(app).length} files, where the compiled tree ships ${listFiles(join(root, 'dist')).length} plus its node_modules`,
+      },
+      { figure: '8a. package: the zip', ours: kb(statSync(zip).size), unit: 'KB', goal: '< 1024 KB (test/deploy/package.test.ts)' },
+      {
+        figure: "8b. cold start: import the package's functions/*.js",
+        ours: bundled,
+        anchor: compiled,
+        anchorName: 'dist/functions/*.js + node_modules',
+        unit: 'ms',
+        goal: '<= 1.0x',
+        note: 'every entry point the host loads, in a fresh process; the handlers import the rest on first use in both',
+      },
+      {
+        figure: '8c. cold start and every module the handlers load on first use',
+        ours: bundledAll,
+        anchor: compiledAll,
+        anchorName: 'every dist module they reach + node_modules',
+        unit: 'ms',
+        goal: '<= 1.0x',
+      },
+    ];
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 }
 
 export async function wholeCheck(azurite: EmbeddedAzurite, sizes: BenchSizes): Promise<Row[]> {
@@ -563,6 +650,7 @@ export async function runBench(sizes: BenchSizes, progress: (message: string) =>
         ? ([
             ['cold start', () => coldStart(sizes)],
             ['whole check', () => wholeCheck(azurite, sizes)],
+            ['deployable package', () => deployPackage(sizes)],
           ] as Array<[string, () => Promise<Row[]>]>)
         : []),
     ];

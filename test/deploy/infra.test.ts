@@ -1,6 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { APP_SETTINGS, APP_SETTING_NAMES } from '../../shared/app-settings.js';
@@ -251,12 +249,12 @@ describe('azd: azure.yaml, the parameters file and the templates fit together', 
     expect(service).toMatch(/^ {4}host: function$/m);
   });
 
-  it('the service deploys the folder its prepackage hook stages, built here', () => {
-    expect(azureYaml).toMatch(/^ {4}dist: \.azure-package$/m);
+  it('the service deploys the folder npm run package writes, built here, with no hook of its own', () => {
+    expect(azureYaml).toMatch(/^ {4}dist: \.package\/app$/m);
     expect(azureYaml).toMatch(/^ {4}remoteBuild: false$/m);
-    const runs = [...azureYaml.matchAll(/^ {10}run: (.+)$/gm)].map((match) => match[1]);
-    expect(runs).toEqual(['node infra/hooks/stage-package.mjs', 'node infra/hooks/stage-package.mjs']);
-    expect(existsSync(join(root, 'infra', 'hooks', 'stage-package.mjs'))).toBe(true);
+    expect(azureYaml).not.toMatch(/^ +hooks:/m);
+    // azd runs the project's "package" script itself (npm run package, after npm run build) before it zips "dist".
+    expect(JSON.parse(read('package.json')).scripts.package).toBe('npm run build --silent && node dist/scripts/package.js');
   });
 
   it('main.parameters.json passes only parameters main.bicep declares, every required one, each from an azd variable', () => {
@@ -277,24 +275,6 @@ describe('azd: azure.yaml, the parameters file and the templates fit together', 
       const exists = (path: string) => existsSync(join(root, dirname(file), path));
       for (const [, path] of text.matchAll(/^module \w+ '([^']+\.bicep)'/gm)) expect(exists(path!), `${file}: ${path}`).toBe(true);
       for (const [, path] of text.matchAll(/loadTextContent\('([^']+)'\)/g)) expect(exists(path!), `${file}: ${path}`).toBe(true);
-    }
-  });
-
-  it('the staged package holds what the host loads and nothing of the development tree', () => {
-    const out = mkdtempSync(join(tmpdir(), 'allowlist-drift-package-'));
-    try {
-      const script = join(root, 'infra', 'hooks', 'stage-package.mjs');
-      execFileSync(process.execPath, [script, '--out', out, '--skip-install'], { stdio: 'pipe' });
-      expect(readdirSync(out).sort()).toEqual(['allowlist-drift.config.json', 'dist', 'host.json', 'package-lock.json', 'package.json']);
-      const main = JSON.parse(readFileSync(join(out, 'package.json'), 'utf8')).main as string;
-      const entryFiles = (dir: string) =>
-        readdirSync(join(dir, dirname(main)))
-          .filter((file) => file.endsWith('.js'))
-          .sort();
-      expect(entryFiles(out)).toEqual(entryFiles(root));
-      expect(entryFiles(out)).toContain('timers.js');
-    } finally {
-      rmSync(out, { recursive: true, force: true });
     }
   });
 });
@@ -330,7 +310,10 @@ describe('.funcignore', () => {
       'infra/main.bicep',
       'azure.yaml',
       '.azure/prod/.env',
-      '.azure-package/host.json',
+      '.package/app/host.json',
+      '.package/allowlist-drift.zip',
+      'scripts/package.ts',
+      'dist/scripts/package.js',
       'bench/run.ts',
       '.bench/bench/run.js',
       'coverage/index.html',
