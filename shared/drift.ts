@@ -36,6 +36,11 @@ export interface TargetDrift {
    * `proposed` already keeps these parts as the previous proposal had them and applies this check to the rest.
    */
   readonly unjudged?: Cidr[];
+  /**
+   * Only after a partial check that named what it could not read and was not held: those parts. Such a check judged
+   * everything outside them, so a proposal carried from the open PR is kept for `unjudged` alone.
+   */
+  readonly unknownScopes?: readonly UnknownScope[];
 }
 
 export interface DriftInput {
@@ -182,6 +187,7 @@ export function computeDrift(input: DriftInput): TargetDrift {
     firstSeen,
     nextRecord,
     unjudged,
+    ...(scoped && outcome.status === 'partial' ? { unknownScopes: observation.unknownScopes } : {}),
   };
 }
 
