@@ -181,6 +181,31 @@ describe('engine: a CAS page with one unreadable cell (issue 11)', () => {
     expect((await h.state()).config.pullRequest!.proposal['cas']).toEqual(files);
     await storedMisses();
   });
+  it('keeps a pending addition of the unreadable row in the open PR while the typo lasts', async () => {
+    h = await casHarness();
+    await approvedBaseline();
+    const PENDING = parseCidr('13.64.16.131');
+    const added = edit(COMPLETE, ['13.64.16.129, 13.64.16.138', '13.64.16.129, 13.64.16.131, 13.64.16.138']);
+    h.serveCasPage(added);
+    expect((await h.run()).report.pullRequest).toMatchObject({ action: 'created', number: 2 });
+    expect(h.github.pullRequest(2).title).toBe('allowlist: +1 -0 across cas');
+    const head = h.github.refSha(BRANCH);
+
+    // The new address is the unreadable one now: the check cannot tell it is gone, so the PR keeps proposing it.
+    h.serveCasPage(edit(added, ['13.64.16.131, 13.64.16.138', '13.64.16.131m 13.64.16.138']));
+    for (const check of [1, 2]) {
+      const { report } = await h.run();
+      expect(report.targets[0]!.status, `check ${check}`).toBe('partial');
+      expect(report.pullRequest).toMatchObject({ action: 'unchanged', number: 2 });
+      expect(covers((await h.state()).targets.get('cas')!.proposed!, PENDING)).toBe(true);
+    }
+    expect(h.github.refSha(BRANCH)).toBe(head);
+    expect(covers(entries(BRANCH), PENDING)).toBe(true);
+    await storedMisses();
+
+    h.serveCasPage(added);
+    expect((await h.run()).report).toMatchObject({ targets: [{ status: 'ok' }], pullRequest: { action: 'unchanged', number: 2 } });
+  });
 });
 
 describe('accept of a partial CAS check (issue 11)', () => {
