@@ -36,8 +36,9 @@ export function openPullRequest(snapshot: Snapshot): PullRequestRecord | undefin
  * that part stays, plus what the parts that did answer newly show; otherwise one DNS timeout would rewrite the
  * PR, or withdraw it and delete its branch, only for the next clean check to propose it all again.
  * A partial check that named what it could not read (one CAS cell with a typo) is narrower: the open PR's part
- * stays only for the approved entries it could not judge, and the rest follows the check, so a removal confirmed
- * elsewhere on the page still reaches the open PR while the typo lasts.
+ * stays only for the entries it could not judge (`unjudged`: approved ones and pending additions of that part), and
+ * the rest follows the check, so a removal confirmed elsewhere on the page still reaches the open PR while the typo
+ * lasts.
  */
 export function proposedSets(config: Config, snapshot: Snapshot, drifts: ReadonlyMap<string, TargetDrift>): Map<string, Cidr[]> {
   const open = openPullRequest(snapshot);
