@@ -61,6 +61,10 @@ export function formatStatus(status: StatusReport): string {
       ]),
     ),
   );
+  // A partial target has no error to show in the table: its warnings say what could not be read and why.
+  const partial = status.targets.filter((t) => t.status === 'partial');
+  if (partial.length > 0)
+    lines.push('', ...partial.flatMap((t) => t.warnings.map((w) => `  ${t.id} partial, warning ${w.code}: ${w.message}`)));
   lines.push('', status.pullRequest ? `Open pull request #${status.pullRequest.number} ${status.pullRequest.url}` : 'No open pull request');
   return `${lines.join('\n')}\n`;
 }

@@ -32,10 +32,16 @@ export interface TargetDrift {
   readonly nextRecord: TargetRecord;
   /**
    * Baseline parts whose absence this check cannot judge (see `entriesInUnknownScopes`): none after a complete
-   * check, all missing ones after a failed or unscoped partial one. After a partial check with unknown scopes,
-   * `proposed` already keeps these parts as the previous proposal had them and applies this check to the rest.
+   * check, all missing ones after a failed or unscoped partial one. After a partial check with unknown scopes, also
+   * the previous proposal's pending additions that last stood in those scopes (`pendingInUnknownScopes`), and
+   * `proposed` already keeps all these parts as the previous proposal had them and applies this check to the rest.
    */
   readonly unjudged?: Cidr[];
+  /**
+   * Only after a partial check that named what it could not read and was not held: those parts. Such a check judged
+   * everything outside them, so a proposal carried from the open PR is kept for `unjudged` alone.
+   */
+  readonly unknownScopes?: readonly UnknownScope[];
 }
 
 export interface DriftInput {
@@ -83,7 +89,9 @@ export function computeDrift(input: DriftInput): TargetDrift {
 
   // A partial check that names what it could not read judges everything else as a complete one would.
   const scoped = observation.status === 'partial' && observation.unknownScopes !== undefined;
-  const unjudged = entriesInUnknownScopes(record, observation);
+  const unjudged = scoped
+    ? union(entriesInUnknownScopes(record, observation), pendingInUnknownScopes(record, observation))
+    : entriesInUnknownScopes(record, observation);
 
   let outcome: Outcome;
   if (observation.status === 'error') {
@@ -139,7 +147,8 @@ export function computeDrift(input: DriftInput): TargetDrift {
         ? addFirstSeen(previousFirstSeen, observed, now)
         : { ...previousFirstSeen };
   const stored = storedObservation(observation);
-  const missingEvidence = observation.status === 'error' ? record?.missingEvidence : evidenceOfMissing(record, approved, observed);
+  const missingEvidence =
+    observation.status === 'error' ? record?.missingEvidence : evidenceOfMissing(record, union(approved, record?.proposed ?? []), observed);
   // Nothing approved, nothing proposed before, and no usable check now: this target's addresses are unknown,
   // which is not the same as "none". Leaving `proposed` unset lets the engine refuse to write files without it.
   const unknown = baseline === null && !record?.proposed && (observation.status === 'error' || outcome.status === 'held');
@@ -182,6 +191,7 @@ export function computeDrift(input: DriftInput): TargetDrift {
     firstSeen,
     nextRecord,
     unjudged,
+    ...(scoped && outcome.status === 'partial' ? { unknownScopes: observation.unknownScopes } : {}),
   };
 }
 
@@ -205,10 +215,30 @@ export function entriesInUnknownScopes(
   record: Pick<TargetRecord, 'baseline' | 'lastGood' | 'missingEvidence'> | undefined,
   observation: Pick<Observation, 'status' | 'entries' | 'unknownScopes'>,
 ): Cidr[] {
-  const baseline = record?.baseline ?? [];
-  if (observation.status === 'ok' || baseline.length === 0) return [];
+  return unobservedInUnknownScopes(record?.baseline ?? [], record, observation);
+}
+
+/**
+ * The previous proposal's additions not approved yet (a pending PR's new addresses) that this partial check with
+ * `unknownScopes` did not observe and that last stood in an unknown scope, or of which nothing is known: the check
+ * cannot tell that they are gone, so a typo in one cell does not withdraw them from the open PR.
+ */
+function pendingInUnknownScopes(
+  record: Pick<TargetRecord, 'baseline' | 'proposed' | 'lastGood' | 'missingEvidence'> | undefined,
+  observation: Pick<Observation, 'status' | 'entries' | 'unknownScopes'>,
+): Cidr[] {
+  return unobservedInUnknownScopes(difference(record?.proposed ?? [], record?.baseline ?? []), record, observation);
+}
+
+/** The parts of `cidrs` this observation did not see and cannot judge, by their last known evidence. */
+function unobservedInUnknownScopes(
+  cidrs: readonly Cidr[],
+  record: Pick<TargetRecord, 'lastGood' | 'missingEvidence'> | undefined,
+  observation: Pick<Observation, 'status' | 'entries' | 'unknownScopes'>,
+): Cidr[] {
+  if (observation.status === 'ok' || cidrs.length === 0) return [];
   const missing = difference(
-    baseline,
+    cidrs,
     observation.entries.map((entry) => entry.cidr),
   );
   const scopes = observation.unknownScopes;
@@ -228,23 +258,24 @@ export function entriesInUnknownScopes(
 }
 
 /**
- * The last known evidence of approved entries this check did not observe, carried from the previous record, so
- * that their absence can still be judged by where they stood when the next check is partial: the entries of the
- * last good observation, then those carried before, each kept while it is approved and not observed in full.
+ * The last known evidence of approved or proposed entries this check did not observe, carried from the previous
+ * record, so that their absence can still be judged by where they stood when the next check is partial: the entries
+ * of the last good observation, then those carried before, each kept while it is approved or proposed and not
+ * observed in full.
  */
 function evidenceOfMissing(
   record: TargetRecord | undefined,
-  approved: readonly Cidr[],
+  tracked: readonly Cidr[],
   observed: readonly Cidr[],
 ): ObservedEntry[] | undefined {
   const known = [...(record?.lastGood?.entries ?? []), ...(record?.missingEvidence ?? [])];
-  if (known.length === 0 || approved.length === 0) return undefined;
-  const approvedIndex = new PrefixIndex(aggregate(approved).map((cidr) => [cidr, cidr] as const));
+  if (known.length === 0 || tracked.length === 0) return undefined;
+  const trackedIndex = new PrefixIndex(aggregate(tracked).map((cidr) => [cidr, cidr] as const));
   const observedIndex = new PrefixIndex(aggregate(observed).map((cidr) => [cidr, cidr] as const));
   const kept = new Map<Cidr, ObservedEntry>();
   for (const entry of known) {
     if (kept.has(entry.cidr) || entry.evidence.length === 0) continue;
-    if (observedIndex.containing(entry.cidr) || !approvedIndex.containing(entry.cidr)) continue;
+    if (observedIndex.containing(entry.cidr) || !trackedIndex.containing(entry.cidr)) continue;
     kept.set(entry.cidr, { cidr: entry.cidr, evidence: [...entry.evidence] });
   }
   return sortCidrs(kept.keys()).map((cidr) => kept.get(cidr)!);

@@ -618,6 +618,29 @@ describe('partial checks with unknown scopes', () => {
     expect(drift.nextRecord.misses).toEqual({ [A]: 3 });
   });
 
+  it('keeps a pending addition that last stood in the unknown scope, and drops one the check could judge', () => {
+    const H = '52.20.7.1/32'; // new on the last complete check, app-connector US1
+    const J = '52.20.8.1/32'; // new on the last complete check, portal US1
+    evidenceOf[H] = [at('app-connector', 'US1')];
+    evidenceOf[J] = [at('portal', 'US1')];
+    const lastGood = computeDrift({
+      target: cas,
+      observation: casObservation('ok', [A, B, C, D, E, H, J]),
+      record: undefined,
+      policy,
+      now: '2025-11-06T10:00:00.000Z',
+    }).nextRecord.lastGood!;
+    const partial = casObservation('partial', [C, D], [US1_CONNECTOR]);
+    const drifts = casChecks(record({ lastGood, proposed: cidrs(A, B, C, D, E, F, H, J) }), [partial, partial]);
+    for (const drift of drifts) {
+      expect(drift.unjudged).toEqual(cidrs(A, B, E, F, H));
+      expect(sameAddresses(drift.proposed, cidrs(A, B, C, D, E, F, H))).toBe(true);
+    }
+    // The second check knows where H stood only from what the first one carried.
+    expect(drifts[0]!.nextRecord.missingEvidence).toContainEqual({ cidr: H, evidence: evidenceOf[H] });
+    expect(drifts[1]!.nextRecord.missingEvidence?.map((entry) => entry.cidr)).toEqual([A, B, E, H]);
+  });
+
   it('still applies the guards to what it could judge', () => {
     const many = Array.from({ length: 8 }, (_, index) => `52.30.${index}.1/32`);
     for (const cidr of many) evidenceOf[cidr] = [at('portal', 'EU1')];

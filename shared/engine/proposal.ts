@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Config, FileSpec, Target } from '../config.js';
 import { computeDrift, pendingRemovals, type TargetDrift } from '../drift.js';
-import { aggregate, sameAddresses, semanticDiff, sortCidrs, union, type Cidr } from '../ipset.js';
+import { aggregate, difference, intersection, sameAddresses, semanticDiff, sortCidrs, union, type Cidr } from '../ipset.js';
 import { renderFile } from '../render/index.js';
 import type { Observation } from '../sources/source.js';
 import type { PullRequestRecord, Snapshot, TargetRecord } from '../state/records.js';
@@ -35,6 +35,10 @@ export function openPullRequest(snapshot: Snapshot): PullRequestRecord | undefin
  * A check that failed, was partial or was held cannot show that the open PR's part for its target is wrong, so
  * that part stays, plus what the parts that did answer newly show; otherwise one DNS timeout would rewrite the
  * PR, or withdraw it and delete its branch, only for the next clean check to propose it all again.
+ * A partial check that named what it could not read (one CAS cell with a typo) is narrower: the open PR's part
+ * stays only for the entries it could not judge (`unjudged`: approved ones and pending additions of that part), and
+ * the rest follows the check, so a removal confirmed elsewhere on the page still reaches the open PR while the typo
+ * lasts.
  */
 export function proposedSets(config: Config, snapshot: Snapshot, drifts: ReadonlyMap<string, TargetDrift>): Map<string, Cidr[]> {
   const open = openPullRequest(snapshot);
@@ -43,7 +47,10 @@ export function proposedSets(config: Config, snapshot: Snapshot, drifts: Readonl
     const drift = drifts.get(target.id);
     const record = snapshot.targets.get(target.id);
     const carried = open?.proposal[target.id];
-    if (drift && drift.report.status !== 'ok' && carried) sets.set(target.id, union(carried, drift.report.added));
+    if (drift?.unknownScopes && carried) {
+      const unjudged = drift.unjudged ?? [];
+      sets.set(target.id, union(difference(drift.proposed, unjudged), intersection(carried, unjudged)));
+    } else if (drift && drift.report.status !== 'ok' && carried) sets.set(target.id, union(carried, drift.report.added));
     else sets.set(target.id, drift ? drift.proposed : (record?.proposed ?? record?.baseline ?? []));
   }
   return sets;

@@ -27,8 +27,8 @@ export interface TargetRecord {
   /** The latest observation with status ok or partial; its entries drive proposals. */
   lastGood?: StoredObservation;
   /**
-   * Approved entries that `lastGood` does not hold, with the evidence they had when last observed: a partial
-   * check that names what it could not read judges their absence by where they stood (shared/drift.ts).
+   * Approved or proposed entries that `lastGood` does not hold, with the evidence they had when last observed: a
+   * partial check that names what it could not read judges their absence by where they stood (shared/drift.ts).
    */
   missingEvidence?: ObservedEntry[];
   /** This target's part of the latest proposal, kept for runs that do not check this target. */

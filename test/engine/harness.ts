@@ -20,7 +20,7 @@ import { fastPublisher } from '../support.js';
 export const TOKEN = 'ghp_Engine0Scenario0Token0123456789abcdef';
 export const CONFIG_NAME = 'prod';
 export const BRANCH = `allowlist-drift/${CONFIG_NAME}`;
-const CAS_PATH = '/network-requirements.md';
+export const CAS_PATH = '/network-requirements.md';
 export const TAGS_PATH = '/ServiceTags_Public.json';
 export const FILES = {
   outsystems: 'firewall/outsystems.txt',
@@ -65,6 +65,8 @@ export interface Harness {
   failedRun(options?: Partial<Omit<RunOptions, 'config' | 'store' | 'env'>>): Promise<unknown>;
   state(): Promise<Snapshot>;
   serveServiceTags(document: unknown): void;
+  /** Serves another revision of the CAS page at CAS_PATH. */
+  serveCasPage(markdown: string): void;
   close(): Promise<void>;
 }
 
@@ -148,6 +150,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     state: () => store.read(config.name),
     serveServiceTags(document) {
       documents.set(TAGS_PATH, { body: JSON.stringify(document), contentType: 'application/json' });
+    },
+    serveCasPage(markdown) {
+      documents.set(CAS_PATH, { body: markdown, contentType: 'text/plain; charset=utf-8' });
     },
     async close() {
       await Promise.all([dns.close(), http.close(), github.close()]);
