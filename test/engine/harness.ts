@@ -20,7 +20,7 @@ import { fastPublisher } from '../support.js';
 export const TOKEN = 'ghp_Engine0Scenario0Token0123456789abcdef';
 export const CONFIG_NAME = 'prod';
 export const BRANCH = `allowlist-drift/${CONFIG_NAME}`;
-const CAS_PATH = '/network-requirements.md';
+export const CAS_PATH = '/network-requirements.md';
 export const TAGS_PATH = '/ServiceTags_Public.json';
 export const FILES = {
   outsystems: 'firewall/outsystems.txt',
