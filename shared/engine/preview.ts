@@ -49,7 +49,7 @@ export async function previewPullRequest(context: RunContext, input: Omit<Reconc
   const files = patches.length === 1 ? '1 file' : `${patches.length} files`;
   const outcome =
     gate.kind === 'hold'
-      ? `the config has no "github" block, so a full run publishes nothing; with one, it would change ${files}`
+      ? `the config has no "github" block, so a full run publishes nothing; into a repository without these files it would write ${files}`
       : patches.length === 0 && !unread
         ? `${config.github!.base} already holds this proposal: a full run pushes nothing and takes it as approved`
         : `a full run would ${open ? `update PR #${open.number}` : 'open a pull request'} changing ${files}`;
@@ -77,15 +77,14 @@ async function readBase(context: RunContext): Promise<{ base: ReadonlyMap<string
   const { config } = context;
   const paths = config.files.map((file) => file.path);
   const absent = () => new Map(config.files.map((file) => [file.path, file.format === 'template' ? templateSkeleton(file) : null]));
-  const asNew = 'the files are shown as new files (a template as its generated block alone)';
-  if (!config.github) return { base: absent(), unread: asNew };
+  if (!config.github) return { base: absent() };
   try {
     return { base: (await (await context.github()).readBase(paths)).files };
   } catch (error) {
     const problem = toProblem(error, 'github-error');
     return {
       base: absent(),
-      unread: `${config.github.owner}/${config.github.repo} could not be read (${problem.code}: ${problem.message}), so ${asNew}`,
+      unread: `${config.github.owner}/${config.github.repo} could not be read (${problem.code}: ${problem.message}), so the files are shown as new files (a template as its generated block alone)`,
     };
   }
 }

@@ -135,8 +135,6 @@ export function publishGate(
 
   if (config.files.length === 0)
     return hold('no-files', { action: 'none', message: 'drift found, but the config lists no files to change' });
-  if (!config.github)
-    return hold('no-github', { action: 'none', message: 'drift found, but the config has no "github" block to publish to' });
   // A file shared with a target whose addresses are not known yet (never checked well, nothing approved) would be
   // written without that target's entries: a removal no check has shown. One PR carries every file, so it waits.
   const unknown = unknownTargets(config, snapshot).filter((id) => config.files.some((f) => f.targets.includes(id)));
@@ -149,6 +147,8 @@ export function publishGate(
     });
   }
 
+  if (!config.github)
+    return hold('no-github', { action: 'none', message: 'drift found, but the config has no "github" block to publish to' });
   const fingerprint = proposalFingerprint(config, proposed);
   if (snapshot.config.declined.includes(fingerprint) && !open) {
     return hold('declined', {
