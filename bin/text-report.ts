@@ -39,7 +39,7 @@ export interface NextStepContext {
 export function nextStep(report: Report, context: NextStepContext): string | undefined {
   const config = context.configArgument ? ` --config ${context.configArgument}` : '';
   if (report.errors.length > 0 || report.targets.some((t) => t.status === 'error')) {
-    return `Next: run \`npx allowlist-drift doctor${config}\`: it checks the storage, GitHub, the upstream documents and the resolvers, and says how to fix what failed.`;
+    return `Next: fix what the errors above name; \`npx allowlist-drift doctor${config}\` checks the set-up (storage, GitHub, the upstream documents, the resolvers) and says how to fix each part.`;
   }
   const fullRun = `\`npx allowlist-drift check${config}\` (without --dry-run) for a full check, which stores what it observed and opens or updates the pull request`;
   if (report.dryRun) {

@@ -394,7 +394,7 @@ describe('a first run that tells the truth', () => {
     expect(failed.code).toBe(1);
     expect(failed.stdout).toContain('a full run would publish nothing: drift found, but acme-broken has no known addresses yet');
     expect(failed.stdout.trimEnd().split('\n').at(-1)).toBe(
-      `Next: run \`npx allowlist-drift doctor --config ${config}\`: it checks the storage, GitHub, the upstream documents and the resolvers, and says how to fix what failed.`,
+      `Next: fix what the errors above name; \`npx allowlist-drift doctor --config ${config}\` checks the set-up (storage, GitHub, the upstream documents, the resolvers) and says how to fix each part.`,
     );
     const json = await run(['check', '--dry-run', '--json', '--config', config]);
     expect(json.stdout).not.toContain('Next:');
