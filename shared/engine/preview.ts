@@ -3,28 +3,28 @@ import { toProblem, type Problem } from '../problem.js';
 import type { PullRequestReport } from '../report.js';
 import type { RunContext } from './context.js';
 import { changedTargets, openPullRequest } from './proposal.js';
-import { planPublishedFiles, publishGate, type HoldReason, type ReconcileInput } from './reconcile.js';
+import { planPublishedFiles, publishGate, type FilesPlan, type HoldReason, type ReconcileInput } from './reconcile.js';
 
-/**
- * A dry run's account of what a full run would publish. It asks the same gate and plans the files with the same
- * function against the base branch, which it reads and never writes; it takes the open PR as GitHub last reported
- * it (nobody pushed, nothing merged since). Problems a full run would hit while planning (a file that cannot be
- * rendered, say) are reported as that run would report them, not thrown.
- */
 export interface Preview {
   readonly report: PullRequestReport;
   readonly problems: Problem[];
   readonly warnings: Problem[];
 }
 
+/**
+ * A dry run's account of what a full run would publish. It asks the same gate and plans the files with the same
+ * function against the base branch, which it reads and never writes; it takes the open PR as the last run recorded
+ * it (nobody pushed, nothing merged since). Problems a full run would hit while planning (a file that cannot be
+ * rendered, say) are reported as that run would report them, not thrown.
+ */
 export async function previewPullRequest(context: RunContext, input: Omit<ReconcileInput, 'openHead'>): Promise<Preview> {
   const { config } = context;
   const open = openPullRequest(input.snapshot);
   const gate = publishGate(config, input.snapshot, input.proposed, open?.headSha);
-  const said = (message?: string, problems: Problem[] = [], warnings: Problem[] = []): Preview => ({
+  const said = (message: string | undefined, problems: Problem[] = []): Preview => ({
     report: { action: 'dry-run', ...(message ? { message } : {}) },
     problems,
-    warnings,
+    warnings: [],
   });
   if (gate.kind === 'withdraw')
     return said(`no change is needed any more: a full run would close PR #${gate.open.number} (${gate.open.url})`);
@@ -32,7 +32,7 @@ export async function previewPullRequest(context: RunContext, input: Omit<Reconc
 
   const { base, unread } = await readBase(context);
   const changed = gate.kind === 'publish' ? gate.changed : changedTargets(input.snapshot, input.proposed);
-  let plan;
+  let plan: FilesPlan;
   try {
     plan = planPublishedFiles(config, input, changed, base);
   } catch (error) {
