@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config } from '../shared/config.js';
+import { ConfigError, loadConfig, type Config, type ConfigSource } from '../shared/config.js';
 import { acceptObservation } from '../shared/engine/accept.js';
 import { runCheck } from '../shared/engine/check.js';
+import { selectTargets, UnknownTargetError } from '../shared/engine/context.js';
 import { readStatus } from '../shared/engine/status.js';
-import { formatReport, formatStatus, formatTarget } from './text-report.js';
+import { formatReport, formatStatus, formatTarget, nextStep } from './text-report.js';
 import { credentialsFromEnv } from '../shared/publish/github-auth.js';
 import { openStore, storageSetting } from '../shared/state/open.js';
 import type { StateStore } from '../shared/state/store.js';
@@ -92,6 +93,12 @@ async function openStateStore(env: NodeJS.ProcessEnv): Promise<{ store: StateSto
   }
 }
 
+/** An explicit --config wins over the ALLOWLIST_CONFIG setting, which the shell may hold for another purpose. */
+function configSource(options: Options, env: NodeJS.ProcessEnv): ConfigSource {
+  if (options.config) return { path: options.config, pathFrom: '--config' };
+  return { inline: env.ALLOWLIST_CONFIG, path: env.ALLOWLIST_CONFIG_PATH };
+}
+
 /** Writes and waits for the stream to drain, so a megabyte report through a pipe arrives whole. */
 function write(text: string): Promise<void> {
   return new Promise((resolveWrite, reject) => {
@@ -113,13 +120,20 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
 
   let config: Config;
   try {
-    // An explicit --config wins over the ALLOWLIST_CONFIG setting, which the shell may hold for another purpose.
-    config = await loadConfig(
-      options.config ? { path: options.config } : { inline: env.ALLOWLIST_CONFIG, path: env.ALLOWLIST_CONFIG_PATH },
-    );
+    config = await loadConfig(configSource(options, env));
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  // A mistyped id is answered with the valid ones before the store starts or anything is fetched.
+  try {
+    selectTargets(config, options.targets);
+  } catch (error) {
+    if (error instanceof UnknownTargetError) {
+      process.stderr.write(`allowlist-drift: ${error.code}: ${error.message}\n`);
       return 2;
     }
     throw error;
@@ -161,7 +175,11 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
           targetIds: options.targets,
           log,
         });
-        await write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+        if (options.json) await write(`${JSON.stringify(report, null, 2)}\n`);
+        else {
+          const next = nextStep(report, { config, configArgument: options.config, credentials: credentialsProblem(env) === undefined });
+          await write(`${formatReport(report)}${next ? `\n${next}\n` : ''}`);
+        }
         const failed = report.errors.length > 0 || report.targets.some((t) => t.status !== 'ok');
         return failed ? 1 : 0;
       }
@@ -195,7 +213,7 @@ async function doctor(options: Options, env: NodeJS.ProcessEnv): Promise<number>
   }
   try {
     const report = await runDoctorFromEnv(env, {
-      config: options.config ? { path: options.config } : { inline: env.ALLOWLIST_CONFIG, path: env.ALLOWLIST_CONFIG_PATH },
+      config: configSource(options, env),
       ...(storage ? { storage } : {}),
       ...(storageNote ? { storageNote } : {}),
     });

@@ -1,3 +1,4 @@
+import type { Config } from '../shared/config.js';
 import type { StatusReport } from '../shared/engine/status.js';
 import type { Report, TargetReport } from '../shared/report.js';
 
@@ -26,6 +27,37 @@ export function formatReport(report: Report): string {
   return `${lines.join('\n')}\n`;
 }
 
+export interface NextStepContext {
+  readonly config: Pick<Config, 'github'>;
+  /** The --config argument as given, repeated in the commands suggested. */
+  readonly configArgument?: string | undefined;
+  /** GitHub credentials are set (a full run could publish). */
+  readonly credentials: boolean;
+}
+
+/** The one line a person reads last: what to do now, after a first dry run above all. */
+export function nextStep(report: Report, context: NextStepContext): string | undefined {
+  const config = context.configArgument ? ` --config ${context.configArgument}` : '';
+  if (report.errors.length > 0 || report.targets.some((t) => t.status === 'error')) {
+    return `Next: fix what the errors above name; \`npx allowlist-drift doctor${config}\` checks the set-up (storage, GitHub, the upstream documents, the resolvers) and says how to fix each part.`;
+  }
+  const fullRun = `\`npx allowlist-drift check${config}\` (without --dry-run) for a full check, which stores what it observed and opens or updates the pull request`;
+  if (report.dryRun) {
+    const { github } = context.config;
+    if (!github)
+      return `Next: add a "github" block (owner, repo of your firewall rules) to the config and set GITHUB_TOKEN, then run ${fullRun}.`;
+    if (!context.credentials) {
+      return `Next: set GITHUB_TOKEN (or GITHUB_APP_ID, GITHUB_APP_INSTALLATION_ID and GITHUB_APP_PRIVATE_KEY) for ${github.owner}/${github.repo}, then run ${fullRun}.`;
+    }
+    return `Next: run ${fullRun}.`;
+  }
+  const pr = report.pullRequest;
+  if ((pr.action === 'created' || pr.action === 'updated') && pr.url) {
+    return `Next: review and merge ${pr.url}; the run after the merge takes what was merged as the approved baseline.`;
+  }
+  return undefined;
+}
+
 function summary(targets: readonly TargetReport[]): string {
   const count = (status: TargetReport['status']) => targets.filter((t) => t.status === status).length;
   const partial = count('partial') > 0 ? `${count('partial')} partial, ` : '';
@@ -34,6 +66,8 @@ function summary(targets: readonly TargetReport[]): string {
 
 function pullRequestLine(pr: Report['pullRequest']): string {
   if (pr.action === 'dry-run') {
+    // The message says what a full run would do with the files, and why when it would not publish them.
+    if (pr.message) return `Pull request: none (dry run): ${pr.message}${pr.diff ? '; the rule files would change like this:' : ''}`;
     return pr.diff
       ? 'Pull request: none (dry run); the rule files would change like this:'
       : 'Pull request: none (dry run); the rule files would not change';

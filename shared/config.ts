@@ -213,6 +213,8 @@ export interface ConfigSource {
   readonly inline?: string | undefined;
   readonly path?: string | undefined;
   readonly baseDir?: string | undefined;
+  /** What named `path`, for the error when it cannot be read: a command-line flag, or (the default) the app setting. */
+  readonly pathFrom?: '--config' | 'ALLOWLIST_CONFIG_PATH';
 }
 
 /** Loads the configuration from inline JSON or a file: the single edge where config is validated. */
@@ -225,9 +227,7 @@ export async function loadConfig(source: ConfigSource): Promise<Config> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'no configuration file there' : `cannot read it (${code ?? (error as Error).message})`;
-    throw new ConfigError([
-      `ALLOWLIST_CONFIG_PATH: ${path}: ${reason}; set ALLOWLIST_CONFIG_PATH to the config file, or ALLOWLIST_CONFIG to the config JSON itself`,
-    ]);
+    throw new ConfigError([unreadableConfigFile(source, path, reason)]);
   }
   try {
     return parseConfigText(text, nameFromPath(path));
@@ -235,6 +235,15 @@ export async function loadConfig(source: ConfigSource): Promise<Config> {
     if (error instanceof ConfigError) throw new ConfigError(error.problems, path);
     throw error;
   }
+}
+
+/** Names what pointed at the file, so the person fixes the flag or the setting they actually used. */
+function unreadableConfigFile(source: ConfigSource, path: string, reason: string): string {
+  if (source.path === undefined) {
+    return `${path}: ${reason} (no config was named, so the default file was read); set ALLOWLIST_CONFIG_PATH to the config file, or ALLOWLIST_CONFIG to the config JSON itself (on the command line: --config <file>)`;
+  }
+  if (source.pathFrom === '--config') return `--config ${source.path}: ${path}: ${reason}; give --config the path of a config file`;
+  return `ALLOWLIST_CONFIG_PATH: ${path}: ${reason}; set ALLOWLIST_CONFIG_PATH to the config file, or ALLOWLIST_CONFIG to the config JSON itself`;
 }
 
 export function configSourceFromEnv(env: NodeJS.ProcessEnv): ConfigSource {

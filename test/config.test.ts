@@ -390,6 +390,18 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('names the --config flag, not the setting, when the flag gave the path; and says when the default file was read', async () => {
+    const missing = join(dir, 'absent.config.json');
+    const flag = await loadConfig({ path: 'absent.config.json', baseDir: dir, pathFrom: '--config' }).catch((caught: unknown) => caught);
+    expect((flag as ConfigError).problems).toEqual([
+      `--config absent.config.json: ${missing}: no configuration file there; give --config the path of a config file`,
+    ]);
+    const fallback = await loadConfig({ baseDir: dir }).catch((caught: unknown) => caught);
+    expect((fallback as ConfigError).problems[0]).toContain(
+      `${join(dir, 'allowlist-drift.config.json')}: no configuration file there (no config was named, so the default file was read)`,
+    );
+  });
+
   it('names the file whose content is wrong', async () => {
     const path = join(dir, 'broken.config.json');
     await writeFile(path, '{"targets": []}');

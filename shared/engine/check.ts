@@ -17,7 +17,8 @@ import {
   type RunOptions,
   type WritingRunContext,
 } from './context.js';
-import { driftAll, dryRunDiff, emptyRecord, proposedSets } from './proposal.js';
+import { previewPullRequest } from './preview.js';
+import { driftAll, emptyRecord, proposedSets } from './proposal.js';
 import { readPullRequest, reconcilePullRequest } from './reconcile.js';
 
 interface RunOutcome {
@@ -81,9 +82,11 @@ async function dryRun(
   targets: readonly Target[],
   observations: readonly Observation[],
 ): Promise<RunOutcome> {
-  const drifts = driftAll(context.config, snapshot, targets, observations, context.now().toISOString());
-  const diff = await dryRunDiff(context.config, snapshot, proposedSets(context.config, snapshot, drifts));
-  return { reports: reportsOf(drifts), pullRequest: { action: 'dry-run', ...(diff ? { diff } : {}) }, errors: [], warnings: [] };
+  const { drifts, proposed, records } = applyObservations(context, snapshot, targets, observations);
+  const targetRecords = new Map(snapshot.targets);
+  for (const record of records) targetRecords.set(record.targetId, record);
+  const preview = await previewPullRequest(context, { snapshot: { config: snapshot.config, targets: targetRecords }, drifts, proposed });
+  return { reports: reportsOf(drifts), pullRequest: preview.report, errors: preview.problems, warnings: preview.warnings };
 }
 
 async function writingRun(
@@ -106,15 +109,12 @@ async function writingRun(
     ...withPullRequest(stored.config, reading.pullRequest),
     declined: reading.declined ? [...stored.config.declined, reading.declined] : [...stored.config.declined],
   };
-  const snapshot: Snapshot = { config: configRecord, targets: records };
-  const drifts = driftAll(config, snapshot, targets, observations, context.now().toISOString());
-  for (const drift of drifts.values()) setRecord(drift.nextRecord);
-  const proposed = proposedSets(config, snapshot, drifts);
-  // The stored proposal follows what the files carry, for later runs that do not check this target.
-  for (const drift of drifts.values()) {
-    const carried = proposed.get(drift.nextRecord.targetId)!;
-    if (!sameAddresses(carried, drift.proposed)) setRecord({ ...drift.nextRecord, proposed: carried });
-  }
+  const {
+    drifts,
+    proposed,
+    records: observed,
+  } = applyObservations(context, { config: configRecord, targets: records }, targets, observations);
+  for (const record of observed) setRecord(record);
 
   let pullRequest: PullRequestReport = { action: 'none' };
   let nextConfig = configRecord;
@@ -143,6 +143,26 @@ async function writingRun(
     { lease: context.lease },
   );
   return { reports: reportsOf(drifts), pullRequest, errors, warnings };
+}
+
+/**
+ * Drift per target, what every target's part of the files is, and the checked targets' records as a full run
+ * stores them (a dry run plans with the same records, and stores nothing).
+ */
+function applyObservations(
+  context: RunContext,
+  snapshot: Snapshot,
+  targets: readonly Target[],
+  observations: readonly Observation[],
+): { drifts: Map<string, TargetDrift>; proposed: Map<string, Cidr[]>; records: TargetRecord[] } {
+  const drifts = driftAll(context.config, snapshot, targets, observations, context.now().toISOString());
+  const proposed = proposedSets(context.config, snapshot, drifts);
+  // The stored proposal follows what the files carry, for later runs that do not check this target.
+  const records = [...drifts.values()].map((drift) => {
+    const carried = proposed.get(drift.nextRecord.targetId)!;
+    return sameAddresses(carried, drift.proposed) ? drift.nextRecord : { ...drift.nextRecord, proposed: carried };
+  });
+  return { drifts, proposed, records };
 }
 
 /** Approved sets become baselines, and their miss counts start over. */

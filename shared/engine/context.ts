@@ -91,8 +91,14 @@ export function sourceContext(context: RunContext): SourceContext {
 }
 
 export class UnknownTargetError extends AllowlistError {
-  constructor(readonly unknown: readonly string[]) {
-    super('unknown-target', `No configured target has the id ${unknown.map((id) => JSON.stringify(id)).join(', ')}`);
+  constructor(
+    readonly unknown: readonly string[],
+    readonly known: readonly string[],
+  ) {
+    super(
+      'unknown-target',
+      `No configured target has the id ${unknown.map((id) => JSON.stringify(id)).join(', ')}; the targets are ${known.join(', ')}`,
+    );
   }
 }
 
@@ -100,7 +106,7 @@ export function selectTargets(config: Config, ids?: readonly string[], types?: r
   if (ids && ids.length > 0) {
     const known = new Set(config.targets.map((t) => t.id));
     const unknown = [...new Set(ids)].filter((id) => !known.has(id));
-    if (unknown.length > 0) throw new UnknownTargetError(unknown);
+    if (unknown.length > 0) throw new UnknownTargetError(unknown, [...known]);
   }
   const wanted = ids && ids.length > 0 ? new Set(ids) : undefined;
   return config.targets.filter((t) => (!wanted || wanted.has(t.id)) && (!types || types.includes(t.type)));

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Config, FileSpec, Target } from '../config.js';
+import type { Config, Target } from '../config.js';
 import { computeDrift, pendingRemovals, type TargetDrift } from '../drift.js';
 import { aggregate, difference, intersection, sameAddresses, semanticDiff, sortCidrs, union, type Cidr } from '../ipset.js';
-import { renderFile } from '../render/index.js';
 import type { Observation } from '../sources/source.js';
 import type { PullRequestRecord, Snapshot, TargetRecord } from '../state/records.js';
 
@@ -120,27 +119,6 @@ export function proposalFingerprint(config: Config, proposed: ReadonlyMap<string
 
 export function configFingerprint(config: Config): string {
   return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16);
-}
-
-/** The unified diff a dry run shows: each file rendered from the baselines, then from the proposal. */
-export async function dryRunDiff(config: Config, snapshot: Snapshot, proposed: ReadonlyMap<string, Cidr[]>): Promise<string | undefined> {
-  const { createTwoFilesPatch } = await import('diff');
-  const baselines = new Map(config.targets.map((t) => [t.id, baselineOf(snapshot, t.id)]));
-  const patches: string[] = [];
-  for (const file of config.files) {
-    const before = fileCidrs(file.targets, baselines);
-    const after = fileCidrs(file.targets, proposed);
-    if (sameAddresses(before, after)) continue;
-    // The repository is not read on a dry run: a template file is shown as its generated block alone.
-    const existing = file.format === 'template' ? templateSkeleton(file) : null;
-    const render = (cidrs: Cidr[]) => renderFile(file, cidrs, { configName: config.name, existing });
-    patches.push(createTwoFilesPatch(`a/${file.path}`, `b/${file.path}`, render(before), render(after), '', '', { context: 2 }));
-  }
-  return patches.length > 0 ? patches.join('') : undefined;
-}
-
-function templateSkeleton(file: Extract<FileSpec, { format: 'template' }>): string {
-  return `${file.commentPrefix} BEGIN allowlist-drift:${file.id}\n${file.commentPrefix} END allowlist-drift:${file.id}\n`;
 }
 
 export function emptyRecord(targetId: string): TargetRecord {

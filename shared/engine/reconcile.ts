@@ -1,3 +1,4 @@
+import type { Config } from '../config.js';
 import type { TargetDrift } from '../drift.js';
 import { intersection, union, type Cidr } from '../ipset.js';
 import { toProblem, type Problem } from '../problem.js';
@@ -7,7 +8,7 @@ import { readFileEntries } from '../render/read.js';
 import type { PullRequestReport } from '../report.js';
 import type { PullRequestRecord, Snapshot } from '../state/records.js';
 import type { RunContext } from './context.js';
-import { assertRemovalsNamed, planFiles, totalChange } from './files.js';
+import { assertRemovalsNamed, planFiles, totalChange, type FileChange } from './files.js';
 import {
   baselineOf,
   carriedDrift,
@@ -99,9 +100,72 @@ export interface Reconciliation {
   readonly problems: readonly Problem[];
 }
 
+/** Why a run sends nothing to GitHub. */
+export type HoldReason = 'no-change' | 'blocked' | 'no-files' | 'no-github' | 'unknown-targets' | 'declined' | 'unchanged';
+
+/** What a run does about the PR, decided from the state alone before GitHub is read; a dry run asks the same. */
+export type PublishGate =
+  | { readonly kind: 'hold'; readonly reason: HoldReason; readonly report: PullRequestReport }
+  | { readonly kind: 'withdraw'; readonly open: PullRequestRecord }
+  | { readonly kind: 'publish'; readonly changed: ReadonlySet<string>; readonly fingerprint: string };
+
+export function publishGate(
+  config: Config,
+  snapshot: Snapshot,
+  proposed: ReadonlyMap<string, Cidr[]>,
+  openHead: string | undefined,
+): PublishGate {
+  const open = openPullRequest(snapshot);
+  const hold = (reason: HoldReason, report: PullRequestReport): PublishGate => ({ kind: 'hold', reason, report });
+  const changed = changedTargets(snapshot, proposed);
+
+  if (changed.size === 0) {
+    if (!open) return hold('no-change', { action: 'none' });
+    // People pushed to the branch: closing the PR would delete their commits with it.
+    if (open.blockedNotice) {
+      return hold('blocked', {
+        action: 'blocked',
+        number: open.number,
+        url: open.url,
+        message: 'no change is needed any more, but people pushed to the PR branch; it is theirs to close',
+      });
+    }
+    return { kind: 'withdraw', open };
+  }
+
+  if (config.files.length === 0)
+    return hold('no-files', { action: 'none', message: 'drift found, but the config lists no files to change' });
+  // A file shared with a target whose addresses are not known yet (never checked well, nothing approved) would be
+  // written without that target's entries: a removal no check has shown. One PR carries every file, so it waits.
+  const unknown = unknownTargets(config, snapshot).filter((id) => config.files.some((f) => f.targets.includes(id)));
+  if (unknown.length > 0) {
+    const [verb, them] = unknown.length === 1 ? ['has', 'it'] : ['have', 'them'];
+    const files = config.files.filter((f) => f.targets.some((id) => unknown.includes(id))).map((f) => f.path);
+    return hold('unknown-targets', {
+      action: 'none',
+      message: `drift found, but ${unknown.join(', ')} ${verb} no known addresses yet (no good check, nothing approved); publishing waits for ${them} (${files.join(', ')} ${files.length === 1 ? 'holds' : 'hold'} ${them === 'it' ? 'its' : 'their'} entries)`,
+    });
+  }
+
+  if (!config.github)
+    return hold('no-github', { action: 'none', message: 'drift found, but the config has no "github" block to publish to' });
+  const fingerprint = proposalFingerprint(config, proposed);
+  if (snapshot.config.declined.includes(fingerprint) && !open) {
+    return hold('declined', {
+      action: 'declined',
+      message: 'this exact proposal was closed without merging before; waiting for a different drift',
+    });
+  }
+  // The open PR already holds exactly these files in our own commit, and nobody pushed since: there is nothing
+  // to send. A moved base needs no rebase to merge, and the description is refreshed with the next change.
+  if (open && !open.blockedNotice && open.fingerprint === fingerprint && openHead === open.headSha) {
+    return hold('unchanged', { action: 'unchanged', number: open.number, url: open.url });
+  }
+  return { kind: 'publish', changed, fingerprint };
+}
+
 /** Brings the PR in line with the proposal: opens, updates, leaves, withdraws, or explains why not. */
 export async function reconcilePullRequest(context: RunContext, input: ReconcileInput): Promise<Reconciliation> {
-  const { config } = context;
   const { snapshot, proposed } = input;
   const open = openPullRequest(snapshot);
   const keep = (report: PullRequestReport, problems: readonly Problem[] = []): Reconciliation => ({
@@ -111,64 +175,32 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
     problems,
     warnings: [],
   });
-  const changed = changedTargets(snapshot, proposed);
-
-  if (changed.size === 0) {
-    if (!open) return keep({ action: 'none' });
-    // People pushed to the branch: closing the PR would delete their commits with it.
-    if (open.blockedNotice) {
-      return keep({
-        action: 'blocked',
-        number: open.number,
-        url: open.url,
-        message: 'no change is needed any more, but people pushed to the PR branch; it is theirs to close',
-      });
-    }
+  const gate = publishGate(context.config, snapshot, proposed, input.openHead);
+  if (gate.kind === 'hold') return keep(gate.report);
+  if (gate.kind === 'withdraw') {
     try {
       await (
         await context.github()
       ).withdraw(
-        { number: open.number, headSha: open.headSha },
+        { number: gate.open.number, headSha: gate.open.headSha },
         'The addresses it proposed match the approved baseline again, so no change is needed.',
       );
       return {
-        report: { action: 'closed', number: open.number, url: open.url },
+        report: { action: 'closed', number: gate.open.number, url: gate.open.url },
         pullRequest: undefined,
         promotions: new Map(),
         problems: [],
         warnings: [],
       };
     } catch (error) {
-      return keep({ action: 'none', number: open.number, url: open.url }, [toProblem(error, 'github-error')]);
+      return keep({ action: 'none', number: gate.open.number, url: gate.open.url }, [toProblem(error, 'github-error')]);
     }
   }
-
-  if (config.files.length === 0) return keep({ action: 'none', message: 'drift found, but the config lists no files to change' });
-  if (!config.github) return keep({ action: 'none', message: 'drift found, but the config has no "github" block to publish to' });
-  // A file shared with a target whose addresses are not known yet (never checked well, nothing approved) would be
-  // written without that target's entries: a removal no check has shown. Wait until every such target is known.
-  const unknown = unknownTargets(config, snapshot).filter((id) => config.files.some((f) => f.targets.includes(id)));
-  if (unknown.length > 0) {
-    const verb = unknown.length === 1 ? 'has' : 'have';
-    return keep({
-      action: 'none',
-      message: `drift found, but ${unknown.join(', ')} ${verb} no known addresses yet (no good check, nothing approved); publishing waits for them`,
-    });
-  }
-
-  const fingerprint = proposalFingerprint(config, proposed);
-  if (snapshot.config.declined.includes(fingerprint) && !open) {
-    return keep({ action: 'declined', message: 'this exact proposal was closed without merging before; waiting for a different drift' });
-  }
-  // The open PR already holds exactly these files in our own commit, and nobody pushed since: there is nothing
-  // to send. A moved base needs no rebase to merge, and the description is refreshed with the next change.
-  if (open && !open.blockedNotice && open.fingerprint === fingerprint && input.openHead === open.headSha) {
-    return keep({ action: 'unchanged', number: open.number, url: open.url });
-  }
+  const { changed, fingerprint } = gate;
 
   try {
     const github = await context.github();
-    const base = await github.readBase(config.files.map((file) => file.path));
+    const base = await github.readBase(context.config.files.map((file) => file.path));
     const plan = publishPlan(context, input, changed, fingerprint, base);
     const known = open
       ? { number: open.number, headSha: open.headSha, ...(open.blockedNotice ? { blockedNotice: open.blockedNotice } : {}) }
@@ -210,19 +242,24 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
   }
 }
 
+/** The files as they will be pushed, and the targets the PR text describes: a full run and a dry run both plan with this. */
+export interface FilesPlan {
+  readonly changes: FileChange[];
+  readonly described: TargetDrift[];
+  /** Entries on the base branch this config does not manage, kept as they are. */
+  readonly warnings: Problem[];
+}
+
 /**
- * The files as they will be pushed, computed against the base branch's current files, and the PR text that
- * describes exactly that change. Throws (nothing is pushed) when a file would lose an entry the text does not name.
+ * Computes every file against the base branch's current files. Throws (nothing is pushed) when a file cannot be
+ * rendered or would lose an entry the PR does not name as a confirmed removal.
  */
-function publishPlan(
-  context: RunContext,
-  input: ReconcileInput,
+export function planPublishedFiles(
+  config: Config,
+  input: Pick<ReconcileInput, 'snapshot' | 'drifts' | 'proposed'>,
   changed: ReadonlySet<string>,
-  fingerprint: string,
-  base: BaseFiles,
-): { plan: PublishPlan; warnings: Problem[] } {
-  const { config } = context;
-  const github = config.github!;
+  base: ReadonlyMap<string, string | null>,
+): FilesPlan {
   const { snapshot, drifts, proposed } = input;
   const described = [
     ...[...drifts.values()].filter((d) => changed.has(d.report.id) || d.report.status !== 'ok' || d.report.warnings.length > 0),
@@ -239,8 +276,29 @@ function publishPlan(
       return [t.id, union(record?.baseline ?? [], record?.proposed ?? [], open?.proposal[t.id] ?? [])];
     }),
   );
-  const changes = planFiles(config, { base: base.files, proposed, baselines, managed });
+  const changes = planFiles(config, { base, proposed, baselines, managed });
   assertRemovalsNamed(changes, union(...described.filter((d) => changed.has(d.report.id)).map((d) => d.report.removed)));
+  const baseBranch = config.github?.base ?? 'the base branch';
+  const warnings = changes
+    .filter((c) => c.kept.length > 0)
+    .map((c) => ({
+      code: 'unmanaged-entries',
+      message: `${c.file.path} on ${baseBranch} holds ${c.kept.length} ${c.kept.length === 1 ? 'entry' : 'entries'} no target of config "${config.name}" produced (${c.kept.slice(0, 5).join(', ')}${c.kept.length > 5 ? ', …' : ''}); kept as they are. A hand edit, or another config writing the same file?`,
+    }));
+  return { changes, described, warnings };
+}
+
+/** The planned files and the PR text that describes exactly that change. */
+function publishPlan(
+  context: RunContext,
+  input: ReconcileInput,
+  changed: ReadonlySet<string>,
+  fingerprint: string,
+  base: BaseFiles,
+): { plan: PublishPlan; warnings: Problem[] } {
+  const { config } = context;
+  const github = config.github!;
+  const { changes, described, warnings } = planPublishedFiles(config, input, changed, base.files);
   const total = totalChange(changes);
   const text = renderPullRequest({
     configName: config.name,
@@ -250,12 +308,6 @@ function publishPlan(
     change: total,
     files: changes.filter((c) => c.content !== c.before).map((c) => c.file.path),
   });
-  const warnings = changes
-    .filter((c) => c.kept.length > 0)
-    .map((c) => ({
-      code: 'unmanaged-entries',
-      message: `${c.file.path} on ${github.base} holds ${c.kept.length} ${c.kept.length === 1 ? 'entry' : 'entries'} no target of config "${config.name}" produced (${c.kept.slice(0, 5).join(', ')}${c.kept.length > 5 ? ', …' : ''}); kept as they are. A hand edit, or another config writing the same file?`,
-    }));
   return {
     plan: {
       fingerprint,

@@ -1,11 +1,12 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { StatusReport } from '../../shared/engine/status.js';
 import type { Report, TargetReport } from '../../shared/report.js';
 import { startDnsPeer, type DnsPeer } from '../peers/dns.js';
+import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../peers/http.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const cli = join(root, 'dist/bin/allowlist-drift.js');
@@ -124,7 +125,9 @@ describe('exit status and human output', () => {
     expect(lines).toContain('partners   ok      +2     -0       0        0');
     expect(lines).toContain('acme-prod  ok      +2     -0       0        0');
     expect(lines).toContain('2 targets: 2 ok, 0 error, 0 held');
-    expect(lines).toContain('Pull request: none (dry run); the rule files would change like this:');
+    expect(lines).toContain(
+      'Pull request: none (dry run): the config has no "github" block, so a full run publishes nothing; into a repository without these files it would write 1 file; the rule files would change like this:',
+    );
     expect(result.stdout).toContain('--- a/edl/acme.txt\n+++ b/edl/acme.txt\n@@');
     for (const added of ['+20.50.1.10/32', '+20.50.1.20/32', '+20.60.0.0/28', '+20.60.1.5/32']) expect(lines).toContain(added);
     // stderr is not a TTY here: no progress lines.
@@ -327,5 +330,119 @@ describe('the embedded store (no storage setting)', () => {
     expect(second.code).toBe(0);
     const report = JSON.parse(second.stdout) as Report;
     expect(report.targets[0]).toMatchObject({ baseline: ['20.50.1.10/32', '20.50.1.20/32'], added: [] });
+  });
+});
+
+describe('a first run that tells the truth', () => {
+  let http: HttpPeer;
+  let sample: string;
+
+  /** The repository's sample config, with only where things are fetched from changed, as `npm start` runs it. */
+  beforeAll(async () => {
+    http = await startHttpPeer(
+      routes({
+        '/network-requirements.md': {
+          body: sharedFile('fixtures/cas/network-requirements_2024-06-20.md'),
+          contentType: 'text/plain; charset=utf-8',
+        },
+        '/ServiceTags_Public.json': {
+          body: sharedFile('fixtures/service-tags/ServiceTags_Public_2025-11-07.json'),
+          contentType: 'application/json',
+        },
+      }),
+    );
+    dns.set('acme-fe1.outsystemsenterprise.com', { kind: 'answer', a: ['52.16.1.10'] });
+    dns.set('acme-fe2.outsystemsenterprise.com', { kind: 'answer', a: ['52.16.2.20'] });
+    const config = JSON.parse(readFileSync(join(root, 'allowlist-drift.config.json'), 'utf8')) as {
+      targets: Array<Record<string, unknown>>;
+    };
+    sample = join(work, 'allowlist-drift.config.json');
+    writeFileSync(
+      sample,
+      JSON.stringify({
+        ...config,
+        targets: config.targets.map((target) =>
+          target.type === 'cas-docs'
+            ? { ...target, url: `${http.url}/network-requirements.md` }
+            : target.type === 'service-tags'
+              ? { ...target, url: `${http.url}/ServiceTags_Public.json` }
+              : target,
+        ),
+        dns: { servers: [dns.server], timeoutMs: 2_000, tries: 2 },
+      }),
+    );
+  });
+
+  afterAll(() => http.close());
+
+  it('npm start: every sample target ok, exit 0, what a full run would publish, and the next step as the last line', async () => {
+    const result = await run(['check', '--dry-run', '--config', 'allowlist-drift.config.json']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('5 targets: 5 ok, 0 error, 0 held');
+    expect(result.stdout).toContain(
+      'Pull request: none (dry run): a full run would open a pull request changing 4 files; acme/firewall-rules could not be read (github-credentials-missing: No GitHub credentials: set GITHUB_TOKEN',
+    );
+    expect(result.stdout).toContain('+++ b/hosts/dlp-gateway/iptables.rules');
+    expect(result.stdout.trimEnd().split('\n').at(-1)).toBe(
+      'Next: set GITHUB_TOKEN (or GITHUB_APP_ID, GITHUB_APP_INSTALLATION_ID and GITHUB_APP_PRIVATE_KEY) for acme/firewall-rules, then run `npx allowlist-drift check --config allowlist-drift.config.json` (without --dry-run) for a full check, which stores what it observed and opens or updates the pull request.',
+    );
+  });
+
+  it('points at doctor when something failed, and prints no next step with --json', async () => {
+    const config = configFile('cli-next-failed', [partners, broken]);
+    const failed = await run(['check', '--dry-run', '--config', config]);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toContain('a full run would publish nothing: drift found, but acme-broken has no known addresses yet');
+    expect(failed.stdout.trimEnd().split('\n').at(-1)).toBe(
+      `Next: fix what the errors above name; \`npx allowlist-drift doctor --config ${config}\` checks the set-up (storage, GitHub, the upstream documents, the resolvers) and says how to fix each part.`,
+    );
+    const json = await run(['check', '--dry-run', '--json', '--config', config]);
+    expect(json.stdout).not.toContain('Next:');
+    expect(JSON.parse(json.stdout)).toMatchObject({ pullRequest: { action: 'dry-run' } });
+  });
+
+  it('--config names the flag and the path it could not read; ALLOWLIST_CONFIG_PATH is named only when it gave the path', async () => {
+    const flag = await run(['check', '--dry-run', '--config', 'nope.json']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain(
+      `--config nope.json: ${join(work, 'nope.json')}: no configuration file there; give --config the path of a config file`,
+    );
+    expect(flag.stderr).not.toContain('ALLOWLIST_CONFIG_PATH');
+    noStack(flag.stderr);
+
+    const setting = await run(['check', '--dry-run'], { env: { ALLOWLIST_CONFIG_PATH: 'nope.json' } });
+    expect(setting.code).toBe(2);
+    expect(setting.stderr).toContain(`ALLOWLIST_CONFIG_PATH: ${join(work, 'nope.json')}: no configuration file there`);
+  });
+
+  it.each([
+    ['no storage configured (the embedded store would start)', { storage: false }],
+    [
+      'an unreachable storage',
+      {
+        env: {
+          ALLOWLIST_STORAGE:
+            'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;TableEndpoint=http://127.0.0.1:9/devstoreaccount1',
+        },
+      },
+    ],
+  ] as const)('an unknown --target lists the valid ids and exits 2 before anything starts: %s', async (_name, options) => {
+    const folder = mkdtempSync(join(tmpdir(), 'allowlist-drift-unknown-'));
+    const asked = dns.queries.length;
+    try {
+      const config = configFile('cli-unknown-ids', [partners, acme], {}, folder);
+      for (const command of ['check', 'accept']) {
+        const result = await run([command, '--target', 'nope', '--config', config], { ...options, cwd: folder });
+        expect(result.code).toBe(2);
+        expect(result.stderr).toBe(
+          'allowlist-drift: unknown-target: No configured target has the id "nope"; the targets are partners, acme-prod\n',
+        );
+      }
+      expect(existsSync(join(folder, '.allowlist-drift'))).toBe(false);
+      // Nothing was resolved either (acme-prod's front-ends are on this DNS peer).
+      expect(dns.queries.length).toBe(asked);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });

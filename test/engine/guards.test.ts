@@ -111,18 +111,20 @@ describe('engine: held targets', () => {
 });
 
 describe('engine: dry run', () => {
-  it('writes no state, sends nothing to GitHub and shows the change as a unified diff', async () => {
+  it('writes no state, only reads the base branch on GitHub and shows the change as a unified diff', async () => {
     h = await startHarness();
 
     const { report, githubRequests, tableRequests } = await h.run({ dryRun: true });
 
     expect(report.dryRun).toBe(true);
     expect(report.pullRequest.action).toBe('dry-run');
+    expect(report.pullRequest.message).toBe('a full run would open a pull request changing 3 files');
     expect(report.pullRequest.diff).toContain(`+++ b/${FILES.outsystems}`);
     expect(report.pullRequest.diff).toContain(`+${FE1_V4}/32\n`);
     expect(report.pullRequest.diff).toContain(`+++ b/${FILES.tfvars}`);
-    expect(githubRequests).toBe(0);
-    expect(h.github.requests).toHaveLength(0);
+    // The base head and the three files on it, as a full run reads them before it plans.
+    expect(githubRequests).toBe(4);
+    expect(h.github.requests.map((r) => r.method)).toEqual(['GET', 'GET', 'GET', 'GET']);
     // One state read, no lease, no write.
     expect(tableRequests).toBe(1);
     expect(await rows()).toEqual([]);
@@ -138,11 +140,11 @@ describe('engine: dry run', () => {
 
     const { report } = await h.run({ dryRun: true });
 
-    expect(report.pullRequest.action).toBe('dry-run');
-    // Against the approved baseline (none yet), so the diff shows every proposed line, the new one included.
+    expect(report.pullRequest).toMatchObject({ action: 'dry-run', message: 'a full run would update PR #1 changing 3 files' });
+    // Against the base branch, which has none of the files yet, so the diff shows every proposed line, the new one included.
     expect(report.pullRequest.diff).toContain(`+${NEW_V4}/32\n`);
     expect(await rows()).toEqual(before);
-    expect(h.github.requests).toHaveLength(sent);
+    expect(h.github.requests.slice(sent).every((r) => r.method === 'GET')).toBe(true);
     expect(h.github.refSha(BRANCH)).toBe(head);
   });
 });
