@@ -20,7 +20,7 @@ import { fastPublisher } from '../support.js';
 export const TOKEN = 'ghp_Engine0Scenario0Token0123456789abcdef';
 export const CONFIG_NAME = 'prod';
 export const BRANCH = `allowlist-drift/${CONFIG_NAME}`;
-const CAS_PATH = '/network-requirements.md';
+export const CAS_PATH = '/network-requirements.md';
 export const TAGS_PATH = '/ServiceTags_Public.json';
 export const FILES = {
   outsystems: 'firewall/outsystems.txt',
@@ -65,6 +65,8 @@ export interface Harness {
   failedRun(options?: Partial<Omit<RunOptions, 'config' | 'store' | 'env'>>): Promise<unknown>;
   state(): Promise<Snapshot>;
   serveServiceTags(document: unknown): void;
+  /** Serves (or replaces) one document of the HTTP peer, e.g. a changed CAS page or a LifeTime API answer. */
+  serve(path: string, body: string | Buffer, contentType: string): void;
   close(): Promise<void>;
 }
 
@@ -73,6 +75,8 @@ export interface HarnessOptions {
   readonly config?: (defaults: ConfigInput, peers: { dns: DnsPeer; http: HttpPeer; github: GitHubPeer }) => ConfigInput;
   /** Holds every DNS reply this long, so a run stays inside its lease for a while. */
   readonly dnsDelayMs?: number;
+  /** App settings beside GITHUB_TOKEN (a LifeTime token, say). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -111,7 +115,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const store = StateStore.fromSetting(connectionString, { tableName, maxRetries: 0 });
   await store.ensureTable();
   const table = TableClient.fromConnectionString(connectionString, tableName, { allowInsecureConnection: true });
-  const env = { GITHUB_TOKEN: TOKEN };
+  const env = { ...options.env, GITHUB_TOKEN: TOKEN };
 
   const runOptions = (overrides: Partial<RunOptions>): RunOptions => ({
     config,
@@ -148,6 +152,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     state: () => store.read(config.name),
     serveServiceTags(document) {
       documents.set(TAGS_PATH, { body: JSON.stringify(document), contentType: 'application/json' });
+    },
+    serve(path, body, contentType) {
+      documents.set(path, { body, contentType });
     },
     async close() {
       await Promise.all([dns.close(), http.close(), github.close()]);
