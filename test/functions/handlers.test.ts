@@ -236,6 +236,8 @@ describe('GET /api/status', () => {
           id: string;
           status: string;
           lastCheckAt: string | null;
+          lastGoodCheckAt: string | null;
+          heldBy: unknown[];
           baselineCount: number;
           observedCount: number;
           pendingRemoval: unknown[];
@@ -254,8 +256,10 @@ describe('GET /api/status', () => {
         lastErrors: [],
       });
       expect(Date.parse(acme.lastCheckAt!)).toBeGreaterThanOrEqual(Date.parse(run.startedAt));
+      expect(acme).toMatchObject({ lastGoodCheckAt: acme.lastCheckAt, heldBy: [] });
       const broken = status.targets.find((t) => t.id === 'acme-broken')!;
       expect(broken.status).toBe('error');
+      expect(broken.lastGoodCheckAt).toBeNull();
       expect(broken.lastErrors.length).toBeGreaterThan(0);
       expect(broken.lastErrors[0]!.code).toMatch(/^[a-z]+(-[a-z]+)*$/);
       expect(dns.queries.length).toBe(queriesBefore);
