@@ -26,7 +26,7 @@ export interface RunLogEntry {
 }
 
 /** The `event` property of each kind of line, which a query filters on. */
-export const RUN_LOG_EVENTS = {
+const RUN_LOG_EVENTS = {
   target: 'allowlist-drift.target',
   runProblem: 'allowlist-drift.run-problem',
   pullRequest: 'allowlist-drift.pull-request',
@@ -35,7 +35,7 @@ export const RUN_LOG_EVENTS = {
 
 const STATUSES = ['ok', 'partial', 'held', 'error'] as const satisfies ReadonlyArray<TargetReport['status']>;
 
-/** Pull-request outcomes that leave found drift unpublished: someone has to act for the firewall to follow. */
+/** Pull-request outcomes that leave found drift unpublished, or a PR nobody can close but a person: someone has to act. */
 const UNPUBLISHED: ReadonlySet<PullRequestReport['action']> = new Set(['blocked', 'declined']);
 
 export function runLogEntries(report: Report): RunLogEntry[] {
@@ -61,7 +61,7 @@ export function runLogEntries(report: Report): RunLogEntry[] {
   if (UNPUBLISHED.has(pr.action) || (pr.action === 'none' && pr.message !== undefined)) {
     entries.push({
       level: 'warn',
-      text: `pull request ${pr.action}${pr.number ? ` #${pr.number}` : ''}: drift is not published`,
+      text: `pull request ${pr.action}${pr.number ? ` #${pr.number}` : ''}: waits for a person`,
       properties: {
         event: RUN_LOG_EVENTS.pullRequest,
         ...run,

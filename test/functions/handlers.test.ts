@@ -181,7 +181,7 @@ describe('POST /api/check: a full run', () => {
     expect(response.status).toBe(200);
     // Found drift with nowhere to publish it is a warning; the summary follows.
     expect(logs.filter((l) => l.level !== 'information' && l.level !== 'debug').map((l) => l.text)).toEqual([
-      expect.stringMatching(/^pull request none: drift is not published \{"event":"allowlist-drift\.pull-request",.*"github\\" block/),
+      expect.stringMatching(/^pull request none: waits for a person \{"event":"allowlist-drift\.pull-request",.*"github\\" block/),
     ]);
     expect(logs.at(-1)!.text).toMatch(/^check done: 2 target\(s\): 2 ok, 0 partial, 0 held, 0 error; pull request: none \{/);
     const report = reportOf(response);
