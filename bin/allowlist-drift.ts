@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, type Config, type ConfigSource } from '../shar
 import { acceptObservation } from '../shared/engine/accept.js';
 import { runCheck } from '../shared/engine/check.js';
 import { selectTargets, UnknownTargetError } from '../shared/engine/context.js';
+import type { LogLevel } from '../shared/log.js';
 import { readStatus } from '../shared/engine/status.js';
 import { formatReport, formatStatus, formatTarget, nextStep } from './text-report.js';
 import { credentialsFromEnv } from '../shared/publish/github-auth.js';
@@ -148,10 +149,10 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
 
   const { store, close } = await openStateStore(env);
   try {
-    // Warnings always reach stderr; progress lines only when a person watches a terminal.
+    // Warnings always reach stderr; progress lines only when a person watches a terminal; debug chatter never.
     const watched = process.stderr.isTTY && !options.json;
-    const log = (level: string, message: string) => {
-      if (level !== 'info' || watched) process.stderr.write(`[${level}] ${message}\n`);
+    const log = (level: LogLevel, message: string) => {
+      if (level === 'warn' || level === 'error' || (level === 'info' && watched)) process.stderr.write(`[${level}] ${message}\n`);
     };
     switch (options.command) {
       case 'status': {

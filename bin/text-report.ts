@@ -83,11 +83,12 @@ export function formatStatus(status: StatusReport): string {
   const lines = [`Config "${status.configName}", last run ${status.lastRunAt ?? 'never'}`, ''];
   lines.push(
     ...table(
-      ['target', 'status', 'last check', 'baseline', 'observed', 'pending', 'errors'],
+      ['target', 'status', 'last check', 'last good check', 'baseline', 'observed', 'pending', 'errors'],
       status.targets.map((t) => [
         t.id,
         t.status,
         t.lastCheckAt ?? '-',
+        t.lastGoodCheckAt ?? '-',
         String(t.baselineCount),
         String(t.observedCount),
         String(t.pendingRemoval.length),
@@ -99,6 +100,8 @@ export function formatStatus(status: StatusReport): string {
   const partial = status.targets.filter((t) => t.status === 'partial');
   if (partial.length > 0)
     lines.push('', ...partial.flatMap((t) => t.warnings.map((w) => `  ${t.id} partial, warning ${w.code}: ${w.message}`)));
+  const held = status.targets.flatMap((t) => t.heldBy.map((verdict) => `  ${t.id} held by ${verdict.guard}: ${verdict.message}`));
+  if (held.length > 0) lines.push('', ...held);
   lines.push('', status.pullRequest ? `Open pull request #${status.pullRequest.number} ${status.pullRequest.url}` : 'No open pull request');
   return `${lines.join('\n')}\n`;
 }

@@ -10,7 +10,11 @@ export async function checkHandler(request: HttpRequest, context: InvocationCont
     const query = parseCheckQuery(request.url);
     const body = request.method === 'POST' ? parseCheckBody(await request.text()) : { targetIds: [] };
     const targetIds = [...new Set([...query.targetIds, ...body.targetIds])];
-    const [{ sharedRuntime }, { runCheck }] = await Promise.all([import('./lib/runtime.js'), import('../shared/engine/check.js')]);
+    const [{ sharedRuntime }, { runCheck }, { engineLog, logRun }] = await Promise.all([
+      import('./lib/runtime.js'),
+      import('../shared/engine/check.js'),
+      import('./lib/run-log.js'),
+    ]);
     const { config, store } = await sharedRuntime();
     const report = await runCheck({
       config,
@@ -20,8 +24,9 @@ export async function checkHandler(request: HttpRequest, context: InvocationCont
       dryRun: request.method !== 'POST',
       targetIds,
       runId: context.invocationId,
-      log: (level, message) => context[level](message),
+      log: engineLog(context),
     });
+    logRun(context, report);
     return jsonResponse(200, report);
   } catch (error) {
     const response = errorResponse(error);

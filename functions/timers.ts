@@ -38,7 +38,11 @@ async function logStartupChecks(context: InvocationContext): Promise<void> {
 function scheduledRun(targetTypes: readonly TargetType[]) {
   return async (timer: Timer, context: InvocationContext): Promise<void> => {
     if (timer.isPastDue) context.warn(`${context.functionName} is running late (past due): a previous run or the host was delayed`);
-    const [{ sharedRuntime }, { runCheck }] = await Promise.all([import('./lib/runtime.js'), import('../shared/engine/check.js')]);
+    const [{ sharedRuntime }, { runCheck }, { engineLog, logRun }] = await Promise.all([
+      import('./lib/runtime.js'),
+      import('../shared/engine/check.js'),
+      import('./lib/run-log.js'),
+    ]);
     const { config, store } = await sharedRuntime();
     try {
       const report = await runCheck({
@@ -49,15 +53,9 @@ function scheduledRun(targetTypes: readonly TargetType[]) {
         dryRun: false,
         targetTypes,
         runId: context.invocationId,
-        log: (level, message) => context[level](message),
+        log: engineLog(context),
       });
-      const summary = report.targets.map((t) => `${t.id}=${t.status}(+${t.added.length}/-${t.removed.length})`).join(' ');
-      context.log(`check done: ${summary || 'no targets of this kind'}; pull request: ${report.pullRequest.action}`);
-      // Errors are logged at error level, where alerts on the function's logs look for them.
-      for (const target of report.targets) {
-        for (const problem of target.errors) context.error(`${target.id} ${problem.code}: ${problem.message}`);
-      }
-      for (const problem of report.errors) context.error(`${problem.code}: ${problem.message}`);
+      logRun(context, report);
     } catch (error) {
       // Another full check holds the lease. Its work may be of another kind, so this kind waits for its next
       // tick; the sample schedules are offset so the two timers do not start together.

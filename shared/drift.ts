@@ -178,6 +178,7 @@ export function computeDrift(input: DriftInput): TargetDrift {
     misses: { ...outcome.misses },
     firstSeen,
     lastCheckAt: now,
+    ...(outcome.status === 'ok' || outcome.status === 'partial' ? { lastGoodCheckAt: now } : {}),
     lastStatus: outcome.status,
     lastErrors: [...observation.errors],
     lastWarnings: [...observation.warnings],

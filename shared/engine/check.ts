@@ -67,10 +67,8 @@ function observeAll(context: RunContext, snapshot: Snapshot, targets: readonly T
     targets.map(async (target) => {
       const facts = snapshot.targets.get(target.id)?.lastGood?.facts;
       const observation = await observeTarget(target, { ...sources, ...(facts ? { previousFacts: facts } : {}) });
-      context.log(
-        observation.status === 'ok' ? 'info' : 'warn',
-        `${target.id}: ${observation.status}, ${observation.entries.length} entries`,
-      );
+      // Progress only: whoever runs the check reports each target's outcome once, after the guards (shared/run-log.ts).
+      context.log('info', `${target.id}: ${observation.status}, ${observation.entries.length} entries`);
       return observation;
     }),
   );
@@ -132,7 +130,6 @@ async function writingRun(
     promote(records, reconciled.promotions, context.now().toISOString(), setRecord);
     errors.push(...reconciled.problems);
     warnings.push(...reconciled.warnings);
-    for (const warning of reconciled.warnings) context.log('warn', warning.message);
   }
 
   // Fenced: the write renews the lease in the same transaction, so a run that lost its lease cannot write.

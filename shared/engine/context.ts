@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Config, Target, TargetType } from '../config.js';
+import type { Log } from '../log.js';
 import { AllowlistError, toProblem } from '../problem.js';
 import type { GitHubPublisher } from '../publish/github.js';
 import type { Report } from '../report.js';
@@ -7,7 +8,6 @@ import type { SourceContext } from '../sources/source.js';
 import type { Lease, StateStore } from '../state/store.js';
 
 export type Trigger = Report['trigger'];
-export type Log = (level: 'info' | 'warn' | 'error', message: string) => void;
 
 /** What a caller (timer, HTTP handler, CLI, test) hands the engine. */
 export interface RunOptions {
@@ -115,6 +115,6 @@ export function selectTargets(config: Config, ids?: readonly string[], types?: r
 function defaultPublisher(env: RunOptions['env'], log: Log) {
   return async (config: Config): Promise<GitHubPublisher> => {
     const { createGitHubPublisher } = await import('../publish/github.js');
-    return createGitHubPublisher({ github: config.github!, configName: config.name, env, log: (m) => log('info', m) });
+    return createGitHubPublisher({ github: config.github!, configName: config.name, env, log });
   };
 }

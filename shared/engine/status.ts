@@ -1,14 +1,19 @@
 import type { Config, TargetType } from '../config.js';
 import { pendingRemovals } from '../drift.js';
 import type { Problem } from '../problem.js';
-import type { TargetReport } from '../report.js';
+import type { TargetReport, Verdict } from '../report.js';
+import type { TargetRecord } from '../state/records.js';
 import type { StateStore } from '../state/store.js';
 
 export interface TargetStatus {
   readonly id: string;
   readonly type: TargetType;
   readonly lastCheckAt: string | null;
+  /** When a check last ended ok or partial; null when none has, or none is known (see lastGoodCheckAt below). */
+  readonly lastGoodCheckAt: string | null;
   readonly status: TargetReport['status'] | 'never-checked';
+  /** The guards that held the target at its last check, with their reasons; empty unless status is held. */
+  readonly heldBy: Array<Pick<Verdict, 'guard' | 'message'>>;
   readonly baselineCount: number;
   readonly observedCount: number;
   readonly pendingRemoval: Array<{ cidr: string; misses: number }>;
@@ -36,7 +41,12 @@ export async function readStatus(config: Config, store: StateStore): Promise<Sta
         id: target.id,
         type: target.type,
         lastCheckAt: record?.lastCheckAt ?? null,
+        lastGoodCheckAt: lastGoodCheckAt(record),
         status: record?.lastStatus ?? 'never-checked',
+        heldBy:
+          record?.lastStatus === 'held'
+            ? record.verdicts.filter((v) => v.outcome === 'hold').map((v) => ({ guard: v.guard, message: v.message }))
+            : [],
         baselineCount: record?.baseline?.length ?? 0,
         observedCount: record?.observation?.entries.length ?? 0,
         pendingRemoval: pendingRemovals(record?.misses ?? {}, config.policy.removeAfterMisses),
@@ -46,4 +56,13 @@ export async function readStatus(config: Config, store: StateStore): Promise<Sta
     }),
     pullRequest: pr && pr.state === 'open' ? { number: pr.number, url: pr.url, state: pr.state, fingerprint: pr.fingerprint } : null,
   };
+}
+
+/**
+ * Rows written before lastGoodCheckAt existed know it only when their last check was good; after a held or failed
+ * one it is unknown (their last usable observation may be the held check itself) until the next good check.
+ */
+function lastGoodCheckAt(record: TargetRecord | undefined): string | null {
+  if (record?.lastGoodCheckAt) return record.lastGoodCheckAt;
+  return record?.lastStatus === 'ok' || record?.lastStatus === 'partial' ? (record.lastCheckAt ?? null) : null;
 }

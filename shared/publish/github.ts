@@ -2,9 +2,11 @@ import type { ThrottlingOptions } from '@octokit/plugin-throttling';
 import type { Octokit } from '@octokit/rest';
 import { z } from 'zod';
 import type { GitHubConfig } from '../config.js';
+import type { Log } from '../log.js';
 import { describe } from '../net/http.js';
 import { AllowlistError } from '../problem.js';
 import { credentialsFromEnv, redact, secretsOf, type GitHubCredentials } from './github-auth.js';
+import { octokitLogger } from './octokit-log.js';
 import { MAX_BODY_CHARS } from './pr-text.js';
 
 export interface FileToPublish {
@@ -106,7 +108,8 @@ export interface GitHubPublisherOptions {
   github: GitHubConfig;
   configName: string;
   env: Record<string, string | undefined>;
-  log?: (message: string) => void;
+  /** Our messages at info, Octokit's own at the levels octokit-log.ts gives them. */
+  log?: Log;
   tuning?: PublisherTuning;
 }
 
@@ -175,7 +178,7 @@ class OctokitPublisher implements GitHubPublisher {
     private readonly api: GitHubApi,
     private readonly config: GitHubConfig,
     private readonly configName: string,
-    private readonly log: (message: string) => void,
+    private readonly log: Log,
   ) {
     this.branch = `${config.branchPrefix}${configName}`;
   }
@@ -227,7 +230,7 @@ class OctokitPublisher implements GitHubPublisher {
   private async deleteBranchIfOurs(pull: Pull, knownHead: string | undefined): Promise<void> {
     const headIsOurs = pull.head.sha === knownHead || this.isOurs(await this.gitCommit(pull.head.sha));
     if (headIsOurs) await this.deleteBranch(pull.head.ref);
-    else this.log(`Kept branch ${pull.head.ref}: its head ${pull.head.sha} was not committed by allowlist-drift.`);
+    else this.log('info', `Kept branch ${pull.head.ref}: its head ${pull.head.sha} was not committed by allowlist-drift.`);
   }
 
   private async publishPlan(plan: PublishPlan, known: KnownPullRequest | undefined): Promise<Omit<PublishResult, 'requests'>> {
@@ -776,12 +779,7 @@ class GitHubApi {
     private readonly secrets: readonly string[],
   ) {}
 
-  static async connect(
-    config: GitHubConfig,
-    credentials: GitHubCredentials,
-    log: (message: string) => void,
-    tuning: PublisherTuning,
-  ): Promise<GitHubApi> {
+  static async connect(config: GitHubConfig, credentials: GitHubCredentials, log: Log, tuning: PublisherTuning): Promise<GitHubApi> {
     // Loaded on first use: Octokit and its plugins are a noticeable share of a cold start.
     const [{ Octokit: RestOctokit }, { retry }, { throttling }] = await Promise.all([
       import('@octokit/rest'),
@@ -796,7 +794,8 @@ class GitHubApi {
             auth: { appId: credentials.appId, privateKey: credentials.privateKey, installationId: credentials.installationId },
           };
     const secrets = secretsOf(credentials);
-    const say = (message: string) => log(redact(message, secrets));
+    const say = (message: string) => log('info', redact(message, secrets));
+    const octokitLog = octokitLogger(log, secrets);
     const unit = tuning.retryDelayUnitMs ?? 1000;
     const timeoutMs = tuning.requestTimeoutMs ?? 30_000;
     let api: GitHubApi | undefined;
@@ -813,8 +812,10 @@ class GitHubApi {
       ...auth,
       baseUrl: config.apiUrl.replace(/\/+$/, ''),
       userAgent: 'allowlist-drift',
-      log: { debug: () => {}, info: () => {}, warn: say, error: say },
+      log: octokitLog,
       request: {
+        // @octokit/request warns of deprecated endpoints through this one, or else straight to the console.
+        log: octokitLog,
         fetch: (url: string | URL | Request, init?: RequestInit) => {
           api!.requests += 1;
           const timeout = AbortSignal.timeout(timeoutMs);

@@ -73,6 +73,7 @@ const storedTarget = z.object({
   misses: z.record(z.string(), z.number().int().nonnegative()),
   firstSeen: z.record(z.string(), z.string()),
   lastCheckAt: z.string().optional(),
+  lastGoodCheckAt: z.string().optional(),
   lastStatus: z.enum(['ok', 'partial', 'error', 'held']).optional(),
   lastErrors: z.array(problem),
   lastWarnings: z.array(problem),
@@ -130,6 +131,10 @@ export function decodeTargetRecord(
   if (stored.targetId !== expectedTargetId) throw new StateCorruptError(rowKey, `it holds target "${stored.targetId}"`);
   const { lastGood, ...rest } = stored;
   const record: TargetRecord = { ...rest };
+  // The first release (2152b48) stored a partial check as "error" with the observation's errors, which a partial
+  // check with only warnings (a CAS heading no section maps) does not have: status then showed an error without
+  // errors. The stored observation still says what the check was.
+  if (record.lastStatus === 'error' && record.observation?.status === 'partial') record.lastStatus = 'partial';
   if (lastGood === SAME_AS_OBSERVATION) {
     if (!stored.observation) throw new StateCorruptError(rowKey, 'lastGood refers to a missing observation');
     // A separate copy, so that the engine updating one of them does not silently change the other.

@@ -38,6 +38,11 @@ export interface TargetRecord {
   /** CIDR -> ISO time first observed. */
   firstSeen: Record<string, string>;
   lastCheckAt?: string;
+  /**
+   * When a check last ended ok or partial (its findings applied); held and failed checks leave it as it was.
+   * Rows written before this field lack it: see readStatus for what is shown then.
+   */
+  lastGoodCheckAt?: string;
   lastStatus?: 'ok' | 'partial' | 'error' | 'held';
   lastErrors: Problem[];
   lastWarnings: Problem[];

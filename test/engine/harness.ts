@@ -67,6 +67,8 @@ export interface Harness {
   serveServiceTags(document: unknown): void;
   /** Serves another revision of the CAS page at CAS_PATH. */
   serveCasPage(markdown: string): void;
+  /** Serves (or replaces) one document of the HTTP peer, e.g. a changed CAS page or a LifeTime API answer. */
+  serve(path: string, body: string | Buffer, contentType: string): void;
   close(): Promise<void>;
 }
 
@@ -75,6 +77,8 @@ export interface HarnessOptions {
   readonly config?: (defaults: ConfigInput, peers: { dns: DnsPeer; http: HttpPeer; github: GitHubPeer }) => ConfigInput;
   /** Holds every DNS reply this long, so a run stays inside its lease for a while. */
   readonly dnsDelayMs?: number;
+  /** App settings beside GITHUB_TOKEN (a LifeTime token, say). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -113,7 +117,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const store = StateStore.fromSetting(connectionString, { tableName, maxRetries: 0 });
   await store.ensureTable();
   const table = TableClient.fromConnectionString(connectionString, tableName, { allowInsecureConnection: true });
-  const env = { GITHUB_TOKEN: TOKEN };
+  const env = { ...options.env, GITHUB_TOKEN: TOKEN };
 
   const runOptions = (overrides: Partial<RunOptions>): RunOptions => ({
     config,
@@ -153,6 +157,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
     serveCasPage(markdown) {
       documents.set(CAS_PATH, { body: markdown, contentType: 'text/plain; charset=utf-8' });
+    },
+    serve(path, body, contentType) {
+      documents.set(path, { body, contentType });
     },
     async close() {
       await Promise.all([dns.close(), http.close(), github.close()]);

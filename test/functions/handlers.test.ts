@@ -176,8 +176,14 @@ describe('malformed requests are refused with 400 before any work', () => {
 describe('POST /api/check: a full run', () => {
   it('stores what it observed and reports it', async () => {
     useConfig('full');
-    const response = await callCheck(post('check', '{"targets":["partners","acme-prod"]}'));
+    const { context, logs } = invocation('check');
+    const response = await checkHandler(post('check', '{"targets":["partners","acme-prod"]}'), context);
     expect(response.status).toBe(200);
+    // Found drift with nowhere to publish it is a warning; the summary follows.
+    expect(logs.filter((l) => l.level !== 'information' && l.level !== 'debug').map((l) => l.text)).toEqual([
+      expect.stringMatching(/^pull request none: waits for a person \{"event":"allowlist-drift\.pull-request",.*"github\\" block/),
+    ]);
+    expect(logs.at(-1)!.text).toMatch(/^check done: 2 target\(s\): 2 ok, 0 partial, 0 held, 0 error; pull request: none \{/);
     const report = reportOf(response);
     expect(report).toMatchObject({ dryRun: false, trigger: 'http', errors: [] });
     expect(report.pullRequest).toMatchObject({ action: 'none', message: expect.stringContaining('no "github" block') });
@@ -230,6 +236,8 @@ describe('GET /api/status', () => {
           id: string;
           status: string;
           lastCheckAt: string | null;
+          lastGoodCheckAt: string | null;
+          heldBy: unknown[];
           baselineCount: number;
           observedCount: number;
           pendingRemoval: unknown[];
@@ -248,8 +256,10 @@ describe('GET /api/status', () => {
         lastErrors: [],
       });
       expect(Date.parse(acme.lastCheckAt!)).toBeGreaterThanOrEqual(Date.parse(run.startedAt));
+      expect(acme).toMatchObject({ lastGoodCheckAt: acme.lastCheckAt, heldBy: [] });
       const broken = status.targets.find((t) => t.id === 'acme-broken')!;
       expect(broken.status).toBe('error');
+      expect(broken.lastGoodCheckAt).toBeNull();
       expect(broken.lastErrors.length).toBeGreaterThan(0);
       expect(broken.lastErrors[0]!.code).toMatch(/^[a-z]+(-[a-z]+)*$/);
       expect(dns.queries.length).toBe(queriesBefore);
@@ -337,8 +347,17 @@ describe('timers', () => {
     const state = await store.read('timer-types');
     expect([...state.targets.keys()].sort()).toEqual(['acme-broken', 'acme-prod']);
     expect(state.targets.get('acme-prod')!.lastStatus).toBe('ok');
-    expect(logs.some((l) => l.level === 'information' && /check done: .*acme-prod=ok/.test(l.text))).toBe(true);
-    expect(logs.some((l) => l.level === 'error' && /^acme-broken [a-z-]+: /.test(l.text))).toBe(true);
+    // One error line for the target that failed, one summary line; acme-prod is ok and says nothing more.
+    expect(logs.filter((l) => l.level === 'error').map((l) => l.text)).toEqual([
+      expect.stringMatching(/^target acme-broken: error \(dns-no-addresses\) \{"event":"allowlist-drift\.target",.*"status":"error"/),
+    ]);
+    expect(logs.filter((l) => l.text.includes('"event":"allowlist-drift.target"'))).toHaveLength(1);
+    expect(logs).toContainEqual({
+      level: 'information',
+      text: expect.stringMatching(
+        /^check done: 2 target\(s\): 1 ok, 0 partial, 0 held, 1 error; pull request: none \{"event":"allowlist-drift\.run",/,
+      ),
+    });
     expect(logs.some((l) => l.level === 'warning' && /past due/.test(l.text))).toBe(false);
   });
 

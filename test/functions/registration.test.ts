@@ -73,6 +73,13 @@ describe('what the Functions host sees', () => {
     expect(host.extensionBundle).toEqual({ id: 'Microsoft.Azure.Functions.ExtensionBundle', version: '[4.*, 5.0.0)' });
   });
 
+  it('records every invocation, successful ones too, so the Monitor tab and the requests table show each run', () => {
+    const host = JSON.parse(readFileSync(join(root, 'host.json'), 'utf8'));
+    // Host.Results writes the request telemetry of each invocation; "Error" would keep only the failed ones.
+    expect(host.logging.logLevel['Host.Results']).toBe('Information');
+    expect(host.logging.logLevel.Function).toBe('Information');
+  });
+
   it('documents every app setting the code reads in local.settings.sample.json', () => {
     const sample = JSON.parse(readFileSync(join(root, 'local.settings.sample.json'), 'utf8')).Values as Record<string, string>;
     const sources = ['functions', 'shared', 'bin'].flatMap((dir) => listTs(join(root, dir)));

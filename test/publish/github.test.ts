@@ -53,7 +53,7 @@ function publisher(overrides: Partial<GitHubPublisherOptions> = {}) {
     configName: 'prod',
     env: { GITHUB_TOKEN: TOKEN },
     tuning: FAST,
-    log: (m) => logs.push(m),
+    log: (level, m) => logs.push(`[${level}] ${m}`),
     ...overrides,
   });
 }
@@ -267,6 +267,19 @@ describe('publish: recovering from interrupted runs', () => {
     expect(peer.pullRequests()).toHaveLength(1);
     expect(peer.history(BRANCH)[1]!.sha).toBe(peer.refSha('main'));
     expect(peer.countRequests('GET /repos/contoso/network/git/ref/heads/allowlist-drift/prod')).toBe(1);
+  });
+
+  it("keeps Octokit's own line for the expected 422 on an existing branch at debug: no warning or error is logged", async () => {
+    await start();
+    peer.failNext('POST /repos/contoso/network/pulls', faults.serverError(), { times: 4 });
+    const github = await publisher();
+    await expectError(github.publish(plan()), 'github-error');
+    logs.length = 0;
+
+    expect((await github.publish(plan())).action).toBe('created');
+    expect(peer.requests.filter((r) => r.method === 'POST' && r.route.endsWith('/git/refs')).map((r) => r.status)).toEqual([201, 422]);
+    expect(logs).toContainEqual(expect.stringMatching(/^\[debug\] POST \/repos\/contoso\/network\/git\/refs - 422 with id \S+ in \d+ms$/));
+    expect(logs.filter((line) => /^\[(warn|error)\]/.test(line))).toEqual([]);
   });
 
   it('refuses to take over a branch of the same name that a person made', async () => {

@@ -128,7 +128,13 @@ async function captured<T>(label: string, run: () => Promise<T>): Promise<T> {
 
 function publisherFor(env: Record<string, string>) {
   return (c: Config) =>
-    createGitHubPublisher({ github: c.github!, configName: c.name, env, tuning: FAST_GITHUB, log: (m) => record('publisher log', m) });
+    createGitHubPublisher({
+      github: c.github!,
+      configName: c.name,
+      env,
+      tuning: FAST_GITHUB,
+      log: (level, m) => record('publisher log', `[${level}] ${m}`),
+    });
 }
 
 function appEnv(privateKey: string): Record<string, string> {
