@@ -159,6 +159,7 @@ export type Target = ParsedConfig['targets'][number];
 export type OutSystemsTarget = Extract<Target, { type: 'outsystems' }>;
 export type CasDocsTarget = Extract<Target, { type: 'cas-docs' }>;
 export type ServiceTagsTarget = Extract<Target, { type: 'service-tags' }>;
+export type OdcTarget = Extract<Target, { type: 'odc' }>;
 export type StaticTarget = Extract<Target, { type: 'static' }>;
 export type FileSpec = ParsedConfig['files'][number] & { id: string };
 export type GitHubConfig = NonNullable<ParsedConfig['github']>;
