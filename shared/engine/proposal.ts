@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Config, FileSpec, Target } from '../config.js';
 import { computeDrift, pendingRemovals, type TargetDrift } from '../drift.js';
-import { aggregate, sameAddresses, semanticDiff, sortCidrs, union, type Cidr } from '../ipset.js';
+import { aggregate, familyOf, sameAddresses, semanticDiff, sortCidrs, union, type Cidr } from '../ipset.js';
 import { renderFile } from '../render/index.js';
 import type { Observation } from '../sources/source.js';
 import type { PullRequestRecord, Snapshot, TargetRecord } from '../state/records.js';
@@ -97,9 +97,15 @@ export function baselineOf(snapshot: Snapshot, targetId: string): Cidr[] {
   return snapshot.targets.get(targetId)?.baseline ?? [];
 }
 
-/** A file holds the union of its targets' addresses, aggregated. */
-export function fileCidrs(targetIds: readonly string[], sets: ReadonlyMap<string, Cidr[]>): Cidr[] {
-  return aggregate(targetIds.flatMap((id) => sets.get(id) ?? []));
+/** A file holds the union of its targets' addresses of the family it takes, aggregated. */
+export function fileCidrs(file: FileSpec, sets: ReadonlyMap<string, Cidr[]>): Cidr[] {
+  return aggregate(file.targets.flatMap((id) => sets.get(id) ?? [])).filter((cidr) => fileTakes(file, cidr));
+}
+
+/** Whether a file's family admits an address; a file without one takes both families. */
+export function fileTakes(file: FileSpec, cidr: Cidr): boolean {
+  const family = 'family' in file ? file.family : undefined;
+  return family === undefined || familyOf(cidr) === (family === 'ipv4' ? 4 : 6);
 }
 
 /**
@@ -107,7 +113,7 @@ export function fileCidrs(targetIds: readonly string[], sets: ReadonlyMap<string
  * "unchanged", "declined" and "already open" without reading the repository.
  */
 export function proposalFingerprint(config: Config, proposed: ReadonlyMap<string, Cidr[]>): string {
-  const files = config.files.map((file) => ({ ...file, cidrs: fileCidrs(file.targets, proposed) }));
+  const files = config.files.map((file) => ({ ...file, cidrs: fileCidrs(file, proposed) }));
   return createHash('sha256').update(JSON.stringify(files)).digest('hex').slice(0, 16);
 }
 
@@ -121,8 +127,8 @@ export async function dryRunDiff(config: Config, snapshot: Snapshot, proposed: R
   const baselines = new Map(config.targets.map((t) => [t.id, baselineOf(snapshot, t.id)]));
   const patches: string[] = [];
   for (const file of config.files) {
-    const before = fileCidrs(file.targets, baselines);
-    const after = fileCidrs(file.targets, proposed);
+    const before = fileCidrs(file, baselines);
+    const after = fileCidrs(file, proposed);
     if (sameAddresses(before, after)) continue;
     // The repository is not read on a dry run: a template file is shown as its generated block alone.
     const existing = file.format === 'template' ? templateSkeleton(file) : null;
