@@ -64,12 +64,9 @@ const fileBase = {
 };
 
 /** For a consumer that takes one address family (an iptables block, an IPv4-only feed): the file gets only that family. */
-const family = z
-  .enum(['ipv4', 'ipv6'])
-  .optional()
-  .meta({
-    description: 'Only this address family goes into the file (iptables takes IPv4; ip6tables gets a file of its own); default both.',
-  });
+const family = z.enum(['ipv4', 'ipv6']).optional().meta({
+  description: 'Only this address family goes into the file (iptables takes IPv4; ip6tables gets a file of its own); default both.',
+});
 
 const file = z.discriminatedUnion(
   'format',
