@@ -69,4 +69,8 @@ function scheduledRun(targetTypes: readonly TargetType[]) {
 }
 
 app.timer('outsystemsCheck', { schedule: '%OUTSYSTEMS_SCHEDULE%', runOnStartup: false, handler: scheduledCheck(['outsystems']) });
-app.timer('casCheck', { schedule: '%CAS_SCHEDULE%', runOnStartup: false, handler: scheduledCheck(['cas-docs', 'service-tags', 'static']) });
+app.timer('casCheck', {
+  schedule: '%CAS_SCHEDULE%',
+  runOnStartup: false,
+  handler: scheduledCheck(['cas-docs', 'odc', 'service-tags', 'static']),
+});

@@ -63,10 +63,15 @@ const fileBase = {
     .meta({ description: 'Ids of the targets whose addresses go into this file.' }),
 };
 
+/** For a consumer that takes one address family (an iptables block, an IPv4-only feed): the file gets only that family. */
+const family = z.enum(['ipv4', 'ipv6']).optional().meta({
+  description: 'Only this address family goes into the file (iptables takes IPv4; ip6tables gets a file of its own); default both.',
+});
+
 const file = z.discriminatedUnion(
   'format',
   [
-    strictObject({ ...fileBase, format: z.literal('plain') }).meta({
+    strictObject({ ...fileBase, format: z.literal('plain'), family }).meta({
       description: 'One CIDR per line: a Palo Alto EDL or FortiGate threat feed.',
     }),
     strictObject({ ...fileBase, format: z.literal('json') }).meta({ description: 'A JSON array of CIDR strings.' }),
@@ -98,6 +103,7 @@ const file = z.discriminatedUnion(
           'For a line written once per address ({ip} alone): the most addresses one range may have; a wider range is an error, not a partial list.',
       }),
       commentPrefix: z.string().min(1).max(8).default('#').meta({ description: 'Starts the BEGIN/END allowlist-drift marker lines.' }),
+      family,
     }).meta({ description: 'Rewrites the lines between "BEGIN allowlist-drift:<id>" and "END allowlist-drift:<id>" markers.' }),
   ],
   { error: oneOf(FILE_FORMATS) },
@@ -159,6 +165,7 @@ export type Target = ParsedConfig['targets'][number];
 export type OutSystemsTarget = Extract<Target, { type: 'outsystems' }>;
 export type CasDocsTarget = Extract<Target, { type: 'cas-docs' }>;
 export type ServiceTagsTarget = Extract<Target, { type: 'service-tags' }>;
+export type OdcTarget = Extract<Target, { type: 'odc' }>;
 export type StaticTarget = Extract<Target, { type: 'static' }>;
 export type FileSpec = ParsedConfig['files'][number] & { id: string };
 export type GitHubConfig = NonNullable<ParsedConfig['github']>;

@@ -53,6 +53,7 @@ export function doctorProbes(env: NodeJS.ProcessEnv, wiring: DoctorWiring = {}):
     async upstream(target, config) {
       const context = { config, env, now: () => new Date(), ...(wiring.armCredential ? { armCredential: wiring.armCredential } : {}) };
       if (target.type === 'cas-docs') return (await import('./sources/cas-docs/index.js')).probeCasDocs(target, context);
+      if (target.type === 'odc') return (await import('./sources/odc/index.js')).probeOdc(target, context);
       return (await import('./sources/service-tags/index.js')).probeServiceTags(target, context);
     },
 

@@ -1,4 +1,4 @@
-import type { CasDocsTarget, Config, DnsConfig, GitHubConfig, ServiceTagsTarget } from './config.js';
+import type { CasDocsTarget, Config, DnsConfig, GitHubConfig, OdcTarget, ServiceTagsTarget } from './config.js';
 import type { ResolverProbe } from './net/dns.js';
 import type { ProbedUrl } from './net/http.js';
 import { AllowlistError } from './problem.js';
@@ -37,8 +37,8 @@ export interface DoctorProbes {
   storage(configName: string): Promise<{ readonly table: string; readonly endpointHost: string; readonly note?: string }>;
   /** Read-only GitHub calls with the configured credentials; throws when the credential settings are missing or malformed. */
   github(github: GitHubConfig): Promise<GitHubProbe>;
-  /** The upstream of a cas-docs or service-tags target (a document URL, or ARM with a token), without its body. */
-  upstream(target: CasDocsTarget | ServiceTagsTarget, config: Config): Promise<ProbedUrl>;
+  /** The upstream of a cas-docs, odc or service-tags target (a document URL, or ARM with a token), without its body. */
+  upstream(target: NetworkTarget, config: Config): Promise<ProbedUrl>;
   /** The resolvers a run asks: `dns.servers`, else the system's. */
   resolvers(dns: DnsConfig): readonly string[];
   /** One A query for `hostname` to one resolver. */
@@ -289,12 +289,12 @@ function permissionsCheck(identity: GitHubIdentity, repository: GitHubRepository
 
 // --- upstream documents and ARM ---------------------------------------------------------------------------------
 
-type NetworkTarget = CasDocsTarget | ServiceTagsTarget;
+type NetworkTarget = CasDocsTarget | OdcTarget | ServiceTagsTarget;
 
 async function checkUpstreams(probes: DoctorProbes, config: Config): Promise<DoctorCheck[]> {
   const groups = new Map<string, NetworkTarget[]>();
   for (const target of config.targets) {
-    if (target.type !== 'cas-docs' && target.type !== 'service-tags') continue;
+    if (target.type !== 'cas-docs' && target.type !== 'odc' && target.type !== 'service-tags') continue;
     const key = target.type === 'service-tags' && target.arm ? `arm ${JSON.stringify(target.arm)}` : `${target.type} ${target.url}`;
     groups.set(key, [...(groups.get(key) ?? []), target]);
   }
@@ -322,6 +322,7 @@ async function checkUpstreams(probes: DoctorProbes, config: Config): Promise<Doc
 function upstreamFix(error: unknown, target: NetworkTarget): string {
   const code = codeOf(error);
   const cas = target.type === 'cas-docs';
+  const odc = target.type === 'odc';
   const arm = target.type === 'service-tags' && target.arm !== undefined;
   switch (code) {
     case 'arm-auth':
@@ -332,8 +333,8 @@ function upstreamFix(error: unknown, target: NetworkTarget): string {
     case 'http-timeout':
       return 'Check the URL, and that this host may reach it (DNS, proxy, outbound firewall); a slow server needs a larger http.timeoutMs.';
     case 'http-content-type':
-      return cas
-        ? 'Use the raw markdown source of the page (https://raw.githubusercontent.com/MicrosoftDocs/...), not the rendered HTML page.'
+      return cas || odc
+        ? `Use the raw markdown source of the page (https://raw.githubusercontent.com/${odc ? 'OutSystems/docs-odc' : 'MicrosoftDocs'}/...), not the rendered HTML page.`
         : 'Set url to the ServiceTags JSON file itself, not the page that links to it.';
     case 'http-redirect':
       return 'Use the final URL: redirects to another host are not followed.';
@@ -343,6 +344,7 @@ function upstreamFix(error: unknown, target: NetworkTarget): string {
       const status = httpStatusIn(messageOf(error));
       if (arm) return 'Check arm.subscriptionId, arm.location and arm.apiVersion.';
       if (status === 404 || status === 410) {
+        if (odc) return 'The page moved: set url to the raw markdown of the ODC "Allowlisting ODC public IP addresses" page.';
         return cas
           ? 'The page moved: set url to the raw markdown of the Defender for Cloud Apps network requirements page.'
           : 'Microsoft removes old weekly ServiceTags files: set url to the current one, or use "arm", which is always current.';

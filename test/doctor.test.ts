@@ -61,6 +61,7 @@ beforeAll(async () => {
     '/cas.md': { body: sharedFile('fixtures/cas/network-requirements_2024-06-20.md'), contentType: 'text/plain; charset=utf-8' },
     '/tags.json': { body: sharedFile('fixtures/service-tags/ServiceTags_Public_2025-11-07.json'), contentType: 'application/octet-stream' },
     '/rendered.html': { body: '<html>Network requirements</html>', contentType: 'text/html; charset=utf-8' },
+    '/odc.md': { body: sharedFile('fixtures/odc/odc-public-ips_2025-12-22.md'), contentType: 'text/plain; charset=utf-8' },
   });
   http = await startHttpPeer((request, response) =>
     request.url?.startsWith('/subscriptions/') ? arm(request, response) : documents(request, response),
@@ -585,6 +586,31 @@ describe('allowlist-drift doctor (the compiled CLI)', () => {
     const { code, stderr } = await startCli(['doctor', '--target', 'x'], cliEnv()).done;
     expect(code).toBe(2);
     expect(stderr).toContain('doctor takes only --config and --json');
+  });
+});
+
+describe('doctor: the odc page (issue 15)', () => {
+  it('probes the page like the CAS page, and says where the raw page lives when it is gone', async () => {
+    const odc = (id: string, path: string) => ({
+      id,
+      type: 'odc' as const,
+      url: `${http.url}${path}`,
+      regions: '*' as const,
+      stages: '*' as const,
+      purposes: '*' as const,
+    });
+    const report = await doctor(
+      configInput('doctor-odc', { targets: [odc('odc-all', '/odc.md'), odc('odc-gone', '/moved/odc-public-ips.md')], files: [] }),
+    );
+    expect(check(report, 'upstream:odc-all')).toMatchObject({
+      ok: true,
+      detail: expect.stringMatching(/\/odc\.md answered 200 \(text\/plain\)$/),
+    });
+    expect(check(report, 'upstream:odc-gone')).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/answered HTTP 404$/),
+      fix: expect.stringMatching(/raw markdown of the ODC "Allowlisting ODC public IP addresses" page/),
+    });
   });
 });
 

@@ -37,13 +37,13 @@ export function planFiles(config: Config, input: FilePlanInput): FileChange[] {
   return config.files.map((file) => {
     const before = input.base.get(file.path) ?? null;
     const onBase = readFileEntries(file, before);
-    const proposed = fileCidrs(file.targets, input.proposed);
-    const confirmedRemovals = difference(fileCidrs(file.targets, input.baselines), proposed);
+    const proposed = fileCidrs(file, input.proposed);
+    const confirmedRemovals = difference(fileCidrs(file, input.baselines), proposed);
     const next = union(difference(onBase, confirmedRemovals), proposed);
     const content = renderFile(file, next, { configName: config.name, existing: before });
     // The change is read back from what will be pushed, so a renderer that narrows a set shows up as a removal.
     const { added, removed } = semanticDiff(onBase, readFileEntries(file, content));
-    const kept = difference(onBase, union(fileCidrs(file.targets, input.managed), proposed));
+    const kept = difference(onBase, union(fileCidrs(file, input.managed), proposed));
     return { file, before, content, added, removed, kept };
   });
 }

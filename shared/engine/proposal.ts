@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Config, Target } from '../config.js';
+import type { Config, FileSpec, Target } from '../config.js';
 import { computeDrift, pendingRemovals, type TargetDrift } from '../drift.js';
-import { aggregate, difference, intersection, sameAddresses, semanticDiff, sortCidrs, union, type Cidr } from '../ipset.js';
+import { aggregate, difference, familyOf, intersection, sameAddresses, semanticDiff, sortCidrs, union, type Cidr } from '../ipset.js';
 import type { Observation } from '../sources/source.js';
 import type { PullRequestRecord, Snapshot, TargetRecord } from '../state/records.js';
 
@@ -103,9 +103,15 @@ export function baselineOf(snapshot: Snapshot, targetId: string): Cidr[] {
   return snapshot.targets.get(targetId)?.baseline ?? [];
 }
 
-/** A file holds the union of its targets' addresses, aggregated. */
-export function fileCidrs(targetIds: readonly string[], sets: ReadonlyMap<string, Cidr[]>): Cidr[] {
-  return aggregate(targetIds.flatMap((id) => sets.get(id) ?? []));
+/** A file holds the union of its targets' addresses of the family it takes, aggregated. */
+export function fileCidrs(file: FileSpec, sets: ReadonlyMap<string, Cidr[]>): Cidr[] {
+  return aggregate(file.targets.flatMap((id) => sets.get(id) ?? [])).filter((cidr) => fileTakes(file, cidr));
+}
+
+/** Whether a file's family admits an address; a file without one takes both families. */
+export function fileTakes(file: FileSpec, cidr: Cidr): boolean {
+  const family = 'family' in file ? file.family : undefined;
+  return family === undefined || familyOf(cidr) === (family === 'ipv4' ? 4 : 6);
 }
 
 /**
@@ -113,7 +119,7 @@ export function fileCidrs(targetIds: readonly string[], sets: ReadonlyMap<string
  * "unchanged", "declined" and "already open" without reading the repository.
  */
 export function proposalFingerprint(config: Config, proposed: ReadonlyMap<string, Cidr[]>): string {
-  const files = config.files.map((file) => ({ ...file, cidrs: fileCidrs(file.targets, proposed) }));
+  const files = config.files.map((file) => ({ ...file, cidrs: fileCidrs(file, proposed) }));
   return createHash('sha256').update(JSON.stringify(files)).digest('hex').slice(0, 16);
 }
 

@@ -14,6 +14,7 @@ import {
   carriedDrift,
   changedTargets,
   configFingerprint,
+  fileTakes,
   openPullRequest,
   proposalFingerprint,
   unknownTargets,
@@ -75,7 +76,21 @@ async function mergedPromotions(context: RunContext, record: PullRequestRecord):
       const files = config.files.filter((file) => file.targets.includes(targetId));
       if (files.length === 0) return [targetId, proposal];
       // Every file of the target must hold an address for it to count as merged: one hand-emptied file is a gap to fill.
-      return [targetId, files.reduce((held, file) => intersection(held, onBase.get(file.path)!), proposal)];
+      // A file of one family never holds the other, so it says nothing about those addresses.
+      return [
+        targetId,
+        files.reduce(
+          (held, file) =>
+            intersection(
+              held,
+              union(
+                onBase.get(file.path)!,
+                held.filter((cidr) => !fileTakes(file, cidr)),
+              ),
+            ),
+          proposal,
+        ),
+      ];
     }),
   );
 }

@@ -18,6 +18,9 @@ export interface FetchedText {
   readonly status: number;
   readonly contentType: string;
   readonly text: string;
+  /** The validators the server sent, for evidence a reviewer can check against the upstream. */
+  readonly etag?: string;
+  readonly lastModified?: string;
 }
 
 /**
@@ -28,7 +31,16 @@ export interface FetchedText {
 export function fetchText(url: string, options: FetchOptions): Promise<FetchedText> {
   return getChecked(url, options, async (response, current, contentType) => {
     const text = await readCapped(response, current, options.maxBytes);
-    return { url: current, status: response.status, contentType, text };
+    const etag = response.headers.get('etag');
+    const lastModified = response.headers.get('last-modified');
+    return {
+      url: current,
+      status: response.status,
+      contentType,
+      text,
+      ...(etag ? { etag } : {}),
+      ...(lastModified ? { lastModified } : {}),
+    };
   });
 }
 

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { casDocs } from './cas-docs/schema.js';
+import { odc } from './odc/schema.js';
 import { outsystems } from './outsystems/schema.js';
 import { serviceTags } from './service-tags/schema.js';
 import type { Observation, SourceContext, SourceDefinition } from './source.js';
@@ -17,6 +18,7 @@ export const SOURCES = {
   outsystems: { ...outsystems, observe: async (): Promise<Observe> => (await import('./outsystems/index.js')).observeOutSystems },
   'cas-docs': { ...casDocs, observe: async (): Promise<Observe> => (await import('./cas-docs/index.js')).observeCasDocs },
   'service-tags': { ...serviceTags, observe: async (): Promise<Observe> => (await import('./service-tags/index.js')).observeServiceTags },
+  odc: { ...odc, observe: async (): Promise<Observe> => (await import('./odc/index.js')).observeOdc },
   static: { ...staticEntries, observe: async (): Promise<Observe> => (await import('./static/index.js')).observeStatic },
 };
 

@@ -142,6 +142,46 @@ describe('rule files: the change is computed against the base branch', () => {
   });
 });
 
+describe('rule files of one address family (plain and template "family")', () => {
+  const IPTABLES = '# BEGIN allowlist-drift:v4\n# END allowlist-drift:v4\n';
+  const sets = new Map<string, Cidr[]>([
+    ['a', [cidr('52.16.0.1'), cidr('2a05:d018::1')]],
+    ['b', [cidr('52.16.0.2'), cidr('2a05:d018::/48')]],
+  ]);
+  const plan = (file: Record<string, unknown>, base: string | null, baselines = new Map<string, Cidr[]>()) =>
+    planFiles(configWith(file), { base: new Map([[String(file.path), base]]), baselines, proposed: sets, managed: sets })[0]!;
+
+  it('an iptables template with family ipv4 gets no IPv6 line', () => {
+    const change = plan(
+      { id: 'v4', path: 'fw/rules.v4', format: 'template', line: 'iptables -A IN -s {cidr} -j ACCEPT', family: 'ipv4' },
+      IPTABLES,
+    );
+    expect(change.content).toBe(
+      '# BEGIN allowlist-drift:v4\niptables -A IN -s 52.16.0.1/32 -j ACCEPT\niptables -A IN -s 52.16.0.2/32 -j ACCEPT\n# END allowlist-drift:v4\n',
+    );
+    expect(change.added).toEqual([cidr('52.16.0.1'), cidr('52.16.0.2')]);
+  });
+
+  it('a plain file with family ipv6 gets only IPv6 entries', () => {
+    const change = plan({ path: 'edl/v6.txt', format: 'plain', family: 'ipv6' }, null);
+    expect(readFileEntries(configWith({ path: 'edl/v6.txt', format: 'plain' }).files[0]!, change.content)).toEqual([
+      cidr('2a05:d018::/48'),
+    ]);
+  });
+
+  it('an IPv6 entry already in an ipv4 file (from before "family") stays and is listed as kept, never removed', () => {
+    const file = { path: 'edl/v4.txt', format: 'plain', family: 'ipv4' };
+    const change = plan(file, '52.16.0.1/32\n2a05:d018::1/128\n', new Map([['a', [cidr('52.16.0.1'), cidr('2a05:d018::1')]]]));
+    expect(change.removed).toEqual([]);
+    expect(change.kept).toEqual([cidr('2a05:d018::1')]);
+    expect(change.content).toContain('2a05:d018::1/128');
+  });
+
+  it('is refused on formats that hold both families by design', () => {
+    expect(() => configWith({ path: 'fw/list.json', format: 'json', family: 'ipv4' })).toThrow(/files\[0\]\.family: unknown key/);
+  });
+});
+
 describe('rule files: the publish invariant, property-tested', () => {
   it.each(FORMATS)(
     '$name: nothing leaves a file unless it is a confirmed removal; proposals and foreign entries are all there',

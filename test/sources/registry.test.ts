@@ -41,6 +41,14 @@ describe('source registry', () => {
       { kind: 'vpn' },
       { kind: 'cas', section: 'mail', dataCenter: 'global', heading: 'Mail server' },
       { kind: 'service-tag', tag: 'MicrosoftCloudAppSecurity', tagChangeNumber: 3, fileChangeNumber: 400 },
+      {
+        kind: 'odc',
+        purpose: 'runtime',
+        region: 'europe-frankfurt',
+        stage: 'production',
+        heading: 'ODC public runtime IP addresses > Europe (Frankfurt) > Production',
+        revision: 'sha256:0123456789abcdef',
+      },
       { kind: 'static' },
     ];
     expect(samples.map((sample) => sample.kind).sort()).toEqual([...kinds].sort());
@@ -56,6 +64,12 @@ describe('source registry', () => {
     }
     const dns = describeEvidence(samples[0]!, (text) => `<${text}>`);
     expect(dns).toBe('DNS A record of <fe1.example.com>, TTL <60> s, from resolver <127.0.0.1:53>');
+    // The page's own caveat reaches the reviewer: shared addresses, and custom code does not leave through them.
+    const odc = describeEvidence(samples[4]!, (text) => `<${text}>`);
+    expect(odc).toBe(
+      'ODC public IP page, runtime egress of ODC region <europe-frankfurt>, stage <production>, under “<ODC public runtime IP addresses > Europe (Frankfurt) > Production>” ' +
+        '(shared by every ODC customer in that region and stage; custom code does not use them (ODC Private Gateway does)); page <sha256:0123456789abcdef>',
+    );
   });
 
   it('validates every registered type as a config target, in registry order', () => {
@@ -64,10 +78,11 @@ describe('source registry', () => {
         { id: 'os', type: 'outsystems', frontEnds: ['prodfe1'] },
         { id: 'cas', type: 'cas-docs', url: 'https://example.com/page.md', dataCenters: '*', sections: '*' },
         { id: 'tags', type: 'service-tags', url: 'https://example.com/tags.json', tags: ['AzureCloud'] },
+        { id: 'odc', type: 'odc', regions: ['Europe (Frankfurt)'], stages: ['Production'], purposes: ['runtime'] },
         { id: 'fixed', type: 'static', entries: ['192.0.2.1'] },
       ],
     });
     expect(config.targets.map((target) => target.type)).toEqual(TARGET_TYPES);
-    expect(TARGET_TYPES).toEqual(['outsystems', 'cas-docs', 'service-tags', 'static']);
+    expect(TARGET_TYPES).toEqual(['outsystems', 'cas-docs', 'service-tags', 'odc', 'static']);
   });
 });

@@ -2,7 +2,8 @@ import type { Html, PhrasingContent, Root, RootContent, Table, TableCell } from 
 import { fromMarkdown } from 'mdast-util-from-markdown';
 import { gfmTableFromMarkdown } from 'mdast-util-gfm-table';
 import { gfmTable } from 'micromark-extension-gfm-table';
-import { tryParseCidr, type Cidr } from '../../ipset.js';
+import type { Cidr } from '../../ipset.js';
+import { addressLikeWords, addressOf, looksLikeAddress, tokensOf, type Token } from '../address-words.js';
 import { AllowlistError } from '../../problem.js';
 import { normaliseDataCenter, type CasSection } from './schema.js';
 
@@ -133,12 +134,6 @@ export function parseCasPage(markdown: string): CasPage {
 interface HeadingLevel {
   readonly depth: number;
   readonly text: string;
-}
-
-/** A word of text with the source line it stands on. */
-interface Token {
-  readonly text: string;
-  readonly line: number;
 }
 
 /** Text of a cell or paragraph as pieces: text to read, HTML (the <br> variants, comments, anything else). */
@@ -527,49 +522,9 @@ class PageReader {
 /** Marks where HTML (the <br> variants) or a hard break separated words: a range or region label never spans it. */
 const BREAK: unique symbol = Symbol('break');
 
-/** Words: runs of the characters addresses, CIDRs and their near misses are made of; dashes stand alone. */
-const TOKEN = /[0-9A-Za-z.:/%-]+|[\u2013\u2014]/g;
-/**
- * Text that means to be an address: three dotted decimal groups, or a hex group with two colons after it, or a
- * double colon (but not DocFX's ":::" directive fences).
- */
-const IPV4_HINT = /\d{1,3}\.\d{1,3}\.\d{1,3}/;
-const IPV6_HINT = /[0-9a-f]{1,4}:[0-9a-f]{0,4}:|(?<!:)::(?!:)/i;
 /** Between two addresses these make a range ("1.2.3.4 - 1.2.3.9"), not two addresses. */
 const RANGE_WORD = /^(?:-|\u2013|\u2014|to|through|thru)$/i;
 const PREFIX_APART = /^\/\d{1,3}$/;
-const ADDRESS_CHARACTERS = /^(?=.*[.:])[0-9a-f:.]+(?:\/\d{1,3})?[.:]*$/i;
-
-/** The words of a text node, each with its source line (the node's text keeps the page's line breaks). */
-function tokensOf(value: string, firstLine: number): Token[] {
-  const found: Token[] = [];
-  value.split('\n').forEach((text, index) => {
-    for (const match of text.matchAll(TOKEN)) found.push({ text: match[0], line: firstLine + index });
-  });
-  return found;
-}
-
-/** The address a word is, allowing the full stop or colon of the sentence around it. */
-function addressOf(text: string): Cidr | undefined {
-  // Most words are plainly not addresses; parsing them would cost an exception each.
-  if (!ADDRESS_CHARACTERS.test(text)) return undefined;
-  const cidr = tryParseCidr(text);
-  if (cidr !== undefined) return cidr;
-  const bare = text.replace(/[.:]+$/, '');
-  return bare !== text && bare !== '' ? tryParseCidr(bare) : undefined;
-}
-
-/** An address or CIDR, or text that looks like one: every such word must be observed or named in an issue. */
-export function looksLikeAddress(text: string): boolean {
-  return IPV4_HINT.test(text) || IPV6_HINT.test(text) || addressOf(text) !== undefined;
-}
-
-/** The address-like words of a text, as the page reader splits it (for tests that count what a page holds). */
-export function addressLikeWords(text: string): string[] {
-  return tokensOf(text, 0)
-    .map((token) => token.text)
-    .filter(looksLikeAddress);
-}
 
 interface Unreadable {
   readonly tokens: Token[];

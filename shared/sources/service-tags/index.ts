@@ -14,6 +14,10 @@ const DEFAULT_ARM_SCOPE = 'https://management.azure.com/.default';
 const SOVEREIGN_ARM_HOSTS = new Set(['management.usgovcloudapi.net', 'management.chinacloudapi.cn']);
 /** The list API answers in one page today; the bound only stops a nextLink loop. */
 const MAX_ARM_PAGES = 20;
+/** Microsoft publishes the file weekly; three weeks without a newer one means the URL no longer follows it. */
+const AGEING_DAYS = 21;
+const DAY_MS = 86_400_000;
+const DOWNLOAD_PAGE = 'https://www.microsoft.com/download/details.aspx?id=56519';
 
 /** One selected tag as the upstream wrote it; prefixes are still untrusted text. */
 export interface SelectedTag {
@@ -49,6 +53,9 @@ const documentShape = z.looseObject({
   nextLink: z.string().nullish(),
 });
 
+/** A later page of the ARM listing: its values and the next link; the top-level fields belong to the first page. */
+const laterPageShape = documentShape.partial({ changeNumber: true, cloud: true });
+
 function nameOf(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const { name } = value as { name?: unknown };
@@ -69,17 +76,37 @@ const tagShape = z.looseObject({
  * the full shape check: an odd entry elsewhere in Microsoft's file is not our business.
  */
 export function extractServiceTags(text: string, wanted: readonly string[]): ServiceTagsExtract {
-  let document: unknown;
+  const parsed = documentShape.safeParse(parseJson(text));
+  if (!parsed.success) throw shapeError(parsed.error);
+  const nextLink = parsed.data.nextLink;
+  return {
+    fileChangeNumber: parsed.data.changeNumber,
+    cloud: parsed.data.cloud,
+    tags: selectTags(parsed.data.values, wanted),
+    ...(nextLink ? { nextLink } : {}),
+  };
+}
+
+/** A later ARM page: only its values and next link are read, so one without the top-level fields is still a page. */
+function extractLaterPage(text: string, wanted: readonly string[]): Pick<ServiceTagsExtract, 'tags' | 'nextLink'> {
+  const parsed = laterPageShape.safeParse(parseJson(text));
+  if (!parsed.success) throw shapeError(parsed.error);
+  const nextLink = parsed.data.nextLink;
+  return { tags: selectTags(parsed.data.values, wanted), ...(nextLink ? { nextLink } : {}) };
+}
+
+function parseJson(text: string): unknown {
   try {
-    document = JSON.parse(text);
+    return JSON.parse(text);
   } catch (error) {
     throw new AllowlistError('service-tags-not-json', `The service tags document is not JSON (${shorten((error as Error).message)}).`);
   }
-  const parsed = documentShape.safeParse(document);
-  if (!parsed.success) throw shapeError(parsed.error);
+}
+
+function selectTags(values: readonly unknown[], wanted: readonly string[]): SelectedTag[] {
   const wantedNames = new Set(wanted);
   const tags: SelectedTag[] = [];
-  parsed.data.values.forEach((value, index) => {
+  values.forEach((value, index) => {
     const name = nameOf(value);
     if (name === undefined)
       throw new AllowlistError(
@@ -91,20 +118,34 @@ export function extractServiceTags(text: string, wanted: readonly string[]): Ser
     if (!tag.success) throw shapeError(tag.error, ['values', index]);
     tags.push({ name, changeNumber: tag.data.properties.changeNumber, prefixes: tag.data.properties.addressPrefixes });
   });
-  const nextLink = parsed.data.nextLink;
-  return {
-    fileChangeNumber: parsed.data.changeNumber,
-    cloud: parsed.data.cloud,
-    tags: mergeRepeated(tags),
-    ...(nextLink ? { nextLink } : {}),
-  };
+  return mergeRepeated(tags);
+}
+
+/** Where a document came from, for the stale rule and the ageing warnings. */
+export interface ServiceTagsReading {
+  /**
+   * "file", or "arm:<location>": the ARM API counts changeNumber differently from the file (and may differ by location),
+   * so change numbers are compared only within one source.
+   */
+  readonly source: string;
+  readonly now: Date;
+  /** The date in a file URL's name ("ServiceTags_Public_20251107.json" -> "2025-11-07"). */
+  readonly fileDate?: string;
+}
+
+export function readingOf(target: Pick<ServiceTagsTarget, 'url' | 'arm'>, now: Date): ServiceTagsReading {
+  if (target.arm) return { source: `arm:${target.arm.location}`, now };
+  const dated = /(\d{4})(\d{2})(\d{2})\.json$/i.exec(target.url ? new URL(target.url).pathname : '');
+  return { source: 'file', now, ...(dated ? { fileDate: `${dated[1]}-${dated[2]}-${dated[3]}` } : {}) };
 }
 
 export const observeServiceTags: Source<ServiceTagsTarget> = async (target, context) => {
-  const observedAt = context.now().toISOString();
+  const now = context.now();
+  const observedAt = now.toISOString();
   try {
     const extract = await readSelectedTags(target, context);
-    return { targetId: target.id, type: target.type, observedAt, ...summariseServiceTags(target.tags, extract, context.previousFacts) };
+    const summary = summariseServiceTags(target.tags, extract, context.previousFacts, readingOf(target, now));
+    return { targetId: target.id, type: target.type, observedAt, ...summary };
   } catch (error) {
     return { targetId: target.id, type: target.type, observedAt, status: 'error', entries: [], warnings: [], errors: [toProblem(error)] };
   }
@@ -120,15 +161,28 @@ export function summariseServiceTags(
   wanted: readonly string[],
   extract: ServiceTagsExtract,
   previousFacts?: Readonly<Record<string, string | number>>,
+  reading?: ServiceTagsReading,
 ): Summary {
   const { fileChangeNumber } = extract;
   const previous = Number(previousFacts?.fileChangeNumber);
-  if (Number.isFinite(previous) && previous > fileChangeNumber) {
+  // A row the previous release wrote names no source; its number may come from the other one, so it is not compared.
+  const sameSource = reading === undefined || previousFacts?.source === reading.source;
+  if (sameSource && Number.isFinite(previous) && previous > fileChangeNumber) {
     throw new AllowlistError(
       'service-tags-stale',
-      `The service tags document has changeNumber ${fileChangeNumber}, older than the ${previous} seen before (a stale mirror or cache); it is not used.`,
+      `The service tags document has changeNumber ${fileChangeNumber}, older than the ${previous} seen before from the same source (a stale mirror or cache); it is not used.`,
     );
   }
+  const since =
+    sameSource && previous === fileChangeNumber && typeof previousFacts?.changeNumberSince === 'string'
+      ? previousFacts.changeNumberSince
+      : reading?.now.toISOString();
+  const facts = {
+    fileChangeNumber,
+    ...(reading ? { source: reading.source } : {}),
+    ...(since === undefined ? {} : { changeNumberSince: since }),
+  };
+  const arm = reading?.source.startsWith('arm:') === true;
 
   const found = new Map(extract.tags.map((tag) => [tag.name, tag]));
   const names = [...new Set(wanted)];
@@ -136,13 +190,16 @@ export function summariseServiceTags(
   if (missing.length === names.length) {
     throw new AllowlistError(
       'service-tag-missing',
-      `None of the configured service tags is in the ${extract.cloud} document: ${quoteList(missing)}.`,
+      `None of the configured service tags is in the ${extract.cloud} document: ${quoteList(missing)}.${armSubsetNote(missing, arm)}`,
     );
   }
-  const warnings: Problem[] = missing.map((name) => ({
-    code: 'service-tag-missing',
-    message: `Service tag "${name}" is not in the ${extract.cloud} document (changeNumber ${fileChangeNumber}); its entries are kept as they were.`,
-  }));
+  const warnings: Problem[] = [
+    ...missing.map((name) => ({
+      code: 'service-tag-missing',
+      message: `Service tag "${name}" is not in the ${extract.cloud} document (changeNumber ${fileChangeNumber}); its entries are kept as they were.${armSubsetNote([name], arm)}`,
+    })),
+    ...ageingWarnings(fileChangeNumber, since, reading),
+  ];
 
   const errors: Problem[] = [];
   const evidence = new Map<Cidr, ServiceTagEvidence[]>();
@@ -159,7 +216,44 @@ export function summariseServiceTags(
   if (evidence.size === 0) return { status: 'error', entries: [], warnings, errors };
   const entries = sortCidrs(evidence.keys()).map((cidr) => ({ cidr, evidence: evidence.get(cidr) ?? [] }));
   const complete = errors.length === 0 && missing.length === 0;
-  return { status: complete ? 'ok' : 'partial', entries, warnings, errors, facts: { fileChangeNumber } };
+  return { status: complete ? 'ok' : 'partial', entries, warnings, errors, facts };
+}
+
+/** The ARM API returns a subset of the weekly file; regional tags ("Name.Region") are the ones most often left out. */
+function armSubsetNote(missing: readonly string[], arm: boolean): string {
+  const regional = missing.filter((name) => name.includes('.'));
+  if (!arm || regional.length === 0) return '';
+  return (
+    ` The Service Tags API returns a subset of the weekly ServiceTags file: regional tags such as "${regional[0]}" may be only in the file; ` +
+    'read them from a target with "url" set to the current file.'
+  );
+}
+
+/**
+ * A file URL is dated and never changes: it keeps answering the same data until Microsoft removes it. Three weeks
+ * without a newer file (by the date in its name) or a new changeNumber means the target no longer follows changes.
+ */
+function ageingWarnings(fileChangeNumber: number, since: string | undefined, reading: ServiceTagsReading | undefined): Problem[] {
+  if (reading?.source !== 'file') return [];
+  const moveOn = `Set "url" to the current file (the download link on ${DOWNLOAD_PAGE}), or use "arm", which is always current.`;
+  const days = (date: string) => Math.floor((reading.now.getTime() - Date.parse(date)) / DAY_MS);
+  if (reading.fileDate !== undefined && days(reading.fileDate) > AGEING_DAYS) {
+    return [
+      {
+        code: 'service-tags-file-old',
+        message: `The ServiceTags file is dated ${reading.fileDate} (by its name), ${days(reading.fileDate)} days ago: Microsoft publishes a new file under a new URL every week, so this one no longer follows changes. ${moveOn}`,
+      },
+    ];
+  }
+  if (since !== undefined && days(since) > AGEING_DAYS) {
+    return [
+      {
+        code: 'service-tags-not-moving',
+        message: `The ServiceTags file has had changeNumber ${fileChangeNumber} since ${since.slice(0, 10)}, more than three weeks: the URL may point at an old file that no longer follows changes. ${moveOn}`,
+      },
+    ];
+  }
+  return [];
 }
 
 /** Unique canonical CIDRs of one tag; any bad prefix makes the whole tag unusable rather than silently shorter. */
@@ -209,7 +303,8 @@ async function readFromArm(arm: ArmSettings, wanted: readonly string[], context:
   const first = armListUrl(arm);
   const token = await armToken(arm.baseUrl, context);
   const origin = new URL(base).origin;
-  const pages: ServiceTagsExtract[] = [];
+  const pages: Array<Pick<ServiceTagsExtract, 'tags' | 'nextLink'>> = [];
+  let head: ServiceTagsExtract | undefined;
   for (let url: string | undefined = first; url !== undefined;) {
     if (pages.length === MAX_ARM_PAGES)
       throw new AllowlistError('arm-paging', `The Service Tags API returned more than ${MAX_ARM_PAGES} pages; refusing to follow further.`);
@@ -219,11 +314,11 @@ async function readFromArm(arm: ArmSettings, wanted: readonly string[], context:
         `The Service Tags API pointed its next page at another host (${new URL(url).origin}); the token is not sent there.`,
       );
     }
-    const page = extractServiceTags(await fetchArmPage(url, token, context), wanted);
+    const text = await fetchArmPage(url, token, context);
+    const page = head === undefined ? (head = extractServiceTags(text, wanted)) : extractLaterPage(text, wanted);
     pages.push(page);
     url = page.nextLink;
   }
-  const [head] = pages;
   if (!head) throw new AllowlistError('arm-paging', 'The Service Tags API returned no page.');
   return { fileChangeNumber: head.fileChangeNumber, cloud: head.cloud, tags: mergeRepeated(pages.flatMap((page) => page.tags)) };
 }

@@ -9,7 +9,7 @@ const TOKEN = 'lt-secret-token-3f9a1c';
 const ENVIRONMENT_KEY = '8c5c1a5e-7e43-4b8f-9d1b-2f5d6c0b9a11';
 
 /** The LifeTime API v2 Environment object, as GET /lifetimeapi/rest/v2/environments/{key}/ returns it. */
-function environment(numberOfFrontEnds: unknown): string {
+function environment(numberOfFrontEnds: unknown, overrides: Record<string, unknown> = {}): string {
   return JSON.stringify({
     Key: ENVIRONMENT_KEY,
     Name: 'Production',
@@ -23,6 +23,7 @@ function environment(numberOfFrontEnds: unknown): string {
     ApplicationServer: 'IIS',
     DatabaseProvider: 'SqlServer',
     IsCloudEnvironment: true,
+    ...overrides,
   });
 }
 
@@ -36,14 +37,23 @@ afterAll(async () => {
   await peer.close();
 });
 
-function target(frontEnds: string[], tokenSetting?: string): OutSystemsTarget {
+function target(
+  frontEnds: string[],
+  tokenSetting?: string,
+  options: { url?: string; environmentHost?: string; environmentKey?: string } = {},
+): OutSystemsTarget {
   const config = parseConfig({
     targets: [
       {
         id: 'acme-prod',
         type: 'outsystems',
         frontEnds,
-        lifetime: { url: `${peer.url}/`, environmentKey: ENVIRONMENT_KEY, ...(tokenSetting ? { tokenSetting } : {}) },
+        ...(options.environmentHost ? { environmentHost: options.environmentHost } : {}),
+        lifetime: {
+          url: options.url ?? `${peer.url}/`,
+          environmentKey: options.environmentKey ?? ENVIRONMENT_KEY,
+          ...(tokenSetting ? { tokenSetting } : {}),
+        },
       },
     ],
   });
@@ -58,9 +68,24 @@ function context(env: Record<string, string | undefined> = { LIFETIME_TOKEN: TOK
   };
 }
 
-/** Serves the environment only to the right path with the right bearer token, like LifeTime. */
+/** Serves the environment only to the right path with the right bearer token, like LifeTime; the list of environments too. */
 function lifetimeServing(body: string, contentType = 'application/json'): void {
   peer.handle((request, response) => {
+    if (request.url === '/lifetimeapi/rest/v2/environments/' && request.headers.authorization === `Bearer ${TOKEN}`) {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(
+        JSON.stringify([
+          { Key: 'a1b2c3d4-0000-4000-8000-000000000001', Name: 'Development', HostName: 'acme-dev.outsystemsenterprise.com' },
+          { Key: ENVIRONMENT_KEY, Name: 'Production', HostName: 'acme.outsystemsenterprise.com' },
+        ]),
+      );
+      return;
+    }
+    if (request.headers.authorization === 'Bearer no-role-token') {
+      response.writeHead(403, { 'content-type': 'application/json' });
+      response.end('{"Errors":["Forbidden"]}');
+      return;
+    }
     if (request.url !== `/lifetimeapi/rest/v2/environments/${ENVIRONMENT_KEY}/`) {
       response.writeHead(404, { 'content-type': 'application/json' });
       response.end('{"Errors":["Environment not found"]}');
@@ -144,6 +169,54 @@ describe('LifeTime front-end count check', () => {
     });
     const check = await checkLifeTime(target(['fe1']), context());
     expect(check.warnings.map((w) => w.code)).toEqual(['new-front-end']);
+    expectNoToken(check.warnings);
+  });
+
+  it('uses the origin of a URL pasted from the LifeTime console (ending in /lifetime)', async () => {
+    lifetimeServing(environment(2));
+    const check = await checkLifeTime(target(['fe1', 'fe2'], undefined, { url: `${peer.url}/lifetime/` }), context());
+    expect(check).toEqual({ warnings: [], reportedFrontEnds: 2 });
+    expect(peer.requests.at(-1)?.path).toBe(`/lifetimeapi/rest/v2/environments/${ENVIRONMENT_KEY}/`);
+  });
+
+  it('warns when the environment LifeTime describes is not environmentHost', async () => {
+    lifetimeServing(environment(2));
+    const other = await checkLifeTime(
+      target(['fe1', 'fe2'], undefined, { environmentHost: 'acme-dev.outsystemsenterprise.com' }),
+      context(),
+    );
+    expect(other.warnings.map((w) => w.code)).toEqual(['lifetime-environment-mismatch']);
+    expect(other.warnings[0]?.message).toContain(
+      'is acme.outsystemsenterprise.com, but "environmentHost" is acme-dev.outsystemsenterprise.com',
+    );
+    const same = await checkLifeTime(target(['fe1', 'fe2'], undefined, { environmentHost: 'ACME.outsystemsenterprise.com' }), context());
+    expect(same.warnings).toEqual([]);
+  });
+
+  it('warns when the environment is not on OutSystems Cloud', async () => {
+    lifetimeServing(environment(2, { IsCloudEnvironment: false }));
+    const check = await checkLifeTime(target(['fe1', 'fe2']), context());
+    expect(check.warnings.map((w) => w.code)).toEqual(['lifetime-not-cloud']);
+    expect(check.warnings[0]?.message).toContain('IsCloudEnvironment false');
+    expect(check.reportedFrontEnds).toBe(2);
+  });
+
+  it('turns 403 into a warning that says what the service account needs, naming the setting and not the token', async () => {
+    lifetimeServing(environment(2));
+    const check = await checkLifeTime(target(['fe1']), context({ LIFETIME_TOKEN: 'no-role-token' }));
+    expect(check.warnings.map((w) => w.code)).toEqual(['lifetime-forbidden']);
+    expect(check.warnings[0]?.message).toContain('HTTP 403');
+    expect(check.warnings[0]?.message).toContain('LIFETIME_TOKEN');
+    expect(check.warnings[0]?.message).toContain('LifeTime > User Management');
+    expect(check.warnings[0]?.message).not.toContain('no-role-token');
+  });
+
+  it('turns 404 into a warning listing the environments the token sees, by name and key', async () => {
+    lifetimeServing(environment(2));
+    const check = await checkLifeTime(target(['fe1'], undefined, { environmentKey: 'f00dfeed-0000-4000-8000-00000000beef' }), context());
+    expect(check.warnings.map((w) => w.code)).toEqual(['lifetime-environment-unknown']);
+    expect(check.warnings[0]?.message).toContain('no environment with key f00dfeed-0000-4000-8000-00000000beef');
+    expect(check.warnings[0]?.message).toContain(`"Development" (a1b2c3d4-0000-4000-8000-000000000001), "Production" (${ENVIRONMENT_KEY})`);
     expectNoToken(check.warnings);
   });
 

@@ -98,7 +98,7 @@ describe('observeServiceTags from the weekly file over HTTP', () => {
     expect(observation.targetId).toBe('azure-tags');
     expect(observation.type).toBe('service-tags');
     expect(observation.observedAt).toBe('2025-11-10T06:00:00.000Z');
-    expect(observation.facts).toEqual({ fileChangeNumber: 274 });
+    expect(observation.facts).toEqual({ fileChangeNumber: 274, source: 'file', changeNumberSince: '2025-11-10T06:00:00.000Z' });
     const cidrs = observation.entries.map((entry) => entry.cidr);
     expect(cidrs).toEqual(expectedIpv4Prefixes(MCAS));
     expect(cidrs).toHaveLength(2302);
@@ -181,7 +181,7 @@ describe('missing tags', () => {
     expect(observation.warnings[0]!.code).toBe('service-tag-missing');
     expect(observation.warnings[0]!.message).toContain('"MicrosoftCloudAppSecurity.Atlantis"');
     expect(observation.entries).toHaveLength(2302);
-    expect(observation.facts).toEqual({ fileChangeNumber: 274 });
+    expect(observation.facts).toMatchObject({ fileChangeNumber: 274 });
   });
 
   it('is an error when none of the configured tags is in the file (names match exactly, case included)', async () => {
@@ -199,7 +199,10 @@ describe('missing tags', () => {
 describe('stale rule', () => {
   it('refuses a file older than the one seen before, naming both change numbers', async () => {
     const url = serveFile(fixtureBytes);
-    const observation = await observeServiceTags(target({ url, tags: [MCAS] }), context({ previousFacts: { fileChangeNumber: 275 } }));
+    const observation = await observeServiceTags(
+      target({ url, tags: [MCAS] }),
+      context({ previousFacts: { fileChangeNumber: 275, source: 'file' } }),
+    );
 
     expect(observation.status).toBe('error');
     expect(observation.entries).toEqual([]);
@@ -210,15 +213,68 @@ describe('stale rule', () => {
 
   it('reads a change number stored as text the same way', async () => {
     const url = serveFile(fixtureBytes);
-    const observation = await observeServiceTags(target({ url, tags: [MCAS] }), context({ previousFacts: { fileChangeNumber: '300' } }));
+    const observation = await observeServiceTags(
+      target({ url, tags: [MCAS] }),
+      context({ previousFacts: { fileChangeNumber: '300', source: 'file' } }),
+    );
     expect(codes(observation)).toEqual(['service-tags-stale']);
   });
 
   it.each([274, 12, '274'])('accepts the file when the previous change number was %s', async (previous) => {
     const url = serveFile(fixtureBytes);
-    const observation = await observeServiceTags(target({ url, tags: [MCAS] }), context({ previousFacts: { fileChangeNumber: previous } }));
+    const observation = await observeServiceTags(
+      target({ url, tags: [MCAS] }),
+      context({ previousFacts: { fileChangeNumber: previous, source: 'file' } }),
+    );
     expect(observation.status).toBe('ok');
     expect(observation.entries).toHaveLength(2302);
+  });
+});
+
+describe('a file that no longer moves', () => {
+  it('warns when the file named in the URL is more than three weeks old, and says how to move on', async () => {
+    const url = serveFile(fixtureBytes);
+    const observation = await observeServiceTags(
+      target({ url, tags: [MCAS] }),
+      context({ now: () => new Date('2025-12-01T06:00:00.000Z') }),
+    );
+    expect(observation.status).toBe('ok');
+    expect(observation.warnings.map((w) => w.code)).toEqual(['service-tags-file-old']);
+    expect(observation.warnings[0]!.message).toContain('dated 2025-11-07');
+    expect(observation.warnings[0]!.message).toContain('Set "url" to the current file');
+    expect(observation.warnings[0]!.message).toContain('use "arm"');
+  });
+
+  it('stays quiet at three weeks', async () => {
+    const url = serveFile(fixtureBytes);
+    const observation = await observeServiceTags(
+      target({ url, tags: [MCAS] }),
+      context({ now: () => new Date('2025-11-28T06:00:00.000Z') }),
+    );
+    expect(observation.warnings).toEqual([]);
+  });
+
+  it('warns when an undated URL has served the same changeNumber for more than three weeks, counting from when it was first seen', async () => {
+    peer.handle(routes({ '/mirror/service-tags.json': { body: fixtureBytes, contentType: 'application/json' } }));
+    const url = `${peer.url}/mirror/service-tags.json`;
+    const previousFacts = { fileChangeNumber: 274, source: 'file', changeNumberSince: '2025-11-01T06:00:00.000Z' };
+    const early = await observeServiceTags(target({ url, tags: [MCAS] }), context({ previousFacts }));
+    expect(early.warnings).toEqual([]);
+    expect(early.facts).toEqual(previousFacts);
+    const late = await observeServiceTags(
+      target({ url, tags: [MCAS] }),
+      context({ previousFacts, now: () => new Date('2025-11-23T06:00:00.000Z') }),
+    );
+    expect(late.status).toBe('ok');
+    expect(late.warnings.map((w) => w.code)).toEqual(['service-tags-not-moving']);
+    expect(late.warnings[0]!.message).toContain('changeNumber 274 since 2025-11-01');
+    // A new changeNumber starts the count again.
+    const moved = await observeServiceTags(
+      target({ url, tags: [MCAS] }),
+      context({ previousFacts: { ...previousFacts, fileChangeNumber: 270 }, now: () => new Date('2025-11-23T06:00:00.000Z') }),
+    );
+    expect(moved.warnings).toEqual([]);
+    expect(moved.facts).toMatchObject({ changeNumberSince: '2025-11-23T06:00:00.000Z' });
   });
 });
 
@@ -359,7 +415,7 @@ describe('observeServiceTags from the ARM Service Tags API', () => {
     expect(peer.requests).toHaveLength(1);
     expect(peer.requests[0]!.path).toBe(`${servicePath}?api-version=${apiVersion}`);
     expect(peer.requests[0]!.headers.authorization).toBe(`Bearer ${TOKEN}`);
-    expect(observation.facts).toEqual({ fileChangeNumber: 274 });
+    expect(observation.facts).toEqual({ fileChangeNumber: 274, source: 'arm:westeurope', changeNumberSince: '2025-11-10T06:00:00.000Z' });
     expect(observation.entries).toHaveLength(2302 + 7);
     const fromMcas = observation.entries.filter((entry) => entry.evidence.some((item) => item.kind === 'service-tag' && item.tag === MCAS));
     expect(fromMcas.map((entry) => entry.cidr)).toEqual(expectedIpv4Prefixes(MCAS));
@@ -441,9 +497,48 @@ describe('observeServiceTags from the ARM Service Tags API', () => {
     serveArm({ '': asArmResponse(fixture, SUBSCRIPTION) });
     const observation = await observeServiceTags(
       armTarget([MCAS]),
-      context({ armCredential: new StaticTokenCredential(TOKEN), previousFacts: { fileChangeNumber: 280 } }),
+      context({ armCredential: new StaticTokenCredential(TOKEN), previousFacts: { fileChangeNumber: 280, source: 'arm:westeurope' } }),
     );
     expect(codes(observation)).toEqual(['service-tags-stale']);
+  });
+
+  it('keys the stale rule by source: a target switched from the file (or another location) to ARM is not stale', async () => {
+    serveArm({ '': asArmResponse(fixture, SUBSCRIPTION) });
+    for (const source of ['file', 'arm:northeurope']) {
+      const observation = await observeServiceTags(
+        armTarget([MCAS]),
+        context({ armCredential: new StaticTokenCredential(TOKEN), previousFacts: { fileChangeNumber: 280, source } }),
+      );
+      expect(observation.status, source).toBe('ok');
+      expect(observation.facts).toEqual({ fileChangeNumber: 274, source: 'arm:westeurope', changeNumberSince: '2025-11-10T06:00:00.000Z' });
+    }
+  });
+
+  it('says that a regional tag missing from the API may be only in the file', async () => {
+    const withoutRegional = fixture.values.filter((value) => value.name !== MCAS_WEST_EUROPE);
+    serveArm({ '': asArmResponse(fixture, SUBSCRIPTION, withoutRegional) });
+    const credential = new StaticTokenCredential(TOKEN);
+    const partial = await observeServiceTags(armTarget([MCAS, MCAS_WEST_EUROPE]), context({ armCredential: credential }));
+    expect(partial.status).toBe('partial');
+    expect(partial.warnings.map((w) => w.code)).toEqual(['service-tag-missing']);
+    expect(partial.warnings[0]!.message).toContain('The Service Tags API returns a subset of the weekly ServiceTags file');
+    expect(partial.warnings[0]!.message).toContain(`regional tags such as "${MCAS_WEST_EUROPE}" may be only in the file`);
+    const none = await observeServiceTags(armTarget([MCAS_WEST_EUROPE]), context({ armCredential: credential }));
+    expect(codes(none)).toEqual(['service-tag-missing']);
+    expect(none.errors[0]!.message).toContain('may be only in the file');
+  });
+
+  it('reads a later page that lacks the top-level fields', async () => {
+    const nextLink = `${peer.url}${servicePath}?api-version=${apiVersion}&page=2`;
+    const rest = fixture.values.slice(10).map((value) => ({
+      ...value,
+      properties: { ...value.properties, changeNumber: String(value.properties.changeNumber) },
+    }));
+    serveArm({ '': asArmResponse(fixture, SUBSCRIPTION, fixture.values.slice(0, 10), nextLink), '2': { values: rest } });
+    const observation = await observeServiceTags(armTarget([MCAS]), context({ armCredential: new StaticTokenCredential(TOKEN) }));
+    expect(observation.status).toBe('ok');
+    expect(observation.entries.map((entry) => entry.cidr)).toEqual(expectedIpv4Prefixes(MCAS));
+    expect(observation.facts).toMatchObject({ fileChangeNumber: 274 });
   });
 });
 

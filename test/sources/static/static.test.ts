@@ -80,11 +80,11 @@ describe('observeTarget', () => {
       tags: ['AzureFrontDoor.MicrosoftSecurity'],
     });
     const fresh = await observeTarget(tags!, context());
-    const stale = await observeTarget(tags!, context({ previousFacts: { fileChangeNumber: 999 } }));
+    const stale = await observeTarget(tags!, context({ previousFacts: { fileChangeNumber: 999, source: 'file' } }));
 
     expect(fresh.status).toBe('ok');
     expect(fresh.entries).toHaveLength(7);
-    expect(fresh.facts).toEqual({ fileChangeNumber: 274 });
+    expect(fresh.facts).toMatchObject({ fileChangeNumber: 274, source: 'file' });
     expect(stale.errors.map((problem) => problem.code)).toEqual(['service-tags-stale']);
   });
 

@@ -1,0 +1,270 @@
+import { createHash } from 'node:crypto';
+import type { OdcTarget } from '../../config.js';
+import { sortCidrs, type Cidr } from '../../ipset.js';
+import { fetchText, probeUrl, type FetchedText, type ProbedUrl } from '../../net/http.js';
+import { AllowlistError, toProblem, type Problem } from '../../problem.js';
+import type { Observation, ObservationStatus, ObservedEntry, Source, SourceContext, UnknownScope } from '../source.js';
+import { ODC_UNPLACED, parseOdcPage, squash, type OdcPage, type OdcRegion, type OdcScope } from './page.js';
+import { regionKey, type OdcEvidence, type OdcPurpose } from './schema.js';
+
+/** raw.githubusercontent.com serves the page source as text/plain; other mirrors use the markdown types. */
+const MARKDOWN_TYPES = ['text/plain', 'text/markdown', 'text/x-markdown', 'application/octet-stream'];
+
+/** Purposes whose tables list one row per region: a selected region missing from them is a part the page no longer shows. */
+const REGIONAL_PURPOSES: readonly OdcPurpose[] = ['runtime', 'identity', 'data-platform', 'platform-unification'];
+
+/** Which revision of the page an address was read from, as a reviewer can check it. */
+export interface OdcRevision {
+  /** "sha256:" and the first 16 hex digits of the SHA-256 of the page text. */
+  readonly revision: string;
+  readonly etag?: string;
+  readonly lastModified?: string;
+}
+
+export interface OdcSelection {
+  readonly entries: ObservedEntry[];
+  readonly warnings: Problem[];
+  /** Addresses stand under a section no rule maps while purposes are listed: every previous entry must stay. */
+  readonly incomplete: boolean;
+  readonly unknownScopes: UnknownScope[];
+}
+
+/** Fetches the ODC public IP addresses page and keeps the configured purposes, regions and stages. */
+export const observeOdc: Source<OdcTarget> = async (target, context) => {
+  const observation = (status: ObservationStatus, rest: Partial<Observation>): Observation => ({
+    targetId: target.id,
+    type: target.type,
+    observedAt: context.now().toISOString(),
+    status,
+    entries: [],
+    warnings: [],
+    errors: [],
+    ...rest,
+  });
+  let page: OdcPage;
+  let revision: OdcRevision;
+  try {
+    const fetched = await fetchText(target.url, {
+      ...context.config.http,
+      contentTypes: MARKDOWN_TYPES,
+      ...(context.signal ? { signal: context.signal } : {}),
+    });
+    revision = revisionOf(fetched);
+    page = parseOdcPage(fetched.text);
+  } catch (error) {
+    return observation('error', { errors: [toProblem(error, 'odc-failed')] });
+  }
+  const facts = { facts: { revision: revision.revision } };
+  const selection = selectOdcEntries(page, target, revision);
+  if (selection.entries.length === 0) {
+    const empty = new AllowlistError(
+      'odc-selection-empty',
+      `the ODC page (${revision.revision}) has no addresses for ${describeSelection(target)}`,
+    );
+    return observation('error', { warnings: selection.warnings, errors: [empty.toProblem()], ...facts });
+  }
+  if (selection.incomplete || selection.unknownScopes.length > 0) {
+    const scopes = selection.incomplete ? {} : { unknownScopes: selection.unknownScopes };
+    return observation('partial', { entries: selection.entries, warnings: selection.warnings, ...scopes, ...facts });
+  }
+  return observation('ok', { entries: selection.entries, warnings: selection.warnings, ...facts });
+};
+
+/** allowlist-drift doctor: whether the page answers with a markdown type, as a run needs, without reading it. */
+export function probeOdc(target: Pick<OdcTarget, 'url'>, context: Pick<SourceContext, 'config' | 'signal'>): Promise<ProbedUrl> {
+  return probeUrl(target.url, {
+    ...context.config.http,
+    contentTypes: MARKDOWN_TYPES,
+    ...(context.signal ? { signal: context.signal } : {}),
+  });
+}
+
+/** The page has no date in its front matter: its content hash names the revision, with the server's validators beside it. */
+export function revisionOf(fetched: Pick<FetchedText, 'text' | 'etag' | 'lastModified'>): OdcRevision {
+  const hash = createHash('sha256').update(fetched.text, 'utf8').digest('hex').slice(0, 16);
+  return {
+    revision: `sha256:${hash}`,
+    ...(fetched.etag ? { etag: fetched.etag } : {}),
+    ...(fetched.lastModified ? { lastModified: fetched.lastModified } : {}),
+  };
+}
+
+/**
+ * Keeps the entries of the selected purposes, regions and stages. What the page could not show of the selection
+ * makes the observation partial, as narrowly as it can be told: a broken cell blinds its row; a selected region the
+ * page no longer names blinds that region (the page has renamed regions, so the warning names the closest current
+ * name); a selected purpose or a runtime stage the page lacks for a region blinds that part. An address under a
+ * section no rule maps is observed as `other` when purposes are "*", and blinds everything when they are listed,
+ * since a renamed section must not look like removed addresses.
+ */
+export function selectOdcEntries(
+  page: OdcPage,
+  target: Pick<OdcTarget, 'regions' | 'stages' | 'purposes'>,
+  revision: OdcRevision,
+): OdcSelection {
+  const purposes = target.purposes === '*' ? undefined : new Set<OdcPurpose>(target.purposes);
+  const stages = target.stages === '*' ? undefined : new Set<string>(target.stages);
+  const purposeSelected = (purpose: OdcPurpose) => purposes === undefined || purposes.has(purpose);
+  const stageSelected = (stage: string | undefined) => stages === undefined || stage === undefined || stages.has(stage);
+  // Each configured region, as the keys of the page regions it names (by name, anchor or key, ignoring case and punctuation).
+  const configured = target.regions === '*' ? undefined : target.regions.map((name) => ({ name, keys: regionsNamed(page, name) }));
+  const selectedKeys = configured === undefined ? undefined : new Set(configured.flatMap((region) => region.keys));
+  const regionSelected = (region: string) => selectedKeys === undefined || region === ODC_UNPLACED || selectedKeys.has(region);
+  const note = ` (${revision.revision})`;
+  const warnings: Problem[] = [];
+  const unknown = new Map<string, UnknownScope>();
+  const blind = (scope: { purpose?: OdcPurpose; region?: string; stage?: string }) => {
+    const pattern: UnknownScope = { kind: 'odc', ...scope };
+    unknown.set(JSON.stringify(pattern), pattern);
+  };
+
+  for (const region of configured ?? []) {
+    if (region.keys.length > 0) continue;
+    const closest = closestRegion(page, region.name);
+    warnings.push({
+      code: 'odc-region-missing',
+      message:
+        `the ODC page${note} no longer names the selected region "${region.name}"` +
+        (closest
+          ? `; the closest current name is "${closest.name}" (the page has renamed regions before): if that is your region, write it in "regions"`
+          : '') +
+        `; the region's approved addresses are kept, neither missed nor removed`,
+    });
+    blind({ region: regionKey(region.name) });
+  }
+  for (const purpose of REGIONAL_PURPOSES.filter((p) => purposes?.has(p))) {
+    const rows = page.rows.get(purpose);
+    if (rows === undefined) {
+      warnings.push({
+        code: 'odc-purpose-missing',
+        message: `the ODC page${note} lists no addresses for the selected purpose "${purpose}"; its approved addresses are kept, neither missed nor removed`,
+      });
+      blind({ purpose });
+    }
+  }
+  // A named region present elsewhere on the page but without a row in a selected purpose, or without a selected stage.
+  for (const key of selectedKeys ?? []) {
+    for (const purpose of REGIONAL_PURPOSES) {
+      const rows = page.rows.get(purpose);
+      if (!purposeSelected(purpose) || rows === undefined) continue;
+      const name = page.regions.get(key)?.name ?? key;
+      const stagesListed = rows.get(key);
+      if (stagesListed === undefined) {
+        // Selecting "*" purposes must not make every region missing from a section that never listed it a warning.
+        if (purposes === undefined) continue;
+        const listed = { regions: new Map([...page.regions].filter(([other]) => rows.has(other))) };
+        warnings.push({
+          code: 'odc-region-missing',
+          message: `the ODC page${note} lists no ${purpose} addresses for the selected region "${name}"${closestNote(closestRegion(listed, name))}; its approved ${purpose} addresses there are kept, neither missed nor removed`,
+        });
+        blind({ purpose, region: key });
+        continue;
+      }
+      if (purpose !== 'runtime' || stages === undefined) continue;
+      for (const stage of stages) {
+        if (stagesListed.has(stage)) continue;
+        warnings.push({
+          code: 'odc-stage-missing',
+          message: `the ODC page${note} lists no ${stage} runtime addresses for region "${name}"; the approved ones are kept, neither missed nor removed`,
+        });
+        blind({ purpose, region: key, stage });
+      }
+    }
+  }
+  let incomplete = false;
+  for (const heading of page.unrecognised) {
+    if (purposes === undefined) {
+      warnings.push({
+        code: 'odc-section-unrecognised',
+        message: `the ODC page${note} lists addresses under "${heading}", which maps to no purpose; they are observed under purpose "other"`,
+      });
+    } else if (!purposes.has('other')) {
+      incomplete = true;
+      warnings.push({
+        code: 'odc-section-unrecognised',
+        message: `the ODC page${note} lists addresses under "${heading}", which maps to no purpose; a selected purpose may have been renamed, so this check removes nothing`,
+      });
+    }
+  }
+  for (const issue of page.issues) {
+    const scopes = issue.scopes.filter(
+      (scope) =>
+        purposeSelected(scope.purpose) && (scope.region === undefined || regionSelected(scope.region)) && stageSelected(scope.stage),
+    );
+    if (scopes.length === 0) continue;
+    for (const scope of scopes) blind(scope);
+    warnings.push({
+      code: issue.code,
+      message: `${issue.message}${note}; until the page is fixed, what it lists for ${scopes.map(describeScope).join(', ')} is unknown: approved addresses from there are kept, neither missed nor removed`,
+    });
+  }
+
+  const evidence = new Map<Cidr, OdcEvidence[]>();
+  for (const entry of page.entries) {
+    if (!purposeSelected(entry.purpose) || !regionSelected(entry.region) || !stageSelected(entry.stage)) continue;
+    evidence.set(entry.cidr, [
+      ...(evidence.get(entry.cidr) ?? []),
+      {
+        kind: 'odc',
+        purpose: entry.purpose,
+        region: entry.region,
+        ...(entry.stage === undefined ? {} : { stage: entry.stage }),
+        heading: entry.heading,
+        ...revision,
+      },
+    ]);
+  }
+  const entries = sortCidrs(evidence.keys()).map((cidr) => ({ cidr, evidence: evidence.get(cidr) ?? [] }));
+  return { entries, warnings, incomplete, unknownScopes: [...unknown.values()] };
+}
+
+/** The keys of the page regions a configured name stands for. */
+function regionsNamed(page: OdcPage, name: string): string[] {
+  const wanted = squash(name);
+  return [...page.regions.values()].filter((region) => region.spellings.has(wanted)).map((region) => region.key);
+}
+
+/**
+ * The current region a vanished name most likely became. Renames keep the location in parentheses ("Middle East (Tel
+ * Aviv)" became "Israel (Tel Aviv)"), so a region with the same location wins; otherwise the fewest edits apart.
+ */
+export function closestRegion(page: Pick<OdcPage, 'regions'>, name: string): OdcRegion | undefined {
+  const regions = [...page.regions.values()];
+  const location = (text: string) => squash(/\(([^)]*)\)/.exec(text)?.[1] ?? '');
+  const sameLocation = location(name) === '' ? [] : regions.filter((region) => location(region.name) === location(name));
+  if (sameLocation.length === 1) return sameLocation[0];
+  const wanted = squash(name);
+  let best: { region: OdcRegion; distance: number } | undefined;
+  for (const region of sameLocation.length > 1 ? sameLocation : regions) {
+    const distance = editDistance(wanted, squash(region.name));
+    if (best === undefined || distance < best.distance) best = { region, distance };
+  }
+  return best?.region;
+}
+
+function closestNote(region: OdcRegion | undefined): string {
+  return region
+    ? `; the closest current name is "${region.name}" (the page has renamed regions before): if that is your region, write it in "regions"`
+    : '';
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+function describeScope(scope: OdcScope): string {
+  return [scope.purpose, scope.region && `region ${scope.region}`, scope.stage && `stage ${scope.stage}`].filter(Boolean).join(' in ');
+}
+
+function describeSelection(target: Pick<OdcTarget, 'regions' | 'stages' | 'purposes'>): string {
+  const list = (value: '*' | readonly string[]) => (value === '*' ? 'all' : value.join(', '));
+  return `purposes ${list(target.purposes)} in regions ${list(target.regions)}, stages ${list(target.stages)}`;
+}

@@ -1,0 +1,540 @@
+import type { PhrasingContent, Root, RootContent, Table, TableCell } from 'mdast';
+import { fromMarkdown } from 'mdast-util-from-markdown';
+import { gfmTableFromMarkdown } from 'mdast-util-gfm-table';
+import { gfmTable } from 'micromark-extension-gfm-table';
+import type { Cidr } from '../../ipset.js';
+import { AllowlistError } from '../../problem.js';
+import { addressOf, looksLikeAddress, tokensOf, type Token } from '../address-words.js';
+import { regionKey, stageKey, type OdcPurpose } from './schema.js';
+
+/** One address as the page lists it: its purpose, region and stage decide which firewall rule needs it. */
+export interface OdcPageEntry {
+  readonly cidr: Cidr;
+  readonly purpose: OdcPurpose;
+  /** Region key ("europe-frankfurt"), or "unplaced" for an address in prose under a section no rule maps. */
+  readonly region: string;
+  /** Runtime tables only: the stage type key. */
+  readonly stage?: string;
+  /** Heading path and row label, joined with " > ". */
+  readonly heading: string;
+}
+
+/** A part of the page: a purpose, narrowed to a region and a stage when the page tells them. */
+export interface OdcScope {
+  readonly purpose: OdcPurpose;
+  readonly region?: string;
+  readonly stage?: string;
+}
+
+export type OdcIssueCode =
+  /** Address-like text that is not one address or CIDR: a typo, a letter glued on, a range. */
+  | 'odc-unreadable-address'
+  /** An address outside the IP column of a table, or in prose under a section whose tables give its region. */
+  | 'odc-address-outside-list'
+  /** A table row whose region or stage cannot be told. */
+  | 'odc-unlabelled-row'
+  /** Address-like text the reader never reached (raw HTML, a link target): nothing is known about it. */
+  | 'odc-address-not-read';
+
+/** Address-like text not taken as a listed address; every such word is named in exactly one issue. */
+export interface OdcPageIssue {
+  readonly code: OdcIssueCode;
+  /** Line in the page source (front matter included), 1-based. */
+  readonly line: number;
+  readonly tokens: readonly string[];
+  readonly message: string;
+  /** What the page may list there that this reading cannot see. */
+  readonly scopes: readonly OdcScope[];
+}
+
+/** A region as the page names it, with every spelling it was met under (squashed: letters and digits only). */
+export interface OdcRegion {
+  readonly key: string;
+  readonly name: string;
+  readonly spellings: ReadonlySet<string>;
+}
+
+export interface OdcPage {
+  /** Unique (cidr, purpose, region, stage) tuples in page order. */
+  readonly entries: readonly OdcPageEntry[];
+  /** Every region the page names, by key. */
+  readonly regions: ReadonlyMap<string, OdcRegion>;
+  /** Per purpose, the regions it lists rows for; per runtime region, its stages. */
+  readonly rows: ReadonlyMap<OdcPurpose, ReadonlyMap<string, ReadonlySet<string>>>;
+  /** Headings below the title that hold addresses but map to no purpose: their addresses are `other`. */
+  readonly unrecognised: readonly string[];
+  readonly issues: readonly OdcPageIssue[];
+}
+
+/** Region of an `other` address that no table placed. */
+export const ODC_UNPLACED = 'unplaced';
+
+/**
+ * How headings map to purposes; the nearest heading below the title that maps decides. Order matters: "Data platform
+ * public IP addresses" is data-platform, not runtime. The first revisions called the runtime section "ODC public IP
+ * addresses".
+ */
+export const ODC_HEADING_RULES: ReadonlyArray<{ readonly pattern: RegExp; readonly purpose: OdcPurpose }> = [
+  { pattern: /\bdata platform\b|\bstreaming\b|\banalytics\b|\baudit trails?\b/i, purpose: 'data-platform' },
+  { pattern: /\bplatform unification\b/i, purpose: 'platform-unification' },
+  { pattern: /\bidentity\b|\bcustom domains?\b/i, purpose: 'identity' },
+  { pattern: /\bruntime\b|^ODC public IP addresses$/i, purpose: 'runtime' },
+];
+
+export function purposeOfHeading(heading: string): OdcPurpose | undefined {
+  return ODC_HEADING_RULES.find((rule) => rule.pattern.test(heading))?.purpose;
+}
+
+/** Letters and digits only: how a configured region is compared with the page's names and anchors. */
+export function squash(text: string): string {
+  return regionKey(text).replace(/-/g, '');
+}
+
+/** Parses the page source into addresses per purpose, region and stage. */
+export function parseOdcPage(markdown: string): OdcPage {
+  if (markdown.trim() === '') throw new AllowlistError('odc-empty', 'the ODC public IP addresses page is empty');
+  if (/^\s*<(!doctype\s+html|html|head|body)[\s>]/i.test(markdown)) {
+    throw new AllowlistError('odc-not-markdown', 'the ODC page URL returned HTML, not the markdown page source (use the raw file URL)');
+  }
+  const source = blankFrontMatter(markdown);
+  const tree = fromMarkdown(source, { extensions: [gfmTable()], mdastExtensions: [gfmTableFromMarkdown()] });
+  assertLastTableComplete(tree, source);
+  const reader = new PageReader();
+  reader.readBlocks(tree.children);
+  reader.sweep(source.split('\n'));
+  const page = reader.result();
+  if (!page.entries.some((entry) => entry.purpose !== 'other')) {
+    throw new AllowlistError(
+      'odc-no-addresses',
+      'the ODC page lists no addresses under a known section (runtime, identity, data platform, platform unification); its layout may have changed',
+    );
+  }
+  return page;
+}
+
+interface Heading {
+  readonly depth: number;
+  readonly text: string;
+  readonly anchor?: string;
+}
+
+/** Where text stands: its purpose, the heading that set it, and the region heading below that, if any. */
+interface Place {
+  readonly purpose: OdcPurpose;
+  readonly path: string;
+  /** A heading below the purpose's own (the runtime tables sit under one heading per region). */
+  readonly regionHeading?: Heading;
+  /** Under a heading below the title that no rule maps. */
+  readonly unrecognised: boolean;
+}
+
+class PageReader {
+  private headings: Heading[] = [];
+  private readonly places: Array<{ readonly line: number; readonly place: Place }> = [];
+  private readonly entries = new Map<string, OdcPageEntry>();
+  private readonly regions = new Map<string, { name: string; spellings: Set<string> }>();
+  private readonly rows = new Map<OdcPurpose, Map<string, Set<string>>>();
+  private readonly unrecognised = new Set<string>();
+  private readonly issues: OdcPageIssue[] = [];
+  /** "line\0token" -> how many times the walk read that token on that line. */
+  private readonly consumed = new Map<string, number>();
+
+  readBlocks(blocks: readonly RootContent[]): void {
+    for (const block of blocks) {
+      switch (block.type) {
+        case 'heading': {
+          const { text, anchor } = withoutAnchor(phrasingText(block.children));
+          this.headings = [
+            ...this.headings.filter((h) => h.depth < block.depth),
+            { depth: block.depth, text, ...(anchor ? { anchor } : {}) },
+          ];
+          this.places.push({ line: block.position?.start.line ?? 0, place: this.place() });
+          this.readProse(textTokens(block.children));
+          break;
+        }
+        case 'table':
+          this.readTable(block);
+          break;
+        case 'paragraph':
+          this.readProse(textTokens(block.children));
+          break;
+        case 'html':
+        case 'code':
+          // Raw HTML and code are not read as lists; the sweep names any address in them.
+          break;
+        default:
+          if ('children' in block) this.readBlocks(block.children as RootContent[]);
+      }
+    }
+  }
+
+  /** Every address-like word in the source the walk did not read becomes an issue, so none is lost unseen. */
+  sweep(lines: readonly string[]): void {
+    const missed = new Map<number, string[]>();
+    lines.forEach((text, index) => {
+      const line = index + 1;
+      for (const token of tokensOf(text, line)) {
+        if (!looksLikeAddress(token.text)) continue;
+        const key = `${line}\0${token.text}`;
+        const count = this.consumed.get(key) ?? 0;
+        if (count > 0) this.consumed.set(key, count - 1);
+        else missed.set(line, [...(missed.get(line) ?? []), token.text]);
+      }
+    });
+    for (const [line, tokens] of missed) {
+      const place = this.placeAt(line);
+      this.issue(
+        'odc-address-not-read',
+        line,
+        tokens,
+        place.path,
+        'outside the text this reader understands (raw HTML, a link target or the like)',
+        [{ purpose: place.purpose }],
+      );
+    }
+  }
+
+  result(): OdcPage {
+    return {
+      entries: [...this.entries.values()],
+      regions: new Map([...this.regions].map(([key, region]) => [key, { key, name: region.name, spellings: region.spellings }] as const)),
+      rows: this.rows,
+      unrecognised: [...this.unrecognised],
+      issues: [...this.issues].sort((a, b) => a.line - b.line),
+    };
+  }
+
+  private readTable(table: Table): void {
+    const [header, ...rows] = table.children;
+    if (!header) return;
+    const place = this.place();
+    const headers = header.children.map((cell) => phrasingText(cell.children).trim());
+    const ipColumn = headers.map((text) => /\bips?\b|\bipv[46]\b|\baddress(es)?\b|\bcidrs?\b/i.test(text));
+    const stageColumn = headers.findIndex((text) => /^stages?( types?)?$/i.test(text));
+    const customerColumn = headers.findIndex((text) => /\bcustomer regions?\b/i.test(text));
+    const regionColumn = headers.findIndex((text) => /^(odc |your )?regions?$/i.test(text));
+    const isList = (column: number) => ipColumn[column] ?? false;
+    this.readStray(
+      header.children.map((cell) => ({ cell, column: -1 })),
+      `${place.path}, the header row`,
+      [{ purpose: place.purpose }],
+    );
+    for (const row of rows) {
+      const cellText = (column: number) => (column >= 0 && row.children[column] ? phrasingText(row.children[column]!.children).trim() : '');
+      const rowKeys = this.rowKeys(
+        place,
+        cellText(stageColumn),
+        stageColumn,
+        cellText(customerColumn >= 0 ? customerColumn : regionColumn),
+        customerColumn,
+        regionColumn,
+      );
+      const where = [place.path, rowKeys.labels.join(', ')].filter(Boolean).join(' > ');
+      const scopes: OdcScope[] = rowKeys.regions.length
+        ? rowKeys.regions.map((region) => ({ purpose: place.purpose, region, ...(rowKeys.stage ? { stage: rowKeys.stage } : {}) }))
+        : [{ purpose: place.purpose }];
+      const listCells = row.children.map((cell, column) => ({ cell, column })).filter(({ column }) => isList(column));
+      const tokens = listCells.flatMap(({ cell }) => textTokens(cell.children));
+      const scan = scanTokens(tokens);
+      if (scan.addresses.length > 0 && rowKeys.regions.length === 0) {
+        this.consume(scan.addresses.map((a) => a.token));
+        this.issue(
+          'odc-unlabelled-row',
+          scan.addresses[0]!.token.line,
+          scan.addresses.map((a) => a.token.text),
+          where,
+          `in a table row whose ${rowKeys.missing} cannot be told`,
+          scopes,
+        );
+      } else {
+        for (const { cidr, token } of scan.addresses) {
+          this.consume([token]);
+          rowKeys.regions.forEach((region, index) => {
+            const heading = [place.path, rowKeys.labels[index]].filter(Boolean).join(' > ');
+            this.add({ cidr, purpose: place.purpose, region, ...(rowKeys.stage ? { stage: rowKeys.stage } : {}), heading }, place);
+          });
+        }
+      }
+      for (const bad of scan.unreadable) {
+        this.consume(bad.tokens);
+        this.issue(
+          'odc-unreadable-address',
+          bad.tokens[0]!.line,
+          bad.tokens.map((t) => t.text),
+          where,
+          bad.why,
+          scopes,
+        );
+      }
+      if (rowKeys.regions.length > 0) this.noteRow(place.purpose, rowKeys.regions, rowKeys.stage);
+      const others = row.children.map((cell, column) => ({ cell, column })).filter(({ column }) => !isList(column));
+      this.readStray(others, where, scopes);
+    }
+  }
+
+  /** The regions (and stage) a row stands for, from its stage, customer-region or region column, or the heading above it. */
+  private rowKeys(
+    place: Place,
+    stageText: string,
+    stageColumn: number,
+    regionText: string,
+    customerColumn: number,
+    regionColumn: number,
+  ): { regions: string[]; labels: string[]; stage?: string; missing: string } {
+    if (stageColumn >= 0) {
+      const stage = stageText === '' || looksLikeAddress(stageText) ? undefined : stageKey(stageText);
+      const region = place.regionHeading && this.region(place.regionHeading.text, place.regionHeading.anchor);
+      if (region === undefined || stage === undefined)
+        return { regions: [], labels: [stageText], missing: region === undefined ? 'region' : 'stage type' };
+      return { regions: [region], labels: [stageText], stage, missing: '' };
+    }
+    if (customerColumn >= 0 || regionColumn >= 0) {
+      const names = customerColumn >= 0 ? splitNames(regionText) : [regionText].filter((name) => name !== '' && !looksLikeAddress(name));
+      return { regions: names.map((name) => this.region(name, undefined, customerColumn >= 0)), labels: names, missing: 'region' };
+    }
+    if (place.regionHeading) {
+      return { regions: [this.region(place.regionHeading.text, place.regionHeading.anchor)], labels: [''], missing: 'region' };
+    }
+    return { regions: [], labels: [], missing: 'region' };
+  }
+
+  /**
+   * The key of a region the page names. A name in the data-platform table may be spelt differently from the region's
+   * own heading ("CA (Canada Central)" for "Canada (Central)"); it is the same region when the words of one name
+   * hold all the words of exactly one region named before.
+   */
+  private region(name: string, anchor?: string, alias = false): string {
+    let key = regionKey(name);
+    if (alias && !this.regions.has(key)) {
+      const words = new Set(key.split('-'));
+      const fits = [...this.regions.keys()].filter((known) => {
+        const knownWords = known.split('-');
+        return knownWords.every((word) => words.has(word)) || [...words].every((word) => knownWords.includes(word));
+      });
+      if (fits.length === 1) key = fits[0]!;
+    }
+    const region = this.regions.get(key) ?? { name, spellings: new Set<string>() };
+    region.spellings.add(squash(name));
+    region.spellings.add(key.replace(/-/g, ''));
+    if (anchor) region.spellings.add(squash(anchor));
+    this.regions.set(key, region);
+    return key;
+  }
+
+  private noteRow(purpose: OdcPurpose, regions: readonly string[], stage: string | undefined): void {
+    const byRegion = this.rows.get(purpose) ?? new Map<string, Set<string>>();
+    for (const region of regions) {
+      const stages = byRegion.get(region) ?? new Set<string>();
+      if (stage) stages.add(stage);
+      byRegion.set(region, stages);
+    }
+    this.rows.set(purpose, byRegion);
+  }
+
+  /** Addresses in a column that is not the IP list (a label, a port): reported, never guessed at. */
+  private readStray(cells: ReadonlyArray<{ cell: TableCell; column: number }>, where: string, scopes: readonly OdcScope[]): void {
+    for (const { cell } of cells) {
+      const found = textTokens(cell.children).filter((token) => looksLikeAddress(token.text));
+      if (found.length === 0) continue;
+      this.consume(found);
+      this.issue(
+        'odc-address-outside-list',
+        found[0]!.line,
+        found.map((t) => t.text),
+        where,
+        'in a table column that is not a list of IP addresses',
+        scopes,
+      );
+    }
+  }
+
+  /**
+   * Prose, bullets and code: the page lists its addresses in tables, where region and stage are told. Under a known
+   * purpose an address in prose cannot be placed and is named; under a section no rule maps it is observed as `other`.
+   */
+  private readProse(tokens: readonly Token[]): void {
+    if (!tokens.some((token) => looksLikeAddress(token.text))) return;
+    const place = this.place();
+    const scan = scanTokens(tokens);
+    if (scan.addresses.length > 0) {
+      this.consume(scan.addresses.map((a) => a.token));
+      if (place.purpose === 'other') {
+        for (const { cidr } of scan.addresses) this.add({ cidr, purpose: 'other', region: ODC_UNPLACED, heading: place.path }, place);
+      } else {
+        this.issue(
+          'odc-address-outside-list',
+          scan.addresses[0]!.token.line,
+          scan.addresses.map((a) => a.token.text),
+          place.path,
+          'in text outside a table, so its region and stage cannot be told',
+          [{ purpose: place.purpose }],
+        );
+      }
+    }
+    for (const bad of scan.unreadable) {
+      this.consume(bad.tokens);
+      this.issue(
+        'odc-unreadable-address',
+        bad.tokens[0]!.line,
+        bad.tokens.map((t) => t.text),
+        place.path,
+        bad.why,
+        [{ purpose: place.purpose }],
+      );
+    }
+  }
+
+  private consume(tokens: readonly Token[]): void {
+    for (const token of tokens) {
+      const key = `${token.line}\0${token.text}`;
+      this.consumed.set(key, (this.consumed.get(key) ?? 0) + 1);
+    }
+  }
+
+  private issue(
+    code: OdcIssueCode,
+    line: number,
+    tokens: readonly string[],
+    where: string,
+    what: string,
+    scopes: readonly OdcScope[],
+  ): void {
+    const named = tokens.map((token) => `"${token}"`).join(' ');
+    this.issues.push({ code, line, tokens, message: `line ${line} of the ODC page, under "${where}": ${named} ${what}`, scopes });
+  }
+
+  private add(entry: OdcPageEntry, place: Place): void {
+    if (place.unrecognised) this.unrecognised.add(place.path);
+    this.entries.set(`${entry.cidr} ${entry.purpose} ${entry.region} ${entry.stage ?? ''}`, entry);
+  }
+
+  /** The purpose in force here: the nearest heading below the title that maps to one, or `other`. */
+  private place(): Place {
+    const below = this.headings.filter((h) => h.depth > 1);
+    const path = below.map((h) => h.text).join(' > ') || '(before the first section)';
+    for (let level = below.length - 1; level >= 0; level--) {
+      const purpose = purposeOfHeading(below[level]!.text);
+      if (purpose === undefined) continue;
+      const deepest = below.at(-1)!;
+      return { purpose, path, ...(level < below.length - 1 ? { regionHeading: deepest } : {}), unrecognised: false };
+    }
+    const deepest = below.at(-1);
+    return { purpose: 'other', path, ...(below.length > 1 && deepest ? { regionHeading: deepest } : {}), unrecognised: below.length > 0 };
+  }
+
+  private placeAt(line: number): Place {
+    let found: Place = { purpose: 'other', path: '(before the first section)', unrecognised: false };
+    for (const entry of this.places) if (entry.line <= line) found = entry.place;
+    return found;
+  }
+}
+
+/** Between two addresses these make a range ("1.2.3.4 - 1.2.3.9"), not two addresses. */
+const RANGE_WORD = /^(?:-|\u2013|\u2014|to|through|thru)$/i;
+const PREFIX_APART = /^\/\d{1,3}$/;
+
+interface Scan {
+  readonly addresses: Array<{ readonly cidr: Cidr; readonly token: Token }>;
+  readonly unreadable: Array<{ readonly tokens: Token[]; readonly why: string }>;
+}
+
+/** Reads a list of words: addresses, and everything address-like that is not one address or CIDR, set aside. */
+function scanTokens(tokens: readonly Token[]): Scan {
+  const scan: Scan = { addresses: [], unreadable: [] };
+  for (let index = 0; index < tokens.length; index++) {
+    const token = tokens[index]!;
+    const cidr = addressOf(token.text);
+    if (cidr === undefined) {
+      if (looksLikeAddress(token.text)) scan.unreadable.push({ tokens: [token], why: 'is not an IP address or CIDR' });
+      continue;
+    }
+    const joiner = tokens[index + 1];
+    const end = tokens[index + 2];
+    if (joiner && end && RANGE_WORD.test(joiner.text) && addressOf(end.text) !== undefined) {
+      scan.unreadable.push({ tokens: [token, joiner, end], why: 'is a range of addresses, not one address or CIDR' });
+      index += 2;
+    } else if (joiner && PREFIX_APART.test(joiner.text)) {
+      scan.unreadable.push({
+        tokens: [token, joiner],
+        why: 'is an address with its prefix length set apart, so it is unclear which network is meant',
+      });
+      index += 1;
+    } else {
+      scan.addresses.push({ cidr, token });
+    }
+  }
+  return scan;
+}
+
+/** "US East (North Virginia), CA (Canada Central)": names separated by commas outside parentheses. */
+function splitNames(text: string): string[] {
+  const names: string[] = [];
+  let depth = 0;
+  let current = '';
+  for (const char of text) {
+    if (char === '(') depth++;
+    if (char === ')') depth = Math.max(0, depth - 1);
+    if ((char === ',' || char === ';' || char === '\n') && depth === 0) {
+      names.push(current);
+      current = '';
+    } else current += char;
+  }
+  names.push(current);
+  return names.map((name) => name.trim()).filter((name) => name !== '' && !looksLikeAddress(name));
+}
+
+/** "Platform unification between O11 and ODC{#platform-unification}" -> its text and its anchor. */
+function withoutAnchor(heading: string): { text: string; anchor?: string } {
+  const match = /\s*\{\s*#([\w-]+)\s*\}\s*$/.exec(heading);
+  if (!match) return { text: heading.trim() };
+  return { text: heading.slice(0, match.index).trim(), anchor: match[1]! };
+}
+
+/** The words of inline content with their lines; HTML and link targets are left to the sweep. */
+function textTokens(nodes: readonly PhrasingContent[]): Token[] {
+  return nodes.flatMap((node): Token[] => {
+    if (node.type === 'text' || node.type === 'inlineCode') return tokensOf(node.value, node.position?.start.line ?? 0);
+    if (node.type === 'html' || node.type === 'image' || node.type === 'imageReference' || node.type === 'footnoteReference') return [];
+    return 'children' in node ? textTokens(node.children) : [];
+  });
+}
+
+function phrasingText(nodes: readonly PhrasingContent[]): string {
+  return nodes
+    .map((node) => {
+      if (node.type === 'text' || node.type === 'inlineCode') return node.value;
+      if (node.type === 'html' || node.type === 'break') return '\n';
+      return 'children' in node ? phrasingText(node.children as PhrasingContent[]) : '';
+    })
+    .join('');
+}
+
+/** Front matter is blanked, not removed, so line numbers in messages still match the page. */
+function blankFrontMatter(markdown: string): string {
+  const text = markdown.replace(/^\uFEFF/, '');
+  const lines = text.split('\n');
+  if (lines[0]?.trim() !== '---') return text;
+  const end = lines.findIndex((line, index) => index > 0 && /^(---|\.\.\.)\s*$/.test(line));
+  if (end === -1) throw new AllowlistError('odc-truncated', 'the ODC page has unclosed front matter; it looks cut short');
+  return [...lines.slice(0, end + 1).map(() => ''), ...lines.slice(end + 1)].join('\n');
+}
+
+/**
+ * The page ends with a table, so a download cut short ends in the middle of a table row: without its closing pipe,
+ * or with fewer cells than the header.
+ */
+function assertLastTableComplete(tree: Root, source: string): void {
+  const table = tree.children.at(-1);
+  const end = table?.position?.end.offset;
+  if (table?.type !== 'table' || end === undefined || source.slice(end).trim() !== '') return;
+  const [header, ...rows] = table.children;
+  const last = rows.at(-1);
+  if (!header || !last) return;
+  const rowText = (row: typeof header) => source.slice(row.position?.start.offset, row.position?.end.offset).trimEnd();
+  if ((rowText(header).endsWith('|') && !rowText(last).endsWith('|')) || last.children.length < header.children.length) {
+    throw new AllowlistError(
+      'odc-truncated',
+      `the ODC page ends in the middle of a table row (line ${last.position?.start.line ?? '?'}); it looks cut short`,
+    );
+  }
+}
