@@ -2,7 +2,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../shared/config.js';
-import { describeEvidence, EVIDENCE_SCHEMAS, SOURCES, TARGET_TYPES, type EntryEvidence } from '../../shared/sources/registry.js';
+import {
+  citeEvidence,
+  describeEvidence,
+  EVIDENCE_SCHEMAS,
+  SOURCES,
+  TARGET_TYPES,
+  type EntryEvidence,
+} from '../../shared/sources/registry.js';
 
 const SOURCES_DIR = join(import.meta.dirname, '../../shared/sources');
 const IMPORT = /^import\s(?:type\s)?[^;]*?from\s'([^']+)';/gms;
@@ -56,6 +63,18 @@ describe('source registry', () => {
     }
     const dns = describeEvidence(samples[0]!, (text) => `<${text}>`);
     expect(dns).toBe('DNS A record of <fe1.example.com>, TTL <60> s, from resolver <127.0.0.1:53>');
+    // Cited for a PR body: the TTL is a detail, the hostname the place, the resolver's answer the source.
+    const link = (url: string, text: string) => `[${text}](${url})`;
+    expect(citeEvidence(samples[0]!, (text) => `<${text}>`, link)).toEqual({
+      source: 'DNS A answer from resolver <127.0.0.1:53>',
+      place: '<fe1.example.com>',
+      detail: 'TTL <60> s',
+    });
+    // Evidence stored before the page's URL was recorded still cites, without a link.
+    expect(citeEvidence(samples[2]!, (text) => text, link)).toEqual({ source: 'CAS page, not dated', place: 'Mail server, global' });
+    expect(
+      citeEvidence({ ...samples[2]!, revision: '2024-02-29', url: 'https://example.com/page.md' } as EntryEvidence, (text) => text, link),
+    ).toEqual({ source: '[CAS page](https://example.com/page.md) revision 2024-02-29', place: 'Mail server, global' });
   });
 
   it('validates every registered type as a config target, in registry order', () => {

@@ -104,7 +104,12 @@ export const observeServiceTags: Source<ServiceTagsTarget> = async (target, cont
   const observedAt = context.now().toISOString();
   try {
     const extract = await readSelectedTags(target, context);
-    return { targetId: target.id, type: target.type, observedAt, ...summariseServiceTags(target.tags, extract, context.previousFacts) };
+    return {
+      targetId: target.id,
+      type: target.type,
+      observedAt,
+      ...summariseServiceTags(target.tags, extract, context.previousFacts, origin(target)),
+    };
   } catch (error) {
     return { targetId: target.id, type: target.type, observedAt, status: 'error', entries: [], warnings: [], errors: [toProblem(error)] };
   }
@@ -120,6 +125,7 @@ export function summariseServiceTags(
   wanted: readonly string[],
   extract: ServiceTagsExtract,
   previousFacts?: Readonly<Record<string, string | number>>,
+  from: Pick<ServiceTagEvidence, 'url' | 'armLocation'> = {},
 ): Summary {
   const { fileChangeNumber } = extract;
   const previous = Number(previousFacts?.fileChangeNumber);
@@ -152,7 +158,7 @@ export function summariseServiceTags(
       errors.push(cidrs.problem);
       continue;
     }
-    const item: ServiceTagEvidence = { kind: 'service-tag', tag: tag.name, tagChangeNumber: tag.changeNumber, fileChangeNumber };
+    const item: ServiceTagEvidence = { kind: 'service-tag', tag: tag.name, tagChangeNumber: tag.changeNumber, fileChangeNumber, ...from };
     for (const cidr of cidrs) evidence.set(cidr, [...(evidence.get(cidr) ?? []), item]);
   }
 
@@ -202,6 +208,12 @@ async function readSelectedTags(target: ServiceTagsTarget, context: SourceContex
 }
 
 type ArmSettings = NonNullable<ServiceTagsTarget['arm']>;
+
+/** Where the evidence says the document came from: the file's URL, or the ARM location (never the subscription). */
+function origin(target: ServiceTagsTarget): Pick<ServiceTagEvidence, 'url' | 'armLocation'> {
+  if (target.arm) return { armLocation: target.arm.location };
+  return target.url ? { url: target.url } : {};
+}
 
 /** "Service Tags - List": the same values[] as the weekly file, current as of the call. */
 async function readFromArm(arm: ArmSettings, wanted: readonly string[], context: SourceContext): Promise<ServiceTagsExtract> {
