@@ -2,7 +2,7 @@ import type { TargetDrift } from '../drift.js';
 import { intersection, union, type Cidr } from '../ipset.js';
 import { toProblem, type Problem } from '../problem.js';
 import { pullRequestMarker, type BaseFiles, type PublishPlan } from '../publish/github.js';
-import { renderPullRequest } from '../publish/pr-text.js';
+import { pullRequestTextFingerprint, renderPullRequest } from '../publish/pr-text.js';
 import { readFileEntries } from '../render/read.js';
 import type { PullRequestReport } from '../report.js';
 import type { PullRequestRecord, Snapshot } from '../state/records.js';
@@ -160,16 +160,23 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
   if (snapshot.config.declined.includes(fingerprint) && !open) {
     return keep({ action: 'declined', message: 'this exact proposal was closed without merging before; waiting for a different drift' });
   }
-  // The open PR already holds exactly these files in our own commit, and nobody pushed since: there is nothing
-  // to send. A moved base needs no rebase to merge, and the description is refreshed with the next change.
+  const described = describedDrifts(context, input, changed);
+  const textFingerprint = pullRequestTextFingerprint({
+    configName: config.name,
+    configFingerprint: configFingerprint(config),
+    drifts: described,
+  });
+  // The open PR already holds exactly these files in our own commit and nobody pushed since: there is nothing to
+  // push. A moved base needs no rebase to merge. Its description is refreshed only when what it says changed.
   if (open && !open.blockedNotice && open.fingerprint === fingerprint && input.openHead === open.headSha) {
-    return keep({ action: 'unchanged', number: open.number, url: open.url });
+    if (open.textFingerprint === textFingerprint) return keep({ action: 'unchanged', number: open.number, url: open.url });
+    return redescribe(context, input, { open, described, changed, fingerprint, textFingerprint });
   }
 
   try {
     const github = await context.github();
     const base = await github.readBase(config.files.map((file) => file.path));
-    const plan = publishPlan(context, input, changed, fingerprint, base);
+    const plan = publishPlan(context, input, described, changed, fingerprint, base);
     const known = open
       ? { number: open.number, headSha: open.headSha, ...(open.blockedNotice ? { blockedNotice: open.blockedNotice } : {}) }
       : undefined;
@@ -192,6 +199,8 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
           proposal: blocked ? open.proposal : Object.fromEntries(proposed),
           updatedAt: context.now().toISOString(),
           ...(result.action === 'blocked' ? { blockedNotice: pr.headSha } : {}),
+          // A blocked PR's description was not touched either.
+          ...(blocked ? (open.textFingerprint ? { textFingerprint: open.textFingerprint } : {}) : { textFingerprint }),
         }
       : snapshot.config.pullRequest;
     return {
@@ -214,23 +223,64 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
  * The files as they will be pushed, computed against the base branch's current files, and the PR text that
  * describes exactly that change. Throws (nothing is pushed) when a file would lose an entry the text does not name.
  */
-function publishPlan(
+/**
+ * The open PR's files stay; its text changed (a new warning, a hold, a miss count): the base is read to describe
+ * the files' change against it, and the description alone is sent.
+ */
+async function redescribe(
   context: RunContext,
   input: ReconcileInput,
-  changed: ReadonlySet<string>,
-  fingerprint: string,
-  base: BaseFiles,
-): { plan: PublishPlan; warnings: Problem[] } {
+  what: {
+    open: PullRequestRecord;
+    described: readonly TargetDrift[];
+    changed: ReadonlySet<string>;
+    fingerprint: string;
+    textFingerprint: string;
+  },
+): Promise<Reconciliation> {
+  const { open } = what;
+  const unchanged = { action: 'unchanged' as const, number: open.number, url: open.url };
+  try {
+    const github = await context.github();
+    const base = await github.readBase(context.config.files.map((file) => file.path));
+    const { plan, warnings } = publishPlan(context, input, what.described, what.changed, what.fingerprint, base);
+    await github.redescribe(open.number, { title: plan.title, body: plan.body });
+    return {
+      report: { ...unchanged, message: 'the files stay as they are; the description was refreshed' },
+      pullRequest: { ...open, textFingerprint: what.textFingerprint, updatedAt: context.now().toISOString() },
+      promotions: new Map(),
+      problems: [],
+      warnings,
+    };
+  } catch (error) {
+    return { report: unchanged, pullRequest: open, promotions: new Map(), problems: [toProblem(error, 'github-error')], warnings: [] };
+  }
+}
+
+/** The targets the PR text describes: the changed ones and any others worth a reviewer's attention, in config order. */
+function describedDrifts(context: RunContext, input: ReconcileInput, changed: ReadonlySet<string>): TargetDrift[] {
   const { config } = context;
-  const github = config.github!;
   const { snapshot, drifts, proposed } = input;
-  const described = [
+  return [
     ...[...drifts.values()].filter((d) => changed.has(d.report.id) || d.report.status !== 'ok' || d.report.warnings.length > 0),
     // Targets this run did not check still change the files through their stored proposal: the reviewer sees them too.
     ...config.targets
       .filter((t) => changed.has(t.id) && !drifts.has(t.id))
       .map((t) => carriedDrift(t, snapshot.targets.get(t.id), proposed.get(t.id) ?? [], config)),
   ];
+}
+
+function publishPlan(
+  context: RunContext,
+  input: ReconcileInput,
+  described: readonly TargetDrift[],
+  changed: ReadonlySet<string>,
+  fingerprint: string,
+  base: BaseFiles,
+): { plan: PublishPlan; warnings: Problem[] } {
+  const { config } = context;
+  const github = config.github!;
+  const { snapshot, proposed } = input;
   const open = openPullRequest(snapshot);
   const baselines = new Map(config.targets.map((t) => [t.id, baselineOf(snapshot, t.id)]));
   const managed = new Map(
@@ -248,7 +298,8 @@ function publishPlan(
     configFingerprint: configFingerprint(config),
     drifts: described,
     change: total,
-    files: changes.filter((c) => c.content !== c.before).map((c) => c.file.path),
+    files: changes.filter((c) => c.content !== c.before).map((c) => ({ path: c.file.path, before: c.before, after: c.content })),
+    checkedAt: context.now().toISOString(),
   });
   const warnings = changes
     .filter((c) => c.kept.length > 0)

@@ -97,6 +97,7 @@ const storedConfig = z.object({
       proposal: z.record(z.string(), z.array(cidr)),
       updatedAt: z.string(),
       blockedNotice: z.string().optional(),
+      textFingerprint: z.string().optional(),
     })
     .optional(),
   declined: z.array(z.string()),

@@ -64,6 +64,11 @@ export interface PullRequestRecord {
   updatedAt: string;
   /** The head SHA at which the PR was found changed by someone else, so the notice about it is posted once. */
   blockedNotice?: string;
+  /**
+   * What the PR body says (pullRequestTextFingerprint): a run that finds it changed (a new warning, a hold, a miss
+   * count) refreshes the body even when the files stay the same. Absent in records written before it existed.
+   */
+  textFingerprint?: string;
 }
 
 export interface ConfigRecord {
