@@ -293,7 +293,9 @@ describe('renderPullRequest size and stability', () => {
     const listed = body.slice(body.indexOf('```text\n') + 8, body.indexOf('\n  …', body.indexOf('```text\n'))).split('\n');
     expect(listed.length).toBeGreaterThan(1_000);
     for (const line of listed) expect(parseCidr(line.trim())).toBe(line.trim());
-    expect(body).toContain(`  … and ${20_000 - listed.length} more, left out to fit GitHub’s size limit; the files in this PR hold all of them`);
+    expect(body).toContain(
+      `  … and ${20_000 - listed.length} more, left out to fit GitHub’s size limit; the files in this PR hold all of them`,
+    );
     // The other target's change, the verdicts and the run details are all still there.
     expect(body).toContain('- `52.2.2.2/32`: last listed by');
     expect(body).toContain('Guard verdicts: all');
