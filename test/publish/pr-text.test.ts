@@ -9,7 +9,15 @@ import { parseConfig, type Target } from '../../shared/config.js';
 import { computeDrift, type TargetDrift } from '../../shared/drift.js';
 import { parseCidr } from '../../shared/ipset.js';
 import type { Problem } from '../../shared/problem.js';
-import { escapeMarkdown, MAX_BODY_CHARS, MAX_TITLE_CHARS, renderPullRequest, type FileText } from '../../shared/publish/pr-text.js';
+import {
+  escapeMarkdown,
+  humanTime,
+  markdownLink,
+  MAX_BODY_CHARS,
+  MAX_TITLE_CHARS,
+  renderPullRequest,
+  type FileText,
+} from '../../shared/publish/pr-text.js';
 import type { EntryEvidence, ObservedEntry, ObservationStatus } from '../../shared/sources/source.js';
 import type { TargetRecord } from '../../shared/state/records.js';
 
@@ -271,6 +279,30 @@ describe('renderPullRequest with hostile upstream text', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('links and times', () => {
+  it('links only a plain http(s) URL, encoded so it cannot end the link early', () => {
+    const links = (markdown: string) =>
+      nodesOf(parse(markdown), 'link').map((node) => [(node as { url: string }).url, toString(node).replace(/\u200b/g, '')]);
+    expect(links(markdownLink('https://docs.example.test/a b)(c.md?x=<1>', 'CAS page'))).toEqual([
+      ['https://docs.example.test/a%20b%29%28c.md?x=%3C1%3E', 'CAS page'],
+    ]);
+    for (const url of ['javascript:alert(1)', 'file:///etc/passwd', 'https://user:secret@example.test/x', 'not a url']) {
+      expect(links(markdownLink(url, 'page'))).toEqual([]);
+      expect(markdownLink(url, 'page')).not.toContain('secret');
+    }
+    // The label is upstream-safe text too.
+    expect(links(markdownLink('https://example.test/', '[x](https://evil.example)'))).toEqual([
+      ['https://example.test/', '[x](https://evil.example)'],
+    ]);
+  });
+
+  it('writes times for people with their zone, and leaves a time it cannot read inert', () => {
+    expect(humanTime('2025-11-07T10:00:00.000Z')).toBe('7 Nov 2025, 10:00 UTC');
+    expect(humanTime('2026-01-31T23:59:59.999+02:00')).toBe('31 Jan 2026, 21:59 UTC');
+    expect(humanTime('yesterday <b>')).toBe('yesterday &lt;b&gt;');
   });
 });
 
