@@ -15,8 +15,8 @@ import {
 } from './ipset.js';
 import { AllowlistError } from './problem.js';
 import type { TargetReport, Verdict } from './report.js';
-import type { EntryEvidence, Observation, ObservedEntry, UnknownScope } from './sources/source.js';
-import type { StoredObservation, TargetRecord } from './state/records.js';
+import type { EntryEvidence, Observation, UnknownScope } from './sources/source.js';
+import type { MissingEntry, StoredObservation, TargetRecord } from './state/records.js';
 
 export interface TargetDrift {
   readonly report: TargetReport;
@@ -260,24 +260,28 @@ function unobservedInUnknownScopes(
 
 /**
  * The last known evidence of approved or proposed entries this check did not observe, carried from the previous
- * record, so that their absence can still be judged by where they stood when the next check is partial: the entries
- * of the last good observation, then those carried before, each kept while it is approved or proposed and not
- * observed in full.
+ * record, so that their absence can still be judged by where they stood when the next check is partial (and a PR
+ * removing one can say where and when it was last seen): the entries of the last good observation, then those
+ * carried before, each kept while it is approved or proposed and not observed in full.
  */
 function evidenceOfMissing(
   record: TargetRecord | undefined,
   tracked: readonly Cidr[],
   observed: readonly Cidr[],
-): ObservedEntry[] | undefined {
-  const known = [...(record?.lastGood?.entries ?? []), ...(record?.missingEvidence ?? [])];
+): MissingEntry[] | undefined {
+  const lastGood = record?.lastGood;
+  const known: MissingEntry[] = [
+    ...(lastGood?.entries ?? []).map((entry) => ({ ...entry, seenAt: lastGood!.observedAt })),
+    ...(record?.missingEvidence ?? []),
+  ];
   if (known.length === 0 || tracked.length === 0) return undefined;
   const trackedIndex = new PrefixIndex(aggregate(tracked).map((cidr) => [cidr, cidr] as const));
   const observedIndex = new PrefixIndex(aggregate(observed).map((cidr) => [cidr, cidr] as const));
-  const kept = new Map<Cidr, ObservedEntry>();
+  const kept = new Map<Cidr, MissingEntry>();
   for (const entry of known) {
     if (kept.has(entry.cidr) || entry.evidence.length === 0) continue;
     if (observedIndex.containing(entry.cidr) || !trackedIndex.containing(entry.cidr)) continue;
-    kept.set(entry.cidr, { cidr: entry.cidr, evidence: [...entry.evidence] });
+    kept.set(entry.cidr, { cidr: entry.cidr, evidence: [...entry.evidence], ...(entry.seenAt ? { seenAt: entry.seenAt } : {}) });
   }
   return sortCidrs(kept.keys()).map((cidr) => kept.get(cidr)!);
 }

@@ -560,7 +560,9 @@ describe('partial checks with unknown scopes', () => {
     expect(sameAddresses(drifts[2]!.proposed, cidrs(A, B, D, E, F, G))).toBe(true);
     expect(drifts[2]!.changed).toBe(true);
     // The last good observation now lacks them, so the record keeps where the missing ones stood when last seen.
-    expect(drifts[0]!.nextRecord.missingEvidence).toEqual([A, B, C, E].map((cidr) => ({ cidr, evidence: evidenceOf[cidr] })));
+    expect(drifts[0]!.nextRecord.missingEvidence).toEqual(
+      [A, B, C, E].map((cidr) => ({ cidr, evidence: evidenceOf[cidr], seenAt: '2025-11-07T10:00:00.000Z' })),
+    );
     expect(drifts[2]!.nextRecord.missingEvidence).toEqual(drifts[0]!.nextRecord.missingEvidence);
   });
 

@@ -3,7 +3,7 @@ import type { TargetDrift } from '../drift.js';
 import { intersection, union, type Cidr } from '../ipset.js';
 import { toProblem, type Problem } from '../problem.js';
 import { pullRequestMarker, type BaseFiles, type PublishPlan } from '../publish/github.js';
-import { renderPullRequest } from '../publish/pr-text.js';
+import { pullRequestTextFingerprint, renderPullRequest } from '../publish/pr-text.js';
 import { readFileEntries } from '../render/read.js';
 import type { PullRequestReport } from '../report.js';
 import type { PullRequestRecord, Snapshot } from '../state/records.js';
@@ -191,6 +191,14 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
     warnings: [],
   });
   const gate = publishGate(context.config, snapshot, proposed, input.openHead);
+  // The files are what the open PR holds; its description is refreshed only when what it says changed.
+  if (gate.kind === 'hold' && gate.reason === 'unchanged' && open) {
+    const changed = changedTargets(snapshot, proposed);
+    const described = describedDrifts(context.config, input, changed);
+    const textFingerprint = describedFingerprint(context.config, described);
+    if (open.textFingerprint === textFingerprint) return keep(gate.report);
+    return redescribe(context, input, { open, changed, fingerprint: open.fingerprint, textFingerprint });
+  }
   if (gate.kind === 'hold') return keep(gate.report);
   if (gate.kind === 'withdraw') {
     try {
@@ -239,6 +247,12 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
           proposal: blocked ? open.proposal : Object.fromEntries(proposed),
           updatedAt: context.now().toISOString(),
           ...(result.action === 'blocked' ? { blockedNotice: pr.headSha } : {}),
+          // A blocked PR's description was not touched either.
+          ...(blocked
+            ? open.textFingerprint
+              ? { textFingerprint: open.textFingerprint }
+              : {}
+            : { textFingerprint: plan.textFingerprint }),
         }
       : snapshot.config.pullRequest;
     return {
@@ -275,14 +289,8 @@ export function planPublishedFiles(
   changed: ReadonlySet<string>,
   base: ReadonlyMap<string, string | null>,
 ): FilesPlan {
-  const { snapshot, drifts, proposed } = input;
-  const described = [
-    ...[...drifts.values()].filter((d) => changed.has(d.report.id) || d.report.status !== 'ok' || d.report.warnings.length > 0),
-    // Targets this run did not check still change the files through their stored proposal: the reviewer sees them too.
-    ...config.targets
-      .filter((t) => changed.has(t.id) && !drifts.has(t.id))
-      .map((t) => carriedDrift(t, snapshot.targets.get(t.id), proposed.get(t.id) ?? [], config)),
-  ];
+  const { snapshot, proposed } = input;
+  const described = describedDrifts(config, input, changed);
   const open = openPullRequest(snapshot);
   const baselines = new Map(config.targets.map((t) => [t.id, baselineOf(snapshot, t.id)]));
   const managed = new Map(
@@ -303,6 +311,55 @@ export function planPublishedFiles(
   return { changes, described, warnings };
 }
 
+/** The targets the PR text describes: the changed ones and any others worth a reviewer's attention, in config order. */
+function describedDrifts(
+  config: Config,
+  input: Pick<ReconcileInput, 'snapshot' | 'drifts' | 'proposed'>,
+  changed: ReadonlySet<string>,
+): TargetDrift[] {
+  const { snapshot, drifts, proposed } = input;
+  return [
+    ...[...drifts.values()].filter((d) => changed.has(d.report.id) || d.report.status !== 'ok' || d.report.warnings.length > 0),
+    // Targets this run did not check still change the files through their stored proposal: the reviewer sees them too.
+    ...config.targets
+      .filter((t) => changed.has(t.id) && !drifts.has(t.id))
+      .map((t) => carriedDrift(t, snapshot.targets.get(t.id), proposed.get(t.id) ?? [], config)),
+  ];
+}
+
+/** What the PR text says, without what changes every run (run id, times): equal fingerprints need no PATCH. */
+function describedFingerprint(config: Config, described: readonly TargetDrift[]): string {
+  return pullRequestTextFingerprint({ configName: config.name, configFingerprint: configFingerprint(config), drifts: described });
+}
+
+/**
+ * The open PR's files stay; its text changed (a new warning, a hold, a miss count): the base is read to describe
+ * the files' change against it, and the description alone is sent.
+ */
+async function redescribe(
+  context: RunContext,
+  input: ReconcileInput,
+  what: { open: PullRequestRecord; changed: ReadonlySet<string>; fingerprint: string; textFingerprint: string },
+): Promise<Reconciliation> {
+  const { open } = what;
+  const unchanged = { action: 'unchanged' as const, number: open.number, url: open.url };
+  try {
+    const github = await context.github();
+    const base = await github.readBase(context.config.files.map((file) => file.path));
+    const { plan, warnings } = publishPlan(context, input, what.changed, what.fingerprint, base);
+    await github.redescribe(open.number, { title: plan.title, body: plan.body });
+    return {
+      report: { ...unchanged, message: 'the files stay as they are; the description was refreshed' },
+      pullRequest: { ...open, textFingerprint: what.textFingerprint, updatedAt: context.now().toISOString() },
+      promotions: new Map(),
+      problems: [],
+      warnings,
+    };
+  } catch (error) {
+    return { report: unchanged, pullRequest: open, promotions: new Map(), problems: [toProblem(error, 'github-error')], warnings: [] };
+  }
+}
+
 /** The planned files and the PR text that describes exactly that change. */
 function publishPlan(
   context: RunContext,
@@ -310,7 +367,7 @@ function publishPlan(
   changed: ReadonlySet<string>,
   fingerprint: string,
   base: BaseFiles,
-): { plan: PublishPlan; warnings: Problem[] } {
+): { plan: PublishPlan; warnings: Problem[]; textFingerprint: string } {
   const { config } = context;
   const github = config.github!;
   const { changes, described, warnings } = planPublishedFiles(config, input, changed, base.files);
@@ -321,7 +378,8 @@ function publishPlan(
     configFingerprint: configFingerprint(config),
     drifts: described,
     change: total,
-    files: changes.filter((c) => c.content !== c.before).map((c) => c.file.path),
+    files: changes.filter((c) => c.content !== c.before).map((c) => ({ path: c.file.path, before: c.before, after: c.content })),
+    checkedAt: context.now().toISOString(),
   });
   return {
     plan: {
@@ -338,5 +396,6 @@ function publishPlan(
       teamReviewers: github.teamReviewers,
     },
     warnings,
+    textFingerprint: describedFingerprint(config, described),
   };
 }

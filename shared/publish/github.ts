@@ -84,6 +84,8 @@ export interface GitHubPublisher {
   withdraw(known: { number: number; headSha?: string }, reason: string): Promise<PublishResult>;
   /** Whether a closed PR was closed by allowlist-drift's own withdrawal; if so, finishes it (deletes our branch). */
   finishWithdrawal(number: number): Promise<boolean>;
+  /** Sets the open PR's title and description (one request): for a PR whose files stay but whose text changed. */
+  redescribe(number: number, text: { title: string; body: string }): Promise<PublishResult>;
 }
 
 /** Bottleneck groups of @octokit/plugin-throttling that an Octokit client may be given instead of creating its own. */
@@ -211,6 +213,20 @@ class OctokitPublisher implements GitHubPublisher {
       );
       await this.deleteBranchIfOurs(closed, known.headSha);
       return { action: 'closed', pullRequest: this.snapshot(closed, closed.head.sha) };
+    });
+  }
+
+  redescribe(number: number, text: { title: string; body: string }): Promise<PublishResult> {
+    return this.counted(async () => {
+      const pull = await this.api.call(`PATCH pull request #${number}`, pullSchema, (o) =>
+        o.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', {
+          ...this.repo,
+          pull_number: number,
+          title: text.title,
+          body: fitBody(text.body),
+        }),
+      );
+      return { action: 'unchanged', pullRequest: this.snapshot(pull, pull.head.sha) };
     });
   }
 

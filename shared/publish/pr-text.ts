@@ -1,9 +1,11 @@
-import type { Cidr } from '../ipset.js';
+import { createHash } from 'node:crypto';
+import { structuredPatch } from 'diff';
+import { difference, type Cidr } from '../ipset.js';
 import { addedRows, removedRows, type TargetDrift } from '../drift.js';
 import type { Problem } from '../problem.js';
 import type { Verdict } from '../report.js';
-import { describeEvidence } from '../sources/registry.js';
-import type { EntryEvidence } from '../sources/source.js';
+import { citeEvidence } from '../sources/registry.js';
+import type { Citation, EntryEvidence } from '../sources/source.js';
 
 export interface PullRequestInput {
   readonly configName: string;
@@ -11,13 +13,30 @@ export interface PullRequestInput {
   readonly configFingerprint: string;
   /** Changed targets and any others worth a reviewer's attention (held, failed, with warnings), in config order. */
   readonly drifts: readonly TargetDrift[];
-  /** Repository paths of the rule files this PR changes. */
-  readonly files: readonly string[];
+  /** The rule files this PR changes, as on the base branch and as pushed; files it leaves as they are are not listed. */
+  readonly files: readonly FileText[];
   /**
    * The change the files really make against the base branch (read back from the rendered files), and the entries
    * on the base branch no target of this config produced, which stay. The title counts this change.
    */
   readonly change?: { readonly added: readonly Cidr[]; readonly removed: readonly Cidr[]; readonly kept: readonly Cidr[] };
+  /** ISO time of the run; shown to people in UTC and kept in the run details. */
+  readonly checkedAt?: string;
+  /** More things a reviewer must look at first (e.g. approvals of held changes), shown in the warning block. */
+  readonly attention?: readonly Attention[];
+}
+
+export interface FileText {
+  readonly path: string;
+  /** Null when the file does not exist on the base branch. */
+  readonly before: string | null;
+  readonly after: string;
+}
+
+/** One line for the top warning block: who it is about, and what (both plain text; they are escaped here). */
+export interface Attention {
+  readonly subject: string;
+  readonly message: string;
 }
 
 export interface PullRequestText {
@@ -33,7 +52,12 @@ export const MAX_BODY_CHARS = 65_000;
 export const MAX_TITLE_CHARS = 120;
 /** Upstream strings are cut to this many characters, so one odd heading cannot fill the body. */
 const MAX_FIELD_CHARS = 300;
-const MAX_EVIDENCE_PER_ROW = 3;
+/** A group lists this many addresses on its own line; more are folded. */
+const INLINE_ADDRESSES = 4;
+/** Places named in a target's one-line "why" before "and N more". */
+const WHY_PLACES = 3;
+/** Files whose diff has at most this many changed lines get it, folded. */
+const DIFF_MAX_CHANGED_LINES = 20;
 const NEW_FRONT_END = 'new-front-end';
 
 /**
@@ -41,7 +65,18 @@ const NEW_FRONT_END = 'new-front-end';
  * publisher compares bodies to decide whether the open PR needs an update.
  */
 export function renderPullRequest(input: PullRequestInput): PullRequestText {
-  return { title: renderTitle(input.drifts, input.change), body: renderBody(input) };
+  return { title: renderTitle(input.drifts, input.change), body: renderBody(input, { stable: false }) };
+}
+
+/**
+ * Identifies what the body says, not when or by which run: the same body rendered without the run's details,
+ * the base branch's files or what varies between identical answers (a DNS TTL). A PR whose recorded text
+ * fingerprint differs has a new warning, hold, approval or miss count to show; one whose fingerprint matches
+ * needs no request to stay current.
+ */
+export function pullRequestTextFingerprint(input: Omit<PullRequestInput, 'files' | 'change' | 'runId' | 'checkedAt'>): string {
+  const stable = renderBody({ ...input, runId: '', files: [] }, { stable: true });
+  return createHash('sha256').update(stable).digest('hex').slice(0, 32);
 }
 
 /**
@@ -68,11 +103,40 @@ export function escapeMarkdown(text: string, maxChars = MAX_FIELD_CHARS): string
   );
 }
 
+/**
+ * A markdown link to a URL a source recorded from the config (the CAS page, the service-tags file). Only a plain
+ * http(s) URL becomes a link, percent-encoded so it cannot end the link early; anything else is shown as text.
+ */
+export function markdownLink(url: string, text: string): string {
+  const label = escapeMarkdown(text);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return label;
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return label;
+  if (parsed.username !== '' || parsed.password !== '') return label;
+  const href = parsed.href.replace(
+    /[()<>[\]\\`'" ]/g,
+    (character) => `%${character.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
+  );
+  return `[${label}](${href})`;
+}
+
+/** "7 Nov 2025, 10:00 UTC": for people; the run details keep the ISO time. */
+export function humanTime(iso: string): string {
+  const time = new Date(iso);
+  if (Number.isNaN(time.getTime())) return escapeMarkdown(iso);
+  const month = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][time.getUTCMonth()]!;
+  const pad = (value: number) => String(value).padStart(2, '0');
+  return `${time.getUTCDate()} ${month} ${time.getUTCFullYear()}, ${pad(time.getUTCHours())}:${pad(time.getUTCMinutes())} UTC`;
+}
+
 function renderTitle(drifts: readonly TargetDrift[], change: PullRequestInput['change']): string {
   const changed = drifts.filter((drift) => drift.changed);
   if (changed.length === 0) return 'allowlist: no address changes';
-  const added = change ? change.added.length : changed.reduce((sum, drift) => sum + drift.report.added.length, 0);
-  const removed = change ? change.removed.length : changed.reduce((sum, drift) => sum + drift.report.removed.length, 0);
+  const { added, removed } = totals(drifts, change);
   const head = `allowlist: +${added} -${removed} across `;
   const ids = changed.map((drift) => oneLine(drift.report.id));
   for (let shown = ids.length; shown >= 1; shown -= 1) {
@@ -83,16 +147,31 @@ function renderTitle(drifts: readonly TargetDrift[], change: PullRequestInput['c
   return `${head}${ids.length} targets`;
 }
 
-/** A run of lines; truncatable runs (table rows, list items) can be cut to a number of rows with a closing note. */
+function totals(drifts: readonly TargetDrift[], change: PullRequestInput['change']): { added: number; removed: number } {
+  const changed = drifts.filter((drift) => drift.changed);
+  return {
+    added: change ? change.added.length : changed.reduce((sum, drift) => sum + drift.report.added.length, 0),
+    removed: change ? change.removed.length : changed.reduce((sum, drift) => sum + drift.report.removed.length, 0),
+  };
+}
+
+// --- assembling within GitHub's limit ---------------------------------------------------------------------------
+
+/** A run of lines; truncatable runs (address lists, table rows, list items) can be cut to a number of rows with a closing note. */
 type Block = { readonly lines: readonly string[] } | { readonly rows: readonly string[]; readonly more: (hidden: number) => string[] };
 
-function renderBody(input: PullRequestInput): string {
-  const head = bodyBlocks(input);
-  const tail = runDetails(input);
+interface RenderMode {
+  /** For the text fingerprint: leave out what varies between runs that say the same thing. */
+  readonly stable: boolean;
+}
+
+function renderBody(input: PullRequestInput, mode: RenderMode): string {
+  const head = bodyBlocks(input, mode);
+  const tail = mode.stable ? [] : runDetails(input);
   const longest = Math.max(0, ...head.map((block) => ('rows' in block ? block.rows.length : 0)));
   const whole = assemble([...head, ...tail], longest);
   if (whole.length <= MAX_BODY_CHARS) return whole;
-  // Find the most rows per table that still fits; every table is cut at the same row count.
+  // Find the most rows per list that still fits; every list is cut at the same row count, and says so.
   let fits = -1;
   let low = 0;
   let high = longest - 1;
@@ -130,59 +209,205 @@ function assemble(blocks: readonly Block[], maxRows: number): string {
   return `${lines.join('\n')}\n`;
 }
 
-function bodyBlocks(input: PullRequestInput): Block[] {
-  const { drifts } = input;
-  const changed = drifts.filter((drift) => drift.changed);
-  const held = drifts.filter((drift) => drift.report.status === 'held');
-  const failed = drifts.filter((drift) => drift.report.status === 'error');
-  const partial = drifts.filter((drift) => drift.report.status === 'partial');
-  const frontEnds = drifts.flatMap((drift) =>
-    drift.report.warnings.filter((w) => w.code === NEW_FRONT_END).map((w) => [drift, w] as const),
-  );
-  const otherWarnings = drifts.flatMap((drift) =>
-    drift.report.warnings.filter((w) => w.code !== NEW_FRONT_END).map((w) => [drift, w] as const),
-  );
+// --- the sections, top to bottom ----------------------------------------------------------------------------------
 
+function bodyBlocks(input: PullRequestInput, mode: RenderMode): Block[] {
+  return [
+    ...summaryBlocks(input, mode),
+    ...attentionBlocks(input),
+    ...addedBlocks(input.drifts, mode),
+    ...removedBlocks(input.drifts, mode),
+    ...pendingBlocks(input.drifts),
+    ...heldBlocks(input.drifts),
+    ...failedBlocks(input.drifts),
+    ...partialBlocks(input.drifts),
+    ...keptBlocks(input),
+    ...fileBlocks(input.files),
+    ...verdictBlocks(input.drifts),
+  ];
+}
+
+/** The first lines tell the story: the total, then per changed target its change and why. */
+function summaryBlocks(input: PullRequestInput, mode: RenderMode): Block[] {
+  const changed = input.drifts.filter((drift) => drift.changed);
+  const { added, removed } = totals(input.drifts, input.change);
+  const when = !mode.stable && input.checkedAt ? `, checked ${humanTime(input.checkedAt)}` : '';
   const blocks: Block[] = [
     {
       lines: [
-        `## Allowlist drift: ${escapeMarkdown(input.configName)}`,
-        '',
-        'This pull request was opened by **allowlist-drift**, which regularly re-checks the public addresses that this ' +
-          'repository’s firewall rules allow (OutSystems Cloud front-ends, Microsoft Defender for Cloud Apps, Azure service tags). ' +
-          'Every address added below was confirmed by its source in this check; every address removed was missing from several ' +
-          'complete checks in a row. Merging approves the change: the merged lists become the new baseline. Closing the PR declines ' +
-          'this exact proposal.',
+        `**allowlist-drift** proposes **+${added} −${removed}** for config ${escapeMarkdown(input.configName)}${when}. ` +
+          'Merging approves it as the new baseline; closing declines this exact proposal.',
         '',
       ],
     },
   ];
+  if (changed.length === 0) {
+    const carried = added + removed > 0 ? '; the files keep what this PR proposed before' : '';
+    return [...blocks, { lines: [`No target’s addresses change in this check${carried}.`, ''] }];
+  }
+  blocks.push({ lines: ['| Target | Change | Why |', '| --- | --- | --- |'] });
+  blocks.push({
+    rows: changed.map(
+      (drift) =>
+        `| ${escapeMarkdown(drift.report.id)} (${drift.report.type}) | +${drift.report.added.length} −${drift.report.removed.length} | ${whyText(drift)} |`,
+    ),
+    more: (hidden) => [`| … and ${hidden} more targets | | |`],
+  });
+  blocks.push({ lines: [''] });
+  return blocks;
+}
 
-  if (frontEnds.length > 0) {
+/** Holds, partial or failed checks, warnings and anything else a reviewer must see first, in one alert. */
+function attentionBlocks(input: PullRequestInput): Block[] {
+  const items: string[] = [];
+  for (const drift of input.drifts) {
+    const id = `**${escapeMarkdown(drift.report.id)}**`;
+    const { status } = drift.report;
+    if (status === 'held') {
+      const guards = drift.report.verdicts.filter((verdict) => verdict.outcome === 'hold').map((verdict) => verdict.guard);
+      items.push(`> - ${id} is held back by ${guards.length === 1 ? 'guard' : 'guards'} ${guards.join(', ')}: not in this PR, see below.`);
+    } else if (status === 'partial') {
+      items.push(`> - ${id} was checked only in part: what was not read is kept, neither missed nor removed.`);
+    } else if (status === 'error') {
+      items.push(`> - ${id} could not be checked: nothing of it is removed, see below.`);
+    }
+    for (const warning of drift.report.warnings) {
+      items.push(
+        warning.code === NEW_FRONT_END
+          ? `> - ${id}: ${escapeMarkdown(warning.message, 1_000)} Its address is not allowlisted until it is added to the config.`
+          : `> - ${id}: ${problemText(warning)}`,
+      );
+    }
+  }
+  for (const item of input.attention ?? []) items.push(`> - **${escapeMarkdown(item.subject)}**: ${escapeMarkdown(item.message, 1_000)}`);
+  if (items.length === 0) return [];
+  return [
+    { lines: ['> [!WARNING]', '> **Look at these first:**'] },
+    { rows: items, more: (hidden) => [`> - … and ${hidden} more`] },
+    { lines: [''] },
+  ];
+}
+
+/** Added ranges grouped by what states them, each statement once, with a link to its source. */
+function addedBlocks(drifts: readonly TargetDrift[], mode: RenderMode): Block[] {
+  const changed = drifts.filter((drift) => drift.changed && drift.report.added.length > 0);
+  if (changed.length === 0) return [];
+  const blocks: Block[] = [{ lines: ['### Added', ''] }];
+  for (const drift of changed) {
+    // First seen in this run, or in an earlier one (a hold, a PR not merged yet).
+    const checkedAt = drift.nextRecord.lastCheckAt;
+    const groups = new Map<string, { statement: string; cidrs: Cidr[]; since: string | undefined }>();
+    for (const row of addedRows(drift)) {
+      const statement = row.evidence.length === 0 ? 'no evidence recorded' : citationsText(row.evidence.map(cite), mode);
+      const group = groups.get(statement) ?? { statement, cidrs: [], since: undefined };
+      group.cidrs.push(row.cidr);
+      // Seen before this check (a hold, a failed publish): say since when.
+      if (row.firstSeen && row.firstSeen !== checkedAt && (group.since === undefined || row.firstSeen < group.since))
+        group.since = row.firstSeen;
+      groups.set(statement, group);
+    }
+    blocks.push({ lines: [`**${escapeMarkdown(drift.report.id)}** (${drift.report.type}), +${drift.report.added.length}:`, ''] });
+    for (const group of groups.values()) {
+      // Shown from the second run on, which is no news: no reason on its own to refresh the body.
+      const since = group.since && !mode.stable ? ` (seen since ${humanTime(group.since)})` : '';
+      blocks.push(...addressGroup(`- ${group.statement}${since}`, group.cidrs));
+    }
+    blocks.push({ lines: [''] });
+  }
+  return blocks;
+}
+
+/** One statement and its addresses: on the same line when few, folded below it when many. */
+function addressGroup(statement: string, cidrs: readonly Cidr[]): Block[] {
+  const count = `${cidrs.length} ${cidrs.length === 1 ? 'address' : 'addresses'}`;
+  if (cidrs.length <= INLINE_ADDRESSES) return [{ lines: [`${statement}: ${cidrs.map((cidr) => `\`${cidr}\``).join(', ')}`] }];
+  return [
+    { lines: [`${statement}: ${count}`, '  <details><summary>the addresses</summary>', '', '  ```text'] },
+    {
+      rows: cidrs.map((cidr) => `  ${cidr}`),
+      more: (hidden) => [`  … and ${hidden} more, left out to fit GitHub’s size limit; the files in this PR hold all of them`],
+    },
+    { lines: ['  ```', '', '  </details>'] },
+  ];
+}
+
+/** Each removed range with where it stood, when it was last seen, how often it was missed, and what that place holds now. */
+function removedBlocks(drifts: readonly TargetDrift[], mode: RenderMode): Block[] {
+  const changed = drifts.filter((drift) => drift.changed && drift.report.removed.length > 0);
+  if (changed.length === 0) return [];
+  const blocks: Block[] = [{ lines: ['### Removed', ''] }];
+  for (const drift of changed) {
+    blocks.push({ lines: [`**${escapeMarkdown(drift.report.id)}** (${drift.report.type}), −${drift.report.removed.length}:`, ''] });
     blocks.push({
-      lines: ['> [!WARNING]', '> **New OutSystems front-end server.** Its address is not allowlisted until it is added to the config:'],
-    });
-    blocks.push({
-      rows: frontEnds.map(([drift, warning]) => `> - **${escapeMarkdown(drift.report.id)}**: ${escapeMarkdown(warning.message, 1_000)}`),
-      more: (hidden) => [`> - … and ${hidden} more`],
+      rows: removedRows(drift).map((row) => `- \`${row.cidr}\`: ${provenance(drift, row.cidr, row.misses, mode)}`),
+      more: (hidden) => [`- … and ${hidden} more removed ranges, not listed here; the files in this PR reflect all of them.`],
     });
     blocks.push({ lines: [''] });
   }
+  return blocks;
+}
 
-  blocks.push({ lines: ['### Changes', ''] });
-  if (changed.length === 0) blocks.push({ lines: ['No target’s addresses change.', ''] });
-  for (const drift of changed) blocks.push(...changeBlocks(drift));
+function provenance(drift: TargetDrift, cidr: Cidr, misses: number, mode: RenderMode): string {
+  const last = lastKnown(drift, cidr);
+  const missed = `missing from ${misses} complete ${misses === 1 ? 'check' : 'checks'} in a row`;
+  if (!last) return `${missed}; where it was last listed is not recorded.`;
+  const citations = last.evidence.map(cite);
+  const listed = citationsText(citations, mode);
+  const seen = last.seenAt ? `, last seen ${humanTime(last.seenAt)}` : '';
+  const now = uniqueBy(citations, (citation) => citation.place).map((citation) => {
+    const holds = holdingNow(drift, citation.place);
+    const shown = holds.slice(0, INLINE_ADDRESSES).map((held) => `\`${held}\``);
+    const more = holds.length > shown.length ? ` and ${holds.length - shown.length} more` : '';
+    return `${citation.place} now holds ${holds.length === 0 ? 'no address' : `${shown.join(', ')}${more}`}`;
+  });
+  return `last listed by ${listed}${seen}; ${missed}; ${now.join('; ')}.`;
+}
 
-  if (held.length > 0) {
-    blocks.push({
+/** The evidence an approved range had when last observed (kept by the record while it is missing). */
+function lastKnown(drift: TargetDrift, cidr: Cidr): { evidence: readonly EntryEvidence[]; seenAt?: string } | undefined {
+  const inside = (drift.nextRecord.missingEvidence ?? []).filter((entry) => difference([entry.cidr], [cidr]).length === 0);
+  if (inside.length === 0) return undefined;
+  const seen = inside.map((entry) => entry.seenAt).filter((time): time is string => time !== undefined);
+  const latest = seen.sort().at(-1);
+  return { evidence: inside.flatMap((entry) => entry.evidence), ...(latest ? { seenAt: latest } : {}) };
+}
+
+/** What this check observed at a place (a host, a page row, a tag), by the place its source cites. */
+function holdingNow(drift: TargetDrift, place: string): Cidr[] {
+  return Object.entries(drift.evidence)
+    .filter(([, evidence]) => evidence.some((item) => cite(item).place === place))
+    .map(([cidr]) => cidr as Cidr);
+}
+
+function pendingBlocks(drifts: readonly TargetDrift[]): Block[] {
+  const pending = drifts.flatMap((drift) => drift.report.pendingRemoval.map((item) => ({ drift, item })));
+  if (pending.length === 0) return [];
+  return [
+    { lines: ['Missing but not removed yet (kept until they miss enough complete checks in a row):', ''] },
+    {
+      rows: pending.map(
+        ({ drift, item }) =>
+          `- ${escapeMarkdown(drift.report.id)}: \`${item.cidr}\` missed ${item.misses} ${item.misses === 1 ? 'check' : 'checks'}`,
+      ),
+      more: (hidden) => [`- … and ${hidden} more`],
+    },
+    { lines: [''] },
+  ];
+}
+
+function heldBlocks(drifts: readonly TargetDrift[]): Block[] {
+  const held = drifts.filter((drift) => drift.report.status === 'held');
+  if (held.length === 0) return [];
+  return [
+    {
       lines: [
         '### Held back, not in this PR',
         '',
         'A guard stopped these targets; their files keep what this PR already proposed for them, or the approved baseline, until someone looks:',
         '',
       ],
-    });
-    blocks.push({
+    },
+    {
       rows: held.map((drift) => {
         const reasons = drift.report.verdicts
           .filter((verdict) => verdict.outcome === 'hold')
@@ -190,146 +415,197 @@ function bodyBlocks(input: PullRequestInput): Block[] {
         return `- **${escapeMarkdown(drift.report.id)}** (${drift.report.type}): held back, not in this PR. ${reasons.join('; ')}`;
       }),
       more: (hidden) => [`- … and ${hidden} more held targets`],
-    });
-    blocks.push({ lines: [''] });
-  }
+    },
+    { lines: [''] },
+  ];
+}
 
-  if (failed.length > 0) {
-    blocks.push({
+function failedBlocks(drifts: readonly TargetDrift[]): Block[] {
+  const failed = drifts.filter((drift) => drift.report.status === 'error');
+  if (failed.length === 0) return [];
+  return [
+    {
       lines: [
         '### Checks that failed',
         '',
         'Nothing is removed for these targets because of this check; addresses they did return are proposed above:',
         '',
       ],
-    });
-    blocks.push({
+    },
+    {
       rows: failed.flatMap((drift) =>
         (drift.report.errors.length > 0 ? drift.report.errors : [{ code: 'unknown', message: 'the check failed' }]).map(
           (error) => `- **${escapeMarkdown(drift.report.id)}**: ${problemText(error)}`,
         ),
       ),
       more: (hidden) => [`- … and ${hidden} more errors`],
-    });
-    blocks.push({ lines: [''] });
-  }
+    },
+    { lines: [''] },
+  ];
+}
 
-  if (partial.length > 0) {
-    blocks.push({
+function partialBlocks(drifts: readonly TargetDrift[]): Block[] {
+  const partial = drifts.filter((drift) => drift.report.status === 'partial');
+  if (partial.length === 0) return [];
+  return [
+    {
       lines: [
         '### Checks that were partial',
         '',
-        'Part of these sources could not be read. What was read is applied above; the approved addresses of the part that was not read are kept, neither counted missing nor removed. The warnings below say what was not read and why:',
+        'Part of these sources could not be read. What was read is applied above; the approved addresses of the part that was not read are kept, neither counted missing nor removed. The warnings at the top say what was not read and why:',
         '',
       ],
-    });
-    blocks.push({
+    },
+    {
       rows: partial.map((drift) => {
         const errors = drift.report.errors.map(problemText).join('; ');
         return `- **${escapeMarkdown(drift.report.id)}** (${drift.report.type}): partial${errors === '' ? '' : `; ${errors}`}`;
       }),
       more: (hidden) => [`- … and ${hidden} more partial checks`],
-    });
-    blocks.push({ lines: [''] });
-  }
+    },
+    { lines: [''] },
+  ];
+}
 
-  blocks.push({ lines: ['### Guard verdicts', '', '| Target | Guard | Outcome | Detail |', '| --- | --- | --- | --- |'] });
-  blocks.push({
-    rows: verdictRows(drifts),
-    more: (hidden) => ['', `… and ${hidden} more verdicts.`],
-  });
-  blocks.push({ lines: [''] });
-
-  if (otherWarnings.length > 0) {
-    blocks.push({ lines: ['### Warnings', ''] });
-    blocks.push({
-      rows: otherWarnings.map(([drift, warning]) => `- **${escapeMarkdown(drift.report.id)}**: ${problemText(warning)}`),
-      more: (hidden) => [`- … and ${hidden} more warnings`],
-    });
-    blocks.push({ lines: [''] });
-  }
-
+function keptBlocks(input: PullRequestInput): Block[] {
   const kept = input.change?.kept ?? [];
-  if (kept.length > 0) {
-    blocks.push({
+  if (kept.length === 0) return [];
+  return [
+    {
       lines: [
         '### Kept, not managed here',
         '',
         `These entries are in the files on the base branch, but no target of config \`${escapeMarkdown(input.configName)}\` produced them (a hand edit, or another config writing the same file). They stay as they are:`,
         '',
       ],
-    });
-    blocks.push({ rows: kept.map((cidr) => `- ${cidr}`), more: (hidden) => [`- … and ${hidden} more`] });
-    blocks.push({ lines: [''] });
-  }
-
-  blocks.push({ lines: ['### Files', ''] });
-  blocks.push({ rows: input.files.map((path) => `- ${escapeMarkdown(path)}`), more: (hidden) => [`- … and ${hidden} more files`] });
-  blocks.push({ lines: [''] });
-  return blocks;
-}
-
-function changeBlocks(drift: TargetDrift): Block[] {
-  const { report } = drift;
-  const blocks: Block[] = [
-    { lines: [`#### ${escapeMarkdown(report.id)} (${report.type}): ${report.added.length} added, ${report.removed.length} removed`, ''] },
+    },
+    { rows: kept.map((cidr) => `- ${cidr}`), more: (hidden) => [`- … and ${hidden} more`] },
+    { lines: [''] },
   ];
-  if (report.added.length > 0) {
-    blocks.push({ lines: ['| Added | Evidence | First seen |', '| --- | --- | --- |'] });
+}
+
+/** Only the files this PR changes, with their line counts; a small change comes with its diff, folded. */
+function fileBlocks(files: readonly FileText[]): Block[] {
+  if (files.length === 0) return [];
+  const blocks: Block[] = [{ lines: ['### Files', '', '| File | Lines |', '| --- | --- |'] }];
+  const patches = files.map((file) => ({
+    file,
+    patch: structuredPatch(file.path, file.path, file.before ?? '', file.after, '', '', { context: 1 }),
+  }));
+  const counted = patches.map(({ file, patch }) => {
+    const lines = patch.hunks.flatMap((hunk) => hunk.lines);
+    return {
+      file,
+      patch,
+      plus: lines.filter((line) => line.startsWith('+')).length,
+      minus: lines.filter((line) => line.startsWith('-')).length,
+    };
+  });
+  blocks.push({
+    rows: counted.map(
+      ({ file, plus, minus }) => `| ${escapeMarkdown(file.path)}${file.before === null ? ' (new)' : ''} | +${plus} −${minus} |`,
+    ),
+    more: (hidden) => [`| … and ${hidden} more files | |`],
+  });
+  blocks.push({ lines: [''] });
+  for (const { file, patch, plus, minus } of counted) {
+    if (plus + minus === 0 || plus + minus > DIFF_MAX_CHANGED_LINES) continue;
+    const diff = patch.hunks.flatMap((hunk) => [
+      `@@ -${hunk.oldStart},${hunk.oldLines} +${hunk.newStart},${hunk.newLines} @@`,
+      ...hunk.lines,
+    ]);
+    const fence = fenceFor(diff);
     blocks.push({
-      rows: addedRows(drift).map(
-        (row) => `| ${row.cidr} | ${evidenceText(row.evidence)} | ${row.firstSeen ? escapeMarkdown(row.firstSeen) : 'now'} |`,
-      ),
-      more: (hidden) => ['', `… and ${hidden} more added ranges, not listed here; the files in this PR hold all of them.`],
+      lines: [`<details><summary>Diff of ${escapeMarkdown(file.path)}</summary>`, '', `${fence}diff`, ...diff, fence, '', '</details>', ''],
     });
-    blocks.push({ lines: [''] });
-  }
-  if (report.removed.length > 0) {
-    blocks.push({ lines: ['| Removed | Missing from consecutive complete checks |', '| --- | --- |'] });
-    blocks.push({
-      rows: removedRows(drift).map((row) => `| ${row.cidr} | ${row.misses} |`),
-      more: (hidden) => ['', `… and ${hidden} more removed ranges, not listed here; the files in this PR reflect all of them.`],
-    });
-    blocks.push({ lines: [''] });
-  }
-  if (report.pendingRemoval.length > 0) {
-    blocks.push({ lines: ['Missing but not removed yet (kept until they miss enough complete checks in a row):', ''] });
-    blocks.push({
-      rows: report.pendingRemoval.map(
-        (pending) => `- ${pending.cidr}: missed ${pending.misses} ${pending.misses === 1 ? 'check' : 'checks'}`,
-      ),
-      more: (hidden) => [`- … and ${hidden} more`],
-    });
-    blocks.push({ lines: [''] });
   }
   return blocks;
 }
 
-function runDetails(input: PullRequestInput): Block[] {
-  return [
+/** Guard verdicts: holds in the open, passes folded, since a pass leaves nothing to decide. */
+function verdictBlocks(drifts: readonly TargetDrift[]): Block[] {
+  const rows = drifts.flatMap((drift) => drift.report.verdicts.map((verdict) => ({ drift, verdict })));
+  const table = (shown: typeof rows): Block[] => [
+    { lines: ['| Target | Guard | Outcome | Detail |', '| --- | --- | --- | --- |'] },
     {
-      lines: [
-        '<details>',
-        '<summary>Run details</summary>',
-        '',
-        `- Config: ${escapeMarkdown(input.configName)}`,
-        `- Run id: ${escapeMarkdown(input.runId)}`,
-        `- Config fingerprint: ${escapeMarkdown(input.configFingerprint)}`,
-        '',
-        '</details>',
-      ],
+      rows: shown.map(
+        ({ drift, verdict }) =>
+          `| ${escapeMarkdown(drift.report.id)} | ${verdict.guard} | ${outcomeText(verdict)} | ${escapeMarkdown(verdict.message, 1_000)} |`,
+      ),
+      more: (hidden) => ['', `… and ${hidden} more verdicts.`],
     },
   ];
+  const holds = rows.filter((row) => row.verdict.outcome === 'hold');
+  const passes = rows.filter((row) => row.verdict.outcome === 'pass');
+  const blocks: Block[] = holds.length > 0 ? [{ lines: ['### Guards that hold', ''] }, ...table(holds), { lines: [''] }] : [];
+  if (passes.length === 0) return blocks;
+  const summary = holds.length > 0 ? `the other ${passes.length} guard verdicts pass` : `Guard verdicts: all ${passes.length} pass`;
+  return [...blocks, { lines: [`<details><summary>${summary}</summary>`, ''] }, ...table(passes), { lines: ['', '</details>', ''] }];
 }
 
-/** Holds first, so a reviewer sees what was stopped before what passed. */
-function verdictRows(drifts: readonly TargetDrift[]): string[] {
-  const rows = drifts.flatMap((drift) => drift.report.verdicts.map((verdict) => ({ drift, verdict })));
-  const ordered = [...rows.filter((row) => row.verdict.outcome === 'hold'), ...rows.filter((row) => row.verdict.outcome === 'pass')];
-  return ordered.map(
-    ({ drift, verdict }) =>
-      `| ${escapeMarkdown(drift.report.id)} | ${verdict.guard} | ${outcomeText(verdict)} | ${escapeMarkdown(verdict.message, 1_000)} |`,
-  );
+/** For machines and for the curious: the run, as JSON, folded. */
+function runDetails(input: PullRequestInput): Block[] {
+  const details = {
+    config: input.configName,
+    runId: input.runId,
+    configFingerprint: input.configFingerprint,
+    ...(input.checkedAt ? { checkedAt: input.checkedAt } : {}),
+    targets: input.drifts.map((drift) => ({
+      id: drift.report.id,
+      status: drift.report.status,
+      added: drift.report.added.length,
+      removed: drift.report.removed.length,
+      ...(drift.report.observedAt ? { observedAt: drift.report.observedAt } : {}),
+    })),
+  };
+  // One target a line keeps it short; JSON may escape any character, and an escaped backtick cannot close the fence.
+  const { targets, ...run } = details;
+  const json = [
+    '{',
+    ...Object.entries(run).map(([key, value]) => `  ${JSON.stringify(key)}: ${JSON.stringify(value)},`),
+    '  "targets": [',
+    ...targets.map((target, index) => `    ${JSON.stringify(target)}${index < targets.length - 1 ? ',' : ''}`),
+    '  ]',
+    '}',
+  ].map((line) => line.replace(/`/g, '\\u0060'));
+  return [{ lines: ['<details><summary>Run details</summary>', '', '```json', ...json, '```', '', '</details>'] }];
+}
+
+// --- small helpers ------------------------------------------------------------------------------------------------
+
+function cite(evidence: EntryEvidence): Citation {
+  return citeEvidence(evidence, (text) => escapeMarkdown(text), markdownLink);
+}
+
+/** Citations stated once per source: "CAS page revision 2024-02-29, Portal access, EU1; SIEM agent connection, EU1". */
+function citationsText(citations: readonly Citation[], mode: RenderMode): string {
+  const bySource = new Map<string, string[]>();
+  for (const citation of citations) {
+    const place = `${citation.place}${citation.detail && !mode.stable ? `, ${citation.detail}` : ''}`;
+    const places = bySource.get(citation.source) ?? [];
+    if (!places.includes(place)) places.push(place);
+    bySource.set(citation.source, places);
+  }
+  return [...bySource].map(([source, places]) => `${source}, ${places.join('; ')}`).join('; ');
+}
+
+/** Why a target changes, in one table cell: its sources, then the places they name. */
+function whyText(drift: TargetDrift): string {
+  const added = addedRows(drift).flatMap((row) => row.evidence.map(cite));
+  const parts: string[] = [];
+  const bySource = new Map<string, string[]>();
+  for (const citation of added) {
+    const places = bySource.get(citation.source) ?? [];
+    if (!places.includes(citation.place)) places.push(citation.place);
+    bySource.set(citation.source, places);
+  }
+  for (const [source, places] of bySource) {
+    const shown = places.slice(0, WHY_PLACES).join(', ');
+    parts.push(`${source}: ${shown}${places.length > WHY_PLACES ? ` and ${places.length - WHY_PLACES} more` : ''}`);
+  }
+  const removed = drift.report.removed.length;
+  if (removed > 0) parts.push(`${removed} no longer listed`);
+  return parts.length > 0 ? parts.join('; ') : 'the approved baseline';
 }
 
 function outcomeText(verdict: Verdict): string {
@@ -340,12 +616,16 @@ function problemText(problem: Problem): string {
   return `${escapeMarkdown(problem.code, 80)}: ${escapeMarkdown(problem.message, 1_000)}`;
 }
 
-function evidenceText(evidence: readonly EntryEvidence[]): string {
-  if (evidence.length === 0) return 'none recorded';
-  // Each source describes its own kinds; escapeMarkdown makes what came from upstream inert.
-  const shown = evidence.slice(0, MAX_EVIDENCE_PER_ROW).map((item) => describeEvidence(item, (text) => escapeMarkdown(text)));
-  const hidden = evidence.length - shown.length;
-  return hidden > 0 ? `${shown.join('; ')}; and ${hidden} more` : shown.join('; ');
+/** A code fence longer than any run of backticks in the lines it encloses. */
+function fenceFor(lines: readonly string[]): string {
+  const longest = Math.max(0, ...lines.map((line) => Math.max(0, ...[...line.matchAll(/`+/g)].map((match) => match[0].length))));
+  return '`'.repeat(Math.max(3, longest + 1));
+}
+
+function uniqueBy<T>(items: readonly T[], key: (item: T) => string): T[] {
+  const seen = new Map<string, T>();
+  for (const item of items) if (!seen.has(key(item))) seen.set(key(item), item);
+  return [...seen.values()];
 }
 
 /** Titles are plain text, but a line break would still end them early. */

@@ -3,7 +3,7 @@ import { casDocs } from './cas-docs/schema.js';
 import { odc } from './odc/schema.js';
 import { outsystems } from './outsystems/schema.js';
 import { serviceTags } from './service-tags/schema.js';
-import type { Observation, SourceContext, SourceDefinition } from './source.js';
+import type { Citation, Observation, SourceContext, SourceDefinition } from './source.js';
 import { staticEntries } from './static/schema.js';
 
 /** A source's observe function, for any of its targets. */
@@ -40,15 +40,23 @@ export const EVIDENCE_SCHEMAS = Object.values(SOURCES).flatMap<KnownEvidenceSche
   ...KnownEvidenceSchema[],
 ];
 
-const describerOfKind = new Map<string, SourceDefinition['describe']>(
-  Object.values(SOURCES).flatMap((source: SourceDefinition) =>
-    source.evidence.map((schema) => [schema.shape.kind.value, source.describe] as const),
-  ),
+const sourceOfKind = new Map<string, SourceDefinition>(
+  Object.values(SOURCES).flatMap((source: SourceDefinition) => source.evidence.map((schema) => [schema.shape.kind.value, source] as const)),
 );
 
 /** One phrase for a reviewer, by the source that recorded the evidence; `inert` makes upstream text safe in markdown. */
 export function describeEvidence(evidence: EntryEvidence, inert: (text: string) => string): string {
-  const describe = describerOfKind.get(evidence.kind);
+  const source = sourceOfKind.get(evidence.kind);
   // Stored evidence is validated against EVIDENCE_SCHEMAS, so only code can build a kind no source knows.
-  return describe ? describe(evidence, inert) : `evidence of kind ${inert(String(evidence.kind))}`;
+  return source ? source.describe(evidence, inert) : `evidence of kind ${inert(String(evidence.kind))}`;
+}
+
+/** The evidence as its source cites it (see Citation); `link` renders a recorded URL. */
+export function citeEvidence(
+  evidence: EntryEvidence,
+  inert: (text: string) => string,
+  link: (url: string, text: string) => string,
+): Citation {
+  const source = sourceOfKind.get(evidence.kind);
+  return source ? source.cite(evidence, inert, link) : { source: `evidence of kind ${inert(String(evidence.kind))}`, place: 'unknown' };
 }

@@ -37,6 +37,28 @@ export interface SourceDefinition<
    * A method, not a property, so the registry can keep every source's describe in one map by kind.
    */
   describe(evidence: Readonly<z.output<Evidence[number]>>, inert: (text: string) => string): string;
+  /**
+   * The same evidence split for a PR body that states shared evidence once: see Citation. `link` makes a markdown
+   * link of a URL the source recorded (or plain text when the URL is not a plain https one).
+   */
+  cite(
+    evidence: Readonly<z.output<Evidence[number]>>,
+    inert: (text: string) => string,
+    link: (url: string, text: string) => string,
+  ): Citation;
+}
+
+/**
+ * Where an address came from, in three parts. Addresses whose citations are equal are listed under one line.
+ * `source`: the document or answer, with its version and a link where there is one ("CAS page, revision
+ * 2024-02-29"); `place`: where in it, the same from one version to the next ("App connector, US1"), so a removed
+ * address can be compared with what that place holds now; `detail`: what may vary from one check to the next while
+ * the place holds the same addresses (a DNS TTL, a tag's changeNumber), shown but no reason on its own to refresh a PR body.
+ */
+export interface Citation {
+  readonly source: string;
+  readonly place: string;
+  readonly detail?: string;
 }
 
 /** Declares a source's definition with its exact field and evidence types inferred. */

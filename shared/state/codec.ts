@@ -68,7 +68,7 @@ const storedTarget = z.object({
   baselineAt: z.string().optional(),
   observation: storedObservation.optional(),
   lastGood: z.union([storedObservation, z.literal(SAME_AS_OBSERVATION)]).optional(),
-  missingEvidence: z.array(z.object({ cidr, evidence: z.array(evidence) })).optional(),
+  missingEvidence: z.array(z.object({ cidr, evidence: z.array(evidence), seenAt: z.string().optional() })).optional(),
   proposed: z.array(cidr).optional(),
   misses: z.record(z.string(), z.number().int().nonnegative()),
   firstSeen: z.record(z.string(), z.string()),
@@ -98,6 +98,7 @@ const storedConfig = z.object({
       proposal: z.record(z.string(), z.array(cidr)),
       updatedAt: z.string(),
       blockedNotice: z.string().optional(),
+      textFingerprint: z.string().optional(),
     })
     .optional(),
   declined: z.array(z.string()),

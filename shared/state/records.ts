@@ -17,6 +17,12 @@ export interface StoredObservation {
   facts?: Record<string, string | number>;
 }
 
+/** An approved entry no longer observed, as it was when last observed. */
+export interface MissingEntry extends ObservedEntry {
+  /** When it was last observed (that observation's time); absent in rows written before this was recorded. */
+  readonly seenAt?: string;
+}
+
 export interface TargetRecord {
   targetId: string;
   /** The approved set; null = never approved (the first run proposes everything). */
@@ -28,9 +34,10 @@ export interface TargetRecord {
   lastGood?: StoredObservation;
   /**
    * Approved or proposed entries that `lastGood` does not hold, with the evidence they had when last observed: a
-   * partial check that names what it could not read judges their absence by where they stood (shared/drift.ts).
+   * partial check that names what it could not read judges their absence by where they stood (shared/drift.ts),
+   * and a PR that removes one says where it stood and when it was last seen.
    */
-  missingEvidence?: ObservedEntry[];
+  missingEvidence?: MissingEntry[];
   /** This target's part of the latest proposal, kept for runs that do not check this target. */
   proposed?: Cidr[];
   /** A removed range's CIDR -> consecutive confirmed absences. */
@@ -62,6 +69,11 @@ export interface PullRequestRecord {
   updatedAt: string;
   /** The head SHA at which the PR was found changed by someone else, so the notice about it is posted once. */
   blockedNotice?: string;
+  /**
+   * What the PR body says (pullRequestTextFingerprint): a run that finds it changed (a new warning, a hold, a miss
+   * count) refreshes the body even when the files stay the same. Absent in records written before it existed.
+   */
+  textFingerprint?: string;
 }
 
 export interface ConfigRecord {

@@ -50,8 +50,11 @@ describe('engine: first run and updates', () => {
 
     const pull = h.github.pullRequest(1);
     expect(pull.title).toBe(`allowlist: +${added} -0 across acme-prod, cas-eu`);
-    expect(pull.body).toContain(`DNS A record of fe1.acme.test`);
-    expect(pull.body).toContain('Defender for Cloud Apps page, section portal, data center EU1');
+    expect(pull.body).toMatch(/^- DNS A answer from resolver 127\.0\.0\.1:\d+, fe1\.acme\.test, TTL \d+ s: `/m);
+    expect(pull.body).toMatch(
+      /^- \[CAS page\]\(http:\/\/127\.0\.0\.1:\d+\/[^)]+\) revision 2024-02-29, Mail server, global: 6 addresses$/m,
+    );
+    expect(pull.body).not.toContain('seen since');
 
     // First run: no PR record to check, so the publish protocol alone: base, the three files on it (what the tool
     // keeps and what it may remove is decided against them), list, tree, commit, ref, pull.
@@ -172,10 +175,18 @@ describe('engine: the PR after people act on it', () => {
 
     expect(report.targets[0]!.errors.map((e) => e.code)).toEqual(['dns-timeout']);
     expect(report.pullRequest).toMatchObject({ action: 'unchanged', number: 2 });
-    expect(githubRequests).toBe(1);
+    // The files stay; the description now says fe2 was not read: the PR state, the base and its three files, the PR text.
+    expect(githubRequests).toBe(6);
+    expect(h.github.countRequests('PATCH /repos/contoso/network/pulls/2')).toBe(1);
+    expect(h.github.pullRequest(2).body).toContain('> - **acme-prod** was checked only in part');
+    expect(h.github.pullRequest(2).body).toContain('dns-timeout: Front-end fe2.acme.test');
     expect(h.github.pullRequest(2).state).toBe('open');
     expect(h.github.refSha(BRANCH)).toBe(head);
     expect((await h.state()).config.pullRequest).toMatchObject({ number: 2, state: 'open' });
+    // Still silent: the description already says so, so the run costs the one PR read.
+    const again = await h.run();
+    expect(again.report.pullRequest).toMatchObject({ action: 'unchanged', number: 2 });
+    expect(again.githubRequests).toBe(1);
 
     // While fe2 stays silent, what fe1 newly shows joins the PR beside fe2's pending addition.
     h.dns.set('fe1.acme.test', { kind: 'answer', a: [FE1_V4, OTHER_V4], aaaa: [FE1_V6] });

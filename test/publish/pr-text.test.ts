@@ -9,7 +9,15 @@ import { parseConfig, type Target } from '../../shared/config.js';
 import { computeDrift, type TargetDrift } from '../../shared/drift.js';
 import { parseCidr } from '../../shared/ipset.js';
 import type { Problem } from '../../shared/problem.js';
-import { escapeMarkdown, MAX_BODY_CHARS, MAX_TITLE_CHARS, renderPullRequest } from '../../shared/publish/pr-text.js';
+import {
+  escapeMarkdown,
+  humanTime,
+  markdownLink,
+  MAX_BODY_CHARS,
+  MAX_TITLE_CHARS,
+  renderPullRequest,
+  type FileText,
+} from '../../shared/publish/pr-text.js';
 import type { EntryEvidence, ObservedEntry, ObservationStatus } from '../../shared/sources/source.js';
 import type { TargetRecord } from '../../shared/state/records.js';
 
@@ -55,6 +63,8 @@ interface Check {
   readonly misses?: Record<string, number>;
   readonly warnings?: Problem[];
   readonly errors?: Problem[];
+  /** What the previous good check observed, and when: where a missing address last stood. */
+  readonly lastGood?: { readonly at: string; readonly entries: ReadonlyArray<readonly [string, EntryEvidence]> };
 }
 
 function drift(check: Check): TargetDrift {
@@ -69,6 +79,17 @@ function drift(check: Check): TargetDrift {
         lastErrors: [],
         lastWarnings: [],
         verdicts: [],
+        ...(check.lastGood
+          ? {
+              lastGood: {
+                observedAt: check.lastGood.at,
+                status: 'ok' as const,
+                entries: check.lastGood.entries.map(([cidr, evidence]) => ({ cidr: parseCidr(cidr), evidence: [evidence] })),
+                warnings: [],
+                errors: [],
+              },
+            }
+          : {}),
       }
     : undefined;
   return computeDrift({
@@ -88,8 +109,13 @@ function drift(check: Check): TargetDrift {
   });
 }
 
-function render(drifts: TargetDrift[], files = ['firewall/outsystems.txt', 'firewall/cas.tfvars.json']) {
-  return renderPullRequest({ configName: 'prod', runId: 'run-7f3a', configFingerprint: 'c0ffee1234567890', drifts, files });
+const FILES: FileText[] = [
+  { path: 'firewall/outsystems.txt', before: '52.1.1.1/32\n52.2.2.2/32\n52.4.4.4/32\n', after: '52.1.1.1/32\n52.3.3.3/32\n52.4.4.4/32\n' },
+  { path: 'firewall/cas.tfvars.json', before: null, after: '{\n  "allowlist": [\n    "13.107.228.0/23"\n  ]\n}\n' },
+];
+
+function render(drifts: TargetDrift[], files = FILES) {
+  return renderPullRequest({ configName: 'prod', runId: 'run-7f3a', configFingerprint: 'c0ffee1234567890', drifts, files, checkedAt: NOW });
 }
 
 function parse(body: string): Root {
@@ -102,14 +128,21 @@ function nodesOf(tree: Nodes, type: string): Nodes[] {
   return found;
 }
 
-/** Our own HTML is the collapsed run-details block; anything else would have come from outside. */
-const OWN_HTML = ['<details>\n<summary>Run details</summary>', '</details>'];
+/** Our own HTML is the folds (details with a summary); anything else would have come from outside. */
+const OWN_HTML = [/^ *<details><summary>[^<>]*<\/summary>$/, /^ *<\/details>$/];
 
 const smallCase = () => [
   drift({
     id: 'outsystems-prod',
     baseline: ['52.1.1.1', '52.2.2.2', '52.4.4.4'],
     misses: { '52.2.2.2/32': 2 },
+    lastGood: {
+      at: '2025-11-05T10:00:00.000Z',
+      entries: [
+        ['52.1.1.1', dns('prodfe1.outsystemsenterprise.com')],
+        ['52.2.2.2', dns('prodfe2.outsystemsenterprise.com')],
+      ],
+    },
     entries: [
       ['52.1.1.1', dns('prodfe1.outsystemsenterprise.com')],
       ['52.3.3.3', dns('prodfe2.outsystemsenterprise.com', 60)],
@@ -128,89 +161,12 @@ const smallCase = () => [
   drift({ id: 'office-vpn', status: 'error', entries: [], errors: [{ code: 'dns-timeout', message: 'no answer within 2000 ms' }] }),
 ];
 
-/** Exact expected body for smallCase(); String.raw keeps the markdown escapes as written. */
-const GOLDEN_BODY = String.raw`## Allowlist drift: prod
-
-This pull request was opened by **allowlist-drift**, which regularly re-checks the public addresses that this repository’s firewall rules allow (OutSystems Cloud front-ends, Microsoft Defender for Cloud Apps, Azure service tags). Every address added below was confirmed by its source in this check; every address removed was missing from several complete checks in a row. Merging approves the change: the merged lists become the new baseline. Closing the PR declines this exact proposal.
-
-> [!WARNING]
-> **New OutSystems front-end server.** Its address is not allowlisted until it is added to the config:
-> - **outsystems-prod**: LifeTime reports 3 front-end servers in environment prod but 2 are configured.
-
-### Changes
-
-#### outsystems-prod (outsystems): 1 added, 1 removed
-
-| Added | Evidence | First seen |
-| --- | --- | --- |
-| 52.3.3.3/32 | DNS A record of prodfe2.outsystemsenterprise.com, TTL 60 s, from resolver 127.0.0.1:5353 | 2025-11-07T10:00:00.000Z |
-
-| Removed | Missing from consecutive complete checks |
-| --- | --- |
-| 52.2.2.2/32 | 3 |
-
-Missing but not removed yet (kept until they miss enough complete checks in a row):
-
-- 52.4.4.4/32: missed 1 check
-
-#### cas-us1 (cas-docs): 1 added, 0 removed
-
-| Added | Evidence | First seen |
-| --- | --- | --- |
-| 13.107.228.0/23 | Defender for Cloud Apps page, section portal, data center US1, under “US1 portal”, page revision 2024-06-20 | 2025-11-07T10:00:00.000Z |
-
-### Held back, not in this PR
-
-A guard stopped these targets; their files keep what this PR already proposed for them, or the approved baseline, until someone looks:
-
-- **mcas-tags** (service-tags): held back, not in this PR. special-range: 1 entry from a public source is in special-purpose address space: 192.168.7.0/24 \(private\)
-
-### Checks that failed
-
-Nothing is removed for these targets because of this check; addresses they did return are proposed above:
-
-- **office-vpn**: dns-timeout: no answer within 2000 ms
-
-### Guard verdicts
-
-| Target | Guard | Outcome | Detail |
-| --- | --- | --- | --- |
-| mcas-tags | special-range | **hold** | 1 entry from a public source is in special-purpose address space: 192.168.7.0/24 \(private\) |
-| outsystems-prod | empty-observation | pass | 2 entries observed |
-| outsystems-prod | mass-removal | pass | 2 ranges no longer observed; the limit is 30% of a family's baseline addresses or ranges, in more than 3 ranges |
-| outsystems-prod | mass-addition | pass | 1 new range; the limit is 100% of a family's baseline addresses in more than 3 ranges |
-| outsystems-prod | broad-prefix | pass | no /0, and public sources may not publish prefixes shorter than /16 \(IPv4\) or /32 \(IPv6\) |
-| outsystems-prod | special-range | pass | no entry from a public source is in special-purpose address space \(configured static and VPN entries are exempt\) |
-| cas-us1 | empty-observation | pass | 1 entry observed |
-| cas-us1 | mass-removal | pass | 0 ranges no longer observed; the limit is 30% of a family's baseline addresses or ranges, in more than 3 ranges |
-| cas-us1 | mass-addition | pass | no approved baseline yet: the first proposal adds every observed address |
-| cas-us1 | broad-prefix | pass | no /0, and public sources may not publish prefixes shorter than /16 \(IPv4\) or /32 \(IPv6\) |
-| cas-us1 | special-range | pass | no entry from a public source is in special-purpose address space \(configured static and VPN entries are exempt\) |
-| mcas-tags | empty-observation | pass | 2 entries observed |
-| mcas-tags | mass-removal | pass | 0 ranges no longer observed; the limit is 30% of a family's baseline addresses or ranges, in more than 3 ranges |
-| mcas-tags | mass-addition | pass | 1 new range; the limit is 100% of a family's baseline addresses in more than 3 ranges |
-| mcas-tags | broad-prefix | pass | no /0, and public sources may not publish prefixes shorter than /16 \(IPv4\) or /32 \(IPv6\) |
-
-### Files
-
-- firewall/outsystems.txt
-- firewall/cas.tfvars.json
-
-<details>
-<summary>Run details</summary>
-
-- Config: prod
-- Run id: run-7f3a
-- Config fingerprint: c0ffee1234567890
-
-</details>
-`;
-
 describe('renderPullRequest', () => {
-  it('renders a small case exactly', () => {
+  it('renders a small case exactly', async () => {
     const text = render(smallCase());
     expect(text.title).toBe('allowlist: +2 -1 across outsystems-prod, cas-us1');
-    expect(text.body).toBe(GOLDEN_BODY);
+    // Reviewed by reading it rendered: test/publish/golden/small-case.md.
+    await expect(text.body).toMatchFileSnapshot('golden/small-case.md');
   });
 });
 
@@ -232,7 +188,10 @@ describe('renderPullRequest: partial checks (issue 11)', () => {
     const section = (title: string) => body.slice(body.indexOf(title), body.indexOf('###', body.indexOf(title) + 3));
     expect(section('### Checks that were partial')).toContain('- **cas-us1** (cas-docs): partial\n');
     expect(section('### Checks that failed')).not.toContain('cas-us1');
-    expect(section('### Warnings')).toContain('13.64.16.132m');
+    // The warning saying what was not read is at the top, in the alert, beside the partial check.
+    const alert = body.slice(body.indexOf('> [!WARNING]'), body.indexOf('\n\n', body.indexOf('> [!WARNING]')));
+    expect(alert).toContain('> - **cas-us1** was checked only in part');
+    expect(alert).toContain('13.64.16.132m');
   });
 });
 
@@ -259,27 +218,29 @@ describe('renderPullRequest with hostile upstream text', () => {
     }),
   ];
 
-  it('keeps every table row intact and lets no HTML, link or mention through', () => {
+  it('keeps every list item and table row intact and lets no HTML, link or mention through', () => {
     const { body } = render(hostile());
     const tree = parse(body);
-    const tables = nodesOf(tree, 'table') as Table[];
-    const added = tables.filter((table) => toString(table.children[0]!).startsWith('Added'));
-    expect(added).toHaveLength(2);
-    for (const table of added) {
-      expect(table.children).toHaveLength(2); // header + the one added range
-      for (const row of table.children) expect(row.children).toHaveLength(3);
+    // One group line per added address, each in its own list item under its target.
+    const groups = nodesOf(tree, 'listItem')
+      .map((node) => toString(node).replace(/\u200b/g, ''))
+      .filter((text) => text.includes('52.9.9.9/32') || text.includes('52.8.8.8/32'));
+    expect(groups).toHaveLength(2);
+    for (const table of nodesOf(tree, 'table') as Table[]) {
+      const width = table.children[0]!.children.length;
+      for (const row of table.children) expect(row.children).toHaveLength(width);
     }
-    expect(nodesOf(tree, 'html').map((node) => (node as { value: string }).value)).toEqual(OWN_HTML);
+    const html = nodesOf(tree, 'html').map((node) => (node as { value: string }).value);
+    expect(html.filter((value) => !OWN_HTML.some((own) => own.test(value)))).toEqual([]);
     expect(nodesOf(tree, 'link')).toEqual([]);
-    expect(nodesOf(tree, 'inlineCode')).toEqual([]);
+    expect(nodesOf(tree, 'inlineCode').map((node) => toString(node))).toEqual(['52.9.9.9/32', '52.8.8.8/32']);
     expect(nodesOf(tree, 'strong').map((node) => toString(node))).not.toContain('bold');
     for (const raw of ['<script', '<img', '<b>', '@team', '@octocat', 'https://evil', 'www.evil', '#12', '\r', '\u2028'])
       expect(body).not.toContain(raw);
 
     // The reviewer still reads the upstream text as it was, on one line.
-    const cells = added.map((table) => toString(table.children[1]!.children[1]!).replace(/\u200b/g, ''));
-    expect(cells[0]).toContain('evil|host<script>alert(1)</script>@team `rm -rf` **bold** | injected | row |');
-    expect(cells[1]).toContain(`under “${heading}”`);
+    expect(groups[0]).toContain('evil|host<script>alert(1)</script>@team `rm -rf` **bold** | injected | row |');
+    expect(groups[1]).toContain(heading);
     const warning = nodesOf(tree, 'listItem')
       .map((node) => toString(node).replace(/\u200b/g, ''))
       .find((text) => text.includes('cas-layout'));
@@ -321,6 +282,30 @@ describe('renderPullRequest with hostile upstream text', () => {
   });
 });
 
+describe('links and times', () => {
+  it('links only a plain http(s) URL, encoded so it cannot end the link early', () => {
+    const links = (markdown: string) =>
+      nodesOf(parse(markdown), 'link').map((node) => [(node as { url: string }).url, toString(node).replace(/\u200b/g, '')]);
+    expect(links(markdownLink('https://docs.example.test/a b)(c.md?x=<1>', 'CAS page'))).toEqual([
+      ['https://docs.example.test/a%20b%29%28c.md?x=%3C1%3E', 'CAS page'],
+    ]);
+    for (const url of ['javascript:alert(1)', 'file:///etc/passwd', 'https://user:secret@example.test/x', 'not a url']) {
+      expect(links(markdownLink(url, 'page'))).toEqual([]);
+      expect(markdownLink(url, 'page')).not.toContain('secret');
+    }
+    // The label is upstream-safe text too.
+    expect(links(markdownLink('https://example.test/', '[x](https://evil.example)'))).toEqual([
+      ['https://example.test/', '[x](https://evil.example)'],
+    ]);
+  });
+
+  it('writes times for people with their zone, and leaves a time it cannot read inert', () => {
+    expect(humanTime('2025-11-07T10:00:00.000Z')).toBe('7 Nov 2025, 10:00 UTC');
+    expect(humanTime('2026-01-31T23:59:59.999+02:00')).toBe('31 Jan 2026, 21:59 UTC');
+    expect(humanTime('yesterday <b>')).toBe('yesterday &lt;b&gt;');
+  });
+});
+
 describe('renderPullRequest size and stability', () => {
   /** 20,000 public /32s that do not aggregate: 52.a.b.1 and 53.a.b.1. */
   const many = Array.from(
@@ -335,17 +320,17 @@ describe('renderPullRequest size and stability', () => {
     expect(body.length).toBeLessThanOrEqual(MAX_BODY_CHARS);
     expect(MAX_BODY_CHARS).toBeLessThan(65_536);
 
-    const tree = parse(body);
-    const table = (nodesOf(tree, 'table') as Table[]).find((t) => toString(t.children[0]!).startsWith('Added') && t.children.length > 2)!;
-    const rows = table.children.slice(1);
-    for (const row of rows) {
-      expect(row.children).toHaveLength(3);
-      expect(parseCidr(toString(row.children[0]!))).toBe(toString(row.children[0]!));
-    }
-    expect(body).toContain(`… and ${20_000 - rows.length} more added ranges, not listed here; the files in this PR hold all of them.`);
+    // The group line stays whole; its folded list is cut at a whole address and says how many it leaves out.
+    expect(body).toContain('- service tags changeNumber 351, tag MicrosoftCloudAppSecurity, tag changeNumber 42: 20000 addresses');
+    const listed = body.slice(body.indexOf('```text\n') + 8, body.indexOf('\n  …', body.indexOf('```text\n'))).split('\n');
+    expect(listed.length).toBeGreaterThan(1_000);
+    for (const line of listed) expect(parseCidr(line.trim())).toBe(line.trim());
+    expect(body).toContain(
+      `  … and ${20_000 - listed.length} more, left out to fit GitHub’s size limit; the files in this PR hold all of them`,
+    );
     // The other target's change, the verdicts and the run details are all still there.
-    expect(body).toContain('| 52.2.2.2/32 | 3 |');
-    expect(body).toContain('### Guard verdicts');
+    expect(body).toContain('- `52.2.2.2/32`: last listed by');
+    expect(body).toContain('Guard verdicts: all');
     expect(body.trimEnd().endsWith('</details>')).toBe(true);
   });
 

@@ -2,7 +2,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../shared/config.js';
-import { describeEvidence, EVIDENCE_SCHEMAS, SOURCES, TARGET_TYPES, type EntryEvidence } from '../../shared/sources/registry.js';
+import {
+  citeEvidence,
+  describeEvidence,
+  EVIDENCE_SCHEMAS,
+  SOURCES,
+  TARGET_TYPES,
+  type EntryEvidence,
+} from '../../shared/sources/registry.js';
 
 const SOURCES_DIR = join(import.meta.dirname, '../../shared/sources');
 const IMPORT = /^import\s(?:type\s)?[^;]*?from\s'([^']+)';/gms;
@@ -70,6 +77,30 @@ describe('source registry', () => {
       'ODC public IP page, runtime egress of ODC region <europe-frankfurt>, stage <production>, under “<ODC public runtime IP addresses > Europe (Frankfurt) > Production>” ' +
         '(shared by every ODC customer in that region and stage; custom code does not use them (ODC Private Gateway does)); page <sha256:0123456789abcdef>',
     );
+    // An ODC address is cited by purpose, region and stage; the page's caveat travels as the detail.
+    expect(
+      citeEvidence(
+        { ...samples[4]!, url: 'https://example.com/odc.md' } as EntryEvidence,
+        (text) => text,
+        (url, text) => `[${text}](${url})`,
+      ),
+    ).toEqual({
+      source: '[ODC public IP page](https://example.com/odc.md) revision sha256:0123456789abcdef',
+      place: 'runtime, europe-frankfurt, production',
+      detail: 'shared by every ODC customer in that region and stage; custom code does not use them (ODC Private Gateway does)',
+    });
+    // Cited for a PR body: the TTL is a detail, the hostname the place, the resolver's answer the source.
+    const link = (url: string, text: string) => `[${text}](${url})`;
+    expect(citeEvidence(samples[0]!, (text) => `<${text}>`, link)).toEqual({
+      source: 'DNS A answer from resolver <127.0.0.1:53>',
+      place: '<fe1.example.com>',
+      detail: 'TTL <60> s',
+    });
+    // Evidence stored before the page's URL was recorded still cites, without a link.
+    expect(citeEvidence(samples[2]!, (text) => text, link)).toEqual({ source: 'CAS page, not dated', place: 'Mail server, global' });
+    expect(
+      citeEvidence({ ...samples[2]!, revision: '2024-02-29', url: 'https://example.com/page.md' } as EntryEvidence, (text) => text, link),
+    ).toEqual({ source: '[CAS page](https://example.com/page.md) revision 2024-02-29', place: 'Mail server, global' });
   });
 
   it('validates every registered type as a config target, in registry order', () => {

@@ -74,7 +74,10 @@ export function probeCasDocs(target: Pick<CasDocsTarget, 'url'>, context: Pick<S
  * address under a heading no rule maps blinds everything when sections are listed by name, since a renamed
  * heading must not look like removed addresses ("*" observes those addresses under `notice`).
  */
-export function selectCasEntries(page: CasPage, target: Pick<CasDocsTarget, 'sections' | 'dataCenters'>): CasSelection {
+export function selectCasEntries(
+  page: CasPage,
+  target: Pick<CasDocsTarget, 'sections' | 'dataCenters'> & Partial<Pick<CasDocsTarget, 'url'>>,
+): CasSelection {
   const sections = target.sections === '*' ? undefined : new Set<CasSection>(target.sections);
   const dataCenters = target.dataCenters === '*' ? undefined : new Set(target.dataCenters.map(normaliseDataCenter));
   const sectionSelected = (section: CasSection) => sections === undefined || sections.has(section);
@@ -151,6 +154,8 @@ export function selectCasEntries(page: CasPage, target: Pick<CasDocsTarget, 'sec
       dataCenter: entry.dataCenter,
       heading: entry.heading,
       ...(page.revision === undefined ? {} : { revision: page.revision }),
+      // The reviewer's one click to the page the address stands on.
+      ...(target.url === undefined ? {} : { url: target.url }),
     });
     evidence.set(entry.cidr, list);
   }

@@ -30,6 +30,8 @@ export const casEvidence = z.object({
   heading: z.string(),
   /** The page's ms.date, when it has one. */
   revision: z.string().optional(),
+  /** The page as configured; evidence stored before this field existed has none. */
+  url: z.string().optional(),
 });
 export type CasEvidence = Readonly<z.output<typeof casEvidence>>;
 
@@ -43,4 +45,8 @@ export const casDocs = defineSource({
   describe: (evidence, inert) =>
     `Defender for Cloud Apps page, section ${inert(evidence.section)}, data center ${inert(evidence.dataCenter)}, ` +
     `under “${inert(evidence.heading)}”, ${evidence.revision ? `page revision ${inert(evidence.revision)}` : 'page not dated'}`,
+  cite: (evidence, inert, link) => ({
+    source: `${evidence.url ? link(evidence.url, 'CAS page') : 'CAS page'}${evidence.revision ? ` revision ${inert(evidence.revision)}` : ', not dated'}`,
+    place: `${inert(evidence.heading)}, ${inert(evidence.dataCenter)}`,
+  }),
 });

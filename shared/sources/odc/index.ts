@@ -17,6 +17,8 @@ const REGIONAL_PURPOSES: readonly OdcPurpose[] = ['runtime', 'identity', 'data-p
 export interface OdcRevision {
   /** "sha256:" and the first 16 hex digits of the SHA-256 of the page text. */
   readonly revision: string;
+  /** The page's address, so a PR links to what it cites. */
+  readonly url?: string;
   readonly etag?: string;
   readonly lastModified?: string;
 }
@@ -49,7 +51,7 @@ export const observeOdc: Source<OdcTarget> = async (target, context) => {
       contentTypes: MARKDOWN_TYPES,
       ...(context.signal ? { signal: context.signal } : {}),
     });
-    revision = revisionOf(fetched);
+    revision = { ...revisionOf(fetched), url: target.url };
     page = parseOdcPage(fetched.text);
   } catch (error) {
     return observation('error', { errors: [toProblem(error, 'odc-failed')] });

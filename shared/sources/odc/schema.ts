@@ -43,6 +43,8 @@ export const odcEvidence = z.object({
   heading: z.string(),
   /** The page's content hash ("sha256:…" of the bytes served), which a reviewer can recompute. */
   revision: z.string(),
+  /** The page's address; absent in tests that build evidence by hand. */
+  url: z.string().optional(),
   /** The server's validators, when it sent them. */
   etag: z.string().optional(),
   lastModified: z.string().optional(),
@@ -70,11 +72,7 @@ export const odc = defineSource({
       evidence.purpose === 'runtime'
         ? `runtime egress of ODC region ${inert(evidence.region)}, stage ${inert(evidence.stage ?? 'unknown')}`
         : `${inert(evidence.purpose)} egress for ODC region ${inert(evidence.region)}`;
-    // The page says so: these addresses are not the customer's own, and custom code does not leave through them.
-    const shared =
-      evidence.purpose === 'runtime'
-        ? 'shared by every ODC customer in that region and stage; custom code does not use them (ODC Private Gateway does)'
-        : 'shared by every ODC customer in that region';
+    const shared = sharedNote(evidence);
     const served = [
       evidence.etag && `ETag ${inert(evidence.etag)}`,
       evidence.lastModified && `Last-Modified ${inert(evidence.lastModified)}`,
@@ -83,4 +81,16 @@ export const odc = defineSource({
       .join(', ');
     return `ODC public IP page, ${where}, under “${inert(evidence.heading)}” (${shared}); page ${inert(evidence.revision)}${served ? ` (${served})` : ''}`;
   },
+  cite: (evidence, inert, link) => ({
+    source: `${evidence.url ? link(evidence.url, 'ODC public IP page') : 'ODC public IP page'} revision ${inert(evidence.revision)}`,
+    place: [inert(evidence.purpose), inert(evidence.region), ...(evidence.stage ? [inert(evidence.stage)] : [])].join(', '),
+    detail: sharedNote(evidence),
+  }),
 });
+
+/** The page says so: these addresses are not the customer's own, and custom code does not leave through them. */
+function sharedNote(evidence: OdcEvidence): string {
+  return evidence.purpose === 'runtime'
+    ? 'shared by every ODC customer in that region and stage; custom code does not use them (ODC Private Gateway does)'
+    : 'shared by every ODC customer in that region';
+}

@@ -56,6 +56,14 @@ export const outsystems = defineSource({
       ? `DNS ${evidence.recordType} record of ${inert(evidence.hostname)}, TTL ${inert(String(evidence.ttl))} s, ` +
         `from resolver ${inert(evidence.resolver)}`
       : 'configured (VPN range)',
+  cite: (evidence, inert) =>
+    evidence.kind === 'dns'
+      ? {
+          source: `DNS ${evidence.recordType} answer from resolver ${inert(evidence.resolver)}`,
+          place: inert(evidence.hostname),
+          detail: `TTL ${inert(String(evidence.ttl))} s`,
+        }
+      : { source: 'the config', place: 'VPN ranges' },
 });
 
 function environmentHostProblems(target: Readonly<Record<string, unknown>>, at: string): string[] {

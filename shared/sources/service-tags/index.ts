@@ -144,7 +144,7 @@ export const observeServiceTags: Source<ServiceTagsTarget> = async (target, cont
   const observedAt = now.toISOString();
   try {
     const extract = await readSelectedTags(target, context);
-    const summary = summariseServiceTags(target.tags, extract, context.previousFacts, readingOf(target, now));
+    const summary = summariseServiceTags(target.tags, extract, context.previousFacts, readingOf(target, now), origin(target));
     return { targetId: target.id, type: target.type, observedAt, ...summary };
   } catch (error) {
     return { targetId: target.id, type: target.type, observedAt, status: 'error', entries: [], warnings: [], errors: [toProblem(error)] };
@@ -162,6 +162,7 @@ export function summariseServiceTags(
   extract: ServiceTagsExtract,
   previousFacts?: Readonly<Record<string, string | number>>,
   reading?: ServiceTagsReading,
+  from: Pick<ServiceTagEvidence, 'url' | 'armLocation'> = {},
 ): Summary {
   const { fileChangeNumber } = extract;
   const previous = Number(previousFacts?.fileChangeNumber);
@@ -209,7 +210,7 @@ export function summariseServiceTags(
       errors.push(cidrs.problem);
       continue;
     }
-    const item: ServiceTagEvidence = { kind: 'service-tag', tag: tag.name, tagChangeNumber: tag.changeNumber, fileChangeNumber };
+    const item: ServiceTagEvidence = { kind: 'service-tag', tag: tag.name, tagChangeNumber: tag.changeNumber, fileChangeNumber, ...from };
     for (const cidr of cidrs) evidence.set(cidr, [...(evidence.get(cidr) ?? []), item]);
   }
 
@@ -296,6 +297,12 @@ async function readSelectedTags(target: ServiceTagsTarget, context: SourceContex
 }
 
 type ArmSettings = NonNullable<ServiceTagsTarget['arm']>;
+
+/** Where the evidence says the document came from: the file's URL, or the ARM location (never the subscription). */
+function origin(target: ServiceTagsTarget): Pick<ServiceTagEvidence, 'url' | 'armLocation'> {
+  if (target.arm) return { armLocation: target.arm.location };
+  return target.url ? { url: target.url } : {};
+}
 
 /** "Service Tags - List": the same values[] as the weekly file, current as of the call. */
 async function readFromArm(arm: ArmSettings, wanted: readonly string[], context: SourceContext): Promise<ServiceTagsExtract> {

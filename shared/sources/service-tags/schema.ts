@@ -10,6 +10,9 @@ export const serviceTagEvidence = z.object({
   tag: z.string(),
   tagChangeNumber: z.number(),
   fileChangeNumber: z.number(),
+  /** Where the document came from: the file's URL, or the ARM location asked. Evidence stored before these existed has neither. */
+  url: z.string().optional(),
+  armLocation: z.string().optional(),
 });
 export type ServiceTagEvidence = Readonly<z.output<typeof serviceTagEvidence>>;
 
@@ -41,4 +44,16 @@ export const serviceTags = defineSource({
   describe: (evidence, inert) =>
     `service tag ${inert(evidence.tag)} (changeNumber ${inert(String(evidence.tagChangeNumber))}), ` +
     `file changeNumber ${inert(String(evidence.fileChangeNumber))}`,
+  cite: (evidence, inert, link) => {
+    const document = evidence.url
+      ? link(evidence.url, 'service tags file')
+      : evidence.armLocation
+        ? `Service Tags API (ARM, ${inert(evidence.armLocation)})`
+        : 'service tags';
+    return {
+      source: `${document} changeNumber ${inert(String(evidence.fileChangeNumber))}`,
+      place: `tag ${inert(evidence.tag)}`,
+      detail: `tag changeNumber ${inert(String(evidence.tagChangeNumber))}`,
+    };
+  },
 });

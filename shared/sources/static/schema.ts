@@ -12,4 +12,5 @@ export const staticEntries = defineSource({
   },
   evidence: [staticEvidence],
   describe: () => 'configured (static entry)',
+  cite: () => ({ source: 'the config', place: 'static entries' }),
 });

@@ -92,7 +92,7 @@ describe('observing the real pages over HTTP', () => {
     expect(observation.facts).toEqual({ revision: '2024-02-29' });
     const mail = observation.entries.find((e) => e.cidr === '94.245.112.0/27');
     expect(mail?.evidence).toEqual([
-      { kind: 'cas', section: 'mail', dataCenter: 'global', heading: 'Mail server', revision: '2024-02-29' },
+      { kind: 'cas', section: 'mail', dataCenter: 'global', heading: 'Mail server', revision: '2024-02-29', url: `${peer.url}/2024.md` },
     ]);
   });
 
@@ -196,7 +196,14 @@ describe('observing the real pages over HTTP', () => {
     expect(codes(observation.warnings)).toEqual(['cas-section-unrecognised']);
     expect(observation.warnings[0]?.message).toContain('observed under section "notice"');
     expect(observation.entries.find((e) => e.cidr === '192.0.2.10/32')?.evidence).toEqual([
-      { kind: 'cas', section: 'notice', dataCenter: 'US1', heading: 'Partner telemetry', revision: '2024-11-04' },
+      {
+        kind: 'cas',
+        section: 'notice',
+        dataCenter: 'US1',
+        heading: 'Partner telemetry',
+        revision: '2024-11-04',
+        url: `${peer.url}/variant.md`,
+      },
     ]);
   });
 });
@@ -239,7 +246,14 @@ describe('issue 11: what a target sees of each layout that used to defeat the re
     const all = await observe({ url: '/title-notice.md', sections: '*', dataCenters: '*' });
     expect(all).toMatchObject({ status: 'ok', warnings: [], errors: [] });
     expect(all.entries.find((e) => e.cidr === '20.105.20.0/24')?.evidence).toEqual([
-      { kind: 'cas', section: 'notice', dataCenter: 'global', heading: 'Network requirements', revision: '2025-03-03' },
+      {
+        kind: 'cas',
+        section: 'notice',
+        dataCenter: 'global',
+        heading: 'Network requirements',
+        revision: '2025-03-03',
+        url: `${peer.url}/title-notice.md`,
+      },
     ]);
     const notice = await observe({ url: '/title-notice.md', sections: ['notice'], dataCenters: ['US1'] });
     expect(notice.status).toBe('ok');

@@ -107,7 +107,7 @@ describe('observeServiceTags from the weekly file over HTTP', () => {
     }
     expect(cidrs[0]).toBe('4.153.214.151/32');
     expect(cidrs.at(-1)).toBe('191.235.123.114/32');
-    expect(observation.entries[0]!.evidence).toEqual([{ kind: 'service-tag', tag: MCAS, tagChangeNumber: 13, fileChangeNumber: 274 }]);
+    expect(observation.entries[0]!.evidence).toEqual([{ kind: 'service-tag', tag: MCAS, tagChangeNumber: 13, fileChangeNumber: 274, url }]);
   });
 
   it('observes AzureFrontDoor.MicrosoftSecurity, IPv4 before IPv6', async () => {
@@ -147,8 +147,8 @@ describe('observeServiceTags from the weekly file over HTTP', () => {
     expect(observation.entries).toHaveLength(2302 + 7);
     const shared = observation.entries.find((entry) => entry.cidr === '4.180.55.239/32');
     expect(shared?.evidence).toEqual([
-      { kind: 'service-tag', tag: MCAS, tagChangeNumber: 13, fileChangeNumber: 274 },
-      { kind: 'service-tag', tag: MCAS_WEST_EUROPE, tagChangeNumber: 5, fileChangeNumber: 274 },
+      { kind: 'service-tag', tag: MCAS, tagChangeNumber: 13, fileChangeNumber: 274, url },
+      { kind: 'service-tag', tag: MCAS_WEST_EUROPE, tagChangeNumber: 5, fileChangeNumber: 274, url },
     ]);
     const westEurope = new Set(expectedIpv4Prefixes(MCAS_WEST_EUROPE));
     const twice = observation.entries.filter((entry) => entry.evidence.length === 2).map((entry) => entry.cidr);
@@ -164,8 +164,8 @@ describe('observeServiceTags from the weekly file over HTTP', () => {
 
     expect(observation.status).toBe('ok');
     expect(observation.entries).toEqual([
-      { cidr: '20.0.0.0/24', evidence: [{ kind: 'service-tag', tag: MCAS, tagChangeNumber: 1, fileChangeNumber: 7 }] },
-      { cidr: '2603:1000::/40', evidence: [{ kind: 'service-tag', tag: MCAS, tagChangeNumber: 1, fileChangeNumber: 7 }] },
+      { cidr: '20.0.0.0/24', evidence: [{ kind: 'service-tag', tag: MCAS, tagChangeNumber: 1, fileChangeNumber: 7, url }] },
+      { cidr: '2603:1000::/40', evidence: [{ kind: 'service-tag', tag: MCAS, tagChangeNumber: 1, fileChangeNumber: 7, url }] },
     ]);
   });
 });
@@ -419,7 +419,10 @@ describe('observeServiceTags from the ARM Service Tags API', () => {
     expect(observation.entries).toHaveLength(2302 + 7);
     const fromMcas = observation.entries.filter((entry) => entry.evidence.some((item) => item.kind === 'service-tag' && item.tag === MCAS));
     expect(fromMcas.map((entry) => entry.cidr)).toEqual(expectedIpv4Prefixes(MCAS));
-    expect(observation.entries[0]!.evidence).toEqual([{ kind: 'service-tag', tag: MCAS, tagChangeNumber: 13, fileChangeNumber: 274 }]);
+    // The ARM location says where the document came from; the subscription stays out of evidence (and PR bodies).
+    expect(observation.entries[0]!.evidence).toEqual([
+      { kind: 'service-tag', tag: MCAS, tagChangeNumber: 13, fileChangeNumber: 274, armLocation: location },
+    ]);
   });
 
   it('follows nextLink on the same host and finds tags on every page', async () => {
