@@ -178,7 +178,7 @@ Nothing is removed for these targets because of this check; addresses they did r
 | mcas-tags | special-range | **hold** | 1 entry from a public source is in special-purpose address space: 192.168.7.0/24 \(private\) |
 | outsystems-prod | empty-observation | pass | 2 entries observed |
 | outsystems-prod | mass-removal | pass | 2 ranges no longer observed; the limit is 30% of a family's baseline addresses or ranges, in more than 3 ranges |
-| outsystems-prod | mass-addition | pass | 1 new range; the limit is 100% of a family's baseline addresses in more than 3 ranges |
+| outsystems-prod | mass-addition | pass | 1 new range; any number of ranges up to /24 for IPv4 may be added, broader ones up to 100% of a family's baseline addresses |
 | outsystems-prod | broad-prefix | pass | no /0, and public sources may not publish prefixes shorter than /16 \(IPv4\) or /32 \(IPv6\) |
 | outsystems-prod | special-range | pass | no entry from a public source is in special-purpose address space \(configured static and VPN entries are exempt\) |
 | cas-us1 | empty-observation | pass | 1 entry observed |
@@ -188,7 +188,7 @@ Nothing is removed for these targets because of this check; addresses they did r
 | cas-us1 | special-range | pass | no entry from a public source is in special-purpose address space \(configured static and VPN entries are exempt\) |
 | mcas-tags | empty-observation | pass | 2 entries observed |
 | mcas-tags | mass-removal | pass | 0 ranges no longer observed; the limit is 30% of a family's baseline addresses or ranges, in more than 3 ranges |
-| mcas-tags | mass-addition | pass | 1 new range; the limit is 100% of a family's baseline addresses in more than 3 ranges |
+| mcas-tags | mass-addition | pass | 1 new range; any number of ranges up to /24 for IPv4 may be added, broader ones up to 100% of a family's baseline addresses |
 | mcas-tags | broad-prefix | pass | no /0, and public sources may not publish prefixes shorter than /16 \(IPv4\) or /32 \(IPv6\) |
 
 ### Files
