@@ -1,5 +1,6 @@
 import type { StatusReport } from '../shared/engine/status.js';
-import type { Report, TargetReport } from '../shared/report.js';
+import type { Report, TargetReport, Verdict } from '../shared/report.js';
+import type { Approval, HeldChange } from '../shared/state/records.js';
 
 /** Human output of the CLI: one compact row per target, then details worth reading. */
 export function formatReport(report: Report): string {
@@ -61,6 +62,7 @@ export function formatStatus(status: StatusReport): string {
       ]),
     ),
   );
+  for (const target of status.targets) if (target.held) lines.push('', ...heldLines(target.id, target.held, target.held.verdicts));
   lines.push('', status.pullRequest ? `Open pull request #${status.pullRequest.number} ${status.pullRequest.url}` : 'No open pull request');
   return `${lines.join('\n')}\n`;
 }
@@ -83,8 +85,31 @@ function details(target: TargetReport): string[] {
     );
   for (const e of target.errors) lines.push(`  ${target.id} error ${e.code}: ${e.message}`);
   for (const w of target.warnings) lines.push(`  ${target.id} warning ${w.code}: ${w.message}`);
-  for (const v of target.verdicts.filter((v) => v.outcome === 'hold')) lines.push(`  ${target.id} held by ${v.guard}: ${v.message}`);
+  if (target.held)
+    lines.push(
+      ...heldLines(
+        target.id,
+        target.held,
+        target.verdicts.filter((v) => v.outcome === 'hold'),
+      ),
+    );
+  if (target.approval) lines.push(`  ${target.id} released by ${approvalText(target.approval)}`);
   return lines;
+}
+
+/** What a hold would change and how to release it, so nobody has to reconstruct it from the verdict text. */
+function heldLines(id: string, held: HeldChange, verdicts: readonly Verdict[]): string[] {
+  const list = (items: readonly string[]) =>
+    items.length === 0 ? 'nothing' : `${items.slice(0, 20).join(', ')}${items.length > 20 ? `, … (${items.length} in all)` : ''}`;
+  return [
+    ...verdicts.map((v) => `  ${id} held by ${v.guard}: ${v.message}`),
+    `  ${id} held since ${held.since}: would add ${list(held.added)}; would remove ${list(held.removed)}`,
+    `  ${id} release it with: allowlist-drift approve --target ${id} --fingerprint ${held.fingerprint}`,
+  ];
+}
+
+function approvalText(approval: Approval): string {
+  return `an approval (${approval.source}${approval.by ? ` by ${approval.by}` : ''}, ${approval.at})`;
 }
 
 function table(header: string[], rows: string[][]): string[] {

@@ -173,6 +173,8 @@ function bodyBlocks(input: PullRequestInput): Block[] {
   if (changed.length === 0) blocks.push({ lines: ['No target’s addresses change.', ''] });
   for (const drift of changed) blocks.push(...changeBlocks(drift));
 
+  blocks.push(...approvalBlocks(drifts));
+
   if (held.length > 0) {
     blocks.push({
       lines: [
@@ -303,6 +305,30 @@ function changeBlocks(drift: TargetDrift): Block[] {
     blocks.push({ lines: [''] });
   }
   return blocks;
+}
+
+/** Changes a guard held and a person released: the reviewer sees who let them past the guards, and when. */
+function approvalBlocks(drifts: readonly TargetDrift[]): Block[] {
+  const approved = drifts.filter((drift) => drift.report.approval);
+  if (approved.length === 0) return [];
+  const rows = approved.map(({ report }) => {
+    const approval = report.approval!;
+    const by = approval.by ? ` by ${escapeMarkdown(approval.by, 80)}` : '';
+    const guards = report.verdicts.filter((verdict) => verdict.outcome === 'hold').map((verdict) => verdict.guard);
+    return `- **${escapeMarkdown(report.id)}**: held by ${guards.join(', ')}; approved${by} via ${approval.source} at ${escapeMarkdown(approval.at)} (held change ${escapeMarkdown(approval.fingerprint)})`;
+  });
+  return [
+    {
+      lines: [
+        '### Released from a hold',
+        '',
+        'A guard held these changes; a person approved exactly the change shown below, so it is in this PR:',
+        '',
+      ],
+    },
+    { rows, more: (hidden) => [`- … and ${hidden} more released targets`] },
+    { lines: [''] },
+  ];
 }
 
 function runDetails(input: PullRequestInput): Block[] {
