@@ -1,3 +1,4 @@
+import type { ApprovalResult } from '../shared/engine/approve.js';
 import type { StatusReport } from '../shared/engine/status.js';
 import type { Report, TargetReport, Verdict } from '../shared/report.js';
 import type { Approval, HeldChange } from '../shared/state/records.js';
@@ -65,6 +66,14 @@ export function formatStatus(status: StatusReport): string {
   for (const target of status.targets) if (target.held) lines.push('', ...heldLines(target.id, target.held, target.held.verdicts));
   lines.push('', status.pullRequest ? `Open pull request #${status.pullRequest.number} ${status.pullRequest.url}` : 'No open pull request');
   return `${lines.join('\n')}\n`;
+}
+
+export function formatApproval(result: ApprovalResult): string {
+  const { held } = result;
+  return (
+    `${result.targetId}: held change ${held.fingerprint} approved at ${result.approval.at} ` +
+    `(+${held.added.length} -${held.removed.length}); the next run puts it in the pull request if its check still shows exactly this change\n`
+  );
 }
 
 function details(target: TargetReport): string[] {
