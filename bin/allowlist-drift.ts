@@ -7,7 +7,7 @@ import { runCheck } from '../shared/engine/check.js';
 import { selectTargets, UnknownTargetError } from '../shared/engine/context.js';
 import type { LogLevel } from '../shared/log.js';
 import { readStatus } from '../shared/engine/status.js';
-import { formatReport, formatStatus, formatTarget, nextStep } from './text-report.js';
+import { formatApproval, formatReport, formatStatus, formatTarget, nextStep } from './text-report.js';
 import { credentialsFromEnv } from '../shared/publish/github-auth.js';
 import { openStore, storageSetting } from '../shared/state/open.js';
 import type { StateStore } from '../shared/state/store.js';
@@ -16,6 +16,7 @@ const USAGE = `Usage:
   allowlist-drift check  [--config <file>] [--target <id> ...] [--dry-run] [--json]
   allowlist-drift status [--config <file>] [--json]
   allowlist-drift accept --target <id> [--config <file>] [--json]
+  allowlist-drift approve --target <id> [--fingerprint <held fingerprint>] [--config <file>] [--json]
   allowlist-drift doctor [--config <file>] [--json]
 
 Exit status: 0 every selected target was checked; 1 a target errored or was held; 2 usage or config error.
@@ -25,11 +26,12 @@ Without ALLOWLIST_STORAGE or AzureWebJobsStorage, state is kept in an embedded s
 class UsageError extends Error {}
 
 interface Options {
-  readonly command: 'check' | 'status' | 'accept' | 'doctor';
+  readonly command: 'check' | 'status' | 'accept' | 'approve' | 'doctor';
   readonly config?: string;
   readonly targets: string[];
   readonly dryRun: boolean;
   readonly json: boolean;
+  readonly fingerprint?: string;
 }
 
 function parseCommandLine(argv: string[]): Options {
@@ -44,6 +46,7 @@ function parseCommandLine(argv: string[]): Options {
         target: { type: 'string', short: 't', multiple: true },
         'dry-run': { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
+        fingerprint: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -53,11 +56,13 @@ function parseCommandLine(argv: string[]): Options {
   const { values, positionals } = parsed;
   if (values.help) throw new UsageError('');
   const [command, ...rest] = positionals;
-  if (command !== 'check' && command !== 'status' && command !== 'accept' && command !== 'doctor')
+  if (command !== 'check' && command !== 'status' && command !== 'accept' && command !== 'approve' && command !== 'doctor')
     throw new UsageError(command ? `unknown command "${command}"` : 'a command is required');
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
   const targets = values.target ?? [];
-  if (command === 'accept' && targets.length !== 1) throw new UsageError('accept needs exactly one --target <id>');
+  if ((command === 'accept' || command === 'approve') && targets.length !== 1)
+    throw new UsageError(`${command} needs exactly one --target <id>`);
+  if (values.fingerprint !== undefined && command !== 'approve') throw new UsageError('--fingerprint belongs to approve');
   if (command === 'status' && (targets.length > 0 || values['dry-run'])) throw new UsageError('status takes only --config and --json');
   if (command === 'doctor' && (targets.length > 0 || values['dry-run'])) throw new UsageError('doctor takes only --config and --json');
   return {
@@ -66,6 +71,7 @@ function parseCommandLine(argv: string[]): Options {
     targets,
     dryRun: values['dry-run'] ?? false,
     json: values.json ?? false,
+    ...(values.fingerprint !== undefined ? { fingerprint: values.fingerprint } : {}),
   };
 }
 
@@ -163,6 +169,20 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       case 'accept': {
         const report = await acceptObservation({ config, store, env, targetId: options.targets[0]!, log });
         await write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatTarget(report));
+        return 0;
+      }
+      case 'approve': {
+        const { approveHeld } = await import('../shared/engine/approve.js');
+        const result = await approveHeld({
+          config,
+          store,
+          env,
+          targetId: options.targets[0]!,
+          source: 'cli',
+          ...(options.fingerprint !== undefined ? { fingerprint: options.fingerprint } : {}),
+          log,
+        });
+        await write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatApproval(result));
         return 0;
       }
       case 'check': {

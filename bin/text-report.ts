@@ -1,6 +1,8 @@
 import type { Config } from '../shared/config.js';
+import type { ApprovalResult } from '../shared/engine/approve.js';
 import type { StatusReport } from '../shared/engine/status.js';
-import type { Report, TargetReport } from '../shared/report.js';
+import type { Report, TargetReport, Verdict } from '../shared/report.js';
+import type { Approval, HeldChange } from '../shared/state/records.js';
 
 /** Human output of the CLI: one compact row per target, then details worth reading. */
 export function formatReport(report: Report): string {
@@ -100,10 +102,22 @@ export function formatStatus(status: StatusReport): string {
   const partial = status.targets.filter((t) => t.status === 'partial');
   if (partial.length > 0)
     lines.push('', ...partial.flatMap((t) => t.warnings.map((w) => `  ${t.id} partial, warning ${w.code}: ${w.message}`)));
-  const held = status.targets.flatMap((t) => t.heldBy.map((verdict) => `  ${t.id} held by ${verdict.guard}: ${verdict.message}`));
-  if (held.length > 0) lines.push('', ...held);
+  for (const target of status.targets) {
+    if (target.held) lines.push('', ...heldLines(target.id, target.held, target.held.verdicts));
+    // A row written before held changes were recorded still names the guards that held it.
+    else if (target.heldBy.length > 0)
+      lines.push('', ...target.heldBy.map((verdict) => `  ${target.id} held by ${verdict.guard}: ${verdict.message}`));
+  }
   lines.push('', status.pullRequest ? `Open pull request #${status.pullRequest.number} ${status.pullRequest.url}` : 'No open pull request');
   return `${lines.join('\n')}\n`;
+}
+
+export function formatApproval(result: ApprovalResult): string {
+  const { held } = result;
+  return (
+    `${result.targetId}: held change ${held.fingerprint} approved at ${result.approval.at} ` +
+    `(+${held.added.length} -${held.removed.length}); the next run puts it in the pull request if its check still shows exactly this change\n`
+  );
 }
 
 function details(target: TargetReport): string[] {
@@ -124,8 +138,31 @@ function details(target: TargetReport): string[] {
     );
   for (const e of target.errors) lines.push(`  ${target.id} error ${e.code}: ${e.message}`);
   for (const w of target.warnings) lines.push(`  ${target.id} warning ${w.code}: ${w.message}`);
-  for (const v of target.verdicts.filter((v) => v.outcome === 'hold')) lines.push(`  ${target.id} held by ${v.guard}: ${v.message}`);
+  if (target.held)
+    lines.push(
+      ...heldLines(
+        target.id,
+        target.held,
+        target.verdicts.filter((v) => v.outcome === 'hold'),
+      ),
+    );
+  if (target.approval) lines.push(`  ${target.id} released by ${approvalText(target.approval)}`);
   return lines;
+}
+
+/** What a hold would change and how to release it, so nobody has to reconstruct it from the verdict text. */
+function heldLines(id: string, held: HeldChange, verdicts: readonly Verdict[]): string[] {
+  const list = (items: readonly string[]) =>
+    items.length === 0 ? 'nothing' : `${items.slice(0, 20).join(', ')}${items.length > 20 ? `, … (${items.length} in all)` : ''}`;
+  return [
+    ...verdicts.map((v) => `  ${id} held by ${v.guard}: ${v.message}`),
+    `  ${id} held since ${held.since}: would add ${list(held.added)}; would remove ${list(held.removed)}`,
+    `  ${id} release it with: allowlist-drift approve --target ${id} --fingerprint ${held.fingerprint}`,
+  ];
+}
+
+function approvalText(approval: Approval): string {
+  return `an approval (${approval.source}${approval.by ? ` by ${approval.by}` : ''}, ${approval.at})`;
 }
 
 function table(header: string[], rows: string[][]): string[] {

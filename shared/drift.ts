@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Policy, Target } from './config.js';
 import { evaluateGuards } from './guards.js';
 import {
@@ -16,7 +17,7 @@ import {
 import { AllowlistError } from './problem.js';
 import type { TargetReport, Verdict } from './report.js';
 import type { EntryEvidence, Observation, UnknownScope } from './sources/source.js';
-import type { MissingEntry, StoredObservation, TargetRecord } from './state/records.js';
+import type { Approval, HeldChange, MissingEntry, StoredObservation, TargetRecord } from './state/records.js';
 
 export interface TargetDrift {
   readonly report: TargetReport;
@@ -94,6 +95,8 @@ export function computeDrift(input: DriftInput): TargetDrift {
     : entriesInUnknownScopes(record, observation);
 
   let outcome: Outcome;
+  // An approved held change goes on as if its guards had passed: added at once, removed after enough misses.
+  let approval: Approval | undefined;
   if (observation.status === 'error') {
     outcome = unchanged('error', [], previousMisses);
   } else {
@@ -110,8 +113,11 @@ export function computeDrift(input: DriftInput): TargetDrift {
       removalCandidates: candidates,
       policy,
     });
-    if (verdicts.some((verdict) => verdict.outcome === 'hold')) {
-      outcome = unchanged('held', verdicts, forgetObserved(previousMisses, observed));
+    const holding = verdicts.some((verdict) => verdict.outcome === 'hold');
+    const change = holding ? heldChange(target.id, diff.added, candidates, record?.held, now) : undefined;
+    approval = change && record?.approval?.fingerprint === change.fingerprint ? record.approval : undefined;
+    if (change && !approval) {
+      outcome = { ...unchanged('held', verdicts, forgetObserved(previousMisses, observed)), held: change };
     } else if (!judged) {
       // What did answer can add addresses; what did not answer proves nothing about absence.
       outcome = { status: 'partial', verdicts, added: diff.added, removed: [], misses: forgetObserved(previousMisses, observed) };
@@ -165,6 +171,8 @@ export function computeDrift(input: DriftInput): TargetDrift {
     warnings: [...observation.warnings],
     errors: [...observation.errors],
     verdicts: outcome.verdicts,
+    ...(outcome.held ? { held: outcome.held } : {}),
+    ...(approval ? { approval } : {}),
     observedAt: observation.observedAt,
   };
   const nextRecord: TargetRecord = {
@@ -183,6 +191,10 @@ export function computeDrift(input: DriftInput): TargetDrift {
     lastErrors: [...observation.errors],
     lastWarnings: [...observation.warnings],
     verdicts: outcome.verdicts,
+    held: outcome.held,
+    // Kept while it is in use, and through a check that shows nothing (a timeout) or another held change (the
+    // approved one may come back); dropped once the guards pass on their own (the change was merged or went away).
+    approval: approval ?? (observation.status === 'error' || outcome.status === 'held' ? record?.approval : undefined),
   };
   return {
     report,
@@ -349,6 +361,16 @@ interface Outcome {
   readonly added: Cidr[];
   readonly removed: Cidr[];
   readonly misses: Record<string, number>;
+  readonly held?: HeldChange;
+}
+
+/**
+ * The change a held check would make, named by a fingerprint of the target and its exact addresses. It is per
+ * target rather than the whole proposal's fingerprint, so another target's drift does not void an approval.
+ */
+function heldChange(targetId: string, added: Cidr[], removed: Cidr[], previous: HeldChange | undefined, now: string): HeldChange {
+  const fingerprint = createHash('sha256').update(JSON.stringify({ targetId, added, removed })).digest('hex').slice(0, 16);
+  return { added, removed, fingerprint, since: previous?.fingerprint === fingerprint ? previous.since : now };
 }
 
 /**

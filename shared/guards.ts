@@ -19,8 +19,6 @@ export interface GuardInput {
 
 /** How many offending CIDRs a message names before it only counts the rest. */
 const NAMED_IN_MESSAGE = 5;
-/** Added addresses, as a multiple of a family's baseline addresses, above which even a single added range is held. */
-const HUGE_ADDITION_RATIO = 100;
 
 /** Every guard's verdict, passing ones included so reviewers can see what was checked and with which figures. */
 export function evaluateGuards(input: GuardInput): Verdict[] {
@@ -70,32 +68,51 @@ function massRemoval({ baseline, removalCandidates, policy }: GuardInput): Verdi
   );
 }
 
+/**
+ * Growth is judged by its shape, not by its ratio to the baseline. Real lists grow in two ordinary ways: a few new
+ * ranges of the size the source already publishes (six /26 and /27 mail-server ranges added to thirty /32s, about
+ * 8 times the addresses), or new data centers listed as /32s (82 addresses becoming 422). Either is a large ratio to
+ * a small baseline and neither is suspicious, so ranges no broader than the family's usual prefix pass however many
+ * there are: the PR shows each one to the reviewers. What a broken or tampered list adds that a genuine one does not
+ * is a block broader than anything the source publishes (a /16 slipped into a list of hosts), so only new ranges
+ * broader than the usual prefix are weighed, against `maxAddRatio` of the family's baseline addresses.
+ * The usual prefix is the broadest one the baseline already holds, but never narrower than a /24 (IPv4) or /48
+ * (IPv6): the smallest blocks routed on the internet, so any provider's new range may take one.
+ */
 function massAddition({ baseline, added, policy }: GuardInput): Verdict {
   if (baseline === null) return pass('mass-addition', 'no approved baseline yet: the first proposal adds every observed address');
-  const limit = `the limit is ${percent(policy.maxAddRatio)} of a family's baseline addresses in more than ${policy.minChangeForRatio} ${plural(policy.minChangeForRatio, 'range', 'ranges')}`;
+  const usualPrefixes: string[] = [];
   for (const family of FAMILIES) {
     const familyBaseline = baseline.filter((cidr) => familyOf(cidr) === family);
     // A family the baseline does not have yet (say, a first AAAA record) has no size to compare with.
     if (familyBaseline.length === 0) continue;
-    const additions = added.filter((cidr) => familyOf(cidr) === family);
-    const ratio = addressRatio(additions, familyBaseline);
-    if (ratio <= policy.maxAddRatio) continue;
-    if (additions.length > policy.minChangeForRatio) {
+    const usual = usualPrefix(family, familyBaseline);
+    usualPrefixes.push(`/${usual} for IPv${family}`);
+    const broad = added.filter((cidr) => familyOf(cidr) === family && prefixLengthOf(cidr) < usual);
+    const ratio = addressRatio(broad, familyBaseline);
+    if (broad.length > 0 && ratio > policy.maxAddRatio) {
       return hold(
         'mass-addition',
-        `${additions.length} new IPv${family} ${plural(additions.length, 'range', 'ranges')} (${percent(ratio)} of the baseline's IPv${family} addresses); ${limit}: ${nameList(additions)}`,
-      );
-    }
-    // The range count only spares a few small additions; one range can hold thousands of times the baseline.
-    if (ratio > HUGE_ADDITION_RATIO) {
-      return hold(
-        'mass-addition',
-        `${additions.length} new IPv${family} ${plural(additions.length, 'range', 'ranges')} (${Math.round(ratio)} times the baseline's IPv${family} addresses); ` +
-          `more than ${HUGE_ADDITION_RATIO} times a family's baseline addresses is held however few ranges it takes, otherwise ${limit}: ${nameList(additions)}`,
+        `${broad.length} new IPv${family} ${plural(broad.length, 'range is', 'ranges are')} broader than the usual /${usual} ` +
+          `and together ${percent(ratio)} of the baseline's IPv${family} addresses; ranges broader than the usual prefix ` +
+          `are held above ${percent(policy.maxAddRatio)} of a family's baseline addresses: ${nameList(broad)}`,
       );
     }
   }
-  return pass('mass-addition', `${added.length} new ${plural(added.length, 'range', 'ranges')}; ${limit}`);
+  const usual = usualPrefixes.length > 0 ? usualPrefixes.join(' and ') : 'the baseline';
+  return pass(
+    'mass-addition',
+    `${added.length} new ${plural(added.length, 'range', 'ranges')}; any number of ranges up to ${usual} may be added, ` +
+      `broader ones up to ${percent(policy.maxAddRatio)} of a family's baseline addresses`,
+  );
+}
+
+/** Ranges up to this length are ordinary in any list: the smallest blocks routed on the internet. */
+const ORDINARY_PREFIX: Readonly<Record<IpFamily, number>> = { 4: 24, 6: 48 };
+
+/** The broadest prefix a family's baseline holds, or the ordinary block size when the baseline only holds smaller ones. */
+function usualPrefix(family: IpFamily, familyBaseline: readonly Cidr[]): number {
+  return Math.min(ORDINARY_PREFIX[family], ...familyBaseline.map(prefixLengthOf));
 }
 
 function broadPrefix({ entries, policy }: GuardInput): Verdict {

@@ -1,6 +1,7 @@
 import type { TargetType } from './config.js';
 import type { Cidr } from './ipset.js';
 import type { Problem } from './problem.js';
+import type { Approval, HeldChange } from './state/records.js';
 
 /** Outcome of one guard on one target; any "hold" holds the target. */
 export interface Verdict {
@@ -26,6 +27,10 @@ export interface TargetReport {
   readonly warnings: Problem[];
   readonly errors: Problem[];
   readonly verdicts: Verdict[];
+  /** Set when status is held: what the target would add and remove, and the fingerprint an approval must name. */
+  readonly held?: HeldChange;
+  /** Set when a person's approval released this check's held change into the proposal. */
+  readonly approval?: Approval;
   readonly observedAt?: string;
 }
 

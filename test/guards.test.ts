@@ -94,29 +94,40 @@ describe('evaluateGuards', () => {
     expect(held.message).toContain('4 IPv4 ranges (74.8% of the baseline');
   });
 
-  it('holds a mass addition only above the ratio (100%) and with more than 3 ranges', () => {
-    const baseline = hosts(4);
-    expect(verdictOf('mass-addition', baseline, observe([...baseline, ...hosts(4, 100)])).outcome).toBe('pass'); // +100%
-    const held = verdictOf('mass-addition', baseline, observe([...baseline, ...hosts(5, 100)])); // +125%
-    expect(held.outcome).toBe('hold');
-    expect(held.message).toContain('5 new IPv4 ranges (125% of the baseline');
-    expect(verdictOf('mass-addition', hosts(1), observe([...hosts(1), ...hosts(3, 100)])).outcome).toBe('pass'); // +300% but 3 ranges
+  it('passes the real growth shapes that raw ratios held: new mail ranges in a list of hosts, new data centers of /32s', () => {
+    // The CAS page's six mail-server ranges (two /26, four /27) arriving in a list of 30 /32s: 8.5 times the addresses.
+    const thirtyHosts = hosts(30);
+    const mail = ['65.55.234.192/26', '207.46.50.192/26', '65.55.52.224/27', '94.245.112.0/27', '111.221.26.0/27', '207.46.200.0/27'];
+    const withMail = verdictOf('mass-addition', thirtyHosts, observe([...thirtyHosts, ...mail.map(parseCidr)]));
+    expect(withMail.outcome).toBe('pass');
+    expect(withMail.message).toContain('6 new ranges; any number of ranges up to /24 for IPv4 may be added');
+    // Data centers added as /32s: 82 addresses become 422.
+    const before = hosts(82);
+    const dataCenters = Array.from({ length: 340 }, (_, index) => parseCidr(`40.${Math.floor(index / 100)}.${index % 100}.7`));
+    expect(verdictOf('mass-addition', before, observe([...before, ...dataCenters])).outcome).toBe('pass');
+    // A single new /24 to a single host is 256 times the baseline, and still an ordinary range.
+    expect(verdictOf('mass-addition', hosts(1), observe([...hosts(1), parseCidr('20.0.0.0/24')])).outcome).toBe('pass');
   });
 
-  it('holds a single addition of more than 100 times the baseline addresses, however few ranges it takes', () => {
+  it('holds new ranges broader than the usual prefix once they exceed maxAddRatio (100%) of the baseline', () => {
     const baseline = hosts(12);
     const held = verdictOf('mass-addition', baseline, observe([...baseline, parseCidr('20.0.0.0/16')]));
     expect(held.outcome).toBe('hold');
-    expect(held.message).toContain('1 new IPv4 range (5461 times the baseline');
-    expect(held.message).toContain('more than 100 times a family');
+    expect(held.message).toContain(
+      "1 new IPv4 range is broader than the usual /24 and together 546133.3% of the baseline's IPv4 addresses",
+    );
     expect(held.message).toContain('20.0.0.0/16');
-    // 800 new addresses in 3 ranges to a baseline of 8 is exactly 100 times: the range count still spares it.
+    // A /23 among ordinary additions is weighed alone: 512 addresses against 8.
     const eight = hosts(8);
-    const hundredfold = ['20.0.0.0/23', '20.0.2.0/24', '20.0.3.0/27'].map(parseCidr);
-    expect(verdictOf('mass-addition', eight, observe([...eight, ...hundredfold])).outcome).toBe('pass');
-    const above = ['20.0.0.0/23', '20.0.2.0/24', '20.0.3.0/26'].map(parseCidr); // 832 addresses: 104 times
-    expect(verdictOf('mass-addition', eight, observe([...eight, ...above])).outcome).toBe('hold');
-    // Above 100 times, the other family's baseline does not dilute it.
+    const mixed = ['20.0.0.0/23', '20.0.2.0/24', '20.0.3.0/27'].map(parseCidr);
+    const mixedHeld = verdictOf('mass-addition', eight, observe([...eight, ...mixed]));
+    expect(mixedHeld.outcome).toBe('hold');
+    expect(mixedHeld.message).toMatch(/: 20\.0\.0\.0\/23$/);
+    // At the boundary: a /23 is exactly 100% of two /24s and passes; a /22 is 200% and is held.
+    const twoBlocks = ['52.0.0.0/24', '52.9.0.0/24'].map(parseCidr);
+    expect(verdictOf('mass-addition', twoBlocks, observe([...twoBlocks, parseCidr('20.0.0.0/23')])).outcome).toBe('pass');
+    expect(verdictOf('mass-addition', twoBlocks, observe([...twoBlocks, parseCidr('20.0.0.0/22')])).outcome).toBe('hold');
+    // The other family's baseline does not dilute it.
     expect(
       verdictOf(
         'mass-addition',
@@ -124,6 +135,17 @@ describe('evaluateGuards', () => {
         observe([...baseline, parseCidr('2a05:d018::/32'), parseCidr('20.0.0.0/16')]),
       ).outcome,
     ).toBe('hold');
+  });
+
+  it('takes the usual prefix from the baseline when it already holds broader ranges than the ordinary /24 or /48', () => {
+    const tags = ['52.0.0.0/20', '52.1.0.1/32'].map(parseCidr);
+    expect(verdictOf('mass-addition', tags, observe([...tags, parseCidr('20.0.0.0/20'), parseCidr('20.1.0.0/20')])).outcome).toBe('pass');
+    const held = verdictOf('mass-addition', tags, observe([...tags, parseCidr('20.0.0.0/19')]));
+    expect(held.outcome).toBe('hold');
+    expect(held.message).toContain('broader than the usual /20');
+    const v6 = [parseCidr('2a05:d018::/64')];
+    expect(verdictOf('mass-addition', v6, observe([...v6, parseCidr('2a05:d019::/48')])).outcome).toBe('pass');
+    expect(verdictOf('mass-addition', v6, observe([...v6, parseCidr('2a05:d020::/47')])).outcome).toBe('hold');
   });
 
   it('does not hold additions when there is no baseline, or for a family the baseline does not have yet', () => {

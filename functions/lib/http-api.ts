@@ -46,6 +46,29 @@ export function parseCheckQuery(url: string): { targetIds: string[] } {
   return { targetIds: [...new Set(targetIds)] };
 }
 
+/** An approval names one configured target, and optionally the fingerprint of the held change the caller was shown. */
+export function parseApproveQuery(url: string): { targetId: string; fingerprint?: string } {
+  const parsed = URL.parse(url);
+  if (!parsed) throw new BadRequestError('the request URL is not a valid URL');
+  if (parsed.search.length > MAX_QUERY_LENGTH) throw new BadRequestError(`the query string is longer than ${MAX_QUERY_LENGTH} characters`);
+  const found: { target?: string[]; fingerprint?: string[] } = {};
+  for (const [name, value] of parsed.searchParams) {
+    if (name === 'code') continue; // the function key, checked by the host
+    if (name !== 'target' && name !== 'fingerprint')
+      throw new BadRequestError(`unknown query parameter "${truncate(name)}"; only "target" and "fingerprint" are accepted`);
+    (found[name] ??= []).push(value);
+  }
+  const [targetId, ...moreTargets] = found.target ?? [];
+  if (targetId === undefined || moreTargets.length > 0 || !ID_PATTERN.test(targetId))
+    throw new BadRequestError('"target" must be given once, as a configured target id (lowercase letters, digits, dashes)');
+  const [fingerprint, ...moreFingerprints] = found.fingerprint ?? [];
+  if (moreFingerprints.length > 0 || (fingerprint !== undefined && !FINGERPRINT_PATTERN.test(fingerprint)))
+    throw new BadRequestError('"fingerprint" may be given once, as the 16 hexadecimal digits the report shows under "held"');
+  return fingerprint === undefined ? { targetId } : { targetId, fingerprint };
+}
+
+const FINGERPRINT_PATTERN = /^[0-9a-f]{16}$/;
+
 /** A POST body is optional; when present it must be a JSON object, and it may list targets too. */
 export function parseCheckBody(text: string): { targetIds: string[] } {
   if (text.length > MAX_BODY_BYTES) throw new BadRequestError(`the body is larger than ${MAX_BODY_BYTES} bytes`);
@@ -92,6 +115,9 @@ export function errorResponse(error: unknown): JsonResponse {
         return jsonResponse(404, body);
       case 'method-not-allowed':
         return jsonResponse(405, body, { allow: (error as MethodNotAllowedError).allowed.join(', ') });
+      case 'approve-nothing-held':
+      case 'approve-changed':
+        return jsonResponse(409, body);
       case 'run-in-progress': {
         const retryAfter = (error as AllowlistError & { retryAfterSeconds?: number }).retryAfterSeconds ?? 60;
         return jsonResponse(409, body, { 'retry-after': String(Math.max(1, Math.ceil(retryAfter))) });

@@ -2,7 +2,7 @@ import type { Config, TargetType } from '../config.js';
 import { pendingRemovals } from '../drift.js';
 import type { Problem } from '../problem.js';
 import type { TargetReport, Verdict } from '../report.js';
-import type { TargetRecord } from '../state/records.js';
+import type { Approval, HeldChange, TargetRecord } from '../state/records.js';
 import type { StateStore } from '../state/store.js';
 
 export interface TargetStatus {
@@ -19,6 +19,9 @@ export interface TargetStatus {
   readonly pendingRemoval: Array<{ cidr: string; misses: number }>;
   readonly lastErrors: Problem[];
   readonly warnings: Problem[];
+  /** While held: what the target would add and remove, the fingerprint to approve, and the guards that hold it. */
+  readonly held?: HeldChange & { readonly verdicts: Verdict[] };
+  readonly approval?: Approval;
 }
 
 export interface StatusReport {
@@ -52,6 +55,10 @@ export async function readStatus(config: Config, store: StateStore): Promise<Sta
         pendingRemoval: pendingRemovals(record?.misses ?? {}, config.policy.removeAfterMisses),
         lastErrors: record?.lastErrors ?? [],
         warnings: record?.lastWarnings ?? [],
+        ...(record?.held && record.lastStatus === 'held'
+          ? { held: { ...record.held, verdicts: record.verdicts.filter((v) => v.outcome === 'hold') } }
+          : {}),
+        ...(record?.approval ? { approval: record.approval } : {}),
       };
     }),
     pullRequest: pr && pr.state === 'open' ? { number: pr.number, url: pr.url, state: pr.state, fingerprint: pr.fingerprint } : null,

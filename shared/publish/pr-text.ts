@@ -219,6 +219,7 @@ function bodyBlocks(input: PullRequestInput, mode: RenderMode): Block[] {
     ...removedBlocks(input.drifts, mode),
     ...pendingBlocks(input.drifts),
     ...heldBlocks(input.drifts),
+    ...approvalBlocks(input.drifts),
     ...failedBlocks(input.drifts),
     ...partialBlocks(input.drifts),
     ...keptBlocks(input),
@@ -270,6 +271,12 @@ function attentionBlocks(input: PullRequestInput): Block[] {
       items.push(`> - ${id} was checked only in part: what was not read is kept, neither missed nor removed.`);
     } else if (status === 'error') {
       items.push(`> - ${id} could not be checked: nothing of it is removed, see below.`);
+    }
+    const { approval } = drift.report;
+    if (approval) {
+      items.push(
+        `> - ${id} was held by a guard and is in this PR because a person approved exactly this change (${approval.source}, ${humanTime(approval.at)}).`,
+      );
     }
     for (const warning of drift.report.warnings) {
       items.push(
@@ -520,6 +527,30 @@ function fileBlocks(files: readonly FileText[]): Block[] {
     });
   }
   return blocks;
+}
+
+/** Changes a guard held and a person released: the reviewer sees who let them past the guards, and when. */
+function approvalBlocks(drifts: readonly TargetDrift[]): Block[] {
+  const approved = drifts.filter((drift) => drift.report.approval);
+  if (approved.length === 0) return [];
+  const rows = approved.map(({ report }) => {
+    const approval = report.approval!;
+    const by = approval.by ? ` by ${escapeMarkdown(approval.by, 80)}` : '';
+    const guards = report.verdicts.filter((verdict) => verdict.outcome === 'hold').map((verdict) => verdict.guard);
+    return `- **${escapeMarkdown(report.id)}**: held by ${guards.join(', ')}; approved${by} via ${approval.source} at ${humanTime(approval.at)} (held change ${escapeMarkdown(approval.fingerprint)})`;
+  });
+  return [
+    {
+      lines: [
+        '### Released from a hold',
+        '',
+        'A guard held these changes; a person approved exactly the change shown below, so it is in this PR:',
+        '',
+      ],
+    },
+    { rows, more: (hidden) => [`- … and ${hidden} more released targets`] },
+    { lines: [''] },
+  ];
 }
 
 /** Guard verdicts: holds in the open, passes folded, since a pass leaves nothing to decide. */

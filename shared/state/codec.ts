@@ -84,6 +84,11 @@ const storedTarget = z.object({
       message: z.string(),
     }),
   ),
+  // Both optional: rows written before approvals existed read as "nothing held, nothing approved".
+  held: z.object({ added: z.array(cidr), removed: z.array(cidr), fingerprint: z.string(), since: z.string() }).optional(),
+  approval: z
+    .object({ fingerprint: z.string(), at: z.string(), source: z.enum(['cli', 'http', 'github']), by: z.string().optional() })
+    .optional(),
 });
 const storedConfig = z.object({
   configName: z.string(),

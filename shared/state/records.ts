@@ -54,8 +54,33 @@ export interface TargetRecord {
   lastErrors: Problem[];
   lastWarnings: Problem[];
   verdicts: Verdict[];
+  /** What the latest check would have changed had a guard not held it; set only while the target is held. */
+  held?: HeldChange;
+  /** A person's release of one held change; it applies while the check still shows that exact change. */
+  approval?: Approval;
   /** Set by read(); pass it back unchanged to write(). */
   etag?: string;
+}
+
+export interface HeldChange {
+  /** Aggregated addresses the held observation would add to the baseline. */
+  added: Cidr[];
+  /** Aggregated baseline addresses it no longer shows (removed only after enough misses, even once approved). */
+  removed: Cidr[];
+  /** Names this exact change, so an approval of it cannot release a later, different one. */
+  fingerprint: string;
+  /** When a check first showed this exact change. */
+  since: string;
+}
+
+export type ApprovalSource = 'cli' | 'http' | 'github';
+
+export interface Approval {
+  fingerprint: string;
+  at: string;
+  source: ApprovalSource;
+  /** Who approved, when the source knows (a GitHub login). */
+  by?: string;
 }
 
 export interface PullRequestRecord {

@@ -154,6 +154,8 @@ describe('exit status and human output', () => {
     ['an unknown command', ['chek'], /allowlist-drift: unknown command "chek"/],
     ['an unknown flag', ['check', '--frobnicate'], /allowlist-drift: Unknown option '--frobnicate'/],
     ['accept without --target', ['accept'], /accept needs exactly one --target <id>/],
+    ['approve without --target', ['approve'], /approve needs exactly one --target <id>/],
+    ['--fingerprint outside approve', ['check', '--fingerprint', '0123456789abcdef'], /--fingerprint belongs to approve/],
     ['a stray argument', ['status', 'now'], /unexpected argument "now"/],
   ])('2 for a usage error: %s', async (_name, args, message) => {
     const result = await run(args);
@@ -296,6 +298,37 @@ describe('state across runs', () => {
     noStack(result.stderr);
     const status = JSON.parse((await run(['status', '--json', '--config', config])).stdout) as StatusReport;
     expect(status.targets[0]!.status).toBe('never-checked');
+  });
+});
+
+describe('releasing a hold', () => {
+  it('check shows the held change and how to approve it; approve refuses a stale fingerprint and releases the shown one', async () => {
+    const config = configFile('cli-approve', [{ id: 'docs-range', type: 'outsystems', frontEnds: ['fe-doc.acme.test'] }]);
+    const early = await run(['approve', '--target', 'docs-range', '--config', config]);
+    expect(early.code).toBe(1);
+    expect(early.stderr).toMatch(/^allowlist-drift: approve-nothing-held: docs-range: /);
+
+    const held = await run(['check', '--config', config]);
+    expect(held.code).toBe(1);
+    expect(held.stdout).toMatch(/^ {2}docs-range held since \S+: would add 192\.0\.2\.10\/32; would remove nothing$/m);
+    const fingerprint = /allowlist-drift approve --target docs-range --fingerprint ([0-9a-f]{16})$/m.exec(held.stdout)?.[1];
+    expect(fingerprint).toBeDefined();
+    const status = JSON.parse((await run(['status', '--json', '--config', config])).stdout) as StatusReport;
+    expect(status.targets[0]!.held).toMatchObject({ added: ['192.0.2.10/32'], removed: [], fingerprint });
+    expect((await run(['status', '--config', config])).stdout).toContain(`--target docs-range --fingerprint ${fingerprint}`);
+
+    const stale = await run(['approve', '--target', 'docs-range', '--fingerprint', '0000000000000000', '--config', config]);
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toContain(`approve-changed: docs-range: the held change is now ${fingerprint}, not 0000000000000000`);
+
+    const approved = await run(['approve', '--target', 'docs-range', '--fingerprint', fingerprint!, '--config', config]);
+    expect(approved.code).toBe(0);
+    expect(approved.stdout).toMatch(new RegExp(`^docs-range: held change ${fingerprint} approved at \\S+ \\(\\+1 -0\\)`));
+
+    const released = await run(['check', '--json', '--config', config]);
+    expect(released.code).toBe(0);
+    const target = (JSON.parse(released.stdout) as Report).targets[0]!;
+    expect(target).toMatchObject({ status: 'ok', added: ['192.0.2.10/32'], approval: { fingerprint, source: 'cli' } });
   });
 });
 

@@ -1,5 +1,6 @@
 import { HttpRequest, InvocationContext, type HttpResponseInit, type Timer } from '@azure/functions';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { approveHandler } from '../../functions/approve.js';
 import { checkHandler } from '../../functions/check.js';
 import { statusHandler } from '../../functions/status.js';
 import { scheduledCheck } from '../../functions/timers.js';
@@ -26,6 +27,7 @@ beforeAll(async () => {
     'fe1.acme.test': { kind: 'answer', a: ['20.50.1.10'] },
     'fe2.acme.test': { kind: 'answer', a: ['20.50.1.20'] },
     'fe-gone.acme.test': { kind: 'nxdomain' },
+    'fe-doc.acme.test': { kind: 'answer', a: ['192.0.2.10'] },
   });
   http = await startHttpPeer(
     routes({
@@ -402,10 +404,51 @@ describe('timers', () => {
   });
 });
 
+describe('POST /api/approve: releasing a hold', () => {
+  const callApprove = (request: HttpRequest) => approveHandler(request, invocation('approve').context);
+
+  it('refuses when nothing is held or the fingerprint is not the held one (409), and releases the shown change', async () => {
+    const docs = { id: 'docs-range', type: 'outsystems', frontEnds: ['fe-doc.acme.test'] };
+    process.env.ALLOWLIST_CONFIG = JSON.stringify({ ...configJson('approve'), targets: [docs], files: [] });
+    const early = await callApprove(post('approve?target=docs-range'));
+    expect(early.status).toBe(409);
+    expect(bodyOf(early).error).toMatchObject({ code: 'approve-nothing-held' });
+
+    const held = reportOf(await callCheck(post('check'))).targets[0]!;
+    expect(held).toMatchObject({ status: 'held', held: { added: ['192.0.2.10/32'], removed: [] } });
+    const fingerprint = held.held!.fingerprint;
+
+    const stale = await callApprove(post('approve?target=docs-range&fingerprint=0000000000000000'));
+    expect(stale.status).toBe(409);
+    expect(bodyOf(stale).error).toMatchObject({ code: 'approve-changed' });
+    expect((await callApprove(get(`approve?target=docs-range&fingerprint=${fingerprint}`))).status).toBe(405);
+    expect((await store.read('approve')).targets.get('docs-range')!.approval).toBeUndefined();
+
+    const approved = await callApprove(post(`approve?target=docs-range&fingerprint=${fingerprint}`));
+    expect(approved.status).toBe(200);
+    expect(bodyOf(approved)).toMatchObject({ targetId: 'docs-range', approval: { fingerprint, source: 'http' } });
+    const released = reportOf(await callCheck(post('check'))).targets[0]!;
+    expect(released).toMatchObject({ status: 'ok', added: ['192.0.2.10/32'], approval: { fingerprint, source: 'http' } });
+  });
+
+  it.each([
+    ['no target', 'approve', /"target" must be given once/],
+    ['two targets', 'approve?target=a&target=b', /"target" must be given once/],
+    ['an unknown parameter', 'approve?target=partners&url=x', /only "target" and "fingerprint"/],
+    ['a fingerprint that cannot be one', 'approve?target=partners&fingerprint=XYZ', /16 hexadecimal digits/],
+  ])('answers 400 for %s', async (_name, path, message) => {
+    useConfig('approve-malformed');
+    const response = await callApprove(post(path));
+    expect(response.status).toBe(400);
+    expect(bodyOf(response).error).toMatchObject({ code: 'bad-request', message: expect.stringMatching(message) });
+  });
+});
+
 describe('what the host calls', () => {
   it('registers the exported handlers themselves', () => {
     expect(registrations.find((r) => r.metadata.name === 'check')?.handler).toBe(checkHandler);
     expect(registrations.find((r) => r.metadata.name === 'status')?.handler).toBe(statusHandler);
+    expect(registrations.find((r) => r.metadata.name === 'approve')?.handler).toBe(approveHandler);
   });
 
   it('the registered check handler answers a real request', async () => {

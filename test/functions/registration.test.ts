@@ -34,10 +34,17 @@ describe('what the Functions host sees', () => {
     for (const file of entryFiles()) await import(pathToFileURL(file).href);
   });
 
-  it('registers exactly the five functions through the v4 programming model', () => {
+  it('registers exactly the six functions through the v4 programming model', () => {
     expect(programmingModel?.name).toBe('@azure/functions');
     expect(programmingModel?.version).toMatch(/^4\./);
-    expect(registrations.map((r) => r.metadata.name).sort()).toEqual(['casCheck', 'check', 'doctor', 'outsystemsCheck', 'status']);
+    expect(registrations.map((r) => r.metadata.name).sort()).toEqual([
+      'approve',
+      'casCheck',
+      'check',
+      'doctor',
+      'outsystemsCheck',
+      'status',
+    ]);
     for (const r of registrations) expect(typeof r.handler).toBe('function');
   });
 
@@ -56,12 +63,13 @@ describe('what the Functions host sees', () => {
     expect(triggerOf('casCheck')).toMatchObject({ type: 'timerTrigger', schedule: '%CAS_SCHEDULE%', runOnStartup: false });
   });
 
-  it('exposes /api/check for GET and POST, /api/status and /api/doctor for GET, all behind a function key', () => {
+  it('exposes /api/check for GET and POST, /api/status and /api/doctor for GET, /api/approve for POST, all behind a function key', () => {
     expect(triggerOf('check')).toMatchObject({ type: 'httpTrigger', route: 'check', authLevel: 'function' });
     expect((triggerOf('check').methods as string[]).slice().sort()).toEqual(['GET', 'POST']);
     expect(triggerOf('status')).toMatchObject({ type: 'httpTrigger', route: 'status', authLevel: 'function', methods: ['GET'] });
     expect(triggerOf('doctor')).toMatchObject({ type: 'httpTrigger', route: 'doctor', authLevel: 'function', methods: ['GET'] });
-    for (const name of ['check', 'status', 'doctor']) {
+    expect(triggerOf('approve')).toMatchObject({ type: 'httpTrigger', route: 'approve', authLevel: 'function', methods: ['POST'] });
+    for (const name of ['check', 'status', 'doctor', 'approve']) {
       const outputs = Object.values(registered(name).bindings).filter((b) => b.direction === 'out');
       expect(outputs).toEqual([expect.objectContaining({ type: 'http' })]);
     }

@@ -120,6 +120,22 @@ describe('GitHub peer', () => {
     expect(peer.violations).toEqual([]);
   });
 
+  it('creates, reads and edits issues numbered with pull requests, and keeps a person’s close and edits', async () => {
+    const before = peer.nextNumber();
+    const { data: created } = await octokit.rest.issues.create({ ...repo(), title: 'Dashboard', body: 'one\n- [ ] box' });
+    expect(created).toMatchObject({ number: before, state: 'open', body: 'one\n- [ ] box' });
+    expect(peer.nextNumber()).toBe(before + 1);
+    peer.editIssue(created.number, (body) => body.replace('[ ]', '[x]'));
+    const { data: edited } = await octokit.rest.issues.get({ ...repo(), issue_number: created.number });
+    expect(edited.body).toBe('one\r\n- [x] box');
+    await octokit.rest.issues.update({ ...repo(), issue_number: created.number, body: 'two' });
+    peer.closeIssue(created.number);
+    const { data: closed } = await octokit.rest.issues.get({ ...repo(), issue_number: created.number });
+    expect(closed).toMatchObject({ state: 'closed', body: 'two', closed_by: { login: 'octocat' } });
+    await expect(octokit.rest.issues.get({ ...repo(), issue_number: 999 })).rejects.toMatchObject({ status: 404 });
+    expect(peer.violations).toEqual([]);
+  });
+
   it('exchanges a GitHub App JWT for an installation token', async () => {
     const { publicKey, privateKey } = generateKeyPairSync('rsa', {
       modulusLength: 2048,

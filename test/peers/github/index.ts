@@ -7,12 +7,12 @@ import { GitStore, type PeerCommit } from './git-store.js';
 import { openApi, type Call, type OpenApi } from './openapi.js';
 import { OPERATIONS } from './operations/index.js';
 import { notFound, type Reply } from './replies.js';
-import type { GitHubPeerOptions, PeerPullRequest, RecordedRequest, Violation } from './types.js';
+import type { GitHubPeerOptions, PeerIssue, PeerPullRequest, RecordedRequest, Violation } from './types.js';
 import { API_PREFIX, GREEDY_PARAMETER, flatHeaders, readBody, safeDecode, send } from './wire.js';
 
 export { faults, type FaultMatch, type FaultOptions, type FaultResponse } from './faults.js';
 export type { PeerCommit } from './git-store.js';
-export type { GitHubPeerOptions, PeerPullRequest, RecordedRequest, Violation } from './types.js';
+export type { GitHubPeerOptions, PeerIssue, PeerPullRequest, RecordedRequest, Violation } from './types.js';
 
 /**
  * A stand-in for the GitHub REST API for one repository, on 127.0.0.1.
@@ -44,6 +44,7 @@ export class GitHubPeer {
   );
   readonly auth: PeerAuth;
   private readonly pulls: PeerPullRequest[] = [];
+  private readonly issueList: PeerIssue[] = [];
   private readonly pendingFaults = new FaultQueue();
   private clock = Date.parse('2025-01-01T00:00:00Z');
   private nextId = 1000;
@@ -137,7 +138,37 @@ export class GitHubPeer {
     return pull;
   }
 
+  issues(): readonly PeerIssue[] {
+    return this.issueList;
+  }
+
+  issue(number: number): PeerIssue {
+    const issue = this.issueList.find((i) => i.number === number);
+    if (!issue) throw new Error(`no issue #${number}`);
+    return issue;
+  }
+
+  /** Issues and pull requests share one sequence of numbers. */
+  nextNumber(): number {
+    return this.pulls.length + this.issueList.length + 1;
+  }
+
+  addIssue(issue: PeerIssue): void {
+    this.issueList.push(issue);
+  }
+
   // --- a human at work ------------------------------------------------------------------------------------
+
+  /** A person edits an issue's body in the web editor (which sends CRLF line ends), e.g. ticking a checkbox. */
+  editIssue(number: number, edit: (body: string) => string): void {
+    const issue = this.issue(number);
+    issue.body = edit(issue.body ?? '').replace(/\r?\n/g, '\r\n');
+    issue.updatedAt = this.now();
+  }
+
+  closeIssue(number: number, login = HUMAN_LOGIN): void {
+    Object.assign(this.issue(number), { state: 'closed', closedBy: login, updatedAt: this.now() });
+  }
 
   /** Commits `files` (path -> content) on top of `branch` as a person, like a push from a laptop. */
   pushCommit(branch: string, files: Record<string, string>, message = 'Manual change', login = HUMAN_LOGIN): string {

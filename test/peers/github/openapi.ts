@@ -23,7 +23,7 @@ let loaded: Promise<OpenApi> | undefined;
 export function openApi(): Promise<OpenApi> {
   loaded ??= (async () => {
     const file = createRequire(import.meta.url).resolve('@octokit/openapi/generated/api.github.com.json');
-    const definition = JSON.parse(readFileSync(file, 'utf8')) as Document;
+    const definition = untypedNullablesDropped(JSON.parse(readFileSync(file, 'utf8'))) as Document;
     const api = new OpenAPIBackend({
       definition,
       quick: true,
@@ -50,4 +50,18 @@ export function openApi(): Promise<OpenApi> {
     return api;
   })();
   return loaded;
+}
+
+/**
+ * Some schemas (issues/create's among them) say `nullable` next to a `oneOf`
+ * without a `type`, which Ajv refuses to compile. Dropping that `nullable` keeps every other rule of those schemas.
+ */
+function untypedNullablesDropped(node: unknown): unknown {
+  if (Array.isArray(node)) node.forEach(untypedNullablesDropped);
+  else if (node !== null && typeof node === 'object') {
+    const schema = node as Record<string, unknown>;
+    if (schema.nullable === true && schema.type === undefined) delete schema.nullable;
+    Object.values(schema).forEach(untypedNullablesDropped);
+  }
+  return node;
 }

@@ -53,3 +53,16 @@ export interface PeerPullRequest {
   teamReviewers: string[];
   comments: Array<{ id: number; body: string; user: string }>;
 }
+
+/** An issue that is not a pull request (the drift dashboard); numbered with pull requests, as on GitHub. */
+export interface PeerIssue {
+  number: number;
+  title: string;
+  body: string | null;
+  state: 'open' | 'closed';
+  /** Who closed it, when closed: a person's close is theirs to undo. */
+  closedBy: string | null;
+  createdAt: string;
+  updatedAt: string;
+  user: string;
+}

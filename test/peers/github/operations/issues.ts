@@ -1,9 +1,42 @@
 import { notFound } from '../replies.js';
 import type { Operation } from './operation.js';
-import { commentBody, labelBody } from './shapes.js';
+import type { PeerIssue } from '../types.js';
+import { commentBody, issueBody, labelBody } from './shapes.js';
 
-/** Issues API on pull requests: labels and comments. */
+/** Issues API: issues of their own (the dashboard), and labels and comments on pull requests. */
 export const issuesOperations: Record<string, Operation> = {
+  'issues/create': (peer, { body }) => {
+    const now = peer.now();
+    const issue: PeerIssue = {
+      number: peer.nextNumber(),
+      title: String(body.title),
+      body: (body.body as string | undefined) ?? null,
+      state: 'open',
+      closedBy: null,
+      createdAt: now,
+      updatedAt: now,
+      user: peer.botLogin,
+    };
+    peer.addIssue(issue);
+    return { status: 201, body: issueBody(peer, issue) };
+  },
+
+  'issues/get': (peer, { params }) => {
+    const issue = peer.issues().find((i) => i.number === Number(params.issue_number));
+    return issue ? { status: 200, body: issueBody(peer, issue) } : notFound();
+  },
+
+  'issues/update': (peer, { params, body }) => {
+    const issue = peer.issues().find((i) => i.number === Number(params.issue_number));
+    if (!issue) return notFound();
+    if (body.title !== undefined) issue.title = String(body.title);
+    if (body.body !== undefined) issue.body = String(body.body);
+    if (body.state === 'closed' && issue.state === 'open') Object.assign(issue, { state: 'closed', closedBy: peer.botLogin });
+    if (body.state === 'open' && issue.state === 'closed') Object.assign(issue, { state: 'open', closedBy: null });
+    issue.updatedAt = peer.now();
+    return { status: 200, body: issueBody(peer, issue) };
+  },
+
   'issues/add-labels': (peer, { params, body }) => {
     const pull = peer.pullRequests().find((p) => p.number === Number(params.issue_number));
     if (!pull) return notFound();

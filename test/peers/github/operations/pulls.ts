@@ -38,7 +38,7 @@ export const pullsOperations: Record<string, Operation> = {
     if (peer.git.isAncestor(headSha, baseSha)) return validationFailed(`No commits between ${base} and ${head}`);
     const now = peer.now();
     const pull: PeerPullRequest = {
-      number: peer.pullRequests().length + 1,
+      number: peer.nextNumber(),
       title: String(body.title),
       body: (body.body as string | undefined) ?? null,
       headRef: head,

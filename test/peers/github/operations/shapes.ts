@@ -1,6 +1,6 @@
 import type { PeerCommit } from '../git-store.js';
 import type { GitHubPeer } from '../index.js';
-import type { PeerPullRequest } from '../types.js';
+import type { PeerIssue, PeerPullRequest } from '../types.js';
 
 /** Response bodies: the fields clients read, named as GitHub names them. */
 
@@ -98,6 +98,36 @@ export function commentBody(peer: GitHubPeer, number: number, comment: { id: num
     user: userBody(comment.user),
     created_at: '2025-01-01T00:00:00Z',
     updated_at: '2025-01-01T00:00:00Z',
+    author_association: 'NONE',
+  };
+}
+
+export function issueBody(peer: GitHubPeer, issue: PeerIssue) {
+  return {
+    id: 500 + issue.number,
+    node_id: `I_${issue.number}`,
+    url: `${apiUrl(peer)}/issues/${issue.number}`,
+    repository_url: apiUrl(peer),
+    labels_url: `${apiUrl(peer)}/issues/${issue.number}/labels{/name}`,
+    comments_url: `${apiUrl(peer)}/issues/${issue.number}/comments`,
+    events_url: `${apiUrl(peer)}/issues/${issue.number}/events`,
+    html_url: `${htmlUrl(peer)}/issues/${issue.number}`,
+    number: issue.number,
+    state: issue.state,
+    state_reason: issue.state === 'closed' ? 'completed' : null,
+    title: issue.title,
+    body: issue.body,
+    user: userBody(issue.user),
+    labels: [],
+    assignee: null,
+    assignees: [],
+    milestone: null,
+    locked: false,
+    comments: 0,
+    created_at: issue.createdAt,
+    updated_at: issue.updatedAt,
+    closed_at: issue.state === 'closed' ? issue.updatedAt : null,
+    closed_by: issue.closedBy ? userBody(issue.closedBy) : null,
     author_association: 'NONE',
   };
 }

@@ -1,0 +1,117 @@
+import type { Problem } from '../problem.js';
+import type { TargetReport, Verdict } from '../report.js';
+import type { Approval, HeldChange } from '../state/records.js';
+import { escapeMarkdown } from './pr-text.js';
+
+/**
+ * The drift dashboard issue (one per config, like Renovate's Dependency Dashboard): pure rendering, and reading
+ * back the checkboxes a person ticked. The publisher does the I/O; it edits the issue only when the rendered body
+ * differs, so the body holds nothing that changes from run to run on its own (no run time, no run id).
+ */
+
+export interface DashboardTarget {
+  readonly id: string;
+  readonly type: string;
+  readonly status: TargetReport['status'] | 'never-checked';
+  /** When the target last changed status, if known. */
+  readonly since?: string;
+  readonly pendingRemoval: ReadonlyArray<{ readonly cidr: string; readonly misses: number }>;
+  readonly errors: readonly Problem[];
+  readonly warnings: readonly Problem[];
+  /** Set while held: the change and the verdicts that hold it. */
+  readonly held?: HeldChange & { readonly verdicts: readonly Verdict[] };
+  readonly approval?: Approval;
+}
+
+export interface DashboardInput {
+  readonly configName: string;
+  readonly targets: readonly DashboardTarget[];
+  readonly pullRequest?: { readonly number: number; readonly url: string };
+}
+
+/** A ticked checkbox: a person's approval of one held change. */
+export interface TickedApproval {
+  readonly targetId: string;
+  readonly fingerprint: string;
+}
+
+/** Found again by this marker, never by its title, which people may edit. */
+export function dashboardMarker(configName: string): string {
+  return `<!-- allowlist-drift:dashboard config=${configName} -->`;
+}
+
+const MAX_LISTED = 20;
+const APPROVE_LINE = /^- \[([ xX])\] .*<!-- allowlist-drift:approve target=([a-z0-9][a-z0-9-]*) fingerprint=([0-9a-f]{16}) -->\s*$/;
+
+export function renderDashboard(input: DashboardInput): { title: string; body: string } {
+  const lines = [
+    dashboardMarker(input.configName),
+    `## Allowlist drift dashboard: ${escapeMarkdown(input.configName)}`,
+    '',
+    'Kept up to date by **allowlist-drift**. Ticking the box of a held change approves exactly that change: the next run ' +
+      'puts it into the drift pull request, where it is reviewed and merged as usual. Closing this issue turns the dashboard off ' +
+      'until it is reopened.',
+    '',
+    input.pullRequest ? `Open pull request: #${input.pullRequest.number}` : 'No open pull request.',
+    '',
+    '| Target | Type | Status | Since |',
+    '| --- | --- | --- | --- |',
+    ...input.targets.map((t) => `| ${escapeMarkdown(t.id)} | ${t.type} | ${statusText(t)} | ${t.since ? escapeMarkdown(t.since) : '-'} |`),
+    '',
+  ];
+  const held = input.targets.filter((t) => t.held);
+  if (held.length > 0) {
+    lines.push('### Held changes', '');
+    for (const target of held) lines.push(...heldLines(target, target.held!), '');
+  }
+  const pending = input.targets.filter((t) => t.pendingRemoval.length > 0);
+  if (pending.length > 0) {
+    lines.push('### Pending removals', '');
+    for (const target of pending) {
+      const shown = target.pendingRemoval.slice(0, MAX_LISTED).map((p) => `${p.cidr} (${p.misses} ${p.misses === 1 ? 'miss' : 'misses'})`);
+      lines.push(`- **${escapeMarkdown(target.id)}**: ${shown.join(', ')}${more(target.pendingRemoval.length)}`);
+    }
+    lines.push('');
+  }
+  const problems = input.targets.flatMap((t) => [
+    ...t.errors.map((p) => `- **${escapeMarkdown(t.id)}** error ${problemText(p)}`),
+    ...t.warnings.map((p) => `- **${escapeMarkdown(t.id)}** warning ${problemText(p)}`),
+  ]);
+  if (problems.length > 0) lines.push('### Errors and warnings', '', ...problems, '');
+  return { title: `Allowlist drift dashboard: ${input.configName}`, body: `${lines.join('\n')}\n` };
+}
+
+/** The held changes whose checkbox is ticked in a dashboard body; only lines this module rendered can match. */
+export function tickedApprovals(body: string): TickedApproval[] {
+  return body.split(/\r?\n/).flatMap((line) => {
+    const match = APPROVE_LINE.exec(line);
+    return match && match[1] !== ' ' ? [{ targetId: match[2]!, fingerprint: match[3]! }] : [];
+  });
+}
+
+function heldLines(target: DashboardTarget, held: HeldChange & { readonly verdicts: readonly Verdict[] }): string[] {
+  const approved = target.approval?.fingerprint === held.fingerprint ? target.approval : undefined;
+  const box = approved
+    ? `- [x] **${escapeMarkdown(target.id)}**: approved via ${approved.source}${approved.by ? ` by ${escapeMarkdown(approved.by, 80)}` : ''} at ${escapeMarkdown(approved.at)}; the next run puts it into the pull request`
+    : `- [ ] **${escapeMarkdown(target.id)}**: approve this change (held since ${escapeMarkdown(held.since)})`;
+  const list = (cidrs: readonly string[]) =>
+    cidrs.length === 0 ? 'nothing' : `${cidrs.slice(0, MAX_LISTED).join(', ')}${more(cidrs.length)}`;
+  return [
+    `${box} <!-- allowlist-drift:approve target=${target.id} fingerprint=${held.fingerprint} -->`,
+    `  - would add: ${list(held.added)}`,
+    `  - would remove: ${list(held.removed)}`,
+    ...held.verdicts.map((v) => `  - held by ${v.guard}: ${escapeMarkdown(v.message, 1_000)}`),
+  ];
+}
+
+function statusText(target: DashboardTarget): string {
+  return target.status === 'held' || target.status === 'error' ? `**${target.status}**` : target.status;
+}
+
+function problemText(problem: Problem): string {
+  return `${escapeMarkdown(problem.code, 80)}: ${escapeMarkdown(problem.message, 1_000)}`;
+}
+
+function more(total: number): string {
+  return total > MAX_LISTED ? ` and ${total - MAX_LISTED} more` : '';
+}
