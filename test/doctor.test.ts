@@ -541,7 +541,7 @@ describe('the timers', () => {
       },
       { level: 'information', text: expect.stringMatching(/^doctor: 1 of 6 checks failed: upstream:cas-html \(start-up check/) },
     ]);
-    expect(runs[0]!.some((l) => /^check done: partners=ok/.test(l.text))).toBe(true);
+    expect(runs[0]!.some((l) => /^check done: 1 target\(s\): 1 ok, /.test(l.text))).toBe(true);
     expect(doctorLines(runs[1]!)).toEqual([]);
   });
 });
