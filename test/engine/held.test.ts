@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { approveHeld } from '../../shared/engine/approve.js';
 import { readStatus } from '../../shared/engine/status.js';
+import { humanTime } from '../../shared/publish/pr-text.js';
 import { sharedFile } from '../peers/http.js';
 import { BRANCH, FILES, TAGS_PATH, startHarness, type Harness } from './harness.js';
 
@@ -87,7 +88,7 @@ describe('engine: held changes and their approval', () => {
     const body = h.github.pullRequest(2).body;
     expect(body).toContain('### Released from a hold');
     expect(body).toContain(
-      `- **mcas-tags**: held by mass-addition; approved via cli at ${approved.approval.at} (held change ${fingerprint})`,
+      `- **mcas-tags**: held by mass-addition; approved via cli at ${humanTime(approved.approval.at)} (held change ${fingerprint})`,
     );
 
     // Merging makes it the baseline; the guards then pass on their own and the approval is spent.

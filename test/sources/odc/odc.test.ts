@@ -109,6 +109,7 @@ describe('the two real revisions over HTTP', () => {
         stage: 'production',
         heading: 'Runtime applications accessing internal resources > ODC public runtime IP addresses > Europe (Frankfurt) > Production',
         revision: sha(december2025),
+        url: expect.stringMatching(/\/2025-12-22\.md$/),
         etag: ETAG,
       },
     ]);
