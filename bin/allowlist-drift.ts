@@ -19,7 +19,7 @@ const USAGE = `Usage:
   allowlist-drift approve --target <id> [--fingerprint <held fingerprint>] [--config <file>] [--json]
   allowlist-drift doctor [--config <file>] [--json]
 
-Exit status: 0 every selected target was checked; 1 a target errored or was held; 2 usage or config error.
+Exit status: 0 every selected target was checked in full; 1 a target errored, was held or was checked only in part; 2 usage or config error.
 doctor: 0 every set-up check passed; 1 a check failed (each failed line says how to fix it).
 Without ALLOWLIST_STORAGE or AzureWebJobsStorage, state is kept in an embedded store under ./.allowlist-drift/.`;
 

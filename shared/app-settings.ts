@@ -97,7 +97,7 @@ export const APP_SETTINGS: readonly AppSetting[] = [
   {
     name: 'CAS_SCHEDULE',
     description:
-      'NCRONTAB of the CAS, service-tag and static check; sample `0 7 */6 * * *` (offset from the OutSystems ticks, so the two never start together)',
+      'NCRONTAB of the CAS, ODC, service-tag and static check; sample `0 7 */6 * * *` (offset from the OutSystems ticks, so the two never start together)',
     readBy: 'app',
     azure: true,
     local: true,
