@@ -36,7 +36,7 @@ param allowlistTable string = 'allowlistdrift'
 @description('NCRONTAB of the OutSystems check (OUTSYSTEMS_SCHEDULE); empty: every 15 minutes.')
 param outsystemsSchedule string = ''
 
-@description('NCRONTAB of the CAS, service-tag and static check (CAS_SCHEDULE); empty: 07 past every sixth hour.')
+@description('NCRONTAB of the CAS, ODC, service-tag and static check (CAS_SCHEDULE); empty: 07 past every sixth hour.')
 param casSchedule string = ''
 
 @secure()
