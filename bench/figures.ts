@@ -10,6 +10,7 @@ import { runCheck } from '../shared/engine/check.js';
 import { evaluateGuards } from '../shared/guards.js';
 import { aggregate, parseCidr, semanticDiff, type Cidr } from '../shared/ipset.js';
 import { createGitHubPublisher } from '../shared/publish/github.js';
+import { renderPullRequest } from '../shared/publish/pr-text.js';
 import { observeOutSystems } from '../shared/sources/outsystems/index.js';
 import { extractServiceTags } from '../shared/sources/service-tags/index.js';
 import { startEmbeddedAzurite, type EmbeddedAzurite } from '../shared/state/embedded-azurite.js';
@@ -19,6 +20,7 @@ import { startGitHubPeer } from '../test/peers/github/index.js';
 import { routes, startHttpPeer } from '../test/peers/http.js';
 import { buildPackage, listFiles } from '../scripts/package.js';
 import { FAST_GITHUB } from '../test/support.js';
+import { firstRunInput, largestFirstPrInput } from '../test/publish/pr-cases.js';
 import { median, medianMs, medianPairMs, type Row } from './table.js';
 
 /** How big each figure is; the smoke test runs the same code with tiny sizes. */
@@ -607,6 +609,37 @@ export async function wholeCheck(azurite: EmbeddedAzurite, sizes: BenchSizes): P
   }
 }
 
+/**
+ * Issue 13: the PR body of its first-run example (two front-ends and the US1 app-connector row of the CAS page),
+ * beside the 10.6 KB the earlier layout wrote, and of the largest realistic first PR, beside GitHub's limit.
+ * The same inputs as the golden files (test/publish/pr-cases.ts), over the same real page and tag file.
+ */
+async function pullRequestBodies(): Promise<Row[]> {
+  const texts = { casPage: readFileSync(sharedPath(CAS_2024), 'utf8'), serviceTags: readFileSync(sharedPath(SERVICE_TAGS), 'utf8') };
+  const firstRun = renderPullRequest(firstRunInput(texts)).body;
+  const largest = renderPullRequest(largestFirstPrInput(texts)).body;
+  const folded = /… and (\d+) more, left out to fit/.exec(largest)?.[1];
+  return [
+    {
+      figure: '9. PR body bytes, first-run case (2 front-ends + US1 app-connector)',
+      ours: Buffer.byteLength(firstRun),
+      anchor: 10_600,
+      anchorName: 'issue 13 body',
+      unit: 'bytes',
+      goal: 'a fraction of 10.6 KB',
+    },
+    {
+      figure: '9a. PR body bytes, largest realistic first PR (all CAS, MicrosoftCloudAppSecurity, 5 front-ends)',
+      ours: Buffer.byteLength(largest),
+      anchor: 65_536,
+      anchorName: 'GitHub limit',
+      unit: 'bytes',
+      goal: 'fits, groups intact',
+      note: folded ? `${folded} of the tag's 2,302 prefixes left out of its folded list to fit; the body says so` : 'nothing folded to fit',
+    },
+  ];
+}
+
 async function childRss(script: string): Promise<number> {
   const { rss } = helperFiles();
   const { stderr } = await runNode(['--require', rss, '--input-type=module', '-e', script], projectRoot());
@@ -653,6 +686,7 @@ export async function runBench(sizes: BenchSizes, progress: (message: string) =>
             ['deployable package', () => deployPackage(sizes)],
           ] as Array<[string, () => Promise<Row[]>]>)
         : []),
+      ['PR body', () => pullRequestBodies()],
     ];
     for (const [name, step] of steps) {
       progress(`${name}...`);

@@ -39,11 +39,16 @@ describe('bench smoke run', () => {
       '5c.',
       '5d.',
       '5e.',
+      '9.',
+      '9a.',
     ]);
     for (const r of rows) expect(Number.isFinite(r.ours), r.figure).toBe(true);
     expect(row('4d.')?.ours).toBe(0);
     expect(row('5.')?.ours).toBe(2);
     expect(row('5a.')?.ours).toBe(2);
+    // Issue 13: the first-run body is a fraction of the 10.6 KB it replaced; the largest first PR fits GitHub's limit.
+    expect(row('9.')?.ours).toBeLessThan(4_500);
+    expect(row('9a.')?.ours).toBeLessThanOrEqual(65_000);
     expect(formatTable(rows)).toContain('| figure');
   }, 120_000);
 });

@@ -295,7 +295,10 @@ function attentionBlocks(input: PullRequestInput): Block[] {
   ];
 }
 
-/** Added ranges grouped by what states them, each statement once, with a link to its source. */
+/**
+ * Added ranges grouped by what states them, each statement once, with a link to its source. A target whose ranges
+ * all come from one source (one page revision, one tag file, one resolver) names it once, above its groups.
+ */
 function addedBlocks(drifts: readonly TargetDrift[], mode: RenderMode): Block[] {
   const changed = drifts.filter((drift) => drift.changed && drift.report.added.length > 0);
   if (changed.length === 0) return [];
@@ -303,9 +306,17 @@ function addedBlocks(drifts: readonly TargetDrift[], mode: RenderMode): Block[] 
   for (const drift of changed) {
     // First seen in this run, or in an earlier one (a hold, a PR not merged yet).
     const checkedAt = drift.nextRecord.lastCheckAt;
+    const rows = addedRows(drift).map((row) => ({ ...row, citations: row.evidence.map(cite) }));
+    const sources = new Set(rows.flatMap((row) => row.citations.map((citation) => citation.source)));
+    const oneSource = sources.size === 1 && rows.every((row) => row.citations.length > 0) ? [...sources][0] : undefined;
     const groups = new Map<string, { statement: string; cidrs: Cidr[]; since: string | undefined }>();
-    for (const row of addedRows(drift)) {
-      const statement = row.evidence.length === 0 ? 'no evidence recorded' : citationsText(row.evidence.map(cite), mode);
+    for (const row of rows) {
+      const statement =
+        row.citations.length === 0
+          ? 'no evidence recorded'
+          : oneSource === undefined
+            ? citationsText(row.citations, mode)
+            : placesText(row.citations, mode).join('; ');
       const group = groups.get(statement) ?? { statement, cidrs: [], since: undefined };
       group.cidrs.push(row.cidr);
       // Seen before this check (a hold, a failed publish): say since when.
@@ -313,7 +324,8 @@ function addedBlocks(drifts: readonly TargetDrift[], mode: RenderMode): Block[] 
         group.since = row.firstSeen;
       groups.set(statement, group);
     }
-    blocks.push({ lines: [`**${escapeMarkdown(drift.report.id)}** (${drift.report.type}), +${drift.report.added.length}:`, ''] });
+    const from = oneSource === undefined ? '' : `, from ${oneSource}`;
+    blocks.push({ lines: [`**${escapeMarkdown(drift.report.id)}** (${drift.report.type}), +${drift.report.added.length}${from}:`, ''] });
     for (const group of groups.values()) {
       // Shown from the second run on, which is no news: no reason on its own to refresh the body.
       const since = group.since && !mode.stable ? ` (seen since ${humanTime(group.since)})` : '';
@@ -553,7 +565,7 @@ function approvalBlocks(drifts: readonly TargetDrift[]): Block[] {
   ];
 }
 
-/** Guard verdicts: holds in the open, passes folded, since a pass leaves nothing to decide. */
+/** Guard verdicts: holds in the open (once), passes folded, since a pass leaves nothing to decide. */
 function verdictBlocks(drifts: readonly TargetDrift[]): Block[] {
   const rows = drifts.flatMap((drift) => drift.report.verdicts.map((verdict) => ({ drift, verdict })));
   const table = (shown: typeof rows): Block[] => [
@@ -567,8 +579,10 @@ function verdictBlocks(drifts: readonly TargetDrift[]): Block[] {
     },
   ];
   const holds = rows.filter((row) => row.verdict.outcome === 'hold');
+  // A held target's holds are its entry under "Held back", word for word; only released holds are left to show here.
+  const unexplained = holds.filter((row) => row.drift.report.status !== 'held');
   const passes = rows.filter((row) => row.verdict.outcome === 'pass');
-  const blocks: Block[] = holds.length > 0 ? [{ lines: ['### Guards that hold', ''] }, ...table(holds), { lines: [''] }] : [];
+  const blocks: Block[] = unexplained.length > 0 ? [{ lines: ['### Guards that hold', ''] }, ...table(unexplained), { lines: [''] }] : [];
   if (passes.length === 0) return blocks;
   const summary = holds.length > 0 ? `the other ${passes.length} guard verdicts pass` : `Guard verdicts: all ${passes.length} pass`;
   return [...blocks, { lines: [`<details><summary>${summary}</summary>`, ''] }, ...table(passes), { lines: ['', '</details>', ''] }];
@@ -610,14 +624,22 @@ function cite(evidence: EntryEvidence): Citation {
 
 /** Citations stated once per source: "CAS page revision 2024-02-29, Portal access, EU1; SIEM agent connection, EU1". */
 function citationsText(citations: readonly Citation[], mode: RenderMode): string {
-  const bySource = new Map<string, string[]>();
-  for (const citation of citations) {
-    const place = `${citation.place}${citation.detail && !mode.stable ? `, ${citation.detail}` : ''}`;
-    const places = bySource.get(citation.source) ?? [];
-    if (!places.includes(place)) places.push(place);
-    bySource.set(citation.source, places);
-  }
-  return [...bySource].map(([source, places]) => `${source}, ${places.join('; ')}`).join('; ');
+  const sources = uniqueBy(citations, (citation) => citation.source).map((citation) => citation.source);
+  return sources
+    .map(
+      (source) =>
+        `${source}, ${placesText(
+          citations.filter((citation) => citation.source === source),
+          mode,
+        ).join('; ')}`,
+    )
+    .join('; ');
+}
+
+/** The places citations name, each once, with their detail (a TTL, a tag's changeNumber) unless the text must stay stable. */
+function placesText(citations: readonly Citation[], mode: RenderMode): string[] {
+  const places = citations.map((citation) => `${citation.place}${citation.detail && !mode.stable ? `, ${citation.detail}` : ''}`);
+  return [...new Set(places)];
 }
 
 /** Why a target changes, in one table cell: its sources, then the places they name. */

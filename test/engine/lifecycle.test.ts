@@ -50,10 +50,13 @@ describe('engine: first run and updates', () => {
 
     const pull = h.github.pullRequest(1);
     expect(pull.title).toBe(`allowlist: +${added} -0 across acme-prod, cas-eu`);
+    // The front-ends answer A and AAAA, two sources: each group names its own. The CAS page, one source, is named once above its groups.
+    expect(pull.body).toMatch(/^\*\*acme-prod\*\* \(outsystems\), \+\d+:$/m);
     expect(pull.body).toMatch(/^- DNS A answer from resolver 127\.0\.0\.1:\d+, fe1\.acme\.test, TTL \d+ s: `/m);
     expect(pull.body).toMatch(
-      /^- \[CAS page\]\(http:\/\/127\.0\.0\.1:\d+\/[^)]+\) revision 2024-02-29, Mail server, global: 6 addresses$/m,
+      /^\*\*cas-eu\*\* \(cas-docs\), \+\d+, from \[CAS page\]\(http:\/\/127\.0\.0\.1:\d+\/[^)]+\) revision 2024-02-29:$/m,
     );
+    expect(pull.body).toMatch(/^- Mail server, global: 6 addresses$/m);
     expect(pull.body).not.toContain('seen since');
 
     // First run: no PR record to check, so the publish protocol alone: base, the three files on it (what the tool

@@ -115,8 +115,13 @@ describe('the first-run PR of issue 13', () => {
     expect(body).toContain('<details><summary>Guard verdicts: all 10 pass</summary>');
 
     // One line per shared evidence, the 45 addresses folded under it, each address once in the body.
-    expect(body).toContain(`- [CAS page](${PAGE_URL}) revision 2024-02-29, App connector, US1: 47 addresses\n  <details>`);
-    expect(body).toContain(`- DNS A answer from resolver ${RESOLVER}, acmefe1.outsystemsenterprise.com, TTL 300 s: \`52.17.1.11/32\``);
+    // A target whose groups share one source names it once, above them.
+    expect(body).toContain(
+      `**cas-us1** (cas-docs), +47, from [CAS page](${PAGE_URL}) revision 2024-02-29:\n\n- App connector, US1: 47 addresses\n  <details>`,
+    );
+    expect(body).toContain(`**outsystems-prod** (outsystems), +2, from DNS A answer from resolver ${RESOLVER}:`);
+    expect(body).toContain('- acmefe1.outsystemsenterprise.com, TTL 300 s: `52.17.1.11/32`');
+    expect(body.split(`resolver ${RESOLVER}`).length - 1).toBe(2);
     for (const cidr of drifts[1]!.report.added) expect(body.split(cidr).length - 1, cidr).toBe(1);
     expect(body.split('revision 2024-02-29').length - 1).toBe(2);
     // Times for people above; the ISO time only in the machine-readable run details.

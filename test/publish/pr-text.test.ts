@@ -321,7 +321,9 @@ describe('renderPullRequest size and stability', () => {
     expect(MAX_BODY_CHARS).toBeLessThan(65_536);
 
     // The group line stays whole; its folded list is cut at a whole address and says how many it leaves out.
-    expect(body).toContain('- service tags changeNumber 351, tag MicrosoftCloudAppSecurity, tag changeNumber 42: 20000 addresses');
+    expect(body).toContain(
+      '**mcas-tags** (service-tags), +20000, from service tags changeNumber 351:\n\n- tag MicrosoftCloudAppSecurity, tag changeNumber 42: 20000 addresses',
+    );
     const listed = body.slice(body.indexOf('```text\n') + 8, body.indexOf('\n  …', body.indexOf('```text\n'))).split('\n');
     expect(listed.length).toBeGreaterThan(1_000);
     for (const line of listed) expect(parseCidr(line.trim())).toBe(line.trim());
