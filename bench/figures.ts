@@ -271,7 +271,9 @@ export async function githubRequests(azurite: EmbeddedAzurite): Promise<Row[]> {
         { path: 'firewall/c.txt', format: 'plain', targets: ['fixed'] },
       ],
     });
-  const check = async (current: Config) => {
+  const check = async (current: Config) => (await checkRequests(current)).length;
+  /** The run's requests, for figures that tell reads from writes. */
+  const checkRequests = async (current: Config) => {
     const before = peer.requests.length;
     await runCheck({
       config: current,
@@ -281,7 +283,7 @@ export async function githubRequests(azurite: EmbeddedAzurite): Promise<Row[]> {
       dryRun: false,
       publisher: (c) => createGitHubPublisher({ github: c.github!, configName: c.name, env: { GITHUB_TOKEN: TOKEN }, tuning: FAST_GITHUB }),
     });
-    return peer.requests.length - before;
+    return peer.requests.slice(before);
   };
   try {
     const first = await check(config(['52.1.0.1', '52.1.0.2']));
@@ -292,6 +294,12 @@ export async function githubRequests(azurite: EmbeddedAzurite): Promise<Row[]> {
     peer.mergePullRequest(open.number);
     const afterMerge = await check(config(['52.1.0.1', '52.1.0.2', '52.1.0.3']));
     const quiet = await check(config(['52.1.0.1', '52.1.0.2', '52.1.0.3']));
+    // A /0 is held by broad-prefix even in a static list: the dashboard issue opens, then is read once per held run.
+    const heldEntries = ['52.1.0.1', '52.1.0.2', '52.1.0.3', '0.0.0.0/0'];
+    const heldOpening = await check(config(heldEntries));
+    const heldRun = await checkRequests(config(heldEntries));
+    const released = await check(config(['52.1.0.1', '52.1.0.2', '52.1.0.3']));
+    const quietWithDashboard = await check(config(['52.1.0.1', '52.1.0.2', '52.1.0.3']));
     if (peer.violations.length > 0)
       throw new Error(`GitHub peer saw requests its OpenAPI description rejects: ${JSON.stringify(peer.violations)}`);
     const contentsFlow = 2 * Object.keys(files).length + 2;
@@ -322,6 +330,22 @@ export async function githubRequests(azurite: EmbeddedAzurite): Promise<Row[]> {
       },
       { figure: '4c. GitHub requests: run after the PR was merged', ours: afterMerge, unit: 'requests', goal: 'report' },
       { figure: '4d. GitHub requests: no-op run, no PR', ours: quiet, unit: 'requests', goal: '0' },
+      {
+        figure: '4e. GitHub requests: first held run, dashboard opened',
+        ours: heldOpening,
+        unit: 'requests',
+        goal: 'report',
+        note: 'one search for its marker, one issue created',
+      },
+      {
+        figure: '4f. GitHub reads: held run, dashboard open',
+        ours: heldRun.filter((request) => request.method === 'GET').length,
+        unit: 'requests',
+        goal: '<= 1',
+        note: `${heldRun.length} in all, reads and edits: the body is edited only when it changes`,
+      },
+      { figure: '4g. GitHub requests: hold gone, dashboard updated', ours: released, unit: 'requests', goal: 'report' },
+      { figure: '4h. GitHub requests: no-op run, dashboard open', ours: quietWithDashboard, unit: 'requests', goal: '0' },
     ];
   } finally {
     await peer.close();

@@ -140,6 +140,10 @@ const configSchema = strictObject({
     labels: z.array(z.string().min(1).max(50)).default([]),
     reviewers: z.array(z.string().min(1)).default([]),
     teamReviewers: z.array(z.string().min(1)).default([]),
+    dashboard: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'Keep a drift dashboard issue (statuses, held changes with a checkbox to approve each); false turns it off.' }),
   })
     .optional()
     .meta({ description: 'Where pull requests are opened; without it a check only reports.' }),

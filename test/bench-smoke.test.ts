@@ -33,6 +33,10 @@ describe('bench smoke run', () => {
       '4b.',
       '4c.',
       '4d.',
+      '4e.',
+      '4f.',
+      '4g.',
+      '4h.',
       '5.',
       '5a.',
       '5b.',
@@ -44,6 +48,9 @@ describe('bench smoke run', () => {
     ]);
     for (const r of rows) expect(Number.isFinite(r.ours), r.figure).toBe(true);
     expect(row('4d.')?.ours).toBe(0);
+    expect(row('4e.')?.ours).toBe(2);
+    expect(row('4f.')).toMatchObject({ ours: 1, note: '1 in all, reads and edits: the body is edited only when it changes' });
+    expect(row('4h.')?.ours).toBe(0);
     expect(row('5.')?.ours).toBe(2);
     expect(row('5a.')?.ours).toBe(2);
     // Issue 13: the first-run body is a fraction of the 10.6 KB it replaced; the largest first PR fits GitHub's limit.

@@ -96,7 +96,9 @@ describe('parseConfig accepts a valid config', () => {
       labels: [],
       reviewers: [],
       teamReviewers: [],
+      dashboard: true,
     });
+    expect(parseConfig({ ...input, github: { ...input.github, dashboard: false } }).github?.dashboard).toBe(false);
     expect((config.targets[2] as ServiceTagsTarget).arm).toEqual({
       subscriptionId: '0b1f6471-1bf0-4dda-aec3-cb9272f09590',
       location: 'westeurope',

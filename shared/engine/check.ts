@@ -17,6 +17,7 @@ import {
   type RunOptions,
   type WritingRunContext,
 } from './context.js';
+import { readDashboard, updateDashboard } from './dashboard.js';
 import { previewPullRequest } from './preview.js';
 import { driftAll, emptyRecord, proposedSets } from './proposal.js';
 import { readPullRequest, reconcilePullRequest } from './reconcile.js';
@@ -102,6 +103,9 @@ async function writingRun(
     touched.add(record.targetId);
   };
   promote(records, reading.promotions, context.now().toISOString(), setRecord);
+  // A box ticked on the dashboard is an approval like `approve`: this run's check releases it if it still shows that change.
+  const dashboard = await readDashboard(context, stored.config, records);
+  for (const [targetId, approval] of dashboard.approvals) setRecord({ ...records.get(targetId)!, approval });
 
   const configRecord: ConfigRecord = {
     ...withPullRequest(stored.config, reading.pullRequest),
@@ -117,7 +121,7 @@ async function writingRun(
   let pullRequest: PullRequestReport = { action: 'none' };
   let nextConfig = configRecord;
   const errors = [...reading.problems];
-  const warnings: Problem[] = [];
+  const warnings: Problem[] = [...dashboard.warnings];
   if (errors.length === 0) {
     const reconciled = await reconcilePullRequest(context, {
       snapshot: { config: configRecord, targets: records },
@@ -132,8 +136,16 @@ async function writingRun(
     warnings.push(...reconciled.warnings);
   }
 
+  const shown = await updateDashboard(context, { config: nextConfig, records, reading: dashboard });
+  warnings.push(...shown.warnings);
+  const { dashboard: _previous, ...withoutDashboard } = nextConfig;
   // Fenced: the write renews the lease in the same transaction, so a run that lost its lease cannot write.
-  const finished = { ...nextConfig, lastRunId: context.runId, lastRunAt: context.now().toISOString() };
+  const finished: ConfigRecord = {
+    ...withoutDashboard,
+    ...(shown.record ? { dashboard: shown.record } : {}),
+    lastRunId: context.runId,
+    lastRunAt: context.now().toISOString(),
+  };
   await context.store.write(
     config.name,
     { config: finished, targets: [...touched].map((id) => records.get(id)!) },

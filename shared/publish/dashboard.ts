@@ -27,6 +27,8 @@ export interface DashboardInput {
   readonly configName: string;
   readonly targets: readonly DashboardTarget[];
   readonly pullRequest?: { readonly number: number; readonly url: string };
+  /** Boxes ticked for a change that is no longer the held one: refused, and the body says so. */
+  readonly refused?: readonly TickedApproval[];
 }
 
 /** A ticked checkbox: a person's approval of one held change. */
@@ -64,6 +66,23 @@ export function renderDashboard(input: DashboardInput): { title: string; body: s
     lines.push('### Held changes', '');
     for (const target of held) lines.push(...heldLines(target, target.held!), '');
   }
+  const refused = input.refused ?? [];
+  if (refused.length > 0) {
+    lines.push('### Approvals refused', '');
+    for (const tick of refused) {
+      lines.push(
+        `- **${escapeMarkdown(tick.targetId)}**: the ticked change ${tick.fingerprint} is no longer the one held (the proposal changed since it was shown); look at the held change again and tick that one`,
+      );
+    }
+    lines.push('');
+  }
+  const released = input.targets.filter((t) => !t.held && t.approval);
+  if (released.length > 0) {
+    lines.push('### Approved changes', '');
+    for (const target of released)
+      lines.push(`- **${escapeMarkdown(target.id)}**: ${approvalText(target.approval!)}; released into the pull request`);
+    lines.push('');
+  }
   const pending = input.targets.filter((t) => t.pendingRemoval.length > 0);
   if (pending.length > 0) {
     lines.push('### Pending removals', '');
@@ -92,8 +111,12 @@ export function tickedApprovals(body: string): TickedApproval[] {
 function heldLines(target: DashboardTarget, held: HeldChange & { readonly verdicts: readonly Verdict[] }): string[] {
   const approved = target.approval?.fingerprint === held.fingerprint ? target.approval : undefined;
   const box = approved
-    ? `- [x] **${escapeMarkdown(target.id)}**: approved via ${approved.source}${approved.by ? ` by ${escapeMarkdown(approved.by, 80)}` : ''} at ${escapeMarkdown(approved.at)}; the next run puts it into the pull request`
+    ? `- [x] **${escapeMarkdown(target.id)}**: ${approvalText(approved)}; the next run puts it into the pull request`
     : `- [ ] **${escapeMarkdown(target.id)}**: approve this change (held since ${escapeMarkdown(held.since)})`;
+  const stale =
+    target.approval && !approved
+      ? [`  - the approval of ${target.approval.fingerprint} was for an earlier change; it does not release this one`]
+      : [];
   const list = (cidrs: readonly string[]) =>
     cidrs.length === 0 ? 'nothing' : `${cidrs.slice(0, MAX_LISTED).join(', ')}${more(cidrs.length)}`;
   return [
@@ -101,7 +124,12 @@ function heldLines(target: DashboardTarget, held: HeldChange & { readonly verdic
     `  - would add: ${list(held.added)}`,
     `  - would remove: ${list(held.removed)}`,
     ...held.verdicts.map((v) => `  - held by ${v.guard}: ${escapeMarkdown(v.message, 1_000)}`),
+    ...stale,
   ];
+}
+
+function approvalText(approval: Approval): string {
+  return `approved via ${approval.source}${approval.by ? ` by ${escapeMarkdown(approval.by, 80)}` : ''} at ${escapeMarkdown(approval.at)}`;
 }
 
 function statusText(target: DashboardTarget): string {

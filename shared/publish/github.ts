@@ -86,6 +86,19 @@ export interface GitHubPublisher {
   finishWithdrawal(number: number): Promise<boolean>;
   /** Sets the open PR's title and description (one request): for a PR whose files stay but whose text changed. */
   redescribe(number: number, text: { title: string; body: string }): Promise<PublishResult>;
+  /** The dashboard issue (one request); undefined when it no longer exists (deleted or transferred). */
+  getIssue(number: number): Promise<DashboardIssue | undefined>;
+  /** The issue whose body carries `marker`, among the repository's most recently updated issues (one request). */
+  findIssue(marker: string): Promise<DashboardIssue | undefined>;
+  createIssue(text: { title: string; body: string }): Promise<DashboardIssue>;
+  /** Replaces an issue's body only: its title and state stay as people left them. */
+  editIssueBody(number: number, body: string): Promise<DashboardIssue>;
+}
+
+export interface DashboardIssue {
+  number: number;
+  state: 'open' | 'closed';
+  body: string;
 }
 
 /** Bottleneck groups of @octokit/plugin-throttling that an Octokit client may be given instead of creating its own. */
@@ -240,6 +253,42 @@ class OctokitPublisher implements GitHubPublisher {
     );
     await this.deleteBranchIfOurs(pull, undefined);
     return true;
+  }
+
+  // --- the dashboard issue (shared/engine/dashboard.ts decides when; each method is one request) ---
+
+  async getIssue(number: number): Promise<DashboardIssue | undefined> {
+    try {
+      const issue = await this.api.call(`GET issue #${number}`, issueSchema, (o) =>
+        o.request('GET /repos/{owner}/{repo}/issues/{issue_number}', { ...this.repo, issue_number: number }),
+      );
+      return dashboardIssue(issue);
+    } catch (error) {
+      if (isGitHubStatus(error, 404) || isGitHubStatus(error, 410)) return undefined;
+      throw error;
+    }
+  }
+
+  async findIssue(marker: string): Promise<DashboardIssue | undefined> {
+    const issues = await this.api.call('GET issues', z.array(issueSchema), (o) =>
+      o.request('GET /repos/{owner}/{repo}/issues', { ...this.repo, state: 'all', sort: 'updated', direction: 'desc', per_page: 100 }),
+    );
+    const found = issues.find((issue) => !issue.pull_request && (issue.body ?? '').includes(marker));
+    return found ? dashboardIssue(found) : undefined;
+  }
+
+  async createIssue(text: { title: string; body: string }): Promise<DashboardIssue> {
+    const issue = await this.api.call('POST issue', issueSchema, (o) =>
+      o.request('POST /repos/{owner}/{repo}/issues', { ...this.repo, title: text.title, body: fitBody(text.body) }),
+    );
+    return dashboardIssue(issue);
+  }
+
+  async editIssueBody(number: number, body: string): Promise<DashboardIssue> {
+    const issue = await this.api.call(`PATCH issue #${number}`, issueSchema, (o) =>
+      o.request('PATCH /repos/{owner}/{repo}/issues/{issue_number}', { ...this.repo, issue_number: number, body: fitBody(body) }),
+    );
+    return dashboardIssue(issue);
   }
 
   /** A closed PR's branch goes with it when only allowlist-drift committed to it; people's commits are never deleted. */
@@ -757,6 +806,17 @@ const treeSchema = z.object({ sha });
 const gitCommitSchema = z.object({ sha, message: z.string(), tree: z.object({ sha }), parents: z.array(z.object({ sha })) });
 type GitCommit = z.infer<typeof gitCommitSchema>;
 const refSchema = z.object({ object: z.object({ sha }) });
+const issueSchema = z.object({
+  number: z.number().int().positive(),
+  state: z.enum(['open', 'closed']),
+  body: z.string().nullable().optional(),
+  pull_request: z.object({}).passthrough().optional(),
+});
+
+function dashboardIssue(issue: z.infer<typeof issueSchema>): DashboardIssue {
+  return { number: issue.number, state: issue.state, body: issue.body ?? '' };
+}
+
 const commentSchema = z.object({ id: z.number(), body: z.string().nullable().optional() });
 const contentSchema = z.object({
   type: z.literal('file', 'a file (not a directory or link)'),

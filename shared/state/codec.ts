@@ -106,6 +106,9 @@ const storedConfig = z.object({
       textFingerprint: z.string().optional(),
     })
     .optional(),
+  dashboard: z
+    .object({ number: z.number().int().positive(), state: z.enum(['open', 'closed']), bodyHash: z.string().optional() })
+    .optional(),
   declined: z.array(z.string()),
   lastRunId: z.string().optional(),
   lastRunAt: z.string().optional(),

@@ -101,9 +101,20 @@ export interface PullRequestRecord {
   textFingerprint?: string;
 }
 
+export interface DashboardRecord {
+  /** The dashboard issue, remembered so that a run finds it without a search. */
+  number: number;
+  /** A person closed it: it stays closed, and nothing new is opened while it is recorded. */
+  state: 'open' | 'closed';
+  /** Hash of the body last written, so the issue is edited only when what it says changes. */
+  bodyHash?: string;
+}
+
 export interface ConfigRecord {
   configName: string;
   pullRequest?: PullRequestRecord;
+  /** The drift dashboard issue; absent until one is opened (and in rows written before it existed). */
+  dashboard?: DashboardRecord;
   /** Fingerprints of declined proposals, oldest first; write() keeps the 20 most recent. */
   declined: string[];
   lastRunId?: string;

@@ -102,7 +102,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     // time out real answers on a busy machine.
     dns: { servers: [dns.server], timeoutMs: 2_500, tries: 1, stabilityQueries: 1 },
     http: { timeoutMs: 5_000 },
-    github: { owner: github.owner, repo: github.repo, base: github.base, apiUrl: github.url },
+    // Off here, so that scenarios count only their PR's requests; test/engine/dashboard.test.ts turns it on.
+    github: { owner: github.owner, repo: github.repo, base: github.base, apiUrl: github.url, dashboard: false },
     files: [
       { path: FILES.outsystems, format: 'plain', targets: ['acme-prod'] },
       { path: FILES.cas, format: 'json', targets: ['cas-eu'] },

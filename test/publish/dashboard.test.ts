@@ -29,6 +29,32 @@ const input = (overrides: Partial<DashboardInput> = {}): DashboardInput => ({
   ...overrides,
 });
 
+describe('renderDashboard: refusals and released approvals', () => {
+  it('says which ticked change was refused, and that an approval of an earlier change does not release this one', () => {
+    const [ok, held] = input().targets;
+    const stale = { fingerprint: 'fedcba9876543210', at: '2026-12-01T05:00:00.000Z', source: 'github' as const };
+    const { body } = renderDashboard(
+      input({ targets: [ok!, { ...held!, approval: stale }], refused: [{ targetId: 'mcas-tags', fingerprint: 'fedcba9876543210' }] }),
+    );
+    expect(body).toContain('### Approvals refused');
+    expect(body).toContain('- **mcas-tags**: the ticked change fedcba9876543210 is no longer the one held');
+    expect(body).toContain('  - the approval of fedcba9876543210 was for an earlier change; it does not release this one');
+    expect(body).toMatch(/^- \[ \] \*\*mcas-tags\*\*: approve this change/m);
+    expect(tickedApprovals(body)).toEqual([]);
+  });
+
+  it('confirms a released approval outside the held list, with no box to tick again', () => {
+    const [ok] = input().targets;
+    const approval = { fingerprint: FINGERPRINT, at: '2026-12-01T05:00:00.000Z', source: 'github' as const };
+    const { body } = renderDashboard(input({ targets: [{ ...ok!, approval }] }));
+    expect(body).toContain(
+      '### Approved changes\n\n- **acme-prod**: approved via github at 2026-12-01T05:00:00.000Z; released into the pull request',
+    );
+    expect(body).not.toContain('### Held changes');
+    expect(tickedApprovals(body)).toEqual([]);
+  });
+});
+
 describe('renderDashboard', () => {
   it('starts with the marker and lists every target, held changes with an unticked box, pending removals and problems', () => {
     const { title, body } = renderDashboard(input());

@@ -43,6 +43,7 @@ function githubConfig(overrides: Partial<GitHubConfig> = {}): GitHubConfig {
     labels: [],
     reviewers: [],
     teamReviewers: [],
+    dashboard: true,
     ...overrides,
   };
 }

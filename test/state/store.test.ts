@@ -38,7 +38,12 @@ describe('StateStore round trips', () => {
 
   it('writes empty and typical records in one request and reads them back equal, in one request', async () => {
     const { store } = await freshStore();
-    const config = { ...emptyConfig('prod'), lastRunId: 'run-1', lastRunAt: '2025-11-07T11:00:00.000Z' };
+    const config = {
+      ...emptyConfig('prod'),
+      lastRunId: 'run-1',
+      lastRunAt: '2025-11-07T11:00:00.000Z',
+      dashboard: { number: 7, state: 'open' as const, bodyHash: 'a1b2c3d4e5f60718' },
+    };
     const empty = emptyTarget('empty');
     const typical = typicalTarget('typical');
 

@@ -170,6 +170,10 @@ export class GitHubPeer {
     Object.assign(this.issue(number), { state: 'closed', closedBy: login, updatedAt: this.now() });
   }
 
+  reopenIssue(number: number): void {
+    Object.assign(this.issue(number), { state: 'open', closedBy: null, updatedAt: this.now() });
+  }
+
   /** Commits `files` (path -> content) on top of `branch` as a person, like a push from a laptop. */
   pushCommit(branch: string, files: Record<string, string>, message = 'Manual change', login = HUMAN_LOGIN): string {
     return this.git.commitOnBranch(branch, files, message, login);

@@ -21,6 +21,19 @@ export const issuesOperations: Record<string, Operation> = {
     return { status: 201, body: issueBody(peer, issue) };
   },
 
+  // The repository's own issues (the peer's pull requests are not listed here, as GitHub would).
+  'issues/list-for-repo': (peer, { query }) => {
+    const state = query.state ?? 'open';
+    const perPage = Number(query.per_page ?? 30);
+    const page = Number(query.page ?? 1);
+    const key = (i: PeerIssue) => ((query.sort ?? 'created') === 'updated' ? i.updatedAt : i.createdAt);
+    const selected = peer
+      .issues()
+      .filter((i) => state === 'all' || i.state === state)
+      .sort((a, b) => (query.direction === 'asc' ? 1 : -1) * (key(a).localeCompare(key(b)) || a.number - b.number));
+    return { status: 200, body: selected.slice((page - 1) * perPage, page * perPage).map((i) => issueBody(peer, i)) };
+  },
+
   'issues/get': (peer, { params }) => {
     const issue = peer.issues().find((i) => i.number === Number(params.issue_number));
     return issue ? { status: 200, body: issueBody(peer, issue) } : notFound();

@@ -1,0 +1,168 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { dashboardMarker } from '../../shared/publish/dashboard.js';
+import { sharedFile } from '../peers/http.js';
+import { BRANCH, CONFIG_NAME, FILES, TAGS_PATH, startHarness, type Harness } from './harness.js';
+
+/**
+ * The drift dashboard issue: a held change shows there with a checkbox, ticking it releases exactly that change into
+ * the PR, a person's close is final, and the issue costs nothing on a quiet run and at most one read on a held one.
+ */
+
+let h: Harness;
+
+afterEach(async () => {
+  expect(h.github.violations).toEqual([]);
+  await h.close();
+});
+
+const TAG = 'AzureFrontDoor.MicrosoftSecurity';
+const lines = (text: string | null) => (text ?? '').split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+const tick = (body: string) => body.replace('- [ ] **mcas-tags**', '- [x] **mcas-tags**');
+
+function serviceTags(extra: string[] = []) {
+  const file = JSON.parse(sharedFile('fixtures/service-tags/ServiceTags_Public_2025-11-07.json').toString('utf8')) as {
+    changeNumber: number;
+    cloud: string;
+    values: Array<{ name: string; properties: { addressPrefixes: string[] } }>;
+  };
+  const entry = file.values.find((value) => value.name === TAG)!;
+  return {
+    changeNumber: file.changeNumber,
+    cloud: file.cloud,
+    values: [{ ...entry, properties: { ...entry.properties, addressPrefixes: [...entry.properties.addressPrefixes, ...extra] } }],
+  };
+}
+
+/** The service-tags target with the dashboard on, an approved baseline and no open PR. */
+async function tagsWithBaseline(): Promise<Harness> {
+  const harness = await startHarness({
+    config: (defaults, { http }) => ({
+      ...defaults,
+      github: { ...defaults.github!, dashboard: true },
+      targets: [{ id: 'mcas-tags', type: 'service-tags', url: `${http.url}${TAGS_PATH}`, tags: [TAG] }],
+      files: [{ path: FILES.tags, format: 'plain', targets: ['mcas-tags'] }],
+    }),
+  });
+  harness.serveServiceTags(serviceTags());
+  await harness.run();
+  harness.github.mergePullRequest(1);
+  await harness.run();
+  return harness;
+}
+
+/** The GitHub requests of one run, as "METHOD route" with the repository prefix cut off. */
+async function requestsOf(run: () => Promise<unknown>): Promise<string[]> {
+  const before = h.github.requests.length;
+  await run();
+  return h.github.requests.slice(before).map((r) => `${r.method} ${r.route.replace(`/repos/${h.github.owner}/${h.github.repo}`, '')}`);
+}
+
+describe('engine: the drift dashboard issue', () => {
+  it('costs nothing on a quiet run, opens once something is held, and a ticked box releases that change into the PR', async () => {
+    h = await tagsWithBaseline();
+    expect(await requestsOf(() => h.run())).toEqual([]);
+    expect(h.github.issues()).toEqual([]);
+
+    h.serveServiceTags(serviceTags(['20.0.0.0/16']));
+    const opening = await requestsOf(() => h.run());
+    expect(opening).toEqual(['GET /issues', 'POST /issues']);
+    const [issue] = h.github.issues();
+    expect(issue!.body).toContain(dashboardMarker(CONFIG_NAME));
+    expect(issue!.body).toMatch(/^- \[ \] \*\*mcas-tags\*\*: approve this change/m);
+    expect(issue!.body).toContain('  - would add: 20.0.0.0/16');
+    expect(issue!.body).toContain('  - held by mass-addition: ');
+    expect(issue!.body).toContain('| mcas-tags | service-tags | **held** |');
+    expect((await h.state()).config.dashboard).toMatchObject({ number: issue!.number, state: 'open' });
+
+    // Held again, nothing new to say: one read for ticked boxes, no edit.
+    expect(await requestsOf(() => h.run())).toEqual([`GET /issues/${issue!.number}`]);
+
+    h.github.editIssue(issue!.number, tick);
+    const released = await h.run();
+    const target = released.report.targets[0]!;
+    expect(target).toMatchObject({ status: 'ok', added: ['20.0.0.0/16'], approval: { source: 'github' } });
+    expect(released.report.pullRequest).toMatchObject({ action: 'created' });
+    expect(lines(h.github.readFile(BRANCH, FILES.tags))).toContain('20.0.0.0/16');
+    expect(h.github.pullRequest(released.report.pullRequest.number!).body).toMatch(/approved via github at /);
+    // The dashboard confirms it, and names the PR it went into.
+    const confirmed = h.github.issue(issue!.number).body!;
+    expect(confirmed).toMatch(/^- \*\*mcas-tags\*\*: approved via github at .*; released into the pull request$/m);
+    expect(confirmed).toContain(`Open pull request: #${released.report.pullRequest.number}`);
+    expect(confirmed).not.toContain('- [ ]');
+
+    // Nothing held any more and nothing new: the dashboard is not read or edited (the open PR is checked as usual).
+    expect((await requestsOf(() => h.run())).filter((r) => r.includes('/issues'))).toEqual([]);
+    expect(h.github.issues()).toHaveLength(1);
+  });
+
+  it('refuses a ticked box for a held change that has since changed, and says so', async () => {
+    h = await tagsWithBaseline();
+    h.serveServiceTags(serviceTags(['20.0.0.0/16']));
+    await h.run();
+    const [issue] = h.github.issues();
+    const shown = issue!.body!;
+
+    h.serveServiceTags(serviceTags(['21.0.0.0/16']));
+    const changed = await h.run();
+    expect(changed.report.targets[0]!.held).toMatchObject({ added: ['21.0.0.0/16'] });
+    expect(h.github.issue(issue!.number).body).toContain('would add: 21.0.0.0/16');
+
+    // A person saves the page they opened before the change, with its box ticked.
+    h.github.editIssue(issue!.number, () => tick(shown));
+    const refused = await h.run();
+    expect(refused.report.targets[0]).toMatchObject({ status: 'held', held: { added: ['21.0.0.0/16'] } });
+    expect(refused.report.pullRequest.action).toBe('none');
+    expect((await h.state()).targets.get('mcas-tags')!.approval).toBeUndefined();
+    const body = h.github.issue(issue!.number).body!;
+    expect(body).toContain('### Approvals refused');
+    expect(body).toMatch(/the ticked change [0-9a-f]{16} is no longer the one held/);
+    expect(body).toMatch(/^- \[ \] \*\*mcas-tags\*\*: approve this change/m);
+  });
+
+  it('leaves a dashboard a person closed closed, opens no other, and picks it up again once reopened', async () => {
+    h = await tagsWithBaseline();
+    h.serveServiceTags(serviceTags(['20.0.0.0/16']));
+    await h.run();
+    const [issue] = h.github.issues();
+    h.github.closeIssue(issue!.number);
+
+    // Held, and something new to show: the read finds it closed, and nothing is written.
+    h.serveServiceTags(serviceTags(['21.0.0.0/16']));
+    expect(await requestsOf(() => h.run())).toEqual([`GET /issues/${issue!.number}`]);
+    expect(h.github.issues()).toHaveLength(1);
+    expect(h.github.issue(issue!.number)).toMatchObject({ state: 'closed' });
+    expect(h.github.issue(issue!.number).body).toContain('would add: 20.0.0.0/16');
+    expect((await h.state()).config.dashboard).toMatchObject({ number: issue!.number, state: 'closed' });
+
+    h.github.reopenIssue(issue!.number);
+    const back = await requestsOf(() => h.run());
+    expect(back).toEqual([`GET /issues/${issue!.number}`, `PATCH /issues/${issue!.number}`]);
+    expect(h.github.issue(issue!.number).body).toContain('would add: 21.0.0.0/16');
+    expect(h.github.issues()).toHaveLength(1);
+  });
+
+  it('finds its issue again by the marker when the state lost it, instead of opening a second one', async () => {
+    h = await tagsWithBaseline();
+    h.serveServiceTags(serviceTags(['20.0.0.0/16']));
+    await h.run();
+    const [issue] = h.github.issues();
+    const state = await h.state();
+    const { dashboard: _lost, ...config } = state.config;
+    await h.store.write(CONFIG_NAME, { config, targets: [] });
+
+    h.serveServiceTags(serviceTags(['21.0.0.0/16']));
+    expect(await requestsOf(() => h.run())).toEqual(['GET /issues', `PATCH /issues/${issue!.number}`]);
+    expect(h.github.issues()).toHaveLength(1);
+    expect((await h.state()).config.dashboard).toMatchObject({ number: issue!.number, state: 'open' });
+  });
+
+  it('a dry run never reads or writes the dashboard', async () => {
+    h = await tagsWithBaseline();
+    h.serveServiceTags(serviceTags(['20.0.0.0/16']));
+    await h.run();
+    h.github.editIssue(h.github.issues()[0]!.number, tick);
+    const dry = await requestsOf(async () => expect((await h.run({ dryRun: true })).report.targets[0]!.status).toBe('held'));
+    expect(dry.filter((r) => r.includes('/issues'))).toEqual([]);
+    expect((await h.state()).targets.get('mcas-tags')!.approval).toBeUndefined();
+  });
+});
