@@ -115,7 +115,11 @@ export function computeDrift(input: DriftInput): TargetDrift {
     });
     const holding = verdicts.some((verdict) => verdict.outcome === 'hold');
     const change = holding ? heldChange(target.id, diff.added, candidates, record?.held, now) : undefined;
-    approval = change && record?.approval?.fingerprint === change.fingerprint ? record.approval : undefined;
+    // A change that would allow every address (a /0, even split around the baseline) is released by no approval.
+    approval =
+      change && !allowsEverything([...approved, ...change.added]) && record?.approval?.fingerprint === change.fingerprint
+        ? record.approval
+        : undefined;
     if (change && !approval) {
       outcome = { ...unchanged('held', verdicts, forgetObserved(previousMisses, observed)), held: change };
     } else if (!judged) {
@@ -533,4 +537,9 @@ class PrefixIndex<V> {
   containing(cidr: Cidr): Cidr | undefined {
     return this.allContaining(cidr)[0];
   }
+}
+
+/** Whether these ranges together cover a whole address family, as a /0 does. */
+export function allowsEverything(cidrs: readonly Cidr[]): boolean {
+  return aggregate(cidrs).some((cidr) => cidr.endsWith('/0'));
 }

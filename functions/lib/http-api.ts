@@ -117,6 +117,7 @@ export function errorResponse(error: unknown): JsonResponse {
         return jsonResponse(405, body, { allow: (error as MethodNotAllowedError).allowed.join(', ') });
       case 'approve-nothing-held':
       case 'approve-changed':
+      case 'approve-refused':
         return jsonResponse(409, body);
       case 'run-in-progress': {
         const retryAfter = (error as AllowlistError & { retryAfterSeconds?: number }).retryAfterSeconds ?? 60;

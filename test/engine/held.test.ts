@@ -112,6 +112,18 @@ describe('engine: held changes and their approval', () => {
     expect((await h.state()).targets.get('mcas-tags')!.approval).toBeUndefined();
   });
 
+  it('refuses to approve a held change that would allow every address (a /0 split around the baseline)', async () => {
+    h = await tagsWithBaseline();
+    h.serveServiceTags(serviceTags(['0.0.0.0/0']));
+    const held = (await h.run()).report.targets[0]!;
+    expect(held.status).toBe('held');
+    await expect(approve()).rejects.toMatchObject({
+      code: 'approve-refused',
+      message: expect.stringContaining('would allow every address'),
+    });
+    expect((await h.state()).targets.get('mcas-tags')!.approval).toBeUndefined();
+  });
+
   it('an approval does not release a later, different held change', async () => {
     h = await tagsWithBaseline();
     h.serveServiceTags(serviceTags(['20.0.0.0/16']));
