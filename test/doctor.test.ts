@@ -78,7 +78,8 @@ afterAll(async () => {
 function configInput(name: string, extra: Partial<ConfigInput> = {}, peer: GitHubPeer = github): ConfigInput {
   return {
     name,
-    dns: { servers: [dns.server], timeoutMs: 500, tries: 1 },
+    // Answers from the loopback peer take milliseconds; 500 ms timed out under a loaded CI machine.
+    dns: { servers: [dns.server], timeoutMs: 2_500, tries: 1 },
     targets: [
       { id: 'acme-prod', type: 'outsystems', frontEnds: ['fe1.acme.test'] },
       { id: 'cas-mail', type: 'cas-docs', url: `${http.url}/cas.md`, dataCenters: '*', sections: ['mail'] },
