@@ -86,6 +86,8 @@ describe('what the Functions host sees', () => {
     // Host.Results writes the request telemetry of each invocation; "Error" would keep only the failed ones.
     expect(host.logging.logLevel['Host.Results']).toBe('Information');
     expect(host.logging.logLevel.Function).toBe('Information');
+    // The per-target warning and error lines are traces: adaptive sampling must never drop one of them.
+    expect(host.logging.applicationInsights.samplingSettings.excludedTypes.split(';')).toContain('Trace');
   });
 
   it('documents every app setting the code reads in local.settings.sample.json', () => {
