@@ -98,13 +98,16 @@ export async function updateDashboard(
       if (state === undefined) return { warnings: [] }; // gone: opened again when something is next held
       // Remembering what it would show now keeps a closed dashboard from costing a read on every run.
       if (state === 'closed') return { record: { ...known, state, bodyHash }, warnings: [] };
-      return { record: written(await github.editIssueBody(known.number, body)), warnings: [] };
+      const edited = await github.editIssueBody(known.number, body);
+      return edited ? { record: written(edited), warnings: [] } : { warnings: [] }; // gone, as above
     }
     if (!anyHeld(records.values())) return { warnings: [] };
     const found = await github.findIssue(dashboardMarker(context.config.name));
     if (found?.state === 'closed') return { record: { number: found.number, state: 'closed', bodyHash }, warnings: [] };
-    if (found)
-      return { record: found.body === body ? written(found) : written(await github.editIssueBody(found.number, body)), warnings: [] };
+    if (found) {
+      const current = found.body === body ? found : await github.editIssueBody(found.number, body);
+      return current ? { record: written(current), warnings: [] } : { warnings: [] };
+    }
     const created = await github.createIssue({ title, body });
     context.log('info', `Opened the drift dashboard, issue #${created.number}`);
     return { record: written(created), warnings: [] };

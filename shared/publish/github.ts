@@ -92,7 +92,8 @@ export interface GitHubPublisher {
   findIssue(marker: string): Promise<DashboardIssue | undefined>;
   createIssue(text: { title: string; body: string }): Promise<DashboardIssue>;
   /** Replaces an issue's body only: its title and state stay as people left them. */
-  editIssueBody(number: number, body: string): Promise<DashboardIssue>;
+  /** Undefined when the issue is gone (deleted or transferred). */
+  editIssueBody(number: number, body: string): Promise<DashboardIssue | undefined>;
 }
 
 export interface DashboardIssue {
@@ -284,11 +285,16 @@ class OctokitPublisher implements GitHubPublisher {
     return dashboardIssue(issue);
   }
 
-  async editIssueBody(number: number, body: string): Promise<DashboardIssue> {
-    const issue = await this.api.call(`PATCH issue #${number}`, issueSchema, (o) =>
-      o.request('PATCH /repos/{owner}/{repo}/issues/{issue_number}', { ...this.repo, issue_number: number, body: fitBody(body) }),
-    );
-    return dashboardIssue(issue);
+  async editIssueBody(number: number, body: string): Promise<DashboardIssue | undefined> {
+    try {
+      const issue = await this.api.call(`PATCH issue #${number}`, issueSchema, (o) =>
+        o.request('PATCH /repos/{owner}/{repo}/issues/{issue_number}', { ...this.repo, issue_number: number, body: fitBody(body) }),
+      );
+      return dashboardIssue(issue);
+    } catch (error) {
+      if (isGitHubStatus(error, 404) || isGitHubStatus(error, 410)) return undefined;
+      throw error;
+    }
   }
 
   /** A closed PR's branch goes with it when only allowlist-drift committed to it; people's commits are never deleted. */

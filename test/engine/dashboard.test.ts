@@ -141,6 +141,24 @@ describe('engine: the drift dashboard issue', () => {
     expect(h.github.issues()).toHaveLength(1);
   });
 
+  it('forgets a dashboard that was deleted, without a warning on every run', async () => {
+    h = await tagsWithBaseline();
+    h.serveServiceTags(serviceTags(['20.0.0.0/16']));
+    await h.run();
+    const [issue] = h.github.issues();
+    // The hold goes away, so the dashboard would be edited: the issue was deleted in the meantime.
+    h.serveServiceTags(serviceTags());
+    h.github.failNext(`PATCH /repos/${h.github.owner}/${h.github.repo}/issues/${issue!.number}`, {
+      status: 404,
+      body: { message: 'Not Found' },
+    });
+    const gone = await h.run();
+    expect(gone.report.warnings).toEqual([]);
+    expect((await h.state()).config.dashboard).toBeUndefined();
+    // Nothing held, nothing recorded: the next run does not ask about the dashboard at all.
+    expect((await requestsOf(() => h.run())).filter((r) => r.includes('/issues'))).toEqual([]);
+  });
+
   it('finds its issue again by the marker when the state lost it, instead of opening a second one', async () => {
     h = await tagsWithBaseline();
     h.serveServiceTags(serviceTags(['20.0.0.0/16']));
