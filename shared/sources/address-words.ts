@@ -52,3 +52,34 @@ export function addressLikeWords(text: string): string[] {
     .map((token) => token.text)
     .filter(looksLikeAddress);
 }
+
+/**
+ * What a reader took from a page, word by word, so that the words it did not take can be named afterwards: the
+ * accounting that lets no address-like word be lost between the markdown parser and a reader.
+ */
+export class AddressLedger {
+  private readonly consumed = new Map<string, number>();
+
+  consume(tokens: readonly Token[]): void {
+    for (const token of tokens) {
+      const key = `${token.line}\0${token.text}`;
+      this.consumed.set(key, (this.consumed.get(key) ?? 0) + 1);
+    }
+  }
+
+  /** The address-like words of each source line that were not consumed, by line number (1-based). */
+  unread(lines: readonly string[]): Map<number, string[]> {
+    const missed = new Map<number, string[]>();
+    lines.forEach((text, index) => {
+      const line = index + 1;
+      for (const token of tokensOf(text, line)) {
+        if (!looksLikeAddress(token.text)) continue;
+        const key = `${line}\0${token.text}`;
+        const count = this.consumed.get(key) ?? 0;
+        if (count > 0) this.consumed.set(key, count - 1);
+        else missed.set(line, [...(missed.get(line) ?? []), token.text]);
+      }
+    });
+    return missed;
+  }
+}

@@ -3,7 +3,7 @@ import { fromMarkdown } from 'mdast-util-from-markdown';
 import { gfmTableFromMarkdown } from 'mdast-util-gfm-table';
 import { gfmTable } from 'micromark-extension-gfm-table';
 import type { Cidr } from '../../ipset.js';
-import { addressLikeWords, addressOf, looksLikeAddress, tokensOf, type Token } from '../address-words.js';
+import { AddressLedger, addressLikeWords, addressOf, looksLikeAddress, tokensOf, type Token } from '../address-words.js';
 import { AllowlistError } from '../../problem.js';
 import { normaliseDataCenter, type CasSection } from './schema.js';
 
@@ -169,7 +169,7 @@ class PageReader {
   private readonly unrecognised = new Set<string>();
   private readonly issues: CasPageIssue[] = [];
   /** "line\0token" -> how many times the walk read that token on that line. */
-  private readonly consumed = new Map<string, number>();
+  private readonly ledger = new AddressLedger();
 
   readBlocks(blocks: readonly RootContent[]): void {
     blocks.forEach((block, index) => {
@@ -211,18 +211,7 @@ class PageReader {
    * target, an image's alt text) becomes an issue, so no address can be lost between the parser and the reader.
    */
   sweep(lines: readonly string[]): void {
-    const missed = new Map<number, string[]>();
-    lines.forEach((text, index) => {
-      const line = index + 1;
-      for (const token of tokensOf(text, line)) {
-        if (!looksLikeAddress(token.text)) continue;
-        const key = `${line}\0${token.text}`;
-        const count = this.consumed.get(key) ?? 0;
-        if (count > 0) this.consumed.set(key, count - 1);
-        else missed.set(line, [...(missed.get(line) ?? []), token.text]);
-      }
-    });
-    for (const [line, tokens] of missed) {
+    for (const [line, tokens] of this.ledger.unread(lines)) {
       const place = this.placeAt(line);
       this.issue(
         'cas-address-not-read',
@@ -299,7 +288,7 @@ class PageReader {
       scan.groups.forEach((group) => {
         if (group.addresses.length === 0) return;
         const dataCenter = group.region === undefined ? rowDataCenter : slug(group.region);
-        this.consume(group.addresses.map((a) => a.token));
+        this.ledger.consume(group.addresses.map((a) => a.token));
         if (dataCenter === undefined) {
           const first = group.addresses[0]!.token;
           this.issue(
@@ -323,7 +312,7 @@ class PageReader {
         );
       });
       for (const bad of scan.unreadable) {
-        this.consume(bad.tokens);
+        this.ledger.consume(bad.tokens);
         const dataCenter = bad.region === undefined ? rowDataCenter : slug(bad.region);
         const scopes = place.sections.map((section) => (dataCenter === undefined ? { section } : { section, dataCenter }));
         const context = aroundText(bad.before, bad.after, 'in the same row');
@@ -355,7 +344,7 @@ class PageReader {
         (token): token is Token => token !== BREAK && looksLikeAddress(token.text),
       );
       if (found.length === 0) continue;
-      this.consume(found);
+      this.ledger.consume(found);
       const scopes = place.sections.map((section) => (dataCenter === undefined ? { section } : { section, dataCenter }));
       this.issue(
         'cas-address-outside-list',
@@ -377,7 +366,7 @@ class PageReader {
     if (!tokens.some((token) => token !== BREAK && looksLikeAddress(token.text))) return;
     const scan = scanTokens(tokens, false);
     for (const group of scan.groups) {
-      this.consume(group.addresses.map((a) => a.token));
+      this.ledger.consume(group.addresses.map((a) => a.token));
       this.add(
         group.addresses.map((a) => a.cidr),
         CAS_GLOBAL_DATA_CENTER,
@@ -386,7 +375,7 @@ class PageReader {
       );
     }
     for (const bad of scan.unreadable) {
-      this.consume(bad.tokens);
+      this.ledger.consume(bad.tokens);
       const scopes = place.sections.map((section) => ({ section, dataCenter: CAS_GLOBAL_DATA_CENTER }));
       this.issue(
         'cas-unreadable-address',
@@ -424,7 +413,7 @@ class PageReader {
   private readInlineHtml(part: Extract<Piece, { kind: 'html' }>, place: Place): void {
     const found = part.tokens.filter((token) => looksLikeAddress(token.text));
     if (found.length === 0) return;
-    this.consume(found);
+    this.ledger.consume(found);
     if (part.value.trimStart().startsWith('<!--')) {
       this.issue(
         'cas-address-commented-out',
@@ -447,13 +436,6 @@ class PageReader {
         place.sections.map((section) => ({ section })),
         place,
       );
-    }
-  }
-
-  private consume(tokens: readonly Token[]): void {
-    for (const token of tokens) {
-      const key = `${token.line}\0${token.text}`;
-      this.consumed.set(key, (this.consumed.get(key) ?? 0) + 1);
     }
   }
 

@@ -4,7 +4,7 @@ import { gfmTableFromMarkdown } from 'mdast-util-gfm-table';
 import { gfmTable } from 'micromark-extension-gfm-table';
 import type { Cidr } from '../../ipset.js';
 import { AllowlistError } from '../../problem.js';
-import { addressOf, looksLikeAddress, tokensOf, type Token } from '../address-words.js';
+import { AddressLedger, addressOf, looksLikeAddress, tokensOf, type Token } from '../address-words.js';
 import { regionKey, stageKey, type OdcPurpose } from './schema.js';
 
 /** One address as the page lists it: its purpose, region and stage decide which firewall rule needs it. */
@@ -137,7 +137,7 @@ class PageReader {
   private readonly unrecognised = new Set<string>();
   private readonly issues: OdcPageIssue[] = [];
   /** "line\0token" -> how many times the walk read that token on that line. */
-  private readonly consumed = new Map<string, number>();
+  private readonly ledger = new AddressLedger();
 
   readBlocks(blocks: readonly RootContent[]): void {
     for (const block of blocks) {
@@ -170,18 +170,7 @@ class PageReader {
 
   /** Every address-like word in the source the walk did not read becomes an issue, so none is lost unseen. */
   sweep(lines: readonly string[]): void {
-    const missed = new Map<number, string[]>();
-    lines.forEach((text, index) => {
-      const line = index + 1;
-      for (const token of tokensOf(text, line)) {
-        if (!looksLikeAddress(token.text)) continue;
-        const key = `${line}\0${token.text}`;
-        const count = this.consumed.get(key) ?? 0;
-        if (count > 0) this.consumed.set(key, count - 1);
-        else missed.set(line, [...(missed.get(line) ?? []), token.text]);
-      }
-    });
-    for (const [line, tokens] of missed) {
+    for (const [line, tokens] of this.ledger.unread(lines)) {
       const place = this.placeAt(line);
       this.issue(
         'odc-address-not-read',
@@ -237,7 +226,7 @@ class PageReader {
       const tokens = listCells.flatMap(({ cell }) => textTokens(cell.children));
       const scan = scanTokens(tokens);
       if (scan.addresses.length > 0 && rowKeys.regions.length === 0) {
-        this.consume(scan.addresses.map((a) => a.token));
+        this.ledger.consume(scan.addresses.map((a) => a.token));
         this.issue(
           'odc-unlabelled-row',
           scan.addresses[0]!.token.line,
@@ -248,7 +237,7 @@ class PageReader {
         );
       } else {
         for (const { cidr, token } of scan.addresses) {
-          this.consume([token]);
+          this.ledger.consume([token]);
           rowKeys.regions.forEach((region, index) => {
             const heading = [place.path, rowKeys.labels[index]].filter(Boolean).join(' > ');
             this.add({ cidr, purpose: place.purpose, region, ...(rowKeys.stage ? { stage: rowKeys.stage } : {}), heading }, place);
@@ -256,7 +245,7 @@ class PageReader {
         }
       }
       for (const bad of scan.unreadable) {
-        this.consume(bad.tokens);
+        this.ledger.consume(bad.tokens);
         this.issue(
           'odc-unreadable-address',
           bad.tokens[0]!.line,
@@ -336,7 +325,7 @@ class PageReader {
     for (const { cell } of cells) {
       const found = textTokens(cell.children).filter((token) => looksLikeAddress(token.text));
       if (found.length === 0) continue;
-      this.consume(found);
+      this.ledger.consume(found);
       this.issue(
         'odc-address-outside-list',
         found[0]!.line,
@@ -357,7 +346,7 @@ class PageReader {
     const place = this.place();
     const scan = scanTokens(tokens);
     if (scan.addresses.length > 0) {
-      this.consume(scan.addresses.map((a) => a.token));
+      this.ledger.consume(scan.addresses.map((a) => a.token));
       if (place.purpose === 'other') {
         for (const { cidr } of scan.addresses) this.add({ cidr, purpose: 'other', region: ODC_UNPLACED, heading: place.path }, place);
       } else {
@@ -372,7 +361,7 @@ class PageReader {
       }
     }
     for (const bad of scan.unreadable) {
-      this.consume(bad.tokens);
+      this.ledger.consume(bad.tokens);
       this.issue(
         'odc-unreadable-address',
         bad.tokens[0]!.line,
@@ -381,13 +370,6 @@ class PageReader {
         bad.why,
         [{ purpose: place.purpose }],
       );
-    }
-  }
-
-  private consume(tokens: readonly Token[]): void {
-    for (const token of tokens) {
-      const key = `${token.line}\0${token.text}`;
-      this.consumed.set(key, (this.consumed.get(key) ?? 0) + 1);
     }
   }
 
