@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { dashboardMarker } from '../../shared/publish/dashboard.js';
-import { sharedFile } from '../peers/http.js';
-import { BRANCH, CONFIG_NAME, FILES, TAGS_PATH, startHarness, type Harness } from './harness.js';
+import { BRANCH, CONFIG_NAME, FILES, type Harness } from './harness.js';
+import { lines, serviceTags, tagsWithBaseline } from './held-tags.js';
 
 /**
  * The drift dashboard issue: a held change shows there with a checkbox, ticking it releases exactly that change into
@@ -15,40 +15,7 @@ afterEach(async () => {
   await h.close();
 });
 
-const TAG = 'AzureFrontDoor.MicrosoftSecurity';
-const lines = (text: string | null) => (text ?? '').split('\n').filter((line) => line !== '' && !line.startsWith('#'));
 const tick = (body: string) => body.replace('- [ ] **mcas-tags**', '- [x] **mcas-tags**');
-
-function serviceTags(extra: string[] = []) {
-  const file = JSON.parse(sharedFile('fixtures/service-tags/ServiceTags_Public_2025-11-07.json').toString('utf8')) as {
-    changeNumber: number;
-    cloud: string;
-    values: Array<{ name: string; properties: { addressPrefixes: string[] } }>;
-  };
-  const entry = file.values.find((value) => value.name === TAG)!;
-  return {
-    changeNumber: file.changeNumber,
-    cloud: file.cloud,
-    values: [{ ...entry, properties: { ...entry.properties, addressPrefixes: [...entry.properties.addressPrefixes, ...extra] } }],
-  };
-}
-
-/** The service-tags target with the dashboard on, an approved baseline and no open PR. */
-async function tagsWithBaseline(): Promise<Harness> {
-  const harness = await startHarness({
-    config: (defaults, { http }) => ({
-      ...defaults,
-      github: { ...defaults.github!, dashboard: true },
-      targets: [{ id: 'mcas-tags', type: 'service-tags', url: `${http.url}${TAGS_PATH}`, tags: [TAG] }],
-      files: [{ path: FILES.tags, format: 'plain', targets: ['mcas-tags'] }],
-    }),
-  });
-  harness.serveServiceTags(serviceTags());
-  await harness.run();
-  harness.github.mergePullRequest(1);
-  await harness.run();
-  return harness;
-}
 
 /** The GitHub requests of one run, as "METHOD route" with the repository prefix cut off. */
 async function requestsOf(run: () => Promise<unknown>): Promise<string[]> {
@@ -59,7 +26,7 @@ async function requestsOf(run: () => Promise<unknown>): Promise<string[]> {
 
 describe('engine: the drift dashboard issue', () => {
   it('costs nothing on a quiet run, opens once something is held, and a ticked box releases that change into the PR', async () => {
-    h = await tagsWithBaseline();
+    h = await tagsWithBaseline({ dashboard: true });
     expect(await requestsOf(() => h.run())).toEqual([]);
     expect(h.github.issues()).toEqual([]);
 
@@ -96,7 +63,7 @@ describe('engine: the drift dashboard issue', () => {
   });
 
   it('refuses a ticked box for a held change that has since changed, and says so', async () => {
-    h = await tagsWithBaseline();
+    h = await tagsWithBaseline({ dashboard: true });
     h.serveServiceTags(serviceTags(['20.0.0.0/16']));
     await h.run();
     const [issue] = h.github.issues();
@@ -120,7 +87,7 @@ describe('engine: the drift dashboard issue', () => {
   });
 
   it('leaves a dashboard a person closed closed, opens no other, and picks it up again once reopened', async () => {
-    h = await tagsWithBaseline();
+    h = await tagsWithBaseline({ dashboard: true });
     h.serveServiceTags(serviceTags(['20.0.0.0/16']));
     await h.run();
     const [issue] = h.github.issues();
@@ -142,7 +109,7 @@ describe('engine: the drift dashboard issue', () => {
   });
 
   it('forgets a dashboard that was deleted, without a warning on every run', async () => {
-    h = await tagsWithBaseline();
+    h = await tagsWithBaseline({ dashboard: true });
     h.serveServiceTags(serviceTags(['20.0.0.0/16']));
     await h.run();
     const [issue] = h.github.issues();
@@ -160,7 +127,7 @@ describe('engine: the drift dashboard issue', () => {
   });
 
   it('finds its issue again by the marker when the state lost it, instead of opening a second one', async () => {
-    h = await tagsWithBaseline();
+    h = await tagsWithBaseline({ dashboard: true });
     h.serveServiceTags(serviceTags(['20.0.0.0/16']));
     await h.run();
     const [issue] = h.github.issues();
@@ -175,7 +142,7 @@ describe('engine: the drift dashboard issue', () => {
   });
 
   it('a dry run never reads or writes the dashboard', async () => {
-    h = await tagsWithBaseline();
+    h = await tagsWithBaseline({ dashboard: true });
     h.serveServiceTags(serviceTags(['20.0.0.0/16']));
     await h.run();
     h.github.editIssue(h.github.issues()[0]!.number, tick);

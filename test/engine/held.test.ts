@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { approveHeld } from '../../shared/engine/approve.js';
 import { readStatus } from '../../shared/engine/status.js';
 import { humanTime } from '../../shared/publish/pr-text.js';
-import { sharedFile } from '../peers/http.js';
-import { BRANCH, FILES, TAGS_PATH, startHarness, type Harness } from './harness.js';
+import { BRANCH, FILES, type Harness } from './harness.js';
+import { lines, serviceTags, tagsWithBaseline } from './held-tags.js';
 
 /**
  * A held change is visible (report, status) and one explicit approval, bound to that exact change, releases it
@@ -16,40 +16,6 @@ afterEach(async () => {
   expect(h.github.violations).toEqual([]);
   await h.close();
 });
-
-const TAG = 'AzureFrontDoor.MicrosoftSecurity';
-const lines = (text: string | null) => (text ?? '').split('\n').filter((line) => line !== '' && !line.startsWith('#'));
-
-/** The weekly service-tags file cut down to one tag, whose entry is kept verbatim, plus `extra` prefixes. */
-function serviceTags(extra: string[] = []) {
-  const file = JSON.parse(sharedFile('fixtures/service-tags/ServiceTags_Public_2025-11-07.json').toString('utf8')) as {
-    changeNumber: number;
-    cloud: string;
-    values: Array<{ name: string; properties: { addressPrefixes: string[] } }>;
-  };
-  const entry = file.values.find((value) => value.name === TAG)!;
-  return {
-    changeNumber: file.changeNumber,
-    cloud: file.cloud,
-    values: [{ ...entry, properties: { ...entry.properties, addressPrefixes: [...entry.properties.addressPrefixes, ...extra] } }],
-  };
-}
-
-/** Only the service-tags target, written to one plain file, with an approved baseline and no open PR. */
-async function tagsWithBaseline(): Promise<Harness> {
-  const harness = await startHarness({
-    config: (defaults, { http }) => ({
-      ...defaults,
-      targets: [{ id: 'mcas-tags', type: 'service-tags', url: `${http.url}${TAGS_PATH}`, tags: [TAG] }],
-      files: [{ path: FILES.tags, format: 'plain', targets: ['mcas-tags'] }],
-    }),
-  });
-  harness.serveServiceTags(serviceTags());
-  await harness.run();
-  harness.github.mergePullRequest(1);
-  await harness.run();
-  return harness;
-}
 
 const approve = (fingerprint?: string) =>
   approveHeld({ config: h.config, store: h.store, env: {}, targetId: 'mcas-tags', source: 'cli', ...(fingerprint ? { fingerprint } : {}) });
