@@ -91,6 +91,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     [CAS_PATH, { body: sharedFile('fixtures/cas/network-requirements_2024-06-20.md'), contentType: 'text/plain; charset=utf-8' }],
   ]);
   http.handle((request, response) => routes(Object.fromEntries(documents))(request, response));
+  const serve = (path: string, body: string | Buffer, contentType: string) => void documents.set(path, { body, contentType });
 
   const defaults: ConfigInput = {
     name: CONFIG_NAME,
@@ -157,11 +158,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       documents.set(TAGS_PATH, { body: JSON.stringify(document), contentType: 'application/json' });
     },
     serveCasPage(markdown) {
-      documents.set(CAS_PATH, { body: markdown, contentType: 'text/plain; charset=utf-8' });
+      serve(CAS_PATH, markdown, 'text/plain; charset=utf-8');
     },
-    serve(path, body, contentType) {
-      documents.set(path, { body, contentType });
-    },
+    serve,
     async close() {
       await Promise.all([dns.close(), http.close(), github.close()]);
     },
