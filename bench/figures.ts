@@ -68,9 +68,9 @@ export function projectRoot(): string {
   return folder;
 }
 
-/** The shared fixtures live next to the project, in ../shared. */
+/** The upstream documents the tests serve, kept in the repository under test/fixtures/. */
 function sharedPath(relative: string): string {
-  return resolve(projectRoot(), '../shared', relative);
+  return resolve(projectRoot(), 'test', relative);
 }
 
 function hostName(index: number): string {

@@ -2,13 +2,21 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 
-/** The material shared with the project (seeds and fixtures), beside the repository as in CI. */
-export const SHARED_DIR = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../shared');
+const TEST_DIR = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 
+/**
+ * The upstream documents the tests serve, kept in the repository (test/fixtures/README.md says where each came from):
+ * a clone with nothing beside it, as on a GitHub runner, runs its tests.
+ */
+export const FIXTURES_DIR = join(TEST_DIR, 'fixtures');
+
+/** A fixture by its path under test/, e.g. `fixtures/cas/network-requirements_2024-06-20.md`. */
 export function sharedFile(relative: string): Buffer {
-  return readFileSync(resolve(SHARED_DIR, relative));
+  const file = resolve(TEST_DIR, relative);
+  if (!file.startsWith(FIXTURES_DIR + sep)) throw new Error(`${relative}: tests read fixtures from test/fixtures/ only`);
+  return readFileSync(file);
 }
 
 export type Handler = (request: IncomingMessage, response: ServerResponse) => void | Promise<void>;

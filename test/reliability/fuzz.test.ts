@@ -18,7 +18,7 @@ const SEED = 20_260_406;
 const settings = { numRuns: RUNS, seed: SEED };
 
 const CAS_PAGES = [
-  'seeds/000_08fd580126dea501.txt',
+  'fixtures/cas/network-requirements_2017-09-27.md',
   'fixtures/cas/network-requirements_2018-05-14.md',
   'fixtures/cas/network-requirements_2024-06-20.md',
 ].map((path) => sharedFile(path).toString('utf8'));

@@ -7,7 +7,7 @@ import type { CasEvidence } from '../../../shared/sources/cas-docs/schema.js';
 import type { Observation, SourceContext } from '../../../shared/sources/source.js';
 import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../../peers/http.js';
 
-const page2017 = sharedFile('seeds/000_08fd580126dea501.txt');
+const page2017 = sharedFile('fixtures/cas/network-requirements_2017-09-27.md');
 const page2018 = sharedFile('fixtures/cas/network-requirements_2018-05-14.md');
 const page2024 = sharedFile('fixtures/cas/network-requirements_2024-06-20.md');
 const fixture = (name: string) => readFileSync(new URL(`../../fixtures/cas/${name}`, import.meta.url));

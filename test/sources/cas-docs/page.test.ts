@@ -5,7 +5,7 @@ import { casSectionsOfHeading, parseCasPage, type CasPage, type CasPageIssue } f
 import type { CasSection } from '../../../shared/sources/cas-docs/schema.js';
 import { sharedFile } from '../../peers/http.js';
 
-const page2017 = sharedFile('seeds/000_08fd580126dea501.txt').toString('utf8');
+const page2017 = sharedFile('fixtures/cas/network-requirements_2017-09-27.md').toString('utf8');
 const page2018 = sharedFile('fixtures/cas/network-requirements_2018-05-14.md').toString('utf8');
 const page2024 = sharedFile('fixtures/cas/network-requirements_2024-06-20.md').toString('utf8');
 const fixture = (name: string) => readFileSync(new URL(`../../fixtures/cas/${name}`, import.meta.url), 'utf8');

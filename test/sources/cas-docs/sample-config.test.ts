@@ -4,24 +4,22 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig, type CasDocsTarget } from '../../../shared/config.js';
 import { selectCasEntries } from '../../../shared/sources/cas-docs/index.js';
 import { parseCasPage, type CasPage } from '../../../shared/sources/cas-docs/page.js';
-import { SHARED_DIR } from '../../peers/http.js';
+import { FIXTURES_DIR } from '../../peers/http.js';
 
 /**
  * The sample config is what `npm start` runs first: a section the page no longer has would make its target partial
- * on every run (and the exit status 1 forever). Today's page is the newest revision among the upstream documents,
- * told by the page's own date, not by a file name.
+ * on every run (and the exit status 1 forever). Today's page is the newest revision among the verbatim upstream
+ * captures (test/fixtures/README.md), told by the page's own date; the hand-written variants beside them carry
+ * invented dates, so they are left out by name.
  */
 function newestCasPage(): { page: CasPage; file: string } {
-  const candidates = ['fixtures/cas', 'seeds'].flatMap((dir) =>
-    readdirSync(join(SHARED_DIR, dir)).map((name) => join(SHARED_DIR, dir, name)),
-  );
+  const folder = join(FIXTURES_DIR, 'cas');
+  const candidates = readdirSync(folder)
+    .filter((name) => name.startsWith('network-requirements_'))
+    .map((name) => join(folder, name));
   const pages = candidates.flatMap((file) => {
-    try {
-      const page = parseCasPage(readFileSync(file, 'utf8'));
-      return page.revision && page.sections.size > 0 ? [{ page, file }] : [];
-    } catch {
-      return []; // not a network-requirements page (the seeds hold other documents too)
-    }
+    const page = parseCasPage(readFileSync(file, 'utf8'));
+    return page.revision && page.sections.size > 0 ? [{ page, file }] : [];
   });
   return pages.reduce((newest, candidate) => (candidate.page.revision! > newest.page.revision! ? candidate : newest));
 }
