@@ -2,6 +2,7 @@ import { validateWorkflow } from '@action-validator/core';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { evaluateGuard } from './workflow-expression.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
@@ -45,7 +46,7 @@ describe('GitHub workflows', () => {
   it('CI runs on Node 22, the steps of .ci/run in their order, and the README test command', () => {
     const ci = read('.github/workflows/ci.yml');
     expect(ci).toMatch(/^on:\n {2}push:\n {2}pull_request:\n/m);
-    expect(ci).toMatch(/- uses: actions\/setup-node@v\d+\n +with:\n +node-version: 22\n +cache: npm\n/);
+    expect(ci).toMatch(/- uses: actions\/setup-node@[0-9a-f]{40} # v[\d.]+\n +with:\n +node-version: 22\n +cache: npm\n/);
     const npmCommands = read('.ci/run')
       .split('\n')
       .filter((line) => line.startsWith('npm '));
@@ -63,7 +64,7 @@ describe('GitHub workflows', () => {
   it('deploy signs in with OpenID Connect, compiles the Bicep, then provisions and deploys with azd', () => {
     const deploy = read('.github/workflows/deploy.yml');
     expect(deploy).toMatch(/^permissions:\n {2}id-token: write\n {2}contents: read\n/m);
-    expect(deploy).toMatch(/- uses: azure\/login@v\d+\n +with:\n +client-id: \$\{\{ vars\.AZURE_CLIENT_ID \}\}\n/);
+    expect(deploy).toMatch(/- uses: azure\/login@[0-9a-f]{40} # v[\d.]+\n +with:\n +client-id: \$\{\{ vars\.AZURE_CLIENT_ID \}\}\n/);
     expect(deploy).toMatch(
       /^on:\n {2}workflow_dispatch:\n {2}workflow_run:\n {4}workflows: \[CI\]\n {4}types: \[completed\]\n {4}branches: \[main\]\n/m,
     );
@@ -94,5 +95,59 @@ describe('GitHub workflows', () => {
       const secret = /TOKEN|KEY|CONFIG/.test(name!);
       expect(kind, name).toBe(secret ? 'secrets' : 'vars');
     }
+  });
+
+  it('every action of both workflows is pinned to a full commit SHA, with its tag as a trailing comment', () => {
+    for (const file of WORKFLOWS) {
+      const uses = read(file)
+        .split('\n')
+        .filter((line) => /\buses:/.test(line));
+      expect(uses.length, file).toBeGreaterThan(0);
+      for (const line of uses) {
+        // A tag or branch can be moved to other code; a commit cannot. The comment says which release it is.
+        expect(line, file).toMatch(/^ +(?:- )?uses: [\w.-]+\/[\w.-]+(?:\/[\w./-]+)?@[0-9a-f]{40} # v\d+(?:\.\d+){0,2}$/);
+      }
+    }
+  });
+
+  it('deploy runs after CI only for a successful push to this repository, never for a pull request or a fork', () => {
+    const deploy = read('.github/workflows/deploy.yml');
+    const block = /^ {4}if: >-\n((?: {6}.+\n)+)/m.exec(deploy)?.[1];
+    expect(block, 'the deploy job has a folded if: >- guard').toBeDefined();
+    const guard = block!
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean)
+      .join(' ');
+    const repository = 'acme/allowlist-drift';
+    const afterCi = (run: Record<string, unknown>) =>
+      evaluateGuard(guard, {
+        github: {
+          event_name: 'workflow_run',
+          repository,
+          event: {
+            workflow_run: { conclusion: 'success', event: 'push', head_branch: 'main', head_repository: { full_name: repository }, ...run },
+          },
+        },
+      });
+    expect(afterCi({})).toBe(true);
+    expect(afterCi({ head_repository: { full_name: 'ACME/Allowlist-Drift' } })).toBe(true); // GitHub compares names without case
+    expect(afterCi({ conclusion: 'failure' })).toBe(false);
+    // A fork's pull request from its own branch named main: CI completes with success on "main".
+    expect(afterCi({ event: 'pull_request', head_repository: { full_name: 'mallory/allowlist-drift' } })).toBe(false);
+    expect(afterCi({ event: 'pull_request' })).toBe(false);
+    expect(afterCi({ event: 'pull_request_target' })).toBe(false);
+    expect(afterCi({ head_repository: { full_name: 'mallory/allowlist-drift' } })).toBe(false);
+    expect(afterCi({ head_repository: null })).toBe(false);
+    expect(evaluateGuard(guard, { github: { event_name: 'workflow_dispatch', repository } })).toBe(true);
+  });
+
+  it('deploy runs in the production environment, whose required reviewers the README has you set up', () => {
+    const deploy = read('.github/workflows/deploy.yml');
+    expect(deploy).toMatch(/^ {4}environment: production$/m);
+    const readme = read('README.md');
+    const section = readme.slice(readme.indexOf('### Deploying from GitHub Actions'));
+    expect(section).toMatch(/Required reviewers/);
+    expect(section).toContain('environment:production');
   });
 });
