@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config, type ConfigSource } from '../shared/config.js';
+import { ConfigError, configSourceFromEnv, loadConfig, type Config, type ConfigSource } from '../shared/config.js';
 import { acceptObservation } from '../shared/engine/accept.js';
 import { runCheck } from '../shared/engine/check.js';
 import { selectTargets, UnknownTargetError } from '../shared/engine/context.js';
@@ -100,10 +100,9 @@ async function openStateStore(env: NodeJS.ProcessEnv): Promise<{ store: StateSto
   }
 }
 
-/** An explicit --config wins over the ALLOWLIST_CONFIG setting, which the shell may hold for another purpose. */
+/** The precedence is configSourceFromEnv's: an explicit --config first. */
 function configSource(options: Options, env: NodeJS.ProcessEnv): ConfigSource {
-  if (options.config) return { path: options.config, pathFrom: '--config' };
-  return { inline: env.ALLOWLIST_CONFIG, path: env.ALLOWLIST_CONFIG_PATH };
+  return configSourceFromEnv(env, options.config);
 }
 
 /** Writes and waits for the stream to drain, so a megabyte report through a pipe arrives whole. */

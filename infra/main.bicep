@@ -17,16 +17,8 @@ param location string
 @description('Resource group to create or reuse; default rg-<environment name>.')
 param resourceGroupName string = ''
 
-// The configuration. By default the repository's allowlist-drift.config.json, read when the template is built;
-// ALLOWLIST_CONFIG_BASE64 (azd env) replaces it, base64 so that the JSON survives the parameter file.
-@description('The allowlist-drift configuration as base64 of its JSON; empty: the repository\'s allowlist-drift.config.json.')
-param allowlistConfigBase64 string = ''
-
-@description('GitHub owner (user or organisation) of the firewall repository; replaces "github.owner" of the config when set.')
-param githubOwner string = ''
-
-@description('The firewall repository; replaces "github.repo" of the config when set.')
-param githubRepo string = ''
+// No parameter carries the configuration: the deployed config is the allowlist-drift.config.json that `npm run
+// package` puts in the package (ALLOWLIST_CONFIG_PATH below), so `azd deploy` of an edited config takes effect.
 
 @minLength(3)
 @maxLength(63)
@@ -40,7 +32,7 @@ param outsystemsSchedule string = ''
 param casSchedule string = ''
 
 @secure()
-@description('GitHub fine-grained token (contents, pull requests, issues: write). Stored in Key Vault. Leave empty with a GitHub App.')
+@description('GitHub fine-grained token (contents, pull requests, issues: write), from the azd value ALLOWLIST_GITHUB_TOKEN. Stored in Key Vault. Leave empty with a GitHub App.')
 param githubToken string = ''
 
 @description('GitHub App ID, with the installation ID and the private key (instead of a token).')
@@ -78,12 +70,6 @@ param instanceMemoryMB int = 2048
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
-var configText = empty(allowlistConfigBase64) ? loadTextContent('../allowlist-drift.config.json') : base64ToString(allowlistConfigBase64)
-var configObject = json(configText)
-var githubOverrides = union(empty(githubOwner) ? {} : { owner: githubOwner }, empty(githubRepo) ? {} : { repo: githubRepo })
-var configGithub = contains(configObject, 'github') ? configObject.github : {}
-// ALLOWLIST_CONFIG: the config as given, or with GITHUB_OWNER / GITHUB_REPO in its "github" section.
-var allowlistConfig = empty(githubOverrides) ? configText : string(union(configObject, { github: union(configGithub, githubOverrides) }))
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
@@ -155,7 +141,6 @@ module functionApp 'modules/function-app.bicep' = {
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     stateTableEndpoint: storage.outputs.tableEndpoint
     applicationInsightsConnectionString: monitoring.outputs.connectionString
-    allowlistConfig: allowlistConfig
     allowlistTable: allowlistTable
     outsystemsSchedule: empty(outsystemsSchedule) ? '0 */15 * * * *' : outsystemsSchedule
     casSchedule: empty(casSchedule) ? '0 7 */6 * * *' : casSchedule

@@ -22,14 +22,15 @@ export const APP_SETTINGS: readonly AppSetting[] = [
   {
     name: 'ALLOWLIST_CONFIG',
     description:
-      'the configuration as inline JSON; wins over the file (in Azure: the repository config file, or ALLOWLIST_CONFIG_BASE64 at deploy time)',
+      'the configuration as inline JSON; wins over the file. Not set in Azure, where the config is the file of the deployed package',
     readBy: 'app',
-    azure: true,
+    azure: false,
     local: true,
   },
   {
     name: 'ALLOWLIST_CONFIG_PATH',
-    description: 'config file, relative to the app root; default `allowlist-drift.config.json`',
+    description:
+      'config file, relative to the app root; default `allowlist-drift.config.json` (in Azure: that file of the package, which `azd deploy` replaces)',
     readBy: 'app',
     azure: true,
     local: true,

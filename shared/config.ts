@@ -257,7 +257,16 @@ function unreadableConfigFile(source: ConfigSource, path: string, reason: string
   return `ALLOWLIST_CONFIG_PATH: ${path}: ${reason}; set ALLOWLIST_CONFIG_PATH to the config file, or ALLOWLIST_CONFIG to the config JSON itself`;
 }
 
-export function configSourceFromEnv(env: NodeJS.ProcessEnv): ConfigSource {
+/**
+ * Where the configuration comes from, the first one given winning (README, "Where the config comes from"):
+ *   1. `--config <file>` on the command line: an explicit choice beats what the shell's environment holds;
+ *   2. ALLOWLIST_CONFIG, the config JSON itself (local runs and tests; infra/ does not set it);
+ *   3. ALLOWLIST_CONFIG_PATH, a file relative to the app root;
+ *   4. allowlist-drift.config.json in the app root.
+ * In Azure it is 3, the file of the deployed package, so `azd deploy` of an edited config takes effect.
+ */
+export function configSourceFromEnv(env: NodeJS.ProcessEnv, configFlag?: string): ConfigSource {
+  if (configFlag) return { path: configFlag, pathFrom: '--config' };
   return { inline: env.ALLOWLIST_CONFIG, path: env.ALLOWLIST_CONFIG_PATH };
 }
 

@@ -419,6 +419,22 @@ describe('loadConfig', () => {
     });
     expect(configSourceFromEnv({})).toEqual({ inline: undefined, path: undefined });
   });
+
+  it('takes --config first, then ALLOWLIST_CONFIG, then ALLOWLIST_CONFIG_PATH, then the default file', async () => {
+    const file = (name: string) => join(dir, `${name}.config.json`);
+    for (const name of ['flag', 'setting', 'allowlist-drift']) {
+      await writeFile(file(name), JSON.stringify({ name, targets: [{ id: 'p', type: 'static', entries: ['198.51.100.1'] }] }));
+    }
+    const inline = JSON.stringify({ name: 'inline', targets: [{ id: 'p', type: 'static', entries: ['198.51.100.1'] }] });
+    const nameFrom = async (env: NodeJS.ProcessEnv, flag?: string) =>
+      (await loadConfig({ ...configSourceFromEnv(env, flag), baseDir: dir })).name;
+    const everything = { ALLOWLIST_CONFIG: inline, ALLOWLIST_CONFIG_PATH: 'setting.config.json' };
+    expect(await nameFrom(everything, 'flag.config.json')).toBe('flag');
+    expect(await nameFrom(everything)).toBe('inline');
+    expect(await nameFrom({ ALLOWLIST_CONFIG: '', ALLOWLIST_CONFIG_PATH: 'setting.config.json' })).toBe('setting');
+    expect(await nameFrom({})).toBe('allowlist-drift');
+    expect(configSourceFromEnv(everything, 'flag.config.json')).toEqual({ path: 'flag.config.json', pathFrom: '--config' });
+  });
 });
 
 describe('published JSON Schema and sample config', () => {

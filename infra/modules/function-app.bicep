@@ -12,7 +12,6 @@ param deploymentContainerUrl string
 @description('https://<account>.table.<suffix>: the state store, reached with DefaultAzureCredential.')
 param stateTableEndpoint string
 param applicationInsightsConnectionString string
-param allowlistConfig string
 param allowlistTable string
 param outsystemsSchedule string
 param casSchedule string
@@ -25,8 +24,9 @@ param lifetimeTokenSecretUri string
 param maximumInstanceCount int
 param instanceMemoryMB int
 
+// ALLOWLIST_CONFIG is not set: the deployed config is the package's file ALLOWLIST_CONFIG_PATH names, so an edited
+// config takes effect on `azd deploy` (README, "Where the config comes from").
 var appSettings = {
-  ALLOWLIST_CONFIG: allowlistConfig
   ALLOWLIST_CONFIG_PATH: 'allowlist-drift.config.json'
   ALLOWLIST_STORAGE: stateTableEndpoint
   ALLOWLIST_TABLE: allowlistTable

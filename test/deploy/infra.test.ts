@@ -116,9 +116,10 @@ describe('app settings: one list, held to the code, the templates, the local sam
     expect(sorted(names)).toEqual(sorted(APP_SETTING_NAMES));
   });
 
-  it('in Azure every setting the app reads is set, directly or in its identity-based form', () => {
+  it('in Azure every setting the app reads is set, directly or in its identity-based form, but the inline config', () => {
     const bicep = bicepAppSettings();
-    for (const setting of APP_SETTINGS.filter((s) => s.readBy === 'app')) {
+    // ALLOWLIST_CONFIG would win over the package's config file: see "the deployed config" below.
+    for (const setting of APP_SETTINGS.filter((s) => s.readBy === 'app' && s.name !== 'ALLOWLIST_CONFIG')) {
       const set = bicep.has(setting.name) || bicep.has(`${setting.name}__accountName`);
       expect(set, `${setting.name} set in Azure`).toBe(true);
     }
@@ -179,6 +180,28 @@ describe('app settings: one list, held to the code, the templates, the local sam
     expect(functionApp).toContain("'azd-service-name': 'api'");
     const engines = JSON.parse(read('package.json')).engines.node as string;
     expect(Number(/^>=(\d+)/.exec(engines)?.[1])).toBeLessThanOrEqual(22);
+  });
+});
+
+describe('the deployed config: one place, the file of the package, so azd deploy of an edit takes effect', () => {
+  it('no app setting holds a copy of the config, and ALLOWLIST_CONFIG_PATH names the file the package carries', () => {
+    const bicep = bicepAppSettings();
+    expect(bicep.has('ALLOWLIST_CONFIG')).toBe(false);
+    expect(APP_SETTINGS.find((setting) => setting.name === 'ALLOWLIST_CONFIG')?.azure).toBe(false);
+    expect(bicep.get('ALLOWLIST_CONFIG_PATH')).toBe("'allowlist-drift.config.json'");
+    expect(read('scripts/package.ts')).toMatch(/^const COPIED = \[[^\]]*'allowlist-drift\.config\.json'[^\]]*\];$/m);
+  });
+
+  it('provision reads no config: no template loads the file, decodes one, or takes one as a parameter', () => {
+    for (const file of bicepFiles) {
+      const text = read(file);
+      expect(text, file).not.toMatch(/loadTextContent\([^)]*config[^)]*\)|loadJsonContent\(|base64ToString\(/i);
+      for (const [, name] of text.matchAll(/^param (\w+) /gm))
+        expect(name, `${file}: param ${name}`).not.toMatch(/config|githubOwner|githubRepo/i);
+    }
+    const parameters = read('infra/main.parameters.json');
+    expect(parameters).not.toMatch(/ALLOWLIST_CONFIG|GITHUB_OWNER|GITHUB_REPO/);
+    expect(read('.github/workflows/deploy.yml')).not.toMatch(/ALLOWLIST_CONFIG_BASE64|GITHUB_OWNER|GITHUB_REPO/);
   });
 });
 

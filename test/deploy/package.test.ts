@@ -6,6 +6,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildPackage, listFiles, PACKAGE_MAIN, type Package } from '../../scripts/package.js';
+import { configSourceFromEnv, loadConfig } from '../../shared/config.js';
 import { StateStore } from '../../shared/state/store.js';
 import { programmingModel, registrations } from '../setup/functions-core.js';
 
@@ -86,6 +87,19 @@ describe('npm run package', () => {
     expect(PACKAGE_MAIN).toBe('functions/*.js');
     const names = (folder: string) => entryFiles(folder).map((file) => file.slice(folder.length + 1));
     expect(names(join(built.app, 'functions'))).toEqual(names(join(root, 'dist', 'functions')));
+  });
+
+  it("carries the checkout's config byte for byte, and the app settings infra sets load exactly that file", async () => {
+    const packaged = join(built.app, 'allowlist-drift.config.json');
+    expect(readFileSync(packaged, 'utf8')).toBe(readFileSync(join(root, 'allowlist-drift.config.json'), 'utf8'));
+    // What the function app sees in Azure: the settings of function-app.bicep, the package as its root.
+    const bicep = readFileSync(join(root, 'infra/modules/function-app.bicep'), 'utf8');
+    const path = /^ {2}ALLOWLIST_CONFIG_PATH: '([^']+)'$/m.exec(bicep)?.[1];
+    expect(path).toBe('allowlist-drift.config.json');
+    expect(bicep).not.toMatch(/^ {2}ALLOWLIST_CONFIG:/m);
+    const source = configSourceFromEnv({ ALLOWLIST_CONFIG_PATH: path });
+    const deployed = await loadConfig({ ...source, baseDir: built.app });
+    expect(deployed).toEqual(await loadConfig({ path: join(root, 'allowlist-drift.config.json') }));
   });
 
   it(`stays under ${MAX_ZIP_BYTES / 1024} KiB zipped`, () => {
