@@ -64,6 +64,19 @@ param grantDeployerStateAccess bool = false
 @description('Upper bound of Flex Consumption instances.')
 param maximumInstanceCount int = 40
 
+@description('Comma-separated e-mail addresses the alerts go to (ALERT_EMAIL); empty: the alerts show in the portal only.')
+param alertEmail string = ''
+
+@minValue(1)
+@maxValue(48)
+@description('Alert when no timer run completed without an error for this many hours (ALERT_NO_SUCCESS_HOURS).')
+param alertNoSuccessHours int = 24
+
+@minValue(1)
+@maxValue(365)
+@description('Alert when a held change has waited this many days for its release (ALERT_HOLD_DAYS).')
+param alertHoldDays int = 7
+
 @allowed([512, 2048, 4096])
 @description('Memory of each Flex Consumption instance, in MB.')
 param instanceMemoryMB int = 2048
@@ -151,6 +164,20 @@ module functionApp 'modules/function-app.bicep' = {
     lifetimeTokenSecretUri: keyVault.outputs.lifetimeTokenSecretUri
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    namePrefix: resourceToken
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.id
+    alertEmail: alertEmail
+    noSuccessHours: alertNoSuccessHours
+    holdDays: alertHoldDays
   }
 }
 

@@ -105,6 +105,8 @@ function targetEntry(target: TargetReport, run: RunProperties): RunLogEntry | un
       problems: reasons.length,
       added: target.added.length,
       removed: target.removed.length,
+      // When the held change was first seen: the alert on a hold nobody released reads it (infra/modules/alerts.bicep).
+      ...(target.held ? { heldSince: target.held.since } : {}),
     },
   };
 }

@@ -41,5 +41,6 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 }
 
 output name string = applicationInsights.name
+output id string = applicationInsights.id
 output connectionString string = applicationInsights.properties.ConnectionString
 output workspaceName string = workspace.name

@@ -74,9 +74,11 @@ describe('the lines a check run logs', () => {
           problems: 1,
           added: 0,
           removed: 0,
+          heldSince: report.targets.find((target) => target.id === 'acme-prod')!.held!.since,
         },
       },
     ]);
+    expect(Date.parse(String(ofEvent(lines, 'allowlist-drift.target')[0]!.properties.heldSince))).not.toBeNaN();
     expect(lines.at(-1)).toEqual({
       level: 'information',
       text: 'check done: 2 target(s): 1 ok, 0 partial, 1 held, 0 error; pull request: none',
