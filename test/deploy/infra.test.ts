@@ -201,7 +201,10 @@ describe('the deployed config: one place, the file of the package, so azd deploy
     }
     const parameters = read('infra/main.parameters.json');
     expect(parameters).not.toMatch(/ALLOWLIST_CONFIG|GITHUB_OWNER|GITHUB_REPO/);
-    expect(read('.github/workflows/deploy.yml')).not.toMatch(/ALLOWLIST_CONFIG_BASE64|GITHUB_OWNER|GITHUB_REPO/);
+    const deploy = read('.github/workflows/deploy.yml');
+    const provision = deploy.slice(deploy.indexOf('- name: Provision'), deploy.indexOf('- name: Deploy'));
+    expect(provision).toContain('azd provision');
+    expect(provision).not.toMatch(/ALLOWLIST_CONFIG_BASE64|GITHUB_OWNER|GITHUB_REPO/);
   });
 });
 

@@ -142,6 +142,20 @@ describe('GitHub workflows', () => {
     expect(evaluateGuard(guard, { github: { event_name: 'workflow_dispatch', repository } })).toBe(true);
   });
 
+  it('deploy stops, before anything else, while a variable of an earlier release would be ignored', () => {
+    const deploy = read('.github/workflows/deploy.yml');
+    const steps = deploy.slice(deploy.indexOf('    steps:\n'));
+    expect(steps).toMatch(/^ {4}steps:\n {6}- name: Refuse the variables earlier releases read\n/);
+    for (const [name, kind] of [
+      ['ALLOWLIST_GITHUB_OWNER', 'vars'],
+      ['ALLOWLIST_GITHUB_REPO', 'vars'],
+      ['ALLOWLIST_CONFIG_BASE64', 'secrets'],
+    ]) {
+      expect(steps).toContain(`\${{ ${kind}.${name} }}`);
+    }
+    expect(steps).toContain('test -z "$RETIRED_OWNER$RETIRED_REPO$RETIRED_CONFIG" || {');
+  });
+
   it('deploy runs in the production environment, whose required reviewers the README has you set up', () => {
     const deploy = read('.github/workflows/deploy.yml');
     expect(deploy).toMatch(/^ {4}environment: production$/m);
