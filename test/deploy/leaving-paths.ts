@@ -5,10 +5,11 @@ import ts from 'typescript';
  * Finds path expressions in the repository's own tooling (tests, bench, scripts, configs) that lead out of the
  * repository root: a clone on a GitHub runner has nothing beside it, so such a read passes here and fails there.
  *
- * Code is read with the TypeScript parser, so comments, import specifiers and test data are not mistaken for paths:
- * only the arguments of path builders (`resolve`, `join`, `new URL(..., import.meta.url)`) and of file-system reads
- * count. A path built on `import.meta` or `__dirname` starts at the file's folder; one built on anything else (a root
- * constant, `projectRoot()`, the working directory of an npm script) is taken to start at the repository root.
+ * Code is read with the TypeScript parser, so comments and test data are not mistaken for paths: only module
+ * specifiers, the arguments of path builders (`resolve`, `join`, `new URL(..., import.meta.url)`) and those of
+ * file-system reads count. A path built on `import.meta` or `__dirname` starts at the file's folder; one built on
+ * anything else (a root constant, `projectRoot()`, the working directory of an npm script) is taken to start at the
+ * repository root.
  */
 
 export interface LeavingPath {
@@ -55,6 +56,8 @@ export function leavingPathsInCode(options: { root: string; file: string; text: 
     if ((ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) && SHARED_MATERIAL.test(node.text)) {
       report(node, node.text);
     }
+    const specifier = moduleSpecifier(node);
+    if (specifier?.startsWith('.') && outside(resolve(dirname(file), specifier))) report(node, resolve(dirname(file), specifier));
     if (ts.isCallExpression(node) || ts.isNewExpression(node)) {
       const name = calleeName(node.expression);
       const args = [...(node.arguments ?? [])];
@@ -110,6 +113,15 @@ export function leavingPathsInJson(options: { root: string; file: string; text: 
   };
   walk(JSON.parse(text), false);
   return found;
+}
+
+/** The module an import, a re-export or a dynamic import() names, when written as a string. */
+function moduleSpecifier(node: ts.Node): string | undefined {
+  if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier) {
+    return literalText(node.moduleSpecifier);
+  }
+  if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) return literalText(node.arguments[0]);
+  return undefined;
 }
 
 /** `resolve`, `path.join`, `fs.readFileSync`; an array's `.join` or a promise's `.resolve` is no path builder. */

@@ -72,6 +72,9 @@ describe('the check finds paths that leave the root', () => {
     expect(code('test/a/b.test.ts', 'readFileSync(new URL(`../../../../shared/${name}`, import.meta.url))')).toHaveLength(1);
     expect(code('scripts/x.ts', "join(ROOT, '..')")).toHaveLength(1);
     expect(code('test/a/b.test.ts', "readdirSync('../fixtures')")).toHaveLength(1);
+    expect(code('test/a/b.test.ts', "import { x } from '../../../../shared/x.js';")).toHaveLength(1);
+    expect(code('test/a/b.test.ts', "const m = await import('../../../elsewhere.js');")).toHaveLength(1);
+    expect(code('test/a/b.test.ts', "export { y } from '../../../y.js';")).toHaveLength(1);
   });
 
   it('leaves alone what stays inside: the root itself, imports, HTTP routes, test data, comments', () => {
