@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { approveHeld } from '../../shared/engine/approve.js';
 import { withdrawnMarker } from '../../shared/publish/github.js';
 import { faults } from '../peers/github/index.js';
+import { writeAsFirstRelease } from '../state/first-release.js';
 import { BRANCH, FE1_V4, FE1_V6, FE2_V4, FILES, NEW_V4, startHarness, type Harness } from './harness.js';
 import { lines, serviceTags, tagsWithBaseline } from './held-tags.js';
 
@@ -198,6 +199,25 @@ describe('lifecycle: withdrawals are known by the state', () => {
     expect((await h.state()).config).toMatchObject({ declined: [] });
     expect((await h.state()).config.pullRequest).toBeUndefined();
     expect(h.github.countRequests({ route: /\/timeline$/ })).toBe(0);
+  });
+
+  it('withdraws, recording it, a PR whose state the current release wrote (no withdrawal field)', async () => {
+    await openSecondPullRequest();
+    const { config, targets } = await h.state();
+    for await (const row of h.table.listEntities({ queryOptions: { filter: "PartitionKey eq 'prod'" } })) {
+      await h.table.deleteEntity(row.partitionKey!, row.rowKey!);
+    }
+    const { etag: _config, ...record } = config;
+    expect(record.pullRequest).not.toHaveProperty('withdrawal');
+    await writeAsFirstRelease(h.table, 'prod', { config: record, targets: [...targets.values()].map(({ etag: _etag, ...t }) => t) });
+
+    h.dns.set('fe2.acme.test', { kind: 'answer', a: [FE2_V4] });
+    const withdrawn = await h.run();
+    expect(withdrawn.report.pullRequest).toMatchObject({ action: 'closed', number: 2 });
+    // Lease (read + create), state read, the withdrawal's record, the run's write, lease release.
+    expect(withdrawn.tableRequests).toBe(6);
+    expect(h.github.pullRequest(2).state).toBe('closed');
+    expect((await h.state()).config.pullRequest).toBeUndefined();
   });
 
   it('still finishes a withdrawal the current release posted and closed without recording it (upgrade)', async () => {
