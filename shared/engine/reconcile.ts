@@ -22,7 +22,8 @@ import {
 
 /**
  * The PR lifecycle. Each step reads GitHub, decides, and returns what changed (the PR record to keep, baselines
- * to promote, problems) for the run to store; nothing here writes state.
+ * to promote, problems) for the run to store; nothing here writes state, except that a withdrawal is handed to the
+ * run's `recordWithdrawal` to store before it is announced.
  */
 
 /** What the PR recorded by the last run (open, or declined and watched) turned into since. */
