@@ -155,6 +155,8 @@ describe('lifecycle: a deleted branch', () => {
     const next = await h.run();
     expect(next.report.pullRequest.action).toBe('declined');
     expect(h.github.pullRequests()).toHaveLength(1);
+    // Found closed, once: the PR, its comments (a withdrawal of another name?) and its timeline.
+    expect(next.githubRequests).toBe(3);
   });
 });
 
@@ -195,6 +197,8 @@ describe('lifecycle: withdrawals are known by the state', () => {
 
     const finished = await h.run();
     expect(finished.report.pullRequest).toEqual({ action: 'none' });
+    // The PR, then the delete of the branch still at the recorded head: no comment or timeline is read.
+    expect(finished.githubRequests).toBe(2);
     expect(h.github.refSha(BRANCH)).toBeUndefined();
     expect((await h.state()).config).toMatchObject({ declined: [] });
     expect((await h.state()).config.pullRequest).toBeUndefined();
