@@ -1,5 +1,5 @@
 import type { Policy } from './config.js';
-import { addressCount, classifyAll, familyOf, prefixLengthOf, type Cidr, type IpFamily } from './ipset.js';
+import { addressCount, classifyAll, covers, familyOf, prefixLengthOf, type Cidr, type IpFamily } from './ipset.js';
 import type { Verdict } from './report.js';
 import type { ObservedEntry } from './sources/source.js';
 
@@ -115,15 +115,25 @@ function usualPrefix(family: IpFamily, familyBaseline: readonly Cidr[]): number 
   return Math.min(ORDINARY_PREFIX[family], ...familyBaseline.map(prefixLengthOf));
 }
 
-function broadPrefix({ entries, policy }: GuardInput): Verdict {
+/**
+ * Whether an observed entry is part of the change: an entry the approved baseline already covers was judged when it
+ * was approved, so it holds nothing back again (an approved /15 would otherwise hold its target forever).
+ */
+function isNew(baseline: GuardInput['baseline'], cidr: Cidr): boolean {
+  return baseline === null || !covers(baseline, cidr);
+}
+
+function broadPrefix({ entries, baseline, policy }: GuardInput): Verdict {
   const minimum = { 4: policy.minPrefixLength.ipv4, 6: policy.minPrefixLength.ipv6 } as const;
+  // No approval ever releases a /0, so one is never in a baseline: it is judged wherever it appears.
   const everything = entries.filter((entry) => prefixLengthOf(entry.cidr) === 0).map((entry) => entry.cidr);
   if (everything.length > 0) {
     return hold('broad-prefix', `${nameList(everything)} would allow every address; a /0 is never accepted, not even from the config`);
   }
   const broad = entries
     .filter((entry) => !isConfigured(entry) && prefixLengthOf(entry.cidr) < minimum[familyOf(entry.cidr)])
-    .map((entry) => entry.cidr);
+    .map((entry) => entry.cidr)
+    .filter((cidr) => isNew(baseline, cidr));
   const rule = `public sources may not publish prefixes shorter than /${minimum[4]} (IPv4) or /${minimum[6]} (IPv6)`;
   if (broad.length > 0) {
     return hold(
@@ -134,12 +144,12 @@ function broadPrefix({ entries, policy }: GuardInput): Verdict {
   return pass('broad-prefix', `no /0, and ${rule}`);
 }
 
-function specialRange({ entries }: GuardInput): Verdict {
+function specialRange({ entries, baseline }: GuardInput): Verdict {
   const publicCidrs = entries.filter((entry) => !isConfigured(entry)).map((entry) => entry.cidr);
   const classified = classifyAll(publicCidrs);
   const special = publicCidrs.flatMap((cidr) => {
     const ranges = classified.get(cidr);
-    return ranges ? [{ cidr, ranges }] : [];
+    return ranges && isNew(baseline, cidr) ? [{ cidr, ranges }] : [];
   });
   if (special.length > 0) {
     const named = special.map((found) => `${found.cidr} (${found.ranges.join(', ')})`);

@@ -202,6 +202,23 @@ describe('evaluateGuards', () => {
     expect(verdictOf('special-range', null, [entry('52.1.1.1'), entry('2a05:d018::1')]).outcome).toBe('pass');
   });
 
+  it('judges only what the baseline does not already cover: an approved broad or special entry holds nothing again', () => {
+    const approved = [parseCidr('52.0.0.0/15'), parseCidr('10.9.0.0/16'), parseCidr('52.9.9.9')];
+    const same = [entry('52.0.0.0/15'), entry('10.9.0.0/16'), entry('52.9.9.9')];
+    expect(verdictOf('broad-prefix', approved, same).outcome).toBe('pass');
+    expect(verdictOf('special-range', approved, same).outcome).toBe('pass');
+    // Covered by several approved pieces together is covered too.
+    const halves = [parseCidr('52.0.0.0/16'), parseCidr('52.1.0.0/16')];
+    expect(verdictOf('broad-prefix', halves, [entry('52.0.0.0/15')]).outcome).toBe('pass');
+    // A broader range around the approved one, or new special space beside it, is part of the change.
+    const wider = verdictOf('broad-prefix', approved, [...same, entry('52.0.0.0/14')]);
+    expect([wider.outcome, wider.message]).toEqual(['hold', expect.stringContaining('52.0.0.0/14')]);
+    expect(wider.message).not.toContain('52.0.0.0/15');
+    expect(verdictOf('special-range', approved, [...same, entry('10.8.0.1')]).outcome).toBe('hold');
+    // No approval ever covers a /0.
+    expect(verdictOf('broad-prefix', approved, [...same, entry('0.0.0.0/0')]).outcome).toBe('hold');
+  });
+
   it('exempts configured VPN and static entries from special-range, but not a source that also reports them', () => {
     expect(
       verdictOf('special-range', null, [entry('10.20.0.0/16', { kind: 'vpn' }), entry('192.168.0.0/16', { kind: 'static' })]).outcome,

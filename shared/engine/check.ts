@@ -109,8 +109,13 @@ async function writingRun(
 
   const configRecord: ConfigRecord = {
     ...withPullRequest(stored.config, reading.pullRequest),
-    declined: reading.declined ? [...stored.config.declined, reading.declined] : [...stored.config.declined],
+    declined: [
+      ...stored.config.declined.filter((fingerprint) => fingerprint !== reading.undeclined),
+      ...(reading.declined ? [reading.declined] : []),
+    ],
   };
+  // A write before the run's last one (a withdrawal recorded before its comment) gives the config row a new version.
+  let configEtag = stored.config.etag;
   const {
     drifts,
     proposed,
@@ -128,6 +133,15 @@ async function writingRun(
       drifts,
       proposed,
       openHead: reading.openHead,
+      recordWithdrawal: async (record) => {
+        const { etag: _read, ...withdrawing } = withPullRequest(configRecord, record);
+        const written = await context.store.write(
+          config.name,
+          { config: { ...withdrawing, ...(configEtag !== undefined ? { etag: configEtag } : {}) }, targets: [] },
+          { lease: context.lease },
+        );
+        configEtag = written.configEtag;
+      },
     });
     pullRequest = reconciled.report;
     nextConfig = withPullRequest(configRecord, reconciled.pullRequest);
@@ -143,6 +157,7 @@ async function writingRun(
   const finished: ConfigRecord = {
     ...withoutDashboard,
     ...(shown.record ? { dashboard: shown.record } : {}),
+    ...(configEtag !== undefined ? { etag: configEtag } : {}),
     lastRunId: context.runId,
     lastRunAt: context.now().toISOString(),
   };

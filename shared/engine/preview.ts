@@ -17,7 +17,10 @@ export interface Preview {
  * it (nobody pushed, nothing merged since). Problems a full run would hit while planning (a file that cannot be
  * rendered, say) are reported as that run would report them, not thrown.
  */
-export async function previewPullRequest(context: RunContext, input: Omit<ReconcileInput, 'openHead'>): Promise<Preview> {
+export async function previewPullRequest(
+  context: RunContext,
+  input: Omit<ReconcileInput, 'openHead' | 'recordWithdrawal'>,
+): Promise<Preview> {
   const { config } = context;
   const open = openPullRequest(input.snapshot);
   const gate = publishGate(config, input.snapshot, input.proposed, open?.headSha);

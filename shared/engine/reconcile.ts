@@ -22,12 +22,13 @@ import {
 
 /**
  * The PR lifecycle. Each step reads GitHub, decides, and returns what changed (the PR record to keep, baselines
- * to promote, problems) for the run to store; nothing here writes state.
+ * to promote, problems) for the run to store; nothing here writes state, except that a withdrawal is handed to the
+ * run's `recordWithdrawal` to store before it is announced.
  */
 
-/** What the open PR recorded by the last run turned into since. */
+/** What the PR recorded by the last run (open, or declined and watched) turned into since. */
 export interface PullRequestReading {
-  /** The record to keep: the PR is still open, or reading it failed. Undefined once it was merged or closed. */
+  /** The record to keep: the PR is still open, declined and watched, or reading it failed. Undefined once it is done with. */
   readonly pullRequest: PullRequestRecord | undefined;
   /** The open PR's head as GitHub reported it in this run. */
   readonly openHead?: string;
@@ -35,28 +36,57 @@ export interface PullRequestReading {
   readonly promotions: ReadonlyMap<string, Cidr[]>;
   /** The fingerprint of a proposal people closed without merging. */
   readonly declined?: string;
+  /** The fingerprint of a proposal people took back after declining it (reopened or merged): no longer declined. */
+  readonly undeclined?: string;
   readonly problems: readonly Problem[];
 }
 
+/**
+ * Reads the recorded PR once. What happened last decides: a merge promotes whatever came before it (a decline, a
+ * block, a withdrawal); a close is the tool's own only when the state recorded the withdrawal (or, for a renamed
+ * config or a superseded branch, its comment says so); a close that came from deleting the open PR's branch asks for
+ * the change again; any other close is a decline, and the declined PR is still read by later runs so that a reopen
+ * or a merge of it is seen.
+ */
 export async function readPullRequest(context: RunContext, record: PullRequestRecord | undefined): Promise<PullRequestReading> {
   const none = { promotions: new Map<string, Cidr[]>(), problems: [] };
-  if (record?.state !== 'open' || !context.config.github) return { pullRequest: record, ...none };
+  if (!record || record.state === 'merged' || !context.config.github) return { pullRequest: record, ...none };
   try {
     const github = await context.github();
     const pr = await github.getPullRequest(record.number);
-    if (pr.state === 'open') return { pullRequest: record, openHead: pr.headSha, ...none };
-    if (pr.state === 'closed') {
-      // Our own withdrawal may have stopped half-way (the branch delete failed, the process died): finish it.
-      if (await github.finishWithdrawal(pr.number)) {
-        context.log('info', `PR #${pr.number} was withdrawn by allowlist-drift; its withdrawal is complete`);
-        return { pullRequest: undefined, ...none };
-      }
-      context.log('info', `PR #${pr.number} was closed without merging: that proposal will not be proposed again`);
-      return { pullRequest: undefined, declined: record.fingerprint, ...none };
+    if (pr.state === 'merged') {
+      const promotions = await mergedPromotions(context, record);
+      context.log('info', `PR #${pr.number} was merged: what the base branch now holds of its proposal is the baseline`);
+      return { pullRequest: undefined, promotions, undeclined: record.fingerprint, problems: [] };
     }
-    const promotions = await mergedPromotions(context, record);
-    context.log('info', `PR #${pr.number} was merged: what the base branch now holds of its proposal is the baseline`);
-    return { pullRequest: undefined, promotions, problems: [] };
+    if (record.state === 'closed') {
+      if (pr.state === 'closed') return { pullRequest: record, ...none };
+      context.log('info', `PR #${pr.number} was reopened: it is the open PR again, and its proposal is no longer declined`);
+      return { pullRequest: { ...record, state: 'open' }, openHead: pr.headSha, undeclined: record.fingerprint, ...none };
+    }
+    // Open: a withdrawal that did not get as far as closing it is over; the run decides afresh.
+    const { withdrawal, ...current } = record;
+    if (pr.state === 'open') return { pullRequest: current, openHead: pr.headSha, ...none };
+    if (withdrawal?.number === pr.number) {
+      // Our own withdrawal may have stopped half-way (the branch delete failed, the process died): finish it.
+      await github.finishRecordedWithdrawal(pr, withdrawal.headSha);
+      context.log('info', `PR #${pr.number} was withdrawn by allowlist-drift; its withdrawal is complete`);
+      return { pullRequest: undefined, ...none };
+    }
+    if (await github.finishWithdrawal(pr.number)) {
+      context.log('info', `PR #${pr.number} was withdrawn by allowlist-drift (its comment says so); its withdrawal is complete`);
+      return { pullRequest: undefined, ...none };
+    }
+    if (await github.closedByBranchDeletion(pr.number)) {
+      context.log('info', `PR #${pr.number} was closed by deleting its branch: not a decline, so its change is proposed again`);
+      return { pullRequest: undefined, ...none };
+    }
+    context.log('info', `PR #${pr.number} was closed without merging: that proposal will not be proposed again`);
+    return {
+      pullRequest: { ...current, state: 'closed', updatedAt: context.now().toISOString() },
+      declined: record.fingerprint,
+      ...none,
+    };
   } catch (error) {
     return { pullRequest: record, ...none, problems: [toProblem(error, 'github-error')] };
   }
@@ -102,6 +132,11 @@ export interface ReconcileInput {
   /** Every configured target's entries, as `proposedSets` computed them. */
   readonly proposed: ReadonlyMap<string, Cidr[]>;
   readonly openHead: string | undefined;
+  /**
+   * Stores the open PR's record with its withdrawal before anything is said on GitHub, so that only a close the state
+   * knows is read as the tool's own.
+   */
+  readonly recordWithdrawal: (pullRequest: PullRequestRecord) => Promise<void>;
 }
 
 export interface Reconciliation {
@@ -201,13 +236,15 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
   }
   if (gate.kind === 'hold') return keep(gate.report);
   if (gate.kind === 'withdraw') {
+    const { number, headSha } = gate.open;
+    const withdrawing: PullRequestRecord = { ...gate.open, withdrawal: { number, headSha, at: context.now().toISOString() } };
+    let recorded = false;
     try {
+      await input.recordWithdrawal(withdrawing);
+      recorded = true;
       await (
         await context.github()
-      ).withdraw(
-        { number: gate.open.number, headSha: gate.open.headSha },
-        'The addresses it proposed match the approved baseline again, so no change is needed.',
-      );
+      ).withdraw({ number, headSha }, 'The addresses it proposed match the approved baseline again, so no change is needed.');
       return {
         report: { action: 'closed', number: gate.open.number, url: gate.open.url },
         pullRequest: undefined,
@@ -216,7 +253,9 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
         warnings: [],
       };
     } catch (error) {
-      return keep({ action: 'none', number: gate.open.number, url: gate.open.url }, [toProblem(error, 'github-error')]);
+      // Recorded, the withdrawal stays in the state until a run reads the PR closed (ours) or open (over).
+      const kept = keep({ action: 'none', number, url: gate.open.url }, [toProblem(error, 'github-error')]);
+      return recorded ? { ...kept, pullRequest: withdrawing } : kept;
     }
   }
   const { changed, fingerprint } = gate;

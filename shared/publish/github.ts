@@ -78,12 +78,23 @@ export interface GitHubPublisher {
   readBase(paths: readonly string[]): Promise<BaseFiles>;
   publish(plan: PublishPlan, known?: KnownPullRequest): Promise<PublishResult>;
   /**
-   * The drift went away: explain, close, and delete the branch when only allowlist-drift committed to it. The
-   * comment goes first and carries WITHDRAWN_MARKER, so a run that dies after closing is never read as a decline.
+   * The drift went away: explain, close, and delete the branch when only allowlist-drift committed to it. The caller
+   * records the withdrawal in its state first: the comment's marker (recordedWithdrawalMarker) is not read as one, so a
+   * comment posted before a close that failed never makes a person's later close look like the tool's.
    */
   withdraw(known: { number: number; headSha?: string }, reason: string): Promise<PublishResult>;
-  /** Whether a closed PR was closed by allowlist-drift's own withdrawal; if so, finishes it (deletes our branch). */
+  /**
+   * Whether a closed PR was closed by a withdrawal known by its comment (withdrawnMarker: a renamed config's or a
+   * superseded branch's PR, or a withdrawal by a release that did not record it); if so, finishes it (deletes our branch).
+   */
   finishWithdrawal(number: number): Promise<boolean>;
+  /** Finishes a withdrawal the state recorded: deletes the closed PR's branch when only allowlist-drift committed to it. */
+  finishRecordedWithdrawal(pull: PrSnapshot, knownHead: string): Promise<void>;
+  /**
+   * Whether the closed PR's last close came from its head branch being deleted while it was open (GitHub closes the PR
+   * then), rather than from someone closing it: its timeline shows `head_ref_deleted` before that `closed`.
+   */
+  closedByBranchDeletion(number: number): Promise<boolean>;
   /** Sets the open PR's title and description (one request): for a PR whose files stay but whose text changed. */
   redescribe(number: number, text: { title: string; body: string }): Promise<PublishResult>;
   /** The dashboard issue (one request); undefined when it no longer exists (deleted or transferred). */
@@ -172,9 +183,20 @@ export function withdrawnMarker(configName: string): string {
   return `<!-- allowlist-drift:withdrawn config=${configName} -->`;
 }
 
+/**
+ * In the comment of a withdrawal the config's state records: says the same to people, but is not withdrawnMarker,
+ * so only the state, never the comment, makes a close the tool's own.
+ */
+export function recordedWithdrawalMarker(configName: string): string {
+  return `<!-- allowlist-drift:withdrawn config=${configName} recorded -->`;
+}
+
 const RETRIES = 3;
 /** Open PRs read in one request when looking for this config's PR. */
 const PULLS_PAGE = 100;
+/** Timeline events per request, and the pages read of one PR's timeline (its last close is on the last page). */
+const TIMELINE_PAGE = 100;
+const TIMELINE_PAGES = 10;
 const RATE_LIMIT_RETRIES = 2;
 const MAX_RATE_LIMIT_WAIT_SECONDS = 60;
 
@@ -216,12 +238,13 @@ class OctokitPublisher implements GitHubPublisher {
     return this.counted(() => this.publishPlan(plan, known));
   }
 
-  withdraw(known: { number: number; headSha?: string }, reason: string, owner: string = this.configName): Promise<PublishResult> {
+  withdraw(
+    known: { number: number; headSha?: string },
+    reason: string,
+    marker: string = recordedWithdrawalMarker(this.configName),
+  ): Promise<PublishResult> {
     return this.counted(async () => {
-      await this.comment(
-        known.number,
-        `${reason}\n\nClosed by allowlist-drift (config \`${this.configName}\`).\n\n${withdrawnMarker(owner)}`,
-      );
+      await this.comment(known.number, `${reason}\n\nClosed by allowlist-drift (config \`${this.configName}\`).\n\n${marker}`);
       const closed = await this.api.call(`PATCH pull request #${known.number}`, pullSchema, (o) =>
         o.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', { ...this.repo, pull_number: known.number, state: 'closed' }),
       );
@@ -254,6 +277,34 @@ class OctokitPublisher implements GitHubPublisher {
     );
     await this.deleteBranchIfOurs(pull, undefined);
     return true;
+  }
+
+  async finishRecordedWithdrawal(pull: PrSnapshot, knownHead: string): Promise<void> {
+    await this.deleteBranchIfOurs({ head: { ref: pull.branch, sha: pull.headSha } }, knownHead);
+  }
+
+  async closedByBranchDeletion(number: number): Promise<boolean> {
+    let open = true;
+    let deletedWhileOpen = false;
+    let closedByDeletion = false;
+    for (let page = 1; page <= TIMELINE_PAGES; page++) {
+      const events = await this.api.call(`GET timeline of #${number}`, z.array(timelineEventSchema), (o) =>
+        o.request('GET /repos/{owner}/{repo}/issues/{issue_number}/timeline', {
+          ...this.repo,
+          issue_number: number,
+          per_page: TIMELINE_PAGE,
+          page,
+        }),
+      );
+      for (const { event } of events) {
+        if (event === 'head_ref_deleted') deletedWhileOpen = open;
+        else if (event === 'head_ref_restored') deletedWhileOpen = false;
+        else if (event === 'reopened') [open, deletedWhileOpen] = [true, false];
+        else if (event === 'closed') [open, closedByDeletion] = [false, deletedWhileOpen];
+      }
+      if (events.length < TIMELINE_PAGE) break;
+    }
+    return closedByDeletion;
   }
 
   // --- the dashboard issue (shared/engine/dashboard.ts decides when; each method is one request) ---
@@ -298,7 +349,7 @@ class OctokitPublisher implements GitHubPublisher {
   }
 
   /** A closed PR's branch goes with it when only allowlist-drift committed to it; people's commits are never deleted. */
-  private async deleteBranchIfOurs(pull: Pull, knownHead: string | undefined): Promise<void> {
+  private async deleteBranchIfOurs(pull: Pick<Pull, 'head'>, knownHead: string | undefined): Promise<void> {
     const headIsOurs = pull.head.sha === knownHead || this.isOurs(await this.gitCommit(pull.head.sha));
     if (headIsOurs) await this.deleteBranch(pull.head.ref);
     else this.log('info', `Kept branch ${pull.head.ref}: its head ${pull.head.sha} was not committed by allowlist-drift.`);
@@ -376,7 +427,7 @@ class OctokitPublisher implements GitHubPublisher {
         await this.withdraw(
           { number: pull.number },
           `allowlist-drift now proposes these files as config \`${this.configName}\` (renamed from \`${marker.configName}\`); this pull request is superseded.`,
-          marker.configName,
+          withdrawnMarker(marker.configName),
         );
         notes.push(
           `Closed pull request #${pull.number} of config ${marker.configName}, which names the same files: the config was renamed.`,
@@ -398,6 +449,7 @@ class OctokitPublisher implements GitHubPublisher {
       await this.withdraw(
         { number: pull.number },
         `allowlist-drift now proposes its changes from branch \`${this.branch}\`; this pull request from \`${pull.head.ref}\` is superseded.`,
+        withdrawnMarker(this.configName),
       );
       notes.push(`Closed pull request #${pull.number} from branch ${pull.head.ref}, superseded by branch ${this.branch}.`);
     }
@@ -824,6 +876,8 @@ function dashboardIssue(issue: z.infer<typeof issueSchema>): DashboardIssue {
 }
 
 const commentSchema = z.object({ id: z.number(), body: z.string().nullable().optional() });
+/** Only the kind of each timeline event is read; committed and some other events carry none. */
+const timelineEventSchema = z.object({ event: z.string().optional() });
 const contentSchema = z.object({
   type: z.literal('file', 'a file (not a directory or link)'),
   encoding: z.string(),

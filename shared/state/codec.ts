@@ -104,6 +104,8 @@ const storedConfig = z.object({
       updatedAt: z.string(),
       blockedNotice: z.string().optional(),
       textFingerprint: z.string().optional(),
+      // Optional: records of earlier releases have none, and an earlier release reading this one drops it.
+      withdrawal: z.object({ number: z.number().int().positive(), headSha: z.string(), at: z.string() }).optional(),
     })
     .optional(),
   dashboard: z

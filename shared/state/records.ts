@@ -89,6 +89,7 @@ export interface PullRequestRecord {
   branch: string;
   headSha: string;
   fingerprint: string;
+  /** 'closed': a PR people declined, kept so that a later reopen or merge of it is seen. */
   state: 'open' | 'merged' | 'closed';
   proposal: Record<string, Cidr[]>;
   updatedAt: string;
@@ -99,6 +100,19 @@ export interface PullRequestRecord {
    * count) refreshes the body even when the files stay the same. Absent in records written before it existed.
    */
   textFingerprint?: string;
+  /**
+   * Set before the tool's withdrawal comment is posted, and kept until the PR is read closed: a close the state
+   * records is the tool's own; any other close of this PR is a person's decline. Absent in records of earlier releases.
+   */
+  withdrawal?: WithdrawalRecord;
+}
+
+/** The tool's own withdrawal of a PR, recorded before anything is said or done on GitHub. */
+export interface WithdrawalRecord {
+  number: number;
+  /** The head the tool saw when it withdrew: the branch is deleted only if it still points there or at its own commit. */
+  headSha: string;
+  at: string;
 }
 
 export interface DashboardRecord {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../shared/config.js';
 import { runCheck } from '../../shared/engine/check.js';
-import { readPullRequestMarker, withdrawnMarker } from '../../shared/publish/github.js';
+import { readPullRequestMarker, recordedWithdrawalMarker, withdrawnMarker } from '../../shared/publish/github.js';
 import { faults } from '../peers/github/index.js';
 import { fastPublisher } from '../support.js';
 import { BRANCH, TOKEN, startHarness, type Harness } from './harness.js';
@@ -94,7 +94,7 @@ describe('people and faults on GitHub', () => {
     const cut = await h.run();
     expect(cut.report.errors.map((e) => e.code)).toEqual(['github-error']);
     expect(h.github.pullRequest(2).state).toBe('closed');
-    expect(h.github.pullRequest(2).comments.at(-1)!.body).toContain(withdrawnMarker('prod'));
+    expect(h.github.pullRequest(2).comments.at(-1)!.body).toContain(recordedWithdrawalMarker('prod'));
     expect(h.github.refSha(BRANCH)).toBeDefined();
 
     const finished = await h.run();

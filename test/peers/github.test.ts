@@ -120,6 +120,46 @@ describe('GitHub peer', () => {
     expect(peer.violations).toEqual([]);
   });
 
+  it('lists a pull request’s closes, reopens, merge and branch deletions on its timeline, and closes it with its branch', async () => {
+    const base = peer.refSha('main')!;
+    const branchWith = async (name: string, content: string) => {
+      const { data: tree } = await octokit.rest.git.createTree({
+        ...repo(),
+        base_tree: peer.commit(base).tree,
+        tree: [{ path: `${name}.txt`, mode: '100644', type: 'blob', content }],
+      });
+      const { data: commit } = await octokit.rest.git.createCommit({ ...repo(), message: name, tree: tree.sha, parents: [base] });
+      await octokit.rest.git.createRef({ ...repo(), ref: `refs/heads/${name}`, sha: commit.sha });
+      return (await octokit.rest.pulls.create({ ...repo(), title: name, head: name, base: 'main' })).data.number;
+    };
+    const events = async (number: number) =>
+      (await octokit.rest.issues.listEventsForTimeline({ ...repo(), issue_number: number, per_page: 100 })).data.map((e) =>
+        'event' in e ? [e.event, 'actor' in e ? e.actor?.login : undefined] : [],
+      );
+
+    const merged = await branchWith('timeline-merged', 'm');
+    peer.closePullRequest(merged);
+    await octokit.rest.pulls.update({ ...repo(), pull_number: merged, state: 'open' });
+    peer.mergePullRequest(merged);
+    expect(await events(merged)).toEqual([
+      ['closed', 'octocat'],
+      ['reopened', peer.botLogin],
+      ['merged', 'octocat'],
+      ['closed', 'octocat'],
+    ]);
+
+    const deleted = await branchWith('timeline-deleted', 'd');
+    peer.deleteBranch('timeline-deleted');
+    expect((await octokit.rest.pulls.get({ ...repo(), pull_number: deleted })).data.state).toBe('closed');
+    expect(await events(deleted)).toEqual([
+      ['head_ref_deleted', 'octocat'],
+      ['closed', 'octocat'],
+    ]);
+    expect(() => peer.reopenPullRequest(deleted)).toThrow(/head branch/);
+    await expect(octokit.rest.issues.listEventsForTimeline({ ...repo(), issue_number: 999 })).rejects.toMatchObject({ status: 404 });
+    expect(peer.violations).toEqual([]);
+  });
+
   it('creates, reads and edits issues numbered with pull requests, and keeps a person’s close and edits', async () => {
     const before = peer.nextNumber();
     const { data: created } = await octokit.rest.issues.create({ ...repo(), title: 'Dashboard', body: 'one\n- [ ] box' });

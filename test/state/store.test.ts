@@ -18,6 +18,7 @@ import {
   withoutEtag,
 } from './records.js';
 import { rejection } from '../support.js';
+import { writeAsFirstRelease } from './first-release.js';
 
 describe('StateStore round trips', () => {
   it('reads a config that was never written as empty defaults, in one request', async () => {
@@ -102,6 +103,34 @@ describe('StateStore round trips', () => {
     expect(withoutEtag(read)).toEqual(record);
     // The copy of an observation that is also the last good one must not be shared with it.
     expect(read.lastGood).not.toBe(read.observation);
+  });
+
+  it('reads a PR record of the current release (no withdrawal) as it was, and keeps a withdrawal written beside it', async () => {
+    const { store, raw } = await freshStore();
+    // As the current release writes it: open, blocked once, its text fingerprint, no withdrawal field. A config of at
+    // most 98 targets keeps the first release's row layout, so only the record's body is the current release's.
+    const pullRequest = {
+      number: 7,
+      url: 'https://github.com/contoso/network/pull/7',
+      branch: 'allowlist-drift/prod',
+      headSha: 'a'.repeat(40),
+      fingerprint: '0123456789abcdef',
+      state: 'open' as const,
+      proposal: { 'acme-prod': [parseCidr('52.16.1.10')] },
+      updatedAt: '2025-11-07T11:00:00.000Z',
+      blockedNotice: 'b'.repeat(40),
+      textFingerprint: 'fedcba9876543210',
+    };
+    const current = { configName: 'prod', pullRequest, declined: ['1111111111111111'], lastRunId: 'run-1' };
+    await writeAsFirstRelease(raw, 'prod', { config: current, targets: [] });
+
+    const read = await store.read('prod');
+    expect(withoutEtag(read.config)).toEqual(current);
+    expect(read.config.pullRequest!.withdrawal).toBeUndefined();
+
+    const withdrawal = { number: 7, headSha: 'a'.repeat(40), at: '2025-11-08T00:00:00.000Z' };
+    await store.write('prod', { config: { ...read.config, pullRequest: { ...pullRequest, withdrawal } }, targets: [] });
+    expect((await store.read('prod')).config.pullRequest).toEqual({ ...pullRequest, withdrawal });
   });
 
   it('keeps only the 20 most recent declined fingerprints, without duplicates', async () => {

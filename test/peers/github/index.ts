@@ -7,12 +7,12 @@ import { GitStore, type PeerCommit } from './git-store.js';
 import { openApi, type Call, type OpenApi } from './openapi.js';
 import { OPERATIONS } from './operations/index.js';
 import { notFound, type Reply } from './replies.js';
-import type { GitHubPeerOptions, PeerIssue, PeerPullRequest, RecordedRequest, Violation } from './types.js';
+import type { GitHubPeerOptions, PeerIssue, PeerPullRequest, PeerTimelineEvent, RecordedRequest, Violation } from './types.js';
 import { API_PREFIX, GREEDY_PARAMETER, flatHeaders, readBody, safeDecode, send } from './wire.js';
 
 export { faults, type FaultMatch, type FaultOptions, type FaultResponse } from './faults.js';
 export type { PeerCommit } from './git-store.js';
-export type { GitHubPeerOptions, PeerIssue, PeerPullRequest, RecordedRequest, Violation } from './types.js';
+export type { GitHubPeerOptions, PeerIssue, PeerPullRequest, PeerTimelineEvent, RecordedRequest, Violation } from './types.js';
 
 /**
  * A stand-in for the GitHub REST API for one repository, on 127.0.0.1.
@@ -45,6 +45,8 @@ export class GitHubPeer {
   readonly auth: PeerAuth;
   private readonly pulls: PeerPullRequest[] = [];
   private readonly issueList: PeerIssue[] = [];
+  /** Pull request number -> its state changes and branch deletions, oldest first (the timeline API serves them). */
+  private readonly events = new Map<number, PeerTimelineEvent[]>();
   private readonly pendingFaults = new FaultQueue();
   private clock = Date.parse('2025-01-01T00:00:00Z');
   private nextId = 1000;
@@ -200,15 +202,49 @@ export class GitHubPeer {
     for (const [path, blob] of after) if (before.get(path) !== blob) changed[path] = this.git.blob(blob)!;
     const sha = this.git.commitOnBranch(pull.baseRef, changed, `${pull.title} (#${number})`, HUMAN_LOGIN);
     Object.assign(pull, { state: 'closed', merged: true, mergedAt: this.now(), closedAt: this.now(), updatedAt: this.now() });
+    // GitHub's timeline shows a merge as "merged" followed by "closed".
+    this.recordEvent(number, 'merged', HUMAN_LOGIN);
+    this.recordEvent(number, 'closed', HUMAN_LOGIN);
     return sha;
   }
 
-  closePullRequest(number: number): void {
-    Object.assign(this.pullRequest(number), { state: 'closed', closedAt: this.now(), updatedAt: this.now() });
+  closePullRequest(number: number, login = HUMAN_LOGIN): void {
+    const pull = this.pullRequest(number);
+    if (pull.state === 'closed') return;
+    Object.assign(pull, { state: 'closed', closedAt: this.now(), updatedAt: this.now() });
+    this.recordEvent(number, 'closed', login);
   }
 
-  deleteBranch(branch: string): void {
+  /** A person reopens a closed, unmerged pull request; GitHub refuses while its head branch is gone. */
+  reopenPullRequest(number: number, login = HUMAN_LOGIN): void {
+    const pull = this.pullRequest(number);
+    if (pull.state === 'open' || pull.merged) throw new Error(`pull request #${number} cannot be reopened`);
+    if (this.git.ref(`heads/${pull.headRef}`) === undefined) throw new Error(`the head branch of #${number} was deleted`);
+    Object.assign(pull, { state: 'open', closedAt: null, updatedAt: this.now(), headSha: this.git.ref(`heads/${pull.headRef}`)! });
+    this.recordEvent(number, 'reopened', login);
+  }
+
+  /** A person deletes a branch; as on GitHub, an open pull request from it is closed with it. */
+  deleteBranch(branch: string, login = HUMAN_LOGIN): void {
     this.git.setRef(`heads/${branch}`, undefined);
+    this.branchDeleted(branch, login);
+  }
+
+  /** A branch is gone: each pull request from it shows the deletion, and an open one is closed, as GitHub does. */
+  branchDeleted(branch: string, login: string): void {
+    for (const pull of this.pulls.filter((p) => p.headRef === branch && !p.merged)) {
+      this.recordEvent(pull.number, 'head_ref_deleted', login);
+      this.closePullRequest(pull.number, login);
+    }
+  }
+
+  /** The pull request's timeline, oldest first. */
+  timeline(number: number): readonly PeerTimelineEvent[] {
+    return this.events.get(number) ?? [];
+  }
+
+  recordEvent(number: number, event: PeerTimelineEvent['event'], actor: string): void {
+    this.events.set(number, [...this.timeline(number), { id: this.newId(), event, actor, createdAt: this.now() }]);
   }
 
   // --- HTTP ----------------------------------------------------------------------------------------------

@@ -54,6 +54,14 @@ export interface PeerPullRequest {
   comments: Array<{ id: number; body: string; user: string }>;
 }
 
+/** One entry of a pull request's timeline: what happened to it, who did it, and when, in the order it happened. */
+export interface PeerTimelineEvent {
+  id: number;
+  event: 'closed' | 'reopened' | 'merged' | 'head_ref_deleted';
+  actor: string;
+  createdAt: string;
+}
+
 /** An issue that is not a pull request (the drift dashboard); numbered with pull requests, as on GitHub. */
 export interface PeerIssue {
   number: number;

@@ -78,6 +78,7 @@ export const gitOperations: Record<string, Operation> = {
   'git/delete-ref': (peer, { params }) => {
     if (!peer.git.ref(params.ref!)) return validationFailed('Reference does not exist');
     peer.git.setRef(params.ref!, undefined);
+    if (params.ref!.startsWith('heads/')) peer.branchDeleted(params.ref!.slice('heads/'.length), peer.botLogin);
     return { status: 204 };
   },
 };

@@ -4,6 +4,7 @@ import { issuesOperations } from './issues.js';
 import type { Operation } from './operation.js';
 import { pullsOperations } from './pulls.js';
 import { reposOperations } from './repos.js';
+import { timelineOperations } from './timeline.js';
 import { usersOperations } from './users.js';
 
 export type { Input, Operation } from './operation.js';
@@ -15,5 +16,6 @@ export const OPERATIONS: Record<string, Operation> = {
   ...gitOperations,
   ...pullsOperations,
   ...issuesOperations,
+  ...timelineOperations,
   ...usersOperations,
 };

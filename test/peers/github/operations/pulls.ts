@@ -65,8 +65,14 @@ export const pullsOperations: Record<string, Operation> = {
     if (!pull) return notFound();
     if (body.title !== undefined) pull.title = String(body.title);
     if (body.body !== undefined) pull.body = String(body.body);
-    if (body.state === 'closed' && pull.state === 'open') Object.assign(pull, { state: 'closed', closedAt: peer.now() });
-    if (body.state === 'open' && pull.state === 'closed' && !pull.merged) Object.assign(pull, { state: 'open', closedAt: null });
+    if (body.state === 'closed' && pull.state === 'open') {
+      Object.assign(pull, { state: 'closed', closedAt: peer.now() });
+      peer.recordEvent(pull.number, 'closed', peer.botLogin);
+    }
+    if (body.state === 'open' && pull.state === 'closed' && !pull.merged) {
+      Object.assign(pull, { state: 'open', closedAt: null });
+      peer.recordEvent(pull.number, 'reopened', peer.botLogin);
+    }
     pull.updatedAt = peer.now();
     return { status: 200, body: pullBody(peer, pull) };
   },
