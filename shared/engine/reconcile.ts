@@ -36,6 +36,8 @@ export interface PullRequestReading {
   /** The fingerprint of a proposal people closed without merging. */
   readonly declined?: string;
   readonly problems: readonly Problem[];
+  /** A recorded PR that was not the tool's own and was dropped. */
+  readonly warnings?: readonly Problem[];
 }
 
 export async function readPullRequest(context: RunContext, record: PullRequestRecord | undefined): Promise<PullRequestReading> {
@@ -44,7 +46,25 @@ export async function readPullRequest(context: RunContext, record: PullRequestRe
   try {
     const github = await context.github();
     const pr = await github.getPullRequest(record.number);
-    if (pr.state === 'open') return { pullRequest: record, openHead: pr.headSha, ...none };
+    // An earlier release took some PRs for its own by their branch name alone: one it did not open is forgotten.
+    if (!(await github.ownsPullRequest(pr, record))) {
+      const from =
+        pr.headRepo === `${context.config.github.owner}/${context.config.github.repo}` ? '' : ` from ${pr.headRepo ?? 'a deleted fork'}`;
+      return {
+        pullRequest: undefined,
+        promotions: new Map(),
+        problems: [],
+        warnings: [
+          {
+            code: 'foreign-pull-request-dropped',
+            message: `Pull request #${pr.number} by ${pr.author}${from} was recorded as this config's, but allowlist-drift did not open it; it is no longer read, commented on or closed, and its closing is no decline.`,
+          },
+        ],
+      };
+    }
+    // Recorded from now on, so that the PR stays the tool's own after a change of credentials.
+    const known = record.author === undefined ? { ...record, author: pr.author } : record;
+    if (pr.state === 'open') return { pullRequest: known, openHead: pr.headSha, ...none };
     if (pr.state === 'closed') {
       // Our own withdrawal may have stopped half-way (the branch delete failed, the process died): finish it.
       if (await github.finishWithdrawal(pr.number)) {
@@ -226,7 +246,12 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
     const base = await github.readBase(context.config.files.map((file) => file.path));
     const plan = publishPlan(context, input, changed, fingerprint, base);
     const known = open
-      ? { number: open.number, headSha: open.headSha, ...(open.blockedNotice ? { blockedNotice: open.blockedNotice } : {}) }
+      ? {
+          number: open.number,
+          headSha: open.headSha,
+          ...(open.blockedNotice ? { blockedNotice: open.blockedNotice } : {}),
+          ...(open.author ? { author: open.author } : {}),
+        }
       : undefined;
     const result = await github.publish(plan.plan, known);
     // The repository already says what this run proposes: that is the approval, as a merge would be.
@@ -244,6 +269,7 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
           // A blocked PR still carries what we last pushed, not this run's proposal.
           fingerprint: blocked ? open.fingerprint : fingerprint,
           state: 'open',
+          author: pr.author,
           proposal: blocked ? open.proposal : Object.fromEntries(proposed),
           updatedAt: context.now().toISOString(),
           ...(result.action === 'blocked' ? { blockedNotice: pr.headSha } : {}),

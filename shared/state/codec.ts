@@ -104,10 +104,16 @@ const storedConfig = z.object({
       updatedAt: z.string(),
       blockedNotice: z.string().optional(),
       textFingerprint: z.string().optional(),
+      author: z.string().optional(),
     })
     .optional(),
   dashboard: z
-    .object({ number: z.number().int().positive(), state: z.enum(['open', 'closed']), bodyHash: z.string().optional() })
+    .object({
+      number: z.number().int().positive(),
+      state: z.enum(['open', 'closed']),
+      bodyHash: z.string().optional(),
+      author: z.string().optional(),
+    })
     .optional(),
   declined: z.array(z.string()),
   lastRunId: z.string().optional(),

@@ -99,6 +99,11 @@ export interface PullRequestRecord {
    * count) refreshes the body even when the files stay the same. Absent in records written before it existed.
    */
   textFingerprint?: string;
+  /**
+   * The login that opened the PR (the tool's identity then), so that it stays the tool's after a change of
+   * credentials. Absent in records written before it existed.
+   */
+  author?: string;
 }
 
 export interface DashboardRecord {
@@ -108,6 +113,8 @@ export interface DashboardRecord {
   state: 'open' | 'closed';
   /** Hash of the body last written, so the issue is edited only when what it says changes. */
   bodyHash?: string;
+  /** The login that opened the issue (the tool's identity then). Absent in records written before it existed. */
+  author?: string;
 }
 
 export interface ConfigRecord {

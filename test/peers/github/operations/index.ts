@@ -1,4 +1,5 @@
 import { appsOperations } from './apps.js';
+import { collaboratorsOperations } from './collaborators.js';
 import { gitOperations } from './git.js';
 import { issuesOperations } from './issues.js';
 import type { Operation } from './operation.js';
@@ -16,4 +17,5 @@ export const OPERATIONS: Record<string, Operation> = {
   ...pullsOperations,
   ...issuesOperations,
   ...usersOperations,
+  ...collaboratorsOperations,
 };

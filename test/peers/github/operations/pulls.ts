@@ -14,7 +14,7 @@ export const pullsOperations: Record<string, Operation> = {
     const selected = peer
       .pullRequests()
       .filter((p) => state === 'all' || p.state === state)
-      .filter((p) => query.head === undefined || (headOwner === peer.owner && p.headRef === headRef))
+      .filter((p) => query.head === undefined || (headOwner === (p.headRepo ?? peer.owner).split('/')[0] && p.headRef === headRef))
       .filter((p) => query.base === undefined || p.baseRef === query.base)
       .sort((a, b) => (direction === 'desc' ? b.number - a.number : a.number - b.number));
     return { status: 200, body: selected.slice((page - 1) * perPage, page * perPage).map((p) => pullBody(peer, p)) };
