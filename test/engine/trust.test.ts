@@ -114,6 +114,24 @@ describe('trust: pull requests', () => {
     expect(foreign(run.report.warnings).map((w) => w.message)).toEqual([expect.stringContaining(`#${hers} by eve`)]);
   });
 
+  it('an outsider PR whose marker names a config with backticks and a team gets no comment, so no mention', async () => {
+    h = await oneFrontEnd();
+    const eve = new Outsider(h.github, 'eve');
+    const hers = eve.openForkPullRequest({
+      branch: 'patch-1',
+      title: 'Tidy up',
+      body: `<!-- allowlist-drift:pull-request config=x\`@contoso/network-admins\` files=${encodeURIComponent(RULES)} -->`,
+      files: { [RULES]: JSON.stringify(['0.0.0.0/1']) },
+    });
+
+    h.dns.set('fe1.acme.test', { kind: 'answer', a: ['52.1.1.1', '52.1.1.2'] });
+    const run = await h.run();
+    expect(run.report.pullRequest).toMatchObject({ action: 'created', number: hers + 1 });
+    expect(h.github.pullRequest(hers)).toMatchObject({ state: 'open', comments: [] });
+    expect(h.github.pullRequests().flatMap((p) => p.comments)).toEqual([]);
+    expect(foreign(run.report.warnings).map((w) => w.message)).toEqual([expect.stringContaining(`#${hers} by eve`)]);
+  });
+
   it('an outsider’s comment carrying the withdrawn marker does not turn a maintainer’s close into a withdrawal', async () => {
     h = await oneFrontEnd();
     h.dns.set('fe1.acme.test', { kind: 'answer', a: ['52.1.1.1', '52.1.1.2'] });
