@@ -22,7 +22,8 @@ export type { GitHubPeerOptions, PeerIssue, PeerPullRequest, RecordedRequest, Vi
  * `violations` even when the peer's own behaviour would have let it pass.
  *
  * The parts: wire.ts (HTTP plumbing), openapi.ts (routing and validation), auth.ts (tokens and app JWTs),
- * git-store.ts (Git objects and refs), faults.ts (injected failures), operations/ (what each route does, by API area).
+ * git-store.ts (Git objects and refs), faults.ts (injected failures), operations/ (what each route does, by API area),
+ * graphql.ts (a small stand-in for the one GraphQL query the tool sends), outsider.ts (someone without push access).
  */
 
 const HUMAN_LOGIN = 'octocat';
