@@ -270,7 +270,9 @@ class OctokitPublisher implements GitHubPublisher {
   async approver(issueNumber: number, tick: { targetId: string; fingerprint: string }): Promise<string> {
     try {
       const revisions = await this.api.issueRevisions({ ...this.repo, number: issueNumber });
-      return tickedBy(revisions, tick) ?? UNKNOWN_APPROVER;
+      const by = tickedBy(revisions, tick);
+      // The tool only keeps ticks people made: its own edit as the first that shows one means the history is cut short.
+      return by === undefined || sameLogin(by, await this.identity()) ? UNKNOWN_APPROVER : by;
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       this.log('info', `Who ticked ${tick.targetId} on issue #${issueNumber} could not be read (${reason}); recorded as unknown.`);
