@@ -3,9 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { GitHubConfig } from '../../shared/config.js';
 import { renderDashboard, tickedBy, type IssueRevision } from '../../shared/publish/dashboard.js';
 import { createGitHubPublisher } from '../../shared/publish/github.js';
-import { startGitHubPeer, type GitHubPeer } from '../peers/github/index.js';
+import { faults, startGitHubPeer, type GitHubPeer } from '../peers/github/index.js';
 import { Outsider } from '../peers/github/outsider.js';
-import { FAST_GITHUB } from '../support.js';
+import { FAST_GITHUB, rejection } from '../support.js';
 
 /** Who the tool is on GitHub, whose items it takes for its own, and who ticked a box of its dashboard. */
 
@@ -128,6 +128,26 @@ describe('who ticked a box', () => {
     // A history cut short so that the tool's own rewrite is the oldest edit showing the tick: not the tool's approval.
     peer.issue(issue.number).edits = [{ editor: peer.botLogin, editedAt: '2025-01-01T00:00:09Z', body: ticked(DASHBOARD.body) }];
     expect(await github.approver(issue.number, TICK)).toBe('unknown');
+  });
+
+  it('is "unknown" when the GraphQL answer is garbage, and a garbage identity answer is a clear error, asked again next time', async () => {
+    peer = await startGitHubPeer({ token: TOKEN });
+    const github = await publisher();
+    const issue = await github.createIssue({ title: 'Dashboard', body: DASHBOARD.body });
+    peer.editIssue(issue.number, ticked, 'mona');
+    peer.failNext({ method: 'POST', route: '/graphql' }, faults.html());
+    expect(await github.approver(issue.number, TICK)).toBe('unknown');
+    peer.failNext(
+      { method: 'POST', route: '/graphql' },
+      { status: 200, body: { data: { repository: { issue: { userContentEdits: { nodes: 'x' } } } } } },
+    );
+    expect(await github.approver(issue.number, TICK)).toBe('unknown');
+    expect(await github.approver(issue.number, TICK)).toBe('mona');
+
+    const fresh = await publisher();
+    peer.failNext('GET /user', { status: 200, body: { name: 'no login here' } });
+    expect(await rejection(fresh.identity())).toMatchObject({ code: 'github-bad-response' });
+    expect(await fresh.identity()).toBe(peer.botLogin);
   });
 
   it('is the editor of the edit that ticked it, not of a later edit that kept it ticked', () => {
