@@ -185,12 +185,13 @@ async function checkGitHub(probes: DoctorProbes, config: Config, deadlineMs: num
 }
 
 function describeIdentity(identity: GitHubIdentity, github: GitHubConfig): string {
-  if (identity.kind === 'app') return `GitHub App ${identity.who} at ${github.apiUrl}: the installation token exchange succeeded`;
+  const actsAs = `; allowlist-drift acts as ${identity.login} and trusts only what ${identity.login} wrote`;
+  if (identity.kind === 'app') return `GitHub App ${identity.who} at ${github.apiUrl}: the installation token exchange succeeded${actsAs}`;
   const scopes =
     identity.scopes === undefined
       ? 'no OAuth scopes reported (a fine-grained token)'
       : `classic token scopes: ${identity.scopes.join(', ') || 'none'}`;
-  return `GITHUB_TOKEN is accepted by ${github.apiUrl} as ${identity.who} (${scopes})`;
+  return `GITHUB_TOKEN is accepted by ${github.apiUrl} as ${identity.who} (${scopes})${actsAs}`;
 }
 
 /** `kind` is known once the settings were read; a failure before that is about the settings themselves. */

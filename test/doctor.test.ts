@@ -208,10 +208,11 @@ describe('doctor against the local peers', () => {
       try {
         const report = await doctor(configInput(`doctor-app-${readOnly}`, {}, peer), appEnv);
         expect(check(report, 'github-credentials').detail).toMatch(
-          /^GitHub App installation 77 at .*: the installation token exchange succeeded$/,
+          /^GitHub App installation 77 at .*: the installation token exchange succeeded; allowlist-drift acts as allowlist-drift\[bot\] and trusts only what allowlist-drift\[bot\] wrote$/,
         );
         expect(peer.requests.map((r) => `${r.method} ${r.route}`)).toEqual([
           'POST /app/installations/77/access_tokens',
+          'GET /app',
           'GET /repos/contoso/network',
           'GET /repos/contoso/network/branches/main',
         ]);
@@ -393,7 +394,7 @@ describe('the doctor core, with probes standing in', () => {
   function fakeGitHub(overrides: Partial<GitHubProbe>): GitHubProbe {
     return {
       kind: 'token',
-      identity: async () => ({ kind: 'token', who: 'octo' }),
+      identity: async () => ({ kind: 'token', who: 'octo', login: 'octo' }),
       repository: async () => ({ fullName: 'acme/rules', private: true, archived: false, push: true }),
       baseBranch: async () => ({ name: 'main', sha: 'a'.repeat(40) }),
       requests: () => 3,
@@ -411,7 +412,8 @@ describe('the doctor core, with probes standing in', () => {
   it('a classic token without the repo scope, an archived repository, a push permission GitHub does not report', async () => {
     const scopes = await runDoctor({
       ...working,
-      github: async () => fakeGitHub({ identity: async () => ({ kind: 'token', who: 'octo', scopes: ['read:org', 'gist'] }) }),
+      github: async () =>
+        fakeGitHub({ identity: async () => ({ kind: 'token', who: 'octo', login: 'octo', scopes: ['read:org', 'gist'] }) }),
     });
     expect(check(scopes, 'github-permissions')).toMatchObject({ ok: false, fix: expect.stringMatching(/^Give the token the repo scope/) });
     const archived = await runDoctor({

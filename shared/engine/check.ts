@@ -126,7 +126,7 @@ async function writingRun(
   let pullRequest: PullRequestReport = { action: 'none' };
   let nextConfig = configRecord;
   const errors = [...reading.problems];
-  const warnings: Problem[] = [...dashboard.warnings];
+  const warnings: Problem[] = [...(reading.warnings ?? []), ...dashboard.warnings];
   if (errors.length === 0) {
     const reconciled = await reconcilePullRequest(context, {
       snapshot: { config: configRecord, targets: records },
@@ -152,6 +152,9 @@ async function writingRun(
 
   const shown = await updateDashboard(context, { config: nextConfig, records, reading: dashboard });
   warnings.push(...shown.warnings);
+  // Markers in what others wrote on GitHub, met anywhere in this run: each said once, never stored.
+  const used = context.githubIfUsed();
+  if (used) warnings.push(...(await used.then((github) => github.takeWarnings()).catch(() => [])));
   const { dashboard: _previous, ...withoutDashboard } = nextConfig;
   // Fenced: the write renews the lease in the same transaction, so a run that lost its lease cannot write.
   const finished: ConfigRecord = {

@@ -40,6 +40,8 @@ export interface RunContext {
   readonly armCredential?: SourceContext['armCredential'];
   /** The GitHub client, created on first use (a run with nothing to publish never loads Octokit). */
   readonly github: () => Promise<GitHubPublisher>;
+  /** The GitHub client if this run created it, without creating it. */
+  readonly githubIfUsed: () => Promise<GitHubPublisher> | undefined;
 }
 
 /** A run that may write: it holds the config's lease from before the state is read until after it is written. */
@@ -63,6 +65,7 @@ export function runContext(options: Omit<RunOptions, 'trigger' | 'dryRun'>): Run
     log,
     ...(options.armCredential ? { armCredential: options.armCredential } : {}),
     github: () => (publisher ??= connect(options.config)),
+    githubIfUsed: () => publisher,
   };
 }
 

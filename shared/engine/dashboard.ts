@@ -34,13 +34,16 @@ export async function readDashboard(
   const recorded = stored.dashboard;
   if (!context.config.github?.dashboard || !recorded || !anyHeld(records.values())) return NOTHING_READ;
   try {
-    const issue = await (await context.github()).getIssue(recorded.number);
+    const github = await context.github();
+    const issue = await github.getIssue(recorded.number);
     if (!issue) return { ...NOTHING_READ, record: null };
+    // Only a box in the tool's own issue is an approval: people without triage or write access cannot edit it.
+    if (!(await github.ownsIssue(issue, recorded))) return { ...NOTHING_READ, record: null, warnings: [notOwn(issue)] };
     // Reopened by a person: what it shows is stale, so the end of this run writes it again.
     const record: DashboardRecord =
       recorded.state === 'closed' && issue.state === 'open'
-        ? { number: recorded.number, state: 'open' }
-        : { ...recorded, state: issue.state };
+        ? { number: recorded.number, state: 'open', author: issue.author }
+        : { ...recorded, state: issue.state, author: issue.author };
     if (issue.state === 'closed') return { ...NOTHING_READ, record };
     const approvals = new Map<string, Approval>();
     const refused: TickedApproval[] = [];
@@ -50,12 +53,18 @@ export async function readDashboard(
       const held = target?.lastStatus === 'held' ? target.held : undefined;
       if (!target || !held || target.approval?.fingerprint === tick.fingerprint) continue;
       if (held.fingerprint !== tick.fingerprint) refused.push(tick);
-      else approvals.set(tick.targetId, { fingerprint: held.fingerprint, at, source: 'github' });
+      else
+        approvals.set(tick.targetId, {
+          fingerprint: held.fingerprint,
+          at,
+          source: 'github',
+          by: await github.approver(issue.number, tick),
+        });
     }
     for (const [targetId, approval] of approvals) {
       context.log(
         'info',
-        `${targetId}: held change ${approval.fingerprint} approved on the dashboard (#${issue.number}); this run proposes it`,
+        `${targetId}: held change ${approval.fingerprint} approved on the dashboard (#${issue.number}) by ${approval.by}; this run proposes it`,
       );
     }
     return { approvals, refused, record, warnings: [] };
@@ -79,41 +88,92 @@ export async function updateDashboard(
   },
 ): Promise<DashboardUpdate> {
   const { config: stored, records, reading } = input;
-  const known = reading.record === null ? undefined : (reading.record ?? stored.dashboard);
+  let known = reading.record === null ? undefined : (reading.record ?? stored.dashboard);
   if (!context.config.github?.dashboard) return known ? { record: known, warnings: [] } : { warnings: [] };
-  const { title, body } = renderDashboard({
-    configName: context.config.name,
-    targets: context.config.targets.map((target) => dashboardTarget(target.id, target.type, records.get(target.id), context)),
-    ...(stored.pullRequest?.state === 'open' ? { pullRequest: { number: stored.pullRequest.number, url: stored.pullRequest.url } } : {}),
-    refused: reading.refused,
-  });
-  const bodyHash = createHash('sha256').update(body).digest('hex').slice(0, 16);
+  const render = (pending: readonly TickedApproval[] = []) =>
+    renderDashboard({
+      configName: context.config.name,
+      targets: context.config.targets.map((target) => dashboardTarget(target.id, target.type, records.get(target.id), context)),
+      ...(stored.pullRequest?.state === 'open' ? { pullRequest: { number: stored.pullRequest.number, url: stored.pullRequest.url } } : {}),
+      refused: reading.refused,
+      ...(pending.length > 0 ? { pending } : {}),
+    });
+  const { title, body } = render();
+  const bodyHash = hashOf(body);
   if (known?.bodyHash === bodyHash) return { record: known, warnings: [] };
+  const warnings: Problem[] = [];
   try {
     const github = await context.github();
-    const written = (issue: DashboardIssue): DashboardRecord => ({ number: issue.number, state: issue.state, bodyHash });
+    const held = anyHeld(records.values());
+    const written = (issue: DashboardIssue, text: string): DashboardRecord => ({
+      number: issue.number,
+      state: issue.state,
+      bodyHash: hashOf(text),
+      author: issue.author,
+    });
+    /** The body to write over `current`: boxes ticked there since this run read them stay ticked. */
+    const over = (current: DashboardIssue) => {
+      const pending = held ? stillPending(current.body, records) : [];
+      return pending.length > 0 ? render(pending).body : body;
+    };
     if (known) {
-      // Closed and not read this run: one read, so that a dashboard a person reopened comes back to life.
-      const state = known.state === 'closed' && reading.record === undefined ? (await github.getIssue(known.number))?.state : known.state;
-      if (state === undefined) return { warnings: [] }; // gone: opened again when something is next held
-      // Remembering what it would show now keeps a closed dashboard from costing a read on every run.
-      if (state === 'closed') return { record: { ...known, state, bodyHash }, warnings: [] };
-      const edited = await github.editIssueBody(known.number, body);
-      return edited ? { record: written(edited), warnings: [] } : { warnings: [] }; // gone, as above
+      // Read right before the edit while something is held, so that a box ticked during this run is not lost;
+      // closed and not read this run, so that a dashboard a person reopened comes back to life; and a record of
+      // an earlier release (no author) once, to know that the issue is the tool's own.
+      const mustRead = known.state === 'closed' ? reading.record === undefined : held || known.author === undefined;
+      const issue = mustRead ? await github.getIssue(known.number) : undefined;
+      if (mustRead && !issue) return { warnings }; // gone: opened again when something is next held
+      if (issue && !(await github.ownsIssue(issue, known))) {
+        warnings.push(notOwn(issue));
+        known = undefined;
+      } else {
+        const state = issue?.state ?? known.state;
+        const author = issue?.author ?? known.author;
+        // Remembering what it would show now keeps a closed dashboard from costing a read on every run.
+        if (state === 'closed') return { record: { ...known, state, bodyHash, ...(author ? { author } : {}) }, warnings };
+        const text = issue ? over(issue) : body;
+        const edited = await github.editIssueBody(known.number, text);
+        return edited ? { record: written(edited, text), warnings } : { warnings }; // gone, as above
+      }
     }
-    if (!anyHeld(records.values())) return { warnings: [] };
+    if (!held) return { warnings };
     const found = await github.findIssue(dashboardMarker(context.config.name));
-    if (found?.state === 'closed') return { record: { number: found.number, state: 'closed', bodyHash }, warnings: [] };
+    if (found?.state === 'closed') {
+      return { record: { number: found.number, state: 'closed', bodyHash, author: found.author }, warnings };
+    }
     if (found) {
-      const current = found.body === body ? found : await github.editIssueBody(found.number, body);
-      return current ? { record: written(current), warnings: [] } : { warnings: [] };
+      const text = over(found);
+      const current = found.body === text ? found : await github.editIssueBody(found.number, text);
+      return current ? { record: written(current, text), warnings } : { warnings };
     }
     const created = await github.createIssue({ title, body });
     context.log('info', `Opened the drift dashboard, issue #${created.number}`);
-    return { record: written(created), warnings: [] };
+    return { record: written(created, body), warnings };
   } catch (error) {
-    return { ...(known ? { record: known } : {}), warnings: [dashboardProblem(error)] };
+    return { ...(known ? { record: known } : {}), warnings: [...warnings, dashboardProblem(error)] };
   }
+}
+
+function hashOf(body: string): string {
+  return createHash('sha256').update(body).digest('hex').slice(0, 16);
+}
+
+/** Boxes ticked for the change still held and not yet approved: a person ticked them after this run read the issue. */
+function stillPending(body: string, records: ReadonlyMap<string, TargetRecord>): TickedApproval[] {
+  return tickedApprovals(body).filter((tick) => {
+    const record = records.get(tick.targetId);
+    return (
+      record?.lastStatus === 'held' && record.held?.fingerprint === tick.fingerprint && record.approval?.fingerprint !== tick.fingerprint
+    );
+  });
+}
+
+/** The state named an issue as the dashboard that the tool did not open (an earlier release adopted it): dropped. */
+function notOwn(issue: DashboardIssue): Problem {
+  return {
+    code: 'foreign-dashboard-dropped',
+    message: `Issue #${issue.number} by ${issue.author} was recorded as the drift dashboard, but allowlist-drift did not open it; it is no longer read or edited, and the tool opens its own when something is next held.`,
+  };
 }
 
 function dashboardTarget(id: string, type: string, record: TargetRecord | undefined, context: WritingRunContext): DashboardTarget {

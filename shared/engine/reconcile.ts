@@ -39,6 +39,8 @@ export interface PullRequestReading {
   /** The fingerprint of a proposal people took back after declining it (reopened or merged): no longer declined. */
   readonly undeclined?: string;
   readonly problems: readonly Problem[];
+  /** A recorded PR that was not the tool's own and was dropped. */
+  readonly warnings?: readonly Problem[];
 }
 
 /**
@@ -54,18 +56,36 @@ export async function readPullRequest(context: RunContext, record: PullRequestRe
   try {
     const github = await context.github();
     const pr = await github.getPullRequest(record.number);
-    if (pr.state === 'merged') {
-      const promotions = await mergedPromotions(context, record);
-      context.log('info', `PR #${pr.number} was merged: what the base branch now holds of its proposal is the baseline`);
-      return { pullRequest: undefined, promotions, undeclined: record.fingerprint, problems: [] };
+    // An earlier release took some PRs for its own by their branch name alone: one it did not open is forgotten.
+    if (!(await github.ownsPullRequest(pr, record))) {
+      const from =
+        pr.headRepo === `${context.config.github.owner}/${context.config.github.repo}` ? '' : ` from ${pr.headRepo ?? 'a deleted fork'}`;
+      return {
+        pullRequest: undefined,
+        promotions: new Map(),
+        problems: [],
+        warnings: [
+          {
+            code: 'foreign-pull-request-dropped',
+            message: `Pull request #${pr.number} by ${pr.author}${from} was recorded as this config's, but allowlist-drift did not open it; it is no longer read, commented on or closed, and its closing is no decline.`,
+          },
+        ],
+      };
     }
-    if (record.state === 'closed') {
-      if (pr.state === 'closed') return { pullRequest: record, ...none };
+    // Recorded from now on, so that the PR stays the tool's own after a change of credentials.
+    const known = record.author === undefined ? { ...record, author: pr.author } : record;
+    if (pr.state === 'merged') {
+      const promotions = await mergedPromotions(context, known);
+      context.log('info', `PR #${pr.number} was merged: what the base branch now holds of its proposal is the baseline`);
+      return { pullRequest: undefined, promotions, undeclined: known.fingerprint, problems: [] };
+    }
+    if (known.state === 'closed') {
+      if (pr.state === 'closed') return { pullRequest: known, ...none };
       context.log('info', `PR #${pr.number} was reopened: it is the open PR again, and its proposal is no longer declined`);
-      return { pullRequest: { ...record, state: 'open' }, openHead: pr.headSha, undeclined: record.fingerprint, ...none };
+      return { pullRequest: { ...known, state: 'open' }, openHead: pr.headSha, undeclined: known.fingerprint, ...none };
     }
     // Open: a withdrawal that did not get as far as closing it is over; the run decides afresh.
-    const { withdrawal, ...current } = record;
+    const { withdrawal, ...current } = known;
     if (pr.state === 'open') return { pullRequest: current, openHead: pr.headSha, ...none };
     if (withdrawal?.number === pr.number) {
       // Our own withdrawal may have stopped half-way (the branch delete failed, the process died): finish it.
@@ -265,7 +285,12 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
     const base = await github.readBase(context.config.files.map((file) => file.path));
     const plan = publishPlan(context, input, changed, fingerprint, base);
     const known = open
-      ? { number: open.number, headSha: open.headSha, ...(open.blockedNotice ? { blockedNotice: open.blockedNotice } : {}) }
+      ? {
+          number: open.number,
+          headSha: open.headSha,
+          ...(open.blockedNotice ? { blockedNotice: open.blockedNotice } : {}),
+          ...(open.author ? { author: open.author } : {}),
+        }
       : undefined;
     const result = await github.publish(plan.plan, known);
     // The repository already says what this run proposes: that is the approval, as a merge would be.
@@ -283,6 +308,7 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
           // A blocked PR still carries what we last pushed, not this run's proposal.
           fingerprint: blocked ? open.fingerprint : fingerprint,
           state: 'open',
+          author: pr.author,
           proposal: blocked ? open.proposal : Object.fromEntries(proposed),
           updatedAt: context.now().toISOString(),
           ...(result.action === 'blocked' ? { blockedNotice: pr.headSha } : {}),

@@ -29,6 +29,8 @@ export interface DashboardInput {
   readonly pullRequest?: { readonly number: number; readonly url: string };
   /** Boxes ticked for a change that is no longer the held one: refused, and the body says so. */
   readonly refused?: readonly TickedApproval[];
+  /** Boxes a person ticked while the run was working: they stay ticked, and the next run reads them. */
+  readonly pending?: readonly TickedApproval[];
 }
 
 /** A ticked checkbox: a person's approval of one held change. */
@@ -64,7 +66,10 @@ export function renderDashboard(input: DashboardInput): { title: string; body: s
   const held = input.targets.filter((t) => t.held);
   if (held.length > 0) {
     lines.push('### Held changes', '');
-    for (const target of held) lines.push(...heldLines(target, target.held!), '');
+    for (const target of held) {
+      const pending = (input.pending ?? []).some((t) => t.targetId === target.id && t.fingerprint === target.held!.fingerprint);
+      lines.push(...heldLines(target, target.held!, pending), '');
+    }
   }
   const refused = input.refused ?? [];
   if (refused.length > 0) {
@@ -108,11 +113,38 @@ export function tickedApprovals(body: string): TickedApproval[] {
   });
 }
 
-function heldLines(target: DashboardTarget, held: HeldChange & { readonly verdicts: readonly Verdict[] }): string[] {
+/** One version of an issue's body, as an edit left it, and who made that edit. */
+export interface IssueRevision {
+  readonly editor: string;
+  readonly editedAt: string;
+  readonly body: string;
+}
+
+/** Recorded as the approver when the edit history does not say who ticked the box. */
+export const UNKNOWN_APPROVER = 'unknown';
+
+/**
+ * Who ticked a box: the editor of the edit that ticked it, i.e. the oldest of the latest unbroken run of versions
+ * that show it ticked (the tool's own rewrites keep a tick, so they never count as the one that made it).
+ * Undefined when no version shows the box ticked (the history is cut short or unavailable).
+ */
+export function tickedBy(revisions: readonly IssueRevision[], tick: TickedApproval): string | undefined {
+  const newestFirst = [...revisions].sort((a, b) => b.editedAt.localeCompare(a.editedAt));
+  const shows = (revision: IssueRevision) =>
+    tickedApprovals(revision.body).some((t) => t.targetId === tick.targetId && t.fingerprint === tick.fingerprint);
+  let ticker: IssueRevision | undefined;
+  for (const revision of newestFirst) {
+    if (!shows(revision)) break;
+    ticker = revision;
+  }
+  return ticker?.editor;
+}
+
+function heldLines(target: DashboardTarget, held: HeldChange & { readonly verdicts: readonly Verdict[] }, pending: boolean): string[] {
   const approved = target.approval?.fingerprint === held.fingerprint ? target.approval : undefined;
   const box = approved
     ? `- [x] **${escapeMarkdown(target.id)}**: ${approvalText(approved)}; the next run puts it into the pull request`
-    : `- [ ] **${escapeMarkdown(target.id)}**: approve this change (held since ${escapeMarkdown(held.since)})`;
+    : `- [${pending ? 'x' : ' '}] **${escapeMarkdown(target.id)}**: approve this change (held since ${escapeMarkdown(held.since)})`;
   const stale =
     target.approval && !approved
       ? [`  - the approval of ${target.approval.fingerprint} was for an earlier change; it does not release this one`]

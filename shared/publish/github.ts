@@ -5,6 +5,7 @@ import type { GitHubConfig } from '../config.js';
 import type { Log } from '../log.js';
 import { describe } from '../net/http.js';
 import { AllowlistError } from '../problem.js';
+import { tickedBy, UNKNOWN_APPROVER, type IssueRevision } from './dashboard.js';
 import { credentialsFromEnv, redact, secretsOf, type GitHubCredentials } from './github-auth.js';
 import { octokitLogger } from './octokit-log.js';
 import { MAX_BODY_CHARS } from './pr-text.js';
@@ -43,6 +44,10 @@ export interface PrSnapshot {
   state: 'open' | 'closed' | 'merged';
   headSha: string;
   branch: string;
+  /** Who opened it (GitHub's login; "ghost" for a deleted account). */
+  author: string;
+  /** `owner/repo` of the head branch; null when its fork was deleted. */
+  headRepo: string | null;
 }
 
 export type PublishAction = 'created' | 'updated' | 'unchanged' | 'closed' | 'none' | 'blocked';
@@ -68,6 +73,13 @@ export interface KnownPullRequest {
   headSha: string;
   /** Head sha a "blocked" notice was already posted for. */
   blockedNotice?: string;
+  /** Who opened it, as the state recorded at creation; absent in records of releases before it was recorded. */
+  author?: string;
+}
+
+/** What the state recorded of an item the tool created: `author` is absent in records of earlier releases. */
+export interface RecordedItem {
+  readonly author?: string;
 }
 
 export interface GitHubPublisher {
@@ -86,6 +98,7 @@ export interface GitHubPublisher {
   /**
    * Whether a closed PR was closed by a withdrawal known by its comment (withdrawnMarker: a renamed config's or a
    * superseded branch's PR, or a withdrawal by a release that did not record it); if so, finishes it (deletes our branch).
+   * Only a marker in a comment the tool's identity (or the PR's author, the tool when it opened it) wrote counts.
    */
   finishWithdrawal(number: number): Promise<boolean>;
   /** Finishes a withdrawal the state recorded: deletes the closed PR's branch when only allowlist-drift committed to it. */
@@ -99,18 +112,41 @@ export interface GitHubPublisher {
   redescribe(number: number, text: { title: string; body: string }): Promise<PublishResult>;
   /** The dashboard issue (one request); undefined when it no longer exists (deleted or transferred). */
   getIssue(number: number): Promise<DashboardIssue | undefined>;
-  /** The issue whose body carries `marker`, among the repository's most recently updated issues (one request). */
+  /**
+   * The tool's own issue whose body carries `marker`, among the repository's most recently updated issues (one
+   * request, and the identity when an issue carries it). Anyone else's issue with the marker is never returned.
+   */
   findIssue(marker: string): Promise<DashboardIssue | undefined>;
   createIssue(text: { title: string; body: string }): Promise<DashboardIssue>;
   /** Replaces an issue's body only: its title and state stay as people left them. */
   /** Undefined when the issue is gone (deleted or transferred). */
   editIssueBody(number: number, body: string): Promise<DashboardIssue | undefined>;
+  /** The login the tool acts as: `GET /user` for a token, `<slug>[bot]` from `GET /app` for an App; asked once. */
+  identity(): Promise<string>;
+  /**
+   * Whether a PR is the tool's own: its head is in the base repository, and it was opened by the author the state
+   * recorded or, without that, by the tool's identity. A record of an earlier release (no author) whose author is
+   * someone else stays the tool's when that author may push to the repository (the credentials before a change
+   * from a token to an App had to): an outsider may not.
+   */
+  ownsPullRequest(pr: PrSnapshot, recorded?: RecordedItem): Promise<boolean>;
+  /** The same for an issue (the dashboard): opened by the recorded author or the tool's identity. */
+  ownsIssue(issue: DashboardIssue, recorded?: RecordedItem): Promise<boolean>;
+  /**
+   * Who ticked a box of the dashboard, from the issue's edit history (GraphQL `userContentEdits`); "unknown" when
+   * the history cannot be read (no GraphQL, an older Enterprise Server) or does not show it.
+   */
+  approver(issueNumber: number, tick: { targetId: string; fingerprint: string }): Promise<string>;
+  /** `foreign-marker` warnings noticed so far in this run, each issue or PR once; taking them empties the list. */
+  takeWarnings(): { code: string; message: string }[];
 }
 
 export interface DashboardIssue {
   number: number;
   state: 'open' | 'closed';
   body: string;
+  /** Who opened it. */
+  author: string;
 }
 
 /** Bottleneck groups of @octokit/plugin-throttling that an Octokit client may be given instead of creating its own. */
@@ -204,21 +240,90 @@ export async function createGitHubPublisher(options: GitHubPublisherOptions): Pr
   const credentials = credentialsFromEnv(options.env);
   const log = options.log ?? (() => {});
   const api = await GitHubApi.connect(options.github, credentials, log, options.tuning ?? {});
-  return new OctokitPublisher(api, options.github, options.configName, log);
+  return new OctokitPublisher(api, options.github, options.configName, log, credentials.kind);
 }
 
 // --- the publishing protocol ---------------------------------------------------------------------------------
 
 class OctokitPublisher implements GitHubPublisher {
   readonly branch: string;
+  private login: Promise<string> | undefined;
+  /** Issue or PR number -> what was said about it, so that each is reported once per run. */
+  private readonly foreign = new Map<number, string>();
+  private readonly taken = new Set<number>();
 
   constructor(
     private readonly api: GitHubApi,
     private readonly config: GitHubConfig,
     private readonly configName: string,
     private readonly log: Log,
+    private readonly kind: GitHubCredentials['kind'],
   ) {
     this.branch = `${config.branchPrefix}${configName}`;
+  }
+
+  // --- whose is it: the tool acts only on what its own identity wrote in the base repository ---
+
+  identity(): Promise<string> {
+    this.login ??= this.api.login(this.kind).catch((error: unknown) => {
+      this.login = undefined;
+      throw error;
+    });
+    return this.login;
+  }
+
+  async ownsPullRequest(pr: PrSnapshot, recorded?: RecordedItem): Promise<boolean> {
+    if (!this.inBase(pr.headRepo)) return false;
+    return this.ownsAuthor(pr.author, recorded);
+  }
+
+  ownsIssue(issue: DashboardIssue, recorded?: RecordedItem): Promise<boolean> {
+    return this.ownsAuthor(issue.author, recorded);
+  }
+
+  takeWarnings(): { code: string; message: string }[] {
+    const warnings = [...this.foreign].filter(([number]) => !this.taken.has(number));
+    for (const [number] of warnings) this.taken.add(number);
+    return warnings.map(([, message]) => ({ code: 'foreign-marker', message }));
+  }
+
+  async approver(issueNumber: number, tick: { targetId: string; fingerprint: string }): Promise<string> {
+    try {
+      const revisions = await this.api.issueRevisions({ ...this.repo, number: issueNumber });
+      const by = tickedBy(revisions, tick);
+      // The tool only keeps ticks people made: its own edit as the first that shows one means the history is cut short.
+      return by === undefined || sameLogin(by, await this.identity()) ? UNKNOWN_APPROVER : by;
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.log('info', `Who ticked ${tick.targetId} on issue #${issueNumber} could not be read (${reason}); recorded as unknown.`);
+      return UNKNOWN_APPROVER;
+    }
+  }
+
+  private async ownsAuthor(author: string, recorded: RecordedItem | undefined): Promise<boolean> {
+    if (recorded?.author !== undefined) return sameLogin(author, recorded.author);
+    if (sameLogin(author, await this.identity())) return true;
+    return recorded !== undefined && (await this.api.mayPush(this.repo, author));
+  }
+
+  /** Whether a PR is the tool's own; found by a search, so only the identity (or the recorded author) counts. */
+  private async isOwnPull(pull: Pull, knownAuthor?: string): Promise<boolean> {
+    if (!this.inBase(pull.head.repo?.full_name ?? null)) return false;
+    const author = loginOf(pull.user);
+    if (knownAuthor !== undefined && sameLogin(author, knownAuthor)) return true;
+    return sameLogin(author, await this.identity());
+  }
+
+  private inBase(headRepo: string | null): boolean {
+    return headRepo !== null && headRepo.toLowerCase() === `${this.config.owner}/${this.config.repo}`.toLowerCase();
+  }
+
+  /** Something someone else wrote carries the tool's marker or branch name: never acted on, reported once. */
+  private noticeForeign(kind: 'issue' | 'pull request' | 'comment on', number: number, author: string, what: string): void {
+    if (this.foreign.has(number)) return;
+    const message = `${kind === 'comment on' ? 'A comment on' : kind === 'issue' ? 'Issue' : 'Pull request'} #${number} by ${author} carries ${what}; allowlist-drift acts only on what its own identity wrote, so it was ignored.`;
+    this.foreign.set(number, message);
+    this.log('info', message);
   }
 
   async getPullRequest(number: number): Promise<PrSnapshot> {
@@ -271,16 +376,27 @@ class OctokitPublisher implements GitHubPublisher {
     const comments = await this.api.call(`GET comments of #${number}`, z.array(commentSchema), (o) =>
       o.request('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', { ...this.repo, issue_number: number, per_page: 100 }),
     );
-    if (!comments.some((c) => (c.body ?? '').includes(withdrawnMarker(this.configName)))) return false;
+    const marked = comments.filter((c) => (c.body ?? '').includes(withdrawnMarker(this.configName)));
+    if (marked.length === 0) return false;
     const pull = await this.api.call(`GET pull request #${number}`, pullSchema, (o) =>
       o.request('GET /repos/{owner}/{repo}/pulls/{pull_number}', { ...this.repo, pull_number: number }),
     );
+    // The PR is the tool's (the caller checked): its author is who the tool was when it opened it.
+    const author = loginOf(pull.user);
+    let ours = marked.some((c) => sameLogin(loginOf(c.user), author));
+    for (const comment of marked) {
+      if (ours) break;
+      if (sameLogin(loginOf(comment.user), await this.identity())) ours = true;
+      else this.noticeForeign('comment on', number, loginOf(comment.user), "allowlist-drift's withdrawal marker");
+    }
+    if (!ours) return false;
     await this.deleteBranchIfOurs(pull, undefined);
     return true;
   }
 
   async finishRecordedWithdrawal(pull: PrSnapshot, knownHead: string): Promise<void> {
-    await this.deleteBranchIfOurs({ head: { ref: pull.branch, sha: pull.headSha } }, knownHead);
+    const repo = pull.headRepo === null ? null : { full_name: pull.headRepo };
+    await this.deleteBranchIfOurs({ number: pull.number, head: { ref: pull.branch, sha: pull.headSha, repo } }, knownHead);
   }
 
   async closedByBranchDeletion(number: number): Promise<boolean> {
@@ -325,8 +441,12 @@ class OctokitPublisher implements GitHubPublisher {
     const issues = await this.api.call('GET issues', z.array(issueSchema), (o) =>
       o.request('GET /repos/{owner}/{repo}/issues', { ...this.repo, state: 'all', sort: 'updated', direction: 'desc', per_page: 100 }),
     );
-    const found = issues.find((issue) => !issue.pull_request && (issue.body ?? '').includes(marker));
-    return found ? dashboardIssue(found) : undefined;
+    for (const issue of issues.filter((i) => !i.pull_request && (i.body ?? '').includes(marker))) {
+      const found = dashboardIssue(issue);
+      if (await this.ownsIssue(found)) return found;
+      this.noticeForeign('issue', found.number, found.author, "allowlist-drift's dashboard marker");
+    }
+    return undefined;
   }
 
   async createIssue(text: { title: string; body: string }): Promise<DashboardIssue> {
@@ -349,14 +469,22 @@ class OctokitPublisher implements GitHubPublisher {
   }
 
   /** A closed PR's branch goes with it when only allowlist-drift committed to it; people's commits are never deleted. */
-  private async deleteBranchIfOurs(pull: Pick<Pull, 'head'>, knownHead: string | undefined): Promise<void> {
+  private async deleteBranchIfOurs(pull: Pick<Pull, 'number' | 'head'>, knownHead: string | undefined): Promise<void> {
+    // A fork's branch of the same name is not ours, and neither is the base repository's branch it shares a name with.
+    if (!this.inBase(pull.head.repo?.full_name ?? null)) {
+      this.log('info', `Kept branch ${pull.head.ref}: pull request #${pull.number} comes from another repository.`);
+      return;
+    }
     const headIsOurs = pull.head.sha === knownHead || this.isOurs(await this.gitCommit(pull.head.sha));
     if (headIsOurs) await this.deleteBranch(pull.head.ref);
     else this.log('info', `Kept branch ${pull.head.ref}: its head ${pull.head.sha} was not committed by allowlist-drift.`);
   }
 
   private async publishPlan(plan: PublishPlan, known: KnownPullRequest | undefined): Promise<Omit<PublishResult, 'requests'>> {
-    const { open, superseded, foreign } = await this.findOpenPulls(plan.files.map((file) => file.path));
+    const { open, superseded, foreign } = await this.findOpenPulls(
+      plan.files.map((file) => file.path),
+      known?.author,
+    );
     if (known && open?.number !== known.number) {
       const recorded = await this.getPullRequest(known.number);
       if (recorded.state !== 'open') {
@@ -490,11 +618,17 @@ class OctokitPublisher implements GitHubPublisher {
   /**
    * This config's open PR, found by its branch or, when the branch name changed, by the marker in its body.
    * One page of open PRs answers both; only a repository with more open PRs than a page also asks by branch.
+   * Only the tool's own PRs count (see isOwnPull): a fork's branch of the same name or a marker someone else
+   * wrote is reported and left alone. The identity is asked only when such a PR is there to judge.
    */
-  private async findOpenPulls(paths: readonly string[]): Promise<{ open: Pull | undefined; superseded: Pull[]; foreign: ForeignPull[] }> {
-    const pulls = await this.api.call('GET pull requests', z.array(pullSchema), (o) =>
+  private async findOpenPulls(
+    paths: readonly string[],
+    knownAuthor?: string,
+  ): Promise<{ open: Pull | undefined; superseded: Pull[]; foreign: ForeignPull[] }> {
+    const listed = await this.api.call('GET pull requests', z.array(pullSchema), (o) =>
       o.request('GET /repos/{owner}/{repo}/pulls', { ...this.repo, state: 'open', per_page: PULLS_PAGE }),
     );
+    const pulls = await this.ownPulls(listed, knownAuthor);
     const marked = pulls
       .filter((p) => p.state === 'open' && p.head.ref !== this.branch)
       .flatMap((pull) => {
@@ -511,7 +645,7 @@ class OctokitPublisher implements GitHubPublisher {
       return [{ pull, marker, shared, sameFiles: shared.length === ours.size && shared.length === theirs.size }];
     });
     let open = pulls.find((p) => p.head.ref === this.branch && p.state === 'open');
-    if (!open && pulls.length === PULLS_PAGE) {
+    if (!open && listed.length === PULLS_PAGE) {
       const byBranch = await this.api.call('GET pull requests of branch', z.array(pullSchema), (o) =>
         o.request('GET /repos/{owner}/{repo}/pulls', {
           ...this.repo,
@@ -520,9 +654,27 @@ class OctokitPublisher implements GitHubPublisher {
           per_page: 10,
         }),
       );
-      open = byBranch.find((p) => p.head.ref === this.branch && p.state === 'open');
+      open = (await this.ownPulls(byBranch, knownAuthor)).find((p) => p.head.ref === this.branch && p.state === 'open');
     }
     return { open, superseded, foreign };
+  }
+
+  /** The listed PRs that look like the tool's (its branch name or a marker) and are its own; the others reported. */
+  private async ownPulls(pulls: readonly Pull[], knownAuthor: string | undefined): Promise<Pull[]> {
+    const own: Pull[] = [];
+    for (const pull of pulls) {
+      const marked = readPullRequestMarker(pull.body) !== undefined;
+      if (!marked && pull.head.ref !== this.branch) continue;
+      if (await this.isOwnPull(pull, knownAuthor)) own.push(pull);
+      else
+        this.noticeForeign(
+          'pull request',
+          pull.number,
+          loginOf(pull.user),
+          marked ? "allowlist-drift's pull request marker" : `the branch name of allowlist-drift (${pull.head.ref})`,
+        );
+    }
+    return own;
   }
 
   private async baseHead(): Promise<{ sha: string; tree: string }> {
@@ -678,7 +830,15 @@ class OctokitPublisher implements GitHubPublisher {
 
   private snapshot(pull: Pull, headSha: string): PrSnapshot {
     const state = pull.merged === true || pull.merged_at ? 'merged' : pull.state;
-    return { number: pull.number, url: pull.html_url, state, headSha, branch: pull.head.ref };
+    return {
+      number: pull.number,
+      url: pull.html_url,
+      state,
+      headSha,
+      branch: pull.head.ref,
+      author: loginOf(pull.user),
+      headRepo: pull.head.repo?.full_name ?? null,
+    };
   }
 
   private get repo() {
@@ -709,6 +869,8 @@ export interface GitHubIdentity {
   readonly kind: GitHubCredentials['kind'];
   /** The token's login, or "installation <id>" of the GitHub App. */
   readonly who: string;
+  /** The login the tool writes as and trusts: the token's user, or the App's bot user `<slug>[bot]`. */
+  readonly login: string;
   /** A classic token's OAuth scopes (X-OAuth-Scopes); GitHub sends none for fine-grained tokens. */
   readonly scopes?: readonly string[];
   /** A GitHub App installation token's permissions, e.g. { contents: 'write', pull_requests: 'write' }. */
@@ -725,7 +887,7 @@ export interface GitHubRepositoryAccess {
 
 /**
  * Read-only calls that tell whether publishing would work, one request each: who the credentials are (GET /user for a
- * token, the installation token exchange for an App), the repository and the base branch. Failures are the
+ * token, the installation token exchange and GET /app for an App), the repository and the base branch. Failures are the
  * publisher's AllowlistErrors (messages redacted); a GitHub that could not be reached at all is `github-unreachable`.
  */
 export interface GitHubProbe {
@@ -773,7 +935,8 @@ class OctokitProbe implements GitHubProbe {
       const auth = await this.reach('the installation token exchange', installationAuthSchema, async (o) => ({
         data: await (o.auth as (options: { type: 'installation' }) => Promise<unknown>)({ type: 'installation' }),
       }));
-      return { kind: 'app', who: `installation ${auth.installationId}`, permissions: auth.permissions };
+      const login = await this.api.login('app');
+      return { kind: 'app', who: `installation ${auth.installationId}`, login, permissions: auth.permissions };
     }
     let scopes: string | undefined;
     const user = await this.reach('GET /user', userSchema, async (o) => {
@@ -785,7 +948,7 @@ class OctokitProbe implements GitHubProbe {
       ?.split(',')
       .map((scope) => scope.trim())
       .filter(Boolean);
-    return { kind: 'token', who: user.login, ...(list !== undefined ? { scopes: list } : {}) };
+    return { kind: 'token', who: user.login, login: user.login, ...(list !== undefined ? { scopes: list } : {}) };
   }
 
   async repository(): Promise<GitHubRepositoryAccess> {
@@ -848,7 +1011,8 @@ const pullSchema = z.object({
   body: z.string().nullable(),
   merged: z.boolean().optional(),
   merged_at: z.string().nullable(),
-  head: z.object({ ref: z.string(), sha }),
+  user: z.object({ login: z.string() }).nullable(),
+  head: z.object({ ref: z.string(), sha, repo: z.object({ full_name: z.string() }).nullable() }),
 });
 type Pull = z.infer<typeof pullSchema>;
 /** An open PR of another config that writes some of this config's files. */
@@ -868,14 +1032,29 @@ const issueSchema = z.object({
   number: z.number().int().positive(),
   state: z.enum(['open', 'closed']),
   body: z.string().nullable().optional(),
+  user: z.object({ login: z.string() }).nullable(),
   pull_request: z.object({}).passthrough().optional(),
 });
 
 function dashboardIssue(issue: z.infer<typeof issueSchema>): DashboardIssue {
-  return { number: issue.number, state: issue.state, body: issue.body ?? '' };
+  return { number: issue.number, state: issue.state, body: issue.body ?? '', author: loginOf(issue.user) };
 }
 
-const commentSchema = z.object({ id: z.number(), body: z.string().nullable().optional() });
+/** GitHub shows a deleted account as "ghost"; its items are nobody's, so never the tool's. */
+function loginOf(user: { login: string } | null | undefined): string {
+  return user?.login ?? 'ghost';
+}
+
+/** GitHub logins are case-insensitive. */
+function sameLogin(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+const commentSchema = z.object({
+  id: z.number(),
+  body: z.string().nullable().optional(),
+  user: z.object({ login: z.string() }).nullable().optional(),
+});
 /** Only the kind of each timeline event is read; committed and some other events carry none. */
 const timelineEventSchema = z.object({ event: z.string().optional() });
 const contentSchema = z.object({
@@ -905,6 +1084,43 @@ function isGitHubStatus(error: unknown, status: number, message?: RegExp): error
 }
 
 type RequestFn = (octokit: Octokit) => Promise<{ data: unknown }>;
+
+const appSchema = z.object({ slug: z.string().min(1) });
+const permissionSchema = z.object({ permission: z.string() });
+/** The one GraphQL query the tool sends; test/peers/github/graphql.ts answers exactly this one. */
+export const EDITS_QUERY = `query DashboardEdits($owner: String!, $repo: String!, $number: Int!) {
+  repository(owner: $owner, name: $repo) {
+    issue(number: $number) {
+      userContentEdits(first: 50) { nodes { editedAt diff editor { login } } }
+    }
+  }
+}`;
+/** `diff` is the body as that edit left it; GitHub lists the edits newest first. */
+const editsSchema = z.object({
+  repository: z
+    .object({
+      issue: z
+        .object({
+          userContentEdits: z
+            .object({
+              nodes: z
+                .array(
+                  z
+                    .object({
+                      editedAt: z.string().nullable(),
+                      diff: z.string().nullable(),
+                      editor: z.object({ login: z.string() }).nullable(),
+                    })
+                    .nullable(),
+                )
+                .nullable(),
+            })
+            .nullable(),
+        })
+        .nullable(),
+    })
+    .nullable(),
+});
 
 /** Octokit with retries and rate-limit handling; counts requests and turns every failure into an AllowlistError. */
 class GitHubApi {
@@ -968,6 +1184,44 @@ class GitHubApi {
     });
     api = new GitHubApi(octokit as unknown as Octokit, secrets);
     return api;
+  }
+
+  /** The login these credentials act as: a token's user, or a GitHub App's bot user `<slug>[bot]`. */
+  async login(kind: GitHubCredentials['kind']): Promise<string> {
+    if (kind === 'app') {
+      // Octokit's App auth signs this one with the App's JWT, not the installation token.
+      const app = await this.call('GET /app', appSchema, (o) => o.request('GET /app'));
+      return `${app.slug}[bot]`;
+    }
+    return (await this.call('GET /user', userSchema, (o) => o.request('GET /user'))).login;
+  }
+
+  /** Whether `login` may push to the repository (write, maintain or admin). */
+  async mayPush(repo: { owner: string; repo: string }, login: string): Promise<boolean> {
+    try {
+      const answer = await this.call(`GET permission of ${login}`, permissionSchema, (o) =>
+        o.request('GET /repos/{owner}/{repo}/collaborators/{username}/permission', { ...repo, username: login }),
+      );
+      return answer.permission === 'admin' || answer.permission === 'write';
+    } catch (error) {
+      if (isGitHubStatus(error, 404)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * An issue's body as each edit left it, with who made the edit (GraphQL: the REST API has no edit history).
+   * Octokit maps an Enterprise Server's `/api/v3` base URL to its `/api/graphql`.
+   */
+  async issueRevisions(issue: { owner: string; repo: string; number: number }): Promise<IssueRevision[]> {
+    const answer = await this.call(`GraphQL edit history of #${issue.number}`, editsSchema, async (o) => ({
+      data: await o.graphql(EDITS_QUERY, issue),
+    }));
+    return (answer.repository?.issue?.userContentEdits?.nodes ?? []).flatMap((node) =>
+      node && node.diff !== null && node.editedAt
+        ? [{ editor: node.editor?.login ?? 'ghost', editedAt: node.editedAt, body: node.diff }]
+        : [],
+    );
   }
 
   async call<S extends z.ZodType>(what: string, schema: S, send: RequestFn): Promise<z.infer<S>> {

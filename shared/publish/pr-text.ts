@@ -275,7 +275,7 @@ function attentionBlocks(input: PullRequestInput): Block[] {
     const { approval } = drift.report;
     if (approval) {
       items.push(
-        `> - ${id} was held by a guard and is in this PR because a person approved exactly this change (${approval.source}, ${humanTime(approval.at)}).`,
+        `> - ${id} was held by a guard and is in this PR because a person approved exactly this change (${approval.source}${approval.by ? `, ${escapeMarkdown(approval.by, 80)}` : ''}, ${humanTime(approval.at)}).`,
       );
     }
     for (const warning of drift.report.warnings) {

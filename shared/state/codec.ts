@@ -106,10 +106,16 @@ const storedConfig = z.object({
       textFingerprint: z.string().optional(),
       // Optional: records of earlier releases have none, and an earlier release reading this one drops it.
       withdrawal: z.object({ number: z.number().int().positive(), headSha: z.string(), at: z.string() }).optional(),
+      author: z.string().optional(),
     })
     .optional(),
   dashboard: z
-    .object({ number: z.number().int().positive(), state: z.enum(['open', 'closed']), bodyHash: z.string().optional() })
+    .object({
+      number: z.number().int().positive(),
+      state: z.enum(['open', 'closed']),
+      bodyHash: z.string().optional(),
+      author: z.string().optional(),
+    })
     .optional(),
   declined: z.array(z.string()),
   lastRunId: z.string().optional(),

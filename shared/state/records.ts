@@ -105,6 +105,11 @@ export interface PullRequestRecord {
    * records is the tool's own; any other close of this PR is a person's decline. Absent in records of earlier releases.
    */
   withdrawal?: WithdrawalRecord;
+  /**
+   * The login that opened the PR (the tool's identity then), so that it stays the tool's after a change of
+   * credentials. Absent in records written before it existed.
+   */
+  author?: string;
 }
 
 /** The tool's own withdrawal of a PR, recorded before anything is said or done on GitHub. */
@@ -122,6 +127,8 @@ export interface DashboardRecord {
   state: 'open' | 'closed';
   /** Hash of the body last written, so the issue is edited only when what it says changes. */
   bodyHash?: string;
+  /** The login that opened the issue (the tool's identity then). Absent in records written before it existed. */
+  author?: string;
 }
 
 export interface ConfigRecord {

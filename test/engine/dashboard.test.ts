@@ -47,13 +47,14 @@ describe('engine: the drift dashboard issue', () => {
     h.github.editIssue(issue!.number, tick);
     const released = await h.run();
     const target = released.report.targets[0]!;
-    expect(target).toMatchObject({ status: 'ok', added: ['20.0.0.0/16'], approval: { source: 'github' } });
+    // The approver is read from the issue's edit history: octocat, who may edit the tool's issue, ticked it.
+    expect(target).toMatchObject({ status: 'ok', added: ['20.0.0.0/16'], approval: { source: 'github', by: 'octocat' } });
     expect(released.report.pullRequest).toMatchObject({ action: 'created' });
     expect(lines(h.github.readFile(BRANCH, FILES.tags))).toContain('20.0.0.0/16');
-    expect(h.github.pullRequest(released.report.pullRequest.number!).body).toMatch(/approved via github at /);
+    expect(h.github.pullRequest(released.report.pullRequest.number!).body).toMatch(/approved by octocat via github at /);
     // The dashboard confirms it, and names the PR it went into.
     const confirmed = h.github.issue(issue!.number).body!;
-    expect(confirmed).toMatch(/^- \*\*mcas-tags\*\*: approved via github at .*; released into the pull request$/m);
+    expect(confirmed).toMatch(/^- \*\*mcas-tags\*\*: approved via github by octocat at .*; released into the pull request$/m);
     expect(confirmed).toContain(`Open pull request: #${released.report.pullRequest.number}`);
     expect(confirmed).not.toContain('- [ ]');
 
@@ -103,7 +104,8 @@ describe('engine: the drift dashboard issue', () => {
 
     h.github.reopenIssue(issue!.number);
     const back = await requestsOf(() => h.run());
-    expect(back).toEqual([`GET /issues/${issue!.number}`, `PATCH /issues/${issue!.number}`]);
+    // Read for ticked boxes, and again right before the edit, so that a box ticked in between is not lost.
+    expect(back).toEqual([`GET /issues/${issue!.number}`, `GET /issues/${issue!.number}`, `PATCH /issues/${issue!.number}`]);
     expect(h.github.issue(issue!.number).body).toContain('would add: 21.0.0.0/16');
     expect(h.github.issues()).toHaveLength(1);
   });
@@ -136,7 +138,8 @@ describe('engine: the drift dashboard issue', () => {
     await h.store.write(CONFIG_NAME, { config, targets: [] });
 
     h.serveServiceTags(serviceTags(['21.0.0.0/16']));
-    expect(await requestsOf(() => h.run())).toEqual(['GET /issues', `PATCH /issues/${issue!.number}`]);
+    // An issue carrying the marker is taken back only once it is known to be the tool's own: one GET /user.
+    expect(await requestsOf(() => h.run())).toEqual(['GET /issues', 'GET /user', `PATCH /issues/${issue!.number}`]);
     expect(h.github.issues()).toHaveLength(1);
     expect((await h.state()).config.dashboard).toMatchObject({ number: issue!.number, state: 'open' });
   });

@@ -173,7 +173,8 @@ describe('publish: an open pull request', () => {
     const first = await github.publish(plan());
     const head = peer.refSha(BRANCH);
     const mark = peer.requests.length;
-    const again = await github.publish(plan(), { number: 1, headSha: first.pullRequest!.headSha });
+    // The PR's author as the state records it: no GET /user is needed to know the PR is the tool's own.
+    const again = await github.publish(plan(), { number: 1, headSha: first.pullRequest!.headSha, author: first.pullRequest!.author });
     expect(again).toMatchObject({ action: 'unchanged', pullRequest: { number: 1, headSha: head }, requests: 4 });
     expect(peer.refSha(BRANCH)).toBe(head);
     expect(requestsSince(mark).filter((r) => !r.startsWith('GET ') && !r.endsWith('/git/trees'))).toEqual([]);
@@ -182,9 +183,13 @@ describe('publish: an open pull request', () => {
   it('updates the description alone when only the text changed', async () => {
     await start();
     const github = await publisher();
-    await github.publish(plan());
+    const first = await github.publish(plan());
     const head = peer.refSha(BRANCH);
-    const again = await github.publish(plan(drift('198.51.100.7/32'), { body: 'Reworded' }));
+    const again = await github.publish(plan(drift('198.51.100.7/32'), { body: 'Reworded' }), {
+      number: 1,
+      headSha: head!,
+      author: first.pullRequest!.author,
+    });
     expect(again).toMatchObject({ action: 'unchanged', requests: 5 });
     expect(peer.pullRequest(1).body).toBe('Reworded');
     expect(peer.refSha(BRANCH)).toBe(head);
@@ -197,7 +202,11 @@ describe('publish: an open pull request', () => {
     const movedBase = peer.moveBase({ 'docs/other.md': 'unrelated\n' });
     const mark = peer.requests.length;
 
-    const updated = await github.publish(plan(drift('198.51.100.8/32')), { number: 1, headSha: first.pullRequest!.headSha });
+    const updated = await github.publish(plan(drift('198.51.100.8/32')), {
+      number: 1,
+      headSha: first.pullRequest!.headSha,
+      author: first.pullRequest!.author,
+    });
 
     expect(updated).toMatchObject({ action: 'updated', pullRequest: { number: 1, headSha: peer.refSha(BRANCH) } });
     const [head, parent] = peer.history(BRANCH);

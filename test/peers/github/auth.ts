@@ -18,7 +18,7 @@ export class PeerAuth {
   /** Undefined when the request may go on; GitHub's 401 otherwise. */
   authorize(operationId: string, headers: IncomingMessage['headers']): Reply | undefined {
     const [scheme, credential] = String(headers.authorization ?? '').split(' ');
-    if (operationId === 'apps/create-installation-access-token') {
+    if (operationId === 'apps/create-installation-access-token' || operationId === 'apps/get-authenticated') {
       return scheme?.toLowerCase() === 'bearer' && credential && this.validAppJwt(credential)
         ? undefined
         : { status: 401, body: { message: 'A JSON web token could not be decoded', documentation_url: 'https://docs.github.com/rest' } };

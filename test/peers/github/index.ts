@@ -4,6 +4,7 @@ import type { Context } from 'openapi-backend';
 import { PeerAuth } from './auth.js';
 import { FaultQueue, faultReply, matches, parseMatch, type FaultMatch, type FaultOptions, type FaultResponse } from './faults.js';
 import { GitStore, type PeerCommit } from './git-store.js';
+import { GRAPHQL_PATHS, serveGraphql } from './graphql.js';
 import { openApi, type Call, type OpenApi } from './openapi.js';
 import { OPERATIONS } from './operations/index.js';
 import { notFound, type Reply } from './replies.js';
@@ -21,7 +22,8 @@ export type { GitHubPeerOptions, PeerIssue, PeerPullRequest, PeerTimelineEvent, 
  * `violations` even when the peer's own behaviour would have let it pass.
  *
  * The parts: wire.ts (HTTP plumbing), openapi.ts (routing and validation), auth.ts (tokens and app JWTs),
- * git-store.ts (Git objects and refs), faults.ts (injected failures), operations/ (what each route does, by API area).
+ * git-store.ts (Git objects and refs), faults.ts (injected failures), operations/ (what each route does, by API area),
+ * graphql.ts (a small stand-in for the one GraphQL query the tool sends), outsider.ts (someone without push access).
  */
 
 const HUMAN_LOGIN = 'octocat';
@@ -33,6 +35,10 @@ export class GitHubPeer {
   readonly botLogin: string;
   /** See GitHubPeerOptions.readOnly. */
   readonly readOnly: boolean;
+  readonly appSlug: string;
+  readonly permissions: Readonly<Record<string, 'admin' | 'write' | 'read' | 'none'>>;
+  /** See GitHubPeerOptions.noGraphql; tests may switch it. */
+  noGraphql: boolean;
   /** Every request, in order. */
   readonly requests: RecordedRequest[] = [];
   /** Requests GitHub would reject or the peer does not implement; tests expect none. */
@@ -61,6 +67,9 @@ export class GitHubPeer {
     this.base = options.base ?? 'main';
     this.botLogin = options.botLogin ?? 'allowlist-drift[bot]';
     this.readOnly = options.readOnly ?? false;
+    this.appSlug = options.appSlug ?? this.botLogin.replace(/\[bot\]$/, '');
+    this.permissions = options.permissions ?? { [this.botLogin]: 'write', [HUMAN_LOGIN]: 'admin' };
+    this.noGraphql = options.noGraphql ?? false;
     this.auth = new PeerAuth(options.app, options.token, this.readOnly);
     this.git.commitOnBranch(this.base, options.files ?? { 'README.md': '# network\n' }, 'Initial commit', HUMAN_LOGIN);
   }
@@ -162,10 +171,16 @@ export class GitHubPeer {
   // --- a human at work ------------------------------------------------------------------------------------
 
   /** A person edits an issue's body in the web editor (which sends CRLF line ends), e.g. ticking a checkbox. */
-  editIssue(number: number, edit: (body: string) => string): void {
+  editIssue(number: number, edit: (body: string) => string, login = HUMAN_LOGIN): void {
     const issue = this.issue(number);
     issue.body = edit(issue.body ?? '').replace(/\r?\n/g, '\r\n');
     issue.updatedAt = this.now();
+    this.recordEdit(issue, login);
+  }
+
+  /** GitHub keeps every version of an issue's body with its editor (GraphQL userContentEdits). */
+  recordEdit(issue: PeerIssue, editor: string): void {
+    (issue.edits ??= []).push({ editor, editedAt: issue.updatedAt, body: issue.body ?? '' });
   }
 
   closeIssue(number: number, login = HUMAN_LOGIN): void {
@@ -259,6 +274,13 @@ export class GitHubPeer {
     );
     const record: RecordedRequest = { method, path: request.url ?? '', route: safeDecode(below), status: 0 };
     this.requests.push(record);
+    if (method === 'POST' && GRAPHQL_PATHS.includes(target.pathname)) {
+      record.route = '/graphql';
+      const fault = this.pendingFaults.take(record);
+      const reply = fault ? faultReply(fault.response) : serveGraphql(this, request, record, rawBody);
+      record.status = reply.status;
+      return reply;
+    }
 
     let body: unknown;
     try {
@@ -316,9 +338,10 @@ export class GitHubPeer {
     this.pulls.push(pull);
   }
 
-  /** A branch moved: open pull requests from it follow, as on GitHub. */
+  /** A branch moved: open pull requests from it follow, as on GitHub (a fork's branch of the same name does not). */
   private followRef(name: string, sha: string): void {
-    for (const pull of this.pulls) if (pull.state === 'open' && `heads/${pull.headRef}` === name) pull.headSha = sha;
+    for (const pull of this.pulls)
+      if (pull.state === 'open' && pull.headRepo === undefined && `heads/${pull.headRef}` === name) pull.headSha = sha;
   }
 }
 

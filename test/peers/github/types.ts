@@ -16,6 +16,12 @@ export interface GitHubPeerOptions {
   botLogin?: string;
   /** The token or App may only read: the repository says push: false, installation tokens carry contents: read. */
   readOnly?: boolean;
+  /** The GitHub App's slug (`GET /app`); its bot user is `<slug>[bot]`. Default: botLogin without "[bot]". */
+  appSlug?: string;
+  /** Login -> permission on the repository (collaborators API); the bot and octocat may write, anyone else reads. */
+  permissions?: Record<string, 'admin' | 'write' | 'read' | 'none'>;
+  /** The GraphQL endpoint answers 404, as on an Enterprise Server without it. */
+  noGraphql?: boolean;
 }
 
 export interface RecordedRequest {
@@ -48,6 +54,8 @@ export interface PeerPullRequest {
   createdAt: string;
   updatedAt: string;
   user: string;
+  /** `owner/repo` of the head branch when it is not the base repository (a fork); null for a deleted fork. */
+  headRepo?: string | null;
   labels: string[];
   reviewers: string[];
   teamReviewers: string[];
@@ -73,4 +81,12 @@ export interface PeerIssue {
   createdAt: string;
   updatedAt: string;
   user: string;
+  /** The body as each edit left it, oldest first (the creation included): GraphQL's userContentEdits. */
+  edits?: PeerIssueEdit[];
+}
+
+export interface PeerIssueEdit {
+  editor: string;
+  editedAt: string;
+  body: string;
 }

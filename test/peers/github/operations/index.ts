@@ -1,4 +1,5 @@
 import { appsOperations } from './apps.js';
+import { collaboratorsOperations } from './collaborators.js';
 import { gitOperations } from './git.js';
 import { issuesOperations } from './issues.js';
 import type { Operation } from './operation.js';
@@ -18,4 +19,5 @@ export const OPERATIONS: Record<string, Operation> = {
   ...issuesOperations,
   ...timelineOperations,
   ...usersOperations,
+  ...collaboratorsOperations,
 };

@@ -17,6 +17,7 @@ export const issuesOperations: Record<string, Operation> = {
       updatedAt: now,
       user: peer.botLogin,
     };
+    peer.recordEdit(issue, peer.botLogin);
     peer.addIssue(issue);
     return { status: 201, body: issueBody(peer, issue) };
   },
@@ -47,6 +48,7 @@ export const issuesOperations: Record<string, Operation> = {
     if (body.state === 'closed' && issue.state === 'open') Object.assign(issue, { state: 'closed', closedBy: peer.botLogin });
     if (body.state === 'open' && issue.state === 'closed') Object.assign(issue, { state: 'open', closedBy: null });
     issue.updatedAt = peer.now();
+    if (body.body !== undefined) peer.recordEdit(issue, peer.botLogin);
     return { status: 200, body: issueBody(peer, issue) };
   },
 

@@ -14,7 +14,7 @@ export const pullsOperations: Record<string, Operation> = {
     const selected = peer
       .pullRequests()
       .filter((p) => state === 'all' || p.state === state)
-      .filter((p) => query.head === undefined || (headOwner === peer.owner && p.headRef === headRef))
+      .filter((p) => query.head === undefined || (headOwner === (p.headRepo ?? peer.owner).split('/')[0] && p.headRef === headRef))
       .filter((p) => query.base === undefined || p.baseRef === query.base)
       .sort((a, b) => (direction === 'desc' ? b.number - a.number : a.number - b.number));
     return { status: 200, body: selected.slice((page - 1) * perPage, page * perPage).map((p) => pullBody(peer, p)) };
@@ -32,7 +32,8 @@ export const pullsOperations: Record<string, Operation> = {
     const baseSha = peer.git.ref(`heads/${base}`);
     if (!headSha) return validationFailedField('PullRequest', 'head', 'invalid');
     if (!baseSha) return validationFailedField('PullRequest', 'base', 'invalid');
-    if (peer.pullRequests().some((p) => p.state === 'open' && p.headRef === head && p.baseRef === base)) {
+    // A fork's branch of the same name is another head: only the base repository's own branches count here.
+    if (peer.pullRequests().some((p) => p.state === 'open' && p.headRepo === undefined && p.headRef === head && p.baseRef === base)) {
       return validationFailed(`A pull request already exists for ${peer.owner}:${head}.`);
     }
     if (peer.git.isAncestor(headSha, baseSha)) return validationFailed(`No commits between ${base} and ${head}`);

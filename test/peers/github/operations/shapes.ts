@@ -133,21 +133,27 @@ export function issueBody(peer: GitHubPeer, issue: PeerIssue) {
 }
 
 export function pullBody(peer: GitHubPeer, pull: PeerPullRequest) {
-  const branch = (ref: string, sha: string) => ({
-    label: `${peer.owner}:${ref}`,
-    ref,
-    sha,
-    user: userBody(peer.owner),
-    repo: {
-      id: 1,
-      name: peer.repo,
-      full_name: `${peer.owner}/${peer.repo}`,
-      owner: userBody(peer.owner),
-      private: true,
-      html_url: htmlUrl(peer),
-      default_branch: peer.base,
-    },
-  });
+  const branch = (ref: string, sha: string, fullName: string | null = `${peer.owner}/${peer.repo}`) => {
+    const owner = (fullName ?? 'ghost/deleted').split('/')[0]!;
+    return {
+      label: `${owner}:${ref}`,
+      ref,
+      sha,
+      user: userBody(owner),
+      repo:
+        fullName === null
+          ? null
+          : {
+              id: fullName === `${peer.owner}/${peer.repo}` ? 1 : fullName.length + 1,
+              name: fullName.split('/')[1]!,
+              full_name: fullName,
+              owner: userBody(owner),
+              private: true,
+              html_url: `https://github.com/${fullName}`,
+              default_branch: peer.base,
+            },
+    };
+  };
   return {
     url: `${apiUrl(peer)}/pulls/${pull.number}`,
     id: 100 + pull.number,
@@ -168,7 +174,7 @@ export function pullBody(peer: GitHubPeer, pull: PeerPullRequest) {
     merge_commit_sha: null,
     requested_reviewers: pull.reviewers.map((login) => userBody(login)),
     requested_teams: pull.teamReviewers.map((slug) => ({ id: slug.length, slug, name: slug })),
-    head: branch(pull.headRef, pull.headSha),
+    head: branch(pull.headRef, pull.headSha, pull.headRepo),
     base: branch(pull.baseRef, peer.git.ref(`heads/${pull.baseRef}`) ?? ''),
     draft: false,
     merged: pull.merged,
