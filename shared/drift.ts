@@ -116,10 +116,7 @@ export function computeDrift(input: DriftInput): TargetDrift {
     const holding = verdicts.some((verdict) => verdict.outcome === 'hold');
     const change = holding ? heldChange(target.id, diff.added, candidates, record?.held, now) : undefined;
     // A change that would allow every address (a /0, even split around the baseline) is released by no approval.
-    approval =
-      change && !allowsEverything([...approved, ...change.added]) && record?.approval?.fingerprint === change.fingerprint
-        ? record.approval
-        : undefined;
+    approval = change && releasable(approved, change) && record?.approval?.fingerprint === change.fingerprint ? record.approval : undefined;
     if (change && !approval) {
       outcome = { ...unchanged('held', verdicts, forgetObserved(previousMisses, observed)), held: change };
     } else if (!judged) {
@@ -372,6 +369,11 @@ interface Outcome {
  * The change a held check would make, named by a fingerprint of the target and its exact addresses. It is per
  * target rather than the whole proposal's fingerprint, so another target's drift does not void an approval.
  */
+/** The form heldChange gives a fingerprint, for the edges that take one from a person (CLI, HTTP). */
+export function isFingerprint(text: string): boolean {
+  return /^[0-9a-f]{16}$/.test(text);
+}
+
 function heldChange(targetId: string, added: Cidr[], removed: Cidr[], previous: HeldChange | undefined, now: string): HeldChange {
   const fingerprint = createHash('sha256').update(JSON.stringify({ targetId, added, removed })).digest('hex').slice(0, 16);
   return { added, removed, fingerprint, since: previous?.fingerprint === fingerprint ? previous.since : now };
@@ -537,6 +539,11 @@ class PrefixIndex<V> {
   containing(cidr: Cidr): Cidr | undefined {
     return this.allContaining(cidr)[0];
   }
+}
+
+/** Whether an approval may release a held change: never one that, with the baseline, would allow every address. */
+export function releasable(baseline: readonly Cidr[] | null | undefined, held: Pick<HeldChange, 'added'>): boolean {
+  return !allowsEverything([...(baseline ?? []), ...held.added]);
 }
 
 /** Whether these ranges together cover a whole address family, as a /0 does. */
