@@ -289,6 +289,7 @@ async function doctor(options: Options, env: NodeJS.ProcessEnv): Promise<number>
   try {
     const report = await runDoctorFromEnv(env, {
       config: configSource(options, env),
+      cli: true,
       ...(storage ? { storage } : {}),
       ...(storageNote ? { storageNote } : {}),
     });

@@ -469,6 +469,15 @@ describe('a first run that tells the truth', () => {
     );
   });
 
+  it('npm start says on stderr that it builds before tsc runs, and builds only what changed (the build info lives in dist/)', () => {
+    const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const [note, build, start] = scripts.start!.split(' && ');
+    expect(execFileSync('sh', ['-c', `${note} 2>&1 >/dev/null`], { encoding: 'utf8' })).toMatch(/^Building dist\/ with tsc/);
+    // Removing dist/ removes the build info with it, so a missing output is never taken as up to date.
+    expect(build).toBe('tsc -p tsconfig.json --incremental --tsBuildInfoFile dist/.tsbuildinfo');
+    expect(start).toBe('node dist/bin/allowlist-drift.js check --dry-run --config allowlist-drift.config.json');
+  });
+
   it('points at doctor when something failed, and prints no next step with --json', async () => {
     const config = configFile('cli-next-failed', [partners, broken]);
     const failed = await run(['check', '--dry-run', '--config', config]);
