@@ -52,6 +52,9 @@ export interface NextStepContext extends CommandHint {
   readonly credentials: boolean;
 }
 
+/** The preview's words when the repository could not be read with the credentials set (shared/engine/preview.ts). */
+const UNREAD = /could not be read \(github-/;
+
 /** The preview's words for a full run that would send nothing to GitHub (shared/engine/preview.ts). */
 const PUBLISHES_NOTHING = /a full run (would )?(publish(es)?|push(es)?) nothing/;
 
@@ -82,6 +85,8 @@ export function nextStep(report: Report, context: NextStepContext): string {
     if (!context.credentials) {
       return `Next: set GITHUB_TOKEN (or GITHUB_APP_ID, GITHUB_APP_INSTALLATION_ID and GITHUB_APP_PRIVATE_KEY) for ${github.owner}/${github.repo}, then run ${fullRun}.`;
     }
+    if (UNREAD.test(pr.message ?? ''))
+      return `Next: make ${github.owner}/${github.repo} readable (the pull request line above says what stopped it; ${run('doctor')} checks GitHub), then run ${fullRun}.`;
     return `Next: run ${fullRun}.`;
   }
   const link = pr.url ? ` ${pr.url}` : '';

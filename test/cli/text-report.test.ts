@@ -115,6 +115,18 @@ describe('Next: always a true last step', () => {
       pullRequest: { action: 'dry-run', message: 'a full run would open a pull request changing 1 file', diff: '--- a/x\n+++ b/x\n' },
     });
     expect(nextStep(wouldOpen, context)).toContain('opens or updates the pull request');
+    const unreachable = report({
+      dryRun: true,
+      pullRequest: {
+        action: 'dry-run',
+        message:
+          'a full run would open a pull request changing 1 file; acme/rules could not be read (github-unreachable: ENOTFOUND api.github.com: …)',
+        diff: '--- a/x\n+++ b/x\n',
+      },
+    });
+    expect(nextStep(unreachable, context)).toMatch(
+      /^Next: make acme\/rules readable \(the pull request line above says what stopped it; `npx allowlist-drift doctor --config prod.config.json` checks GitHub\), then run/,
+    );
   });
 
   it.each([
