@@ -369,11 +369,6 @@ interface Outcome {
  * The change a held check would make, named by a fingerprint of the target and its exact addresses. It is per
  * target rather than the whole proposal's fingerprint, so another target's drift does not void an approval.
  */
-/** The form heldChange gives a fingerprint, for the edges that take one from a person (CLI, HTTP). */
-export function isFingerprint(text: string): boolean {
-  return /^[0-9a-f]{16}$/.test(text);
-}
-
 function heldChange(targetId: string, added: Cidr[], removed: Cidr[], previous: HeldChange | undefined, now: string): HeldChange {
   const fingerprint = createHash('sha256').update(JSON.stringify({ targetId, added, removed })).digest('hex').slice(0, 16);
   return { added, removed, fingerprint, since: previous?.fingerprint === fingerprint ? previous.since : now };
