@@ -229,6 +229,15 @@ describe('exit status and human output', () => {
     noStack(result.stderr);
   });
 
+  it('refuses a blob endpoint as the storage setting, naming the table endpoint to give', async () => {
+    const config = configFile('cli-blob', [partners]);
+    const result = await run(['status', '--config', config], { env: { ALLOWLIST_STORAGE: 'https://acmestate.blob.core.windows.net' } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      'allowlist-drift: state-setting-invalid: The storage setting names the blob endpoint of account acmestate; state is kept in Table Storage: give the table endpoint, https://acmestate.table.core.windows.net\n',
+    );
+  });
+
   it('2 for a target id that is not in the config', async () => {
     const result = await run(['check', '--dry-run', '--target', 'nope', '--config', configFile('cli-unknown', [partners])]);
     expect(result.code).toBe(2);
