@@ -7,26 +7,49 @@ import { runCheck } from '../shared/engine/check.js';
 import { selectTargets, UnknownTargetError } from '../shared/engine/context.js';
 import type { LogLevel } from '../shared/log.js';
 import { readStatus } from '../shared/engine/status.js';
-import { formatApproval, formatReport, formatStatus, formatTarget, nextStep } from './text-report.js';
+import { commandAsTyped, packageVersion } from './invocation.js';
+import { formatApproval, formatReport, formatStatus, formatTarget, nextStep, type CommandHint } from './text-report.js';
 import { credentialsFromEnv } from '../shared/publish/github-auth.js';
 import { openStore, storageSetting } from '../shared/state/open.js';
+import { isFingerprint } from '../shared/state/records.js';
 import type { StateStore } from '../shared/state/store.js';
 
+type Command = 'check' | 'status' | 'accept' | 'approve' | 'doctor';
+
+/** Each command's own usage, printed by `help <command>` and `<command> --help`. */
+const COMMAND_USAGE: Readonly<Record<Command, string>> = {
+  check: `allowlist-drift check [--config <file>] [--target <id> ...] [--dry-run] [--json]
+  Checks every target (or the --target ones) against the stored baseline and opens or updates the pull request.
+  --dry-run stores nothing and publishes nothing: it shows what a full check would do, with a diff of the rule files.
+  Exit status: 0 every selected target was checked in full; 1 a target errored, was held or was checked only in part.`,
+  status: `allowlist-drift status [--config <file>] [--json]
+  Shows what is stored for each target (last checks, baseline, pending removals, held changes) without checking.`,
+  accept: `allowlist-drift accept --target <id> [--config <file>] [--json]
+  Checks one target and stores what it observed as its approved baseline, without a pull request (exit 1 if incomplete).`,
+  approve: `allowlist-drift approve --target <id> [--fingerprint <held fingerprint>] [--config <file>] [--json]
+  Releases the change a target is held with; the next check proposes it. The fingerprint is the 16 hexadecimal digits
+  the report shows under "held"; given, a held change that differs from it is refused.`,
+  doctor: `allowlist-drift doctor [--config <file>] [--json]
+  Checks the set-up (config, storage, GitHub and its permissions, the upstream documents, the resolvers).
+  Exit status: 0 every check passed; 1 a check failed (each failed line says how to fix it).`,
+};
+
+const COMMANDS = Object.keys(COMMAND_USAGE) as Command[];
+
 const USAGE = `Usage:
-  allowlist-drift check  [--config <file>] [--target <id> ...] [--dry-run] [--json]
-  allowlist-drift status [--config <file>] [--json]
-  allowlist-drift accept --target <id> [--config <file>] [--json]
-  allowlist-drift approve --target <id> [--fingerprint <held fingerprint>] [--config <file>] [--json]
-  allowlist-drift doctor [--config <file>] [--json]
+${COMMANDS.map((command) => `  ${COMMAND_USAGE[command].split('\n')[0]}`).join('\n')}
+  allowlist-drift help [<command>]
+  allowlist-drift --version
 
 Exit status: 0 every selected target was checked in full; 1 a target errored, was held or was checked only in part; 2 usage or config error.
 doctor: 0 every set-up check passed; 1 a check failed (each failed line says how to fix it).
-Without ALLOWLIST_STORAGE or AzureWebJobsStorage, state is kept in an embedded store under ./.allowlist-drift/.`;
+Without ALLOWLIST_STORAGE or AzureWebJobsStorage, state is kept in an embedded store under ./.allowlist-drift/.
+\`allowlist-drift help <command>\` or \`allowlist-drift <command> --help\` describes one command.`;
 
 class UsageError extends Error {}
 
 interface Options {
-  readonly command: 'check' | 'status' | 'accept' | 'approve' | 'doctor';
+  readonly command: Command;
   readonly config?: string;
   readonly targets: string[];
   readonly dryRun: boolean;
@@ -34,7 +57,18 @@ interface Options {
   readonly fingerprint?: string;
 }
 
-function parseCommandLine(argv: string[]): Options {
+/** What the command line asks for: a command to run, or text to print and exit 0 (help, version). */
+type Request = { readonly kind: 'run'; readonly options: Options } | { readonly kind: 'print'; readonly text: string };
+
+function isCommand(word: string | undefined): word is Command {
+  return word !== undefined && (COMMANDS as readonly string[]).includes(word);
+}
+
+function commandUsage(command: Command): string {
+  return `Usage: ${COMMAND_USAGE[command]}\n`;
+}
+
+function parseCommandLine(argv: string[]): Request {
   let parsed;
   try {
     parsed = parseArgs({
@@ -48,30 +82,45 @@ function parseCommandLine(argv: string[]): Options {
         json: { type: 'boolean', default: false },
         fingerprint: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', default: false },
       },
     });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    // node:util goes on after "Unknown option '--x'" with advice about '--' that ends in an unbalanced quote.
+    const message = (error as Error).message;
+    throw new UsageError(/^Unknown option '[^']*'/.exec(message)?.[0] ?? message);
   }
   const { values, positionals } = parsed;
-  if (values.help) throw new UsageError('');
   const [command, ...rest] = positionals;
-  if (command !== 'check' && command !== 'status' && command !== 'accept' && command !== 'approve' && command !== 'doctor')
-    throw new UsageError(command ? `unknown command "${command}"` : 'a command is required');
+  if (values.version) return { kind: 'print', text: `${packageVersion()}\n` };
+  if (command === 'help') {
+    if (rest.length === 0) return { kind: 'print', text: `${USAGE}\n` };
+    if (rest.length === 1 && isCommand(rest[0])) return { kind: 'print', text: commandUsage(rest[0]) };
+    throw new UsageError(`help takes one command name: ${COMMANDS.join(', ')}`);
+  }
+  if (values.help) return { kind: 'print', text: isCommand(command) ? commandUsage(command) : `${USAGE}\n` };
+  if (!isCommand(command)) throw new UsageError(command ? `unknown command "${command}"` : 'a command is required');
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
   const targets = values.target ?? [];
   if ((command === 'accept' || command === 'approve') && targets.length !== 1)
     throw new UsageError(`${command} needs exactly one --target <id>`);
   if (values.fingerprint !== undefined && command !== 'approve') throw new UsageError('--fingerprint belongs to approve');
+  if (values.fingerprint !== undefined && !isFingerprint(values.fingerprint))
+    throw new UsageError(
+      `--fingerprint "${values.fingerprint.slice(0, 40)}" is not a fingerprint: give the 16 hexadecimal digits shown after --fingerprint in the report or \`status\``,
+    );
   if (command === 'status' && (targets.length > 0 || values['dry-run'])) throw new UsageError('status takes only --config and --json');
   if (command === 'doctor' && (targets.length > 0 || values['dry-run'])) throw new UsageError('doctor takes only --config and --json');
   return {
-    command,
-    ...(values.config ? { config: values.config } : {}),
-    targets,
-    dryRun: values['dry-run'] ?? false,
-    json: values.json ?? false,
-    ...(values.fingerprint !== undefined ? { fingerprint: values.fingerprint } : {}),
+    kind: 'run',
+    options: {
+      command,
+      ...(values.config ? { config: values.config } : {}),
+      targets,
+      dryRun: values['dry-run'] ?? false,
+      json: values.json ?? false,
+      ...(values.fingerprint !== undefined ? { fingerprint: values.fingerprint } : {}),
+    },
   };
 }
 
@@ -113,14 +162,19 @@ function write(text: string): Promise<void> {
 }
 
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  let options: Options;
+  let request: Request;
   try {
-    options = parseCommandLine(argv);
+    request = parseCommandLine(argv);
   } catch (error) {
-    const message = (error as Error).message;
-    process.stderr.write(`${message ? `allowlist-drift: ${message}\n\n` : ''}${USAGE}\n`);
-    return message ? 2 : 0;
+    process.stderr.write(`allowlist-drift: ${(error as Error).message}\n\n${USAGE}\n`);
+    return 2;
   }
+  if (request.kind === 'print') {
+    await write(request.text);
+    return 0;
+  }
+  const { options } = request;
+  const hint: CommandHint = { command: commandAsTyped(process.argv[1], env, process.cwd()), configArgument: options.config };
 
   if (options.command === 'doctor') return doctor(options, env);
 
@@ -162,12 +216,12 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     switch (options.command) {
       case 'status': {
         const status = await readStatus(config, store);
-        await write(options.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+        await write(options.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status, hint));
         return 0;
       }
       case 'accept': {
         const report = await acceptObservation({ config, store, env, targetId: options.targets[0]!, log });
-        await write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatTarget(report));
+        await write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatTarget(report, hint));
         return 0;
       }
       case 'approve': {
@@ -197,8 +251,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         });
         if (options.json) await write(`${JSON.stringify(report, null, 2)}\n`);
         else {
-          const next = nextStep(report, { config, configArgument: options.config, credentials: credentialsProblem(env) === undefined });
-          await write(`${formatReport(report)}${next ? `\n${next}\n` : ''}`);
+          const next = nextStep(report, { ...hint, config, credentials: credentialsProblem(env) === undefined });
+          await write(`${formatReport(report, hint)}\n${next}\n`);
         }
         const failed = report.errors.length > 0 || report.targets.some((t) => t.status !== 'ok');
         return failed ? 1 : 0;
@@ -234,6 +288,7 @@ async function doctor(options: Options, env: NodeJS.ProcessEnv): Promise<number>
   try {
     const report = await runDoctorFromEnv(env, {
       config: configSource(options, env),
+      cli: true,
       ...(storage ? { storage } : {}),
       ...(storageNote ? { storageNote } : {}),
     });

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { aggregate, familyOf, prefixLengthOf, tryParseCidr, type Cidr, type IpFamily } from './ipset.js';
 import { AllowlistError } from './problem.js';
 import { DEFAULT_MAX_ADDRESSES_PER_RANGE, knownRangeProblems, MAX_ADDRESSES_PER_RANGE } from './render/template.js';
 import { httpsUrl, strictObject } from './schema-kit.js';
@@ -319,6 +320,7 @@ function crossReferenceProblems(input: unknown): string[] {
     }
     if (typeof t.type === 'string') problems.push(...(sourceOf(t.type)?.problems?.(t, `targets[${index}]`) ?? []));
   });
+  if (targets) problems.push(...everyAddressProblems(targets));
 
   const paths = new Map<string, number>();
   const fileIds = new Map<string, { index: number; explicit: boolean }>();
@@ -354,6 +356,51 @@ function crossReferenceProblems(input: unknown): string[] {
   });
   return problems;
 }
+
+/** The keys of a target that hold addresses a person writes in the config. */
+const CONFIGURED_LISTS = ['entries', 'vpnRanges'] as const;
+
+/**
+ * A config that allows every address of a family, in one entry or in entries that together cover it
+ * (0.0.0.0/1 with 128.0.0.0/1), would be held at every run and no approval may release it: refused here instead,
+ * naming where it is written.
+ */
+function everyAddressProblems(targets: readonly unknown[]): string[] {
+  const lists = targets.flatMap((t, index) =>
+    isRecord(t)
+      ? CONFIGURED_LISTS.flatMap((key) => {
+          const value = t[key];
+          if (!Array.isArray(value)) return [];
+          const cidrs = value.map((v: unknown) => (typeof v === 'string' ? tryParseCidr(v) : undefined));
+          return [{ at: `targets[${index}].${key}`, cidrs }];
+        })
+      : [],
+  );
+  const whole = (cidrs: readonly (Cidr | undefined)[]) =>
+    aggregate(cidrs.filter((c) => c !== undefined)).flatMap((c) => (prefixLengthOf(c) === 0 ? [familyOf(c)] : []));
+  const why = 'no approval can release a rule that opens the firewall to everyone; list the ranges you need instead';
+  const problems: string[] = [];
+  const reported = new Set<IpFamily>();
+  for (const list of lists) {
+    for (const family of whole(list.cidrs)) {
+      reported.add(family);
+      const single = list.cidrs.findIndex((c) => c !== undefined && prefixLengthOf(c) === 0 && familyOf(c) === family);
+      problems.push(
+        single >= 0
+          ? `${list.at}[${single}]: "${list.cidrs[single]}" allows every IPv${family} address; ${why}`
+          : `${list.at}: its entries together cover every IPv${family} address (${EVERYTHING[family]}); ${why}`,
+      );
+    }
+  }
+  for (const family of whole(lists.flatMap((list) => list.cidrs))) {
+    if (reported.has(family)) continue;
+    const parts = lists.filter((list) => list.cidrs.some((c) => c !== undefined && familyOf(c) === family)).map((list) => list.at);
+    problems.push(`${parts.join(', ')}: together cover every IPv${family} address (${EVERYTHING[family]}); ${why}`);
+  }
+  return problems;
+}
+
+const EVERYTHING: Readonly<Record<IpFamily, string>> = { 4: '0.0.0.0/0', 6: '::/0' };
 
 /** A template line written once per address ({ip} alone) that the config's own static entries already make fail. */
 function templateRangeProblems(file: Record<string, unknown>, index: number, targets: readonly unknown[]): string[] {
@@ -392,7 +439,8 @@ function formatPath(path: readonly PropertyKey[]): string {
 function describeJsonError(text: string, error: Error): string {
   const message = error.message.replace(/\s+/g, ' ');
   const position = /at position (\d+)/.exec(message);
-  if (!position) return message;
+  // Node 22's V8 already adds "(line 2 column 17)" after the offset; older ones give only the offset.
+  if (!position || /\(line \d+ column \d+\)/.test(message)) return message;
   const before = text.slice(0, Number(position[1]));
   const line = before.split('\n').length;
   const column = before.length - before.lastIndexOf('\n');

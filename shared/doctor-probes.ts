@@ -16,6 +16,8 @@ import { storageSetting } from './state/open.js';
 export interface DoctorWiring {
   /** Where the config comes from; default ALLOWLIST_CONFIG, else ALLOWLIST_CONFIG_PATH. */
   readonly config?: ConfigSource;
+  /** Run by the CLI: a fix names --config rather than the app settings. */
+  readonly cli?: boolean;
   /** The storage setting to check; default ALLOWLIST_STORAGE, else AzureWebJobsStorage. */
   readonly storage?: string;
   /** Said beside the storage check (the CLI's embedded store). */
@@ -94,5 +96,5 @@ function safeDecode(text: string): string {
 
 /** The doctor with the app's own settings. */
 export function runDoctorFromEnv(env: NodeJS.ProcessEnv, wiring: DoctorWiring = {}): Promise<DoctorReport> {
-  return runDoctor(doctorProbes(env, wiring), { secrets: doctorSecrets(env, wiring.storage) });
+  return runDoctor(doctorProbes(env, wiring), { secrets: doctorSecrets(env, wiring.storage), cli: wiring.cli ?? false });
 }

@@ -50,6 +50,8 @@ export interface DoctorOptions {
   readonly secrets?: readonly string[];
   /** The longest a storage or GitHub check may take before it fails as timed out. Default 45 s. */
   readonly deadlineMs?: number;
+  /** Run by the CLI, where --config names the config file: the fixes name the flag rather than the app settings. */
+  readonly cli?: boolean;
 }
 
 const DEFAULT_DEADLINE_MS = 45_000;
@@ -63,7 +65,7 @@ export async function runDoctor(probes: DoctorProbes, options: DoctorOptions = {
     checks.push(pass('config', describeConfig(config)));
   } catch (error) {
     // Every other check reads the config: there is nothing more to ask until it loads.
-    checks.push(configFailure(error));
+    checks.push(configFailure(error, options.cli ?? false));
     return finish(checks, options.secrets ?? []);
   }
   const groups = await Promise.all([
@@ -85,7 +87,7 @@ function describeConfig(config: Config): string {
   return `config "${config.name}" is valid: ${config.targets.length} target(s) (${types}), ${config.files.length} file(s), ${publishing}`;
 }
 
-function configFailure(error: unknown): DoctorCheck {
+function configFailure(error: unknown, cli: boolean): DoctorCheck {
   const problems = (error as { problems?: unknown }).problems;
   const detail =
     Array.isArray(problems) && problems.length > 0 ? `the configuration is not valid: ${problems.join('; ')}` : messageOf(error);
@@ -94,7 +96,9 @@ function configFailure(error: unknown): DoctorCheck {
     'config',
     detail,
     missing
-      ? 'Set ALLOWLIST_CONFIG_PATH to the config file (relative to the app root), or ALLOWLIST_CONFIG to the config JSON itself.'
+      ? cli
+        ? 'Give --config the path of the config file (relative to the current folder), as in `allowlist-drift doctor --config allowlist-drift.config.json`.'
+        : 'Set ALLOWLIST_CONFIG_PATH to the config file (relative to the app root), or ALLOWLIST_CONFIG to the config JSON itself.'
       : 'Correct each key path listed; an editor using allowlist-drift.schema.json shows the problems as you type.',
   );
 }
@@ -180,7 +184,7 @@ async function checkGitHub(probes: DoctorProbes, config: Config, deadlineMs: num
     checks.push(fail('github-base-branch', messageOf(error), fix));
   }
 
-  checks.push(permissionsCheck(identity, repository));
+  checks.push(permissionsCheck(identity, repository, github));
   return checks;
 }
 
@@ -198,7 +202,7 @@ function describeIdentity(identity: GitHubIdentity, github: GitHubConfig): strin
 function credentialsFix(error: unknown, github: GitHubConfig, kind: GitHubProbe['kind'] | undefined): string {
   const code = codeOf(error);
   if (code === 'github-credentials-missing') {
-    return 'Set GITHUB_TOKEN (a fine-grained token with Contents and Pull requests: read and write), or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID for a GitHub App.';
+    return `Set GITHUB_TOKEN (a fine-grained token with ${tokenPermissions(github)}), or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID for a GitHub App.`;
   }
   if (code === 'github-unreachable' || code === 'doctor-timeout') {
     return `Check github.apiUrl (${github.apiUrl}; GitHub Enterprise Server: https://<host>/api/v3) and that this host may make HTTPS requests to it (proxy, firewall).`;
@@ -211,7 +215,7 @@ function credentialsFix(error: unknown, github: GitHubConfig, kind: GitHubProbe[
   if (status === 401) {
     return app
       ? 'GitHub refused the App: check that GITHUB_APP_ID is the App id and GITHUB_APP_PRIVATE_KEY a current private key of that App (keys can be revoked in its settings).'
-      : 'GITHUB_TOKEN was refused: it is wrong, expired or revoked. Create a new fine-grained token with Contents and Pull requests: read and write on the repository.';
+      : `GITHUB_TOKEN was refused: it is wrong, expired or revoked. Create a new fine-grained token with ${tokenPermissions(github)} on the repository.`;
   }
   if (status === 404 && app) {
     return 'No such installation of the App: set GITHUB_APP_INSTALLATION_ID to the number at the end of the installation settings URL, and check the App is still installed.';
@@ -239,9 +243,19 @@ function genericGitHubFix(error: unknown, github: GitHubConfig): string {
   return 'GitHub answered with an error (see the detail); run the doctor again, and check https://www.githubstatus.com if it persists.';
 }
 
-const WRITE_PERMISSIONS = ['contents', 'pull_requests'] as const;
+/** What the tool writes: files and pull requests always, the dashboard issue (and its labels) unless it is turned off. */
+function writePermissions(github: GitHubConfig): readonly ('contents' | 'pull_requests' | 'issues')[] {
+  return github.dashboard ? ['contents', 'pull_requests', 'issues'] : ['contents', 'pull_requests'];
+}
 
-function permissionsCheck(identity: GitHubIdentity, repository: GitHubRepositoryAccess): DoctorCheck {
+/** The same list as GitHub's settings pages name the permissions. */
+function tokenPermissions(github: GitHubConfig): string {
+  return github.dashboard
+    ? 'Contents, Pull requests and Issues: read and write (Issues for the drift dashboard)'
+    : 'Contents and Pull requests: read and write';
+}
+
+function permissionsCheck(identity: GitHubIdentity, repository: GitHubRepositoryAccess, github: GitHubConfig): DoctorCheck {
   if (repository.archived) {
     return fail(
       'github-permissions',
@@ -251,13 +265,14 @@ function permissionsCheck(identity: GitHubIdentity, repository: GitHubRepository
   }
   if (identity.kind === 'app') {
     const granted = identity.permissions ?? {};
-    const missing = WRITE_PERMISSIONS.filter((name) => granted[name] !== 'write');
-    const listed = WRITE_PERMISSIONS.map((name) => `${name}: ${granted[name] ?? 'none'}`).join(', ');
+    const needed = writePermissions(github);
+    const missing = needed.filter((name) => granted[name] !== 'write');
+    const listed = needed.map((name) => `${name}: ${granted[name] ?? 'none'}`).join(', ');
     if (missing.length === 0) return pass('github-permissions', `the installation token may write: ${listed}`);
     return fail(
       'github-permissions',
       `the installation token lacks write access: ${listed}`,
-      "In the GitHub App's settings grant Contents and Pull requests: read and write, then accept the new permissions on the installation.",
+      `In the GitHub App's settings grant ${tokenPermissions(github)}, then accept the new permissions on the installation${github.dashboard ? ' (or set github.dashboard to false to do without the dashboard)' : ''}.`,
     );
   }
   if (identity.scopes !== undefined) {
@@ -266,7 +281,7 @@ function permissionsCheck(identity: GitHubIdentity, repository: GitHubRepository
       return fail(
         'github-permissions',
         `the classic token has the scopes ${identity.scopes.join(', ') || '(none)'}, none of which allows writing to ${repository.fullName}`,
-        `Give the token the ${repository.private ? 'repo' : 'public_repo (or repo)'} scope, or use a fine-grained token with Contents and Pull requests: read and write.`,
+        `Give the token the ${repository.private ? 'repo' : 'public_repo (or repo)'} scope, or use a fine-grained token with ${tokenPermissions(github)}.`,
       );
     }
   }
@@ -280,11 +295,13 @@ function permissionsCheck(identity: GitHubIdentity, repository: GitHubRepository
     return fail(
       'github-permissions',
       `${identity.who} may not push to ${repository.fullName} (permissions.push is false)`,
-      'Give the account write access to the repository, and the token Contents and Pull requests: read and write (a classic token: the repo scope).',
+      `Give the account write access to the repository, and the token ${tokenPermissions(github)} (a classic token: the repo scope).`,
     );
   }
   const fineGrained =
-    identity.scopes === undefined ? '; a fine-grained token also needs Pull requests: read and write, which GitHub does not report' : '';
+    identity.scopes === undefined
+      ? `; a fine-grained token also needs ${github.dashboard ? 'Pull requests and Issues' : 'Pull requests'}: read and write, which GitHub does not report`
+      : '';
   return pass('github-permissions', `${identity.who} may push to ${repository.fullName}${fineGrained}`);
 }
 

@@ -116,10 +116,7 @@ export function computeDrift(input: DriftInput): TargetDrift {
     const holding = verdicts.some((verdict) => verdict.outcome === 'hold');
     const change = holding ? heldChange(target.id, diff.added, candidates, record?.held, now) : undefined;
     // A change that would allow every address (a /0, even split around the baseline) is released by no approval.
-    approval =
-      change && !allowsEverything([...approved, ...change.added]) && record?.approval?.fingerprint === change.fingerprint
-        ? record.approval
-        : undefined;
+    approval = change && releasable(approved, change) && record?.approval?.fingerprint === change.fingerprint ? record.approval : undefined;
     if (change && !approval) {
       outcome = { ...unchanged('held', verdicts, forgetObserved(previousMisses, observed)), held: change };
     } else if (!judged) {
@@ -537,6 +534,11 @@ class PrefixIndex<V> {
   containing(cidr: Cidr): Cidr | undefined {
     return this.allContaining(cidr)[0];
   }
+}
+
+/** Whether an approval may release a held change: never one that, with the baseline, would allow every address. */
+export function releasable(baseline: readonly Cidr[] | null | undefined, held: Pick<HeldChange, 'added'>): boolean {
+  return !allowsEverything([...(baseline ?? []), ...held.added]);
 }
 
 /** Whether these ranges together cover a whole address family, as a /0 does. */

@@ -94,7 +94,7 @@ function massAddition({ baseline, added, policy }: GuardInput): Verdict {
       return hold(
         'mass-addition',
         `${broad.length} new IPv${family} ${plural(broad.length, 'range is', 'ranges are')} broader than the usual /${usual} ` +
-          `and together ${percent(ratio)} of the baseline's IPv${family} addresses; ranges broader than the usual prefix ` +
+          `and together ${share(ratio)} the baseline's IPv${family} addresses; ranges broader than the usual prefix ` +
           `are held above ${percent(policy.maxAddRatio)} of a family's baseline addresses: ${nameList(broad)}`,
       );
     }
@@ -185,6 +185,16 @@ function nameList(items: readonly string[]): string {
   const named = items.slice(0, NAMED_IN_MESSAGE).join(', ');
   const rest = items.length - NAMED_IN_MESSAGE;
   return rest > 0 ? `${named} and ${rest} more` : named;
+}
+
+/**
+ * "37.5% of" up to ten times the whole, "5,461 times" beyond: a share in the millions of percent (a /0 against a few
+ * hosts) reads as noise, while "5,461 times" and "over a million times" say at a glance how much larger it is.
+ */
+function share(ratio: number): string {
+  if (ratio <= 10) return `${percent(ratio)} of`;
+  if (ratio >= 1_000_000) return 'over a million times';
+  return `${Math.round(ratio).toLocaleString('en-US')} times`;
 }
 
 function percent(ratio: number): string {

@@ -158,8 +158,10 @@ describe('parseConfig rejects a wrong config with one message per problem, namin
       throw new Error('expected the text to be rejected');
     };
     expect(jsonProblems('{\n  "targets": [1 2]\n}')).toEqual([
-      expect.stringMatching(/^\(root\): not valid JSON: .*\(line 2, column 17\)$/),
+      expect.stringMatching(/^\(root\): not valid JSON: .*\(line 2,? column 17\)$/),
     ]);
+    // The line and column are given once, whether V8 or this code worked them out.
+    expect(jsonProblems('{\n  "targets": [1 2]\n}')[0]!.match(/line 2/g)).toHaveLength(1);
     expect(jsonProblems('{\n  "targets": [,]\n}')).toEqual([expect.stringMatching(/^\(root\): not valid JSON: [^\n]*',[^\n]*$/)]);
     expect(jsonProblems('')).toEqual([expect.stringMatching(/^\(root\): not valid JSON: /)]);
   });
@@ -263,6 +265,37 @@ describe('parseConfig rejects a wrong config with one message per problem, namin
     const expected = ['targets[2]: set exactly one of "url" (a ServiceTags JSON file) or "arm" (the Service Tags API)'];
     expect(broken((c) => (c.targets[2].arm = arm))).toEqual(expected);
     expect(broken((c) => delete c.targets[2].url)).toEqual(expected);
+  });
+
+  it('rejects an IP address as a front-end, saying front-ends are hostnames', () => {
+    const message =
+      'is an IP address; front-ends are hostnames (<name>.outsystemsenterprise.com, as Service Center > Monitoring > Environment Health lists them); to allow a fixed address, put it in vpnRanges or a "static" target';
+    expect(broken((c) => c.targets[0].frontEnds.push('20.50.1.10', '2001:db8::1'))).toEqual([
+      `targets[0].frontEnds[1]: ${message}`,
+      `targets[0].frontEnds[2]: ${message}`,
+    ]);
+  });
+
+  it('rejects configured entries that allow every address of a family, alone or together, naming where they are', () => {
+    const why = 'no approval can release a rule that opens the firewall to everyone; list the ranges you need instead';
+    expect(
+      broken((c) => {
+        c.targets[0].vpnRanges = ['10.0.0.0/8', '::/0'];
+        c.targets[3].entries = ['0.0.0.0/1', '198.51.100.7', '128.0.0.0/1'];
+      }),
+    ).toEqual([
+      `targets[0].vpnRanges[1]: "::/0" allows every IPv6 address; ${why}`,
+      `targets[3].entries: its entries together cover every IPv4 address (0.0.0.0/0); ${why}`,
+    ]);
+    expect(
+      broken((c) => {
+        c.targets[0].vpnRanges = ['0.0.0.0/1'];
+        c.targets[3].entries = ['2001:db8::1'];
+        c.targets.push({ id: 'more', type: 'static', entries: ['128.0.0.0/2', '192.0.0.0/2'] });
+      }),
+    ).toEqual([`targets[0].vpnRanges, targets[4].entries: together cover every IPv4 address (0.0.0.0/0); ${why}`]);
+    // Half of the address space is broad but deliberate: it is not refused.
+    expect(() => parseConfig({ ...valid(), targets: [{ id: 'half', type: 'static', entries: ['0.0.0.0/1'] }], files: [] })).not.toThrow();
   });
 
   it('rejects the environment address listed as a front-end, however it is written', () => {

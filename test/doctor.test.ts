@@ -7,7 +7,7 @@ import { HttpRequest, InvocationContext, type Timer } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { doctorHandler } from '../functions/doctor.js';
 import { scheduledCheck } from '../functions/timers.js';
-import { parseConfig, type Config, type ConfigInput } from '../shared/config.js';
+import { loadConfig, parseConfig, type Config, type ConfigInput } from '../shared/config.js';
 import { doctorProbes, runDoctorFromEnv, type DoctorWiring } from '../shared/doctor-probes.js';
 import { formatDoctor, runDoctor, type DoctorProbes, type DoctorReport } from '../shared/doctor.js';
 import { AllowlistError } from '../shared/problem.js';
@@ -220,11 +220,11 @@ describe('doctor against the local peers', () => {
         const permissions = check(report, 'github-permissions');
         if (!readOnly) {
           expect(report.ok).toBe(true);
-          expect(permissions.detail).toBe('the installation token may write: contents: write, pull_requests: write');
+          expect(permissions.detail).toBe('the installation token may write: contents: write, pull_requests: write, issues: write');
         } else {
           expect(failed(report)).toEqual(['github-permissions']);
-          expect(permissions.detail).toBe('the installation token lacks write access: contents: read, pull_requests: read');
-          expect(permissions.fix).toMatch(/grant Contents and Pull requests: read and write/);
+          expect(permissions.detail).toBe('the installation token lacks write access: contents: read, pull_requests: read, issues: read');
+          expect(permissions.fix).toMatch(/grant Contents, Pull requests and Issues: read and write \(Issues for the drift dashboard\)/);
         }
         noSecrets(JSON.stringify(report));
         expect(JSON.stringify(report)).not.toContain(privateKey.split('\n')[3]!);
@@ -370,6 +370,13 @@ describe('doctor names the check that fails and how to fix it', () => {
     expect(check(report, 'config').detail).toMatch(/^the configuration is not valid: targets\[0\]\.id: .*; targets\[0\]\.entries/);
     expect(check(report, 'config').detail).not.toContain('\n');
   });
+
+  it('inline JSON that does not parse: the position is given once', async () => {
+    const report = await runDoctorFromEnv({ ALLOWLIST_CONFIG: '{\n  "targets": [1 2]\n}', ALLOWLIST_STORAGE: azurite });
+    const { detail } = check(report, 'config');
+    expect(detail).toMatch(/^the configuration is not valid: \(root\): not valid JSON: /);
+    expect(detail.match(/line 2/g)).toHaveLength(1);
+  });
 });
 
 describe('the doctor core, with probes standing in', () => {
@@ -429,6 +436,40 @@ describe('the doctor core, with probes standing in', () => {
       github: async () => fakeGitHub({ repository: async () => ({ fullName: 'acme/rules', private: true, archived: false }) }),
     });
     expect(check(unknown, 'github-permissions')).toMatchObject({ ok: true, detail: expect.stringContaining('not verified') });
+  });
+
+  it('an App installation needs issues: write while the dashboard is on, and not when it is off', async () => {
+    const app = (permissions: Record<string, string>) => async () =>
+      fakeGitHub({
+        kind: 'app',
+        identity: async () => ({ kind: 'app', who: 'installation 7', login: 'allowlist-drift[bot]', permissions }),
+      });
+    const noIssues = await runDoctor({ ...working, github: app({ contents: 'write', pull_requests: 'write' }) });
+    expect(check(noIssues, 'github-permissions')).toMatchObject({
+      ok: false,
+      detail: 'the installation token lacks write access: contents: write, pull_requests: write, issues: none',
+      fix: expect.stringContaining('(or set github.dashboard to false to do without the dashboard)'),
+    });
+    const withoutDashboard = await runDoctor({
+      ...working,
+      loadConfig: async () => ({ ...config, github: { ...config.github!, dashboard: false } }),
+      github: app({ contents: 'write', pull_requests: 'write' }),
+    });
+    expect(check(withoutDashboard, 'github-permissions')).toMatchObject({
+      ok: true,
+      detail: 'the installation token may write: contents: write, pull_requests: write',
+    });
+    // A fine-grained token does not report its permissions: the line says which ones it needs.
+    const fineGrained = await runDoctor(working);
+    expect(check(fineGrained, 'github-permissions').detail).toContain('also needs Pull requests and Issues: read and write');
+  });
+
+  it('a config file that is not there: the CLI fix names --config, the app fix the settings', async () => {
+    const missing = { ...working, loadConfig: () => loadConfig({ path: 'nope.json', pathFrom: '--config' }) };
+    const cli = check(await runDoctor(missing, { cli: true }), 'config');
+    expect(cli.fix).toMatch(/^Give --config the path of the config file/);
+    expect(cli.fix).not.toContain('ALLOWLIST_CONFIG_PATH');
+    expect(check(await runDoctor(missing), 'config').fix).toMatch(/^Set ALLOWLIST_CONFIG_PATH/);
   });
 
   it('a probe that never answers fails its check at the deadline; the others still report', async () => {

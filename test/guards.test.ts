@@ -113,9 +113,17 @@ describe('evaluateGuards', () => {
     const baseline = hosts(12);
     const held = verdictOf('mass-addition', baseline, observe([...baseline, parseCidr('20.0.0.0/16')]));
     expect(held.outcome).toBe('hold');
-    expect(held.message).toContain(
-      "1 new IPv4 range is broader than the usual /24 and together 546133.3% of the baseline's IPv4 addresses",
+    expect(held.message).toContain("1 new IPv4 range is broader than the usual /24 and together 5,461 times the baseline's IPv4 addresses");
+    // Up to ten times reads as a percentage; a /0 against a dozen hosts does not read as a number of billions.
+    const twice = verdictOf(
+      'mass-addition',
+      ['52.0.0.0/24', '52.9.0.0/24'].map(parseCidr),
+      observe(['52.0.0.0/24', '52.9.0.0/24', '20.0.0.0/22'].map(parseCidr)),
     );
+    expect(twice.message).toContain("together 200% of the baseline's IPv4 addresses");
+    const everything = verdictOf('mass-addition', baseline, observe([...baseline, parseCidr('0.0.0.0/1'), parseCidr('128.0.0.0/1')]));
+    expect(everything.message).toContain("together over a million times the baseline's IPv4 addresses");
+    expect(everything.message).not.toMatch(/\d{5,}/);
     expect(held.message).toContain('20.0.0.0/16');
     // A /23 among ordinary additions is weighed alone: 512 addresses against 8.
     const eight = hosts(8);

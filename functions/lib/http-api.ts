@@ -1,5 +1,6 @@
 import { ConfigError, ID_PATTERN } from '../../shared/config.js';
 import { AllowlistError } from '../../shared/problem.js';
+import { isFingerprint } from '../../shared/state/records.js';
 
 /** Bounds that make abuse cheap to reject before any work starts. */
 export const MAX_QUERY_LENGTH = 2048;
@@ -62,12 +63,10 @@ export function parseApproveQuery(url: string): { targetId: string; fingerprint?
   if (targetId === undefined || moreTargets.length > 0 || !ID_PATTERN.test(targetId))
     throw new BadRequestError('"target" must be given once, as a configured target id (lowercase letters, digits, dashes)');
   const [fingerprint, ...moreFingerprints] = found.fingerprint ?? [];
-  if (moreFingerprints.length > 0 || (fingerprint !== undefined && !FINGERPRINT_PATTERN.test(fingerprint)))
+  if (moreFingerprints.length > 0 || (fingerprint !== undefined && !isFingerprint(fingerprint)))
     throw new BadRequestError('"fingerprint" may be given once, as the 16 hexadecimal digits the report shows under "held"');
   return fingerprint === undefined ? { targetId } : { targetId, fingerprint };
 }
-
-const FINGERPRINT_PATTERN = /^[0-9a-f]{16}$/;
 
 /** A POST body is optional; when present it must be a JSON object, and it may list targets too. */
 export function parseCheckBody(text: string): { targetIds: string[] } {

@@ -1,4 +1,4 @@
-import { allowsEverything } from '../drift.js';
+import { releasable } from '../drift.js';
 import { AllowlistError } from '../problem.js';
 import type { Approval, ApprovalSource, HeldChange } from '../state/records.js';
 import { releaseLease, runContext, selectTargets, withLease, type RunOptions } from './context.js';
@@ -32,7 +32,7 @@ export async function approveHeld(options: ApproveOptions): Promise<ApprovalResu
     if (!record || !held) {
       throw new AllowlistError('approve-nothing-held', `${target!.id}: its last check held nothing back, so there is nothing to approve`);
     }
-    if (allowsEverything([...(record.baseline ?? []), ...held.added])) {
+    if (!releasable(record.baseline, held)) {
       throw new AllowlistError(
         'approve-refused',
         `${target!.id}: the held change would allow every address (a /0); no approval releases that. Fix the source or the config instead`,

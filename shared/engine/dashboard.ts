@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { pendingRemovals } from '../drift.js';
+import { pendingRemovals, releasable } from '../drift.js';
 import { toProblem, type Problem } from '../problem.js';
 import { dashboardMarker, renderDashboard, tickedApprovals, type DashboardTarget, type TickedApproval } from '../publish/dashboard.js';
 import type { DashboardIssue } from '../publish/github.js';
@@ -186,7 +186,15 @@ function dashboardTarget(id: string, type: string, record: TargetRecord | undefi
     pendingRemoval: record ? pendingRemovals(record.misses, context.config.policy.removeAfterMisses) : [],
     errors: record?.lastErrors ?? [],
     warnings: record?.lastWarnings ?? [],
-    ...(held ? { held: { ...held, verdicts: record!.verdicts.filter((verdict) => verdict.outcome === 'hold') } } : {}),
+    ...(held
+      ? {
+          held: {
+            ...held,
+            verdicts: record!.verdicts.filter((verdict) => verdict.outcome === 'hold'),
+            releasable: releasable(record!.baseline, held),
+          },
+        }
+      : {}),
     ...(record?.approval ? { approval: record.approval } : {}),
   };
 }

@@ -40,9 +40,12 @@ export function planFiles(config: Config, input: FilePlanInput): FileChange[] {
     const proposed = fileCidrs(file, input.proposed);
     const confirmedRemovals = difference(fileCidrs(file, input.baselines), proposed);
     const next = union(difference(onBase, confirmedRemovals), proposed);
-    const content = renderFile(file, next, { configName: config.name, existing: before });
+    const rendered = renderFile(file, next, { configName: config.name, existing: before });
     // The change is read back from what will be pushed, so a renderer that narrows a set shows up as a removal.
-    const { added, removed } = semanticDiff(onBase, readFileEntries(file, content));
+    const { added, removed } = semanticDiff(onBase, readFileEntries(file, rendered));
+    // A file whose addresses stay the same stays byte for byte: a new header, order or layout alone is no change to
+    // propose, so a header an older release wrote (or a hand-sorted list) is rewritten only with a real change.
+    const content = before !== null && added.length === 0 && removed.length === 0 ? before : rendered;
     const kept = difference(onBase, union(fileCidrs(file, input.managed), proposed));
     return { file, before, content, added, removed, kept };
   });

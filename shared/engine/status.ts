@@ -1,5 +1,5 @@
 import type { Config, TargetType } from '../config.js';
-import { pendingRemovals } from '../drift.js';
+import { pendingRemovals, releasable } from '../drift.js';
 import type { Problem } from '../problem.js';
 import type { TargetReport, Verdict } from '../report.js';
 import type { Approval, HeldChange, TargetRecord } from '../state/records.js';
@@ -19,8 +19,11 @@ export interface TargetStatus {
   readonly pendingRemoval: Array<{ cidr: string; misses: number }>;
   readonly lastErrors: Problem[];
   readonly warnings: Problem[];
-  /** While held: what the target would add and remove, the fingerprint to approve, and the guards that hold it. */
-  readonly held?: HeldChange & { readonly verdicts: Verdict[] };
+  /**
+   * While held: what the target would add and remove, the fingerprint to approve, the guards that hold it, and
+   * whether an approval can release it at all (not a change that would allow every address).
+   */
+  readonly held?: HeldChange & { readonly verdicts: Verdict[]; readonly releasable: boolean };
   readonly approval?: Approval;
 }
 
@@ -56,7 +59,13 @@ export async function readStatus(config: Config, store: StateStore): Promise<Sta
         lastErrors: record?.lastErrors ?? [],
         warnings: record?.lastWarnings ?? [],
         ...(record?.held && record.lastStatus === 'held'
-          ? { held: { ...record.held, verdicts: record.verdicts.filter((v) => v.outcome === 'hold') } }
+          ? {
+              held: {
+                ...record.held,
+                verdicts: record.verdicts.filter((v) => v.outcome === 'hold'),
+                releasable: releasable(record.baseline, record.held),
+              },
+            }
           : {}),
         ...(record?.approval ? { approval: record.approval } : {}),
       };

@@ -18,8 +18,8 @@ export interface DashboardTarget {
   readonly pendingRemoval: ReadonlyArray<{ readonly cidr: string; readonly misses: number }>;
   readonly errors: readonly Problem[];
   readonly warnings: readonly Problem[];
-  /** Set while held: the change and the verdicts that hold it. */
-  readonly held?: HeldChange & { readonly verdicts: readonly Verdict[] };
+  /** Set while held: the change, the verdicts that hold it, and false when no approval can release it. */
+  readonly held?: HeldChange & { readonly verdicts: readonly Verdict[]; readonly releasable?: boolean };
   readonly approval?: Approval;
 }
 
@@ -140,11 +140,15 @@ export function tickedBy(revisions: readonly IssueRevision[], tick: TickedApprov
   return ticker?.editor;
 }
 
-function heldLines(target: DashboardTarget, held: HeldChange & { readonly verdicts: readonly Verdict[] }, pending: boolean): string[] {
+function heldLines(target: DashboardTarget, held: NonNullable<DashboardTarget['held']>, pending: boolean): string[] {
   const approved = target.approval?.fingerprint === held.fingerprint ? target.approval : undefined;
-  const box = approved
-    ? `- [x] **${escapeMarkdown(target.id)}**: ${approvalText(approved)}; the next run puts it into the pull request`
-    : `- [${pending ? 'x' : ' '}] **${escapeMarkdown(target.id)}**: approve this change (held since ${escapeMarkdown(held.since)})`;
+  // A change that would allow every address has no box: ticking it could only be refused.
+  const box =
+    held.releasable === false
+      ? `- **${escapeMarkdown(target.id)}**: cannot be released (held since ${escapeMarkdown(held.since)}): with the baseline the change would allow every address, and no approval releases that; it stays held until the source or the config no longer lists it`
+      : approved
+        ? `- [x] **${escapeMarkdown(target.id)}**: ${approvalText(approved)}; the next run puts it into the pull request`
+        : `- [${pending ? 'x' : ' '}] **${escapeMarkdown(target.id)}**: approve this change (held since ${escapeMarkdown(held.since)})`;
   const stale =
     target.approval && !approved
       ? [`  - the approval of ${target.approval.fingerprint} was for an earlier change; it does not release this one`]
@@ -152,7 +156,7 @@ function heldLines(target: DashboardTarget, held: HeldChange & { readonly verdic
   const list = (cidrs: readonly string[]) =>
     cidrs.length === 0 ? 'nothing' : `${cidrs.slice(0, MAX_LISTED).join(', ')}${more(cidrs.length)}`;
   return [
-    `${box} <!-- allowlist-drift:approve target=${target.id} fingerprint=${held.fingerprint} -->`,
+    held.releasable === false ? box : `${box} <!-- allowlist-drift:approve target=${target.id} fingerprint=${held.fingerprint} -->`,
     `  - would add: ${list(held.added)}`,
     `  - would remove: ${list(held.removed)}`,
     ...held.verdicts.map((v) => `  - held by ${v.guard}: ${escapeMarkdown(v.message, 1_000)}`),

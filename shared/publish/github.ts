@@ -1122,6 +1122,25 @@ const editsSchema = z.object({
     .nullable(),
 });
 
+/**
+ * Why a request got no HTTP answer at all, as the system names it ("ENOTFOUND api.github.com", "ECONNREFUSED
+ * 127.0.0.1:8443"), or undefined when GitHub answered. fetch rejects with a TypeError whose cause is the system
+ * error, and Octokit wraps that again with status 500, so the chain of causes is walked.
+ */
+function unreachableReason(error: unknown, timeoutMs: number): string | undefined {
+  if (typeof (error as { response?: unknown }).response === 'object') return undefined;
+  for (let cause = (error as { cause?: unknown }).cause; typeof cause === 'object' && cause !== null;) {
+    const { code, hostname, address, port, name } = cause as Record<string, unknown>;
+    if (name === 'TimeoutError') return `no answer within ${timeoutMs / 1000} s`;
+    if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code)) {
+      const where = typeof hostname === 'string' ? hostname : typeof address === 'string' ? `${address}${port ? `:${port}` : ''}` : '';
+      return `${code}${where ? ` ${where}` : ''}`;
+    }
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 /** Octokit with retries and rate-limit handling; counts requests and turns every failure into an AllowlistError. */
 class GitHubApi {
   requests = 0;
@@ -1129,6 +1148,7 @@ class GitHubApi {
   private constructor(
     private readonly octokit: Octokit,
     private readonly secrets: readonly string[],
+    private readonly timeoutMs: number,
   ) {}
 
   static async connect(config: GitHubConfig, credentials: GitHubCredentials, log: Log, tuning: PublisherTuning): Promise<GitHubApi> {
@@ -1150,7 +1170,10 @@ class GitHubApi {
     const octokitLog = octokitLogger(log, secrets);
     const unit = tuning.retryDelayUnitMs ?? 1000;
     const timeoutMs = tuning.requestTimeoutMs ?? 30_000;
+    const attempts = (tuning.retries ?? RETRIES) + 1;
     let api: GitHubApi | undefined;
+    // Consecutive unanswered attempts per request, for the progress line a person watching would otherwise miss.
+    const failing = new Map<string, number>();
     const onLimit =
       (kind: string) => (retryAfter: number, options: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
         const retrying = retryCount < RATE_LIMIT_RETRIES && retryAfter <= MAX_RATE_LIMIT_WAIT_SECONDS;
@@ -1168,10 +1191,24 @@ class GitHubApi {
       request: {
         // @octokit/request warns of deprecated endpoints through this one, or else straight to the console.
         log: octokitLog,
-        fetch: (url: string | URL | Request, init?: RequestInit) => {
+        fetch: async (url: string | URL | Request, init?: RequestInit) => {
           api!.requests += 1;
           const timeout = AbortSignal.timeout(timeoutMs);
-          return fetch(url, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout });
+          const request = `${init?.method ?? 'GET'} ${new URL(url instanceof Request ? url.url : url).pathname}`;
+          try {
+            const response = await fetch(url, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout });
+            failing.delete(request);
+            return response;
+          } catch (error) {
+            const reason = unreachableReason({ cause: error }, timeoutMs);
+            const attempt = (failing.get(request) ?? 0) + 1;
+            failing.set(request, attempt);
+            // @octokit/plugin-retry waits attempt² units before the next attempt.
+            const next = attempt < attempts ? `retrying in ${(attempt * attempt * unit) / 1000} s` : 'giving up';
+            if (reason)
+              log('warn', redact(`GitHub unreachable on ${request} (${reason}): attempt ${attempt} of ${attempts}, ${next}`, secrets));
+            throw error;
+          }
         },
       },
       retry: { retries: tuning.retries ?? RETRIES, retryAfterBaseValue: unit },
@@ -1182,7 +1219,7 @@ class GitHubApi {
         ...tuning.throttleGroups,
       },
     });
-    api = new GitHubApi(octokit as unknown as Octokit, secrets);
+    api = new GitHubApi(octokit as unknown as Octokit, secrets, timeoutMs);
     return api;
   }
 
@@ -1249,6 +1286,16 @@ class GitHubApi {
   }
 
   private failure(what: string, error: unknown): AllowlistError {
+    const unreachable = unreachableReason(error, this.timeoutMs);
+    if (unreachable) {
+      // Octokit gives a request that got no answer status 500; it is no server error, and retrying now will not help.
+      return new GitHubRequestError(
+        'github-unreachable',
+        `${unreachable}: GitHub could not be reached on ${what}; check github.apiUrl and the way there (DNS, proxy, firewall)`,
+        0,
+        unreachable,
+      );
+    }
     const status = typeof (error as { status?: unknown }).status === 'number' ? (error as { status: number }).status : 0;
     const raw = error instanceof Error ? error.message : String(error);
     const githubMessage = redact(raw, this.secrets).slice(0, 500);

@@ -73,6 +73,11 @@ export interface HeldChange {
   since: string;
 }
 
+/** A held change's fingerprint as drift.ts makes it (16 hex digits of a SHA-256), for the edges that take one from a person. */
+export function isFingerprint(text: string): boolean {
+  return /^[0-9a-f]{16}$/.test(text);
+}
+
 export type ApprovalSource = 'cli' | 'http' | 'github';
 
 export interface Approval {

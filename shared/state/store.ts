@@ -129,6 +129,7 @@ export class StateStore {
     const trimmed = setting.trim();
     if (/^https?:\/\//i.test(trimmed)) {
       const url = parseUrl(trimmed);
+      requireTableEndpoint(url);
       const insecure = requireSecureOrLocal(url, accountOfUrl(url));
       const credential = options.credential ?? lazyDefaultAzureCredential();
       const table = new TableClient(trimmed, tableName, credential, { ...clientOptions, allowInsecureConnection: insecure });
@@ -137,6 +138,7 @@ export class StateStore {
     const parts = parseConnectionString(trimmed);
     const secrets = [parts.get('accountkey'), parts.get('sharedaccesssignature')].filter((value): value is string => Boolean(value));
     const endpoint = tableEndpointOf(parts);
+    requireTableEndpoint(endpoint);
     const insecure = requireSecureOrLocal(endpoint, parts.get('accountname') ?? accountOfUrl(endpoint));
     let table: TableClient;
     try {
@@ -562,6 +564,20 @@ function isLoopback(hostname: string): boolean {
 }
 
 /** Azurite and other path-style endpoints name the account in the path, Azure in the host. */
+/**
+ * A storage account's blob, queue or file endpoint answers table requests with an authentication failure that
+ * names none of this ("ChainedTokenCredential authentication failed"), so the setting is refused with the fix.
+ */
+function requireTableEndpoint(url: URL): void {
+  const other = /^([a-z0-9]+)\.(blob|queue|file|dfs|web)\.(.+)$/i.exec(url.hostname);
+  if (other) {
+    const [, account, service, suffix] = other;
+    throw settingError(
+      `The storage setting names the ${service} endpoint of account ${account}; state is kept in Table Storage: give the table endpoint, https://${account}.table.${suffix}`,
+    );
+  }
+}
+
 function accountOfUrl(url: URL): string | undefined {
   const fromPath = url.pathname.split('/').find(Boolean);
   return fromPath ?? url.hostname.split('.')[0];

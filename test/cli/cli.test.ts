@@ -42,8 +42,11 @@ interface CliResult {
   readonly stderr: string;
 }
 
-/** Settings a developer's shell may carry that would change what the CLI does. */
-const SETTINGS = /^(ALLOWLIST_|AzureWebJobsStorage$|GITHUB_|LIFETIME_)/;
+/**
+ * Settings a developer's shell may carry that would change what the CLI does; npm's own (npm_command, set when
+ * vitest runs under npm or npx) change how the CLI writes the commands it suggests, so each test sets them itself.
+ */
+const SETTINGS = /^(ALLOWLIST_|AzureWebJobsStorage$|GITHUB_|LIFETIME_|npm_)/;
 
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !SETTINGS.test(name)));
@@ -134,6 +137,15 @@ describe('exit status and human output', () => {
     expect(result.stderr).toBe('');
   });
 
+  it('a full check that opens no pull request still ends with a true next step', async () => {
+    const result = await run(['check', '--config', configFile('cli-full-none', [partners])]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('Pull request: none');
+    expect(result.stdout.trimEnd().split('\n').at(-1)).toBe(
+      'Next: add a "github" block (owner, repo of your firewall rules) to the config to have drift opened as a pull request.',
+    );
+  });
+
   it('1 when a target errors, naming the error', async () => {
     const result = await run(['check', '--dry-run', '--config', configFile('cli-error', [partners, broken])]);
     expect(result.code).toBe(1);
@@ -151,8 +163,15 @@ describe('exit status and human output', () => {
   });
 
   it.each([
-    ['an unknown command', ['chek'], /allowlist-drift: unknown command "chek"/],
-    ['an unknown flag', ['check', '--frobnicate'], /allowlist-drift: Unknown option '--frobnicate'/],
+    ['an unknown command', ['chek'], /allowlist-drift: unknown command "chek"\n/],
+    // node:util's own message goes on with advice that ends in an unbalanced quote; only its first sentence is kept.
+    ['an unknown flag', ['check', '--frobnicate'], /allowlist-drift: Unknown option '--frobnicate'\n/],
+    ['help for a command that does not exist', ['help', 'chek'], /help takes one command name: check, status, accept, approve, doctor/],
+    [
+      'a malformed fingerprint',
+      ['approve', '--target', 'partners', '--fingerprint', 'XYZ'],
+      /--fingerprint "XYZ" is not a fingerprint: give the 16 hexadecimal digits shown after --fingerprint/,
+    ],
     ['accept without --target', ['accept'], /accept needs exactly one --target <id>/],
     ['approve without --target', ['approve'], /approve needs exactly one --target <id>/],
     ['--fingerprint outside approve', ['check', '--fingerprint', '0123456789abcdef'], /--fingerprint belongs to approve/],
@@ -164,6 +183,26 @@ describe('exit status and human output', () => {
     expect(result.stderr).toMatch(message);
     expect(result.stderr).toContain('Usage:\n  allowlist-drift check');
     noStack(result.stderr);
+  });
+
+  it.each([
+    ['help', ['help'], 'Usage:\n  allowlist-drift check'],
+    ['--help', ['--help'], 'Usage:\n  allowlist-drift check'],
+    ['help check', ['help', 'check'], 'Usage: allowlist-drift check [--config <file>]'],
+    ['check --help', ['check', '--help'], 'Usage: allowlist-drift check [--config <file>]'],
+    ['approve -h', ['approve', '-h'], 'Usage: allowlist-drift approve --target <id> [--fingerprint <held fingerprint>]'],
+    ['doctor --help', ['doctor', '--help'], 'Usage: allowlist-drift doctor [--config <file>] [--json]'],
+  ])('0 for %s: the usage on stdout, nothing on stderr', async (_name, args, usage) => {
+    const result = await run(args, { storage: false });
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(result.stdout.startsWith(usage)).toBe(true);
+    // A command's help is its own: no other command's usage line.
+    if (args.length > 1) expect(result.stdout.match(/allowlist-drift (check|status|accept|approve|doctor) /g)).toHaveLength(1);
+  });
+
+  it('--version prints the package version', async () => {
+    const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+    expect(await run(['--version'], { storage: false })).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
   });
 
   it('2 for an invalid config: three mistakes, three messages, no stack trace', async () => {
@@ -188,6 +227,15 @@ describe('exit status and human output', () => {
     expect(problems.join('\n')).toMatch(/files\[0\]\.targets\[1\]: no target has the id "nobody"/);
     expect(result.stderr).toContain(`The configuration in ${path} is not valid:`);
     noStack(result.stderr);
+  });
+
+  it('refuses a blob endpoint as the storage setting, naming the table endpoint to give', async () => {
+    const config = configFile('cli-blob', [partners]);
+    const result = await run(['status', '--config', config], { env: { ALLOWLIST_STORAGE: 'https://acmestate.blob.core.windows.net' } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      'allowlist-drift: state-setting-invalid: The storage setting names the blob endpoint of account acmestate; state is kept in Table Storage: give the table endpoint, https://acmestate.table.core.windows.net\n',
+    );
   });
 
   it('2 for a target id that is not in the config', async () => {
@@ -308,11 +356,17 @@ describe('releasing a hold', () => {
     expect(early.code).toBe(1);
     expect(early.stderr).toMatch(/^allowlist-drift: approve-nothing-held: docs-range: /);
 
-    const held = await run(['check', '--config', config]);
+    // Run through npx: the command to paste back is an npx one, with the --config given.
+    const held = await run(['check', '--config', config], { env: { npm_command: 'exec', npm_lifecycle_event: 'npx' } });
     expect(held.code).toBe(1);
     expect(held.stdout).toMatch(/^ {2}docs-range held since \S+: would add 192\.0\.2\.10\/32; would remove nothing$/m);
-    const fingerprint = /allowlist-drift approve --target docs-range --fingerprint ([0-9a-f]{16})$/m.exec(held.stdout)?.[1];
+    const fingerprint = new RegExp(
+      `^ {2}docs-range release it with: npx allowlist-drift approve --target docs-range --fingerprint ([0-9a-f]{16}) --config ${config}$`,
+      'm',
+    ).exec(held.stdout)?.[1];
     expect(fingerprint).toBeDefined();
+    // A full check that opens no pull request still ends with a true next step: the hold, not a pull request.
+    expect(held.stdout.trimEnd().split('\n').at(-1)).toMatch(/^Next: review the held change above; release one with the approve command/);
     const status = JSON.parse((await run(['status', '--json', '--config', config])).stdout) as StatusReport;
     expect(status.targets[0]!.held).toMatchObject({ added: ['192.0.2.10/32'], removed: [], fingerprint });
     expect((await run(['status', '--config', config])).stdout).toContain(`--target docs-range --fingerprint ${fingerprint}`);
@@ -410,7 +464,9 @@ describe('a first run that tells the truth', () => {
   afterAll(() => http.close());
 
   it('npm start: every sample target ok, exit 0, what a full run would publish, and the next step as the last line', async () => {
-    const result = await run(['check', '--dry-run', '--config', 'allowlist-drift.config.json']);
+    const result = await run(['check', '--dry-run', '--config', 'allowlist-drift.config.json'], {
+      env: { npm_command: 'start', npm_lifecycle_event: 'start' },
+    });
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('5 targets: 5 ok, 0 error, 0 held');
     expect(result.stdout).toContain(
@@ -422,13 +478,23 @@ describe('a first run that tells the truth', () => {
     );
   });
 
+  it('npm start says on stderr that it builds before tsc runs, and builds only what changed (the build info lives in dist/)', () => {
+    const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const [note, build, start] = scripts.start!.split(' && ');
+    expect(execFileSync('sh', ['-c', `${note} 2>&1 >/dev/null`], { encoding: 'utf8' })).toMatch(/^Building dist\/ with tsc/);
+    // Removing dist/ removes the build info with it, so a missing output is never taken as up to date.
+    expect(build).toBe('tsc -p tsconfig.json --incremental --tsBuildInfoFile dist/.tsbuildinfo');
+    expect(start).toBe('node dist/bin/allowlist-drift.js check --dry-run --config allowlist-drift.config.json');
+  });
+
   it('points at doctor when something failed, and prints no next step with --json', async () => {
     const config = configFile('cli-next-failed', [partners, broken]);
     const failed = await run(['check', '--dry-run', '--config', config]);
     expect(failed.code).toBe(1);
     expect(failed.stdout).toContain('a full run would publish nothing: drift found, but acme-broken has no known addresses yet');
+    // Run as `node <path>`, the hint says so.
     expect(failed.stdout.trimEnd().split('\n').at(-1)).toBe(
-      `Next: fix what the errors above name; \`npx allowlist-drift doctor --config ${config}\` checks the set-up (storage, GitHub, the upstream documents, the resolvers) and says how to fix each part.`,
+      `Next: fix what the errors above name; \`node ${cli} doctor --config ${config}\` checks the set-up (storage, GitHub, the upstream documents, the resolvers) and says how to fix each part.`,
     );
     const json = await run(['check', '--dry-run', '--json', '--config', config]);
     expect(json.stdout).not.toContain('Next:');

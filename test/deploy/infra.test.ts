@@ -67,7 +67,8 @@ function settingsTheCodeReads(): { names: Set<string>; dynamicReaders: string[] 
     .filter((file) => file !== join('shared', 'app-settings.ts'));
   for (const file of sources) {
     const text = read(file);
-    for (const match of text.matchAll(ENV_READ)) names.add((match[1] ?? match[2] ?? match[3])!);
+    // npm_command and npm_lifecycle_event are npm's own environment (bin/invocation.ts), not settings anyone sets.
+    for (const match of text.matchAll(ENV_READ)) if (!match[0].startsWith('env.npm_')) names.add((match[1] ?? match[2] ?? match[3])!);
     for (const match of text.matchAll(/['"`]([A-Z][A-Z0-9]*_[A-Z0-9_]+)['"`]/g)) names.add(match[1]!);
     if (/\benv\[\s*[^'"\s]/.test(text)) dynamicReaders.push(file.split('\\').join('/'));
   }

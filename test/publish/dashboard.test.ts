@@ -55,6 +55,19 @@ describe('renderDashboard: refusals and released approvals', () => {
   });
 });
 
+describe('renderDashboard: a change no approval can release', () => {
+  it('says so with no box to tick', () => {
+    const [ok, held] = input().targets;
+    const everything = { ...held!.held!, added: [parseCidr('0.0.0.0/1'), parseCidr('128.0.0.0/1')], releasable: false };
+    const { body } = renderDashboard(input({ targets: [ok!, { ...held!, held: everything }] }));
+    expect(body).toContain(
+      '- **mcas-tags**: cannot be released (held since 2026-12-01T04:00:00.000Z): with the baseline the change would allow every address, and no approval releases that',
+    );
+    expect(body).not.toContain('allowlist-drift:approve target=mcas-tags');
+    expect(body).toContain('  - would add: 0.0.0.0/1, 128.0.0.0/1');
+  });
+});
+
 describe('renderDashboard', () => {
   it('starts with the marker and lists every target, held changes with an unticked box, pending removals and problems', () => {
     const { title, body } = renderDashboard(input());

@@ -336,6 +336,18 @@ describe('StateStore keys and settings', () => {
     }
     expect(() => StateStore.fromSetting('UseDevelopmentStorage=true', { tableName: 'no-dashes' })).toThrow(/table name/);
   });
+
+  it('refuses a blob (or queue, file) endpoint, naming the table endpoint to give instead', () => {
+    const fix = 'state is kept in Table Storage: give the table endpoint, https://contoso.table.core.windows.net';
+    expect(() => StateStore.fromSetting('https://contoso.blob.core.windows.net')).toThrow(
+      `The storage setting names the blob endpoint of account contoso; ${fix}`,
+    );
+    expect(() => StateStore.fromSetting('https://contoso.queue.core.windows.net/')).toThrow(`queue endpoint of account contoso; ${fix}`);
+    expect(() =>
+      StateStore.fromSetting('AccountName=contoso;SharedAccessSignature=sv=x&sig=y;TableEndpoint=https://contoso.blob.core.windows.net'),
+    ).toThrow(`blob endpoint of account contoso; ${fix}`);
+    expect(StateStore.fromSetting('https://contoso.table.core.windows.net')).toBeInstanceOf(StateStore);
+  });
 });
 
 describe('StateStore when storage is down', () => {

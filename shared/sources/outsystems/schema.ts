@@ -1,11 +1,22 @@
 import { z } from 'zod';
+import { tryParseCidr } from '../../ipset.js';
 import { cidr, hostname, httpsUrl, strictObject } from '../../schema-kit.js';
 import { defineSource } from '../source.js';
 
 export const OUTSYSTEMS_DOMAIN = 'outsystemsenterprise.com';
 
-/** A short front-end name ("prodfe1") is the Service Center name; OutSystems documents the suffix to add. */
-const frontEnd = hostname.transform((name) => (name.includes('.') ? name : `${name}.${OUTSYSTEMS_DOMAIN}`));
+/**
+ * A short front-end name ("prodfe1") is the Service Center name; OutSystems documents the suffix to add. An address
+ * looks like a hostname to DNS and would only ever be reported as missing, so it is refused with what to write.
+ */
+const frontEnd = z
+  .string()
+  .refine((name) => tryParseCidr(name) === undefined, {
+    abort: true,
+    message: `is an IP address; front-ends are hostnames (<name>.${OUTSYSTEMS_DOMAIN}, as Service Center > Monitoring > Environment Health lists them); to allow a fixed address, put it in vpnRanges or a "static" target`,
+  })
+  .pipe(hostname)
+  .transform((name) => (name.includes('.') ? name : `${name}.${OUTSYSTEMS_DOMAIN}`));
 
 /** An address a front-end's DNS record answered with. */
 export const dnsEvidence = z.object({

@@ -56,7 +56,12 @@ export class PeerAuth {
       body: {
         token,
         expires_at: new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
-        permissions: { contents: this.readOnly ? 'read' : 'write', pull_requests: this.readOnly ? 'read' : 'write', metadata: 'read' },
+        permissions: {
+          contents: this.readOnly ? 'read' : 'write',
+          pull_requests: this.readOnly ? 'read' : 'write',
+          issues: this.readOnly ? 'read' : 'write',
+          metadata: 'read',
+        },
         repository_selection: 'selected',
       },
     };
