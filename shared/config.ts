@@ -4,7 +4,7 @@ import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { AllowlistError } from './problem.js';
 import { DEFAULT_MAX_ADDRESSES_PER_RANGE, knownRangeProblems, MAX_ADDRESSES_PER_RANGE } from './render/template.js';
-import { httpsUrl, strictObject } from './schema-kit.js';
+import { strictObject, tokenUrl } from './schema-kit.js';
 import { SOURCES, sourceOf, TARGET_TYPES, type TargetType } from './sources/registry.js';
 import type { SourceDefinition } from './sources/source.js';
 
@@ -132,7 +132,7 @@ const configSchema = strictObject({
     owner: z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/, 'must be a GitHub user or organisation name'),
     repo: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be a repository name'),
     base: z.string().min(1).default('main'),
-    apiUrl: httpsUrl.default(DEFAULT_GITHUB_API_URL),
+    apiUrl: tokenUrl.default(DEFAULT_GITHUB_API_URL),
     branchPrefix: z
       .string()
       .regex(/^[A-Za-z0-9._\/-]*$/, 'must be letters, digits, ".", "_", "/" and "-"')
