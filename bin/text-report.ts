@@ -1,4 +1,5 @@
 import type { Config } from '../shared/config.js';
+import { heldCount } from '../shared/drift.js';
 import type { ApprovalResult } from '../shared/engine/approve.js';
 import type { StatusReport } from '../shared/engine/status.js';
 import type { Report, TargetReport, Verdict } from '../shared/report.js';
@@ -116,7 +117,7 @@ export function formatApproval(result: ApprovalResult): string {
   const { held } = result;
   return (
     `${result.targetId}: held change ${held.fingerprint} approved at ${result.approval.at} ` +
-    `(+${held.added.length} -${held.removed.length}); the next run puts it in the pull request if its check still shows exactly this change\n`
+    `(+${heldCount(held, 'added')} -${heldCount(held, 'removed')}); the next run puts it in the pull request if its check still shows exactly this change\n`
   );
 }
 
@@ -152,11 +153,11 @@ function details(target: TargetReport): string[] {
 
 /** What a hold would change and how to release it, so nobody has to reconstruct it from the verdict text. */
 function heldLines(id: string, held: HeldChange, verdicts: readonly Verdict[]): string[] {
-  const list = (items: readonly string[]) =>
-    items.length === 0 ? 'nothing' : `${items.slice(0, 20).join(', ')}${items.length > 20 ? `, … (${items.length} in all)` : ''}`;
+  const list = (items: readonly string[], total: number) =>
+    total === 0 ? 'nothing' : `${items.slice(0, 20).join(', ')}${total > 20 ? `, … (${total} in all)` : ''}`;
   return [
     ...verdicts.map((v) => `  ${id} held by ${v.guard}: ${v.message}`),
-    `  ${id} held since ${held.since}: would add ${list(held.added)}; would remove ${list(held.removed)}`,
+    `  ${id} held since ${held.since}: would add ${list(held.added, heldCount(held, 'added'))}; would remove ${list(held.removed, heldCount(held, 'removed'))}`,
     `  ${id} release it with: allowlist-drift approve --target ${id} --fingerprint ${held.fingerprint}`,
   ];
 }

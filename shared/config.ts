@@ -153,6 +153,14 @@ const configSchema = strictObject({
     maxRemoveRatio: z.number().min(0).max(1).default(0.3),
     maxAddRatio: z.number().min(0).default(1),
     minChangeForRatio: z.int().min(0).default(3),
+    maxNewRangesRatio: z.number().min(0).default(2).meta({
+      description:
+        'Hold a target adding more than this many times the ranges a family of its baseline has (and more than minNewRangesForRatio).',
+    }),
+    minNewRangesForRatio: z.int().min(0).default(2500).meta({
+      description:
+        'New ranges of a family up to this count are never held for their number (no real CAS, ODC or service-tag change came near it).',
+    }),
     minPrefixLength: strictObject({
       ipv4: z.int().min(1).max(32).default(16),
       ipv6: z.int().min(1).max(128).default(32),

@@ -1,3 +1,4 @@
+import { heldCount } from '../drift.js';
 import type { Problem } from '../problem.js';
 import type { TargetReport, Verdict } from '../report.js';
 import type { Approval, HeldChange } from '../state/records.js';
@@ -117,12 +118,12 @@ function heldLines(target: DashboardTarget, held: HeldChange & { readonly verdic
     target.approval && !approved
       ? [`  - the approval of ${target.approval.fingerprint} was for an earlier change; it does not release this one`]
       : [];
-  const list = (cidrs: readonly string[]) =>
-    cidrs.length === 0 ? 'nothing' : `${cidrs.slice(0, MAX_LISTED).join(', ')}${more(cidrs.length)}`;
+  const list = (cidrs: readonly string[], total: number) =>
+    total === 0 ? 'nothing' : `${cidrs.slice(0, MAX_LISTED).join(', ')}${more(total)}`;
   return [
     `${box} <!-- allowlist-drift:approve target=${target.id} fingerprint=${held.fingerprint} -->`,
-    `  - would add: ${list(held.added)}`,
-    `  - would remove: ${list(held.removed)}`,
+    `  - would add: ${list(held.added, heldCount(held, 'added'))}`,
+    `  - would remove: ${list(held.removed, heldCount(held, 'removed'))}`,
     ...held.verdicts.map((v) => `  - held by ${v.guard}: ${escapeMarkdown(v.message, 1_000)}`),
     ...stale,
   ];
