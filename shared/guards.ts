@@ -1,5 +1,5 @@
 import type { Policy } from './config.js';
-import { addressCount, classifyAll, familyOf, prefixLengthOf, type Cidr, type IpFamily } from './ipset.js';
+import { addressCount, aggregate, classifyAll, familyOf, prefixLengthOf, type Cidr, type IpFamily } from './ipset.js';
 import type { Verdict } from './report.js';
 import type { ObservedEntry } from './sources/source.js';
 
@@ -121,7 +121,7 @@ function rangeFlood({ baseline, added, policy }: GuardInput): Verdict {
   if (baseline === null) return pass('range-flood', 'no approved baseline yet: the first proposal is reviewed whole');
   for (const family of FAMILIES) {
     const fresh = added.filter((cidr) => familyOf(cidr) === family).length;
-    const had = baseline.filter((cidr) => familyOf(cidr) === family).length;
+    const had = aggregate(baseline.filter((cidr) => familyOf(cidr) === family)).length;
     if (fresh > policy.minNewRangesForRatio && fresh > policy.maxNewRangesRatio * had) {
       return hold(
         'range-flood',
