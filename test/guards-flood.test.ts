@@ -206,6 +206,7 @@ describe('a held flood is stored as a bounded summary', () => {
   };
   const observation = (cidrs: readonly Cidr[]): Observation => ({
     targetId: 'mcas-tags',
+    type: 'service-tags',
     observedAt: '2026-01-02T00:00:00.000Z',
     status: 'ok',
     entries: cidrs.map((cidr) => ({ cidr, evidence: [tag] })),

@@ -2,7 +2,7 @@ import { heldCount } from '../drift.js';
 import type { Problem } from '../problem.js';
 import type { TargetReport, Verdict } from '../report.js';
 import type { Approval, HeldChange } from '../state/records.js';
-import { escapeMarkdown } from './pr-text.js';
+import { escapeMarkdown } from './inert.js';
 
 /**
  * The drift dashboard issue (one per config, like Renovate's Dependency Dashboard): pure rendering, and reading

@@ -7,6 +7,7 @@ import { describe } from '../net/http.js';
 import { AllowlistError } from '../problem.js';
 import { credentialsFromEnv, redact, secretsOf, type GitHubCredentials } from './github-auth.js';
 import { octokitLogger } from './octokit-log.js';
+import { codeSpan } from './inert.js';
 import { MAX_BODY_CHARS } from './pr-text.js';
 
 export interface FileToPublish {
@@ -147,7 +148,8 @@ export interface PullRequestMarker {
   paths?: string[];
 }
 
-const MARKER_PATTERN = /<!-- allowlist-drift:pull-request config=(\S+?)(?: files=(\S*))? -->/;
+/** Only a config name as the config accepts it: anything else in a marker (backticks, "-->") is not the tool's writing. */
+const MARKER_PATTERN = /<!-- allowlist-drift:pull-request config=([a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)(?: files=(\S*))? -->/;
 
 export function readPullRequestMarker(body: string | null): PullRequestMarker | undefined {
   const match = MARKER_PATTERN.exec(body ?? '');
@@ -220,7 +222,7 @@ class OctokitPublisher implements GitHubPublisher {
     return this.counted(async () => {
       await this.comment(
         known.number,
-        `${reason}\n\nClosed by allowlist-drift (config \`${this.configName}\`).\n\n${withdrawnMarker(owner)}`,
+        `${reason}\n\nClosed by allowlist-drift (config ${codeSpan(this.configName)}).\n\n${withdrawnMarker(owner)}`,
       );
       const closed = await this.api.call(`PATCH pull request #${known.number}`, pullSchema, (o) =>
         o.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', { ...this.repo, pull_number: known.number, state: 'closed' }),
@@ -375,7 +377,7 @@ class OctokitPublisher implements GitHubPublisher {
       if (sameFiles && !known) {
         await this.withdraw(
           { number: pull.number },
-          `allowlist-drift now proposes these files as config \`${this.configName}\` (renamed from \`${marker.configName}\`); this pull request is superseded.`,
+          `allowlist-drift now proposes these files as config ${codeSpan(this.configName)} (renamed from ${codeSpan(marker.configName)}); this pull request is superseded.`,
           marker.configName,
         );
         notes.push(
@@ -397,7 +399,7 @@ class OctokitPublisher implements GitHubPublisher {
     for (const pull of superseded) {
       await this.withdraw(
         { number: pull.number },
-        `allowlist-drift now proposes its changes from branch \`${this.branch}\`; this pull request from \`${pull.head.ref}\` is superseded.`,
+        `allowlist-drift now proposes its changes from branch ${codeSpan(this.branch)}; this pull request from ${codeSpan(pull.head.ref)} is superseded.`,
       );
       notes.push(`Closed pull request #${pull.number} from branch ${pull.head.ref}, superseded by branch ${this.branch}.`);
     }
@@ -429,7 +431,7 @@ class OctokitPublisher implements GitHubPublisher {
     if (!alreadyNoticed) {
       await this.comment(
         open.number,
-        `allowlist-drift found new changes for this pull request but did not push them, because the branch has commits it did not make (head ${open.head.sha}).\n\nMerge or close this pull request, or delete the branch \`${this.branch}\`, and the next run will propose the current changes.`,
+        `allowlist-drift found new changes for this pull request but did not push them, because the branch has commits it did not make (head ${open.head.sha}).\n\nMerge or close this pull request, or delete the branch ${codeSpan(this.branch)}, and the next run will propose the current changes.`,
       );
     }
     return { action: 'blocked', pullRequest: this.snapshot(open, open.head.sha), message };
