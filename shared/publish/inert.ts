@@ -17,6 +17,9 @@ export function escapeMarkdown(text: string, maxChars = MAX_FIELD_CHARS): string
   return (
     short
       .replace(/[\\`*_{}[\]()#!|~&$^]/g, '\\$&')
+      // Text that may open a line or a list item must not open another one ("- x", "+ x", "1. x").
+      .replace(/^[-+](?=[\s-]|$)/, '\\$&')
+      .replace(/^(\d{1,9})([.)])(?=\s|$)/, '$1\\$2')
       .replace(/</g, '&lt;')
       .replace(/>/g, '&gt;')
       // A zero-width space keeps the text readable while breaking GitHub's mention, reference and autolink patterns.

@@ -38,6 +38,8 @@ async function twoTargetsApproved(options: { dashboard?: boolean } = {}): Promis
   h = await startHarness({
     config: (defaults, { http }) => ({
       ...defaults,
+      // The flooded file is a few MB: room to serve it on a busy machine.
+      http: { timeoutMs: 60_000 },
       github: { ...defaults.github!, dashboard: options.dashboard ?? false },
       targets: [defaults.targets[0]!, { id: 'mcas-tags', type: 'service-tags', url: `${http.url}${TAGS_PATH}`, tags: [TAG] }],
       files: [
@@ -98,12 +100,14 @@ describe('engine: a flood of new ranges', () => {
     expect(again.report.errors).toEqual([]);
     expect(again.report.targets.find((t) => t.id === 'mcas-tags')!.status).toBe('held');
     expect(again.report.pullRequest.action).toBe('unchanged');
-  });
+    // Not a time limit on the code: observing and diffing 100,000 ranges is slow on a shared machine.
+  }, 300_000);
 
   it('refuses before publishing a first proposal whose state could not be stored, and stores the rest of the run', async () => {
     h = await startHarness({
       config: (defaults, { http }) => ({
         ...defaults,
+        http: { timeoutMs: 60_000 },
         targets: [defaults.targets[0]!, { id: 'mcas-tags', type: 'service-tags', url: `${http.url}${TAGS_PATH}`, tags: [TAG] }],
         files: [
           { path: FILES.outsystems, format: 'plain', targets: ['acme-prod'] },
@@ -135,7 +139,6 @@ describe('engine: a flood of new ranges', () => {
     const next = await h.run();
     expect(next.report.pullRequest).toMatchObject({ action: 'created', number: 1 });
     expect(lines(h.github.readFile(BRANCH, FILES.tags))).toHaveLength(7);
-    // Not a time limit on the code: observing and diffing 100,000 ranges several times is slow on a shared machine.
   }, 300_000);
 });
 
