@@ -41,8 +41,9 @@ export function codeSpan(text: string, maxChars = MAX_FIELD_CHARS): string {
   const short = oneShortLine(text, maxChars);
   const longest = Math.max(0, ...[...short.matchAll(/`+/g)].map((match) => match[0].length));
   const fence = '`'.repeat(longest + 1);
-  // One space each side is stripped by the reader, and lets the text begin or end with a backtick.
-  return `${fence} ${short} ${fence}`;
+  // A backtick next to the fence would lengthen it: one space each side keeps them apart, and the reader strips it.
+  const pad = short === '' || short.startsWith('`') || short.endsWith('`') ? ' ' : '';
+  return `${fence}${pad}${short}${pad}${fence}`;
 }
 
 /** Control, format (zero-width) and line-separating characters become spaces, runs of space one, and long text is cut. */
