@@ -8,7 +8,8 @@ import type { Verdict } from '../shared/report.js';
 import { parseCasPage } from '../shared/sources/cas-docs/page.js';
 import { parseOdcPage } from '../shared/sources/odc/page.js';
 import type { EntryEvidence, Observation } from '../shared/sources/source.js';
-import { encodeTargetRecord, MAX_COMPRESSED_BYTES } from '../shared/state/codec.js';
+import { decodeTargetRecord, encodeTargetRecord, MAX_COMPRESSED_BYTES } from '../shared/state/codec.js';
+import { firstReleaseTargetRow } from './state/first-release.js';
 import { sharedFile } from './peers/http.js';
 
 const policy: Policy = parseConfig({ targets: [{ id: 't', type: 'static', entries: ['52.1.1.1'] }] }).policy;
@@ -270,5 +271,56 @@ describe('fingerprints do not move with new policy keys', () => {
   it('names a proposal as the release before did, whatever the flood limits are', () => {
     expect(proposalFingerprint(config({}), proposed)).toBe(DECLINED_BEFORE_UPGRADE);
     expect(proposalFingerprint(config({ maxNewRangesRatio: 7, minNewRangesForRatio: 10 }), proposed)).toBe(DECLINED_BEFORE_UPGRADE);
+  });
+});
+
+describe('a hold stored by the release before bounded holds', () => {
+  it('reads its held change and approval unchanged, and the approval still releases exactly that change', () => {
+    const target = {
+      id: 'mcas-tags',
+      type: 'service-tags' as const,
+      url: 'https://example.test/tags.json',
+      tags: ['MicrosoftCloudAppSecurity'],
+    };
+    // As that release stored it: the whole held change, no counts, its five guards' verdicts, a person's approval.
+    const fingerprint = '346ecac2aa34a6b5';
+    const verdicts = ['empty-observation', 'mass-removal', 'broad-prefix', 'special-range'].map((guard) => ({
+      guard,
+      outcome: 'pass',
+      message: '',
+    }));
+    const stored = {
+      targetId: 'mcas-tags',
+      baseline: SEVEN,
+      misses: {},
+      firstSeen: {},
+      lastErrors: [],
+      lastWarnings: [],
+      lastStatus: 'held',
+      verdicts: [...verdicts, { guard: 'mass-addition', outcome: 'hold', message: '1 new IPv4 range is broader than the usual /24' }],
+      held: { added: ['21.0.0.0/16'], removed: [], fingerprint, since: '2026-01-02T00:00:00.000Z' },
+      approval: { fingerprint, at: '2026-01-02T01:00:00.000Z', source: 'cli' },
+    };
+    const row = firstReleaseTargetRow(stored, '2026-01-02T01:00:00.000Z');
+    const record = decodeTargetRecord(row.rowKey, 'mcas-tags', row, undefined);
+    expect(record.held).toEqual(stored.held);
+    expect(record.approval).toEqual(stored.approval);
+
+    const drift = computeDrift({
+      target: target as never,
+      observation: {
+        targetId: 'mcas-tags',
+        type: 'service-tags',
+        observedAt: '2026-01-03T00:00:00.000Z',
+        status: 'ok',
+        entries: [...SEVEN, parseCidr('21.0.0.0/16')].map((cidr) => ({ cidr, evidence: [tag] })),
+        warnings: [],
+        errors: [],
+      },
+      record,
+      policy,
+      now: '2026-01-03T00:00:00.000Z',
+    });
+    expect(drift.report).toMatchObject({ status: 'ok', added: ['21.0.0.0/16'], approval: { fingerprint } });
   });
 });
