@@ -62,6 +62,8 @@ describe('parseConfig accepts a valid config', () => {
       maxRemoveRatio: 0.3,
       maxAddRatio: 1,
       minChangeForRatio: 3,
+      maxNewRangesRatio: 2,
+      minNewRangesForRatio: 2500,
       minPrefixLength: { ipv4: 16, ipv6: 32 },
     });
     expect(config.github).toBeUndefined();
