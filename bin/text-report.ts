@@ -1,5 +1,5 @@
 import type { Config } from '../shared/config.js';
-import { releasable } from '../shared/drift.js';
+import { heldCount, releasable } from '../shared/drift.js';
 import type { ApprovalResult } from '../shared/engine/approve.js';
 import type { StatusReport } from '../shared/engine/status.js';
 import type { Report, TargetReport, Verdict } from '../shared/report.js';
@@ -166,7 +166,7 @@ export function formatApproval(result: ApprovalResult): string {
   const { held } = result;
   return (
     `${result.targetId}: held change ${held.fingerprint} approved at ${result.approval.at} ` +
-    `(+${held.added.length} -${held.removed.length}); the next run puts it in the pull request if its check still shows exactly this change\n`
+    `(+${heldCount(held, 'added')} -${heldCount(held, 'removed')}); the next run puts it in the pull request if its check still shows exactly this change\n`
   );
 }
 
@@ -212,11 +212,11 @@ interface HeldView extends CommandHint {
  * no approval can release (it would allow every address) says so instead of offering a command that is refused.
  */
 function heldLines({ id, held, verdicts, command, configArgument }: HeldView): string[] {
-  const list = (items: readonly string[]) =>
-    items.length === 0 ? 'nothing' : `${items.slice(0, 20).join(', ')}${items.length > 20 ? `, … (${items.length} in all)` : ''}`;
+  const list = (items: readonly string[], total: number) =>
+    total === 0 ? 'nothing' : `${items.slice(0, 20).join(', ')}${total > 20 ? `, … (${total} in all)` : ''}`;
   return [
     ...verdicts.map((v) => `  ${id} held by ${v.guard}: ${v.message}`),
-    `  ${id} held since ${held.since}: would add ${list(held.added)}; would remove ${list(held.removed)}`,
+    `  ${id} held since ${held.since}: would add ${list(held.added, heldCount(held, 'added'))}; would remove ${list(held.removed, heldCount(held, 'removed'))}`,
     held.releasable
       ? `  ${id} release it with: ${command} approve --target ${id} --fingerprint ${held.fingerprint}${configFlag(configArgument)}`
       : `  ${id} cannot be released: with the baseline the change would allow every address, and no approval releases that; it stays held until the source (or the config) no longer lists it`,

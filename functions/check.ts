@@ -4,11 +4,11 @@ const CHECK_METHODS = ['GET', 'POST'] as const;
 
 /** GET runs a dry check (nothing stored, no PR); POST runs a full check. Only configured targets can be named. */
 export async function checkHandler(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  const { assertMethod, parseCheckQuery, parseCheckBody, errorResponse, jsonResponse } = await import('./lib/http-api.js');
+  const { assertMethod, parseCheckQuery, parseCheckBody, readBody, errorResponse, jsonResponse } = await import('./lib/http-api.js');
   try {
     assertMethod(request.method, CHECK_METHODS);
     const query = parseCheckQuery(request.url);
-    const body = request.method === 'POST' ? parseCheckBody(await request.text()) : { targetIds: [] };
+    const body = request.method === 'POST' ? parseCheckBody(await readBody(request)) : { targetIds: [] };
     const targetIds = [...new Set([...query.targetIds, ...body.targetIds])];
     const [{ sharedRuntime }, { runCheck }, { engineLog, logRun }] = await Promise.all([
       import('./lib/runtime.js'),

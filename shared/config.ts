@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { aggregate, familyOf, prefixLengthOf, tryParseCidr, type Cidr, type IpFamily } from './ipset.js';
 import { AllowlistError } from './problem.js';
 import { DEFAULT_MAX_ADDRESSES_PER_RANGE, knownRangeProblems, MAX_ADDRESSES_PER_RANGE } from './render/template.js';
-import { httpsUrl, strictObject } from './schema-kit.js';
+import { strictObject, tokenUrl } from './schema-kit.js';
 import { SOURCES, sourceOf, TARGET_TYPES, type TargetType } from './sources/registry.js';
 import type { SourceDefinition } from './sources/source.js';
 
@@ -133,7 +133,7 @@ const configSchema = strictObject({
     owner: z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/, 'must be a GitHub user or organisation name'),
     repo: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be a repository name'),
     base: z.string().min(1).default('main'),
-    apiUrl: httpsUrl.default(DEFAULT_GITHUB_API_URL),
+    apiUrl: tokenUrl.default(DEFAULT_GITHUB_API_URL),
     branchPrefix: z
       .string()
       .regex(/^[A-Za-z0-9._\/-]*$/, 'must be letters, digits, ".", "_", "/" and "-"')
@@ -154,6 +154,14 @@ const configSchema = strictObject({
     maxRemoveRatio: z.number().min(0).max(1).default(0.3),
     maxAddRatio: z.number().min(0).default(1),
     minChangeForRatio: z.int().min(0).default(3),
+    maxNewRangesRatio: z.number().min(0).default(2).meta({
+      description:
+        'Hold a target adding more than this many times the ranges a family of its baseline has (and more than minNewRangesForRatio).',
+    }),
+    minNewRangesForRatio: z.int().min(0).default(2500).meta({
+      description:
+        'New ranges of a family up to this count are never held for their number (no real CAS, ODC or service-tag change came near it).',
+    }),
     minPrefixLength: strictObject({
       ipv4: z.int().min(1).max(32).default(16),
       ipv6: z.int().min(1).max(128).default(32),

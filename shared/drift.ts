@@ -52,6 +52,12 @@ export interface DriftInput {
   readonly policy: Policy;
   /** ISO time of this check. */
   readonly now: string;
+  /**
+   * What the base branch's rule files of this target already hold, read while it has no approved baseline: growth
+   * is then judged against them, so a change held under one config name is held again under a new one. Absent or
+   * empty (a fresh repository): the first proposal is reviewed whole.
+   */
+  readonly onBase?: readonly Cidr[];
 }
 
 /** One line of the PR's "added" table: an aggregated added range and what was observed inside or around it. */
@@ -97,6 +103,8 @@ export function computeDrift(input: DriftInput): TargetDrift {
   let outcome: Outcome;
   // An approved held change goes on as if its guards had passed: added at once, removed after enough misses.
   let approval: Approval | undefined;
+  // A held flood is kept out of the record: it could not be stored, and nothing of it is needed to release it.
+  let flood = false;
   if (observation.status === 'error') {
     outcome = unchanged('error', [], previousMisses);
   } else {
@@ -105,19 +113,25 @@ export function computeDrift(input: DriftInput): TargetDrift {
     // something is no longer there.
     const judged = observation.status === 'ok' || scoped;
     const candidates = baseline !== null && judged ? (unjudged.length > 0 ? difference(diff.removed, unjudged) : diff.removed) : [];
+    const onBase = baseline === null && input.onBase && input.onBase.length > 0 ? aggregate(input.onBase) : null;
     const verdicts = evaluateGuards({
       status: observation.status,
       entries: observation.entries,
-      baseline,
-      added: diff.added,
+      baseline: baseline ?? onBase,
+      added: onBase ? semanticDiff(onBase, observed).added : diff.added,
       removalCandidates: candidates,
       policy,
     });
     const holding = verdicts.some((verdict) => verdict.outcome === 'hold');
     const change = holding ? heldChange(target.id, diff.added, candidates, record?.held, now) : undefined;
     // A change that would allow every address (a /0, even split around the baseline) is released by no approval.
-    approval = change && releasable(approved, change) && record?.approval?.fingerprint === change.fingerprint ? record.approval : undefined;
+    // The whole change is weighed, not the bounded sample a held change keeps.
+    approval =
+      change && releasable(approved, { added: diff.added }) && record?.approval?.fingerprint === change.fingerprint
+        ? record.approval
+        : undefined;
     if (change && !approval) {
+      flood = verdicts.some((verdict) => verdict.guard === 'range-flood' && verdict.outcome === 'hold');
       outcome = { ...unchanged('held', verdicts, forgetObserved(previousMisses, observed)), held: change };
     } else if (!judged) {
       // What did answer can add addresses; what did not answer proves nothing about absence.
@@ -147,13 +161,14 @@ export function computeDrift(input: DriftInput): TargetDrift {
       : scoped && outcome.status !== 'held' && record?.proposed && unjudged.length > 0
         ? union(difference(judgedProposal, unjudged), intersection(record.proposed, unjudged))
         : judgedProposal;
-  const firstSeen =
-    observation.status === 'ok'
+  const firstSeen = flood
+    ? { ...previousFirstSeen }
+    : observation.status === 'ok'
       ? refreshFirstSeen(previousFirstSeen, observed, approved, now)
       : observation.status === 'partial'
         ? addFirstSeen(previousFirstSeen, observed, now)
         : { ...previousFirstSeen };
-  const stored = storedObservation(observation);
+  const stored = flood ? withoutFlood(observation, union(approved, record?.proposed ?? [])) : storedObservation(observation);
   const missingEvidence =
     observation.status === 'error' ? record?.missingEvidence : evidenceOfMissing(record, union(approved, record?.proposed ?? []), observed);
   // Nothing approved, nothing proposed before, and no usable check now: this target's addresses are unknown,
@@ -181,7 +196,7 @@ export function computeDrift(input: DriftInput): TargetDrift {
     targetId: target.id,
     baseline,
     observation: stored,
-    ...(observation.status !== 'error' ? { lastGood: stored } : {}),
+    ...(observation.status !== 'error' && !flood ? { lastGood: stored } : {}),
     ...(missingEvidence && missingEvidence.length > 0 ? { missingEvidence } : { missingEvidence: undefined }),
     ...(unknown ? {} : { proposed }),
     misses: { ...outcome.misses },
@@ -371,7 +386,25 @@ interface Outcome {
  */
 function heldChange(targetId: string, added: Cidr[], removed: Cidr[], previous: HeldChange | undefined, now: string): HeldChange {
   const fingerprint = createHash('sha256').update(JSON.stringify({ targetId, added, removed })).digest('hex').slice(0, 16);
-  return { added, removed, fingerprint, since: previous?.fingerprint === fingerprint ? previous.since : now };
+  return {
+    added: added.slice(0, HELD_SAMPLE),
+    removed: removed.slice(0, HELD_SAMPLE),
+    ...(added.length > HELD_SAMPLE ? { addedCount: added.length } : {}),
+    ...(removed.length > HELD_SAMPLE ? { removedCount: removed.length } : {}),
+    fingerprint,
+    since: previous?.fingerprint === fingerprint ? previous.since : now,
+  };
+}
+
+/**
+ * At most this many ranges of each side of a held change are kept, with the full count: the fingerprint names the
+ * whole change, so an approval still releases exactly it, and holding a flood of any size stays small enough to store.
+ */
+export const HELD_SAMPLE = 100;
+
+/** The ranges a held change adds or removes in all, where its record keeps only a sample. */
+export function heldCount(held: HeldChange, side: 'added' | 'removed'): number {
+  return (side === 'added' ? held.addedCount : held.removedCount) ?? held[side].length;
 }
 
 /**
@@ -479,6 +512,12 @@ function uniqueEvidence(evidence: readonly EntryEvidence[]): EntryEvidence[] {
     if (!seen.has(key)) seen.set(key, item);
   }
   return [...seen.values()];
+}
+
+/** A held flood's observation as stored: only the entries inside what is approved or proposed, never the flood itself. */
+function withoutFlood(observation: Observation, known: readonly Cidr[]): StoredObservation {
+  const index = new PrefixIndex(aggregate(known).map((cidr) => [cidr, cidr] as const));
+  return storedObservation({ ...observation, entries: observation.entries.filter((entry) => index.containing(entry.cidr)) });
 }
 
 function storedObservation(observation: Observation): StoredObservation {

@@ -1,5 +1,5 @@
 import type { Policy } from './config.js';
-import { addressCount, classifyAll, covers, familyOf, prefixLengthOf, type Cidr, type IpFamily } from './ipset.js';
+import { addressCount, aggregate, classifyAll, covers, familyOf, prefixLengthOf, type Cidr, type IpFamily } from './ipset.js';
 import type { Verdict } from './report.js';
 import type { ObservedEntry } from './sources/source.js';
 
@@ -22,7 +22,7 @@ const NAMED_IN_MESSAGE = 5;
 
 /** Every guard's verdict, passing ones included so reviewers can see what was checked and with which figures. */
 export function evaluateGuards(input: GuardInput): Verdict[] {
-  return [emptyObservation(input), massRemoval(input), massAddition(input), broadPrefix(input), specialRange(input)];
+  return [emptyObservation(input), massRemoval(input), massAddition(input), rangeFlood(input), broadPrefix(input), specialRange(input)];
 }
 
 /**
@@ -105,6 +105,31 @@ function massAddition({ baseline, added, policy }: GuardInput): Verdict {
     `${added.length} new ${plural(added.length, 'range', 'ranges')}; any number of ranges up to ${usual} may be added, ` +
       `broader ones up to ${percent(policy.maxAddRatio)} of a family's baseline addresses`,
   );
+}
+
+/**
+ * Growth by shape lets any number of narrow ranges through, which is right for real lists but also lets a tampered
+ * one inject a flood of /32s (100,000 of them into a 7-range service tag): each is ordinary, together they are not.
+ * Real lists grow by tens or hundreds of ranges at a time, even by twentyfold (28 CAS ranges became 602 between
+ * the 2018 and 2024 pages), so a count is held only above a floor no real history reached
+ * (`minNewRangesForRatio`, above the largest whole service tag) and above `maxNewRangesRatio` times the ranges the
+ * family's baseline already has. Counted per family, on aggregated ranges, so a list rewritten as /32s that merge
+ * back into its old blocks adds nothing.
+ */
+function rangeFlood({ baseline, added, policy }: GuardInput): Verdict {
+  const rule = `more than ${policy.minNewRangesForRatio} new ranges of a family, and more than ${policy.maxNewRangesRatio} times the ranges its baseline has, are held`;
+  if (baseline === null) return pass('range-flood', 'no approved baseline yet: the first proposal is reviewed whole');
+  for (const family of FAMILIES) {
+    const fresh = added.filter((cidr) => familyOf(cidr) === family).length;
+    const had = aggregate(baseline.filter((cidr) => familyOf(cidr) === family)).length;
+    if (fresh > policy.minNewRangesForRatio && fresh > policy.maxNewRangesRatio * had) {
+      return hold(
+        'range-flood',
+        `${fresh} new IPv${family} ranges against ${had} in the baseline; ${rule}: ${nameList(added.filter((cidr) => familyOf(cidr) === family))}`,
+      );
+    }
+  }
+  return pass('range-flood', `${added.length} new ${plural(added.length, 'range', 'ranges')}; ${rule}`);
 }
 
 /** Ranges up to this length are ordinary in any list: the smallest blocks routed on the internet. */

@@ -5,7 +5,7 @@ import type { Approval, HeldChange } from './state/records.js';
 
 /** Outcome of one guard on one target; any "hold" holds the target. */
 export interface Verdict {
-  readonly guard: 'empty-observation' | 'mass-removal' | 'mass-addition' | 'broad-prefix' | 'special-range';
+  readonly guard: 'empty-observation' | 'mass-removal' | 'mass-addition' | 'range-flood' | 'broad-prefix' | 'special-range';
   readonly outcome: 'pass' | 'hold';
   readonly message: string;
 }

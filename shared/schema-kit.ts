@@ -36,6 +36,22 @@ export const hostname = z
 
 export const httpsUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 
+/**
+ * A URL a credential is sent to (a GitHub token, the LifeTime token, an Azure access token): plain http would hand
+ * it to anyone on the path, so only https is accepted, except to this machine (local emulators and test peers).
+ */
+export const tokenUrl = httpsUrl.refine((text) => {
+  // Anything but http (not a URL, another scheme) is httpsUrl's complaint already.
+  const url = URL.parse(text);
+  return url?.protocol !== 'http:' || isLoopback(url.hostname);
+}, 'must be an https URL (a token is sent to it); plain http is accepted only for this machine (localhost, 127.0.0.0/8, [::1])');
+
+function isLoopback(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/\.$/, '');
+  // WHATWG URL parsing already turned every IPv4 spelling (0x7f.1, 2130706433) into dotted decimal.
+  return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 export const wildcardOr = <T extends z.ZodType>(item: T, accepted: string) =>
   z.union([z.literal('*'), z.array(item).min(1, `list at least one, or use "*" for all`)], {
     error: (issue) => (issue.code === 'invalid_union' ? `must be "*" (all) or a non-empty list of ${accepted}` : undefined),

@@ -55,7 +55,9 @@ describe('bench smoke run', () => {
     expect(row('5a.')?.ours).toBe(2);
     // Issue 13: the first-run body is a fraction of the 10.6 KB it replaced; the largest first PR fits GitHub's limit.
     expect(row('9.')?.ours).toBeLessThan(4_500);
-    expect(row('9a.')?.ours).toBeLessThanOrEqual(65_000);
+    // The renderer keeps a body within 65,000 characters; the figure counts bytes (a "−" or "…" is three), so it may
+    // pass 65,000 while the body still fits GitHub's limit of 65,536 characters.
+    expect(row('9a.')?.ours).toBeLessThanOrEqual(65_536);
     expect(formatTable(rows)).toContain('| figure');
   }, 120_000);
 });

@@ -62,6 +62,8 @@ describe('parseConfig accepts a valid config', () => {
       maxRemoveRatio: 0.3,
       maxAddRatio: 1,
       minChangeForRatio: 3,
+      maxNewRangesRatio: 2,
+      minNewRangesForRatio: 2500,
       minPrefixLength: { ipv4: 16, ipv6: 32 },
     });
     expect(config.github).toBeUndefined();
@@ -258,6 +260,51 @@ describe('parseConfig rejects a wrong config with one message per problem, namin
       'targets[2].url: must be an http(s) URL',
       'github.apiUrl: must be an http(s) URL',
     ]);
+  });
+
+  it('refuses plain http for every URL a token is sent to, except this machine', () => {
+    const arm = (baseUrl: string) => ({ subscriptionId: '0b1f6471-1bf0-4dda-aec3-cb9272f09590', location: 'westeurope', baseUrl });
+    const sendTokensTo = (url: string) => {
+      const config = valid();
+      config.targets[0].lifetime = { url, environmentKey: 'k' };
+      delete config.targets[2].url;
+      config.targets[2].arm = arm(url);
+      config.github = { owner: 'acme', repo: 'rules', apiUrl: url };
+      try {
+        parseConfig(config);
+        return [];
+      } catch (error) {
+        return (error as ConfigError).problems;
+      }
+    };
+    const why =
+      'must be an https URL (a token is sent to it); plain http is accepted only for this machine (localhost, 127.0.0.0/8, [::1])';
+    for (const remote of [
+      'http://example.com',
+      'http://example.com:443/api',
+      'HTTP://10.0.0.1',
+      'http://[2001:db8::1]',
+      'http://128.0.0.1',
+    ]) {
+      expect(sendTokensTo(remote), remote).toEqual([
+        `targets[0].lifetime.url: ${why}`,
+        `targets[2].arm.baseUrl: ${why}`,
+        `github.apiUrl: ${why}`,
+      ]);
+    }
+    for (const local of [
+      'https://example.com',
+      'http://127.0.0.1:8080',
+      'http://127.1.2.3',
+      'http://localhost:7071',
+      'http://[::1]:3000',
+    ]) {
+      expect(sendTokensTo(local), local).toEqual([]);
+    }
+    // The documents read without a token (CAS and ODC pages, a service-tags file) may still be plain http.
+    const plainPage = valid();
+    plainPage.targets[1].url = 'http://example.com/page.md';
+    expect(parseConfig(plainPage).targets[1]).toMatchObject({ url: 'http://example.com/page.md' });
   });
 
   it('rejects a service-tags target with both url and arm, or neither', () => {

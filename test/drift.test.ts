@@ -100,6 +100,7 @@ describe('computeDrift', () => {
       ['empty-observation', 'pass'],
       ['mass-removal', 'pass'],
       ['mass-addition', 'pass'],
+      ['range-flood', 'pass'],
       ['broad-prefix', 'pass'],
       ['special-range', 'pass'],
     ]);

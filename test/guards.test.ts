@@ -5,7 +5,7 @@ import { parseCidr, semanticDiff, type Cidr } from '../shared/ipset.js';
 import type { Verdict } from '../shared/report.js';
 import type { EntryEvidence, ObservedEntry } from '../shared/sources/source.js';
 
-/** The defaults: maxRemoveRatio 0.3, maxAddRatio 1, minChangeForRatio 3, minPrefixLength /16 and /32. */
+/** The defaults: maxRemoveRatio 0.3, maxAddRatio 1, minChangeForRatio 3, maxNewRangesRatio 2, minNewRangesForRatio 2500, minPrefixLength /16 and /32. */
 const policy: Policy = parseConfig({ targets: [{ id: 't', type: 'static', entries: ['52.1.1.1'] }] }).policy;
 
 const tag: EntryEvidence = { kind: 'service-tag', tag: 'MicrosoftCloudAppSecurity', tagChangeNumber: 7, fileChangeNumber: 350 };
@@ -43,7 +43,7 @@ function verdictOf(
 const observe = (cidrs: readonly Cidr[]) => cidrs.map((cidr) => entry(cidr));
 
 describe('evaluateGuards', () => {
-  it('always returns all five verdicts in a fixed order', () => {
+  it('always returns all six verdicts in a fixed order', () => {
     const verdicts = evaluateGuards({
       status: 'ok',
       entries: observe(hosts(2)),
@@ -52,7 +52,14 @@ describe('evaluateGuards', () => {
       removalCandidates: [],
       policy,
     });
-    expect(verdicts.map((v) => v.guard)).toEqual(['empty-observation', 'mass-removal', 'mass-addition', 'broad-prefix', 'special-range']);
+    expect(verdicts.map((v) => v.guard)).toEqual([
+      'empty-observation',
+      'mass-removal',
+      'mass-addition',
+      'range-flood',
+      'broad-prefix',
+      'special-range',
+    ]);
     expect(verdicts.every((v) => v.outcome === 'pass')).toBe(true);
   });
 

@@ -68,9 +68,39 @@ export function parseApproveQuery(url: string): { targetId: string; fingerprint?
   return fingerprint === undefined ? { targetId } : { targetId, fingerprint };
 }
 
+/** What `readBody` needs of a request: HttpRequest from @azure/functions has it, and so does a fetch Request. */
+export interface BodySource {
+  readonly headers: { get(name: string): string | null };
+  readonly body: ReadableStream<Uint8Array> | null;
+}
+
+/**
+ * The body as text, read only up to `limit` bytes: a larger one is refused from its Content-Length before any byte
+ * is read, or, without one (chunked), as soon as the bytes read pass the limit; the rest is never pulled.
+ */
+export async function readBody(request: BodySource, limit = MAX_BODY_BYTES): Promise<string> {
+  const tooLarge = () => new BadRequestError(`the body is larger than ${limit} bytes`);
+  const declared = request.headers.get('content-length');
+  if (declared !== null && /^\d+$/.test(declared.trim()) && Number(declared) > limit) throw tooLarge();
+  if (request.body === null) return '';
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** A POST body is optional; when present it must be a JSON object, and it may list targets too. */
 export function parseCheckBody(text: string): { targetIds: string[] } {
-  if (text.length > MAX_BODY_BYTES) throw new BadRequestError(`the body is larger than ${MAX_BODY_BYTES} bytes`);
   if (text.trim() === '') return { targetIds: [] };
   let value: unknown;
   try {

@@ -1,7 +1,9 @@
 import type { Target } from '../config.js';
 import type { TargetDrift } from '../drift.js';
 import { sameAddresses, type Cidr } from '../ipset.js';
-import type { Problem } from '../problem.js';
+import { toProblem, type Problem } from '../problem.js';
+import type { BaseFiles } from '../publish/github.js';
+import { unstorable } from '../state/codec.js';
 import type { PullRequestReport, Report, TargetReport } from '../report.js';
 import { observeTarget } from '../sources/index.js';
 import type { Observation } from '../sources/source.js';
@@ -19,8 +21,9 @@ import {
 } from './context.js';
 import { readDashboard, updateDashboard } from './dashboard.js';
 import { previewPullRequest } from './preview.js';
-import { driftAll, emptyRecord, proposedSets } from './proposal.js';
-import { readPullRequest, reconcilePullRequest } from './reconcile.js';
+import { entriesOnBase } from './files.js';
+import { driftAll, emptyRecord, proposedSets, type DriftAllInput } from './proposal.js';
+import { publishGate, readPullRequest, reconcilePullRequest } from './reconcile.js';
 
 interface RunOutcome {
   readonly reports: TargetReport[];
@@ -81,10 +84,17 @@ async function dryRun(
   targets: readonly Target[],
   observations: readonly Observation[],
 ): Promise<RunOutcome> {
-  const { drifts, proposed, records } = applyObservations(context, snapshot, targets, observations);
+  // When the base branch cannot be read, the preview reads it again and says so.
+  const { applied, base } = await judge(context, { snapshot, targets, observations, openHead: snapshot.config.pullRequest?.headSha });
+  const { drifts, proposed, records } = applied;
   const targetRecords = new Map(snapshot.targets);
   for (const record of records) targetRecords.set(record.targetId, record);
-  const preview = await previewPullRequest(context, { snapshot: { config: snapshot.config, targets: targetRecords }, drifts, proposed });
+  const preview = await previewPullRequest(context, {
+    snapshot: { config: snapshot.config, targets: targetRecords },
+    drifts,
+    proposed,
+    ...(base ? { base } : {}),
+  });
   return { reports: reportsOf(drifts), pullRequest: preview.report, errors: preview.problems, warnings: preview.warnings };
 }
 
@@ -116,16 +126,20 @@ async function writingRun(
   };
   // A write before the run's last one (a withdrawal recorded before its comment) gives the config row a new version.
   let configEtag = stored.config.etag;
-  const {
-    drifts,
-    proposed,
-    records: observed,
-  } = applyObservations(context, { config: configRecord, targets: records }, targets, observations);
+  const errors = [...reading.problems];
+  const judged = await judge(context, {
+    snapshot: { config: configRecord, targets: records },
+    targets,
+    observations,
+    openHead: reading.openHead,
+  });
+  errors.push(...judged.problems);
+  const { applied, base } = judged;
+  const { drifts, proposed, records: observed } = applied;
   for (const record of observed) setRecord(record);
 
   let pullRequest: PullRequestReport = { action: 'none' };
   let nextConfig = configRecord;
-  const errors = [...reading.problems];
   const warnings: Problem[] = [...(reading.warnings ?? []), ...dashboard.warnings];
   if (errors.length === 0) {
     const reconciled = await reconcilePullRequest(context, {
@@ -142,6 +156,7 @@ async function writingRun(
         );
         configEtag = written.configEtag;
       },
+      ...(base ? { base } : {}),
     });
     pullRequest = reconciled.report;
     nextConfig = withPullRequest(configRecord, reconciled.pullRequest);
@@ -178,11 +193,10 @@ async function writingRun(
  */
 function applyObservations(
   context: RunContext,
-  snapshot: Snapshot,
-  targets: readonly Target[],
-  observations: readonly Observation[],
+  input: Omit<DriftAllInput, 'config' | 'now'>,
 ): { drifts: Map<string, TargetDrift>; proposed: Map<string, Cidr[]>; records: TargetRecord[] } {
-  const drifts = driftAll(context.config, snapshot, targets, observations, context.now().toISOString());
+  const { snapshot } = input;
+  const drifts = driftAll({ ...input, config: context.config, now: context.now().toISOString() });
   const proposed = proposedSets(context.config, snapshot, drifts);
   // The stored proposal follows what the files carry, for later runs that do not check this target.
   const records = [...drifts.values()].map((drift) => {
@@ -190,6 +204,89 @@ function applyObservations(
     return sameAddresses(carried, drift.proposed) ? drift.nextRecord : { ...drift.nextRecord, proposed: carried };
   });
   return { drifts, proposed, records };
+}
+
+interface JudgeInput {
+  readonly snapshot: Snapshot;
+  readonly targets: readonly Target[];
+  readonly observations: readonly Observation[];
+  /** The open PR's head as this run found it. */
+  readonly openHead: string | undefined;
+}
+
+/**
+ * The observations applied as this run stores and publishes them. A target without an approved baseline (a config's
+ * first run, or its first under a new name) is judged against what the base branch's rule files already hold
+ * whenever the run would publish, so a change held under one name is not published under another; the base is
+ * read for that only then, and handed on so the run reads it once. A target whose result could not be stored is
+ * refused before anything is published.
+ */
+async function judge(
+  context: RunContext,
+  input: JudgeInput,
+): Promise<{ applied: ReturnType<typeof applyObservations>; base?: BaseFiles; problems: Problem[] }> {
+  const { config } = context;
+  const { snapshot, targets, observations } = input;
+  let applied = applyObservations(context, { snapshot, targets, observations });
+  let base: BaseFiles | undefined;
+  let onBase: Map<string, Cidr[]> | undefined;
+  const problems: Problem[] = [];
+  const fresh = targets.filter(
+    (target, index) =>
+      !snapshot.targets.get(target.id)?.baseline &&
+      observations[index]!.status !== 'error' &&
+      config.files.some((file) => file.targets.includes(target.id)),
+  );
+  if (fresh.length > 0 && config.github && publishes(context, snapshot, applied, input.openHead)) {
+    try {
+      base = await (await context.github()).readBase(config.files.map((file) => file.path));
+      onBase = entriesOnBase(config, fresh, base.files);
+      applied = applyObservations(context, { snapshot, targets, observations, onBase });
+    } catch (error) {
+      // Without them a new config name could publish what the old one held: nothing is published this run.
+      problems.push(toProblem(error, 'github-error'));
+    }
+  }
+  const refused = refuseUnstorable(targets, observations, applied);
+  if (refused) applied = applyObservations(context, { snapshot, targets, observations: refused, ...(onBase ? { onBase } : {}) });
+  return { applied, ...(base ? { base } : {}), problems };
+}
+
+/** Whether the gate, asked with these results, sends files to GitHub. */
+function publishes(
+  context: RunContext,
+  snapshot: Snapshot,
+  applied: ReturnType<typeof applyObservations>,
+  openHead: string | undefined,
+): boolean {
+  const records = new Map(snapshot.targets);
+  for (const record of applied.records) records.set(record.targetId, record);
+  return publishGate(context.config, { config: snapshot.config, targets: records }, applied.proposed, openHead).kind === 'publish';
+}
+
+/**
+ * A check whose result could not be stored must not be published either (its PR would be followed by a state
+ * that never records it): such a target is refused before publishing, as if its check had failed, so the rest of
+ * the run still stores and publishes. Undefined when every record fits.
+ */
+function refuseUnstorable(
+  targets: readonly Target[],
+  observations: readonly Observation[],
+  applied: ReturnType<typeof applyObservations>,
+): Observation[] | undefined {
+  let refused = false;
+  const next = observations.map((observation, index) => {
+    const record = applied.records.find((r) => r.targetId === targets[index]!.id);
+    const tooLarge = record && unstorable(record, applied.proposed.get(record.targetId) ?? []);
+    if (!tooLarge) return observation;
+    refused = true;
+    const problem = {
+      code: tooLarge.code,
+      message: `this check's result could not be stored (${tooLarge.message}); nothing of it was published, and what was stored for the target before is kept`,
+    };
+    return { ...observation, status: 'error' as const, entries: [], errors: [...observation.errors, problem] };
+  });
+  return refused ? next : undefined;
 }
 
 /** Approved sets become baselines, and their miss counts start over. */

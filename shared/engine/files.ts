@@ -1,9 +1,9 @@
-import type { Config, FileSpec } from '../config.js';
+import type { Config, FileSpec, Target } from '../config.js';
 import { aggregate, difference, semanticDiff, union, type Cidr } from '../ipset.js';
 import { AllowlistError } from '../problem.js';
 import { readFileEntries } from '../render/read.js';
 import { renderFile } from '../render/index.js';
-import { fileCidrs } from './proposal.js';
+import { fileCidrs, fileTakes } from './proposal.js';
 
 /**
  * What each rule file becomes, computed against the file as it is on the base branch now: the tool owns only the
@@ -74,4 +74,18 @@ export function totalChange(changes: readonly FileChange[]): { added: Cidr[]; re
     removed: union(...changes.map((c) => c.removed)),
     kept: union(...changes.map((c) => c.kept)),
   };
+}
+
+/**
+ * Per target, what the base branch's files that list it already hold (every entry of those files, of the family
+ * each takes): what a target with no approved baseline is judged against, so a rename does not reset the guards.
+ */
+export function entriesOnBase(config: Config, targets: readonly Target[], base: ReadonlyMap<string, string | null>): Map<string, Cidr[]> {
+  const onBase = new Map(config.files.map((file) => [file.path, readFileEntries(file, base.get(file.path) ?? null)] as const));
+  return new Map(
+    targets.map((target) => {
+      const files = config.files.filter((file) => file.targets.includes(target.id));
+      return [target.id, union(...files.map((file) => onBase.get(file.path)!.filter((cidr) => fileTakes(file, cidr))))];
+    }),
+  );
 }

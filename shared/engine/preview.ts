@@ -33,7 +33,7 @@ export async function previewPullRequest(
     return said(`no change is needed any more: a full run would close PR #${gate.open.number} (${gate.open.url})`);
   if (gate.kind === 'hold' && gate.reason !== 'no-github') return said(holdMessage(gate.reason, gate.report));
 
-  const { base, unread } = await readBase(context);
+  const { base, unread } = input.base ? { base: input.base.files, unread: undefined } : await readBase(context);
   const changed = gate.kind === 'publish' ? gate.changed : changedTargets(input.snapshot, input.proposed);
   let plan: FilesPlan;
   try {

@@ -7,18 +7,31 @@ import type { PullRequestRecord, Snapshot, TargetRecord } from '../state/records
 
 /** The pure arithmetic of a run: drift per target, what the files should hold, and how a proposal is named. */
 
-export function driftAll(
-  config: Config,
-  snapshot: Snapshot,
-  targets: readonly Target[],
-  observations: readonly Observation[],
-  now: string,
-): Map<string, TargetDrift> {
+export interface DriftAllInput {
+  readonly config: Config;
+  readonly snapshot: Snapshot;
+  readonly targets: readonly Target[];
+  /** One per target, in the same order. */
+  readonly observations: readonly Observation[];
+  readonly now: string;
+  /** Per target without an approved baseline, what the base branch's files hold for it (see computeDrift). */
+  readonly onBase?: ReadonlyMap<string, readonly Cidr[]>;
+}
+
+export function driftAll({ config, snapshot, targets, observations, now, onBase = new Map() }: DriftAllInput): Map<string, TargetDrift> {
   const drifts = new Map<string, TargetDrift>();
   targets.forEach((target, index) => {
+    const base = onBase.get(target.id);
     drifts.set(
       target.id,
-      computeDrift({ target, observation: observations[index]!, record: snapshot.targets.get(target.id), policy: config.policy, now }),
+      computeDrift({
+        target,
+        observation: observations[index]!,
+        record: snapshot.targets.get(target.id),
+        policy: config.policy,
+        now,
+        ...(base ? { onBase: base } : {}),
+      }),
     );
   });
   return drifts;

@@ -157,6 +157,8 @@ export interface ReconcileInput {
    * knows is read as the tool's own.
    */
   readonly recordWithdrawal: (pullRequest: PullRequestRecord) => Promise<void>;
+  /** The base branch as this run already read it (to judge a target without a baseline), so it is read once. */
+  readonly base?: BaseFiles;
 }
 
 export interface Reconciliation {
@@ -282,7 +284,7 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
 
   try {
     const github = await context.github();
-    const base = await github.readBase(context.config.files.map((file) => file.path));
+    const base = input.base ?? (await github.readBase(context.config.files.map((file) => file.path)));
     const plan = publishPlan(context, input, changed, fingerprint, base);
     const known = open
       ? {
@@ -410,7 +412,7 @@ async function redescribe(
   const unchanged = { action: 'unchanged' as const, number: open.number, url: open.url };
   try {
     const github = await context.github();
-    const base = await github.readBase(context.config.files.map((file) => file.path));
+    const base = input.base ?? (await github.readBase(context.config.files.map((file) => file.path)));
     const { plan, warnings } = publishPlan(context, input, what.changed, what.fingerprint, base);
     await github.redescribe(open.number, { title: plan.title, body: plan.body });
     return {

@@ -1,7 +1,8 @@
+import { heldCount } from '../drift.js';
 import type { Problem } from '../problem.js';
 import type { TargetReport, Verdict } from '../report.js';
 import type { Approval, HeldChange } from '../state/records.js';
-import { escapeMarkdown } from './pr-text.js';
+import { escapeMarkdown } from './inert.js';
 
 /**
  * The drift dashboard issue (one per config, like Renovate's Dependency Dashboard): pure rendering, and reading
@@ -153,12 +154,12 @@ function heldLines(target: DashboardTarget, held: NonNullable<DashboardTarget['h
     target.approval && !approved
       ? [`  - the approval of ${target.approval.fingerprint} was for an earlier change; it does not release this one`]
       : [];
-  const list = (cidrs: readonly string[]) =>
-    cidrs.length === 0 ? 'nothing' : `${cidrs.slice(0, MAX_LISTED).join(', ')}${more(cidrs.length)}`;
+  const list = (cidrs: readonly string[], total: number) =>
+    total === 0 ? 'nothing' : `${cidrs.slice(0, MAX_LISTED).join(', ')}${more(total)}`;
   return [
     held.releasable === false ? box : `${box} <!-- allowlist-drift:approve target=${target.id} fingerprint=${held.fingerprint} -->`,
-    `  - would add: ${list(held.added)}`,
-    `  - would remove: ${list(held.removed)}`,
+    `  - would add: ${list(held.added, heldCount(held, 'added'))}`,
+    `  - would remove: ${list(held.removed, heldCount(held, 'removed'))}`,
     ...held.verdicts.map((v) => `  - held by ${v.guard}: ${escapeMarkdown(v.message, 1_000)}`),
     ...stale,
   ];

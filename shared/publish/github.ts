@@ -8,6 +8,7 @@ import { AllowlistError } from '../problem.js';
 import { tickedBy, UNKNOWN_APPROVER, type IssueRevision } from './dashboard.js';
 import { credentialsFromEnv, redact, secretsOf, type GitHubCredentials } from './github-auth.js';
 import { octokitLogger } from './octokit-log.js';
+import { codeSpan } from './inert.js';
 import { MAX_BODY_CHARS } from './pr-text.js';
 
 export interface FileToPublish {
@@ -194,7 +195,8 @@ export interface PullRequestMarker {
   paths?: string[];
 }
 
-const MARKER_PATTERN = /<!-- allowlist-drift:pull-request config=(\S+?)(?: files=(\S*))? -->/;
+/** Only a config name as the config accepts it: anything else in a marker (backticks, "-->") is not the tool's writing. */
+const MARKER_PATTERN = /<!-- allowlist-drift:pull-request config=([a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)(?: files=(\S*))? -->/;
 
 export function readPullRequestMarker(body: string | null): PullRequestMarker | undefined {
   const match = MARKER_PATTERN.exec(body ?? '');
@@ -349,7 +351,7 @@ class OctokitPublisher implements GitHubPublisher {
     marker: string = recordedWithdrawalMarker(this.configName),
   ): Promise<PublishResult> {
     return this.counted(async () => {
-      await this.comment(known.number, `${reason}\n\nClosed by allowlist-drift (config \`${this.configName}\`).\n\n${marker}`);
+      await this.comment(known.number, `${reason}\n\nClosed by allowlist-drift (config ${codeSpan(this.configName)}).\n\n${marker}`);
       const closed = await this.api.call(`PATCH pull request #${known.number}`, pullSchema, (o) =>
         o.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', { ...this.repo, pull_number: known.number, state: 'closed' }),
       );
@@ -554,7 +556,7 @@ class OctokitPublisher implements GitHubPublisher {
       if (sameFiles && !known) {
         await this.withdraw(
           { number: pull.number },
-          `allowlist-drift now proposes these files as config \`${this.configName}\` (renamed from \`${marker.configName}\`); this pull request is superseded.`,
+          `allowlist-drift now proposes these files as config ${codeSpan(this.configName)} (renamed from ${codeSpan(marker.configName)}); this pull request is superseded.`,
           withdrawnMarker(marker.configName),
         );
         notes.push(
@@ -576,7 +578,7 @@ class OctokitPublisher implements GitHubPublisher {
     for (const pull of superseded) {
       await this.withdraw(
         { number: pull.number },
-        `allowlist-drift now proposes its changes from branch \`${this.branch}\`; this pull request from \`${pull.head.ref}\` is superseded.`,
+        `allowlist-drift now proposes its changes from branch ${codeSpan(this.branch)}; this pull request from ${codeSpan(pull.head.ref)} is superseded.`,
         withdrawnMarker(this.configName),
       );
       notes.push(`Closed pull request #${pull.number} from branch ${pull.head.ref}, superseded by branch ${this.branch}.`);
@@ -609,7 +611,7 @@ class OctokitPublisher implements GitHubPublisher {
     if (!alreadyNoticed) {
       await this.comment(
         open.number,
-        `allowlist-drift found new changes for this pull request but did not push them, because the branch has commits it did not make (head ${open.head.sha}).\n\nMerge or close this pull request, or delete the branch \`${this.branch}\`, and the next run will propose the current changes.`,
+        `allowlist-drift found new changes for this pull request but did not push them, because the branch has commits it did not make (head ${open.head.sha}).\n\nMerge or close this pull request, or delete the branch ${codeSpan(this.branch)}, and the next run will propose the current changes.`,
       );
     }
     return { action: 'blocked', pullRequest: this.snapshot(open, open.head.sha), message };

@@ -6,6 +6,7 @@ import type { Problem } from '../problem.js';
 import type { Verdict } from '../report.js';
 import { citeEvidence } from '../sources/registry.js';
 import type { Citation, EntryEvidence } from '../sources/source.js';
+import { codeSpan, escapeMarkdown, markdownLink } from './inert.js';
 
 export interface PullRequestInput {
   readonly configName: string;
@@ -50,8 +51,6 @@ export interface PullRequestText {
  */
 export const MAX_BODY_CHARS = 65_000;
 export const MAX_TITLE_CHARS = 120;
-/** Upstream strings are cut to this many characters, so one odd heading cannot fill the body. */
-const MAX_FIELD_CHARS = 300;
 /** A group lists this many addresses on its own line; more are folded. */
 const INLINE_ADDRESSES = 4;
 /** Places named in a target's one-line "why" before "and N more". */
@@ -77,51 +76,6 @@ export function renderPullRequest(input: PullRequestInput): PullRequestText {
 export function pullRequestTextFingerprint(input: Omit<PullRequestInput, 'files' | 'change' | 'runId' | 'checkedAt'>): string {
   const stable = renderBody({ ...input, runId: '', files: [] }, { stable: true });
   return createHash('sha256').update(stable).digest('hex').slice(0, 32);
-}
-
-/**
- * Makes text from outside (hostnames, page headings, messages) inert in a GitHub markdown body or table cell:
- * one line, no markdown or HTML syntax, no @mention, issue reference or bare link that GitHub would act on.
- */
-export function escapeMarkdown(text: string, maxChars = MAX_FIELD_CHARS): string {
-  const oneLine = text
-    .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/gu, ' ')
-    .replace(/\s+/g, ' ')
-    .trim();
-  const characters = [...oneLine];
-  const short = characters.length > maxChars ? `${characters.slice(0, maxChars - 1).join('')}…` : oneLine;
-  return (
-    short
-      .replace(/[\\`*_{}[\]()#!|~&$^]/g, '\\$&')
-      .replace(/</g, '&lt;')
-      .replace(/>/g, '&gt;')
-      // A zero-width space keeps the text readable while breaking GitHub's mention, reference and autolink patterns.
-      .replace(/@/g, '@\u200b')
-      .replace(/#(?=\d)/g, '#\u200b')
-      .replace(/:\/\//g, ':\u200b//')
-      .replace(/\bwww\./gi, (match) => `${match.slice(0, 3)}\u200b.`)
-  );
-}
-
-/**
- * A markdown link to a URL a source recorded from the config (the CAS page, the service-tags file). Only a plain
- * http(s) URL becomes a link, percent-encoded so it cannot end the link early; anything else is shown as text.
- */
-export function markdownLink(url: string, text: string): string {
-  const label = escapeMarkdown(text);
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return label;
-  }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return label;
-  if (parsed.username !== '' || parsed.password !== '') return label;
-  const href = parsed.href.replace(
-    /[()<>[\]\\`'" ]/g,
-    (character) => `%${character.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
-  );
-  return `[${label}](${href})`;
 }
 
 /** "7 Nov 2025, 10:00 UTC": for people; the run details keep the ISO time. */
@@ -494,7 +448,7 @@ function keptBlocks(input: PullRequestInput): Block[] {
       lines: [
         '### Kept, not managed here',
         '',
-        `These entries are in the files on the base branch, but no target of config \`${escapeMarkdown(input.configName)}\` produced them (a hand edit, or another config writing the same file). They stay as they are:`,
+        `These entries are in the files on the base branch, but no target of config ${codeSpan(input.configName)} produced them (a hand edit, or another config writing the same file). They stay as they are:`,
         '',
       ],
     },

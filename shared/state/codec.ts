@@ -79,13 +79,22 @@ const storedTarget = z.object({
   lastWarnings: z.array(problem),
   verdicts: z.array(
     z.object({
-      guard: z.enum(['empty-observation', 'mass-removal', 'mass-addition', 'broad-prefix', 'special-range']),
+      guard: z.enum(['empty-observation', 'mass-removal', 'mass-addition', 'range-flood', 'broad-prefix', 'special-range']),
       outcome: z.enum(['pass', 'hold']),
       message: z.string(),
     }),
   ),
   // Both optional: rows written before approvals existed read as "nothing held, nothing approved".
-  held: z.object({ added: z.array(cidr), removed: z.array(cidr), fingerprint: z.string(), since: z.string() }).optional(),
+  held: z
+    .object({
+      added: z.array(cidr),
+      removed: z.array(cidr),
+      addedCount: z.number().int().nonnegative().optional(),
+      removedCount: z.number().int().nonnegative().optional(),
+      fingerprint: z.string(),
+      since: z.string(),
+    })
+    .optional(),
   approval: z
     .object({ fingerprint: z.string(), at: z.string(), source: z.enum(['cli', 'http', 'github']), by: z.string().optional() })
     .optional(),
@@ -130,6 +139,25 @@ export function encodeTargetRecord(record: TargetRecord, updatedAt: string): Enc
       : body;
   const rowKey = targetRowKey(record.targetId);
   return encodeRow(rowKey, { kind: 'target', targetId: record.targetId }, stored, `target "${record.targetId}"`, updatedAt);
+}
+
+/**
+ * Why this target's record, or its part of the PR record (`proposal`), could not be stored: asked before anything is
+ * published, so a change whose state cannot be kept is never sent to GitHub.
+ */
+export function unstorable(record: TargetRecord, proposal: readonly Cidr[]): StateTooLargeError | undefined {
+  const pullRequest = { number: 1, url: '', branch: '', headSha: '', fingerprint: '', state: 'open' as const, updatedAt: '' };
+  try {
+    encodeTargetRecord(record, '');
+    encodeConfigRecord(
+      { configName: '', declined: [], pullRequest: { ...pullRequest, proposal: { [record.targetId]: [...proposal] } } },
+      '',
+    );
+    return undefined;
+  } catch (error) {
+    if (error instanceof StateTooLargeError) return error;
+    throw error;
+  }
 }
 
 export function encodeConfigRecord(record: ConfigRecord, updatedAt: string): EncodedRow {

@@ -63,10 +63,14 @@ export interface TargetRecord {
 }
 
 export interface HeldChange {
-  /** Aggregated addresses the held observation would add to the baseline. */
+  /** Aggregated addresses the held observation would add to the baseline (the first HELD_SAMPLE when addedCount is set). */
   added: Cidr[];
   /** Aggregated baseline addresses it no longer shows (removed only after enough misses, even once approved). */
   removed: Cidr[];
+  /** Set when `added` is a sample of a larger change: how many ranges it adds in all. Absent in rows of earlier releases. */
+  addedCount?: number;
+  /** Set when `removed` is a sample: how many ranges it removes in all. */
+  removedCount?: number;
   /** Names this exact change, so an approval of it cannot release a later, different one. */
   fingerprint: string;
   /** When a check first showed this exact change. */

@@ -129,7 +129,8 @@ describe('trust: pull requests', () => {
     expect(run.report.pullRequest).toMatchObject({ action: 'created', number: hers + 1 });
     expect(h.github.pullRequest(hers)).toMatchObject({ state: 'open', comments: [] });
     expect(h.github.pullRequests().flatMap((p) => p.comments)).toEqual([]);
-    expect(foreign(run.report.warnings).map((w) => w.message)).toEqual([expect.stringContaining(`#${hers} by eve`)]);
+    // A name no config may carry makes no marker at all (shared/publish/github.ts MARKER_PATTERN), so not even a warning echoes it.
+    expect(foreign(run.report.warnings)).toEqual([]);
   });
 
   it('an outsider’s comment carrying the withdrawn marker does not turn a maintainer’s close into a withdrawal', async () => {

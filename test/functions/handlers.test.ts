@@ -175,6 +175,61 @@ describe('malformed requests are refused with 400 before any work', () => {
   });
 });
 
+describe('request bodies are read only up to the limit', () => {
+  /**
+   * A real HttpRequest over a streamed body, as the host builds it when it streams: 20 MB of JSON that is produced
+   * only as it is pulled, so the count of bytes produced is what the handler read.
+   */
+  function hugeRequest(path: string, headers: Record<string, string> = {}): { request: HttpRequest; pulled: () => number } {
+    const total = 20 * 1024 * 1024;
+    const chunk = new TextEncoder().encode(`{"targets":["partners"],"padding":"${'x'.repeat(64 * 1024)}`);
+    let pulled = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (pulled >= total) return controller.close();
+        pulled += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+    });
+    const nativeRequest = new Request(`${BASE}/${path}`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', ...headers },
+      duplex: 'half',
+    } as RequestInit);
+    // The host hands the handler an HttpRequest around such a Request; the typed init leaves that field out.
+    return { request: new HttpRequest({ nativeRequest } as never), pulled: () => pulled };
+  }
+
+  it('refuses a 20 MB chunked check body after reading little more than 4 KiB of it', async () => {
+    useConfig('huge-body');
+    const { request, pulled } = hugeRequest('check');
+    const response = await checkHandler(request, invocation('check').context);
+    expect(response.status).toBe(400);
+    expect(bodyOf(response).error).toMatchObject({ code: 'bad-request', message: 'the body is larger than 4096 bytes' });
+    // One chunk past the limit, plus what the stream buffers ahead (its high-water mark is one chunk).
+    expect(pulled()).toBeLessThanOrEqual(3 * 64 * 1024);
+    expect((await store.read('huge-body')).targets.size).toBe(0);
+  });
+
+  it('refuses a body whose Content-Length is over the limit without reading any of it', async () => {
+    useConfig('huge-body');
+    const { request, pulled } = hugeRequest('check', { 'content-length': String(20 * 1024 * 1024) });
+    const response = await checkHandler(request, invocation('check').context);
+    expect(response.status).toBe(400);
+    expect(bodyOf(response).error).toMatchObject({ code: 'bad-request', message: 'the body is larger than 4096 bytes' });
+    expect(pulled()).toBeLessThanOrEqual(64 * 1024 + 100);
+  });
+
+  it('approve reads no body at all', async () => {
+    useConfig('huge-body');
+    const { request, pulled } = hugeRequest('approve?target=partners');
+    const response = await approveHandler(request, invocation('approve').context);
+    expect(response.status).toBe(409);
+    expect(pulled()).toBeLessThanOrEqual(64 * 1024 + 100);
+  });
+});
+
 describe('POST /api/check: a full run', () => {
   it('stores what it observed and reports it', async () => {
     useConfig('full');

@@ -98,7 +98,9 @@ describe('what the Functions host sees', () => {
       for (const match of readFileSync(file, 'utf8').matchAll(/env\.([A-Za-z_][A-Za-z0-9_]*)|%([A-Z_]+)%/g))
         read.add((match[1] ?? match[2])!);
     }
-    for (const name of read) expect(Object.keys(sample), `${name} documented`).toContain(name);
+    // npm_command and npm_lifecycle_event are npm's own environment (bin/invocation.ts), not settings anyone sets.
+    for (const name of [...read].filter((name) => !name.startsWith('npm_')))
+      expect(Object.keys(sample), `${name} documented`).toContain(name);
   });
 });
 

@@ -112,7 +112,7 @@ describe('the first-run PR of issue 13', () => {
     ]);
     // Nothing needs a look first, so there is no alert; every guard passed, so the verdicts are folded.
     expect(body).not.toContain('[!WARNING]');
-    expect(body).toContain('<details><summary>Guard verdicts: all 10 pass</summary>');
+    expect(body).toContain('<details><summary>Guard verdicts: all 12 pass</summary>');
 
     // One line per shared evidence, the 45 addresses folded under it, each address once in the body.
     // A target whose groups share one source names it once, above them.

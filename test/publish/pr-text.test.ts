@@ -9,15 +9,8 @@ import { parseConfig, type Target } from '../../shared/config.js';
 import { computeDrift, type TargetDrift } from '../../shared/drift.js';
 import { parseCidr } from '../../shared/ipset.js';
 import type { Problem } from '../../shared/problem.js';
-import {
-  escapeMarkdown,
-  humanTime,
-  markdownLink,
-  MAX_BODY_CHARS,
-  MAX_TITLE_CHARS,
-  renderPullRequest,
-  type FileText,
-} from '../../shared/publish/pr-text.js';
+import { escapeMarkdown, markdownLink } from '../../shared/publish/inert.js';
+import { humanTime, MAX_BODY_CHARS, MAX_TITLE_CHARS, renderPullRequest, type FileText } from '../../shared/publish/pr-text.js';
 import type { EntryEvidence, ObservedEntry, ObservationStatus } from '../../shared/sources/source.js';
 import type { TargetRecord } from '../../shared/state/records.js';
 

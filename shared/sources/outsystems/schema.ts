@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { tryParseCidr } from '../../ipset.js';
-import { cidr, hostname, httpsUrl, strictObject } from '../../schema-kit.js';
+import { cidr, hostname, strictObject, tokenUrl } from '../../schema-kit.js';
 import { defineSource } from '../source.js';
 
 export const OUTSYSTEMS_DOMAIN = 'outsystemsenterprise.com';
@@ -48,7 +48,7 @@ export const outsystems = defineSource({
       .default([])
       .meta({ description: 'Whole ranges to allow when the environment is reached over a VPN; added as they are.' }),
     lifetime: strictObject({
-      url: httpsUrl,
+      url: tokenUrl,
       environmentKey: z
         .string()
         .min(1)

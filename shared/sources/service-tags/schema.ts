@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { httpsUrl, strictObject } from '../../schema-kit.js';
+import { httpsUrl, strictObject, tokenUrl } from '../../schema-kit.js';
 import { defineSource } from '../source.js';
 
 export const DEFAULT_ARM_URL = 'https://management.azure.com';
@@ -22,7 +22,7 @@ export const serviceTags = defineSource({
     arm: strictObject({
       subscriptionId: z.uuid('must be a subscription id (a GUID)'),
       location: z.string().regex(/^[a-z0-9]+$/, 'must be an Azure location name such as westeurope'),
-      baseUrl: httpsUrl.default(DEFAULT_ARM_URL),
+      baseUrl: tokenUrl.default(DEFAULT_ARM_URL),
       apiVersion: z
         .string()
         .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be an API version such as 2024-05-01')
