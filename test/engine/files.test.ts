@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type Config, type FileSpec } from '../../shared/config.js';
 import { assertRemovalsNamed, planFiles, totalChange, type FileChange } from '../../shared/engine/files.js';
-import { covers, difference, intersects, parseCidr, union, type Cidr } from '../../shared/ipset.js';
-import { readFileEntries } from '../../shared/render/read.js';
+import { covers, difference, intersects, parseCidr, sortCidrs, union, type Cidr } from '../../shared/ipset.js';
+import { readFileEntries, readWrittenEntries } from '../../shared/render/read.js';
 import { renderFile } from '../../shared/render/index.js';
 import { rejectionSync } from '../support.js';
 
@@ -218,4 +218,41 @@ describe('rule files: the publish invariant, property-tested', () => {
       );
     },
   );
+
+  it.each(FORMATS)('$name: no foreign entry’s address set ever shrinks, and each is written back as it stood', ({ file, empty }) => {
+    const config = configWith(file);
+    const spec: FileSpec = config.files[0]!;
+    fc.assert(
+      fc.property(smallSet, smallSet, smallSet, smallSet, fc.boolean(), (onBase, foreignSet, baselineA, proposedA, noted) => {
+        // Comments are a plain file's; elsewhere an entry is foreign when no target of the config produced it.
+        const note = noted && spec.format === 'plain' ? ['# partner link, alice'] : [];
+        const textOf = (range: Cidr) =>
+          readWrittenEntries(spec, renderFile(spec, [range], { configName: 'prod', existing: empty })).entries[0]!.text;
+        const foreign = sortCidrs(foreignSet).map((range) => ({ cidr: range, text: textOf(range), note }));
+        const baseContent = renderFile(spec, union(onBase, baselineA), { configName: 'prod', existing: empty, foreign });
+        const managed = new Map([
+          ['a', union(baselineA, onBase)],
+          ['b', []],
+        ]);
+        const changes = planFiles(config, {
+          base: new Map([[spec.path, baseContent]]),
+          baselines: new Map([['a', union(baselineA)]]),
+          proposed: new Map([['a', union(proposedA)]]),
+          managed,
+        });
+        const after = readWrittenEntries(spec, changes[0]!.content).entries;
+        const cover = union(baselineA, onBase, proposedA);
+        for (const entry of foreign) {
+          if (note.length === 0 && covers(cover, entry.cidr)) continue;
+          expect(covers(union(after.map((e) => e.cidr)), entry.cidr)).toBe(true);
+          expect(after.some((e) => e.text === entry.text && e.cidr === entry.cidr)).toBe(true);
+        }
+        // What the PR says stays allowed is exactly what the foreign entries still cover of the confirmed removals.
+        const confirmed = difference(union(baselineA), union(proposedA));
+        const stays = union(changes[0]!.stays.map((stay) => stay.cidr));
+        for (const range of stays) expect(covers(confirmed, range)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
