@@ -308,6 +308,14 @@ export function planPublishedFiles(
       code: 'unmanaged-entries',
       message: `${c.file.path} on ${baseBranch} holds ${c.kept.length} ${c.kept.length === 1 ? 'entry' : 'entries'} no target of config "${config.name}" produced (${c.kept.slice(0, 5).join(', ')}${c.kept.length > 5 ? ', …' : ''}); kept as they are. A hand edit, or another config writing the same file?`,
     }));
+  for (const change of changes) {
+    for (const stay of change.stays) {
+      warnings.push({
+        code: 'still-allowed',
+        message: `${stay.cidr} is no longer listed by any target of config "${config.name}", but stays allowed in ${change.file.path} by ${stay.entry} (${stay.by}), an entry this config does not manage; that entry is kept whole`,
+      });
+    }
+  }
   return { changes, described, warnings };
 }
 

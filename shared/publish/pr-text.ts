@@ -19,11 +19,27 @@ export interface PullRequestInput {
    * The change the files really make against the base branch (read back from the rendered files), and the entries
    * on the base branch no target of this config produced, which stay. The title counts this change.
    */
-  readonly change?: { readonly added: readonly Cidr[]; readonly removed: readonly Cidr[]; readonly kept: readonly Cidr[] };
+  readonly change?: {
+    readonly added: readonly Cidr[];
+    readonly removed: readonly Cidr[];
+    readonly kept: readonly Cidr[];
+    /** Confirmed removals an entry this config does not manage still allows (shared/engine/files.ts). */
+    readonly stays?: readonly StaysAllowed[];
+    /** Approved addresses missing from the base branch that this PR writes back (see `base-differs`). */
+    readonly restored?: readonly Cidr[];
+  };
   /** ISO time of the run; shown to people in UTC and kept in the run details. */
   readonly checkedAt?: string;
   /** More things a reviewer must look at first (e.g. approvals of held changes), shown in the warning block. */
   readonly attention?: readonly Attention[];
+}
+
+export interface StaysAllowed {
+  readonly cidr: Cidr;
+  readonly path: string;
+  /** The covering entry as the file writes it, and whose it is as far as the file says. */
+  readonly entry: string;
+  readonly by: string;
 }
 
 export interface FileText {
@@ -222,6 +238,8 @@ function bodyBlocks(input: PullRequestInput, mode: RenderMode): Block[] {
     ...approvalBlocks(input.drifts),
     ...failedBlocks(input.drifts),
     ...partialBlocks(input.drifts),
+    ...restoredBlocks(input),
+    ...staysBlocks(input),
     ...keptBlocks(input),
     ...fileBlocks(input.files),
     ...verdictBlocks(input.drifts),
@@ -481,6 +499,48 @@ function partialBlocks(drifts: readonly TargetDrift[]): Block[] {
         return `- **${escapeMarkdown(drift.report.id)}** (${drift.report.type}): partial${errors === '' ? '' : `; ${errors}`}`;
       }),
       more: (hidden) => [`- … and ${hidden} more partial checks`],
+    },
+    { lines: [''] },
+  ];
+}
+
+/** Approved addresses a person (or a revert) took off the base branch: this PR puts them back, and says so apart. */
+function restoredBlocks(input: PullRequestInput): Block[] {
+  const restored = input.change?.restored ?? [];
+  if (restored.length === 0) return [];
+  return [
+    {
+      lines: [
+        '### Restored: approved, but missing from the base branch',
+        '',
+        'These addresses were approved (merged or accepted) and a target still lists them, but the files on the base branch no longer hold them (removed by hand, or a revert). This PR writes them back. To keep one out for good, close this PR, or add it to the target’s `exclude` in the config:',
+        '',
+      ],
+    },
+    { rows: restored.map((cidr) => `- ${cidr}`), more: (hidden) => [`- … and ${hidden} more`] },
+    { lines: [''] },
+  ];
+}
+
+/** Confirmed removals an entry the config does not manage still allows: the files keep that entry whole. */
+function staysBlocks(input: PullRequestInput): Block[] {
+  const stays = input.change?.stays ?? [];
+  if (stays.length === 0) return [];
+  return [
+    {
+      lines: [
+        '### Removed here, still allowed by another entry',
+        '',
+        'No target lists these addresses any more, but an entry this config does not manage covers them; that entry stays as it is written:',
+        '',
+      ],
+    },
+    {
+      rows: stays.map(
+        (stay) =>
+          `- \`${stay.cidr}\` stays allowed in ${escapeMarkdown(stay.path)} by \`${escapeMarkdown(stay.entry)}\` (${escapeMarkdown(stay.by)})`,
+      ),
+      more: (hidden) => [`- … and ${hidden} more`],
     },
     { lines: [''] },
   ];
