@@ -108,6 +108,9 @@ export function formatStatus(status: StatusReport): string {
     else if (target.heldBy.length > 0)
       lines.push('', ...target.heldBy.map((verdict) => `  ${target.id} held by ${verdict.guard}: ${verdict.message}`));
   }
+  const excluding = status.targets.filter((t) => t.excluded);
+  if (excluding.length > 0)
+    lines.push('', ...excluding.map((t) => `  ${t.id} excludes ${t.excluded!.join(', ')}: never proposed, even when observed`));
   lines.push('', status.pullRequest ? `Open pull request #${status.pullRequest.number} ${status.pullRequest.url}` : 'No open pull request');
   return `${lines.join('\n')}\n`;
 }
@@ -128,6 +131,7 @@ function details(target: TargetReport): string[] {
   };
   show('added', target.added);
   show('removed', target.removed);
+  show('excluded by the config', target.excluded ?? []);
   show(
     'pending removal',
     target.pendingRemoval.map((p) => `${p.cidr} (${plural(p.misses, 'miss', 'misses')})`),

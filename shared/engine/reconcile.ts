@@ -300,7 +300,11 @@ export function planPublishedFiles(
     }),
   );
   const changes = planFiles(config, { base, proposed, baselines, managed });
-  assertRemovalsNamed(changes, union(...described.filter((d) => changed.has(d.report.id)).map((d) => d.report.removed)));
+  // An approved address the config now excludes is a removal the config itself names.
+  assertRemovalsNamed(
+    changes,
+    union(...described.filter((d) => changed.has(d.report.id)).flatMap((d) => [d.report.removed, d.report.excluded ?? []])),
+  );
   const baseBranch = config.github?.base ?? 'the base branch';
   const warnings = changes
     .filter((c) => c.kept.length > 0)
@@ -327,7 +331,9 @@ function describedDrifts(
 ): TargetDrift[] {
   const { snapshot, drifts, proposed } = input;
   return [
-    ...[...drifts.values()].filter((d) => changed.has(d.report.id) || d.report.status !== 'ok' || d.report.warnings.length > 0),
+    ...[...drifts.values()].filter(
+      (d) => changed.has(d.report.id) || d.report.status !== 'ok' || d.report.warnings.length > 0 || d.report.excluded !== undefined,
+    ),
     // Targets this run did not check still change the files through their stored proposal: the reviewer sees them too.
     ...config.targets
       .filter((t) => changed.has(t.id) && !drifts.has(t.id))

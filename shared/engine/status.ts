@@ -1,5 +1,6 @@
 import type { Config, TargetType } from '../config.js';
 import { pendingRemovals } from '../drift.js';
+import type { Cidr } from '../ipset.js';
 import type { Problem } from '../problem.js';
 import type { TargetReport, Verdict } from '../report.js';
 import type { Approval, HeldChange, TargetRecord } from '../state/records.js';
@@ -22,6 +23,8 @@ export interface TargetStatus {
   /** While held: what the target would add and remove, the fingerprint to approve, and the guards that hold it. */
   readonly held?: HeldChange & { readonly verdicts: Verdict[] };
   readonly approval?: Approval;
+  /** The config's `exclude` for this target: never proposed, even when observed; absent when it has none. */
+  readonly excluded?: Cidr[];
 }
 
 export interface StatusReport {
@@ -59,6 +62,7 @@ export async function readStatus(config: Config, store: StateStore): Promise<Sta
           ? { held: { ...record.held, verdicts: record.verdicts.filter((v) => v.outcome === 'hold') } }
           : {}),
         ...(record?.approval ? { approval: record.approval } : {}),
+        ...(target.exclude && target.exclude.length > 0 ? { excluded: [...target.exclude] } : {}),
       };
     }),
     pullRequest: pr && pr.state === 'open' ? { number: pr.number, url: pr.url, state: pr.state, fingerprint: pr.fingerprint } : null,

@@ -238,6 +238,7 @@ function bodyBlocks(input: PullRequestInput, mode: RenderMode): Block[] {
     ...approvalBlocks(input.drifts),
     ...failedBlocks(input.drifts),
     ...partialBlocks(input.drifts),
+    ...excludedBlocks(input.drifts),
     ...restoredBlocks(input),
     ...staysBlocks(input),
     ...keptBlocks(input),
@@ -499,6 +500,29 @@ function partialBlocks(drifts: readonly TargetDrift[]): Block[] {
         return `- **${escapeMarkdown(drift.report.id)}** (${drift.report.type}): partial${errors === '' ? '' : `; ${errors}`}`;
       }),
       more: (hidden) => [`- … and ${hidden} more partial checks`],
+    },
+    { lines: [''] },
+  ];
+}
+
+/** What each target's `exclude` kept out: never proposed, and taken out of the files where it was approved. */
+function excludedBlocks(drifts: readonly TargetDrift[]): Block[] {
+  const excluding = drifts.filter((drift) => (drift.report.excluded ?? []).length > 0);
+  if (excluding.length === 0) return [];
+  return [
+    {
+      lines: [
+        '### Excluded by the config',
+        '',
+        'The config’s `exclude` keeps these addresses out of the files whatever the sources list; an approved one is removed here:',
+        '',
+      ],
+    },
+    {
+      rows: excluding.map(
+        (drift) => `- ${escapeMarkdown(drift.report.id)}: ${drift.report.excluded!.map((cidr) => `\`${cidr}\``).join(', ')}`,
+      ),
+      more: (hidden) => [`- … and ${hidden} more targets`],
     },
     { lines: [''] },
   ];

@@ -1,4 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { formatStatus } from '../../bin/text-report.js';
+import { readStatus } from '../../shared/engine/status.js';
+import { parseCidr } from '../../shared/ipset.js';
 import { BRANCH, startHarness, type Harness } from './harness.js';
 
 /**
@@ -71,5 +74,32 @@ describe('entries people wrote', () => {
     expect(run.report.pullRequest).toMatchObject({ action: 'created', number: 2 });
     expect(lines(BRANCH).filter((line) => !line.startsWith('#'))).toEqual(['52.1.0.0/16', '52.1.2.2/32', '52.16.3.30/32']);
     expect(h.github.pullRequest(2).body).toContain('(added by hand; no comment says by whom)');
+  });
+
+  it('3. exclude keeps an address out even while it is observed, removes an approved one, and the PR and status say so', async () => {
+    h = await approved();
+    const target = h.config.targets[0]!;
+    const config = { ...h.config, targets: [{ ...target, exclude: [parseCidr('52.1.2.0/24')] }] };
+    h.dns.set('fe1.acme.test', { kind: 'answer', a: ['52.1.1.1', '52.1.2.2', '52.1.2.3', '52.16.3.30'] });
+
+    const run = await h.run({ config });
+    expect(run.report.pullRequest).toMatchObject({ action: 'created', number: 2 });
+    expect(run.report.targets[0]).toMatchObject({ added: ['52.16.3.30/32'], excluded: ['52.1.2.2/31'] });
+    expect(lines(BRANCH).filter((line) => !line.startsWith('#'))).toEqual(['52.1.1.1/32', '52.16.3.30/32']);
+    const pull = h.github.pullRequest(2);
+    expect(pull.title).toBe('allowlist: +1 -1 across acme-prod');
+    expect(pull.body).toContain('### Excluded by the config');
+    expect(pull.body).toContain('- acme-prod: `52.1.2.2/31`');
+
+    const status = await readStatus(config, h.store);
+    expect(status.targets[0]!.excluded).toEqual(['52.1.2.0/24']);
+    expect(formatStatus(status)).toContain('acme-prod excludes 52.1.2.0/24: never proposed, even when observed');
+
+    // Merged, the exclusion holds: the observed address is never proposed again.
+    h.github.mergePullRequest(2);
+    await h.run({ config });
+    const quiet = await h.run({ config });
+    expect(quiet.report.pullRequest).toEqual({ action: 'none' });
+    expect((await h.state()).targets.get('acme-prod')!.baseline).toEqual(['52.1.1.1/32', '52.16.3.30/32']);
   });
 });

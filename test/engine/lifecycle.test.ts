@@ -267,7 +267,8 @@ describe('engine: the PR after people act on it', () => {
     expect(state.targets.get('acme-prod')?.baseline).toEqual([]);
     expect(state.targets.get('cas-eu')?.baseline).toEqual(proposal['cas-eu']);
     expect(after.report.pullRequest).toMatchObject({ action: 'created', number: 2 });
-    expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toEqual([`${FE1_V4}/32`, `${FE2_V4}/32`, '52.16.9.9/32', `${FE1_V6}/128`]);
+    // The person's entry stays under their comment, after the generated entries.
+    expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toEqual([`${FE1_V4}/32`, `${FE2_V4}/32`, `${FE1_V6}/128`, '52.16.9.9/32']);
     expect(h.github.pullRequest(2).title).toBe('allowlist: +3 -0 across acme-prod');
     expect(after.report.warnings).toEqual([
       expect.objectContaining({ code: 'unmanaged-entries', message: expect.stringContaining('52.16.9.9/32') }),
