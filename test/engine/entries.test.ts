@@ -1,8 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatStatus } from '../../bin/text-report.js';
+import { parseConfig } from '../../shared/config.js';
+import { runCheck } from '../../shared/engine/check.js';
 import { readStatus } from '../../shared/engine/status.js';
 import { parseCidr } from '../../shared/ipset.js';
-import { BRANCH, startHarness, type Harness } from './harness.js';
+import { fastPublisher } from '../support.js';
+import { BRANCH, TOKEN, startHarness, type Harness } from './harness.js';
 
 /**
  * What people write into the rule files and the config, read as the truth it is: entries the config does not manage
@@ -101,5 +104,80 @@ describe('entries people wrote', () => {
     const quiet = await h.run({ config });
     expect(quiet.report.pullRequest).toEqual({ action: 'none' });
     expect((await h.state()).targets.get('acme-prod')!.baseline).toEqual(['52.1.1.1/32', '52.16.3.30/32']);
+  });
+
+  it('4. a plain file another config also writes keeps that config’s entries when this one removes the same address', async () => {
+    h = await startHarness({
+      config: (defaults) => ({
+        ...defaults,
+        targets: [{ id: 'acme-prod', type: 'outsystems', frontEnds: ['fe1.acme.test'] }],
+        files: [{ path: RULES, format: 'plain', targets: ['acme-prod'] }],
+        policy: { removeAfterMisses: 1 },
+      }),
+    });
+    h.dns.set('fe1.acme.test', { kind: 'answer', a: ['52.1.1.1', '52.7.7.7'] });
+    await h.run();
+    h.github.mergePullRequest(1);
+    await h.run();
+
+    // Another deployment's config "partners" writes the same file; its PR is merged.
+    const partners = parseConfig({
+      name: 'partners',
+      targets: [{ id: 'partners', type: 'static', entries: ['52.7.7.7', '52.8.8.8'] }],
+      github: { owner: h.github.owner, repo: h.github.repo, base: h.github.base, apiUrl: h.github.url, dashboard: false },
+      files: [{ path: RULES, format: 'plain', targets: ['partners'] }],
+    });
+    const env = { GITHUB_TOKEN: TOKEN };
+    const runPartners = () =>
+      runCheck({ config: partners, store: h.store, env, trigger: 'cli', dryRun: false, publisher: fastPublisher(env) });
+    expect((await runPartners()).pullRequest).toMatchObject({ action: 'created', number: 2 });
+    expect(lines('allowlist-drift/partners')).toEqual([
+      expect.stringContaining('from config "partners"'),
+      expect.stringContaining('the next run overwrites'),
+      '52.7.7.7/32',
+      '52.8.8.8/32',
+      '# kept for allowlist-drift config "prod"',
+      '52.1.1.1/32',
+      '52.7.7.7/32',
+    ]);
+    h.github.mergePullRequest(2);
+    await runPartners();
+
+    // prod's front-end no longer answers 52.7.7.7: a confirmed removal for prod, but partners still wants it.
+    h.dns.set('fe1.acme.test', { kind: 'answer', a: ['52.1.1.1', '52.16.3.30'] });
+    const run = await h.run();
+    expect(run.report.pullRequest).toMatchObject({ action: 'created', number: 3 });
+    expect(lines(BRANCH).filter((line) => !line.startsWith('# Generated') && !line.startsWith('# the next run'))).toEqual([
+      '52.1.1.1/32',
+      '52.16.3.30/32',
+      '# kept for allowlist-drift config "partners"',
+      '52.7.7.7/32',
+      '52.8.8.8/32',
+    ]);
+    expect(h.github.pullRequest(3).title).toBe('allowlist: +1 -0 across acme-prod');
+    expect(h.github.pullRequest(3).body).toContain(
+      '`52.7.7.7/32` stays allowed in firewall/acme.txt by `52.7.7.7/32` (allowlist-drift config "partners")',
+    );
+
+    // Merged, partners still finds its entries and has nothing to propose.
+    h.github.mergePullRequest(3);
+    await h.run();
+    const again = await runPartners();
+    expect(again.pullRequest).toEqual({ action: 'none' });
+    expect(again.targets[0]!.status).toBe('ok');
+    expect(lines('main')).toContain('52.7.7.7/32');
+  });
+
+  it('5. a deprecated IPv6 form is written as the address it is, never as another one', async () => {
+    h = await startHarness({
+      config: (defaults) => ({
+        ...defaults,
+        targets: [{ id: 'legacy', type: 'static', entries: ['::52.1.1.1', '::ffff:52.1.1.2', 'fec0::1'] }],
+        files: [{ path: RULES, format: 'plain', targets: ['legacy'] }],
+      }),
+    });
+    const run = await h.run();
+    expect(run.report.pullRequest).toMatchObject({ action: 'created', number: 1 });
+    expect(lines(BRANCH).filter((line) => !line.startsWith('#'))).toEqual(['::3401:101/128', '::ffff:3401:102/128', 'fec0::1/128']);
   });
 });
