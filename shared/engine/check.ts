@@ -2,6 +2,7 @@ import type { Target } from '../config.js';
 import type { TargetDrift } from '../drift.js';
 import { sameAddresses, type Cidr } from '../ipset.js';
 import type { Problem } from '../problem.js';
+import type { BaseFiles } from '../publish/github.js';
 import type { PullRequestReport, Report, TargetReport } from '../report.js';
 import { observeTarget } from '../sources/index.js';
 import type { Observation } from '../sources/source.js';
@@ -17,6 +18,7 @@ import {
   type RunOptions,
   type WritingRunContext,
 } from './context.js';
+import { checkBase } from './base-check.js';
 import { readDashboard, updateDashboard } from './dashboard.js';
 import { previewPullRequest } from './preview.js';
 import { driftAll, emptyRecord, proposedSets } from './proposal.js';
@@ -85,7 +87,14 @@ async function dryRun(
   const targetRecords = new Map(snapshot.targets);
   for (const record of records) targetRecords.set(record.targetId, record);
   const preview = await previewPullRequest(context, { snapshot: { config: snapshot.config, targets: targetRecords }, drifts, proposed });
-  return { reports: reportsOf(drifts), pullRequest: preview.report, errors: preview.problems, warnings: preview.warnings };
+  // The base branch as a full run would compare it; what a dry run finds is not stored.
+  const base = await checkBase(context, { stored: snapshot.config.base, records: targetRecords });
+  return {
+    reports: reportsOf(drifts),
+    pullRequest: preview.report,
+    errors: preview.problems,
+    warnings: [...preview.warnings, ...base.warnings],
+  };
 }
 
 async function writingRun(
@@ -120,6 +129,7 @@ async function writingRun(
 
   let pullRequest: PullRequestReport = { action: 'none' };
   let nextConfig = configRecord;
+  let baseRead: BaseFiles | undefined = reading.base;
   const errors = [...reading.problems];
   const warnings: Problem[] = [...dashboard.warnings];
   if (errors.length === 0) {
@@ -134,7 +144,12 @@ async function writingRun(
     promote(records, reconciled.promotions, context.now().toISOString(), setRecord);
     errors.push(...reconciled.problems);
     warnings.push(...reconciled.warnings);
+    baseRead = reconciled.base ?? baseRead;
   }
+  const base = await checkBase(context, { stored: stored.config.base, records, ...(baseRead ? { read: baseRead } : {}) });
+  warnings.push(...base.warnings);
+  const { base: _base, ...withoutBase } = nextConfig;
+  nextConfig = base.record ? { ...withoutBase, base: base.record } : withoutBase;
 
   const shown = await updateDashboard(context, { config: nextConfig, records, reading: dashboard });
   warnings.push(...shown.warnings);

@@ -33,6 +33,8 @@ export interface FileChange {
   readonly kept: Cidr[];
   /** Confirmed removals that entries this config does not manage still allow, and which entry does. */
   readonly stays: StillAllowed[];
+  /** Approved addresses the base branch's file lacks (removed by hand, or a revert) that this change writes back. */
+  readonly restored: Cidr[];
 }
 
 /** A confirmed removal that stays allowed, because an entry this config does not manage covers it. */
@@ -75,7 +77,8 @@ export function planFiles(config: Config, input: FilePlanInput): FileChange[] {
     const stays = foreign.flatMap((entry) =>
       intersection(confirmedRemovals, [entry.cidr]).map((cidr) => ({ cidr, entry: entry.text, by: entry.by })),
     );
-    return { file, before, content, added, removed, kept: difference(onBase, managed), stays };
+    const restored = intersection(added, fileCidrs(file, input.baselines));
+    return { file, before, content, added, removed, kept: difference(onBase, managed), stays, restored };
   });
 }
 
@@ -114,11 +117,44 @@ export function totalChange(changes: readonly FileChange[]): {
   removed: Cidr[];
   kept: Cidr[];
   stays: (StillAllowed & { path: string })[];
+  restored: Cidr[];
 } {
   return {
     added: union(...changes.map((c) => c.added)),
     removed: union(...changes.map((c) => c.removed)),
     kept: union(...changes.map((c) => c.kept)),
     stays: changes.flatMap((c) => c.stays.map((stay) => ({ ...stay, path: c.file.path }))),
+    restored: union(...changes.map((c) => c.restored)),
   };
+}
+
+/** Per file, the approved addresses of its targets that the base branch's file does not hold. */
+export interface MissingFromBase {
+  readonly path: string;
+  readonly missing: Cidr[];
+}
+
+/**
+ * What the base branch lacks of what was approved: a person removed it by hand, or reverted a merge. Addresses a
+ * target now excludes are not missing: they are on their way out. A file that cannot be read is left to the run
+ * that publishes, which reports it.
+ */
+export function missingFromBase(
+  config: Config,
+  baselines: ReadonlyMap<string, Cidr[]>,
+  base: ReadonlyMap<string, string | null>,
+): MissingFromBase[] {
+  return config.files.flatMap((file) => {
+    const excluded = union(...file.targets.map((id) => config.targets.find((t) => t.id === id)?.exclude ?? []));
+    const approved = difference(fileCidrs(file, baselines), excluded);
+    if (approved.length === 0) return [];
+    let onBase: Cidr[];
+    try {
+      onBase = readFileEntries(file, base.get(file.path) ?? null);
+    } catch {
+      return [];
+    }
+    const missing = difference(approved, onBase);
+    return missing.length > 0 ? [{ path: file.path, missing }] : [];
+  });
 }

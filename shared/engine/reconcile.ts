@@ -36,6 +36,8 @@ export interface PullRequestReading {
   /** The fingerprint of a proposal people closed without merging. */
   readonly declined?: string;
   readonly problems: readonly Problem[];
+  /** The base branch's files, when reading a merge read them. */
+  readonly base?: BaseFiles;
 }
 
 export async function readPullRequest(context: RunContext, record: PullRequestRecord | undefined): Promise<PullRequestReading> {
@@ -54,9 +56,9 @@ export async function readPullRequest(context: RunContext, record: PullRequestRe
       context.log('info', `PR #${pr.number} was closed without merging: that proposal will not be proposed again`);
       return { pullRequest: undefined, declined: record.fingerprint, ...none };
     }
-    const promotions = await mergedPromotions(context, record);
+    const { promotions, base } = await mergedPromotions(context, record);
     context.log('info', `PR #${pr.number} was merged: what the base branch now holds of its proposal is the baseline`);
-    return { pullRequest: undefined, promotions, problems: [] };
+    return { pullRequest: undefined, promotions, problems: [], base };
   } catch (error) {
     return { pullRequest: record, ...none, problems: [toProblem(error, 'github-error')] };
   }
@@ -67,11 +69,14 @@ export async function readPullRequest(context: RunContext, record: PullRequestRe
  * branch holds after the merge, whatever commits people added to the branch or whenever the merge happened. A target written to no file
  * has nothing to read back; its proposal is what was approved.
  */
-async function mergedPromotions(context: RunContext, record: PullRequestRecord): Promise<Map<string, Cidr[]>> {
+async function mergedPromotions(
+  context: RunContext,
+  record: PullRequestRecord,
+): Promise<{ promotions: Map<string, Cidr[]>; base: BaseFiles }> {
   const { config } = context;
   const base = await (await context.github()).readBase(config.files.map((file) => file.path));
   const onBase = new Map(config.files.map((file) => [file.path, readFileEntries(file, base.files.get(file.path) ?? null)]));
-  return new Map(
+  const promotions = new Map(
     Object.entries(record.proposal).map(([targetId, proposal]) => {
       const files = config.files.filter((file) => file.targets.includes(targetId));
       if (files.length === 0) return [targetId, proposal];
@@ -93,6 +98,7 @@ async function mergedPromotions(context: RunContext, record: PullRequestRecord):
       ];
     }),
   );
+  return { promotions, base };
 }
 
 export interface ReconcileInput {
@@ -113,6 +119,8 @@ export interface Reconciliation {
   /** The repository already holds the proposal: target id -> its new baseline. */
   readonly promotions: ReadonlyMap<string, Cidr[]>;
   readonly problems: readonly Problem[];
+  /** The base branch's files, when this step read them (to publish or refresh the PR text). */
+  readonly base?: BaseFiles;
 }
 
 /** Why a run sends nothing to GitHub. */
@@ -265,6 +273,7 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
       promotions,
       problems: [],
       warnings: [...plan.warnings, ...(result.warnings ?? [])],
+      base,
     };
   } catch (error) {
     return keep({ action: 'none', ...(open ? { number: open.number, url: open.url } : {}) }, [toProblem(error, 'github-error')]);
@@ -368,6 +377,7 @@ async function redescribe(
       promotions: new Map(),
       problems: [],
       warnings,
+      base,
     };
   } catch (error) {
     return { report: unchanged, pullRequest: open, promotions: new Map(), problems: [toProblem(error, 'github-error')], warnings: [] };

@@ -110,6 +110,15 @@ const storedConfig = z.object({
     .object({ number: z.number().int().positive(), state: z.enum(['open', 'closed']), bodyHash: z.string().optional() })
     .optional(),
   declined: z.array(z.string()),
+  base: z
+    .object({
+      sha: z.string(),
+      tree: z.string(),
+      etag: z.string().optional(),
+      fingerprint: z.string(),
+      differs: z.array(z.object({ path: z.string(), missing: z.array(cidr) })),
+    })
+    .optional(),
   lastRunId: z.string().optional(),
   lastRunAt: z.string().optional(),
 });

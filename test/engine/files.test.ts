@@ -137,6 +137,8 @@ describe('rule files: the change is computed against the base branch', () => {
       added: [],
       removed: [cidr('52.17.1.11')],
       kept: [],
+      stays: [],
+      restored: [],
     };
     expect(rejectionSync(() => assertRemovalsNamed([narrowed], []))).toMatchObject({ code: 'publish-invariant' });
   });
