@@ -108,6 +108,9 @@ export function formatStatus(status: StatusReport): string {
     else if (target.heldBy.length > 0)
       lines.push('', ...target.heldBy.map((verdict) => `  ${target.id} held by ${verdict.guard}: ${verdict.message}`));
   }
+  for (const differs of status.baseDiffers) {
+    lines.push('', `  base-differs: ${differs.path} lacks ${differs.missing.join(', ')}, approved; the next pull request writes it back`);
+  }
   const excluding = status.targets.filter((t) => t.excluded);
   if (excluding.length > 0)
     lines.push('', ...excluding.map((t) => `  ${t.id} excludes ${t.excluded!.join(', ')}: never proposed, even when observed`));

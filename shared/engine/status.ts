@@ -32,6 +32,8 @@ export interface StatusReport {
   readonly lastRunAt: string | null;
   readonly targets: TargetStatus[];
   readonly pullRequest: { number: number; url: string; state: string; fingerprint: string } | null;
+  /** Per file, approved addresses the base branch lacked when a run last looked (`base-differs`); empty when none. */
+  readonly baseDiffers: Array<{ path: string; missing: Cidr[] }>;
 }
 
 /** The stored state of every configured target, without running a check (one query). */
@@ -66,6 +68,7 @@ export async function readStatus(config: Config, store: StateStore): Promise<Sta
       };
     }),
     pullRequest: pr && pr.state === 'open' ? { number: pr.number, url: pr.url, state: pr.state, fingerprint: pr.fingerprint } : null,
+    baseDiffers: snapshot.config.base?.differs ?? [],
   };
 }
 

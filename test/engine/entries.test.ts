@@ -5,7 +5,7 @@ import { runCheck } from '../../shared/engine/check.js';
 import { readStatus } from '../../shared/engine/status.js';
 import { parseCidr } from '../../shared/ipset.js';
 import { fastPublisher } from '../support.js';
-import { BRANCH, TOKEN, startHarness, type Harness } from './harness.js';
+import { BRANCH, CONFIG_NAME, TOKEN, startHarness, type Harness } from './harness.js';
 
 /**
  * What people write into the rule files and the config, read as the truth it is: entries the config does not manage
@@ -179,5 +179,63 @@ describe('entries people wrote', () => {
     const run = await h.run();
     expect(run.report.pullRequest).toMatchObject({ action: 'created', number: 1 });
     expect(lines(BRANCH).filter((line) => !line.startsWith('#'))).toEqual(['::3401:101/128', '::ffff:3401:102/128', 'fec0::1/128']);
+  });
+
+  it('2. an approved address taken off the base branch is reported on every run, and the next PR says it restores it', async () => {
+    h = await approved();
+    const quiet = await h.run();
+    expect(quiet.report.warnings).toEqual([]);
+
+    // A person removes 52.1.2.2 from the file on main.
+    h.github.moveBase({ [RULES]: h.github.readFile('main', RULES)!.replace('52.1.2.2/32\n', '') }, 'Remove a front-end by hand');
+    const noticed = await h.run();
+    expect(noticed.report.pullRequest).toEqual({ action: 'none' });
+    expect(noticed.report.warnings).toEqual([
+      { code: 'base-differs', message: expect.stringContaining('firewall/acme.txt on main lacks 52.1.2.2/32, approved for config "prod"') },
+    ]);
+    // The branch moved: its head, then the one file.
+    expect(noticed.githubRequests).toBe(2);
+
+    const again = await h.run();
+    expect(again.report.warnings.map((w) => w.code)).toEqual(['base-differs']);
+    expect(again.githubRequests).toBe(1);
+    expect(h.github.requests.at(-1)).toMatchObject({ method: 'GET', status: 304 });
+    const status = await readStatus(h.config, h.store);
+    expect(status.baseDiffers).toEqual([{ path: RULES, missing: ['52.1.2.2/32'] }]);
+    expect(formatStatus(status)).toContain('base-differs: firewall/acme.txt lacks 52.1.2.2/32');
+
+    // An unrelated addition: the PR writes the approved address back, and lists it under its own heading.
+    h.dns.set('fe1.acme.test', { kind: 'answer', a: ['52.1.1.1', '52.1.2.2', '52.16.3.30'] });
+    const restoring = await h.run();
+    expect(restoring.report.pullRequest).toMatchObject({ action: 'created', number: 2 });
+    const body = h.github.pullRequest(2).body ?? '';
+    expect(body).toContain('### Restored: approved, but missing from the base branch');
+    expect(body).toMatch(/^- 52\.1\.2\.2\/32$/m);
+    expect(lines(BRANCH).filter((line) => !line.startsWith('#'))).toEqual(['52.1.1.1/32', '52.1.2.2/32', '52.16.3.30/32']);
+
+    // Excluding it makes the hand removal stick: the PR drops it, and the warning ends.
+    const target = h.config.targets[0]!;
+    const config = { ...h.config, targets: [{ ...target, exclude: [parseCidr('52.1.2.2')] }] };
+    const excluded = await h.run({ config });
+    expect(excluded.report.pullRequest).toMatchObject({ action: 'updated', number: 2 });
+    expect(excluded.report.warnings.map((w) => w.code)).not.toContain('base-differs');
+    expect(lines(BRANCH).filter((line) => !line.startsWith('#'))).toEqual(['52.1.1.1/32', '52.16.3.30/32']);
+    expect(h.github.pullRequest(2).body).not.toContain('### Restored');
+  });
+
+  it('2b. a config row the current release wrote (no base record) is read, and the first run compares the base once', async () => {
+    h = await approved();
+    const { base: _none, ...written } = (await h.state()).config;
+    await h.store.write(CONFIG_NAME, { config: written, targets: [] });
+    expect((await h.state()).config.base).toBeUndefined();
+    expect((await readStatus(h.config, h.store)).baseDiffers).toEqual([]);
+
+    const first = await h.run();
+    expect(first.report.warnings).toEqual([]);
+    // No ETag to ask with: the head and the one file.
+    expect(first.githubRequests).toBe(2);
+    expect((await h.state()).config.base).toMatchObject({ sha: h.github.refSha('main'), differs: [] });
+    expect((await h.run()).githubRequests).toBe(1);
+    expect(h.github.requests.at(-1)).toMatchObject({ method: 'GET', status: 304 });
   });
 });
