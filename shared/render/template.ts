@@ -187,14 +187,10 @@ function escapeRegExp(text: string): string {
 }
 
 /**
- * The addresses between the markers, read back through the file's own line template; outside the markers
- * nothing is the tool's. A line there that the template does not produce is an error, not skipped.
+ * The addresses between the markers, read back through the file's own line template, each with its line as
+ * written (without its line ending); outside the markers nothing is the tool's. A line there that the template does
+ * not produce is an error, not skipped.
  */
-export function readTemplateEntries(file: TemplateFileSpec, content: string): Cidr[] {
-  return readTemplateLines(file, content).map((line) => line.cidr);
-}
-
-/** readTemplateEntries with each entry's line as written (without its line ending), to write it back verbatim. */
 export function readTemplateLines(file: TemplateFileSpec, content: string): { cidr: Cidr; text: string }[] {
   const lines = content.split(/(?<=\n)/);
   const [beginAt] = findMarkers(lines, file, 'BEGIN');
