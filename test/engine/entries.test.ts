@@ -200,6 +200,9 @@ describe('entries people wrote', () => {
     expect(again.report.warnings.map((w) => w.code)).toEqual(['base-differs']);
     expect(again.githubRequests).toBe(1);
     expect(h.github.requests.at(-1)).toMatchObject({ method: 'GET', status: 304 });
+    // A dry run says the same, and stores nothing.
+    const dry = await h.run({ dryRun: true });
+    expect(dry.report.warnings.map((w) => w.code)).toEqual(['base-differs']);
     const status = await readStatus(h.config, h.store);
     expect(status.baseDiffers).toEqual([{ path: RULES, missing: ['52.1.2.2/32'] }]);
     expect(formatStatus(status)).toContain('base-differs: firewall/acme.txt lacks 52.1.2.2/32');
