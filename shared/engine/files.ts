@@ -49,8 +49,8 @@ export interface StillAllowed {
 export function planFiles(config: Config, input: FilePlanInput): FileChange[] {
   return config.files.map((file) => {
     const before = input.base.get(file.path) ?? null;
-    const onBase = readFileEntries(file, before);
     const written = readWrittenEntries(file, before);
+    const onBase = aggregate(written.entries.map((entry) => entry.cidr));
     const proposed = fileCidrs(file, input.proposed);
     const managed = union(fileCidrs(file, input.managed), proposed);
     // Entries this config does not manage are written back whole and verbatim, never split around a removal or
