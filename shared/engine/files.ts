@@ -31,6 +31,8 @@ export interface FileChange {
   readonly removed: Cidr[];
   /** Entries on the base branch that no target of this config produced: kept as they are. */
   readonly kept: Cidr[];
+  /** The entries this config does not manage, as the file writes them, and whose they are as far as it says. */
+  readonly unmanaged: Array<{ readonly entry: string; readonly by: string }>;
   /** Confirmed removals that entries this config does not manage still allow, and which entry does. */
   readonly stays: StillAllowed[];
   /** Approved addresses the base branch's file lacks (removed by hand, or a revert) that this change writes back. */
@@ -78,7 +80,8 @@ export function planFiles(config: Config, input: FilePlanInput): FileChange[] {
       intersection(confirmedRemovals, [entry.cidr]).map((cidr) => ({ cidr, entry: entry.text, by: entry.by })),
     );
     const restored = intersection(added, fileCidrs(file, input.baselines));
-    return { file, before, content, added, removed, kept: difference(onBase, managed), stays, restored };
+    const unmanaged = foreign.map((entry) => ({ entry: entry.text, by: entry.by }));
+    return { file, before, content, added, removed, kept: difference(onBase, managed), unmanaged, stays, restored };
   });
 }
 
@@ -118,6 +121,7 @@ export function totalChange(changes: readonly FileChange[]): {
   kept: Cidr[];
   stays: (StillAllowed & { path: string })[];
   restored: Cidr[];
+  unmanaged: { entry: string; by: string; path: string }[];
 } {
   return {
     added: union(...changes.map((c) => c.added)),
@@ -125,6 +129,7 @@ export function totalChange(changes: readonly FileChange[]): {
     kept: union(...changes.map((c) => c.kept)),
     stays: changes.flatMap((c) => c.stays.map((stay) => ({ ...stay, path: c.file.path }))),
     restored: union(...changes.map((c) => c.restored)),
+    unmanaged: changes.flatMap((c) => c.unmanaged.map((entry) => ({ ...entry, path: c.file.path }))),
   };
 }
 

@@ -27,6 +27,8 @@ export interface PullRequestInput {
     readonly stays?: readonly StaysAllowed[];
     /** Approved addresses missing from the base branch that this PR writes back (see `base-differs`). */
     readonly restored?: readonly Cidr[];
+    /** The entries behind `kept`, as the files write them and whose they are: listed instead of `kept` when given. */
+    readonly unmanaged?: readonly { readonly entry: string; readonly by: string; readonly path: string }[];
   };
   /** ISO time of the run; shown to people in UTC and kept in the run details. */
   readonly checkedAt?: string;
@@ -582,7 +584,14 @@ function keptBlocks(input: PullRequestInput): Block[] {
         '',
       ],
     },
-    { rows: kept.map((cidr) => `- ${cidr}`), more: (hidden) => [`- … and ${hidden} more`] },
+    {
+      rows: input.change?.unmanaged?.length
+        ? input.change.unmanaged.map(
+            (item) => `- ${escapeMarkdown(item.entry)} in ${escapeMarkdown(item.path)} (${escapeMarkdown(item.by)})`,
+          )
+        : kept.map((cidr) => `- ${cidr}`),
+      more: (hidden) => [`- … and ${hidden} more`],
+    },
     { lines: [''] },
   ];
 }

@@ -60,6 +60,9 @@ describe('entries people wrote', () => {
     expect(pull.body).toContain('### Removed here, still allowed by another entry');
     expect(pull.body).toContain('- `52.1.1.1/32` stays allowed in firewall/acme.txt by `52.1.0.0/16` (\\# partner VPN, added by alice');
     expect(pull.body).toContain('CHG-1234');
+    // The person's range is listed as they wrote it, not as the pieces the config does not manage.
+    expect(pull.body).toContain('- 52.1.0.0/16 in firewall/acme.txt (\\# partner VPN, added by alice');
+    expect(pull.body).not.toContain('- 52.1.0.0/24');
     expect(run.report.warnings).toContainEqual({ code: 'still-allowed', message: expect.stringContaining('52.1.0.0/16') });
 
     // Merged, the range is still read as the person's: a later check proposes nothing.

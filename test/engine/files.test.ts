@@ -180,6 +180,7 @@ describe('rule files: the change is computed against the base branch', () => {
       added: [],
       removed: [cidr('52.17.1.11')],
       kept: [],
+      unmanaged: [],
       stays: [],
       restored: [],
     };
