@@ -158,6 +158,12 @@ export function formatStatus(status: StatusReport, hint: CommandHint = PLAIN): s
     else if (target.heldBy.length > 0)
       lines.push('', ...target.heldBy.map((verdict) => `  ${target.id} held by ${verdict.guard}: ${verdict.message}`));
   }
+  for (const differs of status.baseDiffers) {
+    lines.push('', `  base-differs: ${differs.path} lacks ${differs.missing.join(', ')}, approved; the next pull request writes it back`);
+  }
+  const excluding = status.targets.filter((t) => t.excluded);
+  if (excluding.length > 0)
+    lines.push('', ...excluding.map((t) => `  ${t.id} excludes ${t.excluded!.join(', ')}: never proposed, even when observed`));
   lines.push('', status.pullRequest ? `Open pull request #${status.pullRequest.number} ${status.pullRequest.url}` : 'No open pull request');
   return `${lines.join('\n')}\n`;
 }
@@ -178,6 +184,7 @@ function details(target: TargetReport, hint: CommandHint): string[] {
   };
   show('added', target.added);
   show('removed', target.removed);
+  show('excluded by the config', target.excluded ?? []);
   show(
     'pending removal',
     target.pendingRemoval.map((p) => `${p.cidr} (${plural(p.misses, 'miss', 'misses')})`),

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { aggregate, familyOf, prefixLengthOf, tryParseCidr, type Cidr, type IpFamily } from './ipset.js';
 import { AllowlistError } from './problem.js';
 import { DEFAULT_MAX_ADDRESSES_PER_RANGE, knownRangeProblems, MAX_ADDRESSES_PER_RANGE } from './render/template.js';
-import { strictObject, tokenUrl } from './schema-kit.js';
+import { cidr, strictObject, tokenUrl } from './schema-kit.js';
 import { SOURCES, sourceOf, TARGET_TYPES, type TargetType } from './sources/registry.js';
 import type { SourceDefinition } from './sources/source.js';
 
@@ -27,9 +27,14 @@ const id = z.string().regex(ID_PATTERN, 'must be 1-64 lowercase letters, digits 
 
 const dnsServer = z.string().refine(isDnsServer, 'must be an IP address, optionally with :port ([v6]:port for IPv6)');
 
-/** Every target has an id, its type and a description; its source (shared/sources/<type>/schema.ts) adds the rest. */
+const exclude = z.array(cidr).optional().meta({
+  description:
+    'Addresses or CIDRs never proposed for this target, even when its source lists them; an approved one is proposed for removal. This is how a hand removal sticks.',
+});
+
+/** Every target has an id, its type, a description and exclusions; its source (shared/sources/<type>/schema.ts) adds the rest. */
 function targetSchema<Type extends TargetType, Fields extends z.core.$ZodLooseShape>(type: Type, source: SourceDefinition<Fields>) {
-  const schema = strictObject({ id, type: z.literal(type), description: z.string().optional(), ...source.fields });
+  const schema = strictObject({ id, type: z.literal(type), description: z.string().optional(), exclude, ...source.fields });
   return source.meta ? schema.meta(source.meta) : schema;
 }
 

@@ -10,15 +10,17 @@ export type IpFamily = 4 | 6;
 /**
  * Parses an address or CIDR from untrusted text into canonical form.
  * A bare address becomes a host route (/32 or /128). Host bits are cleared, because the
- * network is what a firewall rule matches; an IPv4-mapped IPv6 address stays IPv6.
+ * network is what a firewall rule matches; an IPv4-mapped IPv6 address stays IPv6, and every RFC 4291 form,
+ * deprecated ones included (IPv4-compatible ::a.b.c.d, site-local fec0::/10), keeps exactly the address written.
  */
 export function parseCidr(text: string): Cidr {
   const input = text.trim();
   if (input.length === 0 || input.length > 64) throw invalid(text, 'not an IP address or CIDR');
   if (input.includes('%')) throw invalid(text, 'zone ids are not allowed');
   const slash = input.indexOf('/');
-  const addressText = slash === -1 ? input : input.slice(0, slash);
-  if (!ipaddr.isValid(addressText) || !isStrictAddress(addressText)) throw invalid(text, 'not an IP address or CIDR');
+  const addressText = hexTail(slash === -1 ? input : input.slice(0, slash));
+  if (addressText === undefined || !ipaddr.isValid(addressText) || !isStrictAddress(addressText))
+    throw invalid(text, 'not an IP address or CIDR');
   const address = ipaddr.parse(addressText);
   const bits = address.kind() === 'ipv4' ? 32 : 128;
   let prefix = bits;
@@ -43,6 +45,21 @@ export function tryParseCidr(text: string): Cidr | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * IPv6 text whose last 32 bits are written as a dotted quad (RFC 4291 2.2 form 3), with those bits as two hex groups,
+ * so ipaddr.js reads the address written: it reads the deprecated IPv4-compatible form "::a.b.c.d" as the
+ * IPv4-mapped "::ffff:a.b.c.d", a different address. Undefined when the quad is not strict dotted decimal.
+ * Any other text is returned as it is.
+ */
+function hexTail(text: string): string | undefined {
+  const colon = text.lastIndexOf(':');
+  if (colon === -1 || !text.includes('.')) return text;
+  const quad = text.slice(colon + 1);
+  if (!isStrictAddress(quad)) return undefined;
+  const [a, b, c, d] = quad.split('.').map(Number) as [number, number, number, number];
+  return `${text.slice(0, colon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
 }
 
 /**

@@ -29,6 +29,8 @@ export interface TargetReport {
   readonly verdicts: Verdict[];
   /** Set when status is held: what the target would add and remove, and the fingerprint an approval must name. */
   readonly held?: HeldChange;
+  /** Observed or approved addresses the target's `exclude` keeps out of its proposal; absent when none. */
+  readonly excluded?: Cidr[];
   /** Set when a person's approval released this check's held change into the proposal. */
   readonly approval?: Approval;
   readonly observedAt?: string;

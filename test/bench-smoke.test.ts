@@ -37,6 +37,7 @@ describe('bench smoke run', () => {
       '4f.',
       '4g.',
       '4h.',
+      '4i.',
       '5.',
       '5a.',
       '5b.',
@@ -47,10 +48,12 @@ describe('bench smoke run', () => {
       '9a.',
     ]);
     for (const r of rows) expect(Number.isFinite(r.ours), r.figure).toBe(true);
-    expect(row('4d.')?.ours).toBe(0);
-    expect(row('4e.')?.ours).toBe(2);
-    expect(row('4f.')).toMatchObject({ ours: 1, note: '1 in all, reads and edits: the body is edited only when it changes' });
-    expect(row('4h.')?.ours).toBe(0);
+    // A quiet run asks only whether the base branch moved (base-differs), and is answered 304.
+    expect(row('4d.')?.ours).toBe(1);
+    expect(row('4i.')?.ours).toBe(1);
+    expect(row('4e.')?.ours).toBe(3);
+    expect(row('4f.')).toMatchObject({ ours: 2, note: '2 in all, reads and edits: the body is edited only when it changes' });
+    expect(row('4h.')?.ours).toBe(1);
     expect(row('5.')?.ours).toBe(2);
     expect(row('5a.')?.ours).toBe(2);
     // Issue 13: the first-run body is a fraction of the 10.6 KB it replaced; the largest first PR fits GitHub's limit.

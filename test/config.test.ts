@@ -192,8 +192,8 @@ describe('parseConfig rejects a wrong config with one message per problem, namin
         c.targets[0].vpn = [];
       }),
     ).toEqual([
-      'targets[0].frontends: unknown key; the keys accepted here are: id, type, description, frontEnds, environmentHost, vpnRanges, lifetime',
-      'targets[0].vpn: unknown key; the keys accepted here are: id, type, description, frontEnds, environmentHost, vpnRanges, lifetime',
+      'targets[0].frontends: unknown key; the keys accepted here are: id, type, description, exclude, frontEnds, environmentHost, vpnRanges, lifetime',
+      'targets[0].vpn: unknown key; the keys accepted here are: id, type, description, exclude, frontEnds, environmentHost, vpnRanges, lifetime',
       'target: unknown key; the keys accepted here are: $schema, name, targets, dns, http, github, files, policy',
     ]);
   });
@@ -238,6 +238,21 @@ describe('parseConfig rejects a wrong config with one message per problem, namin
       'targets[3].entries[3]: "example.com": not an IP address or CIDR',
     ]);
     expect(broken((c) => (c.targets[3].entries = []))).toEqual(['targets[3].entries: list at least one address or CIDR']);
+  });
+
+  it('rejects garbage in a target’s exclude, naming the key path', () => {
+    expect(
+      broken((c) => {
+        c.targets[1].exclude = ['52.1.2.0/24', 'all of them', 7];
+        c.targets[3].exclude = '52.1.2.3';
+      }),
+    ).toEqual([
+      'targets[1].exclude[1]: "all of them": not an IP address or CIDR',
+      'targets[1].exclude[2]: Invalid input: expected string, received number',
+      'targets[3].exclude: Invalid input: expected array, received string',
+    ]);
+    const parsed = parseConfig({ targets: [{ id: 'x', type: 'static', entries: ['52.1.1.1'], exclude: ['52.1.2.9/24', '::1.2.3.4'] }] });
+    expect(parsed.targets[0]!.exclude).toEqual(['52.1.2.0/24', '::102:304/128']);
   });
 
   it('rejects bad DNS servers', () => {

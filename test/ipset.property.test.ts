@@ -313,3 +313,25 @@ describe('parsing and ordering over the whole address space', { timeout: propert
     );
   });
 });
+
+describe('IPv6 text with a dotted IPv4 tail (RFC 4291 2.2 form 3)', () => {
+  const groups = fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 6, maxLength: 6 });
+  const quad = fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 });
+
+  it('reads the address written, whatever its upper groups (IPv4-compatible ::a.b.c.d and IPv4-mapped included)', () => {
+    const upper = fc.oneof(groups, fc.constant([0, 0, 0, 0, 0, 0]), fc.constant([0, 0, 0, 0, 0, 0xffff]));
+    fc.assert(
+      fc.property(upper, quad, (head, [a, b, c, d]) => {
+        const hex = [...head, (a! << 8) | b!, (c! << 8) | d!];
+        const expected = `${new ipaddr.IPv6(hex).toRFC5952String()}/128`;
+        const dotted = `${head.map((group) => group.toString(16)).join(':')}:${a}.${b}.${c}.${d}`;
+        expect(parseCidr(dotted)).toBe(expected);
+        // The compressed spelling of an all-zero or ::ffff head reads the same.
+        if (head.slice(0, 5).every((group) => group === 0) && (head[5] === 0 || head[5] === 0xffff)) {
+          expect(parseCidr(`::${head[5] === 0 ? '' : 'ffff:'}${a}.${b}.${c}.${d}`)).toBe(expected);
+        }
+      }),
+      { numRuns },
+    );
+  });
+});

@@ -81,6 +81,35 @@ describe('parseCidr', () => {
     expect(parseCidr(text)).toBe(canonical);
   });
 
+  // RFC 4291 2.2 and 2.5: every textual form reads as the address it writes, deprecated forms included.
+  it.each([
+    ['IPv4-compatible (2.5.5.1, deprecated) in dotted form', '::1.2.3.4', '::102:304/128'],
+    ['IPv4-compatible in hex form', '::102:304', '::102:304/128'],
+    ['IPv4-compatible as a prefix', '::52.1.0.0/112', '::3401:0/112'],
+    ['IPv4-mapped (2.5.5.2) in dotted form', '::ffff:1.2.3.4', '::ffff:102:304/128'],
+    ['IPv4-mapped in upper-case hex', '::FFFF:0102:0304', '::ffff:102:304/128'],
+    ['a dotted tail after other groups', '64:ff9b::192.0.2.33', '64:ff9b::c000:221/128'],
+    ['a dotted tail with all groups written', '1:2:3:4:5:6:1.2.3.4', '1:2:3:4:5:6:102:304/128'],
+    ['site-local (2.5.7, deprecated)', 'FEC0::1:2/64', 'fec0::/64'],
+    ['site-local as its whole range', 'fec0::/10', 'fec0::/10'],
+  ])('keeps %s exact: %j is %j', (_label, text, canonical) => {
+    expect(parseCidr(text)).toBe(canonical);
+  });
+
+  it('never reads the IPv4-compatible form as the IPv4-mapped address', () => {
+    expect(sameAddresses([parseCidr('::1.2.3.4')], [parseCidr('::ffff:1.2.3.4')])).toBe(false);
+  });
+
+  it.each([
+    ['a dotted tail with a leading zero', '::01.2.3.4'],
+    ['a dotted tail of three octets', '::1.2.3'],
+    ['a dotted tail above 255', '::1.2.3.256'],
+    ['a dotted tail before the last group', '::1.2.3.4:5'],
+    ['a port after an IPv4 address', '1.2.3.4:80'],
+  ])('refuses %s', (_label, text) => {
+    expect((parseError(text) as AllowlistError).code).toBe('invalid-cidr');
+  });
+
   it('reports family and prefix length', () => {
     expect(familyOf(parseCidr('10.0.0.0/8'))).toBe(4);
     expect(familyOf(parseCidr('::ffff:1.2.3.4'))).toBe(6);

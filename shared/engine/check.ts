@@ -19,6 +19,7 @@ import {
   type RunOptions,
   type WritingRunContext,
 } from './context.js';
+import { checkBase } from './base-check.js';
 import { readDashboard, updateDashboard } from './dashboard.js';
 import { previewPullRequest } from './preview.js';
 import { entriesOnBase } from './files.js';
@@ -95,7 +96,14 @@ async function dryRun(
     proposed,
     ...(base ? { base } : {}),
   });
-  return { reports: reportsOf(drifts), pullRequest: preview.report, errors: preview.problems, warnings: preview.warnings };
+  // The base branch as a full run would compare it; what a dry run finds is not stored.
+  const baseCheck = await checkBase(context, { stored: snapshot.config.base, records: targetRecords, ...(base ? { read: base } : {}) });
+  return {
+    reports: reportsOf(drifts),
+    pullRequest: preview.report,
+    errors: preview.problems,
+    warnings: [...preview.warnings, ...baseCheck.warnings],
+  };
 }
 
 async function writingRun(
@@ -140,6 +148,7 @@ async function writingRun(
 
   let pullRequest: PullRequestReport = { action: 'none' };
   let nextConfig = configRecord;
+  let baseRead: BaseFiles | undefined = reading.base ?? base;
   const warnings: Problem[] = [...(reading.warnings ?? []), ...dashboard.warnings];
   if (errors.length === 0) {
     const reconciled = await reconcilePullRequest(context, {
@@ -163,7 +172,12 @@ async function writingRun(
     promote(records, reconciled.promotions, context.now().toISOString(), setRecord);
     errors.push(...reconciled.problems);
     warnings.push(...reconciled.warnings);
+    baseRead = reconciled.base ?? baseRead;
   }
+  const baseCheck = await checkBase(context, { stored: stored.config.base, records, ...(baseRead ? { read: baseRead } : {}) });
+  warnings.push(...baseCheck.warnings);
+  const { base: _base, ...withoutBase } = nextConfig;
+  nextConfig = baseCheck.record ? { ...withoutBase, base: baseCheck.record } : withoutBase;
 
   const shown = await updateDashboard(context, { config: nextConfig, records, reading: dashboard });
   warnings.push(...shown.warnings);

@@ -1,7 +1,7 @@
 import type { Config, FileSpec, Target } from '../config.js';
-import { aggregate, difference, semanticDiff, union, type Cidr } from '../ipset.js';
+import { aggregate, covers, difference, intersection, semanticDiff, union, type Cidr } from '../ipset.js';
 import { AllowlistError } from '../problem.js';
-import { readFileEntries } from '../render/read.js';
+import { ownerComment, readFileEntries, readWrittenEntries, type WrittenEntry } from '../render/read.js';
 import { renderFile } from '../render/index.js';
 import { fileCidrs, fileTakes } from './proposal.js';
 
@@ -31,24 +31,74 @@ export interface FileChange {
   readonly removed: Cidr[];
   /** Entries on the base branch that no target of this config produced: kept as they are. */
   readonly kept: Cidr[];
+  /** The entries this config does not manage, as the file writes them, and whose they are as far as it says. */
+  readonly unmanaged: Array<{ readonly entry: string; readonly by: string }>;
+  /** Confirmed removals that entries this config does not manage still allow, and which entry does. */
+  readonly stays: StillAllowed[];
+  /** Approved addresses the base branch's file lacks (removed by hand, or a revert) that this change writes back. */
+  readonly restored: Cidr[];
+}
+
+/** A confirmed removal that stays allowed, because an entry this config does not manage covers it. */
+export interface StillAllowed {
+  readonly cidr: Cidr;
+  /** The covering entry as the file writes it. */
+  readonly entry: string;
+  /** Whose the entry is, as far as the file says: another config, a person's comment, or neither. */
+  readonly by: string;
 }
 
 export function planFiles(config: Config, input: FilePlanInput): FileChange[] {
   return config.files.map((file) => {
     const before = input.base.get(file.path) ?? null;
-    const onBase = readFileEntries(file, before);
+    const written = readWrittenEntries(file, before);
+    const onBase = aggregate(written.entries.map((entry) => entry.cidr));
     const proposed = fileCidrs(file, input.proposed);
+    const managed = union(fileCidrs(file, input.managed), proposed);
+    // Entries this config does not manage are written back whole and verbatim, never split around a removal or
+    // merged with its own entries, so every later read still tells them apart.
+    const isForeign = (entry: WrittenEntry) => {
+      const owner = ownerOf(entry, written.header, config.name);
+      return owner !== 'self' && (owner !== undefined || !covers(managed, entry.cidr));
+    };
+    const foreign = written.entries
+      .filter(isForeign)
+      .map((entry) => ({ ...entry, by: ownerOf(entry, written.header, config.name) ?? 'added by hand; no comment says by whom' }));
+    const own = aggregate(written.entries.filter((entry) => !isForeign(entry)).map((entry) => entry.cidr));
     const confirmedRemovals = difference(fileCidrs(file, input.baselines), proposed);
-    const next = union(difference(onBase, confirmedRemovals), proposed);
-    const rendered = renderFile(file, next, { configName: config.name, existing: before });
+    const next = union(difference(own, confirmedRemovals), proposed);
+    const kept = foreign.map((entry) =>
+      // An owner taken from the header alone is written down, so the other config's entries stay known as its own.
+      entry.note.length === 0 && entry.owner === undefined && written.header !== undefined && written.header !== config.name
+        ? { ...entry, note: [ownerComment(written.header)], owner: written.header }
+        : entry,
+    );
+    const rendered = renderFile(file, next, { configName: config.name, existing: before, foreign: kept });
     // The change is read back from what will be pushed, so a renderer that narrows a set shows up as a removal.
     const { added, removed } = semanticDiff(onBase, readFileEntries(file, rendered));
     // A file whose addresses stay the same stays byte for byte: a new header, order or layout alone is no change to
     // propose, so a header an older release wrote (or a hand-sorted list) is rewritten only with a real change.
     const content = before !== null && added.length === 0 && removed.length === 0 ? before : rendered;
-    const kept = difference(onBase, union(fileCidrs(file, input.managed), proposed));
-    return { file, before, content, added, removed, kept };
+    const stays = foreign.flatMap((entry) =>
+      intersection(confirmedRemovals, [entry.cidr]).map((cidr) => ({ cidr, entry: entry.text, by: entry.by })),
+    );
+    const restored = intersection(added, fileCidrs(file, input.baselines));
+    const unmanaged = foreign.map((entry) => ({ entry: entry.text, by: entry.by }));
+    return { file, before, content, added, removed, kept: difference(onBase, managed), unmanaged, stays, restored };
   });
+}
+
+/**
+ * Whose an entry is, as far as the file says: 'self' or another config's name (an owner comment above it, or the
+ * generated header of a plain file another config wrote last), a person's comment above it, or undefined when the
+ * file says nothing and only this config's own entries can tell.
+ */
+function ownerOf(entry: WrittenEntry, header: string | undefined, self: string): string | undefined {
+  const named = (name: string) => (name === self ? 'self' : `allowlist-drift config "${name}"`);
+  if (entry.owner !== undefined) return named(entry.owner);
+  if (entry.note.length > 0) return entry.note.join(' ');
+  if (header !== undefined && header !== self) return named(header);
+  return undefined;
 }
 
 /**
@@ -68,11 +118,21 @@ export function assertRemovalsNamed(changes: readonly FileChange[], named: reado
 }
 
 /** The whole change across files, counted once per address range. */
-export function totalChange(changes: readonly FileChange[]): { added: Cidr[]; removed: Cidr[]; kept: Cidr[] } {
+export function totalChange(changes: readonly FileChange[]): {
+  added: Cidr[];
+  removed: Cidr[];
+  kept: Cidr[];
+  stays: (StillAllowed & { path: string })[];
+  restored: Cidr[];
+  unmanaged: { entry: string; by: string; path: string }[];
+} {
   return {
     added: union(...changes.map((c) => c.added)),
     removed: union(...changes.map((c) => c.removed)),
     kept: union(...changes.map((c) => c.kept)),
+    stays: changes.flatMap((c) => c.stays.map((stay) => ({ ...stay, path: c.file.path }))),
+    restored: union(...changes.map((c) => c.restored)),
+    unmanaged: changes.flatMap((c) => c.unmanaged.map((entry) => ({ ...entry, path: c.file.path }))),
   };
 }
 
@@ -88,4 +148,35 @@ export function entriesOnBase(config: Config, targets: readonly Target[], base: 
       return [target.id, union(...files.map((file) => onBase.get(file.path)!.filter((cidr) => fileTakes(file, cidr))))];
     }),
   );
+}
+
+/** Per file, the approved addresses of its targets that the base branch's file does not hold. */
+export interface MissingFromBase {
+  readonly path: string;
+  readonly missing: Cidr[];
+}
+
+/**
+ * What the base branch lacks of what was approved: a person removed it by hand, or reverted a merge. Addresses a
+ * target now excludes are not missing: they are on their way out. A file that cannot be read is left to the run
+ * that publishes, which reports it.
+ */
+export function missingFromBase(
+  config: Config,
+  baselines: ReadonlyMap<string, Cidr[]>,
+  base: ReadonlyMap<string, string | null>,
+): MissingFromBase[] {
+  return config.files.flatMap((file) => {
+    const excluded = union(...file.targets.map((id) => config.targets.find((t) => t.id === id)?.exclude ?? []));
+    const approved = difference(fileCidrs(file, baselines), excluded);
+    if (approved.length === 0) return [];
+    let onBase: Cidr[];
+    try {
+      onBase = readFileEntries(file, base.get(file.path) ?? null);
+    } catch {
+      return [];
+    }
+    const missing = difference(approved, onBase);
+    return missing.length > 0 ? [{ path: file.path, missing }] : [];
+  });
 }

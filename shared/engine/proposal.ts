@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Config, FileSpec, Target } from '../config.js';
 import { computeDrift, pendingRemovals, type TargetDrift } from '../drift.js';
+import { applyExclusion, exclusionsOf, withoutExcluded } from '../exclude.js';
 import { aggregate, difference, familyOf, intersection, sameAddresses, semanticDiff, sortCidrs, union, type Cidr } from '../ipset.js';
 import type { Observation } from '../sources/source.js';
 import type { PullRequestRecord, Snapshot, TargetRecord } from '../state/records.js';
@@ -22,16 +23,23 @@ export function driftAll({ config, snapshot, targets, observations, now, onBase 
   const drifts = new Map<string, TargetDrift>();
   targets.forEach((target, index) => {
     const base = onBase.get(target.id);
+    const exclude = exclusionsOf(target);
+    const observation = observations[index]!;
+    const drift = computeDrift({
+      target,
+      observation: withoutExcluded(observation, exclude),
+      record: snapshot.targets.get(target.id),
+      policy: config.policy,
+      now,
+      ...(base ? { onBase: base } : {}),
+    });
     drifts.set(
       target.id,
-      computeDrift({
-        target,
-        observation: observations[index]!,
-        record: snapshot.targets.get(target.id),
-        policy: config.policy,
-        now,
-        ...(base ? { onBase: base } : {}),
-      }),
+      applyExclusion(
+        drift,
+        exclude,
+        observation.entries.map((entry) => entry.cidr),
+      ),
     );
   });
   return drifts;
@@ -59,11 +67,13 @@ export function proposedSets(config: Config, snapshot: Snapshot, drifts: Readonl
     const drift = drifts.get(target.id);
     const record = snapshot.targets.get(target.id);
     const carried = open?.proposal[target.id];
+    // Whatever a part was carried from, what the config excludes now is not in it.
+    const set = (cidrs: Cidr[]) => sets.set(target.id, difference(cidrs, exclusionsOf(target)));
     if (drift?.unknownScopes && carried) {
       const unjudged = drift.unjudged ?? [];
-      sets.set(target.id, union(difference(drift.proposed, unjudged), intersection(carried, unjudged)));
-    } else if (drift && drift.report.status !== 'ok' && carried) sets.set(target.id, union(carried, drift.report.added));
-    else sets.set(target.id, drift ? drift.proposed : (record?.proposed ?? record?.baseline ?? []));
+      set(union(difference(drift.proposed, unjudged), intersection(carried, unjudged)));
+    } else if (drift && drift.report.status !== 'ok' && carried) set(union(carried, drift.report.added));
+    else set(drift ? drift.proposed : (record?.proposed ?? record?.baseline ?? []));
   }
   return sets;
 }

@@ -41,6 +41,8 @@ export interface PullRequestReading {
   readonly problems: readonly Problem[];
   /** A recorded PR that was not the tool's own and was dropped. */
   readonly warnings?: readonly Problem[];
+  /** The base branch's files, when reading a merge read them. */
+  readonly base?: BaseFiles;
 }
 
 /**
@@ -75,9 +77,9 @@ export async function readPullRequest(context: RunContext, record: PullRequestRe
     // Recorded from now on, so that the PR stays the tool's own after a change of credentials.
     const known = record.author === undefined ? { ...record, author: pr.author } : record;
     if (pr.state === 'merged') {
-      const promotions = await mergedPromotions(context, known);
+      const { promotions, base } = await mergedPromotions(context, known);
       context.log('info', `PR #${pr.number} was merged: what the base branch now holds of its proposal is the baseline`);
-      return { pullRequest: undefined, promotions, undeclined: known.fingerprint, problems: [] };
+      return { pullRequest: undefined, promotions, undeclined: known.fingerprint, problems: [], base };
     }
     if (known.state === 'closed') {
       if (pr.state === 'closed') return { pullRequest: known, ...none };
@@ -117,11 +119,14 @@ export async function readPullRequest(context: RunContext, record: PullRequestRe
  * branch holds after the merge, whatever commits people added to the branch or whenever the merge happened. A target written to no file
  * has nothing to read back; its proposal is what was approved.
  */
-async function mergedPromotions(context: RunContext, record: PullRequestRecord): Promise<Map<string, Cidr[]>> {
+async function mergedPromotions(
+  context: RunContext,
+  record: PullRequestRecord,
+): Promise<{ promotions: Map<string, Cidr[]>; base: BaseFiles }> {
   const { config } = context;
   const base = await (await context.github()).readBase(config.files.map((file) => file.path));
   const onBase = new Map(config.files.map((file) => [file.path, readFileEntries(file, base.files.get(file.path) ?? null)]));
-  return new Map(
+  const promotions = new Map(
     Object.entries(record.proposal).map(([targetId, proposal]) => {
       const files = config.files.filter((file) => file.targets.includes(targetId));
       if (files.length === 0) return [targetId, proposal];
@@ -143,6 +148,7 @@ async function mergedPromotions(context: RunContext, record: PullRequestRecord):
       ];
     }),
   );
+  return { promotions, base };
 }
 
 export interface ReconcileInput {
@@ -170,6 +176,8 @@ export interface Reconciliation {
   /** The repository already holds the proposal: target id -> its new baseline. */
   readonly promotions: ReadonlyMap<string, Cidr[]>;
   readonly problems: readonly Problem[];
+  /** The base branch's files, when this step read them (to publish or refresh the PR text). */
+  readonly base?: BaseFiles;
 }
 
 /** Why a run sends nothing to GitHub. */
@@ -332,6 +340,7 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
       promotions,
       problems: [],
       warnings: [...plan.warnings, ...(result.warnings ?? [])],
+      base,
     };
   } catch (error) {
     return keep({ action: 'none', ...(open ? { number: open.number, url: open.url } : {}) }, [toProblem(error, 'github-error')]);
@@ -367,7 +376,11 @@ export function planPublishedFiles(
     }),
   );
   const changes = planFiles(config, { base, proposed, baselines, managed });
-  assertRemovalsNamed(changes, union(...described.filter((d) => changed.has(d.report.id)).map((d) => d.report.removed)));
+  // An approved address the config now excludes is a removal the config itself names.
+  assertRemovalsNamed(
+    changes,
+    union(...described.filter((d) => changed.has(d.report.id)).flatMap((d) => [d.report.removed, d.report.excluded ?? []])),
+  );
   const baseBranch = config.github?.base ?? 'the base branch';
   const warnings = changes
     .filter((c) => c.kept.length > 0)
@@ -375,6 +388,14 @@ export function planPublishedFiles(
       code: 'unmanaged-entries',
       message: `${c.file.path} on ${baseBranch} holds ${c.kept.length} ${c.kept.length === 1 ? 'entry' : 'entries'} no target of config "${config.name}" produced (${c.kept.slice(0, 5).join(', ')}${c.kept.length > 5 ? ', …' : ''}); kept as they are. A hand edit, or another config writing the same file?`,
     }));
+  for (const change of changes) {
+    for (const stay of change.stays) {
+      warnings.push({
+        code: 'still-allowed',
+        message: `${stay.cidr} is no longer listed by any target of config "${config.name}", but stays allowed in ${change.file.path} by ${stay.entry} (${stay.by}), an entry this config does not manage; that entry is kept whole`,
+      });
+    }
+  }
   return { changes, described, warnings };
 }
 
@@ -386,7 +407,9 @@ function describedDrifts(
 ): TargetDrift[] {
   const { snapshot, drifts, proposed } = input;
   return [
-    ...[...drifts.values()].filter((d) => changed.has(d.report.id) || d.report.status !== 'ok' || d.report.warnings.length > 0),
+    ...[...drifts.values()].filter(
+      (d) => changed.has(d.report.id) || d.report.status !== 'ok' || d.report.warnings.length > 0 || d.report.excluded !== undefined,
+    ),
     // Targets this run did not check still change the files through their stored proposal: the reviewer sees them too.
     ...config.targets
       .filter((t) => changed.has(t.id) && !drifts.has(t.id))
@@ -421,6 +444,7 @@ async function redescribe(
       promotions: new Map(),
       problems: [],
       warnings,
+      base,
     };
   } catch (error) {
     return { report: unchanged, pullRequest: open, promotions: new Map(), problems: [toProblem(error, 'github-error')], warnings: [] };

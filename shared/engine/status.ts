@@ -1,5 +1,6 @@
 import type { Config, TargetType } from '../config.js';
 import { pendingRemovals, releasable } from '../drift.js';
+import type { Cidr } from '../ipset.js';
 import type { Problem } from '../problem.js';
 import type { TargetReport, Verdict } from '../report.js';
 import type { Approval, HeldChange, TargetRecord } from '../state/records.js';
@@ -25,6 +26,8 @@ export interface TargetStatus {
    */
   readonly held?: HeldChange & { readonly verdicts: Verdict[]; readonly releasable: boolean };
   readonly approval?: Approval;
+  /** The config's `exclude` for this target: never proposed, even when observed; absent when it has none. */
+  readonly excluded?: Cidr[];
 }
 
 export interface StatusReport {
@@ -32,6 +35,8 @@ export interface StatusReport {
   readonly lastRunAt: string | null;
   readonly targets: TargetStatus[];
   readonly pullRequest: { number: number; url: string; state: string; fingerprint: string } | null;
+  /** Per file, approved addresses the base branch lacked when a run last looked (`base-differs`); empty when none. */
+  readonly baseDiffers: Array<{ path: string; missing: Cidr[] }>;
 }
 
 /** The stored state of every configured target, without running a check (one query). */
@@ -68,9 +73,11 @@ export async function readStatus(config: Config, store: StateStore): Promise<Sta
             }
           : {}),
         ...(record?.approval ? { approval: record.approval } : {}),
+        ...(target.exclude && target.exclude.length > 0 ? { excluded: [...target.exclude] } : {}),
       };
     }),
     pullRequest: pr && pr.state === 'open' ? { number: pr.number, url: pr.url, state: pr.state, fingerprint: pr.fingerprint } : null,
+    baseDiffers: snapshot.config.base?.differs ?? [],
   };
 }
 

@@ -20,8 +20,17 @@ export interface FileToPublish {
 export interface BaseFiles {
   sha: string;
   tree: string;
+  /** GitHub's ETag for the head, when it answered one: a later run asks with If-None-Match. */
+  etag?: string;
   /** Path -> content at `sha`, null when the file does not exist. */
   files: Map<string, string | null>;
+}
+
+/** The base branch's head commit, and the ETag GitHub answered it with (for a later conditional request). */
+export interface BaseHead {
+  sha: string;
+  tree: string;
+  etag?: string;
 }
 
 export interface PublishPlan {
@@ -87,8 +96,13 @@ export interface GitHubPublisher {
   /** `${branchPrefix}${configName}`: one branch per config, so reruns find their own work. */
   readonly branch: string;
   getPullRequest(number: number): Promise<PrSnapshot>;
-  /** The base branch's head and the given files at it. */
-  readBase(paths: readonly string[]): Promise<BaseFiles>;
+  /** The base branch's head (or `head`, already read) and the given files at it. */
+  readBase(paths: readonly string[], head?: BaseHead): Promise<BaseFiles>;
+  /**
+   * The base branch's head, asked with If-None-Match: `unchanged` (GitHub answers 304, which costs no rate limit)
+   * while the ETag `etag` still matches. One request.
+   */
+  baseHeadIfChanged(etag: string | undefined): Promise<BaseHead | 'unchanged'>;
   publish(plan: PublishPlan, known?: KnownPullRequest): Promise<PublishResult>;
   /**
    * The drift went away: explain, close, and delete the branch when only allowlist-drift committed to it. The caller
@@ -335,10 +349,29 @@ class OctokitPublisher implements GitHubPublisher {
     return this.snapshot(pull, pull.head.sha);
   }
 
-  async readBase(paths: readonly string[]): Promise<BaseFiles> {
-    const base = await this.baseHead();
+  async readBase(paths: readonly string[], head?: BaseHead): Promise<BaseFiles> {
+    const base = head ?? (await this.baseHead());
     const contents = await Promise.all(paths.map((path) => this.readAtBase(path, base.sha)));
     return { ...base, files: new Map(paths.map((path, index) => [path, contents[index]!])) };
+  }
+
+  async baseHeadIfChanged(etag: string | undefined): Promise<BaseHead | 'unchanged'> {
+    let answered: string | undefined;
+    try {
+      const branch = await this.api.call(`GET branch ${this.config.base}`, branchSchema, async (o) => {
+        const response = await o.request('GET /repos/{owner}/{repo}/branches/{branch}', {
+          ...this.repo,
+          branch: this.config.base,
+          ...(etag ? { headers: { 'if-none-match': etag } } : {}),
+        });
+        answered = typeof response.headers.etag === 'string' ? response.headers.etag : undefined;
+        return response;
+      });
+      return { sha: branch.commit.sha, tree: branch.commit.commit.tree.sha, ...(answered ? { etag: answered } : {}) };
+    } catch (error) {
+      if (etag && isGitHubStatus(error, 304)) return 'unchanged';
+      throw error;
+    }
   }
 
   publish(plan: PublishPlan, known?: KnownPullRequest): Promise<PublishResult> {
@@ -679,11 +712,9 @@ class OctokitPublisher implements GitHubPublisher {
     return own;
   }
 
-  private async baseHead(): Promise<{ sha: string; tree: string }> {
-    const branch = await this.api.call(`GET branch ${this.config.base}`, branchSchema, (o) =>
-      o.request('GET /repos/{owner}/{repo}/branches/{branch}', { ...this.repo, branch: this.config.base }),
-    );
-    return { sha: branch.commit.sha, tree: branch.commit.commit.tree.sha };
+  private async baseHead(): Promise<BaseHead> {
+    // Asked without an ETag, GitHub answers the head itself, never 304.
+    return (await this.baseHeadIfChanged(undefined)) as BaseHead;
   }
 
   /** One tree holding every file, built on the base tree; Git returns the same sha for the same content. */

@@ -20,11 +20,29 @@ export interface PullRequestInput {
    * The change the files really make against the base branch (read back from the rendered files), and the entries
    * on the base branch no target of this config produced, which stay. The title counts this change.
    */
-  readonly change?: { readonly added: readonly Cidr[]; readonly removed: readonly Cidr[]; readonly kept: readonly Cidr[] };
+  readonly change?: {
+    readonly added: readonly Cidr[];
+    readonly removed: readonly Cidr[];
+    readonly kept: readonly Cidr[];
+    /** Confirmed removals an entry this config does not manage still allows (shared/engine/files.ts). */
+    readonly stays?: readonly StaysAllowed[];
+    /** Approved addresses missing from the base branch that this PR writes back (see `base-differs`). */
+    readonly restored?: readonly Cidr[];
+    /** The entries behind `kept`, as the files write them and whose they are: listed instead of `kept` when given. */
+    readonly unmanaged?: readonly { readonly entry: string; readonly by: string; readonly path: string }[];
+  };
   /** ISO time of the run; shown to people in UTC and kept in the run details. */
   readonly checkedAt?: string;
   /** More things a reviewer must look at first (e.g. approvals of held changes), shown in the warning block. */
   readonly attention?: readonly Attention[];
+}
+
+export interface StaysAllowed {
+  readonly cidr: Cidr;
+  readonly path: string;
+  /** The covering entry as the file writes it, and whose it is as far as the file says. */
+  readonly entry: string;
+  readonly by: string;
 }
 
 export interface FileText {
@@ -176,6 +194,9 @@ function bodyBlocks(input: PullRequestInput, mode: RenderMode): Block[] {
     ...approvalBlocks(input.drifts),
     ...failedBlocks(input.drifts),
     ...partialBlocks(input.drifts),
+    ...excludedBlocks(input.drifts),
+    ...restoredBlocks(input),
+    ...staysBlocks(input),
     ...keptBlocks(input),
     ...fileBlocks(input.files),
     ...verdictBlocks(input.drifts),
@@ -440,6 +461,71 @@ function partialBlocks(drifts: readonly TargetDrift[]): Block[] {
   ];
 }
 
+/** What each target's `exclude` kept out: never proposed, and taken out of the files where it was approved. */
+function excludedBlocks(drifts: readonly TargetDrift[]): Block[] {
+  const excluding = drifts.filter((drift) => (drift.report.excluded ?? []).length > 0);
+  if (excluding.length === 0) return [];
+  return [
+    {
+      lines: [
+        '### Excluded by the config',
+        '',
+        'The config’s `exclude` keeps these addresses out of the files whatever the sources list; an approved one is removed here:',
+        '',
+      ],
+    },
+    {
+      rows: excluding.map(
+        (drift) => `- ${escapeMarkdown(drift.report.id)}: ${drift.report.excluded!.map((cidr) => `\`${cidr}\``).join(', ')}`,
+      ),
+      more: (hidden) => [`- … and ${hidden} more targets`],
+    },
+    { lines: [''] },
+  ];
+}
+
+/** Approved addresses a person (or a revert) took off the base branch: this PR puts them back, and says so apart. */
+function restoredBlocks(input: PullRequestInput): Block[] {
+  const restored = input.change?.restored ?? [];
+  if (restored.length === 0) return [];
+  return [
+    {
+      lines: [
+        '### Restored: approved, but missing from the base branch',
+        '',
+        'These addresses were approved (merged or accepted) and a target still lists them, but the files on the base branch no longer hold them (removed by hand, or a revert). This PR writes them back. To keep one out for good, close this PR, or add it to the target’s `exclude` in the config:',
+        '',
+      ],
+    },
+    { rows: restored.map((cidr) => `- ${cidr}`), more: (hidden) => [`- … and ${hidden} more`] },
+    { lines: [''] },
+  ];
+}
+
+/** Confirmed removals an entry the config does not manage still allows: the files keep that entry whole. */
+function staysBlocks(input: PullRequestInput): Block[] {
+  const stays = input.change?.stays ?? [];
+  if (stays.length === 0) return [];
+  return [
+    {
+      lines: [
+        '### Removed here, still allowed by another entry',
+        '',
+        'No target lists these addresses any more, but an entry this config does not manage covers them; that entry stays as it is written:',
+        '',
+      ],
+    },
+    {
+      rows: stays.map(
+        (stay) =>
+          `- \`${stay.cidr}\` stays allowed in ${escapeMarkdown(stay.path)} by \`${escapeMarkdown(stay.entry)}\` (${escapeMarkdown(stay.by)})`,
+      ),
+      more: (hidden) => [`- … and ${hidden} more`],
+    },
+    { lines: [''] },
+  ];
+}
+
 function keptBlocks(input: PullRequestInput): Block[] {
   const kept = input.change?.kept ?? [];
   if (kept.length === 0) return [];
@@ -452,7 +538,14 @@ function keptBlocks(input: PullRequestInput): Block[] {
         '',
       ],
     },
-    { rows: kept.map((cidr) => `- ${cidr}`), more: (hidden) => [`- … and ${hidden} more`] },
+    {
+      rows: input.change?.unmanaged?.length
+        ? input.change.unmanaged.map(
+            (item) => `- ${escapeMarkdown(item.entry)} in ${escapeMarkdown(item.path)} (${escapeMarkdown(item.by)})`,
+          )
+        : kept.map((cidr) => `- ${cidr}`),
+      more: (hidden) => [`- … and ${hidden} more`],
+    },
     { lines: [''] },
   ];
 }

@@ -1,6 +1,4 @@
-import type { Cidr } from '../ipset.js';
-
 /** A JSON array of CIDR strings: the simplest shape for scripts and configuration tools to read. */
-export function renderJson(cidrs: readonly Cidr[]): string {
-  return `${JSON.stringify(cidrs, null, 2)}\n`;
+export function renderJson(entries: readonly string[]): string {
+  return `${JSON.stringify(entries, null, 2)}\n`;
 }

@@ -1,5 +1,3 @@
-import type { Cidr } from '../ipset.js';
-
 export interface PlainOrigin {
   readonly configName: string;
   readonly fileId: string;
@@ -20,11 +18,20 @@ export interface PlainOrigin {
  * the final newline to read the last entry (LIVEcommunity "Working with External Block List (EBL) Formats
  * and Limitations").
  */
-export function renderPlain(cidrs: readonly Cidr[], origin: PlainOrigin): string {
+export function renderPlain(entries: readonly string[], origin: PlainOrigin, noted: readonly NotedEntries[] = []): string {
   const header = [
     `# Kept up to date by allowlist-drift (config "${origin.configName}", file "${origin.fileId}"). Lines added by hand are kept.`,
     '# To remove an address for good, remove it from its source or the allowlist-drift config: an address a target',
     '# still lists is written back with the next change.',
   ];
-  return [...header, ...cidrs].map((line) => `${line}\n`).join('');
+  // Each paragraph of entries the config does not manage keeps its comment above it; the blank line before it ends
+  // the paragraph above, so the comment is read back as belonging to these entries alone.
+  const paragraphs = noted.flatMap((paragraph) => ['', ...paragraph.note, ...paragraph.entries]);
+  return [...header, ...entries, ...paragraphs].map((line) => `${line}\n`).join('');
+}
+
+/** Entries written as they stood, under the comment lines that say whose they are. */
+export interface NotedEntries {
+  readonly note: readonly string[];
+  readonly entries: readonly string[];
 }

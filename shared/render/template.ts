@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import type { FileSpec } from '../config.js';
-import { aggregate, familyOf, prefixLengthOf, sortCidrs, tryParseCidr, type Cidr } from '../ipset.js';
+import { aggregate, compareCidr, familyOf, prefixLengthOf, sortCidrs, tryParseCidr, type Cidr } from '../ipset.js';
 import { AllowlistError } from '../problem.js';
 
 export type TemplateFileSpec = Extract<FileSpec, { format: 'template' }>;
@@ -57,7 +57,12 @@ export function knownRangeProblems(line: string, cap: number, entries: readonly 
  * markers, stays byte for byte, so the rest of a hand-kept rule file (nginx, iptables-restore, ...) is never
  * touched. Generated lines take the BEGIN line's indentation and line ending, so a CRLF file stays CRLF.
  */
-export function renderTemplate(file: TemplateFileSpec, cidrs: readonly Cidr[], existing: string | null): string {
+export function renderTemplate(
+  file: TemplateFileSpec,
+  cidrs: readonly Cidr[],
+  existing: string | null,
+  foreign: readonly { cidr: Cidr; text: string }[] = [],
+): string {
   const begin = markerText(file, 'BEGIN');
   const end = markerText(file, 'END');
   const addMarkers = `add the two lines "${begin}" and "${end}" where the generated lines belong`;
@@ -88,7 +93,12 @@ export function renderTemplate(file: TemplateFileSpec, cidrs: readonly Cidr[], e
   const indentation = new RegExp(`^${BOM}?([ \\t]*)`).exec(beginLine)![1]!;
   const lineEnding = beginLine.endsWith('\r\n') ? '\r\n' : '\n';
   const entries = writesEachAddress(file.line) ? eachAddress(file, cidrs) : cidrs;
-  const generated = entries.map((cidr) => `${indentation}${fillPlaceholders(file.line, cidr)}${lineEnding}`);
+  // Lines the config does not manage stay as written, in address order among the generated ones.
+  const placed = [
+    ...entries.map((cidr) => ({ cidr, line: `${indentation}${fillPlaceholders(file.line, cidr)}` })),
+    ...foreign.map(({ cidr, text }) => ({ cidr, line: text })),
+  ];
+  const generated = placed.sort((a, b) => compareCidr(a.cidr, b.cidr)).map(({ line }) => `${line}${lineEnding}`);
   return [...lines.slice(0, beginAt + 1), ...generated, ...lines.slice(endAt)].join('');
 }
 
@@ -177,10 +187,11 @@ function escapeRegExp(text: string): string {
 }
 
 /**
- * The addresses between the markers, read back through the file's own line template; outside the markers
- * nothing is the tool's. A line there that the template does not produce is an error, not skipped.
+ * The addresses between the markers, read back through the file's own line template, each with its line as
+ * written (without its line ending); outside the markers nothing is the tool's. A line there that the template does
+ * not produce is an error, not skipped.
  */
-export function readTemplateEntries(file: TemplateFileSpec, content: string): Cidr[] {
+export function readTemplateLines(file: TemplateFileSpec, content: string): { cidr: Cidr; text: string }[] {
   const lines = content.split(/(?<=\n)/);
   const [beginAt] = findMarkers(lines, file, 'BEGIN');
   const [endAt] = findMarkers(lines, file, 'END');
@@ -207,6 +218,6 @@ export function readTemplateEntries(file: TemplateFileSpec, content: string): Ci
         `${file.path} line ${beginAt + 2 + index} between the allowlist-drift markers does not match the line template ${JSON.stringify(file.line)}; nothing was pushed, so no entry of it is lost. Fix or remove the line.`,
       );
     }
-    return [cidr];
+    return [{ cidr, text: line }];
   });
 }

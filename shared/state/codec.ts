@@ -127,6 +127,15 @@ const storedConfig = z.object({
     })
     .optional(),
   declined: z.array(z.string()),
+  base: z
+    .object({
+      sha: z.string(),
+      tree: z.string(),
+      etag: z.string().optional(),
+      fingerprint: z.string(),
+      differs: z.array(z.object({ path: z.string(), missing: z.array(cidr) })),
+    })
+    .optional(),
   lastRunId: z.string().optional(),
   lastRunAt: z.string().optional(),
 });

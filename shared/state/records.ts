@@ -140,8 +140,23 @@ export interface DashboardRecord {
   author?: string;
 }
 
+/** What the last look at the base branch found, so a quiet run asks GitHub only whether the branch moved. */
+export interface BaseRecord {
+  /** The base branch's head commit that was read, and its tree. */
+  sha: string;
+  tree: string;
+  /** GitHub's ETag for that head, for If-None-Match; absent when the head came from a read without one. */
+  etag?: string;
+  /** Names the approved sets and file settings compared, so a changed baseline is compared afresh. */
+  fingerprint: string;
+  /** Per file, approved addresses the base branch lacks (`base-differs`); empty when it holds them all. */
+  differs: Array<{ path: string; missing: Cidr[] }>;
+}
+
 export interface ConfigRecord {
   configName: string;
+  /** Absent in rows written before base-differs existed: the next run reads the base branch once. */
+  base?: BaseRecord;
   pullRequest?: PullRequestRecord;
   /** The drift dashboard issue; absent until one is opened (and in rows written before it existed). */
   dashboard?: DashboardRecord;

@@ -27,12 +27,14 @@ async function requestsOf(run: () => Promise<unknown>): Promise<string[]> {
 describe('engine: the drift dashboard issue', () => {
   it('costs nothing on a quiet run, opens once something is held, and a ticked box releases that change into the PR', async () => {
     h = await tagsWithBaseline({ dashboard: true });
-    expect(await requestsOf(() => h.run())).toEqual([]);
+    // A quiet run's one request: whether the base branch moved (answered 304), for base-differs.
+    expect(await requestsOf(() => h.run())).toEqual(['GET /branches/main']);
+    expect(h.github.requests.at(-1)!.status).toBe(304);
     expect(h.github.issues()).toEqual([]);
 
     h.serveServiceTags(serviceTags(['20.0.0.0/16']));
     const opening = await requestsOf(() => h.run());
-    expect(opening).toEqual(['GET /issues', 'POST /issues']);
+    expect(opening).toEqual(['GET /branches/main', 'GET /issues', 'POST /issues']);
     const [issue] = h.github.issues();
     expect(issue!.body).toContain(dashboardMarker(CONFIG_NAME));
     expect(issue!.body).toMatch(/^- \[ \] \*\*mcas-tags\*\*: approve this change/m);
@@ -42,7 +44,7 @@ describe('engine: the drift dashboard issue', () => {
     expect((await h.state()).config.dashboard).toMatchObject({ number: issue!.number, state: 'open' });
 
     // Held again, nothing new to say: one read for ticked boxes, no edit.
-    expect(await requestsOf(() => h.run())).toEqual([`GET /issues/${issue!.number}`]);
+    expect(await requestsOf(() => h.run())).toEqual([`GET /issues/${issue!.number}`, 'GET /branches/main']);
 
     h.github.editIssue(issue!.number, tick);
     const released = await h.run();
@@ -96,7 +98,7 @@ describe('engine: the drift dashboard issue', () => {
 
     // Held, and something new to show: the read finds it closed, and nothing is written.
     h.serveServiceTags(serviceTags(['21.0.0.0/16']));
-    expect(await requestsOf(() => h.run())).toEqual([`GET /issues/${issue!.number}`]);
+    expect(await requestsOf(() => h.run())).toEqual([`GET /issues/${issue!.number}`, 'GET /branches/main']);
     expect(h.github.issues()).toHaveLength(1);
     expect(h.github.issue(issue!.number)).toMatchObject({ state: 'closed' });
     expect(h.github.issue(issue!.number).body).toContain('would add: 20.0.0.0/16');
@@ -105,7 +107,12 @@ describe('engine: the drift dashboard issue', () => {
     h.github.reopenIssue(issue!.number);
     const back = await requestsOf(() => h.run());
     // Read for ticked boxes, and again right before the edit, so that a box ticked in between is not lost.
-    expect(back).toEqual([`GET /issues/${issue!.number}`, `GET /issues/${issue!.number}`, `PATCH /issues/${issue!.number}`]);
+    expect(back).toEqual([
+      `GET /issues/${issue!.number}`,
+      'GET /branches/main',
+      `GET /issues/${issue!.number}`,
+      `PATCH /issues/${issue!.number}`,
+    ]);
     expect(h.github.issue(issue!.number).body).toContain('would add: 21.0.0.0/16');
     expect(h.github.issues()).toHaveLength(1);
   });
@@ -139,7 +146,7 @@ describe('engine: the drift dashboard issue', () => {
 
     h.serveServiceTags(serviceTags(['21.0.0.0/16']));
     // An issue carrying the marker is taken back only once it is known to be the tool's own: one GET /user.
-    expect(await requestsOf(() => h.run())).toEqual(['GET /issues', 'GET /user', `PATCH /issues/${issue!.number}`]);
+    expect(await requestsOf(() => h.run())).toEqual(['GET /branches/main', 'GET /issues', 'GET /user', `PATCH /issues/${issue!.number}`]);
     expect(h.github.issues()).toHaveLength(1);
     expect((await h.state()).config.dashboard).toMatchObject({ number: issue!.number, state: 'open' });
   });

@@ -47,21 +47,22 @@ describe('engine: removal hysteresis', () => {
     const first = await h.run();
     expect(pending(first)).toEqual([{ cidr: `${FE2_V4}/32`, misses: 1 }]);
     expect(first.report.pullRequest.action).toBe('none');
-    expect(first.githubRequests).toBe(0);
+    // Only whether the base branch moved (base-differs), answered 304.
+    expect(first.githubRequests).toBe(1);
 
     h.dns.set('fe1.acme.test', { kind: 'silence' });
     const timedOut = await h.run();
     expect(timedOut.report.targets[0]!.status).toBe('error');
     expect(timedOut.report.targets[0]!.errors.map((e) => e.code)).toContain('dns-timeout');
     expect(pending(timedOut)).toEqual([{ cidr: `${FE2_V4}/32`, misses: 1 }]);
-    expect(timedOut.githubRequests).toBe(0);
+    expect(timedOut.githubRequests).toBe(1);
     expect((await h.state()).targets.get('acme-prod')!.misses).toEqual({ [`${FE2_V4}/32`]: 1 });
 
     h.dns.set('fe1.acme.test', { kind: 'answer', a: [FE1_V4], aaaa: [FE1_V6] });
     const second = await h.run();
     expect(pending(second)).toEqual([{ cidr: `${FE2_V4}/32`, misses: 2 }]);
     expect(second.report.targets[0]!.removed).toEqual([]);
-    expect(second.githubRequests).toBe(0);
+    expect(second.githubRequests).toBe(1);
 
     const third = await h.run();
     expect(third.report.targets[0]!.removed).toEqual([`${FE2_V4}/32`]);

@@ -109,7 +109,7 @@ describe('engine: first run and updates', () => {
     expect(tableRequests).toBe(5);
   });
 
-  it('sends no GitHub request at all when there is no PR and no drift', async () => {
+  it('sends one conditional GitHub request, answered 304, when there is no PR and no drift', async () => {
     h = await startHarness();
     await approvedBaseline();
 
@@ -117,7 +117,9 @@ describe('engine: first run and updates', () => {
 
     expect(report.pullRequest).toEqual({ action: 'none' });
     expect(report.targets.every((t) => t.status === 'ok' && t.added.length === 0 && t.removed.length === 0)).toBe(true);
-    expect(githubRequests).toBe(0);
+    // Whether the base branch moved, for base-differs: If-None-Match with the stored ETag, answered 304.
+    expect(githubRequests).toBe(1);
+    expect(h.github.requests.at(-1)).toMatchObject({ method: 'GET', status: 304 });
   });
 });
 
@@ -163,7 +165,8 @@ describe('engine: the PR after people act on it', () => {
 
     const after = await h.run();
     expect(after.report.pullRequest).toEqual({ action: 'none' });
-    expect(after.githubRequests).toBe(0);
+    // Only whether the base branch moved (base-differs).
+    expect(after.githubRequests).toBe(1);
   });
 
   it('keeps the open PR when the host behind its addition times out: a failed check is no reason to withdraw', async () => {
@@ -186,10 +189,10 @@ describe('engine: the PR after people act on it', () => {
     expect(h.github.pullRequest(2).state).toBe('open');
     expect(h.github.refSha(BRANCH)).toBe(head);
     expect((await h.state()).config.pullRequest).toMatchObject({ number: 2, state: 'open' });
-    // Still silent: the description already says so, so the run costs the one PR read.
+    // Still silent: the description already says so, so the run costs the one PR read and the base head's 304.
     const again = await h.run();
     expect(again.report.pullRequest).toMatchObject({ action: 'unchanged', number: 2 });
-    expect(again.githubRequests).toBe(1);
+    expect(again.githubRequests).toBe(2);
 
     // While fe2 stays silent, what fe1 newly shows joins the PR beside fe2's pending addition.
     h.dns.set('fe1.acme.test', { kind: 'answer', a: [FE1_V4, OTHER_V4], aaaa: [FE1_V6] });
@@ -268,7 +271,8 @@ describe('engine: the PR after people act on it', () => {
     expect(state.targets.get('acme-prod')?.baseline).toEqual([]);
     expect(state.targets.get('cas-eu')?.baseline).toEqual(proposal['cas-eu']);
     expect(after.report.pullRequest).toMatchObject({ action: 'created', number: 2 });
-    expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toEqual([`${FE1_V4}/32`, `${FE2_V4}/32`, '52.16.9.9/32', `${FE1_V6}/128`]);
+    // The person's entry stays under their comment, after the generated entries.
+    expect(lines(h.github.readFile(BRANCH, FILES.outsystems))).toEqual([`${FE1_V4}/32`, `${FE2_V4}/32`, `${FE1_V6}/128`, '52.16.9.9/32']);
     expect(h.github.pullRequest(2).title).toBe('allowlist: +3 -0 across acme-prod');
     expect(after.report.warnings).toEqual([
       expect.objectContaining({ code: 'unmanaged-entries', message: expect.stringContaining('52.16.9.9/32') }),

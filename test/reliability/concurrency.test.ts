@@ -151,7 +151,9 @@ describe('issue 6 group 3: overlapping and interrupted runs', () => {
 
       const quiet = peers.github.requests.length;
       expect((await fullRun(config, store)).pullRequest.action).toBe('none');
-      expect(peers.github.requests.length).toBe(quiet);
+      // Only whether the base branch moved (base-differs), answered 304.
+      expect(peers.github.requests.length).toBe(quiet + 1);
+      expect(peers.github.requests.at(-1)).toMatchObject({ method: 'GET', status: 304 });
     });
 
     it('a merge promoted by a run whose state write failed is promoted again by the next run', async () => {

@@ -313,6 +313,7 @@ export class GitHubPeer {
       query: context.request.query as Record<string, string | undefined>,
       body: (call.body ?? {}) as Record<string, unknown>,
       accept: String(call.headers.accept ?? ''),
+      ifNoneMatch: String(call.headers['if-none-match'] ?? ''),
     });
     return fault ? faultReply(fault.response) : reply;
   }

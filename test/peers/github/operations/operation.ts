@@ -7,6 +7,8 @@ export interface Input {
   query: Record<string, string | undefined>;
   body: Record<string, unknown>;
   accept: string;
+  /** The If-None-Match request header, empty when absent. */
+  ifNoneMatch: string;
 }
 
 /** One GitHub REST operation, carried out on the peer's state. */

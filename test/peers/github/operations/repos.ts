@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { notFound } from '../replies.js';
 import type { Operation } from './operation.js';
 import { apiUrl, commitOf, htmlUrl, repositoryBody } from './shapes.js';
@@ -6,13 +7,15 @@ import { apiUrl, commitOf, htmlUrl, repositoryBody } from './shapes.js';
 export const reposOperations: Record<string, Operation> = {
   'repos/get': (peer) => ({ status: 200, body: repositoryBody(peer) }),
 
-  'repos/get-branch': (peer, { params }) => {
+  'repos/get-branch': (peer, { params, ifNoneMatch }) => {
     const sha = peer.git.ref(`heads/${params.branch}`);
     if (!sha) return { status: 404, body: { message: 'Branch not found', documentation_url: 'https://docs.github.com/rest' } };
-    return {
-      status: 200,
-      body: { name: params.branch, commit: commitOf(peer, sha), protected: false, _links: { self: '', html: '' }, protection_url: '' },
-    };
+    const body = { name: params.branch, commit: commitOf(peer, sha), protected: false, _links: { self: '', html: '' }, protection_url: '' };
+    // GitHub's REST API answers a GET whose If-None-Match names the current ETag with 304 and no body
+    // (docs: "Best practices for using the REST API", conditional requests); the ETag is a hash of the answer.
+    const etag = `W/"${createHash('sha256').update(JSON.stringify(body)).digest('hex')}"`;
+    if (ifNoneMatch.split(',').some((tag) => tag.trim() === etag)) return { status: 304, headers: { etag } };
+    return { status: 200, body, headers: { etag } };
   },
 
   'repos/get-content': (peer, { params, query }) => {
