@@ -295,8 +295,9 @@ export async function githubRequests(azurite: EmbeddedAzurite): Promise<Row[]> {
     const afterMerge = await check(config(['52.1.0.1', '52.1.0.2', '52.1.0.3']));
     const quietRequests = await checkRequests(config(['52.1.0.1', '52.1.0.2', '52.1.0.3']));
     const quiet = quietRequests.length;
-    // A /0 is held by broad-prefix even in a static list: the dashboard issue opens, then is read once per held run.
-    const heldEntries = ['52.1.0.1', '52.1.0.2', '52.1.0.3', '0.0.0.0/0'];
+    // A /12 slipped into a list of hosts is held (mass-addition) even in a static list: the dashboard issue opens,
+    // then is read once per held run. (A /0 would be refused by the config itself.)
+    const heldEntries = ['52.1.0.1', '52.1.0.2', '52.1.0.3', '52.0.0.0/12'];
     const heldOpening = await check(config(heldEntries));
     const heldRun = await checkRequests(config(heldEntries));
     const released = await check(config(['52.1.0.1', '52.1.0.2', '52.1.0.3']));

@@ -18,11 +18,16 @@ export interface PlainOrigin {
  * the final newline to read the last entry (LIVEcommunity "Working with External Block List (EBL) Formats
  * and Limitations").
  */
+/** The header's lines after its first, which names the config; shared/render/read.ts skips them when reading back. */
+export const PLAIN_HEADER_TAIL: readonly string[] = [
+  '# To remove an address for good, remove it from its source or the allowlist-drift config: an address a target',
+  '# still lists is written back with the next change.',
+];
+
 export function renderPlain(entries: readonly string[], origin: PlainOrigin, noted: readonly NotedEntries[] = []): string {
   const header = [
     `# Kept up to date by allowlist-drift (config "${origin.configName}", file "${origin.fileId}"). Lines added by hand are kept.`,
-    '# To remove an address for good, remove it from its source or the allowlist-drift config: an address a target',
-    '# still lists is written back with the next change.',
+    ...PLAIN_HEADER_TAIL,
   ];
   // Each paragraph of entries the config does not manage keeps its comment above it; the blank line before it ends
   // the paragraph above, so the comment is read back as belonging to these entries alone.

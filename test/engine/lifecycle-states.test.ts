@@ -53,7 +53,8 @@ describe('lifecycle: a merge promotes whatever came before it', () => {
     expect(state.targets.get('cas-eu')!.baseline).toEqual(proposal['cas-eu']);
     expect(state.config.declined).not.toContain(fingerprint);
     expect(state.config.pullRequest).toBeUndefined();
-    expect((await h.run()).githubRequests).toBe(0);
+    // Nothing open to read: only the base check's conditional request (base-differs), answered 304.
+    expect((await h.run()).githubRequests).toBe(1);
   });
 
   it('follows a declined PR that is reopened: it is the open PR again, and a later drift updates it', async () => {
@@ -197,8 +198,9 @@ describe('lifecycle: withdrawals are known by the state', () => {
 
     const finished = await h.run();
     expect(finished.report.pullRequest).toEqual({ action: 'none' });
-    // The PR, then the delete of the branch still at the recorded head: no comment or timeline is read.
-    expect(finished.githubRequests).toBe(2);
+    // The PR, the delete of the branch still at the recorded head, and the base check's conditional read: no
+    // comment or timeline is read.
+    expect(finished.githubRequests).toBe(3);
     expect(h.github.refSha(BRANCH)).toBeUndefined();
     expect((await h.state()).config).toMatchObject({ declined: [] });
     expect((await h.state()).config.pullRequest).toBeUndefined();
