@@ -2,7 +2,7 @@ import type { Config } from '../config.js';
 import type { TargetDrift } from '../drift.js';
 import { intersection, union, type Cidr } from '../ipset.js';
 import { toProblem, type Problem } from '../problem.js';
-import { pullRequestMarker, type BaseFiles, type PublishPlan } from '../publish/github.js';
+import { pullRequestMarker, type BaseFiles, type PublishPlan } from '../publish/github/publisher.js';
 import { pullRequestTextFingerprint, renderPullRequest } from '../publish/pr-text.js';
 import { readFileEntries } from '../render/read.js';
 import type { PullRequestReport } from '../report.js';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Cidr } from '../../shared/ipset.js';
 import { dashboardMarker } from '../../shared/publish/dashboard.js';
-import { CONFIG_TRAILER, pullRequestMarker, withdrawnMarker } from '../../shared/publish/github.js';
+import { CONFIG_TRAILER, pullRequestMarker, withdrawnMarker } from '../../shared/publish/github/publisher.js';
 import { Outsider } from '../peers/github/outsider.js';
 import { BRANCH, CONFIG_NAME, FILES, startHarness, type Harness } from './harness.js';
 import { lines, serviceTags, tagsWithBaseline } from './held-tags.js';

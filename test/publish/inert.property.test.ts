@@ -9,7 +9,7 @@ import { parseConfig } from '../../shared/config.js';
 import { computeDrift, type TargetDrift } from '../../shared/drift.js';
 import { parseCidr } from '../../shared/ipset.js';
 import { renderDashboard, tickedApprovals } from '../../shared/publish/dashboard.js';
-import { readPullRequestMarker } from '../../shared/publish/github.js';
+import { readPullRequestMarker } from '../../shared/publish/github/publisher.js';
 import { codeSpan, escapeMarkdown } from '../../shared/publish/inert.js';
 import { renderPullRequest } from '../../shared/publish/pr-text.js';
 import type { EntryEvidence } from '../../shared/sources/source.js';

@@ -1,15 +1,15 @@
 import type { ThrottlingOptions } from '@octokit/plugin-throttling';
 import type { Octokit } from '@octokit/rest';
 import { z } from 'zod';
-import type { GitHubConfig } from '../config.js';
-import type { Log } from '../log.js';
-import { describe } from '../net/http.js';
-import { AllowlistError } from '../problem.js';
-import { tickedBy, UNKNOWN_APPROVER, type IssueRevision } from './dashboard.js';
-import { credentialsFromEnv, redact, secretsOf, type GitHubCredentials } from './github-auth.js';
+import type { GitHubConfig } from '../../config.js';
+import type { Log } from '../../log.js';
+import { describe } from '../../net/http.js';
+import { AllowlistError } from '../../problem.js';
+import { tickedBy, UNKNOWN_APPROVER, type IssueRevision } from '../dashboard.js';
+import { credentialsFromEnv, redact, secretsOf, type GitHubCredentials } from './auth.js';
 import { octokitLogger } from './octokit-log.js';
-import { codeSpan } from './inert.js';
-import { MAX_BODY_CHARS } from './pr-text.js';
+import { codeSpan } from '../inert.js';
+import { MAX_BODY_CHARS } from '../pr-text.js';
 
 export interface FileToPublish {
   path: string;
