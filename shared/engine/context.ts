@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Config, Target, TargetType } from '../config.js';
 import type { Log } from '../log.js';
 import { AllowlistError, toProblem } from '../problem.js';
-import type { GitHubPublisher } from '../publish/github/publisher.js';
+import type { GitHubPublisher } from '../publish/github/types.js';
 import type { Report } from '../report.js';
 import type { SourceContext } from '../sources/source.js';
 import type { Lease, StateStore } from '../state/store.js';
