@@ -244,6 +244,7 @@ export class GitHubApi {
   }
 }
 
+/** GitHub refuses a pull request or issue body over its limit: a longer one is cut, and says so. */
 export function fitBody(body: string): string {
   return body.length <= MAX_BODY_CHARS
     ? body

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 
+// GitHub's answers, validated once where they enter: only the fields the tool reads.
+
 const sha = z.string().regex(/^[0-9a-f]{40}(?:[0-9a-f]{24})?$/, 'a commit/tree sha');
 
 export const pullSchema = z.object({
