@@ -9,7 +9,7 @@ import { parseConfig, type Config, type OutSystemsTarget } from '../shared/confi
 import { runCheck } from '../shared/engine/check.js';
 import { evaluateGuards } from '../shared/guards.js';
 import { aggregate, parseCidr, semanticDiff, type Cidr } from '../shared/ipset.js';
-import { createGitHubPublisher } from '../shared/publish/github.js';
+import { createGitHubPublisher } from '../shared/publish/github/publisher.js';
 import { renderPullRequest } from '../shared/publish/pr-text.js';
 import { observeOutSystems } from '../shared/sources/outsystems/index.js';
 import { extractServiceTags } from '../shared/sources/service-tags/index.js';

@@ -9,7 +9,7 @@ import type { LogLevel } from '../shared/log.js';
 import { readStatus } from '../shared/engine/status.js';
 import { commandAsTyped, packageVersion } from './invocation.js';
 import { formatApproval, formatReport, formatStatus, formatTarget, nextStep, type CommandHint } from './text-report.js';
-import { credentialsFromEnv } from '../shared/publish/github-auth.js';
+import { credentialsFromEnv } from '../shared/publish/github/auth.js';
 import { openStore, storageSetting } from '../shared/state/open.js';
 import { isFingerprint } from '../shared/state/records.js';
 import type { StateStore } from '../shared/state/store.js';

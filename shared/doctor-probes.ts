@@ -3,8 +3,8 @@ import { configSourceFromEnv, loadConfig, type ConfigSource } from './config.js'
 import { runDoctor, type DoctorProbes, type DoctorReport } from './doctor.js';
 import { probeResolver, resolversOf } from './net/dns.js';
 import { AllowlistError } from './problem.js';
-import { credentialsFromEnv, secretsOf } from './publish/github-auth.js';
-import type { PublisherTuning } from './publish/github.js';
+import { credentialsFromEnv, secretsOf } from './publish/github/auth.js';
+import type { PublisherTuning } from './publish/github/types.js';
 import { storageSetting } from './state/open.js';
 
 /**
@@ -48,7 +48,7 @@ export function doctorProbes(env: NodeJS.ProcessEnv, wiring: DoctorWiring = {}):
     },
 
     async github(github) {
-      const { createGitHubProbe } = await import('./publish/github.js');
+      const { createGitHubProbe } = await import('./publish/github/probe.js');
       return createGitHubProbe({ github, env, tuning: { retries: 1, requestTimeoutMs: 10_000, ...wiring.githubTuning } });
     },
 

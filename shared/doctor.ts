@@ -2,8 +2,8 @@ import type { CasDocsTarget, Config, DnsConfig, GitHubConfig, OdcTarget, Service
 import type { ResolverProbe } from './net/dns.js';
 import type { ProbedUrl } from './net/http.js';
 import { AllowlistError } from './problem.js';
-import { redact } from './publish/github-auth.js';
-import type { GitHubIdentity, GitHubProbe, GitHubRepositoryAccess } from './publish/github.js';
+import { redact } from './publish/github/auth.js';
+import type { GitHubIdentity, GitHubProbe, GitHubRepositoryAccess } from './publish/github/probe.js';
 import { scrubSecrets } from './state/errors.js';
 
 /**

@@ -11,7 +11,7 @@ import { loadConfig, parseConfig, type Config, type ConfigInput } from '../share
 import { doctorProbes, runDoctorFromEnv, type DoctorWiring } from '../shared/doctor-probes.js';
 import { formatDoctor, runDoctor, type DoctorProbes, type DoctorReport } from '../shared/doctor.js';
 import { AllowlistError } from '../shared/problem.js';
-import type { GitHubProbe } from '../shared/publish/github.js';
+import type { GitHubProbe } from '../shared/publish/github/probe.js';
 import { StateStore } from '../shared/state/store.js';
 import { registrations } from './setup/functions-core.js';
 import { armServiceTags, asArmResponse, StaticTokenCredential, type ServiceTagsFile } from './peers/arm.js';

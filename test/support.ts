@@ -1,7 +1,8 @@
 import type { Config } from '../shared/config.js';
 import type { RunOptions } from '../shared/engine/context.js';
 import { AllowlistError } from '../shared/problem.js';
-import { createGitHubPublisher, type PublisherTuning, type ThrottleGroups } from '../shared/publish/github.js';
+import { createGitHubPublisher } from '../shared/publish/github/publisher.js';
+import type { PublisherTuning, ThrottleGroups } from '../shared/publish/github/types.js';
 
 /** A stand-in for plugin-throttling's limiter groups that lets every request through at once. */
 const unpaced = { key: () => ({ schedule: <T>(_options: unknown, run: () => Promise<T>) => run() }) } as unknown as NonNullable<

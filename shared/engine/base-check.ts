@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Problem } from '../problem.js';
-import type { BaseFiles } from '../publish/github.js';
+import type { BaseFiles } from '../publish/github/types.js';
 import type { BaseRecord, TargetRecord } from '../state/records.js';
 import type { RunContext } from './context.js';
 import { missingFromBase } from './files.js';

@@ -2,7 +2,7 @@ import type { Target } from '../config.js';
 import type { TargetDrift } from '../drift.js';
 import { sameAddresses, type Cidr } from '../ipset.js';
 import { toProblem, type Problem } from '../problem.js';
-import type { BaseFiles } from '../publish/github.js';
+import type { BaseFiles } from '../publish/github/types.js';
 import { unstorable } from '../state/codec.js';
 import type { PullRequestReport, Report, TargetReport } from '../report.js';
 import { observeTarget } from '../sources/index.js';

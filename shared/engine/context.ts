@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Config, Target, TargetType } from '../config.js';
 import type { Log } from '../log.js';
 import { AllowlistError, toProblem } from '../problem.js';
-import type { GitHubPublisher } from '../publish/github.js';
+import type { GitHubPublisher } from '../publish/github/types.js';
 import type { Report } from '../report.js';
 import type { SourceContext } from '../sources/source.js';
 import type { Lease, StateStore } from '../state/store.js';
@@ -117,7 +117,7 @@ export function selectTargets(config: Config, ids?: readonly string[], types?: r
 
 function defaultPublisher(env: RunOptions['env'], log: Log) {
   return async (config: Config): Promise<GitHubPublisher> => {
-    const { createGitHubPublisher } = await import('../publish/github.js');
+    const { createGitHubPublisher } = await import('../publish/github/publisher.js');
     return createGitHubPublisher({ github: config.github!, configName: config.name, env, log });
   };
 }

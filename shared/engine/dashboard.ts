@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { pendingRemovals, releasable } from '../drift.js';
 import { toProblem, type Problem } from '../problem.js';
 import { dashboardMarker, renderDashboard, tickedApprovals, type DashboardTarget, type TickedApproval } from '../publish/dashboard.js';
-import type { DashboardIssue } from '../publish/github.js';
+import type { DashboardIssue } from '../publish/github/types.js';
 import type { Approval, ConfigRecord, DashboardRecord, TargetRecord } from '../state/records.js';
 import type { WritingRunContext } from './context.js';
 

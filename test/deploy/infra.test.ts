@@ -92,7 +92,7 @@ describe('app settings: one list, held to the code, the templates, the local sam
     const appSettings = APP_SETTINGS.filter((setting) => setting.readBy === 'app').map((setting) => setting.name);
     expect(sorted(appSettings)).toEqual(sorted(names));
     // A setting read through a variable name cannot be found by the patterns above: each such reader is known.
-    expect(dynamicReaders.sort()).toEqual(['shared/publish/github-auth.ts', 'shared/sources/outsystems/lifetime.ts']);
+    expect(dynamicReaders.sort()).toEqual(['shared/publish/github/auth.ts', 'shared/sources/outsystems/lifetime.ts']);
   });
 
   it('infra sets exactly the settings the list marks for Azure', () => {

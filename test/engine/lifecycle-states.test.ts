@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { approveHeld } from '../../shared/engine/approve.js';
-import { withdrawnMarker } from '../../shared/publish/github.js';
+import { withdrawnMarker } from '../../shared/publish/github/markers.js';
 import { faults } from '../peers/github/index.js';
 import { writeAsFirstRelease } from '../state/first-release.js';
 import { BRANCH, FE1_V4, FE1_V6, FE2_V4, FILES, NEW_V4, startHarness, type Harness } from './harness.js';

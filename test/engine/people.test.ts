@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../shared/config.js';
 import { runCheck } from '../../shared/engine/check.js';
-import { readPullRequestMarker, recordedWithdrawalMarker, withdrawnMarker } from '../../shared/publish/github.js';
+import { readPullRequestMarker, recordedWithdrawalMarker, withdrawnMarker } from '../../shared/publish/github/markers.js';
 import { faults } from '../peers/github/index.js';
 import { fastPublisher } from '../support.js';
 import { BRANCH, TOKEN, startHarness, type Harness } from './harness.js';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Cidr } from '../../shared/ipset.js';
 import { dashboardMarker } from '../../shared/publish/dashboard.js';
-import { CONFIG_TRAILER, pullRequestMarker, withdrawnMarker } from '../../shared/publish/github.js';
+import { CONFIG_TRAILER, pullRequestMarker, withdrawnMarker } from '../../shared/publish/github/markers.js';
 import { Outsider } from '../peers/github/outsider.js';
 import { BRANCH, CONFIG_NAME, FILES, startHarness, type Harness } from './harness.js';
 import { lines, serviceTags, tagsWithBaseline } from './held-tags.js';
@@ -129,7 +129,7 @@ describe('trust: pull requests', () => {
     expect(run.report.pullRequest).toMatchObject({ action: 'created', number: hers + 1 });
     expect(h.github.pullRequest(hers)).toMatchObject({ state: 'open', comments: [] });
     expect(h.github.pullRequests().flatMap((p) => p.comments)).toEqual([]);
-    // A name no config may carry makes no marker at all (shared/publish/github.ts MARKER_PATTERN), so not even a warning echoes it.
+    // A name no config may carry makes no marker at all (shared/publish/github/markers.ts MARKER_PATTERN), so not even a warning echoes it.
     expect(foreign(run.report.warnings)).toEqual([]);
   });
 

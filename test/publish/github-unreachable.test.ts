@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { GitHubConfig } from '../../shared/config.js';
 import { AllowlistError } from '../../shared/problem.js';
-import { createGitHubPublisher } from '../../shared/publish/github.js';
+import { createGitHubPublisher } from '../../shared/publish/github/publisher.js';
 import { FAST_GITHUB } from '../support.js';
 
 /** A port on 127.0.0.1 that nothing listens on: bound by the system, then released. */

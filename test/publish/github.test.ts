@@ -2,7 +2,9 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GitHubConfig } from '../../shared/config.js';
 import { AllowlistError } from '../../shared/problem.js';
-import { CONFIG_TRAILER, createGitHubPublisher, type GitHubPublisherOptions, type PublishPlan } from '../../shared/publish/github.js';
+import { CONFIG_TRAILER } from '../../shared/publish/github/markers.js';
+import { createGitHubPublisher } from '../../shared/publish/github/publisher.js';
+import type { GitHubPublisherOptions, PublishPlan } from '../../shared/publish/github/types.js';
 import { faults, startGitHubPeer, type GitHubPeer, type GitHubPeerOptions } from '../peers/github/index.js';
 import { FAST_GITHUB } from '../support.js';
 

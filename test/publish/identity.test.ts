@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GitHubConfig } from '../../shared/config.js';
 import { renderDashboard, tickedBy, type IssueRevision } from '../../shared/publish/dashboard.js';
-import { createGitHubPublisher } from '../../shared/publish/github.js';
+import { createGitHubPublisher } from '../../shared/publish/github/publisher.js';
 import { faults, startGitHubPeer, type GitHubPeer } from '../peers/github/index.js';
 import { Outsider } from '../peers/github/outsider.js';
 import { FAST_GITHUB, rejection } from '../support.js';

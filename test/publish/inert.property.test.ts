@@ -9,7 +9,7 @@ import { parseConfig } from '../../shared/config.js';
 import { computeDrift, type TargetDrift } from '../../shared/drift.js';
 import { parseCidr } from '../../shared/ipset.js';
 import { renderDashboard, tickedApprovals } from '../../shared/publish/dashboard.js';
-import { readPullRequestMarker } from '../../shared/publish/github.js';
+import { readPullRequestMarker } from '../../shared/publish/github/markers.js';
 import { codeSpan, escapeMarkdown } from '../../shared/publish/inert.js';
 import { renderPullRequest } from '../../shared/publish/pr-text.js';
 import type { EntryEvidence } from '../../shared/sources/source.js';
@@ -201,7 +201,7 @@ function dashboardBody(text: string): string {
   }).body;
 }
 
-/** How the publisher writes a name into a comment (shared/publish/github.ts). */
+/** How the publisher writes a name into a comment (shared/publish/github/publisher.ts). */
 const comment = (text: string) =>
   `allowlist-drift now proposes its changes from branch ${codeSpan('allowlist-drift/prod')}; this pull request from ${codeSpan(text)} is superseded.`;
 

@@ -14,7 +14,7 @@ import { runCheck } from '../../shared/engine/check.js';
 import { readStatus } from '../../shared/engine/status.js';
 import { errorResponse } from '../../functions/lib/http-api.js';
 import { toProblem } from '../../shared/problem.js';
-import { createGitHubPublisher } from '../../shared/publish/github.js';
+import { createGitHubPublisher } from '../../shared/publish/github/publisher.js';
 import { FAST_GITHUB } from '../support.js';
 import { StateStore } from '../../shared/state/store.js';
 import { startDnsPeer, type DnsPeer } from '../peers/dns.js';

@@ -1,5 +1,5 @@
-import type { Log } from '../log.js';
-import { redact } from './github-auth.js';
+import type { Log } from '../../log.js';
+import { redact } from './auth.js';
 
 /** What Octokit, its plugins and its auth strategy call to log. */
 export interface OctokitLogger {

@@ -1,5 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
-import { AllowlistError } from '../problem.js';
+import { AllowlistError } from '../../problem.js';
 
 /** How the publisher proves who it is: a token, or a GitHub App installation (preferred: scoped, short-lived tokens). */
 export type GitHubCredentials =
