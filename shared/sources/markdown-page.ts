@@ -1,4 +1,4 @@
-import type { PhrasingContent, Root, RootContent, Table } from 'mdast';
+import type { Code, Heading, Html, Paragraph, PhrasingContent, Root, RootContent, Table } from 'mdast';
 import { fromMarkdown } from 'mdast-util-from-markdown';
 import { gfmTableFromMarkdown } from 'mdast-util-gfm-table';
 import { gfmTable } from 'micromark-extension-gfm-table';
@@ -104,6 +104,36 @@ function assertTableComplete(table: Table, source: string, names: PageNames): vo
       `${names.page} ends in the middle of a table row (line ${last.position?.start.line ?? '?'}); it looks cut short`,
     );
   }
+}
+
+/** What a reader does with each kind of block; code and raw HTML it may leave to the sweep. */
+export interface BlockVisitor {
+  heading(block: Heading): void;
+  /** `previous` is the block before the table in its container: a lead-in line may caption the table. */
+  table(block: Table, previous: RootContent | undefined): void;
+  paragraph(block: Paragraph): void;
+  code?(block: Code): void;
+  html?(block: Html): void;
+}
+
+/** Walks the blocks in document order, into quotes, lists and the like, handing each block to the visitor. */
+export function walkBlocks(blocks: readonly RootContent[], visitor: BlockVisitor): void {
+  blocks.forEach((block, index) => {
+    switch (block.type) {
+      case 'heading':
+        return visitor.heading(block);
+      case 'table':
+        return visitor.table(block, blocks[index - 1]);
+      case 'paragraph':
+        return visitor.paragraph(block);
+      case 'code':
+        return visitor.code?.(block);
+      case 'html':
+        return visitor.html?.(block);
+      default:
+        if ('children' in block) walkBlocks(block.children as RootContent[], visitor);
+    }
+  });
 }
 
 /** Inline content as text; HTML (the <br> variants) and hard breaks become line breaks so they separate words. */

@@ -13,6 +13,7 @@ import {
   type HeadingLevel,
   type Piece,
   type PageNames,
+  walkBlocks,
 } from '../markdown-page.js';
 import { assertBlocksClosed, fenceOf, normaliseDocfx } from './docfx.js';
 import { normaliseDataCenter, type CasSection } from './schema.js';
@@ -188,37 +189,25 @@ class PageReader {
   private readonly ledger = new AddressLedger();
 
   readBlocks(blocks: readonly RootContent[]): void {
-    blocks.forEach((block, index) => {
-      switch (block.type) {
-        case 'heading': {
-          const text = phrasingText(block.children).trim();
-          this.headings = descend(this.headings, { depth: block.depth, text });
-          const line = block.position?.start.line ?? 0;
-          if (block.depth > 1) this.belowTitle = true;
-          if (casSectionsOfHeading(text).length > 0) this.lastSectionLine = line;
-          if (CLOSING_HEADING.test(text)) this.closingLine = line;
-          this.places.mark(line, this.place());
-          this.readProse(pieces(block.children), text);
-          return;
-        }
-        case 'table':
-          this.readTable(block, captionOf(blocks[index - 1]));
-          return;
-        case 'paragraph':
-          this.readProse(pieces(block.children), phrasingText(block.children));
-          return;
-        case 'code': {
-          // A fenced block's text starts on the line after its fence; an indented block's on its own first line.
-          const start = (block.position?.start.line ?? 0) + (fenceOf(block, this.source) === undefined ? 0 : 1);
-          this.readProse([{ kind: 'text', tokens: tokensOf(block.value, start) }], block.value);
-          return;
-        }
-        case 'html':
-          this.readHtml(block);
-          return;
-        default:
-          if ('children' in block) this.readBlocks(block.children as RootContent[]);
-      }
+    walkBlocks(blocks, {
+      heading: (block) => {
+        const text = phrasingText(block.children).trim();
+        this.headings = descend(this.headings, { depth: block.depth, text });
+        const line = block.position?.start.line ?? 0;
+        if (block.depth > 1) this.belowTitle = true;
+        if (casSectionsOfHeading(text).length > 0) this.lastSectionLine = line;
+        if (CLOSING_HEADING.test(text)) this.closingLine = line;
+        this.places.mark(line, this.place());
+        this.readProse(pieces(block.children), text);
+      },
+      table: (block, previous) => this.readTable(block, captionOf(previous)),
+      paragraph: (block) => this.readProse(pieces(block.children), phrasingText(block.children)),
+      code: (block) => {
+        // A fenced block's text starts on the line after its fence; an indented block's on its own first line.
+        const start = (block.position?.start.line ?? 0) + (fenceOf(block, this.source) === undefined ? 0 : 1);
+        this.readProse([{ kind: 'text', tokens: tokensOf(block.value, start) }], block.value);
+      },
+      html: (block) => this.readHtml(block),
     });
   }
 
@@ -424,29 +413,19 @@ class PageReader {
     const found = part.tokens.filter((token) => looksLikeAddress(token.text));
     if (found.length === 0) return;
     this.ledger.consume(found);
-    if (part.value.trimStart().startsWith('<!--')) {
-      this.issue({
-        code: 'cas-address-commented-out',
-        line: found[0]!.line,
-        tokens: found.map((t) => t.text),
-        text: part.value,
-        heading: place.heading,
-        what: 'inside an HTML comment, so not listed on the page; not observed',
-        scopes: [],
-        place,
-      });
-    } else {
-      this.issue({
-        code: 'cas-address-not-read',
-        line: found[0]!.line,
-        tokens: found.map((t) => t.text),
-        text: part.value,
-        heading: place.heading,
-        what: 'inside raw HTML, which this reader does not read',
-        scopes: place.sections.map((section) => ({ section })),
-        place,
-      });
-    }
+    const commented = part.value.trimStart().startsWith('<!--');
+    this.issue({
+      code: commented ? 'cas-address-commented-out' : 'cas-address-not-read',
+      line: found[0]!.line,
+      tokens: found.map((t) => t.text),
+      text: part.value,
+      heading: place.heading,
+      what: commented
+        ? 'inside an HTML comment, so not listed on the page; not observed'
+        : 'inside raw HTML, which this reader does not read',
+      scopes: commented ? [] : place.sections.map((section) => ({ section })),
+      place,
+    });
   }
 
   private issue({ code, line, tokens, text, heading, what, scopes, place }: IssueDraft): void {

@@ -12,6 +12,7 @@ import {
   type HeadingLevel,
   type PageNames,
   type Scan,
+  walkBlocks,
 } from '../markdown-page.js';
 import { regionKey, stageKey, type OdcPurpose } from './schema.js';
 
@@ -167,30 +168,18 @@ class PageReader {
   /** What the walk read, word by word, so that the sweep can name every address-like word it did not. */
   private readonly ledger = new AddressLedger();
 
+  /** Raw HTML and code are not read as lists; the sweep names any address in them. */
   readBlocks(blocks: readonly RootContent[]): void {
-    for (const block of blocks) {
-      switch (block.type) {
-        case 'heading': {
-          const { text, anchor } = withoutAnchor(phrasingText(block.children));
-          this.headings = descend(this.headings, { depth: block.depth, text, ...(anchor ? { anchor } : {}) });
-          this.places.mark(block.position?.start.line ?? 0, this.place());
-          this.readProse(textTokens(block.children));
-          break;
-        }
-        case 'table':
-          this.readTable(block);
-          break;
-        case 'paragraph':
-          this.readProse(textTokens(block.children));
-          break;
-        case 'html':
-        case 'code':
-          // Raw HTML and code are not read as lists; the sweep names any address in them.
-          break;
-        default:
-          if ('children' in block) this.readBlocks(block.children as RootContent[]);
-      }
-    }
+    walkBlocks(blocks, {
+      heading: (block) => {
+        const { text, anchor } = withoutAnchor(phrasingText(block.children));
+        this.headings = descend(this.headings, { depth: block.depth, text, ...(anchor ? { anchor } : {}) });
+        this.places.mark(block.position?.start.line ?? 0, this.place());
+        this.readProse(textTokens(block.children));
+      },
+      table: (block) => this.readTable(block),
+      paragraph: (block) => this.readProse(textTokens(block.children)),
+    });
   }
 
   /** Every address-like word in the source the walk did not read becomes an issue, so none is lost unseen. */
