@@ -142,15 +142,8 @@ export function parseCasPage(markdown: string): CasPage {
 }
 
 /** An issue as the walk finds it: `what` completes the message, `place` decides what the issue blinds. */
-interface IssueDraft {
-  readonly code: CasIssueCode;
-  readonly line: number;
-  readonly tokens: readonly string[];
-  /** The cell or paragraph text the tokens stood in. */
-  readonly text: string;
-  readonly heading: string;
+interface IssueDraft extends Omit<CasPageIssue, 'message'> {
   readonly what: string;
-  readonly scopes: readonly CasScope[];
   readonly place: Place;
 }
 

@@ -147,13 +147,9 @@ interface RowColumns {
 }
 
 /** An issue as the walk finds it: `where` is the heading path (and row), `what` completes the message. */
-interface IssueDraft {
-  readonly code: OdcIssueCode;
-  readonly line: number;
-  readonly tokens: readonly string[];
+interface IssueDraft extends Omit<OdcPageIssue, 'message'> {
   readonly where: string;
   readonly what: string;
-  readonly scopes: readonly OdcScope[];
 }
 
 class PageReader {
@@ -257,17 +253,7 @@ class PageReader {
           });
         }
       }
-      for (const bad of scan.unreadable) {
-        this.ledger.consume(bad.tokens);
-        this.issue({
-          code: 'odc-unreadable-address',
-          line: bad.tokens[0]!.line,
-          tokens: bad.tokens.map((t) => t.text),
-          where,
-          what: bad.why,
-          scopes,
-        });
-      }
+      this.readUnreadable(scan.unreadable, where, scopes);
       if (rowKeys.regions.length > 0) this.noteRow(place.purpose, rowKeys.regions, rowKeys.stage);
       const others = row.children.map((cell, column) => ({ cell, column })).filter(({ column }) => !isList(column));
       this.readStray(others, where, scopes);
@@ -369,15 +355,20 @@ class PageReader {
         });
       }
     }
-    for (const bad of scan.unreadable) {
+    this.readUnreadable(scan.unreadable, place.path, [{ purpose: place.purpose }]);
+  }
+
+  /** Address-like words that are not one address or CIDR: each named where it stood. */
+  private readUnreadable(unreadable: Scan['unreadable'], where: string, scopes: readonly OdcScope[]): void {
+    for (const bad of unreadable) {
       this.ledger.consume(bad.tokens);
       this.issue({
         code: 'odc-unreadable-address',
         line: bad.tokens[0]!.line,
         tokens: bad.tokens.map((t) => t.text),
-        where: place.path,
+        where,
         what: bad.why,
-        scopes: [{ purpose: place.purpose }],
+        scopes,
       });
     }
   }
