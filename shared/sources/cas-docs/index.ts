@@ -2,12 +2,10 @@ import type { CasDocsTarget } from '../../config.js';
 import { sortCidrs, type Cidr } from '../../ipset.js';
 import { fetchText, probeUrl, type ProbedUrl } from '../../net/http.js';
 import { AllowlistError, toProblem, type Problem } from '../../problem.js';
+import { MARKDOWN_TYPES } from '../markdown-page.js';
 import type { Observation, ObservationStatus, ObservedEntry, Source, SourceContext, UnknownScope } from '../source.js';
 import { CAS_GLOBAL_DATA_CENTER, CAS_NOTICE_SECTION, parseCasPage, type CasPage, type CasScope } from './page.js';
 import { normaliseDataCenter, type CasEvidence, type CasSection } from './schema.js';
-
-/** raw.githubusercontent.com serves the page source as text/plain; other mirrors use the markdown types. */
-const MARKDOWN_TYPES = ['text/plain', 'text/markdown', 'text/x-markdown', 'application/octet-stream'];
 
 export interface CasSelection {
   readonly entries: ObservedEntry[];

@@ -3,12 +3,10 @@ import type { OdcTarget } from '../../config.js';
 import { sortCidrs, type Cidr } from '../../ipset.js';
 import { fetchText, probeUrl, type FetchedText, type ProbedUrl } from '../../net/http.js';
 import { AllowlistError, toProblem, type Problem } from '../../problem.js';
+import { MARKDOWN_TYPES } from '../markdown-page.js';
 import type { Observation, ObservationStatus, ObservedEntry, Source, SourceContext, UnknownScope } from '../source.js';
 import { ODC_UNPLACED, parseOdcPage, squash, type OdcPage, type OdcRegion, type OdcScope } from './page.js';
 import { regionKey, type OdcEvidence, type OdcPurpose } from './schema.js';
-
-/** raw.githubusercontent.com serves the page source as text/plain; other mirrors use the markdown types. */
-const MARKDOWN_TYPES = ['text/plain', 'text/markdown', 'text/x-markdown', 'application/octet-stream'];
 
 /** Purposes whose tables list one row per region: a selected region missing from them is a part the page no longer shows. */
 const REGIONAL_PURPOSES: readonly OdcPurpose[] = ['runtime', 'identity', 'data-platform', 'platform-unification'];

@@ -1,10 +1,19 @@
-import type { PhrasingContent, Root, RootContent, Table, TableCell } from 'mdast';
-import { fromMarkdown } from 'mdast-util-from-markdown';
-import { gfmTableFromMarkdown } from 'mdast-util-gfm-table';
-import { gfmTable } from 'micromark-extension-gfm-table';
+import type { RootContent, Table, TableCell } from 'mdast';
 import type { Cidr } from '../../ipset.js';
 import { AllowlistError } from '../../problem.js';
-import { AddressLedger, addressOf, looksLikeAddress, tokensOf, type Token } from '../address-words.js';
+import { AddressLedger, looksLikeAddress, type Token } from '../address-words.js';
+import {
+  descend,
+  HeadingPlaces,
+  parseMarkdownPage,
+  phrasingText,
+  scanTokens,
+  textTokens,
+  type HeadingLevel,
+  type PageNames,
+  type Scan,
+  walkBlocks,
+} from '../markdown-page.js';
 import { regionKey, stageKey, type OdcPurpose } from './schema.js';
 
 /** One address as the page lists it: its purpose, region and stage decide which firewall rule needs it. */
@@ -90,15 +99,17 @@ export function squash(text: string): string {
   return regionKey(text).replace(/-/g, '');
 }
 
+const ODC_PAGE: PageNames = {
+  code: 'odc',
+  title: 'the ODC public IP addresses page',
+  page: 'the ODC page',
+  url: 'the ODC page URL',
+};
+
 /** Parses the page source into addresses per purpose, region and stage. */
 export function parseOdcPage(markdown: string): OdcPage {
-  if (markdown.trim() === '') throw new AllowlistError('odc-empty', 'the ODC public IP addresses page is empty');
-  if (/^\s*<(!doctype\s+html|html|head|body)[\s>]/i.test(markdown)) {
-    throw new AllowlistError('odc-not-markdown', 'the ODC page URL returned HTML, not the markdown page source (use the raw file URL)');
-  }
-  const source = blankFrontMatter(markdown);
-  const tree = fromMarkdown(source, { extensions: [gfmTable()], mdastExtensions: [gfmTableFromMarkdown()] });
-  assertLastTableComplete(tree, source);
+  // The page ends with a table at the top level, so a download cut short ends in the middle of its last row.
+  const { source, tree } = parseMarkdownPage(markdown, { names: ODC_PAGE, nestedLastTable: false });
   const reader = new PageReader();
   reader.readBlocks(tree.children);
   reader.sweep(source.split('\n'));
@@ -112,9 +123,7 @@ export function parseOdcPage(markdown: string): OdcPage {
   return page;
 }
 
-interface Heading {
-  readonly depth: number;
-  readonly text: string;
+interface Heading extends HeadingLevel {
   readonly anchor?: string;
 }
 
@@ -128,58 +137,59 @@ interface Place {
   readonly unrecognised: boolean;
 }
 
+/** A row's label texts and the columns they came from (-1: the table has no such column). */
+interface RowColumns {
+  readonly stageText: string;
+  readonly stageColumn: number;
+  readonly regionText: string;
+  readonly customerColumn: number;
+  readonly regionColumn: number;
+}
+
+/** An issue as the walk finds it: `where` is the heading path (and row), `what` completes the message. */
+interface IssueDraft extends Omit<OdcPageIssue, 'message'> {
+  readonly where: string;
+  readonly what: string;
+}
+
 class PageReader {
   private headings: Heading[] = [];
-  private readonly places: Array<{ readonly line: number; readonly place: Place }> = [];
+  /** The purpose in force from each heading's line on, for text the walk did not reach. */
+  private readonly places = new HeadingPlaces<Place>({ purpose: 'other', path: '(before the first section)', unrecognised: false });
   private readonly entries = new Map<string, OdcPageEntry>();
   private readonly regions = new Map<string, { name: string; spellings: Set<string> }>();
   private readonly rows = new Map<OdcPurpose, Map<string, Set<string>>>();
   private readonly unrecognised = new Set<string>();
   private readonly issues: OdcPageIssue[] = [];
-  /** "line\0token" -> how many times the walk read that token on that line. */
+  /** What the walk read, word by word, so that the sweep can name every address-like word it did not. */
   private readonly ledger = new AddressLedger();
 
+  /** Raw HTML and code are not read as lists; the sweep names any address in them. */
   readBlocks(blocks: readonly RootContent[]): void {
-    for (const block of blocks) {
-      switch (block.type) {
-        case 'heading': {
-          const { text, anchor } = withoutAnchor(phrasingText(block.children));
-          this.headings = [
-            ...this.headings.filter((h) => h.depth < block.depth),
-            { depth: block.depth, text, ...(anchor ? { anchor } : {}) },
-          ];
-          this.places.push({ line: block.position?.start.line ?? 0, place: this.place() });
-          this.readProse(textTokens(block.children));
-          break;
-        }
-        case 'table':
-          this.readTable(block);
-          break;
-        case 'paragraph':
-          this.readProse(textTokens(block.children));
-          break;
-        case 'html':
-        case 'code':
-          // Raw HTML and code are not read as lists; the sweep names any address in them.
-          break;
-        default:
-          if ('children' in block) this.readBlocks(block.children as RootContent[]);
-      }
-    }
+    walkBlocks(blocks, {
+      heading: (block) => {
+        const { text, anchor } = withoutAnchor(phrasingText(block.children));
+        this.headings = descend(this.headings, { depth: block.depth, text, ...(anchor ? { anchor } : {}) });
+        this.places.mark(block.position?.start.line ?? 0, this.place());
+        this.readProse(textTokens(block.children));
+      },
+      table: (block) => this.readTable(block),
+      paragraph: (block) => this.readProse(textTokens(block.children)),
+    });
   }
 
   /** Every address-like word in the source the walk did not read becomes an issue, so none is lost unseen. */
   sweep(lines: readonly string[]): void {
     for (const [line, tokens] of this.ledger.unread(lines)) {
-      const place = this.placeAt(line);
-      this.issue(
-        'odc-address-not-read',
+      const place = this.places.at(line);
+      this.issue({
+        code: 'odc-address-not-read',
         line,
         tokens,
-        place.path,
-        'outside the text this reader understands (raw HTML, a link target or the like)',
-        [{ purpose: place.purpose }],
-      );
+        where: place.path,
+        what: 'outside the text this reader understands (raw HTML, a link target or the like)',
+        scopes: [{ purpose: place.purpose }],
+      });
     }
   }
 
@@ -210,31 +220,30 @@ class PageReader {
     );
     for (const row of rows) {
       const cellText = (column: number) => (column >= 0 && row.children[column] ? phrasingText(row.children[column]!.children).trim() : '');
-      const rowKeys = this.rowKeys(
-        place,
-        cellText(stageColumn),
+      const rowKeys = this.rowKeys(place, {
+        stageText: cellText(stageColumn),
         stageColumn,
-        cellText(customerColumn >= 0 ? customerColumn : regionColumn),
+        regionText: cellText(customerColumn >= 0 ? customerColumn : regionColumn),
         customerColumn,
         regionColumn,
-      );
+      });
       const where = [place.path, rowKeys.labels.join(', ')].filter(Boolean).join(' > ');
       const scopes: OdcScope[] = rowKeys.regions.length
         ? rowKeys.regions.map((region) => ({ purpose: place.purpose, region, ...(rowKeys.stage ? { stage: rowKeys.stage } : {}) }))
         : [{ purpose: place.purpose }];
       const listCells = row.children.map((cell, column) => ({ cell, column })).filter(({ column }) => isList(column));
       const tokens = listCells.flatMap(({ cell }) => textTokens(cell.children));
-      const scan = scanTokens(tokens);
+      const scan = scanList(tokens);
       if (scan.addresses.length > 0 && rowKeys.regions.length === 0) {
         this.ledger.consume(scan.addresses.map((a) => a.token));
-        this.issue(
-          'odc-unlabelled-row',
-          scan.addresses[0]!.token.line,
-          scan.addresses.map((a) => a.token.text),
+        this.issue({
+          code: 'odc-unlabelled-row',
+          line: scan.addresses[0]!.token.line,
+          tokens: scan.addresses.map((a) => a.token.text),
           where,
-          `in a table row whose ${rowKeys.missing} cannot be told`,
+          what: `in a table row whose ${rowKeys.missing} cannot be told`,
           scopes,
-        );
+        });
       } else {
         for (const { cidr, token } of scan.addresses) {
           this.ledger.consume([token]);
@@ -244,17 +253,7 @@ class PageReader {
           });
         }
       }
-      for (const bad of scan.unreadable) {
-        this.ledger.consume(bad.tokens);
-        this.issue(
-          'odc-unreadable-address',
-          bad.tokens[0]!.line,
-          bad.tokens.map((t) => t.text),
-          where,
-          bad.why,
-          scopes,
-        );
-      }
+      this.readUnreadable(scan.unreadable, where, scopes);
       if (rowKeys.regions.length > 0) this.noteRow(place.purpose, rowKeys.regions, rowKeys.stage);
       const others = row.children.map((cell, column) => ({ cell, column })).filter(({ column }) => !isList(column));
       this.readStray(others, where, scopes);
@@ -264,11 +263,7 @@ class PageReader {
   /** The regions (and stage) a row stands for, from its stage, customer-region or region column, or the heading above it. */
   private rowKeys(
     place: Place,
-    stageText: string,
-    stageColumn: number,
-    regionText: string,
-    customerColumn: number,
-    regionColumn: number,
+    { stageText, stageColumn, regionText, customerColumn, regionColumn }: RowColumns,
   ): { regions: string[]; labels: string[]; stage?: string; missing: string } {
     if (stageColumn >= 0) {
       const stage = stageText === '' || looksLikeAddress(stageText) ? undefined : stageKey(stageText);
@@ -326,14 +321,14 @@ class PageReader {
       const found = textTokens(cell.children).filter((token) => looksLikeAddress(token.text));
       if (found.length === 0) continue;
       this.ledger.consume(found);
-      this.issue(
-        'odc-address-outside-list',
-        found[0]!.line,
-        found.map((t) => t.text),
+      this.issue({
+        code: 'odc-address-outside-list',
+        line: found[0]!.line,
+        tokens: found.map((t) => t.text),
         where,
-        'in a table column that is not a list of IP addresses',
+        what: 'in a table column that is not a list of IP addresses',
         scopes,
-      );
+      });
     }
   }
 
@@ -344,43 +339,41 @@ class PageReader {
   private readProse(tokens: readonly Token[]): void {
     if (!tokens.some((token) => looksLikeAddress(token.text))) return;
     const place = this.place();
-    const scan = scanTokens(tokens);
+    const scan = scanList(tokens);
     if (scan.addresses.length > 0) {
       this.ledger.consume(scan.addresses.map((a) => a.token));
       if (place.purpose === 'other') {
         for (const { cidr } of scan.addresses) this.add({ cidr, purpose: 'other', region: ODC_UNPLACED, heading: place.path }, place);
       } else {
-        this.issue(
-          'odc-address-outside-list',
-          scan.addresses[0]!.token.line,
-          scan.addresses.map((a) => a.token.text),
-          place.path,
-          'in text outside a table, so its region and stage cannot be told',
-          [{ purpose: place.purpose }],
-        );
+        this.issue({
+          code: 'odc-address-outside-list',
+          line: scan.addresses[0]!.token.line,
+          tokens: scan.addresses.map((a) => a.token.text),
+          where: place.path,
+          what: 'in text outside a table, so its region and stage cannot be told',
+          scopes: [{ purpose: place.purpose }],
+        });
       }
     }
-    for (const bad of scan.unreadable) {
+    this.readUnreadable(scan.unreadable, place.path, [{ purpose: place.purpose }]);
+  }
+
+  /** Address-like words that are not one address or CIDR: each named where it stood. */
+  private readUnreadable(unreadable: Scan['unreadable'], where: string, scopes: readonly OdcScope[]): void {
+    for (const bad of unreadable) {
       this.ledger.consume(bad.tokens);
-      this.issue(
-        'odc-unreadable-address',
-        bad.tokens[0]!.line,
-        bad.tokens.map((t) => t.text),
-        place.path,
-        bad.why,
-        [{ purpose: place.purpose }],
-      );
+      this.issue({
+        code: 'odc-unreadable-address',
+        line: bad.tokens[0]!.line,
+        tokens: bad.tokens.map((t) => t.text),
+        where,
+        what: bad.why,
+        scopes,
+      });
     }
   }
 
-  private issue(
-    code: OdcIssueCode,
-    line: number,
-    tokens: readonly string[],
-    where: string,
-    what: string,
-    scopes: readonly OdcScope[],
-  ): void {
+  private issue({ code, line, tokens, where, what, scopes }: IssueDraft): void {
     const named = tokens.map((token) => `"${token}"`).join(' ');
     this.issues.push({ code, line, tokens, message: `line ${line} of the ODC page, under "${where}": ${named} ${what}`, scopes });
   }
@@ -403,49 +396,12 @@ class PageReader {
     const deepest = below.at(-1);
     return { purpose: 'other', path, ...(below.length > 1 && deepest ? { regionHeading: deepest } : {}), unrecognised: below.length > 0 };
   }
-
-  private placeAt(line: number): Place {
-    let found: Place = { purpose: 'other', path: '(before the first section)', unrecognised: false };
-    for (const entry of this.places) if (entry.line <= line) found = entry.place;
-    return found;
-  }
 }
 
-/** Between two addresses these make a range ("1.2.3.4 - 1.2.3.9"), not two addresses. */
-const RANGE_WORD = /^(?:-|\u2013|\u2014|to|through|thru)$/i;
-const PREFIX_APART = /^\/\d{1,3}$/;
-
-interface Scan {
-  readonly addresses: Array<{ readonly cidr: Cidr; readonly token: Token }>;
-  readonly unreadable: Array<{ readonly tokens: Token[]; readonly why: string }>;
-}
-
-/** Reads a list of words: addresses, and everything address-like that is not one address or CIDR, set aside. */
-function scanTokens(tokens: readonly Token[]): Scan {
-  const scan: Scan = { addresses: [], unreadable: [] };
-  for (let index = 0; index < tokens.length; index++) {
-    const token = tokens[index]!;
-    const cidr = addressOf(token.text);
-    if (cidr === undefined) {
-      if (looksLikeAddress(token.text)) scan.unreadable.push({ tokens: [token], why: 'is not an IP address or CIDR' });
-      continue;
-    }
-    const joiner = tokens[index + 1];
-    const end = tokens[index + 2];
-    if (joiner && end && RANGE_WORD.test(joiner.text) && addressOf(end.text) !== undefined) {
-      scan.unreadable.push({ tokens: [token, joiner, end], why: 'is a range of addresses, not one address or CIDR' });
-      index += 2;
-    } else if (joiner && PREFIX_APART.test(joiner.text)) {
-      scan.unreadable.push({
-        tokens: [token, joiner],
-        why: 'is an address with its prefix length set apart, so it is unclear which network is meant',
-      });
-      index += 1;
-    } else {
-      scan.addresses.push({ cidr, token });
-    }
-  }
-  return scan;
+/** The page lists addresses one per cell or paragraph, with no region labels inside: one list of words. */
+function scanList(tokens: readonly Token[]): { addresses: Scan['groups'][number]['addresses']; unreadable: Scan['unreadable'] } {
+  const scan = scanTokens(tokens, { regions: false });
+  return { addresses: scan.groups.flatMap((group) => group.addresses), unreadable: scan.unreadable };
 }
 
 /** "US East (North Virginia), CA (Canada Central)": names separated by commas outside parentheses. */
@@ -470,53 +426,4 @@ function withoutAnchor(heading: string): { text: string; anchor?: string } {
   const match = /\s*\{\s*#([\w-]+)\s*\}\s*$/.exec(heading);
   if (!match) return { text: heading.trim() };
   return { text: heading.slice(0, match.index).trim(), anchor: match[1]! };
-}
-
-/** The words of inline content with their lines; HTML and link targets are left to the sweep. */
-function textTokens(nodes: readonly PhrasingContent[]): Token[] {
-  return nodes.flatMap((node): Token[] => {
-    if (node.type === 'text' || node.type === 'inlineCode') return tokensOf(node.value, node.position?.start.line ?? 0);
-    if (node.type === 'html' || node.type === 'image' || node.type === 'imageReference' || node.type === 'footnoteReference') return [];
-    return 'children' in node ? textTokens(node.children) : [];
-  });
-}
-
-function phrasingText(nodes: readonly PhrasingContent[]): string {
-  return nodes
-    .map((node) => {
-      if (node.type === 'text' || node.type === 'inlineCode') return node.value;
-      if (node.type === 'html' || node.type === 'break') return '\n';
-      return 'children' in node ? phrasingText(node.children as PhrasingContent[]) : '';
-    })
-    .join('');
-}
-
-/** Front matter is blanked, not removed, so line numbers in messages still match the page. */
-function blankFrontMatter(markdown: string): string {
-  const text = markdown.replace(/^\uFEFF/, '');
-  const lines = text.split('\n');
-  if (lines[0]?.trim() !== '---') return text;
-  const end = lines.findIndex((line, index) => index > 0 && /^(---|\.\.\.)\s*$/.test(line));
-  if (end === -1) throw new AllowlistError('odc-truncated', 'the ODC page has unclosed front matter; it looks cut short');
-  return [...lines.slice(0, end + 1).map(() => ''), ...lines.slice(end + 1)].join('\n');
-}
-
-/**
- * The page ends with a table, so a download cut short ends in the middle of a table row: without its closing pipe,
- * or with fewer cells than the header.
- */
-function assertLastTableComplete(tree: Root, source: string): void {
-  const table = tree.children.at(-1);
-  const end = table?.position?.end.offset;
-  if (table?.type !== 'table' || end === undefined || source.slice(end).trim() !== '') return;
-  const [header, ...rows] = table.children;
-  const last = rows.at(-1);
-  if (!header || !last) return;
-  const rowText = (row: typeof header) => source.slice(row.position?.start.offset, row.position?.end.offset).trimEnd();
-  if ((rowText(header).endsWith('|') && !rowText(last).endsWith('|')) || last.children.length < header.children.length) {
-    throw new AllowlistError(
-      'odc-truncated',
-      `the ODC page ends in the middle of a table row (line ${last.position?.start.line ?? '?'}); it looks cut short`,
-    );
-  }
 }
