@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import type { TargetDrift } from '../drift.js';
+import type { TargetDrift } from '../drift/drift.js';
 import { intersection, union, type Cidr } from '../ipset.js';
 import { toProblem, type Problem } from '../problem.js';
 import { pullRequestMarker, type BaseFiles, type PublishPlan } from '../publish/github.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { structuredPatch } from 'diff';
 import { difference, type Cidr } from '../ipset.js';
-import { addedRows, removedRows, type TargetDrift } from '../drift.js';
+import { addedRows, removedRows, type TargetDrift } from '../drift/drift.js';
 import type { Problem } from '../problem.js';
 import type { Verdict } from '../report.js';
 import { citeEvidence } from '../sources/registry.js';

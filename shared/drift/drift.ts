@@ -1,23 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { Policy, Target } from './config.js';
+import type { Policy, Target } from '../config.js';
 import { evaluateGuards } from './guards.js';
-import {
-  aggregate,
-  difference,
-  familyOf,
-  parseCidr,
-  prefixLengthOf,
-  sameAddresses,
-  semanticDiff,
-  sortCidrs,
-  tryParseCidr,
-  union,
-  type Cidr,
-} from './ipset.js';
-import { AllowlistError } from './problem.js';
-import type { TargetReport, Verdict } from './report.js';
-import type { EntryEvidence, Observation, UnknownScope } from './sources/source.js';
-import type { Approval, HeldChange, MissingEntry, StoredObservation, TargetRecord } from './state/records.js';
+import { aggregate, difference, sameAddresses, semanticDiff, sortCidrs, tryParseCidr, union, PrefixIndex, type Cidr } from '../ipset.js';
+import { AllowlistError } from '../problem.js';
+import type { TargetReport, Verdict } from '../report.js';
+import type { EntryEvidence, Observation, UnknownScope } from '../sources/source.js';
+import type { Approval, HeldChange, MissingEntry, StoredObservation, TargetRecord } from '../state/records.js';
 
 export interface TargetDrift {
   readonly report: TargetReport;
@@ -529,50 +517,6 @@ function storedObservation(observation: Observation): StoredObservation {
     errors: [...observation.errors],
     ...(observation.facts ? { facts: { ...observation.facts } } : {}),
   };
-}
-
-/**
- * Looks up which members of a prefix list contain a given prefix, by probing its supernets at the
- * prefix lengths the list actually uses: a handful of map lookups instead of a scan of the list.
- */
-class PrefixIndex<V> {
-  private readonly members = new Map<Cidr, V>();
-  private readonly lengths: Record<4 | 6, number[]>;
-
-  constructor(entries: Iterable<readonly [Cidr, V]>) {
-    const lengths = { 4: new Set<number>(), 6: new Set<number>() };
-    for (const [cidr, value] of entries) {
-      this.members.set(cidr, value);
-      lengths[familyOf(cidr)].add(prefixLengthOf(cidr));
-    }
-    this.lengths = { 4: [...lengths[4]].sort((a, b) => b - a), 6: [...lengths[6]].sort((a, b) => b - a) };
-  }
-
-  keys(): IterableIterator<Cidr> {
-    return this.members.keys();
-  }
-
-  get(cidr: Cidr): V | undefined {
-    return this.members.get(cidr);
-  }
-
-  /** Members equal to or containing `cidr`, most specific first. */
-  allContaining(cidr: Cidr): Cidr[] {
-    const prefix = prefixLengthOf(cidr);
-    const address = cidr.slice(0, cidr.lastIndexOf('/'));
-    const found: Cidr[] = [];
-    for (const length of this.lengths[familyOf(cidr)]) {
-      if (length > prefix) continue;
-      const supernet = length === prefix ? cidr : parseCidr(`${address}/${length}`);
-      if (this.members.has(supernet)) found.push(supernet);
-    }
-    return found;
-  }
-
-  /** The most specific member equal to or containing `cidr`. */
-  containing(cidr: Cidr): Cidr | undefined {
-    return this.allContaining(cidr)[0];
-  }
 }
 
 /** Whether an approval may release a held change: never one that, with the baseline, would allow every address. */
