@@ -13,9 +13,18 @@ const MAX_POSITIONAL_PARAMETERS = 4;
 // Files being split on other branches of this round; the coordinator removes each entry once its split is merged.
 const LONG_FILE_EXCEPTIONS = new Set(['shared/publish/github.ts', 'shared/sources/cas-docs/page.ts', 'shared/doctor.ts']);
 
-// Functions with more than four positional parameters that are being reworked on other branches of this round
-// (file: function name); the coordinator removes each entry once that branch is merged.
-const PARAMETER_EXCEPTIONS = new Set<string>([]);
+// Functions with more than four positional parameters in files other branches of this round are reworking (the GitHub
+// publisher, the page readers, the sources), as "file: function"; the coordinator removes each entry once that branch
+// is merged. No library-fixed callback signature takes more than four, so none is listed.
+const PARAMETER_EXCEPTIONS = new Set([
+  'shared/publish/github.ts: OctokitPublisher.constructor',
+  'shared/sources/cas-docs/page.ts: readCells',
+  'shared/sources/cas-docs/page.ts: issue',
+  'shared/sources/odc/page.ts: rowKeys',
+  'shared/sources/odc/page.ts: issue',
+  'shared/sources/outsystems/index.ts: resolveFrontEnd',
+  'shared/sources/service-tags/index.ts: summariseServiceTags',
+]);
 
 function productFiles(): string[] {
   const files: string[] = [];
@@ -126,7 +135,7 @@ describe('the shape of the product code', () => {
     for (const entry of PARAMETER_EXCEPTIONS) expect(long.has(entry), entry).toBe(true);
   });
 
-  it('sees the shapes it checks: a cycle, a long list and a type-only import are told apart', () => {
+  it('tells a type-only import from a runtime one', () => {
     const probe = ts.createSourceFile(
       'shared/probe.ts',
       "import type { A } from './a.js';\nimport { type B } from './b.js';\nimport { c } from './config.js';\nfunction f(a: 1, b: 2, c: 3, d: 4, e: 5) {}",

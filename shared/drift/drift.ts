@@ -111,7 +111,7 @@ export function computeDrift(input: DriftInput): TargetDrift {
       policy,
     });
     const holding = verdicts.some((verdict) => verdict.outcome === 'hold');
-    const change = holding ? heldChange(target.id, diff.added, candidates, record?.held, now) : undefined;
+    const change = holding ? heldChange(target.id, { added: diff.added, removed: candidates }, record?.held, now) : undefined;
     // A change that would allow every address (a /0, even split around the baseline) is released by no approval.
     // The whole change is weighed, not the bounded sample a held change keeps.
     approval =
@@ -372,7 +372,12 @@ interface Outcome {
  * The change a held check would make, named by a fingerprint of the target and its exact addresses. It is per
  * target rather than the whole proposal's fingerprint, so another target's drift does not void an approval.
  */
-function heldChange(targetId: string, added: Cidr[], removed: Cidr[], previous: HeldChange | undefined, now: string): HeldChange {
+function heldChange(
+  targetId: string,
+  { added, removed }: { added: Cidr[]; removed: Cidr[] },
+  previous: HeldChange | undefined,
+  now: string,
+): HeldChange {
   const fingerprint = createHash('sha256').update(JSON.stringify({ targetId, added, removed })).digest('hex').slice(0, 16);
   return {
     added: added.slice(0, HELD_SAMPLE),

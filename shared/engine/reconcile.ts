@@ -293,7 +293,7 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
   try {
     const github = await context.github();
     const base = input.base ?? (await github.readBase(context.config.files.map((file) => file.path)));
-    const plan = publishPlan(context, input, changed, fingerprint, base);
+    const plan = buildPublishPlan(context, input, { changed, fingerprint, base });
     const known = open
       ? {
           number: open.number,
@@ -436,7 +436,7 @@ async function redescribe(
   try {
     const github = await context.github();
     const base = input.base ?? (await github.readBase(context.config.files.map((file) => file.path)));
-    const { plan, warnings } = publishPlan(context, input, what.changed, what.fingerprint, base);
+    const { plan, warnings } = buildPublishPlan(context, input, { changed: what.changed, fingerprint: what.fingerprint, base });
     await github.redescribe(open.number, { title: plan.title, body: plan.body });
     return {
       report: { ...unchanged, message: 'the files stay as they are; the description was refreshed' },
@@ -451,13 +451,11 @@ async function redescribe(
   }
 }
 
-/** The planned files and the PR text that describes exactly that change. */
-function publishPlan(
+/** The planned files and the PR text that describes exactly that change (the publisher carries the plan out). */
+function buildPublishPlan(
   context: RunContext,
   input: ReconcileInput,
-  changed: ReadonlySet<string>,
-  fingerprint: string,
-  base: BaseFiles,
+  { changed, fingerprint, base }: { changed: ReadonlySet<string>; fingerprint: string; base: BaseFiles },
 ): { plan: PublishPlan; warnings: Problem[]; textFingerprint: string } {
   const { config } = context;
   const github = config.github!;
