@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { excludeCidr, mergeCidr } from 'cidr-tools';
 import { parseConfig, type Config, type OutSystemsTarget } from '../shared/config.js';
 import { runCheck } from '../shared/engine/check.js';
-import { evaluateGuards } from '../shared/guards.js';
+import { evaluateGuards } from '../shared/drift/guards.js';
 import { aggregate, parseCidr, semanticDiff, type Cidr } from '../shared/ipset.js';
 import { createGitHubPublisher } from '../shared/publish/github/publisher.js';
 import { renderPullRequest } from '../shared/publish/pr-text.js';

@@ -12,6 +12,7 @@ import { formatApproval, formatReport, formatStatus, formatTarget, nextStep, typ
 import { credentialsFromEnv } from '../shared/publish/github/auth.js';
 import { openStore, storageSetting } from '../shared/state/open.js';
 import { isFingerprint } from '../shared/state/records.js';
+import type { EmbeddedAzurite } from '../shared/state/embedded-azurite.js';
 import type { StateStore } from '../shared/state/store.js';
 
 type Command = 'check' | 'status' | 'accept' | 'approve' | 'doctor';
@@ -134,13 +135,23 @@ function credentialsProblem(env: NodeJS.ProcessEnv): string | undefined {
   }
 }
 
+/** Where the CLI keeps its own store when no storage is set. */
+function embeddedStoreLocation(): string {
+  return resolve('.allowlist-drift');
+}
+
+/** The CLI's own store: Azurite in this process, its files under `location`; loaded only when it is used. */
+async function startEmbeddedStore(location: string): Promise<EmbeddedAzurite> {
+  const { startEmbeddedAzurite } = await import('../shared/state/embedded-azurite.js');
+  return startEmbeddedAzurite({ location });
+}
+
 async function openStateStore(env: NodeJS.ProcessEnv): Promise<{ store: StateStore; close: () => Promise<void> }> {
   const setting = storageSetting(env);
   if (setting) return { store: await openStore(setting, env), close: async () => undefined };
-  const location = resolve('.allowlist-drift');
+  const location = embeddedStoreLocation();
   process.stderr.write(`No ALLOWLIST_STORAGE or AzureWebJobsStorage set: using the embedded store in ${location}\n`);
-  const { startEmbeddedAzurite } = await import('../shared/state/embedded-azurite.js');
-  const azurite = await startEmbeddedAzurite({ location });
+  const azurite = await startEmbeddedStore(location);
   try {
     return { store: await openStore(azurite.connectionString, env), close: () => azurite.stop() };
   } catch (error) {
@@ -274,10 +285,9 @@ async function doctor(options: Options, env: NodeJS.ProcessEnv): Promise<number>
   let storageNote: string | undefined;
   let stop: () => Promise<void> = async () => {};
   if (!storage) {
-    const location = resolve('.allowlist-drift');
+    const location = embeddedStoreLocation();
     try {
-      const { startEmbeddedAzurite } = await import('../shared/state/embedded-azurite.js');
-      const azurite = await startEmbeddedAzurite({ location });
+      const azurite = await startEmbeddedStore(location);
       storage = azurite.connectionString;
       storageNote = `the CLI's embedded store in ${location}, as no ALLOWLIST_STORAGE or AzureWebJobsStorage is set`;
       stop = () => azurite.stop();

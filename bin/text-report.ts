@@ -1,5 +1,5 @@
 import type { Config } from '../shared/config.js';
-import { heldCount, releasable } from '../shared/drift.js';
+import { heldCount, releasable } from '../shared/drift/drift.js';
 import type { ApprovalResult } from '../shared/engine/approve.js';
 import type { StatusReport } from '../shared/engine/status.js';
 import type { Report, TargetReport, Verdict } from '../shared/report.js';

@@ -1,5 +1,5 @@
 import type { Target } from './config.js';
-import type { TargetDrift } from './drift.js';
+import type { TargetDrift } from './drift/drift.js';
 import { covers, difference, intersection, sameAddresses, union, type Cidr } from './ipset.js';
 import type { Observation } from './sources/source.js';
 

@@ -412,3 +412,47 @@ function fromCidrTools(networks: readonly string[]): Cidr[] {
     return `${network}/${network.includes(':') ? 128 : 32}` as Cidr;
   });
 }
+
+/**
+ * Looks up which members of a prefix list contain a given prefix, by probing its supernets at the
+ * prefix lengths the list actually uses: a handful of map lookups instead of a scan of the list.
+ */
+export class PrefixIndex<V> {
+  private readonly members = new Map<Cidr, V>();
+  private readonly lengths: Record<4 | 6, number[]>;
+
+  constructor(entries: Iterable<readonly [Cidr, V]>) {
+    const lengths = { 4: new Set<number>(), 6: new Set<number>() };
+    for (const [cidr, value] of entries) {
+      this.members.set(cidr, value);
+      lengths[familyOf(cidr)].add(prefixLengthOf(cidr));
+    }
+    this.lengths = { 4: [...lengths[4]].sort((a, b) => b - a), 6: [...lengths[6]].sort((a, b) => b - a) };
+  }
+
+  keys(): IterableIterator<Cidr> {
+    return this.members.keys();
+  }
+
+  get(cidr: Cidr): V | undefined {
+    return this.members.get(cidr);
+  }
+
+  /** Members equal to or containing `cidr`, most specific first. */
+  allContaining(cidr: Cidr): Cidr[] {
+    const prefix = prefixLengthOf(cidr);
+    const address = cidr.slice(0, cidr.lastIndexOf('/'));
+    const found: Cidr[] = [];
+    for (const length of this.lengths[familyOf(cidr)]) {
+      if (length > prefix) continue;
+      const supernet = length === prefix ? cidr : parseCidr(`${address}/${length}`);
+      if (this.members.has(supernet)) found.push(supernet);
+    }
+    return found;
+  }
+
+  /** The most specific member equal to or containing `cidr`. */
+  containing(cidr: Cidr): Cidr | undefined {
+    return this.allContaining(cidr)[0];
+  }
+}

@@ -8,7 +8,7 @@ import {
   pendingRemovals,
   removedRows,
   type TargetDrift,
-} from '../shared/drift.js';
+} from '../shared/drift/drift.js';
 import { parseCidr, sameAddresses, type Cidr } from '../shared/ipset.js';
 import type { Problem } from '../shared/problem.js';
 import type { EntryEvidence, Observation, ObservationStatus, UnknownScope } from '../shared/sources/source.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type Config, type Policy } from '../shared/config.js';
-import { computeDrift, HELD_SAMPLE } from '../shared/drift.js';
+import { computeDrift, HELD_SAMPLE } from '../shared/drift/drift.js';
 import { proposalFingerprint } from '../shared/engine/proposal.js';
-import { evaluateGuards } from '../shared/guards.js';
+import { evaluateGuards } from '../shared/drift/guards.js';
 import { aggregate, familyOf, parseCidr, semanticDiff, type Cidr } from '../shared/ipset.js';
 import type { Verdict } from '../shared/report.js';
 import { parseCasPage } from '../shared/sources/cas-docs/page.js';

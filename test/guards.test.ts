@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type Policy } from '../shared/config.js';
-import { evaluateGuards, isConfigured, type GuardInput } from '../shared/guards.js';
+import { evaluateGuards, isConfigured, type GuardInput } from '../shared/drift/guards.js';
 import { parseCidr, semanticDiff, type Cidr } from '../shared/ipset.js';
 import type { Verdict } from '../shared/report.js';
 import type { EntryEvidence, ObservedEntry } from '../shared/sources/source.js';

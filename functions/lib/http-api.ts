@@ -27,6 +27,12 @@ export function assertMethod(method: string, allowed: readonly string[]): void {
   if (!allowed.includes(method)) throw new MethodNotAllowedError(method, allowed);
 }
 
+/** Doctor and status take no parameters; only the function key, which the host checks, may be in the query. */
+export function assertNoQuery(url: string, name: string): void {
+  const extra = [...new URL(url).searchParams.keys()].filter((key) => key !== 'code');
+  if (extra.length > 0) throw new BadRequestError(`${name} takes no query parameters`);
+}
+
 /**
  * Reads the only thing a check request may say: which configured targets to check.
  * No hostname, URL or file name is ever taken from a request.

@@ -1,4 +1,4 @@
-import { computeDrift, entriesInUnknownScopes } from '../drift.js';
+import { computeDrift, entriesInUnknownScopes } from '../drift/drift.js';
 import { aggregate } from '../ipset.js';
 import { AllowlistError } from '../problem.js';
 import type { TargetReport } from '../report.js';

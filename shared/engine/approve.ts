@@ -1,4 +1,4 @@
-import { releasable } from '../drift.js';
+import { releasable } from '../drift/drift.js';
 import { AllowlistError } from '../problem.js';
 import type { Approval, ApprovalSource, HeldChange } from '../state/records.js';
 import { releaseLease, runContext, selectTargets, withLease, type RunOptions } from './context.js';

@@ -1,5 +1,5 @@
 import type { Target } from '../config.js';
-import type { TargetDrift } from '../drift.js';
+import type { TargetDrift } from '../drift/drift.js';
 import { sameAddresses, type Cidr } from '../ipset.js';
 import { toProblem, type Problem } from '../problem.js';
 import type { BaseFiles } from '../publish/github/types.js';

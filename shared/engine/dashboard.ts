@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { pendingRemovals, releasable } from '../drift.js';
+import { pendingRemovals, releasable } from '../drift/drift.js';
 import { toProblem, type Problem } from '../problem.js';
 import { dashboardMarker, renderDashboard, tickedApprovals, type DashboardTarget, type TickedApproval } from '../publish/dashboard.js';
 import type { DashboardIssue } from '../publish/github/types.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Config, FileSpec, Target } from '../config.js';
-import { computeDrift, pendingRemovals, type TargetDrift } from '../drift.js';
+import { computeDrift, pendingRemovals, type TargetDrift } from '../drift/drift.js';
 import { applyExclusion, exclusionsOf, withoutExcluded } from '../exclude.js';
 import { aggregate, difference, familyOf, intersection, sameAddresses, semanticDiff, sortCidrs, union, type Cidr } from '../ipset.js';
 import type { Observation } from '../sources/source.js';

@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import type { TargetDrift } from '../drift.js';
+import type { TargetDrift } from '../drift/drift.js';
 import { intersection, union, type Cidr } from '../ipset.js';
 import { toProblem, type Problem } from '../problem.js';
 import { pullRequestMarker } from '../publish/github/markers.js';
@@ -294,7 +294,7 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
   try {
     const github = await context.github();
     const base = input.base ?? (await github.readBase(context.config.files.map((file) => file.path)));
-    const plan = publishPlan(context, input, changed, fingerprint, base);
+    const plan = buildPublishPlan(context, input, { changed, fingerprint, base });
     const known = open
       ? {
           number: open.number,
@@ -437,7 +437,7 @@ async function redescribe(
   try {
     const github = await context.github();
     const base = input.base ?? (await github.readBase(context.config.files.map((file) => file.path)));
-    const { plan, warnings } = publishPlan(context, input, what.changed, what.fingerprint, base);
+    const { plan, warnings } = buildPublishPlan(context, input, { changed: what.changed, fingerprint: what.fingerprint, base });
     await github.redescribe(open.number, { title: plan.title, body: plan.body });
     return {
       report: { ...unchanged, message: 'the files stay as they are; the description was refreshed' },
@@ -452,13 +452,11 @@ async function redescribe(
   }
 }
 
-/** The planned files and the PR text that describes exactly that change. */
-function publishPlan(
+/** The planned files and the PR text that describes exactly that change (the publisher carries the plan out). */
+function buildPublishPlan(
   context: RunContext,
   input: ReconcileInput,
-  changed: ReadonlySet<string>,
-  fingerprint: string,
-  base: BaseFiles,
+  { changed, fingerprint, base }: { changed: ReadonlySet<string>; fingerprint: string; base: BaseFiles },
 ): { plan: PublishPlan; warnings: Problem[]; textFingerprint: string } {
   const { config } = context;
   const github = config.github!;

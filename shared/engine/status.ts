@@ -1,5 +1,5 @@
 import type { Config, TargetType } from '../config.js';
-import { pendingRemovals, releasable } from '../drift.js';
+import { pendingRemovals, releasable } from '../drift/drift.js';
 import type { Cidr } from '../ipset.js';
 import type { Problem } from '../problem.js';
 import type { TargetReport, Verdict } from '../report.js';

@@ -1,4 +1,4 @@
-import { heldCount } from '../drift.js';
+import { heldCount } from '../drift/drift.js';
 import type { Problem } from '../problem.js';
 import type { TargetReport, Verdict } from '../report.js';
 import type { Approval, HeldChange } from '../state/records.js';

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { structuredPatch } from 'diff';
 import { difference, type Cidr } from '../ipset.js';
-import { addedRows, removedRows, type TargetDrift } from '../drift.js';
-import type { Problem } from '../problem.js';
-import type { Verdict } from '../report.js';
-import { citeEvidence } from '../sources/registry.js';
-import type { Citation, EntryEvidence } from '../sources/source.js';
-import { codeSpan, escapeMarkdown, markdownLink } from './inert.js';
+import { addedRows, removedRows, type TargetDrift } from '../drift/drift.js';
+import type { EntryEvidence } from '../sources/source.js';
+import { codeSpan, escapeMarkdown } from './inert.js';
+import { approvalBlocks, fileBlocks, runDetails, verdictBlocks, type Block } from './pr-text-closing.js';
+import { cite, citationsText, humanTime, oneLine, placesText, problemText, uniqueBy, whyText, type RenderMode } from './pr-text-words.js';
+
+export { humanTime };
 
 export interface PullRequestInput {
   readonly configName: string;
@@ -71,10 +71,6 @@ export const MAX_BODY_CHARS = 65_000;
 export const MAX_TITLE_CHARS = 120;
 /** A group lists this many addresses on its own line; more are folded. */
 const INLINE_ADDRESSES = 4;
-/** Places named in a target's one-line "why" before "and N more". */
-const WHY_PLACES = 3;
-/** Files whose diff has at most this many changed lines get it, folded. */
-const DIFF_MAX_CHANGED_LINES = 20;
 const NEW_FRONT_END = 'new-front-end';
 
 /**
@@ -94,15 +90,6 @@ export function renderPullRequest(input: PullRequestInput): PullRequestText {
 export function pullRequestTextFingerprint(input: Omit<PullRequestInput, 'files' | 'change' | 'runId' | 'checkedAt'>): string {
   const stable = renderBody({ ...input, runId: '', files: [] }, { stable: true });
   return createHash('sha256').update(stable).digest('hex').slice(0, 32);
-}
-
-/** "7 Nov 2025, 10:00 UTC": for people; the run details keep the ISO time. */
-export function humanTime(iso: string): string {
-  const time = new Date(iso);
-  if (Number.isNaN(time.getTime())) return escapeMarkdown(iso);
-  const month = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][time.getUTCMonth()]!;
-  const pad = (value: number) => String(value).padStart(2, '0');
-  return `${time.getUTCDate()} ${month} ${time.getUTCFullYear()}, ${pad(time.getUTCHours())}:${pad(time.getUTCMinutes())} UTC`;
 }
 
 function renderTitle(drifts: readonly TargetDrift[], change: PullRequestInput['change']): string {
@@ -128,14 +115,6 @@ function totals(drifts: readonly TargetDrift[], change: PullRequestInput['change
 }
 
 // --- assembling within GitHub's limit ---------------------------------------------------------------------------
-
-/** A run of lines; truncatable runs (address lists, table rows, list items) can be cut to a number of rows with a closing note. */
-type Block = { readonly lines: readonly string[] } | { readonly rows: readonly string[]; readonly more: (hidden: number) => string[] };
-
-interface RenderMode {
-  /** For the text fingerprint: leave out what varies between runs that say the same thing. */
-  readonly stable: boolean;
-}
 
 function renderBody(input: PullRequestInput, mode: RenderMode): string {
   const head = bodyBlocks(input, mode);
@@ -548,187 +527,4 @@ function keptBlocks(input: PullRequestInput): Block[] {
     },
     { lines: [''] },
   ];
-}
-
-/** Only the files this PR changes, with their line counts; a small change comes with its diff, folded. */
-function fileBlocks(files: readonly FileText[]): Block[] {
-  if (files.length === 0) return [];
-  const blocks: Block[] = [{ lines: ['### Files', '', '| File | Lines |', '| --- | --- |'] }];
-  const patches = files.map((file) => ({
-    file,
-    patch: structuredPatch(file.path, file.path, file.before ?? '', file.after, '', '', { context: 1 }),
-  }));
-  const counted = patches.map(({ file, patch }) => {
-    const lines = patch.hunks.flatMap((hunk) => hunk.lines);
-    return {
-      file,
-      patch,
-      plus: lines.filter((line) => line.startsWith('+')).length,
-      minus: lines.filter((line) => line.startsWith('-')).length,
-    };
-  });
-  blocks.push({
-    rows: counted.map(
-      ({ file, plus, minus }) => `| ${escapeMarkdown(file.path)}${file.before === null ? ' (new)' : ''} | +${plus} −${minus} |`,
-    ),
-    more: (hidden) => [`| … and ${hidden} more files | |`],
-  });
-  blocks.push({ lines: [''] });
-  for (const { file, patch, plus, minus } of counted) {
-    if (plus + minus === 0 || plus + minus > DIFF_MAX_CHANGED_LINES) continue;
-    const diff = patch.hunks.flatMap((hunk) => [
-      `@@ -${hunk.oldStart},${hunk.oldLines} +${hunk.newStart},${hunk.newLines} @@`,
-      ...hunk.lines,
-    ]);
-    const fence = fenceFor(diff);
-    blocks.push({
-      lines: [`<details><summary>Diff of ${escapeMarkdown(file.path)}</summary>`, '', `${fence}diff`, ...diff, fence, '', '</details>', ''],
-    });
-  }
-  return blocks;
-}
-
-/** Changes a guard held and a person released: the reviewer sees who let them past the guards, and when. */
-function approvalBlocks(drifts: readonly TargetDrift[]): Block[] {
-  const approved = drifts.filter((drift) => drift.report.approval);
-  if (approved.length === 0) return [];
-  const rows = approved.map(({ report }) => {
-    const approval = report.approval!;
-    const by = approval.by ? ` by ${escapeMarkdown(approval.by, 80)}` : '';
-    const guards = report.verdicts.filter((verdict) => verdict.outcome === 'hold').map((verdict) => verdict.guard);
-    return `- **${escapeMarkdown(report.id)}**: held by ${guards.join(', ')}; approved${by} via ${approval.source} at ${humanTime(approval.at)} (held change ${escapeMarkdown(approval.fingerprint)})`;
-  });
-  return [
-    {
-      lines: [
-        '### Released from a hold',
-        '',
-        'A guard held these changes; a person approved exactly the change shown below, so it is in this PR:',
-        '',
-      ],
-    },
-    { rows, more: (hidden) => [`- … and ${hidden} more released targets`] },
-    { lines: [''] },
-  ];
-}
-
-/** Guard verdicts: holds in the open (once), passes folded, since a pass leaves nothing to decide. */
-function verdictBlocks(drifts: readonly TargetDrift[]): Block[] {
-  const rows = drifts.flatMap((drift) => drift.report.verdicts.map((verdict) => ({ drift, verdict })));
-  const table = (shown: typeof rows): Block[] => [
-    { lines: ['| Target | Guard | Outcome | Detail |', '| --- | --- | --- | --- |'] },
-    {
-      rows: shown.map(
-        ({ drift, verdict }) =>
-          `| ${escapeMarkdown(drift.report.id)} | ${verdict.guard} | ${outcomeText(verdict)} | ${escapeMarkdown(verdict.message, 1_000)} |`,
-      ),
-      more: (hidden) => ['', `… and ${hidden} more verdicts.`],
-    },
-  ];
-  const holds = rows.filter((row) => row.verdict.outcome === 'hold');
-  // A held target's holds are its entry under "Held back", word for word; only released holds are left to show here.
-  const unexplained = holds.filter((row) => row.drift.report.status !== 'held');
-  const passes = rows.filter((row) => row.verdict.outcome === 'pass');
-  const blocks: Block[] = unexplained.length > 0 ? [{ lines: ['### Guards that hold', ''] }, ...table(unexplained), { lines: [''] }] : [];
-  if (passes.length === 0) return blocks;
-  const summary = holds.length > 0 ? `the other ${passes.length} guard verdicts pass` : `Guard verdicts: all ${passes.length} pass`;
-  return [...blocks, { lines: [`<details><summary>${summary}</summary>`, ''] }, ...table(passes), { lines: ['', '</details>', ''] }];
-}
-
-/** For machines and for the curious: the run, as JSON, folded. */
-function runDetails(input: PullRequestInput): Block[] {
-  const details = {
-    config: input.configName,
-    runId: input.runId,
-    configFingerprint: input.configFingerprint,
-    ...(input.checkedAt ? { checkedAt: input.checkedAt } : {}),
-    targets: input.drifts.map((drift) => ({
-      id: drift.report.id,
-      status: drift.report.status,
-      added: drift.report.added.length,
-      removed: drift.report.removed.length,
-      ...(drift.report.observedAt ? { observedAt: drift.report.observedAt } : {}),
-    })),
-  };
-  // One target a line keeps it short; JSON may escape any character, and an escaped backtick cannot close the fence.
-  const { targets, ...run } = details;
-  const json = [
-    '{',
-    ...Object.entries(run).map(([key, value]) => `  ${JSON.stringify(key)}: ${JSON.stringify(value)},`),
-    '  "targets": [',
-    ...targets.map((target, index) => `    ${JSON.stringify(target)}${index < targets.length - 1 ? ',' : ''}`),
-    '  ]',
-    '}',
-  ].map((line) => line.replace(/`/g, '\\u0060'));
-  return [{ lines: ['<details><summary>Run details</summary>', '', '```json', ...json, '```', '', '</details>'] }];
-}
-
-// --- small helpers ------------------------------------------------------------------------------------------------
-
-function cite(evidence: EntryEvidence): Citation {
-  return citeEvidence(evidence, (text) => escapeMarkdown(text), markdownLink);
-}
-
-/** Citations stated once per source: "CAS page revision 2024-02-29, Portal access, EU1; SIEM agent connection, EU1". */
-function citationsText(citations: readonly Citation[], mode: RenderMode): string {
-  const sources = uniqueBy(citations, (citation) => citation.source).map((citation) => citation.source);
-  return sources
-    .map(
-      (source) =>
-        `${source}, ${placesText(
-          citations.filter((citation) => citation.source === source),
-          mode,
-        ).join('; ')}`,
-    )
-    .join('; ');
-}
-
-/** The places citations name, each once, with their detail (a TTL, a tag's changeNumber) unless the text must stay stable. */
-function placesText(citations: readonly Citation[], mode: RenderMode): string[] {
-  const places = citations.map((citation) => `${citation.place}${citation.detail && !mode.stable ? `, ${citation.detail}` : ''}`);
-  return [...new Set(places)];
-}
-
-/** Why a target changes, in one table cell: its sources, then the places they name. */
-function whyText(drift: TargetDrift): string {
-  const added = addedRows(drift).flatMap((row) => row.evidence.map(cite));
-  const parts: string[] = [];
-  const bySource = new Map<string, string[]>();
-  for (const citation of added) {
-    const places = bySource.get(citation.source) ?? [];
-    if (!places.includes(citation.place)) places.push(citation.place);
-    bySource.set(citation.source, places);
-  }
-  for (const [source, places] of bySource) {
-    const shown = places.slice(0, WHY_PLACES).join(', ');
-    parts.push(`${source}: ${shown}${places.length > WHY_PLACES ? ` and ${places.length - WHY_PLACES} more` : ''}`);
-  }
-  const removed = drift.report.removed.length;
-  if (removed > 0) parts.push(`${removed} no longer listed`);
-  return parts.length > 0 ? parts.join('; ') : 'the approved baseline';
-}
-
-function outcomeText(verdict: Verdict): string {
-  return verdict.outcome === 'hold' ? '**hold**' : 'pass';
-}
-
-function problemText(problem: Problem): string {
-  return `${escapeMarkdown(problem.code, 80)}: ${escapeMarkdown(problem.message, 1_000)}`;
-}
-
-/** A code fence longer than any run of backticks in the lines it encloses. */
-function fenceFor(lines: readonly string[]): string {
-  const longest = Math.max(0, ...lines.map((line) => Math.max(0, ...[...line.matchAll(/`+/g)].map((match) => match[0].length))));
-  return '`'.repeat(Math.max(3, longest + 1));
-}
-
-function uniqueBy<T>(items: readonly T[], key: (item: T) => string): T[] {
-  const seen = new Map<string, T>();
-  for (const item of items) if (!seen.has(key(item))) seen.set(key(item), item);
-  return [...seen.values()];
-}
-
-/** Titles are plain text, but a line break would still end them early. */
-function oneLine(text: string): string {
-  return text.replace(/[\p{Cc}\p{Zl}\p{Zp}]+/gu, ' ');
 }

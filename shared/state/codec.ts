@@ -147,7 +147,13 @@ export function encodeTargetRecord(record: TargetRecord, updatedAt: string): Enc
       ? { ...body, lastGood: SAME_AS_OBSERVATION }
       : body;
   const rowKey = targetRowKey(record.targetId);
-  return encodeRow(rowKey, { kind: 'target', targetId: record.targetId }, stored, `target "${record.targetId}"`, updatedAt);
+  return encodeRow({
+    rowKey,
+    plain: { kind: 'target', targetId: record.targetId },
+    body: stored,
+    subject: `target "${record.targetId}"`,
+    updatedAt,
+  });
 }
 
 /**
@@ -171,7 +177,13 @@ export function unstorable(record: TargetRecord, proposal: readonly Cidr[]): Sta
 
 export function encodeConfigRecord(record: ConfigRecord, updatedAt: string): EncodedRow {
   const { etag: _etag, ...body } = record;
-  return encodeRow(CONFIG_ROW_KEY, { kind: 'config', configName: record.configName }, body, `config "${record.configName}"`, updatedAt);
+  return encodeRow({
+    rowKey: CONFIG_ROW_KEY,
+    plain: { kind: 'config', configName: record.configName },
+    body,
+    subject: `config "${record.configName}"`,
+    updatedAt,
+  });
 }
 
 /** Decodes a target row; `expectedTargetId` comes from the row key, so a row copied under another key is caught. */
@@ -213,7 +225,20 @@ export function decodeConfigRecord(
   return record;
 }
 
-function encodeRow(rowKey: string, plain: Record<string, string>, body: unknown, subject: string, updatedAt: string): EncodedRow {
+/** One row: the plain columns people and queries read, and the body as compressed JSON; `subject` names it in errors. */
+function encodeRow({
+  rowKey,
+  plain,
+  body,
+  subject,
+  updatedAt,
+}: {
+  rowKey: string;
+  plain: Record<string, string>;
+  body: unknown;
+  subject: string;
+  updatedAt: string;
+}): EncodedRow {
   const json = Buffer.from(JSON.stringify(body), 'utf8');
   if (json.byteLength > MAX_JSON_BYTES) {
     throw new StateTooLargeError(

@@ -45,7 +45,7 @@ export async function acquireLease(io: LeaseTable, holder: string, ttlMs: number
       const response = current
         ? await io.table.updateEntity(entity, 'Replace', { etag: current.etag })
         : await io.table.createEntity(entity);
-      return new TableLease(io, holder, expiresAt, requireEtag(response.etag), ttlMs);
+      return new TableLease(io, holder, { expiresAt, etag: requireEtag(response.etag) }, ttlMs);
     } catch (error) {
       // Someone else created or took the lease between our read and write: read again to see who holds it.
       if (isLostRace(error) || statusOf(error) === 404) continue;
@@ -64,8 +64,7 @@ export class TableLease implements Lease {
   constructor(
     private readonly io: LeaseTable,
     readonly holder: string,
-    expiresAt: string,
-    etag: string,
+    { expiresAt, etag }: { expiresAt: string; etag: string },
     ttlMs: number,
   ) {
     this.#expiresAt = expiresAt;

@@ -34,7 +34,7 @@ export interface TargetRecord {
   lastGood?: StoredObservation;
   /**
    * Approved or proposed entries that `lastGood` does not hold, with the evidence they had when last observed: a
-   * partial check that names what it could not read judges their absence by where they stood (shared/drift.ts),
+   * partial check that names what it could not read judges their absence by where they stood (shared/drift/drift.ts),
    * and a PR that removes one says where it stood and when it was last seen.
    */
   missingEvidence?: MissingEntry[];

@@ -1,7 +1,17 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
+import type { TokenCredential } from '@azure/core-auth';
 import { TableClient, odata, type TransactionAction } from '@azure/data-tables';
 import { AllowlistError } from '../problem.js';
+import {
+  accountOfUrl,
+  lazyDefaultAzureCredential,
+  parseConnectionString,
+  parseUrl,
+  requireSecureOrLocal,
+  requireTableEndpoint,
+  settingError,
+  tableEndpointOf,
+} from './table-endpoint.js';
 import { decodeConfigRecord, decodeTargetRecord, encodeConfigRecord, encodeTargetRecord, type EncodedRow } from './codec.js';
 import {
   StateConflictError,
@@ -71,8 +81,6 @@ const READ_ATTEMPTS = 3;
 /** Partitions whose last seen view a store remembers, so a write after a read needs no query of its own. */
 const REMEMBERED_PARTITIONS = 32;
 const TABLE_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9]{2,62}$/;
-const DEVELOPMENT_ACCOUNT = 'devstoreaccount1';
-const DEVELOPMENT_TABLE_ENDPOINT = 'http://127.0.0.1:10002/devstoreaccount1';
 
 /** One write of a partition as planned from the view it was read in: what each of its transactions builds on. */
 interface PlannedWrite {
@@ -526,85 +534,4 @@ function requireEtag(etag: string | undefined, what: string): string {
   // Every successful write returns an ETag; without one the next transaction could not be conditional.
   if (!etag) throw new Error(`Table storage returned no ETag for ${what}`);
   return etag;
-}
-
-function parseConnectionString(setting: string): Map<string, string> {
-  const parts = new Map<string, string>();
-  for (const element of setting.split(';')) {
-    const separator = element.indexOf('=');
-    if (separator <= 0) continue;
-    parts.set(element.slice(0, separator).trim().toLowerCase(), element.slice(separator + 1).trim());
-  }
-  if (parts.size === 0) throw settingError('The storage setting is neither a connection string nor an http(s) URL.');
-  return parts;
-}
-
-function tableEndpointOf(parts: Map<string, string>): URL {
-  if (parts.get('usedevelopmentstorage')?.toLowerCase() === 'true') return new URL(DEVELOPMENT_TABLE_ENDPOINT);
-  const explicit = parts.get('tableendpoint');
-  if (explicit) return parseUrl(explicit);
-  const account = parts.get('accountname');
-  if (!account) throw settingError('The storage connection string has neither TableEndpoint nor AccountName.');
-  const protocol = parts.get('defaultendpointsprotocol') ?? 'https';
-  const suffix = parts.get('endpointsuffix') ?? 'core.windows.net';
-  return parseUrl(`${protocol}://${account}.table.${suffix}`);
-}
-
-/** Returns whether the SDK must be allowed plain HTTP, which is only acceptable for a local emulator. */
-function requireSecureOrLocal(url: URL, account: string | undefined): boolean {
-  if (url.protocol === 'https:') return false;
-  if (url.protocol === 'http:' && (isLoopback(url.hostname) || account === DEVELOPMENT_ACCOUNT)) return true;
-  throw settingError(
-    `The table endpoint ${url.protocol}//${url.host} must use https (plain http is only allowed for Azurite on this machine).`,
-  );
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
-}
-
-/** Azurite and other path-style endpoints name the account in the path, Azure in the host. */
-/**
- * A storage account's blob, queue or file endpoint answers table requests with an authentication failure that
- * names none of this ("ChainedTokenCredential authentication failed"), so the setting is refused with the fix.
- */
-function requireTableEndpoint(url: URL): void {
-  const other = /^([a-z0-9]+)\.(blob|queue|file|dfs|web)\.(.+)$/i.exec(url.hostname);
-  if (other) {
-    const [, account, service, suffix] = other;
-    throw settingError(
-      `The storage setting names the ${service} endpoint of account ${account}; state is kept in Table Storage: give the table endpoint, https://${account}.table.${suffix}`,
-    );
-  }
-}
-
-function accountOfUrl(url: URL): string | undefined {
-  const fromPath = url.pathname.split('/').find(Boolean);
-  return fromPath ?? url.hostname.split('.')[0];
-}
-
-function parseUrl(text: string): URL {
-  try {
-    return new URL(text);
-  } catch {
-    throw settingError('The table endpoint in the storage setting is not a valid URL.');
-  }
-}
-
-function settingError(message: string): AllowlistError {
-  return new AllowlistError('state-setting-invalid', message);
-}
-
-/**
- * @azure/identity is large and only needed on Azure, so it is imported on the first token request rather than
- * when the module loads.
- */
-function lazyDefaultAzureCredential(): TokenCredential {
-  let credential: Promise<TokenCredential> | undefined;
-  return {
-    async getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
-      credential ??= import('@azure/identity').then(({ DefaultAzureCredential }) => new DefaultAzureCredential());
-      return (await credential).getToken(scopes, options);
-    },
-  };
 }

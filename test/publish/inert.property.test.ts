@@ -6,7 +6,7 @@ import { toString } from 'mdast-util-to-string';
 import { gfmTable } from 'micromark-extension-gfm-table';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../shared/config.js';
-import { computeDrift, type TargetDrift } from '../../shared/drift.js';
+import { computeDrift, type TargetDrift } from '../../shared/drift/drift.js';
 import { parseCidr } from '../../shared/ipset.js';
 import { renderDashboard, tickedApprovals } from '../../shared/publish/dashboard.js';
 import { readPullRequestMarker } from '../../shared/publish/github/markers.js';

@@ -1,5 +1,5 @@
 import { parseConfig, type CasDocsTarget, type Config, type ServiceTagsTarget, type Target } from '../../shared/config.js';
-import { computeDrift, type TargetDrift } from '../../shared/drift.js';
+import { computeDrift, type TargetDrift } from '../../shared/drift/drift.js';
 import { aggregate, parseCidr } from '../../shared/ipset.js';
 import type { Problem } from '../../shared/problem.js';
 import type { PullRequestInput } from '../../shared/publish/pr-text.js';

@@ -5,7 +5,7 @@ import { toString } from 'mdast-util-to-string';
 import { gfmTable } from 'micromark-extension-gfm-table';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type Target } from '../../shared/config.js';
-import { computeDrift, type TargetDrift } from '../../shared/drift.js';
+import { computeDrift, type TargetDrift } from '../../shared/drift/drift.js';
 import { parseCidr } from '../../shared/ipset.js';
 import { pullRequestTextFingerprint, renderPullRequest, type FileText } from '../../shared/publish/pr-text.js';
 import { parseCasPage } from '../../shared/sources/cas-docs/page.js';

@@ -6,7 +6,7 @@ import { toString } from 'mdast-util-to-string';
 import { gfmTable } from 'micromark-extension-gfm-table';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type Target } from '../../shared/config.js';
-import { computeDrift, type TargetDrift } from '../../shared/drift.js';
+import { computeDrift, type TargetDrift } from '../../shared/drift/drift.js';
 import { parseCidr } from '../../shared/ipset.js';
 import type { Problem } from '../../shared/problem.js';
 import { escapeMarkdown, markdownLink } from '../../shared/publish/inert.js';

@@ -6,7 +6,7 @@ export type GitHubCredentials =
   | { readonly kind: 'token'; readonly token: string }
   | { readonly kind: 'app'; readonly appId: number; readonly privateKey: string; readonly installationId: number };
 
-const APP_SETTINGS = ['GITHUB_APP_ID', 'GITHUB_APP_PRIVATE_KEY', 'GITHUB_APP_INSTALLATION_ID'] as const;
+const GITHUB_APP_SETTINGS = ['GITHUB_APP_ID', 'GITHUB_APP_PRIVATE_KEY', 'GITHUB_APP_INSTALLATION_ID'] as const;
 
 /**
  * Reads credentials from app settings. Any GITHUB_APP_* setting selects App auth, so a half-configured
@@ -15,12 +15,12 @@ const APP_SETTINGS = ['GITHUB_APP_ID', 'GITHUB_APP_PRIVATE_KEY', 'GITHUB_APP_INS
  */
 export function credentialsFromEnv(env: Record<string, string | undefined>): GitHubCredentials {
   const present = (name: string) => (env[name] ?? '').trim() !== '';
-  if (APP_SETTINGS.some(present)) {
-    const missing = APP_SETTINGS.filter((name) => !present(name));
+  if (GITHUB_APP_SETTINGS.some(present)) {
+    const missing = GITHUB_APP_SETTINGS.filter((name) => !present(name));
     if (missing.length > 0) {
       throw new AllowlistError(
         'github-credentials-missing',
-        `GitHub App authentication needs ${missing.join(' and ')} as well (set all of ${APP_SETTINGS.join(', ')}).`,
+        `GitHub App authentication needs ${missing.join(' and ')} as well (set all of ${GITHUB_APP_SETTINGS.join(', ')}).`,
       );
     }
     return {
@@ -34,7 +34,7 @@ export function credentialsFromEnv(env: Record<string, string | undefined>): Git
   if (token === '') {
     throw new AllowlistError(
       'github-credentials-missing',
-      `No GitHub credentials: set GITHUB_TOKEN (contents and pull requests: write), or ${APP_SETTINGS.join(', ')} for a GitHub App.`,
+      `No GitHub credentials: set GITHUB_TOKEN (contents and pull requests: write), or ${GITHUB_APP_SETTINGS.join(', ')} for a GitHub App.`,
     );
   }
   return { kind: 'token', token };

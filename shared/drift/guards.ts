@@ -1,7 +1,7 @@
-import type { Policy } from './config.js';
-import { addressCount, aggregate, classifyAll, covers, familyOf, prefixLengthOf, type Cidr, type IpFamily } from './ipset.js';
-import type { Verdict } from './report.js';
-import type { ObservedEntry } from './sources/source.js';
+import type { Policy } from '../config.js';
+import { addressCount, aggregate, classifyAll, covers, familyOf, prefixLengthOf, type Cidr, type IpFamily } from '../ipset.js';
+import type { Verdict } from '../report.js';
+import type { ObservedEntry } from '../sources/source.js';
 
 /** What the guards look at: one target's usable observation and the change it would cause. */
 export interface GuardInput {

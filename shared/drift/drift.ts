@@ -1,23 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { Policy, Target } from './config.js';
+import type { Policy, Target } from '../config.js';
 import { evaluateGuards } from './guards.js';
-import {
-  aggregate,
-  difference,
-  familyOf,
-  parseCidr,
-  prefixLengthOf,
-  sameAddresses,
-  semanticDiff,
-  sortCidrs,
-  tryParseCidr,
-  union,
-  type Cidr,
-} from './ipset.js';
-import { AllowlistError } from './problem.js';
-import type { TargetReport, Verdict } from './report.js';
-import type { EntryEvidence, Observation, UnknownScope } from './sources/source.js';
-import type { Approval, HeldChange, MissingEntry, StoredObservation, TargetRecord } from './state/records.js';
+import { aggregate, difference, sameAddresses, semanticDiff, sortCidrs, tryParseCidr, union, PrefixIndex, type Cidr } from '../ipset.js';
+import { AllowlistError } from '../problem.js';
+import type { TargetReport, Verdict } from '../report.js';
+import type { EntryEvidence, Observation, UnknownScope } from '../sources/source.js';
+import type { Approval, HeldChange, MissingEntry, StoredObservation, TargetRecord } from '../state/records.js';
 
 export interface TargetDrift {
   readonly report: TargetReport;
@@ -123,7 +111,7 @@ export function computeDrift(input: DriftInput): TargetDrift {
       policy,
     });
     const holding = verdicts.some((verdict) => verdict.outcome === 'hold');
-    const change = holding ? heldChange(target.id, diff.added, candidates, record?.held, now) : undefined;
+    const change = holding ? heldChange(target.id, { added: diff.added, removed: candidates }, record?.held, now) : undefined;
     // A change that would allow every address (a /0, even split around the baseline) is released by no approval.
     // The whole change is weighed, not the bounded sample a held change keeps.
     approval =
@@ -384,7 +372,12 @@ interface Outcome {
  * The change a held check would make, named by a fingerprint of the target and its exact addresses. It is per
  * target rather than the whole proposal's fingerprint, so another target's drift does not void an approval.
  */
-function heldChange(targetId: string, added: Cidr[], removed: Cidr[], previous: HeldChange | undefined, now: string): HeldChange {
+function heldChange(
+  targetId: string,
+  { added, removed }: { added: Cidr[]; removed: Cidr[] },
+  previous: HeldChange | undefined,
+  now: string,
+): HeldChange {
   const fingerprint = createHash('sha256').update(JSON.stringify({ targetId, added, removed })).digest('hex').slice(0, 16);
   return {
     added: added.slice(0, HELD_SAMPLE),
@@ -529,50 +522,6 @@ function storedObservation(observation: Observation): StoredObservation {
     errors: [...observation.errors],
     ...(observation.facts ? { facts: { ...observation.facts } } : {}),
   };
-}
-
-/**
- * Looks up which members of a prefix list contain a given prefix, by probing its supernets at the
- * prefix lengths the list actually uses: a handful of map lookups instead of a scan of the list.
- */
-class PrefixIndex<V> {
-  private readonly members = new Map<Cidr, V>();
-  private readonly lengths: Record<4 | 6, number[]>;
-
-  constructor(entries: Iterable<readonly [Cidr, V]>) {
-    const lengths = { 4: new Set<number>(), 6: new Set<number>() };
-    for (const [cidr, value] of entries) {
-      this.members.set(cidr, value);
-      lengths[familyOf(cidr)].add(prefixLengthOf(cidr));
-    }
-    this.lengths = { 4: [...lengths[4]].sort((a, b) => b - a), 6: [...lengths[6]].sort((a, b) => b - a) };
-  }
-
-  keys(): IterableIterator<Cidr> {
-    return this.members.keys();
-  }
-
-  get(cidr: Cidr): V | undefined {
-    return this.members.get(cidr);
-  }
-
-  /** Members equal to or containing `cidr`, most specific first. */
-  allContaining(cidr: Cidr): Cidr[] {
-    const prefix = prefixLengthOf(cidr);
-    const address = cidr.slice(0, cidr.lastIndexOf('/'));
-    const found: Cidr[] = [];
-    for (const length of this.lengths[familyOf(cidr)]) {
-      if (length > prefix) continue;
-      const supernet = length === prefix ? cidr : parseCidr(`${address}/${length}`);
-      if (this.members.has(supernet)) found.push(supernet);
-    }
-    return found;
-  }
-
-  /** The most specific member equal to or containing `cidr`. */
-  containing(cidr: Cidr): Cidr | undefined {
-    return this.allContaining(cidr)[0];
-  }
 }
 
 /** Whether an approval may release a held change: never one that, with the baseline, would allow every address. */
