@@ -1,10 +1,13 @@
 import type { TokenCredential } from '@azure/core-auth';
-import { configSourceFromEnv, loadConfig, type ConfigSource } from './config.js';
+import { configSourceFromEnv, loadConfig, type ConfigSource, type Target } from './config.js';
 import { runDoctor, type DoctorProbes, type DoctorReport } from './doctor.js';
 import { probeResolver, resolversOf } from './net/dns.js';
+import type { ProbedUrl } from './net/http.js';
 import { AllowlistError } from './problem.js';
 import { credentialsFromEnv, secretsOf } from './publish/github-auth.js';
 import type { PublisherTuning } from './publish/github.js';
+import { sourceOf } from './sources/registry.js';
+import type { SourceContext } from './sources/source.js';
 import { storageSetting } from './state/open.js';
 
 /**
@@ -54,9 +57,10 @@ export function doctorProbes(env: NodeJS.ProcessEnv, wiring: DoctorWiring = {}):
 
     async upstream(target, config) {
       const context = { config, env, now: () => new Date(), ...(wiring.armCredential ? { armCredential: wiring.armCredential } : {}) };
-      if (target.type === 'cas-docs') return (await import('./sources/cas-docs/index.js')).probeCasDocs(target, context);
-      if (target.type === 'odc') return (await import('./sources/odc/index.js')).probeOdc(target, context);
-      return (await import('./sources/service-tags/index.js')).probeServiceTags(target, context);
+      const probe = sourceOf(target.type)?.probe;
+      // The doctor asks only for targets whose source plans an upstream; one without a probe is a wiring mistake.
+      if (!probe) throw new Error(`no doctor probe for targets of type ${JSON.stringify(target.type)}`);
+      return ((await probe()) as (target: Target, context: SourceContext) => Promise<ProbedUrl>)(target, context);
     },
 
     resolvers: (dns) => resolversOf(dns),

@@ -1,9 +1,11 @@
-import type { CasDocsTarget, Config, DnsConfig, GitHubConfig, OdcTarget, ServiceTagsTarget } from './config.js';
+import type { Config, DnsConfig, GitHubConfig, Target } from './config.js';
 import type { ResolverProbe } from './net/dns.js';
 import type { ProbedUrl } from './net/http.js';
 import { AllowlistError } from './problem.js';
 import { redact } from './publish/github-auth.js';
 import type { GitHubIdentity, GitHubProbe, GitHubRepositoryAccess } from './publish/github.js';
+import { SOURCES, sourceOf, TARGET_TYPES } from './sources/registry.js';
+import type { SourceDefinition, UpstreamPlan } from './sources/source.js';
 import { scrubSecrets } from './state/errors.js';
 
 /**
@@ -37,8 +39,8 @@ export interface DoctorProbes {
   storage(configName: string): Promise<{ readonly table: string; readonly endpointHost: string; readonly note?: string }>;
   /** Read-only GitHub calls with the configured credentials; throws when the credential settings are missing or malformed. */
   github(github: GitHubConfig): Promise<GitHubProbe>;
-  /** The upstream of a cas-docs, odc or service-tags target (a document URL, or ARM with a token), without its body. */
-  upstream(target: NetworkTarget, config: Config): Promise<ProbedUrl>;
+  /** The upstream of a target whose source plans one (a document URL, or an API with a token), without its body. */
+  upstream(target: Target, config: Config): Promise<ProbedUrl>;
   /** The resolvers a run asks: `dns.servers`, else the system's. */
   resolvers(dns: DnsConfig): readonly string[];
   /** One A query for `hostname` to one resolver. */
@@ -307,41 +309,49 @@ function permissionsCheck(identity: GitHubIdentity, repository: GitHubRepository
 
 // --- upstream documents and ARM ---------------------------------------------------------------------------------
 
-type NetworkTarget = CasDocsTarget | OdcTarget | ServiceTagsTarget;
-
 async function checkUpstreams(probes: DoctorProbes, config: Config): Promise<DoctorCheck[]> {
-  const groups = new Map<string, NetworkTarget[]>();
+  const groups = new Map<string, { plan: UpstreamPlan; targets: Target[] }>();
   for (const target of config.targets) {
-    if (target.type !== 'cas-docs' && target.type !== 'odc' && target.type !== 'service-tags') continue;
-    const key = target.type === 'service-tags' && target.arm ? `arm ${JSON.stringify(target.arm)}` : `${target.type} ${target.url}`;
-    groups.set(key, [...(groups.get(key) ?? []), target]);
+    const plan = planOf(target);
+    if (!plan) continue;
+    const key = `${target.type} ${plan.key}`;
+    groups.set(key, { plan, targets: [...(groups.get(key)?.targets ?? []), target] });
   }
   const checks = await Promise.all(
-    [...groups.values()].map(async (targets): Promise<DoctorCheck> => {
+    [...groups.values()].map(async ({ plan, targets }): Promise<DoctorCheck> => {
       const first = targets[0]!;
-      const arm = first.type === 'service-tags' && first.arm !== undefined;
-      const name = `${arm ? 'arm' : 'upstream'}:${targets.map((t) => t.id).join(',')}`;
+      const name = `${plan.check}:${targets.map((t) => t.id).join(',')}`;
       try {
         const answer = await probes.upstream(first, config);
         const size = answer.declaredBytes === undefined ? '' : `, ${formatBytes(answer.declaredBytes)}`;
-        const what = arm ? 'the Service Tags API' : 'the document';
-        return pass(name, `${what} ${shownUrl(answer.url)} answered ${answer.status} (${answer.contentType}${size})`);
+        return pass(name, `${plan.what} ${shownUrl(answer.url)} answered ${answer.status} (${answer.contentType}${size})`);
       } catch (error) {
         return fail(name, messageOf(error), upstreamFix(error, first));
       }
     }),
   );
-  if (!config.targets.some((t) => t.type === 'service-tags' && t.arm)) {
-    checks.push(pass('arm', 'not checked: no service-tags target uses "arm"'));
+  const planned = new Set([...groups.values()].map(({ plan }) => plan.check));
+  for (const type of TARGET_TYPES) {
+    for (const unused of (SOURCES[type] as SourceDefinition).doctor.unused ?? []) {
+      if (!planned.has(unused.check)) checks.push(pass(unused.check, unused.detail));
+    }
   }
   return checks;
 }
 
-function upstreamFix(error: unknown, target: NetworkTarget): string {
+/** The upstream the target's source probes, if it has one. */
+function planOf(target: Target): UpstreamPlan | undefined {
+  const doctor = (sourceOf(target.type) as SourceDefinition | undefined)?.doctor;
+  return doctor?.upstream?.(target);
+}
+
+function upstreamFix(error: unknown, target: Target): string {
   const code = codeOf(error);
-  const cas = target.type === 'cas-docs';
-  const odc = target.type === 'odc';
-  const arm = target.type === 'service-tags' && target.arm !== undefined;
+  const own = (sourceOf(target.type) as SourceDefinition | undefined)?.doctor.fix?.(
+    { code, status: httpStatusIn(messageOf(error)) },
+    target,
+  );
+  if (own !== undefined) return own;
   switch (code) {
     case 'arm-auth':
       return /token/i.test(messageOf(error))
@@ -350,25 +360,12 @@ function upstreamFix(error: unknown, target: NetworkTarget): string {
     case 'http-network':
     case 'http-timeout':
       return 'Check the URL, and that this host may reach it (DNS, proxy, outbound firewall); a slow server needs a larger http.timeoutMs.';
-    case 'http-content-type':
-      return cas || odc
-        ? `Use the raw markdown source of the page (https://raw.githubusercontent.com/${odc ? 'OutSystems/docs-odc' : 'MicrosoftDocs'}/...), not the rendered HTML page.`
-        : 'Set url to the ServiceTags JSON file itself, not the page that links to it.';
     case 'http-redirect':
       return 'Use the final URL: redirects to another host are not followed.';
     case 'http-too-large':
       return 'The document is larger than http.maxBytes: check the URL, or raise http.maxBytes.';
-    case 'http-status': {
-      const status = httpStatusIn(messageOf(error));
-      if (arm) return 'Check arm.subscriptionId, arm.location and arm.apiVersion.';
-      if (status === 404 || status === 410) {
-        if (odc) return 'The page moved: set url to the raw markdown of the ODC "Allowlisting ODC public IP addresses" page.';
-        return cas
-          ? 'The page moved: set url to the raw markdown of the Defender for Cloud Apps network requirements page.'
-          : 'Microsoft removes old weekly ServiceTags files: set url to the current one, or use "arm", which is always current.';
-      }
+    case 'http-status':
       return 'The server answered with an error: check the URL, and try again later if it is a server error.';
-    }
     default:
       return "Check the target's url (or arm settings) and this host's network access.";
   }
@@ -377,9 +374,10 @@ function upstreamFix(error: unknown, target: NetworkTarget): string {
 // --- DNS -----------------------------------------------------------------------------------------------------
 
 async function checkResolvers(probes: DoctorProbes, config: Config): Promise<DoctorCheck[]> {
-  const outsystems = config.targets.find((t) => t.type === 'outsystems');
-  const hostname = outsystems?.frontEnds[0];
-  if (!outsystems || hostname === undefined) return [pass('dns', 'not checked: no outsystems target, so no DNS query is made')];
+  // The first target whose source resolves names; its first hostname is what each resolver is asked.
+  const resolving = config.targets.find((t) => (sourceOf(t.type) as SourceDefinition | undefined)?.doctor.resolve);
+  const hostname = resolving && (sourceOf(resolving.type) as SourceDefinition).doctor.resolve!(resolving);
+  if (!resolving || hostname === undefined) return [pass('dns', 'not checked: no outsystems target, so no DNS query is made')];
   let servers: readonly string[];
   try {
     servers = probes.resolvers(config.dns);
