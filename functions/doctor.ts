@@ -10,7 +10,7 @@ export async function doctorHandler(request: HttpRequest, context: InvocationCon
     assertMethod(request.method, ['GET']);
     const extra = [...new URL(request.url).searchParams.keys()].filter((name) => name !== 'code');
     if (extra.length > 0) throw new BadRequestError('doctor takes no query parameters');
-    const { runDoctorFromEnv } = await import('../shared/doctor-probes.js');
+    const { runDoctorFromEnv } = await import('../shared/doctor/probes.js');
     const report = await runDoctorFromEnv(process.env);
     return jsonResponse(report.ok ? 200 : 503, report);
   } catch (error) {

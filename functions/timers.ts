@@ -25,8 +25,8 @@ let startupChecked = false;
 async function logStartupChecks(context: InvocationContext): Promise<void> {
   try {
     const [{ runDoctorFromEnv }, { doctorFailures, doctorSummary }] = await Promise.all([
-      import('../shared/doctor-probes.js'),
-      import('../shared/doctor.js'),
+      import('../shared/doctor/probes.js'),
+      import('../shared/doctor/format.js'),
     ]);
     const report = await runDoctorFromEnv(process.env);
     for (const line of doctorFailures(report)) context.warn(line);

@@ -1,14 +1,14 @@
 import type { TokenCredential } from '@azure/core-auth';
-import { configSourceFromEnv, loadConfig, type ConfigSource, type Target } from './config.js';
-import { runDoctor, type DoctorProbes, type DoctorReport } from './doctor.js';
-import { probeResolver, resolversOf } from './net/dns.js';
-import type { ProbedUrl } from './net/http.js';
-import { AllowlistError } from './problem.js';
-import { credentialsFromEnv, secretsOf } from './publish/github-auth.js';
-import type { PublisherTuning } from './publish/github.js';
-import { sourceOf } from './sources/registry.js';
-import type { SourceContext } from './sources/source.js';
-import { storageSetting } from './state/open.js';
+import { configSourceFromEnv, loadConfig, type ConfigSource, type Target } from '../config.js';
+import { runDoctor, type DoctorProbes, type DoctorReport } from './checks.js';
+import { probeResolver, resolversOf } from '../net/dns.js';
+import type { ProbedUrl } from '../net/http.js';
+import { AllowlistError } from '../problem.js';
+import { credentialsFromEnv, secretsOf } from '../publish/github-auth.js';
+import type { PublisherTuning } from '../publish/github.js';
+import { sourceOf } from '../sources/registry.js';
+import type { SourceContext } from '../sources/source.js';
+import { storageSetting } from '../state/open.js';
 
 /**
  * The doctor's probes as the app runs them: each one is the owning module's own probe, loaded on first use.
@@ -42,7 +42,7 @@ export function doctorProbes(env: NodeJS.ProcessEnv, wiring: DoctorWiring = {}):
           'storage-missing',
           'No state store is configured: neither ALLOWLIST_STORAGE nor AzureWebJobsStorage is set.',
         );
-      const { StateStore } = await import('./state/store.js');
+      const { StateStore } = await import('../state/store.js');
       // The table openStore() would use; one retry, so a store that is down fails the check in seconds.
       const tableName = env.ALLOWLIST_TABLE?.trim();
       const store = StateStore.fromSetting(setting, { ...(tableName ? { tableName } : {}), maxRetries: 1 });
@@ -51,7 +51,7 @@ export function doctorProbes(env: NodeJS.ProcessEnv, wiring: DoctorWiring = {}):
     },
 
     async github(github) {
-      const { createGitHubProbe } = await import('./publish/github.js');
+      const { createGitHubProbe } = await import('../publish/github.js');
       return createGitHubProbe({ github, env, tuning: { retries: 1, requestTimeoutMs: 10_000, ...wiring.githubTuning } });
     },
 
