@@ -161,3 +161,19 @@ export interface SourceContext {
 }
 
 export type Source<T extends Target> = (target: T, context: SourceContext) => Promise<Observation>;
+
+/** What a source reads of its upstream: the observation without whose and when, which `stamp` adds. */
+export type Reading = Omit<Observation, 'targetId' | 'type' | 'observedAt'>;
+
+/** The observation of a reading: the target's id and type and the time it was taken, the same for every source. */
+export function stamp(target: Pick<Target, 'id' | 'type'>, at: Date, reading: Reading): Observation {
+  return { targetId: target.id, type: target.type, observedAt: at.toISOString(), ...reading };
+}
+
+/** A source's observe function from its reader; the time is read when the reading is done. */
+export function observing<T extends Target>(read: (target: T, context: SourceContext) => Promise<Reading>): Source<T> {
+  return async (target, context) => {
+    const reading = await read(target, context);
+    return stamp(target, context.now(), reading);
+  };
+}

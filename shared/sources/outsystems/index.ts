@@ -2,7 +2,7 @@ import type { OutSystemsTarget } from '../../config.js';
 import { sortCidrs, type Cidr } from '../../ipset.js';
 import { createDnsClient, type AddressLookup, type AddressRecordType, type DnsClient, type DnsFailure } from '../../net/dns.js';
 import type { Problem } from '../../problem.js';
-import type { EntryEvidence, ObservationStatus, ObservedEntry, Source } from '../source.js';
+import { observing, type EntryEvidence, type ObservationStatus, type ObservedEntry, type Source } from '../source.js';
 import { checkLifeTime } from './lifetime.js';
 import type { DnsEvidence } from './schema.js';
 
@@ -53,7 +53,7 @@ type Round =
   | { readonly kind: 'failed'; readonly problem: Problem };
 
 /** Resolves the OutSystems front-ends (A and AAAA) and adds the configured VPN ranges; cross-checks the count with LifeTime. */
-export const observeOutSystems: Source<OutSystemsTarget> = async (target, context) => {
+export const observeOutSystems: Source<OutSystemsTarget> = observing(async (target, context) => {
   const dns = createDnsClient(context.config.dns, context.signal);
   const rounds = context.config.dns.stabilityQueries;
   const [outcomes, lifetime] = await Promise.all([
@@ -62,16 +62,13 @@ export const observeOutSystems: Source<OutSystemsTarget> = async (target, contex
   ]);
   const summary = summarise(target, outcomes);
   return {
-    targetId: target.id,
-    type: target.type,
-    observedAt: context.now().toISOString(),
     status: summary.status,
     entries: summary.entries,
     warnings: [...summary.warnings, ...lifetime.warnings],
     errors: summary.errors,
     ...(lifetime.reportedFrontEnds === undefined ? {} : { facts: { lifetimeFrontEnds: lifetime.reportedFrontEnds } }),
   };
-};
+});
 
 /**
  * Refuses what the OutSystems article calls the common mistake (the environment address, or any name
