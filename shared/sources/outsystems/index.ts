@@ -57,7 +57,7 @@ export const observeOutSystems: Source<OutSystemsTarget> = observing(async (targ
   const dns = createDnsClient(context.config.dns, context.signal);
   const rounds = context.config.dns.stabilityQueries;
   const [outcomes, lifetime] = await Promise.all([
-    Promise.all(target.frontEnds.map((hostname) => resolveFrontEnd(hostname, target, dns, rounds, context.now))),
+    Promise.all(target.frontEnds.map((hostname) => resolveFrontEnd(hostname, { target, dns, rounds, now: context.now }))),
     checkLifeTime(target, context),
   ]);
   const summary = summarise(target, outcomes);
@@ -70,17 +70,20 @@ export const observeOutSystems: Source<OutSystemsTarget> = observing(async (targ
   };
 });
 
+/** How a front-end is asked: through which client, how many identical rounds, against which environment address. */
+export interface FrontEndQuery {
+  readonly target: Pick<OutSystemsTarget, 'environmentHost'>;
+  readonly dns: DnsClient;
+  readonly rounds: number;
+  readonly now: () => Date;
+}
+
 /**
  * Refuses what the OutSystems article calls the common mistake (the environment address, or any name
  * behind a load balancer), then queries A and AAAA `rounds` times and accepts only identical answers.
  */
-export async function resolveFrontEnd(
-  hostname: string,
-  target: Pick<OutSystemsTarget, 'environmentHost'>,
-  dns: DnsClient,
-  rounds: number,
-  now: () => Date,
-): Promise<HostOutcome> {
+export async function resolveFrontEnd(hostname: string, asking: FrontEndQuery): Promise<HostOutcome> {
+  const { target, dns, rounds, now } = asking;
   if (hostname === target.environmentHost) {
     return refused(
       hostname,
