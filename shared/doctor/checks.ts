@@ -4,8 +4,8 @@ import type { ProbedUrl } from '../net/http.js';
 import { AllowlistError } from '../problem.js';
 import { redact } from '../publish/github-auth.js';
 import type { GitHubIdentity, GitHubProbe, GitHubRepositoryAccess } from '../publish/github.js';
-import { SOURCES, sourceOf, TARGET_TYPES } from '../sources/registry.js';
-import type { SourceDefinition, UpstreamPlan } from '../sources/source.js';
+import { doctorOf, TARGET_TYPES } from '../sources/registry.js';
+import type { UpstreamPlan } from '../sources/source.js';
 import { scrubSecrets } from '../state/errors.js';
 import {
   credentialsFix,
@@ -270,7 +270,7 @@ async function checkUpstreams(probes: DoctorProbes, config: Config): Promise<Doc
   );
   const planned = new Set([...groups.values()].map(({ plan }) => plan.check));
   for (const type of TARGET_TYPES) {
-    for (const unused of (SOURCES[type] as SourceDefinition).doctor.unused ?? []) {
+    for (const unused of doctorOf(type)?.unused ?? []) {
       if (!planned.has(unused.check)) checks.push(pass(unused.check, unused.detail));
     }
   }
@@ -279,16 +279,15 @@ async function checkUpstreams(probes: DoctorProbes, config: Config): Promise<Doc
 
 /** The upstream the target's source probes, if it has one. */
 function planOf(target: Target): UpstreamPlan | undefined {
-  const doctor = (sourceOf(target.type) as SourceDefinition | undefined)?.doctor;
-  return doctor?.upstream?.(target);
+  return doctorOf(target.type)?.upstream?.(target);
 }
 
 // --- DNS -----------------------------------------------------------------------------------------------------
 
 async function checkResolvers(probes: DoctorProbes, config: Config): Promise<DoctorCheck[]> {
   // The first target whose source resolves names; its first hostname is what each resolver is asked.
-  const resolving = config.targets.find((t) => (sourceOf(t.type) as SourceDefinition | undefined)?.doctor.resolve);
-  const hostname = resolving && (sourceOf(resolving.type) as SourceDefinition).doctor.resolve!(resolving);
+  const resolving = config.targets.find((t) => doctorOf(t.type)?.resolve);
+  const hostname = resolving && doctorOf(resolving.type)?.resolve?.(resolving);
   if (!resolving || hostname === undefined) return [pass('dns', 'not checked: no outsystems target, so no DNS query is made')];
   let servers: readonly string[];
   try {

@@ -1,7 +1,6 @@
 import type { GitHubConfig, Target } from '../config.js';
 import type { GitHubIdentity, GitHubProbe } from '../publish/github.js';
-import { sourceOf } from '../sources/registry.js';
-import type { SourceDefinition } from '../sources/source.js';
+import { doctorOf } from '../sources/registry.js';
 
 /** What to change when a doctor check fails: one line per failure, by the error's code and status. */
 
@@ -82,10 +81,7 @@ export function tokenPermissions(github: GitHubConfig): string {
 
 export function upstreamFix(error: unknown, target: Target): string {
   const code = codeOf(error);
-  const own = (sourceOf(target.type) as SourceDefinition | undefined)?.doctor.fix?.(
-    { code, status: httpStatusIn(messageOf(error)) },
-    target,
-  );
+  const own = doctorOf(target.type)?.fix?.({ code, status: httpStatusIn(messageOf(error)) }, target);
   if (own !== undefined) return own;
   switch (code) {
     case 'arm-auth':

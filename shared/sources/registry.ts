@@ -63,6 +63,11 @@ export function sourceOf(type: string): (typeof SOURCES)[TargetType] | undefined
   return Object.hasOwn(SOURCES, type) ? SOURCES[type as TargetType] : undefined;
 }
 
+/** The doctor's part of the source of a type (see SourceDoctor), or undefined for a type no source knows. */
+export function doctorOf(type: string): SourceDefinition['doctor'] | undefined {
+  return (sourceOf(type) as SourceDefinition | undefined)?.doctor;
+}
+
 /** The types whose targets the timer of `schedule` runs. */
 export function typesOnSchedule(schedule: ScheduleSetting): TargetType[] {
   return TARGET_TYPES.filter((type) => SOURCES[type].schedule === schedule);
