@@ -279,8 +279,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
  * storage is set), GitHub, the upstreams and the resolvers. A config that does not load is a failed check, not exit 2.
  */
 async function doctor(options: Options, env: NodeJS.ProcessEnv): Promise<number> {
-  const { runDoctorFromEnv } = await import('../shared/doctor-probes.js');
-  const { formatDoctor } = await import('../shared/doctor.js');
+  const { runDoctorFromEnv } = await import('../shared/doctor/probes.js');
+  const { formatDoctor } = await import('../shared/doctor/format.js');
   let storage = storageSetting(env);
   let storageNote: string | undefined;
   let stop: () => Promise<void> = async () => {};

@@ -7,7 +7,7 @@ import { httpHandler } from './lib/http-handler.js';
  */
 export const doctorHandler = httpHandler('doctor', ['GET'], async (request, _context, api) => {
   api.assertNoQuery(request.url, 'doctor');
-  const { runDoctorFromEnv } = await import('../shared/doctor-probes.js');
+  const { runDoctorFromEnv } = await import('../shared/doctor/probes.js');
   const report = await runDoctorFromEnv(process.env);
   return api.jsonResponse(report.ok ? 200 : 503, report);
 });

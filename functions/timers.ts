@@ -1,12 +1,13 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import type { TargetType } from '../shared/config.js';
+import type { ScheduleSetting } from '../shared/sources/source.js';
 
 /**
- * A scheduled full check of some target types. Both timers reconcile the same single PR:
- * observations are stored per target and publishing always covers the whole config.
+ * A scheduled full check of the target types whose sources name this schedule setting (or of the types listed).
+ * Both timers reconcile the same single PR: observations are stored per target and publishing always covers the whole config.
  */
-export function scheduledCheck(targetTypes: readonly TargetType[]) {
-  const run = scheduledRun(targetTypes);
+export function scheduledCheck(schedule: ScheduleSetting | readonly TargetType[]) {
+  const run = scheduledRun(schedule);
   return async (timer: Timer, context: InvocationContext): Promise<void> => {
     // The first timer invocation of the process also runs the set-up check (doctor), beside the run, not before it.
     const startup = startupChecked ? undefined : ((startupChecked = true), logStartupChecks(context));
@@ -24,8 +25,8 @@ let startupChecked = false;
 async function logStartupChecks(context: InvocationContext): Promise<void> {
   try {
     const [{ runDoctorFromEnv }, { doctorFailures, doctorSummary }] = await Promise.all([
-      import('../shared/doctor-probes.js'),
-      import('../shared/doctor.js'),
+      import('../shared/doctor/probes.js'),
+      import('../shared/doctor/format.js'),
     ]);
     const report = await runDoctorFromEnv(process.env);
     for (const line of doctorFailures(report)) context.warn(line);
@@ -35,14 +36,17 @@ async function logStartupChecks(context: InvocationContext): Promise<void> {
   }
 }
 
-function scheduledRun(targetTypes: readonly TargetType[]) {
+function scheduledRun(schedule: ScheduleSetting | readonly TargetType[]) {
   return async (timer: Timer, context: InvocationContext): Promise<void> => {
     if (timer.isPastDue) context.warn(`${context.functionName} is running late (past due): a previous run or the host was delayed`);
-    const [{ sharedRuntime }, { runCheck }, { engineLog, logRun }] = await Promise.all([
+    const [{ sharedRuntime }, { runCheck }, { engineLog, logRun }, { typesOnSchedule }] = await Promise.all([
       import('./lib/runtime.js'),
       import('../shared/engine/check.js'),
       import('./lib/run-log.js'),
+      import('../shared/sources/registry.js'),
     ]);
+    // The registry is read here, not at import, so registering the timers loads no schema.
+    const targetTypes = typeof schedule === 'string' ? typesOnSchedule(schedule) : schedule;
     const { config, store } = await sharedRuntime();
     try {
       const report = await runCheck({
@@ -68,9 +72,5 @@ function scheduledRun(targetTypes: readonly TargetType[]) {
   };
 }
 
-app.timer('outsystemsCheck', { schedule: '%OUTSYSTEMS_SCHEDULE%', runOnStartup: false, handler: scheduledCheck(['outsystems']) });
-app.timer('casCheck', {
-  schedule: '%CAS_SCHEDULE%',
-  runOnStartup: false,
-  handler: scheduledCheck(['cas-docs', 'odc', 'service-tags', 'static']),
-});
+app.timer('outsystemsCheck', { schedule: '%OUTSYSTEMS_SCHEDULE%', runOnStartup: false, handler: scheduledCheck('OUTSYSTEMS_SCHEDULE') });
+app.timer('casCheck', { schedule: '%CAS_SCHEDULE%', runOnStartup: false, handler: scheduledCheck('CAS_SCHEDULE') });

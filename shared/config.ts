@@ -180,11 +180,7 @@ const configSchema = strictObject({
 export type ConfigInput = z.input<typeof configSchema>;
 type ParsedConfig = z.output<typeof configSchema>;
 export type Target = ParsedConfig['targets'][number];
-export type OutSystemsTarget = Extract<Target, { type: 'outsystems' }>;
-export type CasDocsTarget = Extract<Target, { type: 'cas-docs' }>;
-export type ServiceTagsTarget = Extract<Target, { type: 'service-tags' }>;
-export type OdcTarget = Extract<Target, { type: 'odc' }>;
-export type StaticTarget = Extract<Target, { type: 'static' }>;
+export type { CasDocsTarget, OdcTarget, OutSystemsTarget, ServiceTagsTarget, StaticTarget } from './sources/registry.js';
 export type FileSpec = ParsedConfig['files'][number] & { id: string };
 export type GitHubConfig = NonNullable<ParsedConfig['github']>;
 export type DnsConfig = ParsedConfig['dns'];
@@ -421,7 +417,7 @@ function templateRangeProblems(file: Record<string, unknown>, index: number, tar
   if (file.format !== 'template' || typeof file.line !== 'string' || typeof cap !== 'number' || !Array.isArray(file.targets)) return [];
   const listed = new Set<unknown>(file.targets);
   const entries = targets.flatMap((t) =>
-    isRecord(t) && t.type === 'static' && listed.has(t.id) && Array.isArray(t.entries) ? t.entries : [],
+    isRecord(t) && typeof t.type === 'string' && listed.has(t.id) ? (sourceOf(t.type)?.fixedEntries?.(t) ?? []) : [],
   );
   return knownRangeProblems(file.line, cap, entries).map(
     (why) =>

@@ -10,21 +10,7 @@ const PRODUCT_FOLDERS = ['shared', 'functions', 'bin'];
 const MAX_LINES = 600;
 const MAX_POSITIONAL_PARAMETERS = 4;
 
-// Files being split on other branches of this round; the coordinator removes each entry once its split is merged.
-const LONG_FILE_EXCEPTIONS = new Set(['shared/publish/github.ts', 'shared/sources/cas-docs/page.ts', 'shared/doctor.ts']);
-
-// Functions with more than four positional parameters in files other branches of this round are reworking (the GitHub
-// publisher, the page readers, the sources), as "file: function"; the coordinator removes each entry once that branch
-// is merged. No library-fixed callback signature takes more than four, so none is listed.
-const PARAMETER_EXCEPTIONS = new Set([
-  'shared/publish/github.ts: OctokitPublisher.constructor',
-  'shared/sources/cas-docs/page.ts: readCells',
-  'shared/sources/cas-docs/page.ts: issue',
-  'shared/sources/odc/page.ts: rowKeys',
-  'shared/sources/odc/page.ts: issue',
-  'shared/sources/outsystems/index.ts: resolveFrontEnd',
-  'shared/sources/service-tags/index.ts: summariseServiceTags',
-]);
+// No callback whose signature a library fixes takes more than four parameters, so the rule has no exceptions.
 
 function productFiles(): string[] {
   const files: string[] = [];
@@ -116,7 +102,7 @@ function longParameterLists(): string[] {
 describe('the shape of the product code', () => {
   it(`keeps every product file at ${MAX_LINES} lines or fewer`, () => {
     const long = [...sources]
-      .filter(([file, source]) => !LONG_FILE_EXCEPTIONS.has(file) && source.getLineAndCharacterOfPosition(source.end).line > MAX_LINES)
+      .filter(([, source]) => source.getLineAndCharacterOfPosition(source.end).line > MAX_LINES)
       .map(([file]) => file);
     expect(long).toEqual([]);
   });
@@ -126,13 +112,7 @@ describe('the shape of the product code', () => {
   });
 
   it(`defines no function, method or constructor with more than ${MAX_POSITIONAL_PARAMETERS} positional parameters`, () => {
-    expect(longParameterLists().filter((entry) => !PARAMETER_EXCEPTIONS.has(entry))).toEqual([]);
-  });
-
-  it('lists only exceptions that still exist, so a finished split does not leave a stale entry behind', () => {
-    for (const file of LONG_FILE_EXCEPTIONS) expect(sources.has(file), file).toBe(true);
-    const long = new Set(longParameterLists());
-    for (const entry of PARAMETER_EXCEPTIONS) expect(long.has(entry), entry).toBe(true);
+    expect(longParameterLists()).toEqual([]);
   });
 
   it('tells a type-only import from a runtime one', () => {

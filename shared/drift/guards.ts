@@ -1,6 +1,7 @@
 import type { Policy } from '../config.js';
 import { addressCount, aggregate, classifyAll, covers, familyOf, prefixLengthOf, type Cidr, type IpFamily } from '../ipset.js';
 import type { Verdict } from '../report.js';
+import { isConfiguredKind } from '../sources/registry.js';
 import type { ObservedEntry } from '../sources/source.js';
 
 /** What the guards look at: one target's usable observation and the change it would cause. */
@@ -26,11 +27,11 @@ export function evaluateGuards(input: GuardInput): Verdict[] {
 }
 
 /**
- * Written into the config by a person (static entries, VPN ranges), so private space and broad prefixes
- * are deliberate there. An entry with no evidence at all is treated as coming from a public source.
+ * Written into the config by a person (each source declares which of its evidence kinds are, e.g. static
+ * entries and VPN ranges), so private space and broad prefixes are deliberate there. An entry with no evidence at all is treated as coming from a public source.
  */
 export function isConfigured(entry: ObservedEntry): boolean {
-  return entry.evidence.length > 0 && entry.evidence.every((evidence) => evidence.kind === 'static' || evidence.kind === 'vpn');
+  return entry.evidence.length > 0 && entry.evidence.every((evidence) => isConfiguredKind(evidence.kind));
 }
 
 function emptyObservation({ status, entries }: GuardInput): Verdict {

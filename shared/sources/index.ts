@@ -1,7 +1,7 @@
 import type { Target } from '../config.js';
 import { toProblem, type Problem } from '../problem.js';
 import { sourceOf } from './registry.js';
-import type { Observation, Source, SourceContext } from './source.js';
+import { stamp, type Observation, type Source, type SourceContext } from './source.js';
 
 /**
  * Observes one target with its source. Never throws: the engine compares every target's
@@ -26,15 +26,7 @@ async function dispatch(target: Target, context: SourceContext): Promise<Observa
 
 /** The observation of a target nothing usable came back from. */
 export function observationError(target: Pick<Target, 'id' | 'type'>, problem: Problem, now: Date): Observation {
-  return {
-    targetId: target.id,
-    type: target.type,
-    observedAt: now.toISOString(),
-    status: 'error',
-    entries: [],
-    warnings: [],
-    errors: [problem],
-  };
+  return stamp(target, now, { status: 'error', entries: [], warnings: [], errors: [problem] });
 }
 
 function safeNow(context: SourceContext): Date {

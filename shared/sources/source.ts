@@ -33,6 +33,20 @@ export interface SourceDefinition<
   /** The evidence kinds this source's entries carry. */
   readonly evidence: Evidence;
   /**
+   * The evidence kinds a person writes into the config (static entries, VPN ranges), decided per kind: private
+   * space and broad prefixes are deliberate there, so the special-range guard skips them. [] when every entry is observed.
+   */
+  readonly configured: readonly z.output<Evidence[number]>['kind'][];
+  /**
+   * The addresses a raw target writes that every run observes exactly as written; the config check of
+   * per-address template lines reads them. Absent when the type writes none that way.
+   */
+  readonly fixedEntries?: (target: Readonly<Record<string, unknown>>) => readonly unknown[];
+  /** The app setting whose timer runs this type's targets (one timer per setting in functions/timers.ts). */
+  readonly schedule: ScheduleSetting;
+  /** What the doctor checks for a target of this type; the probe itself is imported on first use (registry.ts). */
+  readonly doctor: SourceDoctor<Readonly<z.output<z.ZodObject<Fields>>>>;
+  /**
    * One phrase for a reviewer; `inert` makes text from upstream (hostnames, headings) safe in the PR body.
    * A method, not a property, so the registry can keep every source's describe in one map by kind.
    */
@@ -46,6 +60,30 @@ export interface SourceDefinition<
     inert: (text: string) => string,
     link: (url: string, text: string) => string,
   ): Citation;
+}
+
+/** The timers' schedule settings; their names are deployed and keep their spelling. */
+export type ScheduleSetting = 'OUTSYSTEMS_SCHEDULE' | 'CAS_SCHEDULE';
+
+/** One upstream the doctor probes for a target; targets with the same key share one check. */
+export interface UpstreamPlan {
+  /** The check's name before its target ids: `upstream` for a document, or the API's name (`arm`). */
+  readonly check: string;
+  readonly key: string;
+  /** What answered, in the check's line: "the document". */
+  readonly what: string;
+}
+
+/** A source's part of the set-up check (shared/doctor/). */
+export interface SourceDoctor<T> {
+  /** The upstream a target's probe asks; absent when the type has no upstream to probe (DNS has its own check). */
+  upstream?(target: T): UpstreamPlan;
+  /** Checks reported as passed when no target of the config plans a check of that name (`arm` when nothing uses ARM). */
+  readonly unused?: readonly { readonly check: string; readonly detail: string }[];
+  /** A hostname the DNS check asks each resolver for; the first target that names one is used. */
+  resolve?(target: T): string | undefined;
+  /** The fix for a failed probe of this type, when the general wording would not do; `status` is the HTTP status. */
+  fix?(failure: { readonly code: string | undefined; readonly status: number | undefined }, target: T): string | undefined;
 }
 
 /**
@@ -123,3 +161,19 @@ export interface SourceContext {
 }
 
 export type Source<T extends Target> = (target: T, context: SourceContext) => Promise<Observation>;
+
+/** What a source reads of its upstream: the observation without whose and when, which `stamp` adds. */
+export type Reading = Omit<Observation, 'targetId' | 'type' | 'observedAt'>;
+
+/** The observation of a reading: the target's id and type and the time it was taken, the same for every source. */
+export function stamp(target: Pick<Target, 'id' | 'type'>, at: Date, reading: Reading): Observation {
+  return { targetId: target.id, type: target.type, observedAt: at.toISOString(), ...reading };
+}
+
+/** A source's observe function from its reader; the time is read when the reading is done. */
+export function observing<T extends Target>(read: (target: T, context: SourceContext) => Promise<Reading>): Source<T> {
+  return async (target, context) => {
+    const reading = await read(target, context);
+    return stamp(target, context.now(), reading);
+  };
+}

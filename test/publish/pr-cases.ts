@@ -72,15 +72,10 @@ export function cas(target: Target, page: string, at = NOW): Observation {
 /** The service-tags source's observation of the file (observeServiceTags without the fetch). */
 export function serviceTags(target: Target, file: string, at = NOW): Observation {
   const { tags, url } = target as ServiceTagsTarget;
-  const summary = summariseServiceTags(
-    tags,
-    extractServiceTags(file, tags),
-    undefined,
-    readingOf(target as ServiceTagsTarget, new Date(at)),
-    {
-      ...(url ? { url } : {}),
-    },
-  );
+  const summary = summariseServiceTags(tags, extractServiceTags(file, tags), {
+    reading: readingOf(target as ServiceTagsTarget, new Date(at)),
+    from: { ...(url ? { url } : {}) },
+  });
   return { targetId: target.id, type: target.type, observedAt: at, ...summary };
 }
 

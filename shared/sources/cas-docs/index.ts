@@ -3,7 +3,15 @@ import { sortCidrs, type Cidr } from '../../ipset.js';
 import { fetchText, probeUrl, type ProbedUrl } from '../../net/http.js';
 import { AllowlistError, toProblem, type Problem } from '../../problem.js';
 import { MARKDOWN_TYPES } from '../markdown-page.js';
-import type { Observation, ObservationStatus, ObservedEntry, Source, SourceContext, UnknownScope } from '../source.js';
+import {
+  stamp,
+  type Observation,
+  type ObservationStatus,
+  type ObservedEntry,
+  type Source,
+  type SourceContext,
+  type UnknownScope,
+} from '../source.js';
 import { CAS_GLOBAL_DATA_CENTER, CAS_NOTICE_SECTION, parseCasPage, type CasPage, type CasScope } from './page.js';
 import { normaliseDataCenter, type CasEvidence, type CasSection } from './schema.js';
 
@@ -18,16 +26,14 @@ export interface CasSelection {
 
 /** Fetches the CAS network-requirements page source and keeps the configured sections and data centers. */
 export const observeCasDocs: Source<CasDocsTarget> = async (target, context) => {
-  const observation = (status: ObservationStatus, rest: Partial<Observation>): Observation => ({
-    targetId: target.id,
-    type: target.type,
-    observedAt: context.now().toISOString(),
-    status,
-    entries: [],
-    warnings: [],
-    errors: [],
-    ...rest,
-  });
+  const observation = (status: ObservationStatus, rest: Partial<Observation>): Observation =>
+    stamp(target, context.now(), {
+      status,
+      entries: [],
+      warnings: [],
+      errors: [],
+      ...rest,
+    });
   let page: CasPage;
   try {
     const fetched = await fetchText(target.url, {

@@ -41,6 +41,18 @@ export const casDocs = defineSource({
     dataCenters: wildcardOr(z.string().min(1).transform(normaliseDataCenter), 'data-center names such as ["US1", "EU1"]'),
     sections: wildcardOr(z.enum(CAS_SECTIONS), `sections (${CAS_SECTIONS.join(', ')})`),
   },
+  configured: [],
+  schedule: 'CAS_SCHEDULE',
+  doctor: {
+    upstream: (target) => ({ check: 'upstream', key: target.url, what: 'the document' }),
+    fix: ({ code, status }) => {
+      if (code === 'http-content-type')
+        return 'Use the raw markdown source of the page (https://raw.githubusercontent.com/MicrosoftDocs/...), not the rendered HTML page.';
+      if (code === 'http-status' && (status === 404 || status === 410))
+        return 'The page moved: set url to the raw markdown of the Defender for Cloud Apps network requirements page.';
+      return undefined;
+    },
+  },
   evidence: [casEvidence],
   describe: (evidence, inert) =>
     `Defender for Cloud Apps page, section ${inert(evidence.section)}, data center ${inert(evidence.dataCenter)}, ` +

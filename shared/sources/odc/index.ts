@@ -4,7 +4,15 @@ import { sortCidrs, type Cidr } from '../../ipset.js';
 import { fetchText, probeUrl, type FetchedText, type ProbedUrl } from '../../net/http.js';
 import { AllowlistError, toProblem, type Problem } from '../../problem.js';
 import { MARKDOWN_TYPES } from '../markdown-page.js';
-import type { Observation, ObservationStatus, ObservedEntry, Source, SourceContext, UnknownScope } from '../source.js';
+import {
+  stamp,
+  type Observation,
+  type ObservationStatus,
+  type ObservedEntry,
+  type Source,
+  type SourceContext,
+  type UnknownScope,
+} from '../source.js';
 import { ODC_UNPLACED, parseOdcPage, squash, type OdcPage, type OdcRegion, type OdcScope } from './page.js';
 import { regionKey, type OdcEvidence, type OdcPurpose } from './schema.js';
 
@@ -31,16 +39,14 @@ export interface OdcSelection {
 
 /** Fetches the ODC public IP addresses page and keeps the configured purposes, regions and stages. */
 export const observeOdc: Source<OdcTarget> = async (target, context) => {
-  const observation = (status: ObservationStatus, rest: Partial<Observation>): Observation => ({
-    targetId: target.id,
-    type: target.type,
-    observedAt: context.now().toISOString(),
-    status,
-    entries: [],
-    warnings: [],
-    errors: [],
-    ...rest,
-  });
+  const observation = (status: ObservationStatus, rest: Partial<Observation>): Observation =>
+    stamp(target, context.now(), {
+      status,
+      entries: [],
+      warnings: [],
+      errors: [],
+      ...rest,
+    });
   let page: OdcPage;
   let revision: OdcRevision;
   try {

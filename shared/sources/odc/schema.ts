@@ -66,6 +66,18 @@ export const odc = defineSource({
     ),
     purposes: wildcardOr(z.enum(ODC_PURPOSES), `purposes (${ODC_PURPOSES.join(', ')})`),
   },
+  configured: [],
+  schedule: 'CAS_SCHEDULE',
+  doctor: {
+    upstream: (target) => ({ check: 'upstream', key: target.url, what: 'the document' }),
+    fix: ({ code, status }) => {
+      if (code === 'http-content-type')
+        return 'Use the raw markdown source of the page (https://raw.githubusercontent.com/OutSystems/docs-odc/...), not the rendered HTML page.';
+      if (code === 'http-status' && (status === 404 || status === 410))
+        return 'The page moved: set url to the raw markdown of the ODC "Allowlisting ODC public IP addresses" page.';
+      return undefined;
+    },
+  },
   evidence: [odcEvidence],
   describe: (evidence, inert) => {
     const where =

@@ -2,7 +2,7 @@ import type { OutSystemsTarget } from '../../config.js';
 import { sortCidrs, type Cidr } from '../../ipset.js';
 import { createDnsClient, type AddressLookup, type AddressRecordType, type DnsClient, type DnsFailure } from '../../net/dns.js';
 import type { Problem } from '../../problem.js';
-import type { EntryEvidence, ObservationStatus, ObservedEntry, Source } from '../source.js';
+import { observing, type EntryEvidence, type ObservationStatus, type ObservedEntry, type Source } from '../source.js';
 import { checkLifeTime } from './lifetime.js';
 import type { DnsEvidence } from './schema.js';
 
@@ -53,37 +53,37 @@ type Round =
   | { readonly kind: 'failed'; readonly problem: Problem };
 
 /** Resolves the OutSystems front-ends (A and AAAA) and adds the configured VPN ranges; cross-checks the count with LifeTime. */
-export const observeOutSystems: Source<OutSystemsTarget> = async (target, context) => {
+export const observeOutSystems: Source<OutSystemsTarget> = observing(async (target, context) => {
   const dns = createDnsClient(context.config.dns, context.signal);
   const rounds = context.config.dns.stabilityQueries;
   const [outcomes, lifetime] = await Promise.all([
-    Promise.all(target.frontEnds.map((hostname) => resolveFrontEnd(hostname, target, dns, rounds, context.now))),
+    Promise.all(target.frontEnds.map((hostname) => resolveFrontEnd(hostname, { target, dns, rounds, now: context.now }))),
     checkLifeTime(target, context),
   ]);
   const summary = summarise(target, outcomes);
   return {
-    targetId: target.id,
-    type: target.type,
-    observedAt: context.now().toISOString(),
     status: summary.status,
     entries: summary.entries,
     warnings: [...summary.warnings, ...lifetime.warnings],
     errors: summary.errors,
     ...(lifetime.reportedFrontEnds === undefined ? {} : { facts: { lifetimeFrontEnds: lifetime.reportedFrontEnds } }),
   };
-};
+});
+
+/** How a front-end is asked: through which client, how many identical rounds, against which environment address. */
+export interface FrontEndQuery {
+  readonly target: Pick<OutSystemsTarget, 'environmentHost'>;
+  readonly dns: DnsClient;
+  readonly rounds: number;
+  readonly now: () => Date;
+}
 
 /**
  * Refuses what the OutSystems article calls the common mistake (the environment address, or any name
  * behind a load balancer), then queries A and AAAA `rounds` times and accepts only identical answers.
  */
-export async function resolveFrontEnd(
-  hostname: string,
-  target: Pick<OutSystemsTarget, 'environmentHost'>,
-  dns: DnsClient,
-  rounds: number,
-  now: () => Date,
-): Promise<HostOutcome> {
+export async function resolveFrontEnd(hostname: string, asking: FrontEndQuery): Promise<HostOutcome> {
+  const { target, dns, rounds, now } = asking;
   if (hostname === target.environmentHost) {
     return refused(
       hostname,

@@ -62,6 +62,10 @@ export const outsystems = defineSource({
   },
   problems: environmentHostProblems,
   evidence: [dnsEvidence, vpnEvidence],
+  // Front-ends are observed through DNS; VPN ranges are written by people.
+  configured: ['vpn'],
+  schedule: 'OUTSYSTEMS_SCHEDULE',
+  doctor: { resolve: (target) => target.frontEnds[0] },
   describe: (evidence, inert) =>
     evidence.kind === 'dns'
       ? `DNS ${evidence.recordType} record of ${inert(evidence.hostname)}, TTL ${inert(String(evidence.ttl))} s, ` +

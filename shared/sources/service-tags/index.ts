@@ -4,7 +4,7 @@ import type { ServiceTagsTarget } from '../../config.js';
 import { parseCidr, sortCidrs, type Cidr } from '../../ipset.js';
 import { describe, fetchText, probeUrl, type FetchOptions, type ProbedUrl } from '../../net/http.js';
 import { AllowlistError, toProblem, type Problem } from '../../problem.js';
-import type { Observation, Source, SourceContext } from '../source.js';
+import { stamp, type Observation, type Source, type SourceContext } from '../source.js';
 import type { ServiceTagEvidence } from './schema.js';
 
 /** Microsoft serves the weekly file as octet-stream; mirrors use JSON or plain text. */
@@ -140,14 +140,21 @@ export function readingOf(target: Pick<ServiceTagsTarget, 'url' | 'arm'>, now: D
 }
 
 export const observeServiceTags: Source<ServiceTagsTarget> = async (target, context) => {
+  // Stamped with the time the check started, which the file's age is judged against.
   const now = context.now();
-  const observedAt = now.toISOString();
   try {
     const extract = await readSelectedTags(target, context);
-    const summary = summariseServiceTags(target.tags, extract, context.previousFacts, readingOf(target, now), origin(target));
-    return { targetId: target.id, type: target.type, observedAt, ...summary };
+    return stamp(
+      target,
+      now,
+      summariseServiceTags(target.tags, extract, {
+        ...(context.previousFacts ? { previousFacts: context.previousFacts } : {}),
+        reading: readingOf(target, now),
+        from: origin(target),
+      }),
+    );
   } catch (error) {
-    return { targetId: target.id, type: target.type, observedAt, status: 'error', entries: [], warnings: [], errors: [toProblem(error)] };
+    return stamp(target, now, { status: 'error', entries: [], warnings: [], errors: [toProblem(error)] });
   }
 };
 
@@ -157,12 +164,17 @@ type Summary = Pick<Observation, 'status' | 'entries' | 'warnings' | 'errors' | 
  * Turns the selected tags into entries. A missing or unusable tag never reads as "its addresses
  * are gone": the observation is then partial (those entries stay) or, with nothing usable, an error.
  */
+export interface SummaryContext {
+  /** What the last good check read, to refuse an older file and to keep the date the change number first showed. */
+  readonly previousFacts?: Readonly<Record<string, string | number>>;
+  readonly reading?: ServiceTagsReading;
+  readonly from?: Pick<ServiceTagEvidence, 'url' | 'armLocation'>;
+}
+
 export function summariseServiceTags(
   wanted: readonly string[],
   extract: ServiceTagsExtract,
-  previousFacts?: Readonly<Record<string, string | number>>,
-  reading?: ServiceTagsReading,
-  from: Pick<ServiceTagEvidence, 'url' | 'armLocation'> = {},
+  { previousFacts, reading, from = {} }: SummaryContext = {},
 ): Summary {
   const { fileChangeNumber } = extract;
   const previous = Number(previousFacts?.fileChangeNumber);

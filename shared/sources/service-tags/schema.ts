@@ -41,6 +41,23 @@ export const serviceTags = defineSource({
       ? [`${at}: set exactly one of "url" (a ServiceTags JSON file) or "arm" (the Service Tags API)`]
       : [],
   evidence: [serviceTagEvidence],
+  configured: [],
+  schedule: 'CAS_SCHEDULE',
+  doctor: {
+    upstream: (target) =>
+      target.arm
+        ? { check: 'arm', key: `arm ${JSON.stringify(target.arm)}`, what: 'the Service Tags API' }
+        : { check: 'upstream', key: `${target.url}`, what: 'the document' },
+    unused: [{ check: 'arm', detail: 'not checked: no service-tags target uses "arm"' }],
+    fix: ({ code, status }, target) => {
+      if (code === 'http-content-type') return 'Set url to the ServiceTags JSON file itself, not the page that links to it.';
+      if (code !== 'http-status') return undefined;
+      if (target.arm) return 'Check arm.subscriptionId, arm.location and arm.apiVersion.';
+      if (status === 404 || status === 410)
+        return 'Microsoft removes old weekly ServiceTags files: set url to the current one, or use "arm", which is always current.';
+      return undefined;
+    },
+  },
   describe: (evidence, inert) =>
     `service tag ${inert(evidence.tag)} (changeNumber ${inert(String(evidence.tagChangeNumber))}), ` +
     `file changeNumber ${inert(String(evidence.fileChangeNumber))}`,

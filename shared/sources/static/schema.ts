@@ -11,6 +11,11 @@ export const staticEntries = defineSource({
     entries: z.array(cidr).min(1, 'list at least one address or CIDR'),
   },
   evidence: [staticEvidence],
+  configured: ['static'],
+  fixedEntries: (target) => (Array.isArray(target.entries) ? target.entries : []),
+  schedule: 'CAS_SCHEDULE',
+  // Nothing upstream: the entries are the config's own.
+  doctor: {},
   describe: () => 'configured (static entry)',
   cite: () => ({ source: 'the config', place: 'static entries' }),
 });

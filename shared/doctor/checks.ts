@@ -1,16 +1,31 @@
-import type { CasDocsTarget, Config, DnsConfig, GitHubConfig, OdcTarget, ServiceTagsTarget } from './config.js';
-import type { ResolverProbe } from './net/dns.js';
-import type { ProbedUrl } from './net/http.js';
-import { AllowlistError } from './problem.js';
-import { redact } from './publish/github/auth.js';
-import type { GitHubIdentity, GitHubProbe, GitHubRepositoryAccess } from './publish/github/probe.js';
-import { scrubSecrets } from './state/errors.js';
+import type { Config, DnsConfig, GitHubConfig, Target } from '../config.js';
+import type { ResolverProbe } from '../net/dns.js';
+import type { ProbedUrl } from '../net/http.js';
+import { AllowlistError } from '../problem.js';
+import { redact } from '../publish/github/auth.js';
+import type { GitHubIdentity, GitHubProbe, GitHubRepositoryAccess } from '../publish/github/probe.js';
+import { doctorOf, TARGET_TYPES } from '../sources/registry.js';
+import type { UpstreamPlan } from '../sources/source.js';
+import { scrubSecrets } from '../state/errors.js';
+import {
+  credentialsFix,
+  genericGitHubFix,
+  messageOf,
+  repositoryFix,
+  resolverFix,
+  statusOf,
+  storageFix,
+  tokenPermissions,
+  upstreamFix,
+  writePermissions,
+} from './fixes.js';
+import { formatBytes, shownUrl } from './format.js';
 
 /**
  * `allowlist-drift doctor` and GET /api/doctor: a set-up check before it matters. Each check is one line: what was
  * checked and what came back, and when it failed, how to fix it. This module only runs the checks and words them;
  * the probes that touch the world live with the code that owns each concern (StateStore.probe, createGitHubProbe,
- * probeUrl, probeResolver, the sources' probes) and are wired in shared/doctor-probes.ts.
+ * probeUrl, probeResolver, the sources' probes) and are wired in probes.ts; fixes.ts words what to change, format.ts the report.
  */
 
 export interface DoctorCheck {
@@ -37,8 +52,8 @@ export interface DoctorProbes {
   storage(configName: string): Promise<{ readonly table: string; readonly endpointHost: string; readonly note?: string }>;
   /** Read-only GitHub calls with the configured credentials; throws when the credential settings are missing or malformed. */
   github(github: GitHubConfig): Promise<GitHubProbe>;
-  /** The upstream of a cas-docs, odc or service-tags target (a document URL, or ARM with a token), without its body. */
-  upstream(target: NetworkTarget, config: Config): Promise<ProbedUrl>;
+  /** The upstream of a target whose source plans one (a document URL, or an API with a token), without its body. */
+  upstream(target: Target, config: Config): Promise<ProbedUrl>;
   /** The resolvers a run asks: `dns.servers`, else the system's. */
   resolvers(dns: DnsConfig): readonly string[];
   /** One A query for `hostname` to one resolver. */
@@ -120,24 +135,6 @@ async function checkStorage(probes: DoctorProbes, config: Config, deadlineMs: nu
   }
 }
 
-function storageFix(error: unknown): string {
-  const code = codeOf(error);
-  if (code === 'storage-missing') {
-    return 'Set ALLOWLIST_STORAGE to a storage connection string, or to https://<account>.table.core.windows.net to use the managed identity (or set AzureWebJobsStorage).';
-  }
-  if (code === 'state-setting-invalid')
-    return 'Correct ALLOWLIST_STORAGE: a connection string with AccountName and AccountKey (or a SAS), or an https:// table endpoint URL.';
-  const status = httpStatusIn(messageOf(error));
-  if (status === 403) {
-    return "Grant the app's identity the Storage Table Data Contributor role on the storage account, or use a key or SAS that allows creating and writing table rows.";
-  }
-  if (status === 401)
-    return 'The account key or SAS in ALLOWLIST_STORAGE is wrong or expired: copy a current one from the storage account.';
-  if (code === 'doctor-timeout')
-    return 'The storage did not answer in time: check the account name and endpoint and that this host may reach it (network rules, firewall, private endpoint DNS).';
-  return 'Check that the storage account named in ALLOWLIST_STORAGE exists and that this host may reach it (network rules, firewall, private endpoint DNS); locally, start Azurite.';
-}
-
 // --- GitHub --------------------------------------------------------------------------------------------------
 
 async function checkGitHub(probes: DoctorProbes, config: Config, deadlineMs: number): Promise<DoctorCheck[]> {
@@ -198,63 +195,6 @@ function describeIdentity(identity: GitHubIdentity, github: GitHubConfig): strin
   return `GITHUB_TOKEN is accepted by ${github.apiUrl} as ${identity.who} (${scopes})${actsAs}`;
 }
 
-/** `kind` is known once the settings were read; a failure before that is about the settings themselves. */
-function credentialsFix(error: unknown, github: GitHubConfig, kind: GitHubProbe['kind'] | undefined): string {
-  const code = codeOf(error);
-  if (code === 'github-credentials-missing') {
-    return `Set GITHUB_TOKEN (a fine-grained token with ${tokenPermissions(github)}), or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID for a GitHub App.`;
-  }
-  if (code === 'github-unreachable' || code === 'doctor-timeout') {
-    return `Check github.apiUrl (${github.apiUrl}; GitHub Enterprise Server: https://<host>/api/v3) and that this host may make HTTPS requests to it (proxy, firewall).`;
-  }
-  const status = statusOf(error);
-  const app = kind === 'app';
-  if (kind === undefined) {
-    return 'Correct the setting named: GITHUB_APP_ID and GITHUB_APP_INSTALLATION_ID are numbers, GITHUB_APP_PRIVATE_KEY is the whole .pem file (line breaks may be written as \\n).';
-  }
-  if (status === 401) {
-    return app
-      ? 'GitHub refused the App: check that GITHUB_APP_ID is the App id and GITHUB_APP_PRIVATE_KEY a current private key of that App (keys can be revoked in its settings).'
-      : `GITHUB_TOKEN was refused: it is wrong, expired or revoked. Create a new fine-grained token with ${tokenPermissions(github)} on the repository.`;
-  }
-  if (status === 404 && app) {
-    return 'No such installation of the App: set GITHUB_APP_INSTALLATION_ID to the number at the end of the installation settings URL, and check the App is still installed.';
-  }
-  return genericGitHubFix(error, github);
-}
-
-function repositoryFix(error: unknown, github: GitHubConfig, kind: GitHubIdentity['kind']): string {
-  const status = statusOf(error);
-  if (status === 404 || status === 403) {
-    return kind === 'app'
-      ? `Check github.owner and github.repo, and install the GitHub App on ${github.owner}/${github.repo} (or add the repository to its installation).`
-      : `Check github.owner and github.repo, and that the token can see ${github.owner}/${github.repo} (a fine-grained token lists it under Repository access).`;
-  }
-  return genericGitHubFix(error, github);
-}
-
-function genericGitHubFix(error: unknown, github: GitHubConfig): string {
-  if (codeOf(error) === 'github-rate-limited')
-    return 'The credentials ran out of GitHub API requests: wait for the reset, or use a GitHub App (its limits are per installation).';
-  if (codeOf(error) === 'github-unreachable' || codeOf(error) === 'doctor-timeout')
-    return `Check that this host may reach ${github.apiUrl}, then run the doctor again.`;
-  if (codeOf(error) === 'github-bad-response')
-    return `Check github.apiUrl (${github.apiUrl}): it must be the REST API root (GitHub Enterprise Server: https://<host>/api/v3).`;
-  return 'GitHub answered with an error (see the detail); run the doctor again, and check https://www.githubstatus.com if it persists.';
-}
-
-/** What the tool writes: files and pull requests always, the dashboard issue (and its labels) unless it is turned off. */
-function writePermissions(github: GitHubConfig): readonly ('contents' | 'pull_requests' | 'issues')[] {
-  return github.dashboard ? ['contents', 'pull_requests', 'issues'] : ['contents', 'pull_requests'];
-}
-
-/** The same list as GitHub's settings pages name the permissions. */
-function tokenPermissions(github: GitHubConfig): string {
-  return github.dashboard
-    ? 'Contents, Pull requests and Issues: read and write (Issues for the drift dashboard)'
-    : 'Contents and Pull requests: read and write';
-}
-
 function permissionsCheck(identity: GitHubIdentity, repository: GitHubRepositoryAccess, github: GitHubConfig): DoctorCheck {
   if (repository.archived) {
     return fail(
@@ -307,79 +247,48 @@ function permissionsCheck(identity: GitHubIdentity, repository: GitHubRepository
 
 // --- upstream documents and ARM ---------------------------------------------------------------------------------
 
-type NetworkTarget = CasDocsTarget | OdcTarget | ServiceTagsTarget;
-
 async function checkUpstreams(probes: DoctorProbes, config: Config): Promise<DoctorCheck[]> {
-  const groups = new Map<string, NetworkTarget[]>();
+  const groups = new Map<string, { plan: UpstreamPlan; targets: Target[] }>();
   for (const target of config.targets) {
-    if (target.type !== 'cas-docs' && target.type !== 'odc' && target.type !== 'service-tags') continue;
-    const key = target.type === 'service-tags' && target.arm ? `arm ${JSON.stringify(target.arm)}` : `${target.type} ${target.url}`;
-    groups.set(key, [...(groups.get(key) ?? []), target]);
+    const plan = planOf(target);
+    if (!plan) continue;
+    const key = `${target.type} ${plan.key}`;
+    groups.set(key, { plan, targets: [...(groups.get(key)?.targets ?? []), target] });
   }
   const checks = await Promise.all(
-    [...groups.values()].map(async (targets): Promise<DoctorCheck> => {
+    [...groups.values()].map(async ({ plan, targets }): Promise<DoctorCheck> => {
       const first = targets[0]!;
-      const arm = first.type === 'service-tags' && first.arm !== undefined;
-      const name = `${arm ? 'arm' : 'upstream'}:${targets.map((t) => t.id).join(',')}`;
+      const name = `${plan.check}:${targets.map((t) => t.id).join(',')}`;
       try {
         const answer = await probes.upstream(first, config);
         const size = answer.declaredBytes === undefined ? '' : `, ${formatBytes(answer.declaredBytes)}`;
-        const what = arm ? 'the Service Tags API' : 'the document';
-        return pass(name, `${what} ${shownUrl(answer.url)} answered ${answer.status} (${answer.contentType}${size})`);
+        return pass(name, `${plan.what} ${shownUrl(answer.url)} answered ${answer.status} (${answer.contentType}${size})`);
       } catch (error) {
         return fail(name, messageOf(error), upstreamFix(error, first));
       }
     }),
   );
-  if (!config.targets.some((t) => t.type === 'service-tags' && t.arm)) {
-    checks.push(pass('arm', 'not checked: no service-tags target uses "arm"'));
+  const planned = new Set([...groups.values()].map(({ plan }) => plan.check));
+  for (const type of TARGET_TYPES) {
+    for (const unused of doctorOf(type)?.unused ?? []) {
+      if (!planned.has(unused.check)) checks.push(pass(unused.check, unused.detail));
+    }
   }
   return checks;
 }
 
-function upstreamFix(error: unknown, target: NetworkTarget): string {
-  const code = codeOf(error);
-  const cas = target.type === 'cas-docs';
-  const odc = target.type === 'odc';
-  const arm = target.type === 'service-tags' && target.arm !== undefined;
-  switch (code) {
-    case 'arm-auth':
-      return /token/i.test(messageOf(error))
-        ? "The credential gave no ARM token: turn on the Function App's managed identity (locally, sign in with az login)."
-        : "Grant the app's identity the Reader role on the subscription (it needs Microsoft.Network/locations/serviceTags/read).";
-    case 'http-network':
-    case 'http-timeout':
-      return 'Check the URL, and that this host may reach it (DNS, proxy, outbound firewall); a slow server needs a larger http.timeoutMs.';
-    case 'http-content-type':
-      return cas || odc
-        ? `Use the raw markdown source of the page (https://raw.githubusercontent.com/${odc ? 'OutSystems/docs-odc' : 'MicrosoftDocs'}/...), not the rendered HTML page.`
-        : 'Set url to the ServiceTags JSON file itself, not the page that links to it.';
-    case 'http-redirect':
-      return 'Use the final URL: redirects to another host are not followed.';
-    case 'http-too-large':
-      return 'The document is larger than http.maxBytes: check the URL, or raise http.maxBytes.';
-    case 'http-status': {
-      const status = httpStatusIn(messageOf(error));
-      if (arm) return 'Check arm.subscriptionId, arm.location and arm.apiVersion.';
-      if (status === 404 || status === 410) {
-        if (odc) return 'The page moved: set url to the raw markdown of the ODC "Allowlisting ODC public IP addresses" page.';
-        return cas
-          ? 'The page moved: set url to the raw markdown of the Defender for Cloud Apps network requirements page.'
-          : 'Microsoft removes old weekly ServiceTags files: set url to the current one, or use "arm", which is always current.';
-      }
-      return 'The server answered with an error: check the URL, and try again later if it is a server error.';
-    }
-    default:
-      return "Check the target's url (or arm settings) and this host's network access.";
-  }
+/** The upstream the target's source probes, if it has one. */
+function planOf(target: Target): UpstreamPlan | undefined {
+  return doctorOf(target.type)?.upstream?.(target);
 }
 
 // --- DNS -----------------------------------------------------------------------------------------------------
 
 async function checkResolvers(probes: DoctorProbes, config: Config): Promise<DoctorCheck[]> {
-  const outsystems = config.targets.find((t) => t.type === 'outsystems');
-  const hostname = outsystems?.frontEnds[0];
-  if (!outsystems || hostname === undefined) return [pass('dns', 'not checked: no outsystems target, so no DNS query is made')];
+  // The first target whose source resolves names; its first hostname is what each resolver is asked.
+  const resolving = config.targets.find((t) => doctorOf(t.type)?.resolve);
+  const hostname = resolving && doctorOf(resolving.type)?.resolve?.(resolving);
+  if (!resolving || hostname === undefined) return [pass('dns', 'not checked: no outsystems target, so no DNS query is made')];
   let servers: readonly string[];
   try {
     servers = probes.resolvers(config.dns);
@@ -410,44 +319,6 @@ async function checkResolvers(probes: DoctorProbes, config: Config): Promise<Doc
       }
     }),
   );
-}
-
-function resolverFix(code: string): string {
-  switch (code) {
-    case 'dns-timeout':
-      return 'The resolver did not answer: check the address in dns.servers and that this host may send DNS (UDP and TCP port 53) to it; a slow resolver needs a larger dns.timeoutMs.';
-    case 'dns-refused':
-      return 'The resolver refuses queries from this host: use one that serves it (in Azure, 168.63.129.16), or allow this host on the resolver.';
-    case 'dns-servfail':
-      return 'The resolver failed to resolve the name: check its upstream, or list another resolver in dns.servers.';
-    case 'dns-bad-answer':
-      return 'The resolver answered with something unusable: list another resolver in dns.servers.';
-    default:
-      return 'The query failed (see the detail): check the address in dns.servers and that this host may reach it, or list another resolver.';
-  }
-}
-
-// --- wording -------------------------------------------------------------------------------------------------
-
-/** One line per check, then a summary line; for people. */
-export function formatDoctor(report: DoctorReport): string {
-  const width = Math.max(...report.checks.map((c) => c.name.length));
-  const lines = report.checks.map(
-    (check) => `${check.ok ? 'ok  ' : 'FAIL'}  ${check.name.padEnd(width)}  ${check.detail}${check.fix ? ` Fix: ${check.fix}` : ''}`,
-  );
-  return `${[...lines, doctorSummary(report)].join('\n')}\n`;
-}
-
-/** "all 8 checks passed" or "2 of 8 checks failed: storage, github-credentials". */
-export function doctorSummary(report: DoctorReport): string {
-  const failed = report.checks.filter((c) => !c.ok);
-  if (failed.length === 0) return `doctor: all ${report.checks.length} checks passed`;
-  return `doctor: ${failed.length} of ${report.checks.length} checks failed: ${failed.map((c) => c.name).join(', ')}`;
-}
-
-/** One line per failed check, for logs. */
-export function doctorFailures(report: DoctorReport): string[] {
-  return report.checks.filter((c) => !c.ok).map((c) => `doctor ${c.name}: ${c.detail}${c.fix ? ` Fix: ${c.fix}` : ''}`);
 }
 
 // --- helpers -------------------------------------------------------------------------------------------------
@@ -484,40 +355,4 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
     timer.unref?.();
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function messageOf(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const code = codeOf(error);
-  return code && !message.startsWith(code) ? `${code}: ${message}` : message;
-}
-
-function codeOf(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-/** The HTTP status a GitHub failure carries. */
-function statusOf(error: unknown): number | undefined {
-  const status = (error as { status?: unknown } | undefined)?.status;
-  return typeof status === 'number' && status > 0 ? status : undefined;
-}
-
-function httpStatusIn(message: string): number | undefined {
-  const match = /\bHTTP (\d{3})\b/.exec(message);
-  return match ? Number(match[1]) : undefined;
-}
-
-/** Without query string or user info, which may carry tokens. */
-function shownUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.origin}${parsed.pathname}`;
-  } catch {
-    return '(invalid URL)';
-  }
-}
-
-function formatBytes(bytes: number): string {
-  return bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(0)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }

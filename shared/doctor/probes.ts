@@ -1,11 +1,14 @@
 import type { TokenCredential } from '@azure/core-auth';
-import { configSourceFromEnv, loadConfig, type ConfigSource } from './config.js';
-import { runDoctor, type DoctorProbes, type DoctorReport } from './doctor.js';
-import { probeResolver, resolversOf } from './net/dns.js';
-import { AllowlistError } from './problem.js';
-import { credentialsFromEnv, secretsOf } from './publish/github/auth.js';
-import type { PublisherTuning } from './publish/github/types.js';
-import { storageSetting } from './state/open.js';
+import { configSourceFromEnv, loadConfig, type ConfigSource, type Target } from '../config.js';
+import { runDoctor, type DoctorProbes, type DoctorReport } from './checks.js';
+import { probeResolver, resolversOf } from '../net/dns.js';
+import type { ProbedUrl } from '../net/http.js';
+import { AllowlistError } from '../problem.js';
+import { credentialsFromEnv, secretsOf } from '../publish/github/auth.js';
+import type { PublisherTuning } from '../publish/github/types.js';
+import { sourceOf } from '../sources/registry.js';
+import type { SourceContext } from '../sources/source.js';
+import { storageSetting } from '../state/open.js';
 
 /**
  * The doctor's probes as the app runs them: each one is the owning module's own probe, loaded on first use.
@@ -39,7 +42,7 @@ export function doctorProbes(env: NodeJS.ProcessEnv, wiring: DoctorWiring = {}):
           'storage-missing',
           'No state store is configured: neither ALLOWLIST_STORAGE nor AzureWebJobsStorage is set.',
         );
-      const { StateStore } = await import('./state/store.js');
+      const { StateStore } = await import('../state/store.js');
       // The table openStore() would use; one retry, so a store that is down fails the check in seconds.
       const tableName = env.ALLOWLIST_TABLE?.trim();
       const store = StateStore.fromSetting(setting, { ...(tableName ? { tableName } : {}), maxRetries: 1 });
@@ -48,15 +51,16 @@ export function doctorProbes(env: NodeJS.ProcessEnv, wiring: DoctorWiring = {}):
     },
 
     async github(github) {
-      const { createGitHubProbe } = await import('./publish/github/probe.js');
+      const { createGitHubProbe } = await import('../publish/github/probe.js');
       return createGitHubProbe({ github, env, tuning: { retries: 1, requestTimeoutMs: 10_000, ...wiring.githubTuning } });
     },
 
     async upstream(target, config) {
       const context = { config, env, now: () => new Date(), ...(wiring.armCredential ? { armCredential: wiring.armCredential } : {}) };
-      if (target.type === 'cas-docs') return (await import('./sources/cas-docs/index.js')).probeCasDocs(target, context);
-      if (target.type === 'odc') return (await import('./sources/odc/index.js')).probeOdc(target, context);
-      return (await import('./sources/service-tags/index.js')).probeServiceTags(target, context);
+      const probe = sourceOf(target.type)?.probe;
+      // The doctor asks only for targets whose source plans an upstream; one without a probe is a wiring mistake.
+      if (!probe) throw new Error(`no doctor probe for targets of type ${JSON.stringify(target.type)}`);
+      return ((await probe()) as (target: Target, context: SourceContext) => Promise<ProbedUrl>)(target, context);
     },
 
     resolvers: (dns) => resolversOf(dns),
