@@ -1,6 +1,6 @@
 import type { Config, DnsConfig, GitHubConfig, Target } from '../config.js';
 import type { ResolverProbe } from '../net/dns.js';
-import type { ProbedUrl } from '../net/http.js';
+import { describe, type ProbedUrl } from '../net/http.js';
 import { AllowlistError } from '../problem.js';
 import { redact } from '../publish/github/auth.js';
 import type { GitHubIdentity, GitHubProbe, GitHubRepositoryAccess } from '../publish/github/probe.js';
@@ -19,7 +19,7 @@ import {
   upstreamFix,
   writePermissions,
 } from './fixes.js';
-import { formatBytes, shownUrl } from './format.js';
+import { formatBytes } from './format.js';
 
 /**
  * `allowlist-drift doctor` and GET /api/doctor: a set-up check before it matters. Each check is one line: what was
@@ -262,7 +262,7 @@ async function checkUpstreams(probes: DoctorProbes, config: Config): Promise<Doc
       try {
         const answer = await probes.upstream(first, config);
         const size = answer.declaredBytes === undefined ? '' : `, ${formatBytes(answer.declaredBytes)}`;
-        return pass(name, `${plan.what} ${shownUrl(answer.url)} answered ${answer.status} (${answer.contentType}${size})`);
+        return pass(name, `${plan.what} ${describe(answer.url)} answered ${answer.status} (${answer.contentType}${size})`);
       } catch (error) {
         return fail(name, messageOf(error), upstreamFix(error, first));
       }

@@ -23,16 +23,6 @@ export function doctorFailures(report: DoctorReport): string[] {
   return report.checks.filter((c) => !c.ok).map((c) => `doctor ${c.name}: ${c.detail}${c.fix ? ` Fix: ${c.fix}` : ''}`);
 }
 
-/** Without query string or user info, which may carry tokens. */
-export function shownUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.origin}${parsed.pathname}`;
-  } catch {
-    return '(invalid URL)';
-  }
-}
-
 export function formatBytes(bytes: number): string {
   return bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(0)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
