@@ -2,18 +2,96 @@ import type { Code, Heading, Html, Paragraph, PhrasingContent, Root, RootContent
 import { fromMarkdown } from 'mdast-util-from-markdown';
 import { gfmTableFromMarkdown } from 'mdast-util-gfm-table';
 import { gfmTable } from 'micromark-extension-gfm-table';
+import type { Target } from '../config.js';
 import type { Cidr } from '../ipset.js';
-import { AllowlistError } from '../problem.js';
+import { fetchText, probeUrl, type FetchedText, type FetchOptions, type ProbedUrl } from '../net/http.js';
+import { AllowlistError, toProblem, type Problem } from '../problem.js';
 import { addressOf, looksLikeAddress, tokensOf, type Token } from './address-words.js';
+import { stamp, type Observation, type ObservationStatus, type ObservedEntry, type SourceContext, type UnknownScope } from './source.js';
 
 /**
- * What the readers of upstream docs pages (the CAS page, the ODC page) share below their own layout: the guards
- * that turn a page that is not a whole markdown page into an error, the markdown tree, and the words of its
- * inline text. Each reader keeps what its page means: which headings map to what, and how its tables read.
+ * What the readers of upstream docs pages (the CAS page, the ODC page) share below their own layout: fetching the
+ * page and turning a selection into an observation, the guards that turn a page that is not a whole markdown page
+ * into an error, the markdown tree, and the words of its inline text. Each reader keeps what its page means: which
+ * headings map to what, how its tables read, what a target selects, and how its messages name the page.
  */
 
 /** raw.githubusercontent.com serves the page source as text/plain; other mirrors use the markdown types. */
 export const MARKDOWN_TYPES = ['text/plain', 'text/markdown', 'text/x-markdown', 'application/octet-stream'];
+
+/** What a page reader keeps of its page for one target. */
+export interface PageSelection {
+  readonly entries: ObservedEntry[];
+  readonly warnings: Problem[];
+  /** Addresses stand where the reader cannot tell which selected part they belong to: every previous entry must stay. */
+  readonly incomplete: boolean;
+  /** Selected parts of the page that could not be read (a broken cell, a part gone): their previous entries stay. */
+  readonly unknownScopes: UnknownScope[];
+}
+
+/** What is particular to a page reader's observation; fetching and the ok/partial/error verdict are shared. */
+export interface PageObservationOptions<Page> {
+  readonly target: Pick<Target, 'id' | 'type'> & { readonly url: string };
+  readonly context: SourceContext;
+  /** Reads the fetched page; what it throws makes the observation an error. */
+  readonly parse: (fetched: FetchedText) => Page;
+  readonly select: (page: Page) => PageSelection;
+  /** The page's revision, kept in the observation's facts; undefined when the page names none. */
+  readonly revision: (page: Page) => string | undefined;
+  /** The error code of a failed fetch or parse whose error carries no code of its own ("cas-failed"). */
+  readonly failCode: string;
+  /** The error code of a selection without addresses ("cas-selection-empty"). */
+  readonly emptyCode: string;
+  /** The message of that error: which page and which selection. */
+  readonly describeEmpty: (page: Page) => string;
+}
+
+/**
+ * Fetches a markdown page, parses it and keeps the target's selection. A failed fetch or parse and a selection
+ * without addresses are errors, never removals; a selection the page could not fully show is partial.
+ */
+export async function observeMarkdownPage<Page>(options: PageObservationOptions<Page>): Promise<Observation> {
+  const { target, context } = options;
+  const observation = (status: ObservationStatus, rest: Partial<Observation>): Observation =>
+    stamp(target, context.now(), {
+      status,
+      entries: [],
+      warnings: [],
+      errors: [],
+      ...rest,
+    });
+  let page: Page;
+  try {
+    page = options.parse(await fetchText(target.url, markdownFetch(context)));
+  } catch (error) {
+    return observation('error', { errors: [toProblem(error, options.failCode)] });
+  }
+  const revision = options.revision(page);
+  const facts = revision === undefined ? {} : { facts: { revision } };
+  const selection = options.select(page);
+  if (selection.entries.length === 0) {
+    const empty = new AllowlistError(options.emptyCode, options.describeEmpty(page));
+    return observation('error', { warnings: selection.warnings, errors: [empty.toProblem()], ...facts });
+  }
+  if (selection.incomplete || selection.unknownScopes.length > 0) {
+    const scopes = selection.incomplete ? {} : { unknownScopes: selection.unknownScopes };
+    return observation('partial', { entries: selection.entries, warnings: selection.warnings, ...scopes, ...facts });
+  }
+  return observation('ok', { entries: selection.entries, warnings: selection.warnings, ...facts });
+}
+
+/** allowlist-drift doctor: whether the page answers with a markdown type, as a run needs, without reading it. */
+export function probeMarkdownPage(target: { readonly url: string }, context: Pick<SourceContext, 'config' | 'signal'>): Promise<ProbedUrl> {
+  return probeUrl(target.url, markdownFetch(context));
+}
+
+function markdownFetch(context: Pick<SourceContext, 'config' | 'signal'>): FetchOptions {
+  return {
+    ...context.config.http,
+    contentTypes: MARKDOWN_TYPES,
+    ...(context.signal ? { signal: context.signal } : {}),
+  };
+}
 
 /** How a reader's errors name its page: `code` prefixes the error codes ("cas" gives "cas-truncated"). */
 export interface PageNames {

@@ -1,74 +1,26 @@
 import type { CasDocsTarget } from '../../config.js';
 import { sortCidrs, type Cidr } from '../../ipset.js';
-import { fetchText, probeUrl, type ProbedUrl } from '../../net/http.js';
-import { AllowlistError, toProblem, type Problem } from '../../problem.js';
-import { MARKDOWN_TYPES } from '../markdown-page.js';
-import {
-  stamp,
-  type Observation,
-  type ObservationStatus,
-  type ObservedEntry,
-  type Source,
-  type SourceContext,
-  type UnknownScope,
-} from '../source.js';
+import type { Problem } from '../../problem.js';
+import { observeMarkdownPage, probeMarkdownPage, type PageSelection } from '../markdown-page.js';
+import type { Source, UnknownScope } from '../source.js';
 import { CAS_GLOBAL_DATA_CENTER, CAS_NOTICE_SECTION, parseCasPage, type CasPage, type CasScope } from './page.js';
 import { normaliseDataCenter, type CasEvidence, type CasSection } from './schema.js';
 
-export interface CasSelection {
-  readonly entries: ObservedEntry[];
-  readonly warnings: Problem[];
-  /** Addresses stand where no section can be told (a heading no rule maps): every previous entry must stay. */
-  readonly incomplete: boolean;
-  /** Selected parts of the page that could not be read (a cell with a typo, a section gone): their previous entries stay. */
-  readonly unknownScopes: UnknownScope[];
-}
-
 /** Fetches the CAS network-requirements page source and keeps the configured sections and data centers. */
-export const observeCasDocs: Source<CasDocsTarget> = async (target, context) => {
-  const observation = (status: ObservationStatus, rest: Partial<Observation>): Observation =>
-    stamp(target, context.now(), {
-      status,
-      entries: [],
-      warnings: [],
-      errors: [],
-      ...rest,
-    });
-  let page: CasPage;
-  try {
-    const fetched = await fetchText(target.url, {
-      ...context.config.http,
-      contentTypes: MARKDOWN_TYPES,
-      ...(context.signal ? { signal: context.signal } : {}),
-    });
-    page = parseCasPage(fetched.text);
-  } catch (error) {
-    return observation('error', { errors: [toProblem(error, 'cas-failed')] });
-  }
-  const facts = page.revision === undefined ? {} : { facts: { revision: page.revision } };
-  const selection = selectCasEntries(page, target);
-  if (selection.entries.length === 0) {
-    const empty = new AllowlistError(
-      'cas-selection-empty',
-      `the CAS page${page.revision ? ` (${page.revision})` : ''} has no addresses for ${describeSelection(target)}`,
-    );
-    return observation('error', { warnings: selection.warnings, errors: [empty.toProblem()], ...facts });
-  }
-  if (selection.incomplete || selection.unknownScopes.length > 0) {
-    const scopes = selection.incomplete ? {} : { unknownScopes: selection.unknownScopes };
-    return observation('partial', { entries: selection.entries, warnings: selection.warnings, ...scopes, ...facts });
-  }
-  return observation('ok', { entries: selection.entries, warnings: selection.warnings, ...facts });
-};
+export const observeCasDocs: Source<CasDocsTarget> = (target, context) =>
+  observeMarkdownPage({
+    target,
+    context,
+    parse: (fetched) => parseCasPage(fetched.text),
+    select: (page) => selectCasEntries(page, target),
+    revision: (page) => page.revision,
+    failCode: 'cas-failed',
+    emptyCode: 'cas-selection-empty',
+    describeEmpty: (page) => `the CAS page${page.revision ? ` (${page.revision})` : ''} has no addresses for ${describeSelection(target)}`,
+  });
 
 /** allowlist-drift doctor: whether the page answers with a markdown type, as a run needs, without reading it. */
-export function probeCasDocs(target: Pick<CasDocsTarget, 'url'>, context: Pick<SourceContext, 'config' | 'signal'>): Promise<ProbedUrl> {
-  return probeUrl(target.url, {
-    ...context.config.http,
-    contentTypes: MARKDOWN_TYPES,
-    ...(context.signal ? { signal: context.signal } : {}),
-  });
-}
+export const probeCasDocs = probeMarkdownPage;
 
 /**
  * Keeps the entries of the selected sections and data centers. Entries of the "global" data center
@@ -81,7 +33,7 @@ export function probeCasDocs(target: Pick<CasDocsTarget, 'url'>, context: Pick<S
 export function selectCasEntries(
   page: CasPage,
   target: Pick<CasDocsTarget, 'sections' | 'dataCenters'> & Partial<Pick<CasDocsTarget, 'url'>>,
-): CasSelection {
+): PageSelection {
   const sections = target.sections === '*' ? undefined : new Set<CasSection>(target.sections);
   const dataCenters = target.dataCenters === '*' ? undefined : new Set(target.dataCenters.map(normaliseDataCenter));
   const sectionSelected = (section: CasSection) => sections === undefined || sections.has(section);

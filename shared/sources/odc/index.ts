@@ -1,18 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { OdcTarget } from '../../config.js';
 import { sortCidrs, type Cidr } from '../../ipset.js';
-import { fetchText, probeUrl, type FetchedText, type ProbedUrl } from '../../net/http.js';
-import { AllowlistError, toProblem, type Problem } from '../../problem.js';
-import { MARKDOWN_TYPES } from '../markdown-page.js';
-import {
-  stamp,
-  type Observation,
-  type ObservationStatus,
-  type ObservedEntry,
-  type Source,
-  type SourceContext,
-  type UnknownScope,
-} from '../source.js';
+import type { FetchedText } from '../../net/http.js';
+import type { Problem } from '../../problem.js';
+import { observeMarkdownPage, probeMarkdownPage, type PageSelection } from '../markdown-page.js';
+import type { Source, UnknownScope } from '../source.js';
 import { ODC_UNPLACED, parseOdcPage, squash, type OdcPage, type OdcRegion, type OdcScope } from './page.js';
 import { regionKey, type OdcEvidence, type OdcPurpose } from './schema.js';
 
@@ -29,61 +21,22 @@ export interface OdcRevision {
   readonly lastModified?: string;
 }
 
-export interface OdcSelection {
-  readonly entries: ObservedEntry[];
-  readonly warnings: Problem[];
-  /** Addresses stand under a section no rule maps while purposes are listed: every previous entry must stay. */
-  readonly incomplete: boolean;
-  readonly unknownScopes: UnknownScope[];
-}
-
 /** Fetches the ODC public IP addresses page and keeps the configured purposes, regions and stages. */
-export const observeOdc: Source<OdcTarget> = async (target, context) => {
-  const observation = (status: ObservationStatus, rest: Partial<Observation>): Observation =>
-    stamp(target, context.now(), {
-      status,
-      entries: [],
-      warnings: [],
-      errors: [],
-      ...rest,
-    });
-  let page: OdcPage;
-  let revision: OdcRevision;
-  try {
-    const fetched = await fetchText(target.url, {
-      ...context.config.http,
-      contentTypes: MARKDOWN_TYPES,
-      ...(context.signal ? { signal: context.signal } : {}),
-    });
-    revision = { ...revisionOf(fetched), url: target.url };
-    page = parseOdcPage(fetched.text);
-  } catch (error) {
-    return observation('error', { errors: [toProblem(error, 'odc-failed')] });
-  }
-  const facts = { facts: { revision: revision.revision } };
-  const selection = selectOdcEntries(page, target, revision);
-  if (selection.entries.length === 0) {
-    const empty = new AllowlistError(
-      'odc-selection-empty',
-      `the ODC page (${revision.revision}) has no addresses for ${describeSelection(target)}`,
-    );
-    return observation('error', { warnings: selection.warnings, errors: [empty.toProblem()], ...facts });
-  }
-  if (selection.incomplete || selection.unknownScopes.length > 0) {
-    const scopes = selection.incomplete ? {} : { unknownScopes: selection.unknownScopes };
-    return observation('partial', { entries: selection.entries, warnings: selection.warnings, ...scopes, ...facts });
-  }
-  return observation('ok', { entries: selection.entries, warnings: selection.warnings, ...facts });
-};
+export const observeOdc: Source<OdcTarget> = (target, context) =>
+  observeMarkdownPage({
+    target,
+    context,
+    // The revision is the fetched text's, so it is read beside the page.
+    parse: (fetched) => ({ revision: { ...revisionOf(fetched), url: target.url }, page: parseOdcPage(fetched.text) }),
+    select: ({ page, revision }) => selectOdcEntries(page, target, revision),
+    revision: ({ revision }) => revision.revision,
+    failCode: 'odc-failed',
+    emptyCode: 'odc-selection-empty',
+    describeEmpty: ({ revision }) => `the ODC page (${revision.revision}) has no addresses for ${describeSelection(target)}`,
+  });
 
 /** allowlist-drift doctor: whether the page answers with a markdown type, as a run needs, without reading it. */
-export function probeOdc(target: Pick<OdcTarget, 'url'>, context: Pick<SourceContext, 'config' | 'signal'>): Promise<ProbedUrl> {
-  return probeUrl(target.url, {
-    ...context.config.http,
-    contentTypes: MARKDOWN_TYPES,
-    ...(context.signal ? { signal: context.signal } : {}),
-  });
-}
+export const probeOdc = probeMarkdownPage;
 
 /** The page has no date in its front matter: its content hash names the revision, with the server's validators beside it. */
 export function revisionOf(fetched: Pick<FetchedText, 'text' | 'etag' | 'lastModified'>): OdcRevision {
@@ -107,7 +60,7 @@ export function selectOdcEntries(
   page: OdcPage,
   target: Pick<OdcTarget, 'regions' | 'stages' | 'purposes'>,
   revision: OdcRevision,
-): OdcSelection {
+): PageSelection {
   const purposes = target.purposes === '*' ? undefined : new Set<OdcPurpose>(target.purposes);
   const stages = target.stages === '*' ? undefined : new Set<string>(target.stages);
   const purposeSelected = (purpose: OdcPurpose) => purposes === undefined || purposes.has(purpose);
