@@ -87,6 +87,22 @@ export interface SourceDoctor<T> {
 }
 
 /**
+ * The set-up check of a source that reads one markdown page from its `url`: the page itself is probed, and a
+ * rendered HTML page or a moved one gets a fix that names the raw source to use.
+ */
+export function markdownPageDoctor(page: { readonly rawSource: string; readonly name: string }): SourceDoctor<{ readonly url: string }> {
+  return {
+    upstream: (target) => ({ check: 'upstream', key: target.url, what: 'the document' }),
+    fix: ({ code, status }) => {
+      if (code === 'http-content-type') return `Use the raw markdown source of the page (${page.rawSource}), not the rendered HTML page.`;
+      if (code === 'http-status' && (status === 404 || status === 410))
+        return `The page moved: set url to the raw markdown of ${page.name}.`;
+      return undefined;
+    },
+  };
+}
+
+/**
  * Where an address came from, in three parts. Addresses whose citations are equal are listed under one line.
  * `source`: the document or answer, with its version and a link where there is one ("CAS page, revision
  * 2024-02-29"); `place`: where in it, the same from one version to the next ("App connector, US1"), so a removed

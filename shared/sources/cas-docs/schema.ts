@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { httpsUrl, wildcardOr } from '../../schema-kit.js';
-import { defineSource } from '../source.js';
+import { defineSource, markdownPageDoctor } from '../source.js';
 
 /**
  * Section keys of the CAS network-requirements page; the README documents how headings map to them.
@@ -43,16 +43,10 @@ export const casDocs = defineSource({
   },
   configured: [],
   schedule: 'CAS_SCHEDULE',
-  doctor: {
-    upstream: (target) => ({ check: 'upstream', key: target.url, what: 'the document' }),
-    fix: ({ code, status }) => {
-      if (code === 'http-content-type')
-        return 'Use the raw markdown source of the page (https://raw.githubusercontent.com/MicrosoftDocs/...), not the rendered HTML page.';
-      if (code === 'http-status' && (status === 404 || status === 410))
-        return 'The page moved: set url to the raw markdown of the Defender for Cloud Apps network requirements page.';
-      return undefined;
-    },
-  },
+  doctor: markdownPageDoctor({
+    rawSource: 'https://raw.githubusercontent.com/MicrosoftDocs/...',
+    name: 'the Defender for Cloud Apps network requirements page',
+  }),
   evidence: [casEvidence],
   describe: (evidence, inert) =>
     `Defender for Cloud Apps page, section ${inert(evidence.section)}, data center ${inert(evidence.dataCenter)}, ` +

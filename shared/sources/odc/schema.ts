@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { httpsUrl, wildcardOr } from '../../schema-kit.js';
-import { defineSource } from '../source.js';
+import { defineSource, markdownPageDoctor } from '../source.js';
 
 /** The page source of "Allowlisting ODC public IP addresses" in the public OutSystems/docs-odc repository. */
 export const ODC_PAGE_URL =
@@ -68,16 +68,10 @@ export const odc = defineSource({
   },
   configured: [],
   schedule: 'CAS_SCHEDULE',
-  doctor: {
-    upstream: (target) => ({ check: 'upstream', key: target.url, what: 'the document' }),
-    fix: ({ code, status }) => {
-      if (code === 'http-content-type')
-        return 'Use the raw markdown source of the page (https://raw.githubusercontent.com/OutSystems/docs-odc/...), not the rendered HTML page.';
-      if (code === 'http-status' && (status === 404 || status === 410))
-        return 'The page moved: set url to the raw markdown of the ODC "Allowlisting ODC public IP addresses" page.';
-      return undefined;
-    },
-  },
+  doctor: markdownPageDoctor({
+    rawSource: 'https://raw.githubusercontent.com/OutSystems/docs-odc/...',
+    name: 'the ODC "Allowlisting ODC public IP addresses" page',
+  }),
   evidence: [odcEvidence],
   describe: (evidence, inert) => {
     const where =
