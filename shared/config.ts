@@ -3,6 +3,7 @@ import { basename, resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { aggregate, familyOf, prefixLengthOf, tryParseCidr, type Cidr, type IpFamily } from './ipset.js';
+import { fileFit, fileLimit, headroomWarn } from './capacity/limit.js';
 import { AllowlistError } from './problem.js';
 import { DEFAULT_MAX_ADDRESSES_PER_RANGE, knownRangeProblems, MAX_ADDRESSES_PER_RANGE } from './render/template.js';
 import { cidr, strictObject, tokenUrl } from './schema-kit.js';
@@ -67,6 +68,9 @@ const fileBase = {
     .array(id)
     .min(1, 'list the id of at least one target')
     .meta({ description: 'Ids of the targets whose addresses go into this file.' }),
+  limit: fileLimit.optional(),
+  headroomWarn,
+  fit: fileFit.optional(),
 };
 
 /** For a consumer that takes one address family (an iptables block, an IPv4-only feed): the file gets only that family. */

@@ -172,6 +172,8 @@ export interface SourceContext {
   readonly previousFacts?: Readonly<Record<string, string | number>>;
   readonly now: () => Date;
   readonly signal?: AbortSignal;
+  /** The last complete reads of upstream documents, by URL; absent, every document is downloaded in full. */
+  readonly documents?: import('../net/document-cache.js').DocumentCache;
   /** Replaces DefaultAzureCredential for the ARM service-tags API (tests). */
   readonly armCredential?: import('@azure/core-auth').TokenCredential;
 }
