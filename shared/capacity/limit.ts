@@ -94,7 +94,7 @@ export const fileFit = strictObject({
   widenTo6: z.int().min(8, 'must be /8 or narrower (at least 8)').max(128).optional(),
 }).meta({
   description:
-    'Let the file hold covering supernets no wider than /widenTo (IPv4) or /widenTo6 (IPv6), chosen to add the fewest addresses, only as far as needed to fit the limit.',
+    'Let the file hold covering supernets no wider than the widenTo prefix length (IPv4) or widenTo6 (IPv6), chosen to add the fewest addresses, only as far as needed to fit the limit.',
 });
 
 export const DEFAULT_HEADROOM_WARN = 0.9;
