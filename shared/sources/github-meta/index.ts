@@ -224,4 +224,3 @@ function closestKeys(key: string, keys: readonly string[]): string[] {
 function shorten(text: string): string {
   return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }
-

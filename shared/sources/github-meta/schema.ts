@@ -26,9 +26,7 @@ export const githubMeta = defineSource({
         'The meta endpoint (default https://api.github.com/meta; GitHub Enterprise Server: https://HOST/api/v3/meta). The GitHub credentials go with the request only when it is on the github.apiUrl origin over https.',
     }),
     keys: wildcardOr(
-      z
-        .string()
-        .regex(/^[a-z0-9_]{1,100}$/, 'must be a key of the meta document such as "hooks" or "actions"'),
+      z.string().regex(/^[a-z0-9_]{1,100}$/, 'must be a key of the meta document such as "hooks" or "actions"'),
       'keys of the meta document such as ["hooks", "actions"]',
     ),
   },

@@ -55,7 +55,11 @@ export const m365 = defineSource({
   configured: [],
   schedule: 'CAS_SCHEDULE',
   doctor: {
-    upstream: (target) => ({ check: 'upstream', key: `${target.url.replace(/\/+$/, '')}/version/${target.instance}`, what: 'the version method' }),
+    upstream: (target) => ({
+      check: 'upstream',
+      key: `${target.url.replace(/\/+$/, '')}/version/${target.instance}`,
+      what: 'the version method',
+    }),
     fix: ({ status }) =>
       status === 400 || status === 404
         ? 'Check "url" (https://endpoints.office.com) and "instance" (Worldwide, USGovDoD, USGovGCCHigh or China).'

@@ -73,7 +73,14 @@ describe('github-meta: reading the document', () => {
     expect(all.status).toBe('ok');
     // One entry per address, its evidence every key that lists it.
     const shared = all.entries.find((entry) => entry.cidr === '140.82.112.0/20')!;
-    expect(shared.evidence.map((item) => (item as { key: string }).key)).toEqual(['api', 'copilot', 'git', 'github_enterprise_importer', 'hooks', 'web']);
+    expect(shared.evidence.map((item) => (item as { key: string }).key)).toEqual([
+      'api',
+      'copilot',
+      'git',
+      'github_enterprise_importer',
+      'hooks',
+      'web',
+    ]);
     expect(all.entries.some((entry) => entry.cidr === '13.105.49.0/31')).toBe(true);
   });
 
@@ -147,7 +154,11 @@ describe('github-meta: credentials go only to the github.apiUrl origin', () => {
     expect(observation.status).toBe('ok');
     expect(observation.entries).toHaveLength(10);
     expect(github.metaReads.slice(before)).toEqual([{ authorization: `Bearer ${TOKEN}`, status: 200 }]);
-    expect(observation.entries[0]!.evidence[0]).toMatchObject({ kind: 'github-meta', url: `${github.url}/meta`, etag: expect.stringMatching(/^W\//) });
+    expect(observation.entries[0]!.evidence[0]).toMatchObject({
+      kind: 'github-meta',
+      url: `${github.url}/meta`,
+      etag: expect.stringMatching(/^W\//),
+    });
   });
 
   it('sends no credentials to another origin, nor without a github section, nor without credentials', async () => {
@@ -174,9 +185,12 @@ describe('github-meta: credentials go only to the github.apiUrl origin', () => {
     const { config } = parsed({ keys: '*' }, github.url);
     const plain = { ...config, github: { ...config.github!, apiUrl: 'http://github.example.com' } };
     expect(await authorizationFor('http://github.example.com/meta', context(plain))).toBeUndefined();
-    expect(await authorizationFor('https://github.example.com/meta', context({ ...config, github: { ...config.github!, apiUrl: 'https://github.example.com' } }))).toBe(
-      `Bearer ${TOKEN}`,
-    );
+    expect(
+      await authorizationFor(
+        'https://github.example.com/meta',
+        context({ ...config, github: { ...config.github!, apiUrl: 'https://github.example.com' } }),
+      ),
+    ).toBe(`Bearer ${TOKEN}`);
   });
 
   it('reports refused credentials as github-meta-auth, without the token', async () => {

@@ -105,7 +105,12 @@ describe('m365: parsing the web service answers', () => {
     expect(() => target({ serviceAreas: ['Teams'] })).toThrow(/Exchange, SharePoint, Skype, Common/);
     expect(() => target({ serviceAreas: '*', instance: 'Germany' })).toThrow(/Worldwide, USGovDoD, USGovGCCHigh, China/);
     expect(() => target({ serviceAreas: '*', categories: [] })).toThrow(/list at least one/);
-    expect(target({ serviceAreas: '*' })).toMatchObject({ url: 'https://endpoints.office.com', instance: 'Worldwide', categories: '*', requiredOnly: false });
+    expect(target({ serviceAreas: '*' })).toMatchObject({
+      url: 'https://endpoints.office.com',
+      instance: 'Worldwide',
+      categories: '*',
+      requiredOnly: false,
+    });
   });
 
   it('keeps a ClientRequestId from the facts and replaces a malformed one', () => {
@@ -190,7 +195,9 @@ describe('m365: the version gate against the web service (HTTP peer)', () => {
     expect(paths()).toEqual(['/version/Worldwide', '/endpoints/Worldwide']);
     expect(fourth.entries.map((entry) => entry.cidr)).toContain('40.126.64.0/18');
     expect(fourth.entries[0]!.evidence[0]).toMatchObject({ version: '2025112800' });
-    expect(new Set(peer.requests.map((request) => new URL(request.path, 'http://x').searchParams.get('ClientRequestId')))).toEqual(new Set([id]));
+    expect(new Set(peer.requests.map((request) => new URL(request.path, 'http://x').searchParams.get('ClientRequestId')))).toEqual(
+      new Set([id]),
+    );
     expect(documents.puts).toBe(2);
   });
 
