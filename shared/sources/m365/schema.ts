@@ -31,7 +31,9 @@ export const m365 = defineSource({
   fields: {
     url: httpsUrl
       .default(DEFAULT_M365_URL)
-      .meta({ description: 'The web service (default https://endpoints.office.com); /version and /endpoints are asked below it.' }),
+      .meta({
+        description: 'The web service (default https://endpoints.office.com); its version and endpoints methods are asked below it.',
+      }),
     instance: z
       .enum(M365_INSTANCES, { error: `must be one of ${M365_INSTANCES.join(', ')}` })
       .default('Worldwide')
