@@ -12,12 +12,14 @@ const CONTENT_TYPES = ['application/json'] as const;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * What a target keeps between runs: its ClientRequestId (one per client, as the service asks), the version of the
- * last endpoints document it read in full, when that version was last confirmed, and the document's hash, which
- * says whether the shared cache still holds that very document.
+ * What a target keeps between runs: its ClientRequestId (one per client, as the service asks), which endpoints URL
+ * the rest describes, the version of the last endpoints document it read in full there, when that version was last
+ * confirmed, and the document's hash, which says whether the shared cache still holds that very document.
  */
 export interface M365Facts {
   readonly clientRequestId: string;
+  /** The endpoints URL without ClientRequestId: another instance or service has versions of its own. */
+  readonly endpoints?: string;
   readonly version?: string;
   readonly versionCheckedAt?: string;
   readonly documentHash?: string;
@@ -35,15 +37,25 @@ export function m365Urls(target: Pick<M365Target, 'url' | 'instance'>, clientReq
   };
 }
 
-/** The facts a previous run kept; anything malformed is dropped (a new ClientRequestId, a full read). */
-export function m365Facts(previous: Readonly<Record<string, string | number>> | undefined): M365Facts {
+/**
+ * The facts a previous run kept for the target's current endpoints URL; anything malformed is dropped (a new
+ * ClientRequestId, a full read), and so is what was read from another URL or instance, except the ClientRequestId.
+ */
+export function m365Facts(
+  target: Pick<M365Target, 'url' | 'instance'>,
+  previous: Readonly<Record<string, string | number>> | undefined,
+): M365Facts {
   const text = (name: string) => (typeof previous?.[name] === 'string' ? (previous[name] as string) : undefined);
-  const clientRequestId = text('clientRequestId');
+  const given = text('clientRequestId');
+  const clientRequestId = given && GUID.test(given) ? given : randomUUID();
+  const endpoints = m365Urls(target, clientRequestId).cacheKey;
+  if (text('endpoints') !== endpoints) return { clientRequestId, endpoints };
   const version = text('version');
   const versionCheckedAt = text('versionCheckedAt');
   const documentHash = text('documentHash');
   return {
-    clientRequestId: clientRequestId && GUID.test(clientRequestId) ? clientRequestId : randomUUID(),
+    clientRequestId,
+    endpoints,
     ...(version && /^\d{10}$/.test(version) ? { version } : {}),
     ...(versionCheckedAt && Number.isFinite(Date.parse(versionCheckedAt)) ? { versionCheckedAt } : {}),
     ...(documentHash ? { documentHash } : {}),
@@ -87,7 +99,7 @@ export const observeM365: Source<M365Target> = async (target, context) => {
 };
 
 async function readEndpoints(target: M365Target, context: SourceContext, now: Date): Promise<Read> {
-  const previous = m365Facts(context.previousFacts);
+  const previous = m365Facts(target, context.previousFacts);
   const urls = m365Urls(target, previous.clientRequestId);
   const warnings: Problem[] = [];
   const cached = async (facts: M365Facts): Promise<string | undefined> => {
@@ -131,7 +143,7 @@ async function readEndpoints(target: M365Target, context: SourceContext, now: Da
 
 /** allowlist-drift doctor: whether the version method answers JSON, without keeping anything. */
 export async function probeM365(target: M365Target, context: SourceContext): Promise<ProbedUrl> {
-  return probeUrl(m365Urls(target, m365Facts(context.previousFacts).clientRequestId).version, fetchOptions(context));
+  return probeUrl(m365Urls(target, m365Facts(target, context.previousFacts).clientRequestId).version, fetchOptions(context));
 }
 
 function hashOf(text: string): string {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../shared/config.js';
 import type { M365Target } from '../../../shared/sources/registry.js';
@@ -113,12 +114,24 @@ describe('m365: parsing the web service answers', () => {
     });
   });
 
-  it('keeps a ClientRequestId from the facts and replaces a malformed one', () => {
+  it('keeps a ClientRequestId from the facts and replaces a malformed one; a version read elsewhere is forgotten', () => {
     const id = '2b7f0e6c-4a1d-4c3e-9f2a-6d8b1c0e5f47';
-    expect(m365Facts({ clientRequestId: id, version: '2025110700' })).toEqual({ clientRequestId: id, version: '2025110700' });
-    const fresh = m365Facts({ clientRequestId: 'x; drop', version: 'soon' });
+    const worldwide = target({ serviceAreas: '*' });
+    const endpoints = 'https://endpoints.office.com/endpoints/Worldwide';
+    expect(m365Facts(worldwide, { clientRequestId: id, endpoints, version: '2025110700' })).toEqual({
+      clientRequestId: id,
+      endpoints,
+      version: '2025110700',
+    });
+    const fresh = m365Facts(worldwide, { clientRequestId: 'x; drop', endpoints, version: 'soon', versionCheckedAt: 'noon' });
     expect(fresh.clientRequestId).toMatch(/^[0-9a-f-]{36}$/);
-    expect(fresh).not.toHaveProperty('version');
+    expect(fresh).toEqual({ clientRequestId: fresh.clientRequestId, endpoints });
+    // China counts its own versions: a Worldwide version must not make China's look stale.
+    const china = target({ serviceAreas: '*', instance: 'China' });
+    expect(m365Facts(china, { clientRequestId: id, endpoints, version: '2025110700', documentHash: 'sha256:00' })).toEqual({
+      clientRequestId: id,
+      endpoints: 'https://endpoints.office.com/endpoints/China',
+    });
   });
 });
 
@@ -253,5 +266,17 @@ describe('m365: the version gate against the web service (HTTP peer)', () => {
     const probed = await probeM365(target({ url: peer.url, serviceAreas: '*' }), context(undefined));
     expect(probed).toMatchObject({ status: 200, contentType: 'application/json' });
     expect(paths()).toEqual(['/version/Worldwide']);
+  });
+});
+
+describe('the README examples of issue 25', () => {
+  it('parse as configs: the github-meta and m365 sections', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    for (const heading of ["### GitHub's published ranges (`github-meta`)", '### Microsoft 365 (`m365`)']) {
+      const section = readme.slice(readme.indexOf(heading), readme.indexOf('\n### ', readme.indexOf(heading) + heading.length));
+      const example = /```json\n([\s\S]*?)```/.exec(section)?.[1];
+      expect(example, heading).toBeDefined();
+      expect(() => parseConfig({ name: 'readme', ...(JSON.parse(example!) as object) }), heading).not.toThrow();
+    }
   });
 });
