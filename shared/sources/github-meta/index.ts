@@ -9,6 +9,9 @@ import type { GitHubMetaTarget } from '../registry.js';
 import { stamp, type Reading, type Source, type SourceContext, type UnknownScope } from '../source.js';
 import type { GitHubMetaEvidence } from './schema.js';
 
+/** A list's non-addresses are each named in its warning, up to this many (a list of thousands is a new format, blinded whole). */
+const NAMED = 50;
+
 const CONTENT_TYPES = ['application/json'] as const;
 
 /** Which document an address was read from, as a reviewer can check it. */
@@ -189,7 +192,7 @@ export function selectGitHubMeta(
     if (bad.length > 0) {
       blind(key, {
         code: 'github-meta-bad-address',
-        message: `"${key}" in the GitHub meta document ${note} has ${bad.length} entr${bad.length === 1 ? 'y' : 'ies'} that ${bad.length === 1 ? 'is' : 'are'} not an address or CIDR: ${bad.slice(0, 3).join(', ')}${bad.length > 3 ? ', …' : ''}`,
+        message: `"${key}" in the GitHub meta document ${note} has ${bad.length} entr${bad.length === 1 ? 'y' : 'ies'} that ${bad.length === 1 ? 'is' : 'are'} not an address or CIDR: ${bad.slice(0, NAMED).join(', ')}${bad.length > NAMED ? ` and ${bad.length - NAMED} more` : ''}`,
       });
     }
   }

@@ -6,6 +6,9 @@ import type { M365Target } from '../registry.js';
 import { closestName } from '../closest.js';
 import type { M365Evidence } from './schema.js';
 
+/** A list's non-addresses are each named in its warning, up to this many (a list of thousands is a new format, blinded whole). */
+const NAMED = 50;
+
 /**
  * The Microsoft 365 web service's answers, as its documentation describes them
  * (https://learn.microsoft.com/en-us/microsoft-365/enterprise/microsoft-365-ip-web-service): the version method
@@ -69,7 +72,7 @@ export interface EndpointsRevision {
 
 /**
  * Keeps the addresses of the selected sets. Every string a selected set lists is observed or named in a warning: a
- * bad one blinds its set (partial, the set's approved addresses kept). A selected service area or category the
+ * bad one blinds its set (partial: its readable addresses observed, its approved ones kept). A selected service area or category the
  * document no longer has is a warning naming the closest current one, and blinds that part.
  */
 export function selectM365(
@@ -114,11 +117,10 @@ export function selectM365(
         code: 'm365-bad-address',
         message:
           `Microsoft 365 endpoint set ${set.id} ${note} lists ${bad.length} entr${bad.length === 1 ? 'y' : 'ies'} that ` +
-          `${bad.length === 1 ? 'is' : 'are'} not an address or CIDR: ${bad.slice(0, 3).join(', ')}${bad.length > 3 ? ', …' : ''}; ` +
-          'the set is not used and its approved addresses are kept, neither missed nor removed.',
+          `${bad.length === 1 ? 'is' : 'are'} not an address or CIDR: ${bad.slice(0, NAMED).join(', ')}${bad.length > NAMED ? ` and ${bad.length - NAMED} more` : ''}; ` +
+          "the set's other addresses are observed, and its approved ones are kept, neither missed nor removed.",
       });
       unknownScopes.push({ kind: 'm365', endpointSetId: String(set.id) });
-      continue;
     }
     const item: M365Evidence = {
       kind: 'm365',
