@@ -178,7 +178,7 @@ export function selectGitHubMeta(
     if (!Array.isArray(value) || value.length === 0) {
       blind(key, {
         code: 'github-meta-key-shape',
-        message: `"${key}" in the GitHub meta document ${note} is ${Array.isArray(value) ? 'an empty list' : `not a list (${typeof value})`}`,
+        message: `"${key}" in the GitHub meta document ${note} is ${Array.isArray(value) ? 'an empty list' : `not a list (${value === null ? 'null' : typeof value})`}`,
       });
       continue;
     }

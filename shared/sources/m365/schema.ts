@@ -29,11 +29,9 @@ export type M365Evidence = Readonly<z.output<typeof m365Evidence>>;
 
 export const m365 = defineSource({
   fields: {
-    url: httpsUrl
-      .default(DEFAULT_M365_URL)
-      .meta({
-        description: 'The web service (default https://endpoints.office.com); its version and endpoints methods are asked below it.',
-      }),
+    url: httpsUrl.default(DEFAULT_M365_URL).meta({
+      description: 'The web service (default https://endpoints.office.com); its version and endpoints methods are asked below it.',
+    }),
     instance: z
       .enum(M365_INSTANCES, { error: `must be one of ${M365_INSTANCES.join(', ')}` })
       .default('Worldwide')
