@@ -26,6 +26,8 @@ export interface RunOptions {
   /** How GitHub is reached; defaults to Octokit against config.github.apiUrl. */
   readonly publisher?: (config: Config) => Promise<GitHubPublisher>;
   readonly armCredential?: SourceContext['armCredential'];
+  /** The last complete reads of upstream documents (see SourceContext.documents). */
+  readonly documents?: SourceContext['documents'];
   readonly leaseTtlMs?: number;
 }
 
@@ -38,6 +40,7 @@ export interface RunContext {
   readonly now: () => Date;
   readonly log: Log;
   readonly armCredential?: SourceContext['armCredential'];
+  readonly documents?: SourceContext['documents'];
   /** The GitHub client, created on first use (a run with nothing to publish never loads Octokit). */
   readonly github: () => Promise<GitHubPublisher>;
   /** The GitHub client if this run created it, without creating it. */
@@ -64,6 +67,7 @@ export function runContext(options: Omit<RunOptions, 'trigger' | 'dryRun'>): Run
     now: options.now ?? (() => new Date()),
     log,
     ...(options.armCredential ? { armCredential: options.armCredential } : {}),
+    ...(options.documents ? { documents: options.documents } : {}),
     github: () => (publisher ??= connect(options.config)),
     githubIfUsed: () => publisher,
   };
@@ -90,6 +94,7 @@ export function sourceContext(context: RunContext): SourceContext {
     env: context.env,
     now: context.now,
     ...(context.armCredential ? { armCredential: context.armCredential } : {}),
+    ...(context.documents ? { documents: context.documents } : {}),
   };
 }
 

@@ -1,5 +1,7 @@
 import type { z } from 'zod';
 import { casDocs } from './cas-docs/schema.js';
+import { githubMeta } from './github-meta/schema.js';
+import { m365 } from './m365/schema.js';
 import { odc } from './odc/schema.js';
 import { outsystems } from './outsystems/schema.js';
 import { serviceTags } from './service-tags/schema.js';
@@ -40,6 +42,16 @@ export const SOURCES = {
     observe: async (): Promise<Observe> => (await import('./odc/index.js')).observeOdc,
     probe: async (): Promise<Probe> => (await import('./odc/index.js')).probeOdc,
   },
+  'github-meta': {
+    ...githubMeta,
+    observe: async (): Promise<Observe> => (await import('./github-meta/index.js')).observeGitHubMeta,
+    probe: async (): Promise<Probe> => (await import('./github-meta/index.js')).probeGitHubMeta,
+  },
+  m365: {
+    ...m365,
+    observe: async (): Promise<Observe> => (await import('./m365/index.js')).observeM365,
+    probe: async (): Promise<Probe> => (await import('./m365/index.js')).probeM365,
+  },
   static: { ...staticEntries, observe: async (): Promise<Observe> => (await import('./static/index.js')).observeStatic, probe: null },
 };
 
@@ -52,6 +64,8 @@ export type OutSystemsTarget = TargetOf<'outsystems'>;
 export type CasDocsTarget = TargetOf<'cas-docs'>;
 export type ServiceTagsTarget = TargetOf<'service-tags'>;
 export type OdcTarget = TargetOf<'odc'>;
+export type GitHubMetaTarget = TargetOf<'github-meta'>;
+export type M365Target = TargetOf<'m365'>;
 export type StaticTarget = TargetOf<'static'>;
 
 type KnownEvidenceSchema = { [Type in TargetType]: (typeof SOURCES)[Type]['evidence'][number] }[TargetType];

@@ -166,7 +166,8 @@ export interface Observation {
 
 /** What a source may use: settings, secrets by app-setting name, and what the previous run recorded. */
 export interface SourceContext {
-  readonly config: Pick<Config, 'dns' | 'http'>;
+  /** `github`: where the github-meta source may send the publisher's credentials (that API's origin only). */
+  readonly config: Pick<Config, 'dns' | 'http' | 'github'>;
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Facts of this target's previous observation, if any. */
   readonly previousFacts?: Readonly<Record<string, string | number>>;

@@ -56,6 +56,17 @@ describe('source registry', () => {
         heading: 'ODC public runtime IP addresses > Europe (Frankfurt) > Production',
         revision: 'sha256:0123456789abcdef',
       },
+      { kind: 'github-meta', key: 'hooks', revision: 'sha256:0123456789abcdef' },
+      {
+        kind: 'm365',
+        instance: 'Worldwide',
+        version: '2025110700',
+        endpointSetId: '56',
+        serviceArea: 'Common',
+        category: 'Allow',
+        required: true,
+        tcpPorts: '443,80',
+      },
       { kind: 'static' },
     ];
     expect(samples.map((sample) => sample.kind).sort()).toEqual([...kinds].sort());
@@ -110,10 +121,12 @@ describe('source registry', () => {
         { id: 'cas', type: 'cas-docs', url: 'https://example.com/page.md', dataCenters: '*', sections: '*' },
         { id: 'tags', type: 'service-tags', url: 'https://example.com/tags.json', tags: ['AzureCloud'] },
         { id: 'odc', type: 'odc', regions: ['Europe (Frankfurt)'], stages: ['Production'], purposes: ['runtime'] },
+        { id: 'gh', type: 'github-meta', keys: ['hooks'] },
+        { id: 'm365', type: 'm365', serviceAreas: ['Exchange'] },
         { id: 'fixed', type: 'static', entries: ['192.0.2.1'] },
       ],
     });
     expect(config.targets.map((target) => target.type)).toEqual(TARGET_TYPES);
-    expect(TARGET_TYPES).toEqual(['outsystems', 'cas-docs', 'service-tags', 'odc', 'static']);
+    expect(TARGET_TYPES).toEqual(['outsystems', 'cas-docs', 'service-tags', 'odc', 'github-meta', 'm365', 'static']);
   });
 });

@@ -18,6 +18,8 @@ export class PeerAuth {
   /** Undefined when the request may go on; GitHub's 401 otherwise. */
   authorize(operationId: string, headers: IncomingMessage['headers']): Reply | undefined {
     const [scheme, credential] = String(headers.authorization ?? '').split(' ');
+    // GitHub serves its meta document to anyone; credentials, when sent, must still be good ones.
+    if (operationId === 'meta/get' && headers.authorization === undefined) return undefined;
     if (operationId === 'apps/create-installation-access-token' || operationId === 'apps/get-authenticated') {
       return scheme?.toLowerCase() === 'bearer' && credential && this.validAppJwt(credential)
         ? undefined

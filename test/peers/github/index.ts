@@ -7,6 +7,7 @@ import { GitStore, type PeerCommit } from './git-store.js';
 import { GRAPHQL_PATHS, serveGraphql } from './graphql.js';
 import { openApi, type Call, type OpenApi } from './openapi.js';
 import { OPERATIONS } from './operations/index.js';
+import { sharedFile } from '../http.js';
 import { notFound, type Reply } from './replies.js';
 import type { GitHubPeerOptions, PeerIssue, PeerPullRequest, PeerTimelineEvent, RecordedRequest, Violation } from './types.js';
 import { API_PREFIX, GREEDY_PARAMETER, flatHeaders, readBody, safeDecode, send } from './wire.js';
@@ -49,6 +50,10 @@ export class GitHubPeer {
     (name, sha) => this.followRef(name, sha),
   );
   readonly auth: PeerAuth;
+  /** What GET /meta answers: a sample written from GitHub's schema (test/fixtures/README.md) until a test sets another. */
+  metaDocument: unknown = JSON.parse(sharedFile('fixtures/github-meta/meta_sample.json').toString('utf8'));
+  /** Each GET /meta the peer answered: the Authorization header it carried ('' for none) and the status. */
+  readonly metaReads: Array<{ authorization: string; status: number }> = [];
   private readonly pulls: PeerPullRequest[] = [];
   private readonly issueList: PeerIssue[] = [];
   /** Pull request number -> its state changes and branch deletions, oldest first (the timeline API serves them). */
@@ -314,6 +319,7 @@ export class GitHubPeer {
       body: (call.body ?? {}) as Record<string, unknown>,
       accept: String(call.headers.accept ?? ''),
       ifNoneMatch: String(call.headers['if-none-match'] ?? ''),
+      authorization: String(call.headers.authorization ?? ''),
     });
     return fault ? faultReply(fault.response) : reply;
   }

@@ -2,6 +2,7 @@ import { appsOperations } from './apps.js';
 import { collaboratorsOperations } from './collaborators.js';
 import { gitOperations } from './git.js';
 import { issuesOperations } from './issues.js';
+import { metaOperations } from './meta.js';
 import type { Operation } from './operation.js';
 import { pullsOperations } from './pulls.js';
 import { reposOperations } from './repos.js';
@@ -20,4 +21,5 @@ export const OPERATIONS: Record<string, Operation> = {
   ...timelineOperations,
   ...usersOperations,
   ...collaboratorsOperations,
+  ...metaOperations,
 };

@@ -9,6 +9,8 @@ export interface Input {
   accept: string;
   /** The If-None-Match request header, empty when absent. */
   ifNoneMatch: string;
+  /** The Authorization request header, empty when absent. */
+  authorization: string;
 }
 
 /** One GitHub REST operation, carried out on the peer's state. */
