@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { httpsUrl, mediaType } from '../../schema-kit.js';
+import { defineSource } from '../source.js';
+
+/**
+ * The JSON media types a JSON list is accepted under by default: application/json, its old spellings, and the
+ * "+json" types of generic API envelopes (JSON:API, HAL). application/problem+json is not among them: it is an error
+ * report served instead of the document, so it must fail the check, not be read as a list.
+ */
+export const JSON_TYPES = ['application/json', 'text/json', 'application/x-json', 'application/vnd.api+json', 'application/hal+json'];
+
+/**
+ * The longest select expression accepted: the recipes are under 100 characters; a page of JMESPath is a mistake
+ * (or a pasted document). The expression's grammar is checked when it is compiled, by the observation and the doctor.
+ */
+const MAX_SELECT_LENGTH = 1_000;
+
+/** The document and the expression an address was selected with. */
+export const jsonEvidence = z.object({
+  kind: z.literal('json'),
+  url: z.string(),
+  select: z.string(),
+});
+export type JsonEvidence = Readonly<z.output<typeof jsonEvidence>>;
+
+export const jsonList = defineSource({
+  fields: {
+    url: httpsUrl.meta({ description: 'The JSON document that lists the addresses.' }),
+    select: z
+      .string()
+      .trim()
+      .min(1, 'write a JMESPath expression that yields the addresses, e.g. "prefixes[].ipv4Prefix"')
+      .max(MAX_SELECT_LENGTH, `must be at most ${MAX_SELECT_LENGTH} characters`)
+      .meta({
+        description:
+          'A JMESPath expression (the AWS CLI --query language) yielding the addresses: a string, or lists of strings (nested lists are flattened).',
+      }),
+    contentType: z
+      .array(mediaType)
+      .min(1, 'list at least one media type, or leave contentType out for the JSON types')
+      .default(JSON_TYPES)
+      .meta({ description: `Media types the document is accepted under; default ${JSON_TYPES.join(', ')}.` }),
+  },
+  evidence: [jsonEvidence],
+  configured: [],
+  schedule: 'CAS_SCHEDULE',
+  doctor: {
+    upstream: (target) => ({ check: 'upstream', key: target.url, what: 'the document' }),
+    fix: ({ code, status }, target) => {
+      if (code === 'http-content-type')
+        return `Set url to the JSON document itself, not a page about it; if the server labels the JSON with another media type, add that type to contentType (accepted now: ${target.contentType.join(', ')}).`;
+      if (code === 'json-select-invalid')
+        return 'Correct "select": it must be a JMESPath expression (https://jmespath.org/specification.html).';
+      if (code === 'http-status' && (status === 404 || status === 410))
+        return 'The document moved: set url to where the provider publishes it now.';
+      return undefined;
+    },
+  },
+  describe: (evidence, inert) => `JSON document ${inert(evidence.url)}, selected by ${inert(evidence.select)}`,
+  cite: (evidence, inert, link) => ({ source: link(evidence.url, 'JSON document'), place: `select ${inert(evidence.select)}` }),
+});
