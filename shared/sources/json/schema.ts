@@ -45,7 +45,8 @@ export const jsonList = defineSource({
   configured: [],
   schedule: 'CAS_SCHEDULE',
   doctor: {
-    upstream: (target) => ({ check: 'upstream', key: target.url, what: 'the document' }),
+    // The probe compiles the expression too, so targets share a check only when they read the same way.
+    upstream: (target) => ({ check: 'upstream', key: `${target.url} select ${target.select}`, what: 'the document' }),
     fix: ({ code, status }, target) => {
       if (code === 'http-content-type')
         return `Set url to the JSON document itself, not a page about it; if the server labels the JSON with another media type, add that type to contentType (accepted now: ${target.contentType.join(', ')}).`;

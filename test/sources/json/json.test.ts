@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../../shared/config.js';
+import { upstreamFix } from '../../../shared/doctor/fixes.js';
 import { tryParseCidr } from '../../../shared/ipset.js';
 import { AllowlistError } from '../../../shared/problem.js';
 import { compileSelect, observeJson, probeJson, readJsonSelection } from '../../../shared/sources/json/index.js';
@@ -255,5 +256,20 @@ describe('json: over HTTP', () => {
       status: 200,
       contentType: 'application/json',
     });
+  });
+});
+
+describe('json: doctor', () => {
+  it('gives the fix for a wrong media type, a select that does not compile, and a moved document', () => {
+    const list = target({ url: 'https://example.com/ranges.json', select: 'hooks', contentType: ['application/json'] });
+    expect(upstreamFix(new AllowlistError('http-content-type', 'https://example.com/ranges.json returned "text/html"'), list)).toBe(
+      'Set url to the JSON document itself, not a page about it; if the server labels the JSON with another media type, add that type to contentType (accepted now: application/json).',
+    );
+    expect(upstreamFix(new AllowlistError('json-select-invalid', '"select" is not a JMESPath expression'), list)).toContain(
+      'Correct "select"',
+    );
+    expect(upstreamFix(new AllowlistError('http-status', 'https://example.com/ranges.json answered HTTP 404'), list)).toBe(
+      'The document moved: set url to where the provider publishes it now.',
+    );
   });
 });

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../../shared/config.js';
+import { upstreamFix } from '../../../shared/doctor/fixes.js';
 import { tryParseCidr } from '../../../shared/ipset.js';
 import { AllowlistError } from '../../../shared/problem.js';
 import type { TextTarget } from '../../../shared/sources/registry.js';
@@ -180,5 +181,16 @@ describe('text: over HTTP', () => {
       'http-content-type',
     ]);
     expect((await observeText(target({ url: `${peer.url}/list.csv`, contentType: ['text/csv'] }), context())).status).toBe('ok');
+  });
+});
+
+describe('text: doctor', () => {
+  it('gives the fix for a web page served instead of the list', () => {
+    const list = target({ url: 'https://www.cloudflare.com/ips' });
+    const fix = upstreamFix(new AllowlistError('text-html', 'https://www.cloudflare.com/ips returned "text/html"'), list);
+    expect(fix).toBe(
+      'Set url to the raw list itself, not the web page that shows it; if the server labels the list with another media type, add that type to contentType (accepted now: text/plain).',
+    );
+    expect(upstreamFix(new AllowlistError('http-content-type', 'returned "text/csv"'), list)).toBe(fix);
   });
 });
