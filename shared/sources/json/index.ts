@@ -25,7 +25,7 @@ export async function compileSelect(select: string): Promise<Selector> {
   return (document) => TreeInterpreter.search(ast, document as Parameters<typeof TreeInterpreter.search>[1]);
 }
 
-/** One string the expression yielded, with where it stands in the result ("[3][0]"), for warnings. */
+/** One value the expression yielded, with where it stands in the result ("[3][0]"; "" for a lone string), for warnings. */
 interface Yielded {
   readonly value: unknown;
   readonly at: string;
@@ -50,7 +50,7 @@ export function readJsonSelection(text: string, select: Selector, evidence: Json
     );
   }
   const yielded = flatten(result);
-  const entries = new Map<Cidr, readonly JsonEvidence[]>();
+  const cidrs = new Set<Cidr>();
   const rejected: RejectedValue[] = [];
   for (const { value, at } of yielded) {
     const where = at === '' ? 'the value' : `value ${at}`;
@@ -59,13 +59,13 @@ export function readJsonSelection(text: string, select: Selector, evidence: Json
       continue;
     }
     try {
-      entries.set(parseCidr(value), [evidence]);
+      cidrs.add(parseCidr(value));
     } catch (error) {
       rejected.push({ where, why: (error as Error).message });
     }
   }
   const warnings = rejectedValueWarnings(rejected, { code: 'json-not-address', of: `the selection ${quote(evidence.select)}` });
-  if (entries.size === 0) {
+  if (cidrs.size === 0) {
     const none = new AllowlistError(
       'json-no-addresses',
       `The selection ${quote(evidence.select)} yields ${yielded.length} value(s) and none is an address or CIDR: the document or the expression changed.`,
@@ -74,7 +74,7 @@ export function readJsonSelection(text: string, select: Selector, evidence: Json
   }
   return {
     status: rejected.length === 0 ? 'ok' : 'partial',
-    entries: sortCidrs(entries.keys()).map((cidr) => ({ cidr, evidence: entries.get(cidr) ?? [] })),
+    entries: sortCidrs(cidrs).map((cidr) => ({ cidr, evidence: [evidence] })),
     warnings,
     errors: [],
   };

@@ -21,7 +21,7 @@ const COMMENT = /[#;].*$/;
 export function readTextList(text: string, evidence: TextEvidence): Reading {
   const body = text.replace(/^\uFEFF/, '');
   if (HTML_START.test(body)) throw htmlServed(evidence.url, 'an HTML page');
-  const entries = new Map<Cidr, readonly TextEvidence[]>();
+  const cidrs = new Set<Cidr>();
   const rejected: RejectedValue[] = [];
   let listed = 0;
   body.split(/\r\n|\r|\n/).forEach((line, index) => {
@@ -29,7 +29,7 @@ export function readTextList(text: string, evidence: TextEvidence): Reading {
     if (value === '') return;
     listed++;
     try {
-      entries.set(parseCidr(value), [evidence]);
+      cidrs.add(parseCidr(value));
     } catch (error) {
       rejected.push({ where: `line ${index + 1}`, why: (error as Error).message });
     }
@@ -43,7 +43,7 @@ export function readTextList(text: string, evidence: TextEvidence): Reading {
     );
   }
   const warnings = rejectedValueWarnings(rejected, { code: 'text-not-address', of: 'the list' });
-  if (entries.size === 0) {
+  if (cidrs.size === 0) {
     const none = new AllowlistError(
       'text-no-addresses',
       `None of the ${listed} line(s) of the list is an address or CIDR: the document changed.`,
@@ -52,7 +52,7 @@ export function readTextList(text: string, evidence: TextEvidence): Reading {
   }
   return {
     status: rejected.length === 0 ? 'ok' : 'partial',
-    entries: sortCidrs(entries.keys()).map((cidr) => ({ cidr, evidence: entries.get(cidr) ?? [] })),
+    entries: sortCidrs(cidrs).map((cidr) => ({ cidr, evidence: [evidence] })),
     warnings,
     errors: [],
   };
