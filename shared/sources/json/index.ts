@@ -95,12 +95,21 @@ function flatten(result: unknown): Yielded[] {
       `The selection yields ${kindOf(result)}, not strings or lists of strings: the expression stops above the addresses, or the document changed.`,
     );
   }
+  // A stack, not recursion: a document nested thousands of lists deep must be an answer, not a stack overflow.
   const found: Yielded[] = [];
-  const walk = (items: readonly unknown[], at: string): void =>
-    items.forEach((item, index) =>
-      Array.isArray(item) ? walk(item, `${at}[${index}]`) : found.push({ value: item, at: `${at}[${index}]` }),
-    );
-  walk(result, '');
+  const pending: Array<{ items: readonly unknown[]; at: string; next: number }> = [{ items: result, at: '', next: 0 }];
+  while (pending.length > 0) {
+    const list = pending.at(-1)!;
+    if (list.next === list.items.length) {
+      pending.pop();
+      continue;
+    }
+    const index = list.next++;
+    const item = list.items[index];
+    const at = `${list.at}[${index}]`;
+    if (Array.isArray(item)) pending.push({ items: item, at, next: 0 });
+    else found.push({ value: item, at });
+  }
   if (found.length === 0) {
     throw new AllowlistError(
       'json-shape',

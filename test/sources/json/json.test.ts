@@ -138,6 +138,13 @@ describe('json: reading a selection', () => {
     });
   });
 
+  it('reads a document nested far deeper than any list, without overflowing the stack', async () => {
+    const depth = 20_000;
+    const deep = `${'['.repeat(depth)}"52.16.1.10"${']'.repeat(depth)}`;
+    const reading = readJsonSelection(deep, await compileSelect('@'), EVIDENCE);
+    expect(reading.entries.map((entry) => entry.cidr)).toEqual(['52.16.1.10/32']);
+  });
+
   it('never throws anything but its own errors, and accounts for every value, whatever the document (garbage)', async () => {
     const identity = await compileSelect('@');
     const address = fc.oneof(
