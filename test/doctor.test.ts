@@ -378,7 +378,7 @@ describe('doctor names the check that fails and how to fix it', () => {
     expect(failed(report)).toEqual(['upstream:bad-select', 'upstream:list-page']);
     expect(check(report, 'upstream:bad-select')).toMatchObject({
       detail: expect.stringMatching(/^json-select-invalid: "select" is not a JMESPath expression/),
-      fix: expect.stringMatching(/^Correct "select"/),
+      fix: expect.stringMatching(/^Correct the expression the message names/),
     });
     expect(check(report, 'upstream:list-page')).toMatchObject({
       detail: expect.stringMatching(/^text-html: .*\/rendered\.html returned "text\/html", not a plain-text list/),

@@ -42,7 +42,7 @@ async function listsHarness(): Promise<Harness> {
     config: (defaults, { http }) => ({
       ...defaults,
       targets: [
-        { id: 'gcp', type: 'json', url: `${http.url}${GCP_PATH}`, select: GCP_SELECT },
+        { id: 'gcp', type: 'json', url: `${http.url}${GCP_PATH}`, select: GCP_SELECT, version: 'creationTime' },
         { id: 'cloudflare', type: 'text', url: `${http.url}${CLOUDFLARE_PATH}` },
       ],
       files: [
@@ -115,7 +115,9 @@ describe('engine: a json target (Google Cloud, one region)', () => {
     expect(baseline).toEqual([...GCP_V4, ...GCP_V6]);
     expect(ruleLines('main', FILES.gcp)).toEqual([...GCP_V4, ...GCP_V6]);
     const pr1 = h.github.pullRequest(1).body ?? '';
-    expect(pr1).toMatch(/\*\*gcp\*\* \(json\), \+4, from \[JSON document\]\(http:\/\/127\.0\.0\.1:\d+\/ipranges\/cloud\.json\)/);
+    expect(pr1).toMatch(
+      /\*\*gcp\*\* \(json\), \+4, from \[JSON document\]\(http:\/\/127\.0\.0\.1:\d+\/ipranges\/cloud\.json\) version 2026-12-07T07:00:00\.000000:$/m,
+    );
     // The expression is cited as written, made inert for markdown (brackets and pipes escaped).
     expect(pr1).toContain("- select prefixes\\[?scope=='europe-west1'\\].\\[ipv4Prefix \\|\\| ipv6Prefix\\] (seen since");
 

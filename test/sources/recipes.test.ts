@@ -78,6 +78,13 @@ const EXPECTED: Record<string, string[]> = {
   'okta-us-cells': ['3.209.184.0/25', '3.213.5.0/24', '3.228.107.0/25', '44.195.73.0/25', '52.20.157.0/25'],
 };
 
+/** The version each recipe cites: the sample's creationTime or creationDate, where the recipe names one. */
+const VERSIONS: Record<string, string | undefined> = {
+  'gcp-europe-west1': '2026-12-07T07:00:00.000000',
+  'google-services': '2026-12-07T07:00:00.000000',
+  'atlassian-jira-egress': '2026-12-01T00:40:12.123456',
+};
+
 let peer: HttpPeer;
 const served = new Map<string, { body: string | Buffer; contentType: string }>();
 
@@ -118,6 +125,9 @@ describe('README recipes against samples in each provider format', () => {
     const observation = await observe(id);
     expect(observation).toMatchObject({ status: 'ok', warnings: [], errors: [] });
     expect(observation.entries.map((entry) => entry.cidr)).toEqual(EXPECTED[id]);
+    // The documents that name their version are cited with it.
+    const versions = new Set(observation.entries.map((entry) => (entry.evidence[0] as { version?: string }).version));
+    expect([...versions]).toEqual([VERSIONS[id]]);
   });
 
   it('Google Cloud: an entry with one family key yields no null; an entry with neither is named, and nothing is counted missing', async () => {

@@ -1,6 +1,6 @@
 import { parseCidr, sortCidrs, type Cidr } from '../../ipset.js';
 import { fetchText, probeUrl, type FetchOptions, type ProbedUrl } from '../../net/http.js';
-import { AllowlistError, toProblem } from '../../problem.js';
+import { AllowlistError, toProblem, type Problem } from '../../problem.js';
 import type { JsonTarget } from '../registry.js';
 import { rejectedValueWarnings, type RejectedValue } from '../rejected-values.js';
 import { observing, type Reading, type Source, type SourceContext } from '../source.js';
@@ -13,13 +13,13 @@ export type Selector = (document: unknown) => unknown;
  * Compiles a select expression with the JMESPath library, loaded on first use: a config check, and a run without a
  * json target, never load it. An expression that does not compile is the target's error, naming the key.
  */
-export async function compileSelect(select: string): Promise<Selector> {
+export async function compileSelect(select: string, key: 'select' | 'version' = 'select'): Promise<Selector> {
   const { compile, TreeInterpreter } = await import('@jmespath-community/jmespath');
   let ast: ReturnType<typeof compile>;
   try {
     ast = compile(select);
   } catch (error) {
-    throw new AllowlistError('json-select-invalid', `"select" is not a JMESPath expression: ${firstLine(error)} (in ${quote(select)}).`);
+    throw new AllowlistError('json-select-invalid', `"${key}" is not a JMESPath expression: ${firstLine(error)} (in ${quote(select)}).`);
   }
   // The library's JSON type is structural; JSON.parse output is that shape by construction.
   return (document) => TreeInterpreter.search(ast, document as Parameters<typeof TreeInterpreter.search>[1]);
@@ -38,8 +38,9 @@ interface Yielded {
  * are errors, never an empty list. Values that are not addresses make the reading partial: what they stood for is
  * unknown, so no approved address counts as missed.
  */
-export function readJsonSelection(text: string, select: Selector, evidence: JsonEvidence): Reading {
+export function readJsonSelection(text: string, select: Selector, evidence: JsonEvidence, version?: Selector): Reading {
   const document = parseJson(text);
+  const versioned = version ? readVersion(document, version, evidence) : { evidence, warnings: [] };
   let result: unknown;
   try {
     result = select(document);
@@ -64,7 +65,10 @@ export function readJsonSelection(text: string, select: Selector, evidence: Json
       rejected.push({ where, why: (error as Error).message });
     }
   }
-  const warnings = rejectedValueWarnings(rejected, { code: 'json-not-address', of: `the selection ${quote(evidence.select)}` });
+  const warnings = [
+    ...versioned.warnings,
+    ...rejectedValueWarnings(rejected, { code: 'json-not-address', of: `the selection ${quote(evidence.select)}` }),
+  ];
   if (cidrs.size === 0) {
     const none = new AllowlistError(
       'json-no-addresses',
@@ -74,7 +78,7 @@ export function readJsonSelection(text: string, select: Selector, evidence: Json
   }
   return {
     status: rejected.length === 0 ? 'ok' : 'partial',
-    entries: sortCidrs(cidrs).map((cidr) => ({ cidr, evidence: [evidence] })),
+    entries: sortCidrs(cidrs).map((cidr) => ({ cidr, evidence: [versioned.evidence] })),
     warnings,
     errors: [],
   };
@@ -119,6 +123,33 @@ function flatten(result: unknown): Yielded[] {
   return found;
 }
 
+/**
+ * The version the document names where the target's `version` expression points: a string or a number. Anything
+ * else is a warning, not an error: the addresses are read all the same, only their citation names no version.
+ */
+function readVersion(document: unknown, version: Selector, evidence: JsonEvidence): { evidence: JsonEvidence; warnings: Problem[] } {
+  let value: unknown;
+  try {
+    value = version(document);
+  } catch (error) {
+    value = error;
+  }
+  if ((typeof value === 'string' && value.trim() !== '') || (typeof value === 'number' && Number.isFinite(value))) {
+    const text = String(value).trim();
+    return { evidence: { ...evidence, version: text.length > 100 ? `${text.slice(0, 100)}…` : text }, warnings: [] };
+  }
+  const found = value instanceof Error ? `fails (${firstLine(value)})` : `yields ${shown(value)}`;
+  return {
+    evidence,
+    warnings: [
+      {
+        code: 'json-version-missing',
+        message: `"version" ${found}, not a string or number: the document names no version there; its addresses are read all the same.`,
+      },
+    ],
+  };
+}
+
 function parseJson(text: string): unknown {
   if (text.trim() === '') throw new AllowlistError('json-not-json', 'The document is empty, not JSON.');
   try {
@@ -147,8 +178,9 @@ export const observeJson: Source<JsonTarget> = observing(async (target, context)
   const evidence: JsonEvidence = { kind: 'json', url: target.url, select: target.select };
   try {
     const select = await compileSelect(target.select);
+    const version = target.version === undefined ? undefined : await compileSelect(target.version, 'version');
     const { text } = await fetchText(target.url, fetchOptions(target, context));
-    return readJsonSelection(text, select, evidence);
+    return readJsonSelection(text, select, evidence, version);
   } catch (error) {
     return { status: 'error', entries: [], warnings: [], errors: [toProblem(error, 'json-failed')] };
   }
@@ -160,6 +192,7 @@ export const observeJson: Source<JsonTarget> = observing(async (target, context)
  */
 export async function probeJson(target: JsonTarget, context: SourceContext): Promise<ProbedUrl> {
   await compileSelect(target.select);
+  if (target.version !== undefined) await compileSelect(target.version, 'version');
   return probeUrl(target.url, fetchOptions(target, context));
 }
 

@@ -15,25 +15,30 @@ export const JSON_TYPES = ['application/json', 'text/json', 'application/x-json'
  */
 const MAX_SELECT_LENGTH = 1_000;
 
-/** The document and the expression an address was selected with. */
+/** A JMESPath expression as a config key holds it; `empty` says what to write instead of nothing. */
+const expression = (empty: string) =>
+  z.string().trim().min(1, empty).max(MAX_SELECT_LENGTH, `must be at most ${MAX_SELECT_LENGTH} characters`);
+
+/** The document (and the version it names, when the target says where) and the expression an address was selected with. */
 export const jsonEvidence = z.object({
   kind: z.literal('json'),
   url: z.string(),
   select: z.string(),
+  version: z.string().optional(),
 });
 export type JsonEvidence = Readonly<z.output<typeof jsonEvidence>>;
 
 export const jsonList = defineSource({
   fields: {
     url: httpsUrl.meta({ description: 'The JSON document that lists the addresses.' }),
-    select: z
-      .string()
-      .trim()
-      .min(1, 'write a JMESPath expression that yields the addresses, e.g. "prefixes[].ipv4Prefix"')
-      .max(MAX_SELECT_LENGTH, `must be at most ${MAX_SELECT_LENGTH} characters`)
+    select: expression('write a JMESPath expression that yields the addresses, e.g. "prefixes[].ipv4Prefix"').meta({
+      description:
+        'A JMESPath expression (the AWS CLI --query language) yielding the addresses: a string, or lists of strings (nested lists are flattened).',
+    }),
+    version: expression('write a JMESPath expression that yields the document\'s version, e.g. "creationTime", or leave version out')
+      .optional()
       .meta({
-        description:
-          'A JMESPath expression (the AWS CLI --query language) yielding the addresses: a string, or lists of strings (nested lists are flattened).',
+        description: 'A JMESPath expression yielding the document\'s version (a string or number), cited in the PR, e.g. "creationTime".',
       }),
     contentType: z
       .array(mediaType)
@@ -46,17 +51,28 @@ export const jsonList = defineSource({
   schedule: 'CAS_SCHEDULE',
   doctor: {
     // The probe compiles the expression too, so targets share a check only when they read the same way.
-    upstream: (target) => ({ check: 'upstream', key: `${target.url} select ${target.select}`, what: 'the document' }),
+    upstream: (target) => ({
+      check: 'upstream',
+      key: `${target.url} select ${target.select} version ${target.version ?? ''}`,
+      what: 'the document',
+    }),
     fix: ({ code, status }, target) => {
       if (code === 'http-content-type')
         return `Set url to the JSON document itself, not a page about it; if the server labels the JSON with another media type, add that type to contentType (accepted now: ${target.contentType.join(', ')}).`;
       if (code === 'json-select-invalid')
-        return 'Correct "select": it must be a JMESPath expression (https://jmespath.org/specification.html).';
+        return 'Correct the expression the message names ("select" or "version"): it must be JMESPath (https://jmespath.org/specification.html).';
       if (code === 'http-status' && (status === 404 || status === 410))
         return 'The document moved: set url to where the provider publishes it now.';
       return undefined;
     },
   },
-  describe: (evidence, inert) => `JSON document ${inert(evidence.url)}, selected by ${inert(evidence.select)}`,
-  cite: (evidence, inert, link) => ({ source: link(evidence.url, 'JSON document'), place: `select ${inert(evidence.select)}` }),
+  describe: (evidence, inert) => `JSON document ${inert(evidence.url)}${versionOf(evidence, inert)}, selected by ${inert(evidence.select)}`,
+  cite: (evidence, inert, link) => ({
+    source: `${link(evidence.url, 'JSON document')}${versionOf(evidence, inert)}`,
+    place: `select ${inert(evidence.select)}`,
+  }),
 });
+
+function versionOf(evidence: { readonly version?: string | undefined }, inert: (text: string) => string): string {
+  return evidence.version === undefined ? '' : ` version ${inert(evidence.version)}`;
+}

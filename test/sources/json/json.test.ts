@@ -138,6 +138,27 @@ describe('json: reading a selection', () => {
     });
   });
 
+  it('cites the version the document names where "version" points, and warns, reading all the same, where it names none', async () => {
+    const document = JSON.stringify({ syncToken: 1764549612, creationTime: '2026-12-01T00:40:12', items: ['52.16.1.10'] });
+    const read = async (version: string) =>
+      readJsonSelection(document, await compileSelect('items'), { ...EVIDENCE, select: 'items' }, await compileSelect(version, 'version'));
+    expect((await read('creationTime')).entries[0]!.evidence).toEqual([{ ...EVIDENCE, select: 'items', version: '2026-12-01T00:40:12' }]);
+    expect((await read('syncToken')).entries[0]!.evidence[0]).toMatchObject({ version: '1764549612' });
+    const missing = await read('createDate');
+    expect(missing).toMatchObject({ status: 'ok', entries: [{ cidr: '52.16.1.10/32', evidence: [{ ...EVIDENCE, select: 'items' }] }] });
+    expect(missing.warnings).toEqual([
+      {
+        code: 'json-version-missing',
+        message: '"version" yields null, not a string or number: the document names no version there; its addresses are read all the same.',
+      },
+    ]);
+    expect((await read('abs(creationTime)')).warnings[0]!.message).toMatch(/^"version" fails \(Invalid type: abs\(\)/);
+    await expect(compileSelect('creationTime[', 'version')).rejects.toMatchObject({
+      code: 'json-select-invalid',
+      message: expect.stringMatching(/^"version" is not a JMESPath expression/),
+    });
+  });
+
   it('reads a document nested far deeper than any list, without overflowing the stack', async () => {
     const depth = 20_000;
     const deep = `${'['.repeat(depth)}"52.16.1.10"${']'.repeat(depth)}`;
@@ -273,7 +294,7 @@ describe('json: doctor', () => {
       'Set url to the JSON document itself, not a page about it; if the server labels the JSON with another media type, add that type to contentType (accepted now: application/json).',
     );
     expect(upstreamFix(new AllowlistError('json-select-invalid', '"select" is not a JMESPath expression'), list)).toContain(
-      'Correct "select"',
+      'Correct the expression the message names ("select" or "version")',
     );
     expect(upstreamFix(new AllowlistError('http-status', 'https://example.com/ranges.json answered HTTP 404'), list)).toBe(
       'The document moved: set url to where the provider publishes it now.',
