@@ -56,3 +56,9 @@ export const wildcardOr = <T extends z.ZodType>(item: T, accepted: string) =>
   z.union([z.literal('*'), z.array(item).min(1, `list at least one, or use "*" for all`)], {
     error: (issue) => (issue.code === 'invalid_union' ? `must be "*" (all) or a non-empty list of ${accepted}` : undefined),
   });
+
+/** A media type as a server sends it, without parameters ("application/json", "binary/octet-stream"); compared lowercase. */
+export const mediaType = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i, 'must be a media type such as "text/plain", without parameters')
+  .transform((type) => type.toLowerCase());

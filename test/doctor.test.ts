@@ -352,6 +352,42 @@ describe('doctor names the check that fails and how to fix it', () => {
     noSecrets(JSON.stringify(report));
   });
 
+  it('json and text lists: a select that does not compile, a web page served instead of a list, and lists that answer', async () => {
+    const input = configInput('doctor-lists', {
+      targets: [
+        {
+          id: 'tags-json',
+          type: 'json',
+          url: `${http.url}/tags.json`,
+          select: 'values[].properties.addressPrefixes',
+          contentType: ['application/octet-stream'],
+        },
+        {
+          id: 'bad-select',
+          type: 'json',
+          url: `${http.url}/tags.json`,
+          select: "values[?name=='AzureCloud'",
+          contentType: ['application/octet-stream'],
+        },
+        { id: 'list-page', type: 'text', url: `${http.url}/rendered.html` },
+        { id: 'list', type: 'text', url: `${http.url}/cas.md` },
+      ],
+      files: [],
+    });
+    const report = await doctor(input);
+    expect(failed(report)).toEqual(['upstream:bad-select', 'upstream:list-page']);
+    expect(check(report, 'upstream:bad-select')).toMatchObject({
+      detail: expect.stringMatching(/^json-select-invalid: "select" is not a JMESPath expression/),
+      fix: expect.stringMatching(/^Correct the expression the message names/),
+    });
+    expect(check(report, 'upstream:list-page')).toMatchObject({
+      detail: expect.stringMatching(/^text-html: .*\/rendered\.html returned "text\/html", not a plain-text list/),
+      fix: expect.stringMatching(/^Set url to the raw list itself/),
+    });
+    expect(check(report, 'upstream:tags-json').ok).toBe(true);
+    expect(check(report, 'upstream:list').ok).toBe(true);
+  });
+
   it('NXDOMAIN is an answer: the resolver is working', async () => {
     const input = configInput('doctor-nxdomain', {
       targets: [{ id: 'gone', type: 'outsystems', frontEnds: ['not-in-the-zone.acme.test'] }],

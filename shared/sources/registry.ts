@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { casDocs } from './cas-docs/schema.js';
 import { githubMeta } from './github-meta/schema.js';
 import { m365 } from './m365/schema.js';
+import { jsonList } from './json/schema.js';
 import { odc } from './odc/schema.js';
 import { outsystems } from './outsystems/schema.js';
 import { serviceTags } from './service-tags/schema.js';
@@ -9,6 +10,7 @@ import type { Target } from '../config.js';
 import type { ProbedUrl } from '../net/http.js';
 import type { Citation, Observation, ScheduleSetting, SourceContext, SourceDefinition } from './source.js';
 import { staticEntries } from './static/schema.js';
+import { textList } from './text/schema.js';
 
 /** A source's observe function, for any of its targets. */
 type Observe = (target: never, context: SourceContext) => Promise<Observation>;
@@ -53,6 +55,16 @@ export const SOURCES = {
     probe: async (): Promise<Probe> => (await import('./m365/index.js')).probeM365,
   },
   static: { ...staticEntries, observe: async (): Promise<Observe> => (await import('./static/index.js')).observeStatic, probe: null },
+  json: {
+    ...jsonList,
+    observe: async (): Promise<Observe> => (await import('./json/index.js')).observeJson,
+    probe: async (): Promise<Probe> => (await import('./json/index.js')).probeJson,
+  },
+  text: {
+    ...textList,
+    observe: async (): Promise<Observe> => (await import('./text/index.js')).observeText,
+    probe: async (): Promise<Probe> => (await import('./text/index.js')).probeText,
+  },
 };
 
 export type TargetType = keyof typeof SOURCES;
@@ -67,6 +79,8 @@ export type OdcTarget = TargetOf<'odc'>;
 export type GitHubMetaTarget = TargetOf<'github-meta'>;
 export type M365Target = TargetOf<'m365'>;
 export type StaticTarget = TargetOf<'static'>;
+export type JsonTarget = TargetOf<'json'>;
+export type TextTarget = TargetOf<'text'>;
 
 type KnownEvidenceSchema = { [Type in TargetType]: (typeof SOURCES)[Type]['evidence'][number] }[TargetType];
 /** Why an address is in an observation; shown to reviewers in the PR body. */

@@ -68,6 +68,12 @@ describe('source registry', () => {
         tcpPorts: '443,80',
       },
       { kind: 'static' },
+      {
+        kind: 'json',
+        url: 'https://www.gstatic.com/ipranges/cloud.json',
+        select: "prefixes[?scope=='europe-west1'].[ipv4Prefix || ipv6Prefix]",
+      },
+      { kind: 'text', url: 'https://www.cloudflare.com/ips-v4' },
     ];
     expect(samples.map((sample) => sample.kind).sort()).toEqual([...kinds].sort());
     for (const sample of samples) {
@@ -109,6 +115,15 @@ describe('source registry', () => {
     });
     // Evidence stored before the page's URL was recorded still cites, without a link.
     expect(citeEvidence(samples[2]!, (text) => text, link)).toEqual({ source: 'CAS page, not dated', place: 'Mail server, global' });
+    // A listed address is cited by its document, and a JSON one by the expression that selected it.
+    expect(citeEvidence(samples[8]!, (text) => `<${text}>`, link)).toEqual({
+      source: '[JSON document](https://www.gstatic.com/ipranges/cloud.json)',
+      place: "select <prefixes[?scope=='europe-west1'].[ipv4Prefix || ipv6Prefix]>",
+    });
+    expect(citeEvidence(samples[9]!, (text) => `<${text}>`, link)).toEqual({
+      source: '[text list](https://www.cloudflare.com/ips-v4)',
+      place: 'the list',
+    });
     expect(
       citeEvidence({ ...samples[2]!, revision: '2024-02-29', url: 'https://example.com/page.md' } as EntryEvidence, (text) => text, link),
     ).toEqual({ source: '[CAS page](https://example.com/page.md) revision 2024-02-29', place: 'Mail server, global' });
@@ -124,9 +139,11 @@ describe('source registry', () => {
         { id: 'gh', type: 'github-meta', keys: ['hooks'] },
         { id: 'm365', type: 'm365', serviceAreas: ['Exchange'] },
         { id: 'fixed', type: 'static', entries: ['192.0.2.1'] },
+        { id: 'list', type: 'json', url: 'https://example.com/ranges.json', select: 'prefixes[].ip' },
+        { id: 'lines', type: 'text', url: 'https://example.com/ranges.txt' },
       ],
     });
     expect(config.targets.map((target) => target.type)).toEqual(TARGET_TYPES);
-    expect(TARGET_TYPES).toEqual(['outsystems', 'cas-docs', 'service-tags', 'odc', 'github-meta', 'm365', 'static']);
+    expect(TARGET_TYPES).toEqual(['outsystems', 'cas-docs', 'service-tags', 'odc', 'github-meta', 'm365', 'static', 'json', 'text']);
   });
 });
