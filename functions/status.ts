@@ -6,7 +6,7 @@ import { httpHandler } from './lib/http-handler.js';
  * line per config (config=<name> gives that config's full status).
  */
 export const statusHandler = httpHandler('status', ['GET'], async (request, _context, api) => {
-  const query = api.parseStatusQuery(request.url);
+  const query = api.parseConfigQuery(request.url, 'status');
   const [{ sharedRuntime }, { configStatus }] = await Promise.all([import('./lib/runtime.js'), import('../shared/engine/status-set.js')]);
   const runtime = await sharedRuntime();
   return api.jsonResponse(200, await configStatus(await runtime.configSet(), runtime.store, query.config));

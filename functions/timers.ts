@@ -21,16 +21,26 @@ export function scheduledCheck(schedule: ScheduleSetting | readonly TargetType[]
 
 let startupChecked = false;
 
-/** One line per failed check and a summary; never throws, so it cannot fail the run it accompanies. */
+/**
+ * One line per failed check and a summary; never throws, so it cannot fail the run it accompanies. An app with several
+ * configs checks the first valid one (the storage, credentials and resolvers they share); the others are checked with
+ * GET /api/doctor?config=<name>.
+ */
 async function logStartupChecks(context: InvocationContext): Promise<void> {
   try {
-    const [{ runDoctorFromEnv }, { doctorFailures, doctorSummary }] = await Promise.all([
+    const [{ runDoctorFromEnv }, { doctorFailures, doctorSummary }, { sharedRuntime }] = await Promise.all([
       import('../shared/doctor/probes.js'),
       import('../shared/doctor/format.js'),
+      import('./lib/runtime.js'),
     ]);
-    const report = await runDoctorFromEnv(process.env);
+    const set = await sharedRuntime()
+      .then((runtime) => runtime.configSet())
+      .catch(() => undefined);
+    const first = set && set.kind !== 'single' ? set.entries.find((entry) => entry.config) : undefined;
+    const report = await runDoctorFromEnv(process.env, first ? { configName: first.name } : {});
     for (const line of doctorFailures(report)) context.warn(line);
-    context.log(`${doctorSummary(report)} (start-up check of this worker; GET /api/doctor runs it again)`);
+    const which = first ? `, config ${first.name} of ${set!.entries.length}` : '';
+    context.log(`${doctorSummary(report)} (start-up check of this worker${which}; GET /api/doctor runs it again)`);
   } catch (error) {
     context.warn(`doctor: the start-up check could not run: ${(error as Error).message}`);
   }

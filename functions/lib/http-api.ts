@@ -27,12 +27,6 @@ export function assertMethod(method: string, allowed: readonly string[]): void {
   if (!allowed.includes(method)) throw new MethodNotAllowedError(method, allowed);
 }
 
-/** Doctor takes no parameters; only the function key, which the host checks, may be in the query. */
-export function assertNoQuery(url: string, name: string): void {
-  const extra = [...new URL(url).searchParams.keys()].filter((key) => key !== 'code');
-  if (extra.length > 0) throw new BadRequestError(`${name} takes no query parameters`);
-}
-
 /**
  * Reads the only things a check request may say: which config (`config`, once; needed when the app has several) and
  * which of its targets to check. No hostname, URL or file name is ever taken from a request.
@@ -59,15 +53,18 @@ export function parseCheckQuery(url: string): { targetIds: string[]; config?: st
   return { targetIds: [...new Set(targetIds)], ...(config !== undefined ? { config } : {}) };
 }
 
-/** Status takes one optional parameter: the config whose full status to show (without it, one line per config). */
-export function parseStatusQuery(url: string): { config?: string } {
+/**
+ * Status and doctor take one optional parameter: the config to show or check (status without it: one line per
+ * config; doctor without it: the app's only config).
+ */
+export function parseConfigQuery(url: string, endpoint: 'status' | 'doctor'): { config?: string } {
   const parsed = URL.parse(url);
   if (!parsed) throw new BadRequestError('the request URL is not a valid URL');
   if (parsed.search.length > MAX_QUERY_LENGTH) throw new BadRequestError(`the query string is longer than ${MAX_QUERY_LENGTH} characters`);
   let config: string | undefined;
   for (const [name, value] of parsed.searchParams) {
     if (name === 'code') continue; // the function key, checked by the host
-    if (name !== 'config') throw new BadRequestError(`unknown query parameter "${truncate(name)}"; status takes only "config"`);
+    if (name !== 'config') throw new BadRequestError(`unknown query parameter "${truncate(name)}"; ${endpoint} takes only "config"`);
     config = onlyConfig(config, value);
   }
   return config !== undefined ? { config } : {};

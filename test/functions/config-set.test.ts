@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { approveHandler } from '../../functions/approve.js';
 import { checkHandler } from '../../functions/check.js';
+import { doctorHandler } from '../../functions/doctor.js';
 import { resetSharedRuntime } from '../../functions/lib/runtime.js';
 import { statusHandler } from '../../functions/status.js';
 import { scheduledCheck } from '../../functions/timers.js';
@@ -165,6 +166,32 @@ describe('GET /api/status', () => {
     const extra = await status('status?target=partners');
     expect(extra.status).toBe(400);
     expect(errorOf(extra).message).toBe('unknown query parameter "target"; status takes only "config"');
+  });
+});
+
+describe('GET /api/doctor?config=NAME', () => {
+  const doctor = (path: string) => doctorHandler(request('GET', path), invocation('doctor').context);
+  const configCheck = (response: HttpResponseInit) =>
+    (response.jsonBody as { checks: Array<{ name: string; ok: boolean; detail: string }> }).checks.find((c) => c.name === 'config');
+
+  it('checks the named config; without a name an app with several fails its config check naming them', async () => {
+    const named = await doctor('doctor?config=dmz');
+    expect(configCheck(named)).toMatchObject({ ok: true });
+    const storage = (named.jsonBody as { checks: Array<{ name: string; ok: boolean; detail: string }> }).checks.find(
+      (c) => c.name === 'storage',
+    );
+    expect(storage?.detail).toContain('partition "dmz"');
+    const unnamed = await doctor('doctor');
+    expect(unnamed.status).toBe(503);
+    expect(configCheck(unnamed)).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining('This app has 3 configs: name one with config=<name> (broken, dmz, proxy)'),
+    });
+    expect(configCheck(await doctor('doctor?config=broken'))).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining('targets: list at least one target'),
+    });
+    expect((await doctor('doctor?verbose=1')).status).toBe(400);
   });
 });
 
