@@ -1,4 +1,5 @@
 import { HttpRequest, InvocationContext, type HttpResponseInit, type Timer } from '@azure/functions';
+import { BlobServiceClient } from '@azure/storage-blob';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -211,5 +212,36 @@ describe('the timers', () => {
     expect(
       logs.filter((l) => l.text.startsWith('check done:')).map((l) => JSON.parse(l.text.slice(l.text.indexOf('{'))).configName),
     ).toEqual(['dmz', 'proxy']);
+  });
+});
+
+describe('a Blob container of configs (ALLOWLIST_CONFIG_CONTAINER, Azurite)', () => {
+  it('is read on every request, so a config a team uploads is served without a restart', async () => {
+    const container = BlobServiceClient.fromConnectionString(inject('azuriteConnectionString')).getContainerClient('team-configs');
+    await container.createIfNotExists();
+    const upload = async (name: string, value: unknown) => {
+      const text = JSON.stringify(value);
+      await container.getBlockBlobClient(name).upload(text, Buffer.byteLength(text));
+    };
+    await upload('lab.json', config('lab', ['20.80.1.5']));
+    delete process.env.ALLOWLIST_CONFIG_DIR;
+    process.env.ALLOWLIST_CONFIG_CONTAINER = 'team-configs';
+    resetSharedRuntime();
+    try {
+      const first = (await status('status')).jsonBody as ConfigSetStatus;
+      expect(first.configs.map((c) => [c.name, c.origin])).toEqual([['lab', 'team-configs/lab.json']]);
+      await upload('branch.json', config('branch', ['20.90.1.5']));
+      const checked = await check('POST', 'check?config=branch');
+      expect(checked.status).toBe(200);
+      expect((checked.jsonBody as Report).targets[0]!.observed).toEqual(['20.90.1.5/32']);
+      const second = (await status('status')).jsonBody as ConfigSetStatus;
+      expect(second.configs.map((c) => [c.name, c.lastRunAt !== null])).toEqual([
+        ['branch', true],
+        ['lab', false],
+      ]);
+    } finally {
+      delete process.env.ALLOWLIST_CONFIG_CONTAINER;
+      process.env.ALLOWLIST_CONFIG_DIR = dir;
+    }
   });
 });
