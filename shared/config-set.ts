@@ -129,7 +129,8 @@ async function readFolder(source: Extract<ConfigSetSource, { kind: 'folder' }>):
  * The configs of a folder's or container's documents. A document that is JSON but not shaped like a config (no
  * "targets" key) is skipped with a warning; one that is not JSON, or has "targets" but is invalid, is a config error
  * of its own, since it is most likely a config with a mistake. Then the rules of the set: names are unique, and no two
- * configs write the same file of the same repository and branch; both break the configs involved, not the others.
+ * configs write the same file of the same repository and branch, or push the same branch; both break the configs
+ * involved, not the others.
  */
 export function configSetOf(kind: 'folder' | 'container', documents: readonly ConfigDocument[], where: string): ConfigSet {
   const warnings: string[] = [];
@@ -146,7 +147,7 @@ export function configSetOf(kind: 'folder' | 'container', documents: readonly Co
     throw new ConfigError([
       `${where}: no config in it (a config is a *.json file with "targets")${warnings.length > 0 ? `; skipped: ${warnings.join('; ')}` : ''}`,
     ]);
-  const checked = sameFileErrors(uniqueNameErrors(entries));
+  const checked = sharedWriteErrors(uniqueNameErrors(entries));
   return { kind, entries: checked.sort((a, b) => a.name.localeCompare(b.name) || a.origin.localeCompare(b.origin)), warnings };
 }
 
@@ -199,27 +200,43 @@ function uniqueNameErrors(entries: readonly ConfigEntry[]): ConfigEntry[] {
   });
 }
 
-/** Two configs that write one file of one repository and base branch would undo each other's pull requests: neither runs. */
-function sameFileErrors(entries: readonly ConfigEntry[]): ConfigEntry[] {
-  const writers = new Map<string, ConfigEntry[]>();
+/**
+ * Two configs that write one file of one repository and base branch would undo each other's pull requests, and two
+ * whose branch prefix and name make one branch would push over each other's: neither runs.
+ */
+function sharedWriteErrors(entries: readonly ConfigEntry[]): ConfigEntry[] {
+  const claims = new Map<string, { entries: ConfigEntry[]; what: (others: string) => string }>();
+  const claim = (key: string, entry: ConfigEntry, what: (others: string) => string) => {
+    const found = claims.get(key) ?? { entries: [], what };
+    if (!found.entries.includes(entry)) found.entries.push(entry);
+    claims.set(key, found);
+  };
   for (const entry of entries) {
     const github = entry.config?.github;
     if (!github) continue;
+    const repository = `${github.owner.toLowerCase()}/${github.repo.toLowerCase()}`;
     for (const file of entry.config.files) {
-      const key = `${github.owner.toLowerCase()}/${github.repo.toLowerCase()}@${github.base}:${file.path}`;
-      writers.set(key, [...(writers.get(key) ?? []), entry]);
+      claim(
+        `file ${repository}@${github.base}:${file.path}`,
+        entry,
+        (others) =>
+          `files: "${file.path}" of ${repository}@${github.base} is also written by ${others}; two configs must not write the same file of one repository`,
+      );
     }
+    const branch = `${github.branchPrefix}${entry.name}`;
+    claim(
+      `branch ${repository}:${branch}`,
+      entry,
+      (others) =>
+        `github.branchPrefix: the branch "${branch}" of ${repository} is also the branch of ${others}; give one a branchPrefix of its own`,
+    );
   }
   const problems = new Map<ConfigEntry, string[]>();
-  for (const [key, found] of writers) {
+  for (const { entries: found, what } of claims.values()) {
     if (found.length < 2) continue;
-    const [repository, path] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
     for (const entry of found) {
       const others = found.filter((other) => other !== entry).map((other) => `"${other.name}" (${other.origin})`);
-      problems.set(entry, [
-        ...(problems.get(entry) ?? []),
-        `files: "${path}" of ${repository} is also written by ${others.join(', ')}; two configs must not write the same file of one repository`,
-      ]);
+      problems.set(entry, [...(problems.get(entry) ?? []), what(others.join(', '))]);
     }
   }
   return entries.map((entry) => (problems.has(entry) ? withProblem(entry, ...problems.get(entry)!) : entry));

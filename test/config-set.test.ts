@@ -120,6 +120,18 @@ describe('a folder of configs', () => {
     expect(entries.get('team-c')!.error).toBeUndefined();
   });
 
+  it('two configs whose branch prefix and name make one branch of one repository: both are errors naming the branch', async () => {
+    const dir = folder({
+      'a.json': { ...config('x-y', 'firewall', 'edl/a.txt'), github: { owner: 'acme', repo: 'firewall', branchPrefix: 'team/' } },
+      'b.json': { ...config('y', 'firewall', 'edl/b.txt'), github: { owner: 'acme', repo: 'firewall', branchPrefix: 'team/x-' } },
+    });
+    const entries = byName(await loadFolder(dir));
+    expect(problemsOf(entries.get('x-y'))).toEqual([
+      `github.branchPrefix: the branch "team/x-y" of acme/firewall is also the branch of "y" (${join(dir, 'b.json')}); give one a branchPrefix of its own`,
+    ]);
+    expect(problemsOf(entries.get('y'))).toHaveLength(1);
+  });
+
   it('a folder that is missing, or holds no config, is an error of the whole set naming the setting and the folder', async () => {
     await expect(loadFolder(join(work, 'nope'))).rejects.toThrow(
       `ALLOWLIST_CONFIG_DIR ${join(work, 'nope')}: ${join(work, 'nope')}: no such folder; give the folder that holds the *.json configs`,
