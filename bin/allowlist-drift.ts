@@ -370,7 +370,8 @@ async function doctor(options: Options, env: NodeJS.ProcessEnv): Promise<number>
   }
   try {
     const report = await runDoctorFromEnv(env, {
-      config: configSource(options, env),
+      // Without --config, the settings decide (one config, or a folder or container of them: doctor needs --config then).
+      ...(options.config ? { config: configSource(options, env) } : {}),
       cli: true,
       ...(storage ? { storage } : {}),
       ...(storageNote ? { storageNote } : {}),
