@@ -1,7 +1,7 @@
 import type { ContainerClient } from '@azure/storage-blob';
 import type { ConfigDocument } from './config-set.js';
 import { AllowlistError } from './problem.js';
-import { lazyDefaultAzureCredential, parseConnectionString, requireSecureOrLocal } from './state/table-endpoint.js';
+import { lazyDefaultAzureCredential, parseConnectionString } from './state/table-endpoint.js';
 
 /** A config is a few kilobytes; a blob far larger is not one, and is not downloaded. */
 export const MAX_CONFIG_BLOB_BYTES = 1024 * 1024;
@@ -47,8 +47,12 @@ async function containerClient(container: string, storage: string | undefined): 
   const { BlobServiceClient, ContainerClient } = await import('@azure/storage-blob');
   if (/^https?:\/\//i.test(container)) {
     const url = parseUrl(container);
-    requireSecureOrLocal(url, undefined);
-    return new ContainerClient(container, lazyDefaultAzureCredential());
+    if (url.protocol !== 'https:' && !/^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(url.hostname))
+      throw settingProblem(
+        `the container URL must use https (plain http only for Azurite on this machine), not ${url.protocol}//${url.host}`,
+      );
+    // A URL with a SAS carries its own authorization; without one, the app's identity reads it.
+    return url.searchParams.has('sig') ? new ContainerClient(container) : new ContainerClient(container, lazyDefaultAzureCredential());
   }
   if (!CONTAINER_NAME.test(container))
     throw settingProblem(

@@ -269,6 +269,21 @@ describe('a Blob container of configs (Azurite)', () => {
     await expect(loadConfigSet({ kind: 'container', container: 'configs', storage: undefined })).rejects.toThrow(
       /neither is set; or give a container URL/,
     );
+    await expect(
+      loadConfigSet({ kind: 'container', container: 'http://acme.blob.core.windows.net/configs', storage: undefined }),
+    ).rejects.toThrow(
+      'ALLOWLIST_CONFIG_CONTAINER: the container URL must use https (plain http only for Azurite on this machine), not http://acme.blob.core.windows.net',
+    );
+    // A SAS in a container URL is not repeated in the error.
+    const sas = 'sv=2024-01-01&sig=SECRETSIGNATURE';
+    const port = new URL(/BlobEndpoint=([^;]+)/.exec(storage())![1]!).port;
+    const unreadable = await loadConfigSet({
+      kind: 'container',
+      container: `http://127.0.0.1:${port}/devstoreaccount1/nope?${sas}`,
+      storage: undefined,
+    }).catch((e: unknown) => e);
+    expect(unreadable).toMatchObject({ code: 'config-container-unreadable' });
+    expect(JSON.stringify(unreadable)).not.toContain('SECRETSIGNATURE');
     // The account key of the connection string never reaches the message.
     expect(JSON.stringify(missing)).not.toContain('AccountKey');
   });
