@@ -1,6 +1,7 @@
 import pLimit from 'p-limit';
 import { ConfigError, type Config } from '../config.js';
 import type { ConfigEntry, ConfigSet } from '../config-set.js';
+import { withSharedFetches } from '../net/shared-fetch.js';
 import { toProblem, type Problem } from '../problem.js';
 import type { Report } from '../report.js';
 
@@ -21,7 +22,8 @@ export type ConfigRunError = Problem & { readonly problems?: readonly string[] }
 /**
  * Runs `run` for every config of the set, at most `concurrency` at once, in name order. A config error, or a run
  * that throws (another run holds the config's lease, the state is unreachable), ends that config only: the others
- * still run. This is the loop a queue replaces: one message per config, each handled by runConfig's equivalent.
+ * still run, and a document several configs watch is fetched once for the run (shared/net/shared-fetch.ts). This is
+ * the loop a queue replaces: one message per config.
  */
 export async function runConfigSet(options: {
   readonly set: ConfigSet;
@@ -29,17 +31,20 @@ export async function runConfigSet(options: {
   readonly concurrency?: number;
 }): Promise<ConfigRun[]> {
   const limit = pLimit(options.concurrency ?? SET_CONCURRENCY);
-  return Promise.all(
-    options.set.entries.map((entry) =>
-      limit(async (): Promise<ConfigRun> => {
-        const { name, origin } = entry;
-        if (entry.error) return { name, origin, error: configRunError(entry.error) };
-        try {
-          return { name, origin, report: await options.run(entry.config, entry) };
-        } catch (error) {
-          return { name, origin, error: configRunError(error) };
-        }
-      }),
+  // Configs that watch the same document read it once in this run.
+  return withSharedFetches(() =>
+    Promise.all(
+      options.set.entries.map((entry) =>
+        limit(async (): Promise<ConfigRun> => {
+          const { name, origin } = entry;
+          if (entry.error) return { name, origin, error: configRunError(entry.error) };
+          try {
+            return { name, origin, report: await options.run(entry.config, entry) };
+          } catch (error) {
+            return { name, origin, error: configRunError(error) };
+          }
+        }),
+      ),
     ),
   );
 }
