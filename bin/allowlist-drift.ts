@@ -2,7 +2,11 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, configSourceFromEnv, loadConfig, type Config, type ConfigSource } from '../shared/config.js';
+import { configSetSourceFromEnv, loadConfigSet, type ConfigSet } from '../shared/config-set.js';
 import { acceptObservation } from '../shared/engine/accept.js';
+import { runConfigSet, runSucceeded, SET_CONCURRENCY } from '../shared/engine/check-set.js';
+import { readSetStatus } from '../shared/engine/status-set.js';
+import { formatSetRuns, formatSetStatus } from './set-report.js';
 import { runCheck } from '../shared/engine/check.js';
 import { selectTargets, UnknownTargetError } from '../shared/engine/context.js';
 import type { LogLevel } from '../shared/log.js';
@@ -19,12 +23,15 @@ type Command = 'check' | 'status' | 'accept' | 'approve' | 'doctor';
 
 /** Each command's own usage, printed by `help <command>` and `<command> --help`. */
 const COMMAND_USAGE: Readonly<Record<Command, string>> = {
-  check: `allowlist-drift check [--config <file>] [--target <id> ...] [--dry-run] [--json]
+  check: `allowlist-drift check [--config <file> | --config-dir <folder>] [--target <id> ...] [--dry-run] [--json]
   Checks every target (or the --target ones) against the stored baseline and opens or updates the pull request.
   --dry-run stores nothing and publishes nothing: it shows what a full check would do, with a diff of the rule files.
+  --config-dir checks every config (*.json) of the folder, ${SET_CONCURRENCY} at a time, one report each (--json: one document
+  {"configs": [...]}); exit status the worst of them. --target needs one config.
   Exit status: 0 every selected target was checked in full; 1 a target errored, was held or was checked only in part.`,
-  status: `allowlist-drift status [--config <file>] [--json]
-  Shows what is stored for each target (last checks, baseline, pending removals, held changes) without checking.`,
+  status: `allowlist-drift status [--config <file> | --config-dir <folder>] [--json]
+  Shows what is stored for each target (last checks, baseline, pending removals, held changes) without checking;
+  with --config-dir, one line per config of the folder.`,
   accept: `allowlist-drift accept --target <id> [--config <file>] [--json]
   Checks one target and stores what it observed as its approved baseline, without a pull request (exit 1 if incomplete).`,
   approve: `allowlist-drift approve --target <id> [--fingerprint <held fingerprint>] [--config <file>] [--json]
@@ -52,6 +59,7 @@ class UsageError extends Error {}
 interface Options {
   readonly command: Command;
   readonly config?: string;
+  readonly configDir?: string;
   readonly targets: string[];
   readonly dryRun: boolean;
   readonly json: boolean;
@@ -78,6 +86,7 @@ function parseCommandLine(argv: string[]): Request {
       strict: true,
       options: {
         config: { type: 'string', short: 'c' },
+        'config-dir': { type: 'string' },
         target: { type: 'string', short: 't', multiple: true },
         'dry-run': { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
@@ -110,13 +119,22 @@ function parseCommandLine(argv: string[]): Request {
     throw new UsageError(
       `--fingerprint "${values.fingerprint.slice(0, 40)}" is not a fingerprint: give the 16 hexadecimal digits shown after --fingerprint in the report or \`status\``,
     );
-  if (command === 'status' && (targets.length > 0 || values['dry-run'])) throw new UsageError('status takes only --config and --json');
+  if (values['config-dir'] !== undefined) {
+    if (command !== 'check' && command !== 'status')
+      throw new UsageError(`--config-dir belongs to check and status; ${command} acts on one --config <file>`);
+    if (values.config !== undefined)
+      throw new UsageError('--config and --config-dir exclude each other: give one config file or one folder of them');
+    if (targets.length > 0) throw new UsageError('--target names a target of one config: use --config <file> with it, not --config-dir');
+  }
+  if (command === 'status' && (targets.length > 0 || values['dry-run']))
+    throw new UsageError('status takes only --config (or --config-dir) and --json');
   if (command === 'doctor' && (targets.length > 0 || values['dry-run'])) throw new UsageError('doctor takes only --config and --json');
   return {
     kind: 'run',
     options: {
       command,
       ...(values.config ? { config: values.config } : {}),
+      ...(values['config-dir'] !== undefined ? { configDir: values['config-dir'] } : {}),
       targets,
       dryRun: values['dry-run'] ?? false,
       json: values.json ?? false,
@@ -160,6 +178,52 @@ async function openStateStore(env: NodeJS.ProcessEnv): Promise<{ store: StateSto
   }
 }
 
+/**
+ * check and status over a folder or container of configs: every config runs (a few at once) and reports on its own;
+ * the exit status is the worst of them: 2 when a config is invalid, 1 when one did not check in full.
+ */
+async function configSetCommand(options: Options, set: ConfigSet, context: { env: NodeJS.ProcessEnv; hint: CommandHint }): Promise<number> {
+  const { env, hint } = context;
+  const publishing = options.command === 'check' && !options.dryRun && set.entries.some((entry) => entry.config?.github);
+  const missing = publishing ? credentialsProblem(env) : undefined;
+  if (missing) {
+    process.stderr.write(`allowlist-drift: ${missing}\n`);
+    return 2;
+  }
+  const { store, close } = await openStateStore(env);
+  try {
+    if (options.command === 'status') {
+      const status = await readSetStatus(set, store);
+      await write(options.json ? `${JSON.stringify(status, null, 2)}\n` : formatSetStatus(status));
+      return status.configs.some((c) => c.error?.code === 'config-invalid') ? 2 : 0;
+    }
+    const watched = process.stderr.isTTY && !options.json;
+    if (watched) process.stderr.write(`Checking ${set.entries.length} config(s), ${SET_CONCURRENCY} at a time…\n`);
+    const runs = await runConfigSet({
+      set,
+      run: (config) =>
+        runCheck({
+          config,
+          store,
+          env,
+          trigger: 'cli',
+          dryRun: options.dryRun,
+          log: (level, message) => {
+            if (level === 'warn' || level === 'error' || (level === 'info' && watched))
+              process.stderr.write(`[${level}] ${config.name}: ${message}\n`);
+          },
+        }),
+    });
+    await write(
+      options.json ? `${JSON.stringify({ configs: runs, warnings: set.warnings }, null, 2)}\n` : formatSetRuns(runs, set.warnings, hint),
+    );
+    if (runs.some((run) => run.error?.code === 'config-invalid')) return 2;
+    return runs.every(runSucceeded) ? 0 : 1;
+  } finally {
+    await close();
+  }
+}
+
 /** The precedence is configSourceFromEnv's: an explicit --config first. */
 function configSource(options: Options, env: NodeJS.ProcessEnv): ConfigSource {
   return configSourceFromEnv(env, options.config);
@@ -191,7 +255,16 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
 
   let config: Config;
   try {
-    config = await loadConfig(configSource(options, env));
+    const source = configSetSourceFromEnv(env, options);
+    if (source.kind !== 'single') {
+      if (options.command !== 'check' && options.command !== 'status')
+        throw new ConfigError([
+          `${options.command} acts on one config: give --config <file> (the configs come from ${source.kind === 'folder' ? 'ALLOWLIST_CONFIG_DIR' : 'ALLOWLIST_CONFIG_CONTAINER'})`,
+        ]);
+      if (options.targets.length > 0) throw new ConfigError(['--target names a target of one config: give --config <file> with it']);
+      return await configSetCommand(options, await loadConfigSet(source, env), { env, hint });
+    }
+    config = await loadConfig(source.source);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -297,7 +370,8 @@ async function doctor(options: Options, env: NodeJS.ProcessEnv): Promise<number>
   }
   try {
     const report = await runDoctorFromEnv(env, {
-      config: configSource(options, env),
+      // Without --config, the settings decide (one config, or a folder or container of them: doctor needs --config then).
+      ...(options.config ? { config: configSource(options, env) } : {}),
       cli: true,
       ...(storage ? { storage } : {}),
       ...(storageNote ? { storageNote } : {}),

@@ -234,7 +234,7 @@ function approvalText(approval: Approval): string {
   return `an approval (${approval.source}${approval.by ? ` by ${approval.by}` : ''}, ${approval.at})`;
 }
 
-function table(header: string[], rows: string[][]): string[] {
+export function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
     cells

@@ -1,14 +1,17 @@
 import { app } from '@azure/functions';
 import { httpHandler } from './lib/http-handler.js';
 
-/** Releases the change a target is held with (POST /api/approve?target=<id>[&fingerprint=<held fingerprint>]). */
+/** Releases the change a target is held with (POST /api/approve?target=<id>[&fingerprint=<held fingerprint>][&config=<name>]). */
 export const approveHandler = httpHandler('approve', ['POST'], async (request, context, api) => {
-  const query = api.parseApproveQuery(request.url);
-  const [{ sharedRuntime }, { approveHeld }] = await Promise.all([import('./lib/runtime.js'), import('../shared/engine/approve.js')]);
-  const { config, store } = await sharedRuntime();
+  const { config: name, ...query } = api.parseApproveQuery(request.url);
+  const [{ namedConfig, sharedRuntime }, { approveHeld }] = await Promise.all([
+    import('./lib/runtime.js'),
+    import('../shared/engine/approve.js'),
+  ]);
+  const runtime = await sharedRuntime();
   const result = await approveHeld({
-    config,
-    store,
+    config: await namedConfig(runtime, name),
+    store: runtime.store,
     env: process.env,
     source: 'http',
     ...query,

@@ -25,6 +25,12 @@ param resourceGroupName string = ''
 @description('Table holding the state (ALLOWLIST_TABLE): letters and digits, starting with a letter.')
 param allowlistTable string = 'allowlistdrift'
 
+@description('Folder of the package holding several configs, every *.json in it (ALLOWLIST_CONFIG_DIR; npm run package copies configs/); empty: the one allowlist-drift.config.json.')
+param allowlistFolder string = ''
+
+@description('Blob container holding several configs (ALLOWLIST_CONFIG_CONTAINER): its name in the state storage account, or its URL; empty: none.')
+param allowlistContainer string = ''
+
 @description('NCRONTAB of the OutSystems check (OUTSYSTEMS_SCHEDULE); empty: every 15 minutes.')
 param outsystemsSchedule string = ''
 
@@ -155,6 +161,8 @@ module functionApp 'modules/function-app.bicep' = {
     stateTableEndpoint: storage.outputs.tableEndpoint
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     allowlistTable: allowlistTable
+    allowlistFolder: allowlistFolder
+    allowlistContainer: allowlistContainer
     outsystemsSchedule: empty(outsystemsSchedule) ? '0 */15 * * * *' : outsystemsSchedule
     casSchedule: empty(casSchedule) ? '0 7 */6 * * *' : casSchedule
     githubAppId: githubAppId

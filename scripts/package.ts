@@ -34,13 +34,26 @@ export const ZIP_NAME = 'allowlist-drift.zip';
 /** Copied as they are: the host's settings and the config file ALLOWLIST_CONFIG_PATH names in Azure. */
 const COPIED = ['host.json', 'allowlist-drift.config.json'];
 
+/**
+ * The folder of configs an app with several keeps (ALLOWLIST_CONFIG_DIR=configs, from the azd value ALLOWLIST_FOLDER):
+ * its `*.json` files are copied when the checkout has it, so they deploy with the code like the single config.
+ */
+export const CONFIG_FOLDER = 'configs';
+
 export interface Package {
   /** The folder azd deploys: the files of the zip. */
   readonly app: string;
   readonly zip: string;
 }
 
-export async function buildPackage({ out = join(root, '.package') }: { out?: string } = {}): Promise<Package> {
+export async function buildPackage({
+  out = join(root, '.package'),
+  configFolder = join(root, CONFIG_FOLDER),
+}: {
+  out?: string;
+  /** Where the configs folder is read from (tests give a sample one); it lands in the package as configs/. */
+  configFolder?: string;
+} = {}): Promise<Package> {
   const functions = join(root, 'dist', 'functions');
   const entryPoints = listEntryPoints(functions);
   const app = join(out, 'app');
@@ -70,6 +83,12 @@ export async function buildPackage({ out = join(root, '.package') }: { out?: str
   });
 
   for (const file of COPIED) cpSync(join(root, file), join(app, file));
+  if (existsSync(configFolder)) {
+    mkdirSync(join(app, CONFIG_FOLDER));
+    // The configs only: a README or a draft sub-folder beside them stays in the checkout.
+    for (const name of readdirSync(configFolder).filter((name) => name.endsWith('.json') && statSync(join(configFolder, name)).isFile()))
+      cpSync(join(configFolder, name), join(app, CONFIG_FOLDER, name));
+  }
   const source = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; version: string; engines: unknown };
   const manifest = {
     name: source.name,

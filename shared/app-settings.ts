@@ -36,6 +36,22 @@ export const APP_SETTINGS: readonly AppSetting[] = [
     local: true,
   },
   {
+    name: 'ALLOWLIST_CONFIG_DIR',
+    description:
+      'a folder of configs, every `*.json` in it, relative to the app root (in Azure: a folder of the package, from the azd value `ALLOWLIST_FOLDER`); replaces the single config',
+    readBy: 'app',
+    azure: true,
+    local: true,
+  },
+  {
+    name: 'ALLOWLIST_CONFIG_CONTAINER',
+    description:
+      'a Blob container of configs, read on every run: its name in the storage account of `ALLOWLIST_STORAGE`, or its URL (in Azure from the azd value `ALLOWLIST_CONTAINER`); replaces the single config',
+    readBy: 'app',
+    azure: true,
+    local: true,
+  },
+  {
     name: 'ALLOWLIST_STORAGE',
     description:
       'the state store: a storage connection string, or `https://<account>.table.core.windows.net` used with the managed identity (DefaultAzureCredential)',

@@ -285,7 +285,7 @@ export function configSourceFromEnv(env: NodeJS.ProcessEnv, configFlag?: string)
 }
 
 /** "prod.config.json" -> "prod"; "allowlist-drift.config.json" -> "allowlist-drift". */
-function nameFromPath(path: string): string {
+export function nameFromPath(path: string): string {
   return basename(path)
     .replace(/(\.config)?\.json$/i, '')
     .toLowerCase();

@@ -27,42 +27,72 @@ export function assertMethod(method: string, allowed: readonly string[]): void {
   if (!allowed.includes(method)) throw new MethodNotAllowedError(method, allowed);
 }
 
-/** Doctor and status take no parameters; only the function key, which the host checks, may be in the query. */
-export function assertNoQuery(url: string, name: string): void {
-  const extra = [...new URL(url).searchParams.keys()].filter((key) => key !== 'code');
-  if (extra.length > 0) throw new BadRequestError(`${name} takes no query parameters`);
-}
-
 /**
- * Reads the only thing a check request may say: which configured targets to check.
- * No hostname, URL or file name is ever taken from a request.
+ * Reads the only things a check request may say: which config (`config`, once; needed when the app has several) and
+ * which of its targets to check. No hostname, URL or file name is ever taken from a request.
  */
-export function parseCheckQuery(url: string): { targetIds: string[] } {
+export function parseCheckQuery(url: string): { targetIds: string[]; config?: string } {
   const parsed = URL.parse(url);
   if (!parsed) throw new BadRequestError('the request URL is not a valid URL');
   if (parsed.search.length > MAX_QUERY_LENGTH) throw new BadRequestError(`the query string is longer than ${MAX_QUERY_LENGTH} characters`);
   const targetIds: string[] = [];
+  let config: string | undefined;
   for (const [name, value] of parsed.searchParams) {
     if (name === 'code') continue; // the function key, checked by the host
-    if (name !== 'target') throw new BadRequestError(`unknown query parameter "${truncate(name)}"; only "target" is accepted`);
+    if (name === 'config') {
+      config = onlyConfig(config, value);
+      continue;
+    }
+    if (name !== 'target')
+      throw new BadRequestError(`unknown query parameter "${truncate(name)}"; only "target" and "config" are accepted`);
     if (!ID_PATTERN.test(value))
       throw new BadRequestError(`"target" must be a configured target id (lowercase letters, digits, dashes), got "${truncate(value)}"`);
     targetIds.push(value);
     if (targetIds.length > MAX_TARGET_PARAMS) throw new BadRequestError(`at most ${MAX_TARGET_PARAMS} "target" parameters are accepted`);
   }
-  return { targetIds: [...new Set(targetIds)] };
+  return { targetIds: [...new Set(targetIds)], ...(config !== undefined ? { config } : {}) };
+}
+
+/**
+ * Status and doctor take one optional parameter: the config to show or check (status without it: one line per
+ * config; doctor without it: the app's only config).
+ */
+export function parseConfigQuery(url: string, endpoint: 'status' | 'doctor'): { config?: string } {
+  const parsed = URL.parse(url);
+  if (!parsed) throw new BadRequestError('the request URL is not a valid URL');
+  if (parsed.search.length > MAX_QUERY_LENGTH) throw new BadRequestError(`the query string is longer than ${MAX_QUERY_LENGTH} characters`);
+  let config: string | undefined;
+  for (const [name, value] of parsed.searchParams) {
+    if (name === 'code') continue; // the function key, checked by the host
+    if (name !== 'config') throw new BadRequestError(`unknown query parameter "${truncate(name)}"; ${endpoint} takes only "config"`);
+    config = onlyConfig(config, value);
+  }
+  return config !== undefined ? { config } : {};
+}
+
+/** A config name, given once, in the form every config name has. */
+function onlyConfig(earlier: string | undefined, value: string): string {
+  if (earlier !== undefined) throw new BadRequestError('"config" may be given once');
+  if (!ID_PATTERN.test(value))
+    throw new BadRequestError(`"config" must be a config name (lowercase letters, digits, dashes), got "${truncate(value)}"`);
+  return value;
 }
 
 /** An approval names one configured target, and optionally the fingerprint of the held change the caller was shown. */
-export function parseApproveQuery(url: string): { targetId: string; fingerprint?: string } {
+export function parseApproveQuery(url: string): { targetId: string; fingerprint?: string; config?: string } {
   const parsed = URL.parse(url);
   if (!parsed) throw new BadRequestError('the request URL is not a valid URL');
   if (parsed.search.length > MAX_QUERY_LENGTH) throw new BadRequestError(`the query string is longer than ${MAX_QUERY_LENGTH} characters`);
   const found: { target?: string[]; fingerprint?: string[] } = {};
+  let config: string | undefined;
   for (const [name, value] of parsed.searchParams) {
     if (name === 'code') continue; // the function key, checked by the host
+    if (name === 'config') {
+      config = onlyConfig(config, value);
+      continue;
+    }
     if (name !== 'target' && name !== 'fingerprint')
-      throw new BadRequestError(`unknown query parameter "${truncate(name)}"; only "target" and "fingerprint" are accepted`);
+      throw new BadRequestError(`unknown query parameter "${truncate(name)}"; only "target", "fingerprint" and "config" are accepted`);
     (found[name] ??= []).push(value);
   }
   const [targetId, ...moreTargets] = found.target ?? [];
@@ -71,7 +101,7 @@ export function parseApproveQuery(url: string): { targetId: string; fingerprint?
   const [fingerprint, ...moreFingerprints] = found.fingerprint ?? [];
   if (moreFingerprints.length > 0 || (fingerprint !== undefined && !isFingerprint(fingerprint)))
     throw new BadRequestError('"fingerprint" may be given once, as the 16 hexadecimal digits the report shows under "held"');
-  return fingerprint === undefined ? { targetId } : { targetId, fingerprint };
+  return { targetId, ...(fingerprint !== undefined ? { fingerprint } : {}), ...(config !== undefined ? { config } : {}) };
 }
 
 /** What `readBody` needs of a request: HttpRequest from @azure/functions has it, and so does a fetch Request. */
@@ -146,7 +176,10 @@ export function errorResponse(error: unknown): JsonResponse {
     switch (error.code) {
       case 'bad-request':
         return jsonResponse(400, body);
+      case 'config-required':
+        return jsonResponse(400, body);
       case 'unknown-target':
+      case 'unknown-config':
         return jsonResponse(404, body);
       case 'method-not-allowed':
         return jsonResponse(405, body, { allow: (error as MethodNotAllowedError).allowed.join(', ') });

@@ -1,23 +1,32 @@
-import { configSourceFromEnv, loadConfig, type Config } from '../../shared/config.js';
+import type { Config } from '../../shared/config.js';
+import { configOf, configSetSourceFromEnv, loadConfigSet, selectConfig, type ConfigSet } from '../../shared/config-set.js';
 import { AllowlistError } from '../../shared/problem.js';
 import { openStore, storageSetting } from '../../shared/state/open.js';
 import type { StateStore } from '../../shared/state/store.js';
 
 export interface Runtime {
-  readonly config: Config;
   readonly store: StateStore;
+  /** The app's configs: read once per worker from the package, on every call from a container (teams add configs there). */
+  configSet(): Promise<ConfigSet>;
 }
 
-/** Builds config and store from app settings; validation happens here, once, at the edge. */
+/** Builds the config set and store from app settings; validation happens here, once, at the edge. */
 export async function createRuntime(env: NodeJS.ProcessEnv, storage = storageSetting(env)): Promise<Runtime> {
-  const config = await loadConfig(configSourceFromEnv(env));
+  const source = configSetSourceFromEnv(env);
+  const loaded = source.kind === 'container' ? undefined : await loadConfigSet(source, env);
   if (!storage) {
     throw new AllowlistError(
       'storage-missing',
       'No state store: set ALLOWLIST_STORAGE (a connection string or https://<account>.table.core.windows.net) or AzureWebJobsStorage',
     );
   }
-  return { config, store: await openStore(storage, env) };
+  const store = await openStore(storage, env);
+  return { store, configSet: () => (loaded ? Promise.resolve(loaded) : loadConfigSet(source, env)) };
+}
+
+/** The config a request names with config=, or the app's only one; its config error is thrown. */
+export async function namedConfig(runtime: Runtime, name: string | undefined): Promise<Config> {
+  return configOf(selectConfig(await runtime.configSet(), name));
 }
 
 let cached: Promise<Runtime> | undefined;

@@ -13,6 +13,9 @@ param deploymentContainerUrl string
 param stateTableEndpoint string
 param applicationInsightsConnectionString string
 param allowlistTable string
+@description('Empty unless the app has several configs: a folder of the package, or a blob container.')
+param allowlistFolder string
+param allowlistContainer string
 param outsystemsSchedule string
 param casSchedule string
 param githubAppId string
@@ -28,6 +31,8 @@ param instanceMemoryMB int
 // config takes effect on `azd deploy` (README, "Where the config comes from").
 var appSettings = {
   ALLOWLIST_CONFIG_PATH: 'allowlist-drift.config.json'
+  ALLOWLIST_CONFIG_DIR: allowlistFolder
+  ALLOWLIST_CONFIG_CONTAINER: allowlistContainer
   ALLOWLIST_STORAGE: stateTableEndpoint
   ALLOWLIST_TABLE: allowlistTable
   GITHUB_TOKEN: empty(githubTokenSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${githubTokenSecretUri})'

@@ -1,5 +1,6 @@
 import type { TokenCredential } from '@azure/core-auth';
-import { configSourceFromEnv, loadConfig, type ConfigSource, type Target } from '../config.js';
+import { loadConfig, type Config, type ConfigSource, type Target } from '../config.js';
+import { configOf, configSetSourceFromEnv, loadConfigSet, selectConfig } from '../config-set.js';
 import { runDoctor, type DoctorProbes, type DoctorReport } from './checks.js';
 import { probeResolver, resolversOf } from '../net/dns.js';
 import type { ProbedUrl } from '../net/http.js';
@@ -17,8 +18,10 @@ import { storageSetting } from '../state/open.js';
  * ARM a token from the credential and one GET; one DNS query per resolver.
  */
 export interface DoctorWiring {
-  /** Where the config comes from; default ALLOWLIST_CONFIG, else ALLOWLIST_CONFIG_PATH. */
+  /** Where the config comes from; default the app's settings (one config, or a folder or container of them). */
   readonly config?: ConfigSource;
+  /** Which config of a folder or container to check; needed when it has several. */
+  readonly configName?: string;
   /** Run by the CLI: a fix names --config rather than the app settings. */
   readonly cli?: boolean;
   /** The storage setting to check; default ALLOWLIST_STORAGE, else AzureWebJobsStorage. */
@@ -33,7 +36,7 @@ export interface DoctorWiring {
 
 export function doctorProbes(env: NodeJS.ProcessEnv, wiring: DoctorWiring = {}): DoctorProbes {
   return {
-    loadConfig: () => loadConfig(wiring.config ?? configSourceFromEnv(env)),
+    loadConfig: () => (wiring.config ? loadConfig(wiring.config) : namedConfig(env, wiring.configName)),
 
     async storage(configName) {
       const setting = wiring.storage ?? storageSetting(env);
@@ -66,6 +69,11 @@ export function doctorProbes(env: NodeJS.ProcessEnv, wiring: DoctorWiring = {}):
     resolvers: (dns) => resolversOf(dns),
     resolver: (server, dns, hostname) => probeResolver(server, dns, hostname),
   };
+}
+
+/** The config of the app's settings with that name, or its only one: a set of several needs the name. */
+async function namedConfig(env: NodeJS.ProcessEnv, name: string | undefined): Promise<Config> {
+  return configOf(selectConfig(await loadConfigSet(configSetSourceFromEnv(env), env), name));
 }
 
 /**

@@ -1,4 +1,5 @@
 import { AllowlistError } from '../problem.js';
+import { sharedFetch } from './shared-fetch.js';
 
 export interface FetchLimits {
   readonly timeoutMs: number;
@@ -26,9 +27,14 @@ export interface FetchedText {
 /**
  * GET a text document from an upstream we do not control, with every limit enforced:
  * whole-request timeout (a body that never finishes fails), size cap while streaming,
- * status and media type checked, redirects followed only within the same origin.
+ * status and media type checked, redirects followed only within the same origin. Inside a run over many configs
+ * (shared-fetch.ts), a document is fetched once for all of them.
  */
 export function fetchText(url: string, options: FetchOptions): Promise<FetchedText> {
+  return sharedFetch(url, options, () => fetchTextOnce(url, options));
+}
+
+function fetchTextOnce(url: string, options: FetchOptions): Promise<FetchedText> {
   return getChecked(url, options, async (response, current, contentType) => {
     const text = await readCapped(response, current, options.maxBytes);
     const etag = response.headers.get('etag');

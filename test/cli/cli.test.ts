@@ -188,8 +188,8 @@ describe('exit status and human output', () => {
   it.each([
     ['help', ['help'], 'Usage:\n  allowlist-drift check'],
     ['--help', ['--help'], 'Usage:\n  allowlist-drift check'],
-    ['help check', ['help', 'check'], 'Usage: allowlist-drift check [--config <file>]'],
-    ['check --help', ['check', '--help'], 'Usage: allowlist-drift check [--config <file>]'],
+    ['help check', ['help', 'check'], 'Usage: allowlist-drift check [--config <file> | --config-dir <folder>]'],
+    ['check --help', ['check', '--help'], 'Usage: allowlist-drift check [--config <file> | --config-dir <folder>]'],
     ['approve -h', ['approve', '-h'], 'Usage: allowlist-drift approve --target <id> [--fingerprint <held fingerprint>]'],
     ['doctor --help', ['doctor', '--help'], 'Usage: allowlist-drift doctor [--config <file>] [--json]'],
   ])('0 for %s: the usage on stdout, nothing on stderr', async (_name, args, usage) => {

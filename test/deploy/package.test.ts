@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { buildPackage, listFiles, PACKAGE_MAIN, type Package } from '../../scripts/package.js';
+import { buildPackage, CONFIG_FOLDER, listFiles, PACKAGE_MAIN, type Package } from '../../scripts/package.js';
 import { configSourceFromEnv, loadConfig } from '../../shared/config.js';
+import { configSetSourceFromEnv, loadConfigSet } from '../../shared/config-set.js';
 import { StateStore } from '../../shared/state/store.js';
 import { programmingModel, registrations } from '../setup/functions-core.js';
 
@@ -61,7 +62,8 @@ describe('npm run package', () => {
   it('holds host.json, the config, a package.json and the bundle: no sources, tests, peers, bench or node_modules', () => {
     for (const file of ['host.json', 'package.json', 'allowlist-drift.config.json']) expect(zipped).toContain(file);
     expect(readFileSync(join(built.app, 'host.json'), 'utf8')).toBe(readFileSync(join(root, 'host.json'), 'utf8'));
-    const bundled = /^(functions\/[a-z-]+\.js|chunks\/[\w-]+\.js|chunks\/[\w-]+\.js\.LEGAL\.txt)$/;
+    // Chunk names come from the module split off: @azure/storage-blob's apache-arrow gives "Arrow.node-<hash>.js".
+    const bundled = /^(functions\/[a-z-]+\.js|chunks\/[\w.-]+\.js|chunks\/[\w.-]+\.js\.LEGAL\.txt)$/;
     for (const name of zipped.filter((file) => !['host.json', 'package.json', 'allowlist-drift.config.json'].includes(file))) {
       expect(name).toMatch(bundled);
     }
@@ -101,6 +103,27 @@ describe('npm run package', () => {
     const deployed = await loadConfig({ ...source, baseDir: built.app });
     expect(deployed).toEqual(await loadConfig({ path: join(root, 'allowlist-drift.config.json') }));
   });
+
+  it('carries a configs/ folder when the checkout has one, and ALLOWLIST_CONFIG_DIR=configs loads it from the package', async () => {
+    // The checkout has no configs/ folder: the package holds none, and nothing else changes.
+    expect(zipped.some((file) => file.startsWith(`${CONFIG_FOLDER}/`))).toBe(false);
+    const sample = join(root, 'examples', 'configs');
+    const withConfigs = await buildPackage({ out: join(out, 'with-configs'), configFolder: sample });
+    const files = execFileSync('unzip', ['-Z1', withConfigs.zip], { encoding: 'utf8' }).trim().split('\n');
+    const expected = readdirSync(sample).filter((name) => name.endsWith('.json'));
+    expect(expected.length).toBeGreaterThanOrEqual(2);
+    expect(files.filter((file) => file.startsWith(`${CONFIG_FOLDER}/`)).sort()).toEqual(
+      expected.map((name) => `${CONFIG_FOLDER}/${name}`).sort(),
+    );
+    // The settings infra writes for a folder (ALLOWLIST_FOLDER=configs), the package as the app root.
+    const source = configSetSourceFromEnv({ ALLOWLIST_CONFIG_PATH: 'allowlist-drift.config.json', ALLOWLIST_CONFIG_DIR: CONFIG_FOLDER });
+    expect(source.kind).toBe('folder');
+    const set = await loadConfigSet({ ...(source as Extract<typeof source, { kind: 'folder' }>), baseDir: withConfigs.app });
+    expect(set.entries.map((entry) => [entry.name, entry.error])).toEqual([
+      ['dlp-gateway', undefined],
+      ['partner-dmz', undefined],
+    ]);
+  }, 120_000);
 
   it(`stays under ${MAX_ZIP_BYTES / 1024} KiB zipped`, () => {
     expect(statSync(built.zip).size).toBeLessThan(MAX_ZIP_BYTES);

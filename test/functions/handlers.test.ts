@@ -162,7 +162,7 @@ describe('malformed requests are refused with 400 before any work', () => {
     ['a JSON array body', () => post('check', '["partners"]'), /must be a JSON object/],
     ['a body over 4 KiB', () => post('check', JSON.stringify({ targets: Array(600).fill('partners') })), /larger than 4096 bytes/],
     ['an unknown body field', () => post('check', '{"url":"http://evil.example"}'), /unknown body field "url"/],
-    ['status with a query parameter', () => get('status?verbose=1'), /no query parameters/],
+    ['status with a query parameter', () => get('status?verbose=1'), /unknown query parameter "verbose"; status takes only "config"/],
   ];
   it.each(cases)('%s', async (_name, request, message) => {
     useConfig('malformed');
@@ -489,7 +489,7 @@ describe('POST /api/approve: releasing a hold', () => {
   it.each([
     ['no target', 'approve', /"target" must be given once/],
     ['two targets', 'approve?target=a&target=b', /"target" must be given once/],
-    ['an unknown parameter', 'approve?target=partners&url=x', /only "target" and "fingerprint"/],
+    ['an unknown parameter', 'approve?target=partners&url=x', /only "target", "fingerprint" and "config"/],
     ['a fingerprint that cannot be one', 'approve?target=partners&fingerprint=XYZ', /16 hexadecimal digits/],
   ])('answers 400 for %s', async (_name, path, message) => {
     useConfig('approve-malformed');

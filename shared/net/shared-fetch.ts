@@ -1,0 +1,39 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { FetchedText, FetchOptions } from './http.js';
+
+/**
+ * One run over many configs (a timer tick, `check --config-dir`) reads each upstream document once: the first config
+ * that asks for a URL fetches it and every other config of the run is handed the same answer (or the same error).
+ * The share lives as long as the run that opened it, in memory only; nothing outlives it, so the next run fetches
+ * afresh. Across runs and workers, the Blob document cache (issue 25) is what shares.
+ */
+const share = new AsyncLocalStorage<Map<string, Promise<FetchedText>>>();
+
+/** Runs `work` with a share of its own: fetches made anywhere inside it, by any config, are made once per key. */
+export function withSharedFetches<T>(work: () => Promise<T>): Promise<T> {
+  return share.run(new Map(), work);
+}
+
+/**
+ * The fetch of `url` with these options, once per share. A fetch that the caller may abort (a signal) is not shared,
+ * since one caller's abort would end the others' read; outside a share every call fetches.
+ */
+export function sharedFetch(url: string, options: FetchOptions, fetch: () => Promise<FetchedText>): Promise<FetchedText> {
+  const fetched = share.getStore();
+  if (!fetched || options.signal) return fetch();
+  // Everything that changes the answer or how it is checked is in the key: a token header, limits, media types.
+  const key = JSON.stringify([
+    url,
+    options.headers ?? {},
+    options.timeoutMs,
+    options.maxBytes,
+    options.contentTypes,
+    options.maxRedirects ?? null,
+  ]);
+  let found = fetched.get(key);
+  if (!found) {
+    found = fetch();
+    fetched.set(key, found);
+  }
+  return found;
+}

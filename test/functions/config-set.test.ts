@@ -1,0 +1,247 @@
+import { HttpRequest, InvocationContext, type HttpResponseInit, type Timer } from '@azure/functions';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { approveHandler } from '../../functions/approve.js';
+import { checkHandler } from '../../functions/check.js';
+import { doctorHandler } from '../../functions/doctor.js';
+import { resetSharedRuntime } from '../../functions/lib/runtime.js';
+import { statusHandler } from '../../functions/status.js';
+import { scheduledCheck } from '../../functions/timers.js';
+import type { StatusReport } from '../../shared/engine/status.js';
+import type { ConfigSetStatus } from '../../shared/engine/status-set.js';
+import type { Report } from '../../shared/report.js';
+import { StateStore } from '../../shared/state/store.js';
+
+/** An app with a folder of configs (ALLOWLIST_CONFIG_DIR): two valid ones and one invalid one, through the real handlers. */
+
+const TABLE = 'configsettest';
+const BASE = 'https://allowlist-drift.azurewebsites.net/api';
+
+let dir: string;
+let store: StateStore;
+
+function config(name: string, entries: string[]) {
+  return {
+    name,
+    targets: [{ id: 'partners', type: 'static', entries }],
+    files: [{ path: `edl/${name}.txt`, format: 'plain', targets: ['partners'] }],
+  };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'allowlist-drift-handlers-set-'));
+  writeFileSync(join(dir, 'dmz.json'), JSON.stringify(config('dmz', ['20.60.1.5'])));
+  writeFileSync(join(dir, 'proxy.json'), JSON.stringify(config('proxy', ['20.70.1.5', '20.70.2.0/28'])));
+  writeFileSync(join(dir, 'broken.json'), JSON.stringify({ name: 'broken', targets: [] }));
+  writeFileSync(join(dir, 'host.json'), JSON.stringify({ version: '2.0' }));
+  process.env.ALLOWLIST_STORAGE = inject('azuriteConnectionString');
+  process.env.ALLOWLIST_TABLE = TABLE;
+  process.env.ALLOWLIST_CONFIG_DIR = dir;
+  delete process.env.ALLOWLIST_CONFIG;
+  delete process.env.ALLOWLIST_CONFIG_PATH;
+  delete process.env.ALLOWLIST_CONFIG_CONTAINER;
+  delete process.env.AzureWebJobsStorage;
+  store = StateStore.fromSetting(inject('azuriteConnectionString'), { tableName: TABLE });
+  await store.ensureTable();
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  resetSharedRuntime();
+});
+
+interface Logged {
+  readonly level: string;
+  readonly text: string;
+}
+
+function invocation(functionName: string): { context: InvocationContext; logs: Logged[] } {
+  const logs: Logged[] = [];
+  const context = new InvocationContext({
+    invocationId: `00000000-0000-4000-8000-${String(Math.floor(Math.random() * 1e12)).padStart(12, '0')}`,
+    functionName,
+    logHandler: (level, ...args) => logs.push({ level, text: args.map(String).join(' ') }),
+  });
+  return { context, logs };
+}
+
+const request = (method: 'GET' | 'POST', path: string) => new HttpRequest({ method, url: `${BASE}/${path}` });
+const check = (method: 'GET' | 'POST', path: string) => checkHandler(request(method, path), invocation('check').context);
+const status = (path: string) => statusHandler(request('GET', path), invocation('status').context);
+const errorOf = (response: HttpResponseInit) =>
+  (response.jsonBody as { error: { code: string; message: string; problems?: string[] } }).error;
+
+describe('POST /api/check?config=NAME', () => {
+  it('checks the named config only, in its own state partition', async () => {
+    const response = await check('POST', 'check?config=dmz');
+    expect(response.status).toBe(200);
+    const report = response.jsonBody as Report;
+    expect(report).toMatchObject({ configName: 'dmz', dryRun: false, errors: [] });
+    expect(report.targets.map((t) => [t.id, t.observed])).toEqual([['partners', ['20.60.1.5/32']]]);
+    expect((await store.read('dmz')).targets.get('partners')?.lastStatus).toBe('ok');
+    expect((await store.read('proxy')).config.lastRunAt).toBeUndefined();
+  });
+
+  it('target= names a target of that config', async () => {
+    const response = await check('GET', 'check?config=proxy&target=partners');
+    expect(response.status).toBe(200);
+    expect((response.jsonBody as Report).targets.map((t) => t.observed)).toEqual([['20.70.1.5/32', '20.70.2.0/28']]);
+  });
+
+  it('without config=, an app with several configs answers 400 naming them; an unknown name 404 with the known ones', async () => {
+    const without = await check('POST', 'check');
+    expect(without.status).toBe(400);
+    expect(errorOf(without)).toEqual({
+      code: 'config-required',
+      message: 'This app has 3 configs: name one with config=<name> (broken, dmz, proxy)',
+    });
+    const unknown = await check('POST', 'check?config=nope');
+    expect(unknown.status).toBe(404);
+    expect(errorOf(unknown)).toEqual({ code: 'unknown-config', message: 'No config is named "nope"; the configs are broken, dmz, proxy' });
+  });
+
+  it('garbage in config= is a 400 before anything is loaded', async () => {
+    for (const path of ['check?config=DMZ%2F..', 'check?config=dmz&config=proxy', `check?config=${'a'.repeat(70)}`]) {
+      const response = await check('POST', path);
+      expect(response.status, path).toBe(400);
+      expect(errorOf(response).code).toBe('bad-request');
+    }
+  });
+
+  it('an invalid config answers its own config error, naming its file; the other configs still check', async () => {
+    const broken = await check('POST', 'check?config=broken');
+    expect(broken.status).toBe(500);
+    expect(errorOf(broken).code).toBe('config-invalid');
+    expect(errorOf(broken).problems).toEqual(['targets: list at least one target to watch']);
+    expect((await check('POST', 'check?config=proxy')).status).toBe(200);
+  });
+
+  it('approve takes config= too, and needs it when the app has several configs', async () => {
+    const response = await approveHandler(request('POST', 'approve?target=partners'), invocation('approve').context);
+    expect(response.status).toBe(400);
+    expect(errorOf(response).code).toBe('config-required');
+    const named = await approveHandler(request('POST', 'approve?target=partners&config=dmz'), invocation('approve').context);
+    expect(errorOf(named).code).toBe('approve-nothing-held');
+  });
+});
+
+describe('GET /api/status', () => {
+  it('one line per config: last run, last good check, held, partial, failed, open PR, or its config error', async () => {
+    await check('POST', 'check?config=dmz');
+    const response = await status('status');
+    expect(response.status).toBe(200);
+    const body = response.jsonBody as ConfigSetStatus;
+    expect(body.warnings).toEqual([]);
+    expect(body.configs.map((c) => c.name)).toEqual(['broken', 'dmz', 'proxy']);
+    const [broken, dmz] = body.configs;
+    expect(broken).toMatchObject({
+      origin: join(dir, 'broken.json'),
+      targets: 0,
+      error: { code: 'config-invalid', problems: ['targets: list at least one target to watch'] },
+    });
+    const stored = await store.read('dmz');
+    expect(dmz).toEqual({
+      name: 'dmz',
+      origin: join(dir, 'dmz.json'),
+      lastRunAt: stored.config.lastRunAt,
+      lastGoodCheckAt: stored.targets.get('partners')!.lastGoodCheckAt,
+      targets: 1,
+      held: [],
+      partial: [],
+      failed: [],
+      pullRequest: null,
+    });
+  });
+
+  it('config=NAME gives that config full status; an unknown name is a 404, another parameter a 400', async () => {
+    const response = await status('status?config=dmz');
+    expect(response.status).toBe(200);
+    expect(response.jsonBody as StatusReport).toMatchObject({ configName: 'dmz', targets: [expect.objectContaining({ id: 'partners' })] });
+    expect((await status('status?config=nope')).status).toBe(404);
+    const extra = await status('status?target=partners');
+    expect(extra.status).toBe(400);
+    expect(errorOf(extra).message).toBe('unknown query parameter "target"; status takes only "config"');
+  });
+});
+
+describe('GET /api/doctor?config=NAME', () => {
+  const doctor = (path: string) => doctorHandler(request('GET', path), invocation('doctor').context);
+  const configCheck = (response: HttpResponseInit) =>
+    (response.jsonBody as { checks: Array<{ name: string; ok: boolean; detail: string }> }).checks.find((c) => c.name === 'config');
+
+  it('checks the named config; without a name an app with several fails its config check naming them', async () => {
+    const named = await doctor('doctor?config=dmz');
+    expect(configCheck(named)).toMatchObject({ ok: true });
+    const storage = (named.jsonBody as { checks: Array<{ name: string; ok: boolean; detail: string }> }).checks.find(
+      (c) => c.name === 'storage',
+    );
+    expect(storage?.detail).toContain('partition "dmz"');
+    const unnamed = await doctor('doctor');
+    expect(unnamed.status).toBe(503);
+    expect(configCheck(unnamed)).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining('This app has 3 configs: name one with config=<name> (broken, dmz, proxy)'),
+    });
+    expect(configCheck(await doctor('doctor?config=broken'))).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining('targets: list at least one target'),
+    });
+    expect((await doctor('doctor?verbose=1')).status).toBe(400);
+  });
+});
+
+describe('the timers', () => {
+  it('check every config; an invalid one is logged under its name and fails the invocation after the others ran', async () => {
+    const { context, logs } = invocation('casCheck');
+    const now = new Date().toISOString();
+    const timer: Timer = { isPastDue: false, schedule: { adjustForDST: true }, scheduleStatus: { last: now, next: now, lastUpdated: now } };
+    const before = (await store.read('proxy')).config.lastRunAt;
+    await expect(scheduledCheck(['static'])(timer, context)).rejects.toThrow('1 of 3 configs failed: broken');
+    expect((await store.read('proxy')).config.lastRunAt).not.toBe(before);
+    expect((await store.read('dmz')).config.lastRunId).toBe(`${context.invocationId}:dmz`);
+    expect(logs.filter((l) => l.level === 'error').map((l) => l.text)).toEqual([
+      expect.stringMatching(/^broken: config-invalid: The configuration in .*broken\.json is not valid:/),
+    ]);
+    // Each config's summary line names its config.
+    expect(
+      logs.filter((l) => l.text.startsWith('check done:')).map((l) => JSON.parse(l.text.slice(l.text.indexOf('{'))).configName),
+    ).toEqual(['dmz', 'proxy']);
+  });
+});
+
+describe('a Blob container of configs (ALLOWLIST_CONFIG_CONTAINER, Azurite)', () => {
+  it('is read on every request, so a config a team uploads is served without a restart', async () => {
+    const container = BlobServiceClient.fromConnectionString(inject('azuriteConnectionString')).getContainerClient('team-configs');
+    await container.createIfNotExists();
+    const upload = async (name: string, value: unknown) => {
+      const text = JSON.stringify(value);
+      await container.getBlockBlobClient(name).upload(text, Buffer.byteLength(text));
+    };
+    await upload('lab.json', config('lab', ['20.80.1.5']));
+    delete process.env.ALLOWLIST_CONFIG_DIR;
+    process.env.ALLOWLIST_CONFIG_CONTAINER = 'team-configs';
+    resetSharedRuntime();
+    try {
+      const first = (await status('status')).jsonBody as ConfigSetStatus;
+      expect(first.configs.map((c) => [c.name, c.origin])).toEqual([['lab', 'team-configs/lab.json']]);
+      await upload('branch.json', config('branch', ['20.90.1.5']));
+      const checked = await check('POST', 'check?config=branch');
+      expect(checked.status).toBe(200);
+      expect((checked.jsonBody as Report).targets[0]!.observed).toEqual(['20.90.1.5/32']);
+      const second = (await status('status')).jsonBody as ConfigSetStatus;
+      expect(second.configs.map((c) => [c.name, c.lastRunAt !== null])).toEqual([
+        ['branch', true],
+        ['lab', false],
+      ]);
+    } finally {
+      delete process.env.ALLOWLIST_CONFIG_CONTAINER;
+      process.env.ALLOWLIST_CONFIG_DIR = dir;
+    }
+  });
+});
