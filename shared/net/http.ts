@@ -90,7 +90,14 @@ export async function fetchDocument(url: string, options: FetchOptions, context:
           `${describe(current)} answered 304 Not Modified to a request that named no cached copy; the server or a proxy between is misbehaving`,
         );
       }
-      return { url: current, status: 304, contentType: cached.contentType, text: cached.text, ...validators(cached), unchangedSince: cached.validatedAt };
+      return {
+        url: current,
+        status: 304,
+        contentType: cached.contentType,
+        text: cached.text,
+        ...validators(cached),
+        unchangedSince: cached.validatedAt,
+      };
     },
   );
   if (fetched.status !== 304 && (fetched.etag !== undefined || fetched.lastModified !== undefined)) {

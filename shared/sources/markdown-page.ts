@@ -89,7 +89,10 @@ export async function observeMarkdownPage<Page>(options: PageObservationOptions<
  */
 function withUnchangedSince(selection: PageSelection, unchangedSince: string | undefined): PageSelection {
   if (unchangedSince === undefined) return selection;
-  const entries = selection.entries.map((entry) => ({ ...entry, evidence: entry.evidence.map((evidence) => ({ ...evidence, unchangedSince })) }));
+  const entries = selection.entries.map((entry) => ({
+    ...entry,
+    evidence: entry.evidence.map((evidence) => ({ ...evidence, unchangedSince })),
+  }));
   return { ...selection, entries };
 }
 
