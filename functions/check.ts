@@ -12,10 +12,11 @@ export const checkHandler = httpHandler('check', CHECK_METHODS, async (request, 
     import('../shared/engine/check.js'),
     import('./lib/run-log.js'),
   ]);
-  const { config, store } = await sharedRuntime();
+  const { config, store, documents } = await sharedRuntime();
   const report = await runCheck({
     config,
     store,
+    documents,
     env: process.env,
     trigger: 'http',
     dryRun: request.method !== 'POST',

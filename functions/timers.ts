@@ -47,11 +47,12 @@ function scheduledRun(schedule: ScheduleSetting | readonly TargetType[]) {
     ]);
     // The registry is read here, not at import, so registering the timers loads no schema.
     const targetTypes = typeof schedule === 'string' ? typesOnSchedule(schedule) : schedule;
-    const { config, store } = await sharedRuntime();
+    const { config, store, documents } = await sharedRuntime();
     try {
       const report = await runCheck({
         config,
         store,
+        documents,
         env: process.env,
         trigger: 'timer',
         dryRun: false,

@@ -1,11 +1,14 @@
 import { configSourceFromEnv, loadConfig, type Config } from '../../shared/config.js';
+import type { DocumentCache } from '../../shared/net/document-cache.js';
 import { AllowlistError } from '../../shared/problem.js';
-import { openStore, storageSetting } from '../../shared/state/open.js';
+import { openDocuments, openStore, storageSetting } from '../../shared/state/open.js';
 import type { StateStore } from '../../shared/state/store.js';
 
 export interface Runtime {
   readonly config: Config;
   readonly store: StateStore;
+  /** The document cache in the same storage account; opened on first use. */
+  readonly documents: DocumentCache;
 }
 
 /** Builds config and store from app settings; validation happens here, once, at the edge. */
@@ -17,7 +20,7 @@ export async function createRuntime(env: NodeJS.ProcessEnv, storage = storageSet
       'No state store: set ALLOWLIST_STORAGE (a connection string or https://<account>.table.core.windows.net) or AzureWebJobsStorage',
     );
   }
-  return { config, store: await openStore(storage, env) };
+  return { config, store: await openStore(storage, env), documents: await openDocuments(storage, env) };
 }
 
 let cached: Promise<Runtime> | undefined;

@@ -13,6 +13,7 @@ param deploymentContainerUrl string
 param stateTableEndpoint string
 param applicationInsightsConnectionString string
 param allowlistTable string
+param documentContainer string
 param outsystemsSchedule string
 param casSchedule string
 param githubAppId string
@@ -30,6 +31,7 @@ var appSettings = {
   ALLOWLIST_CONFIG_PATH: 'allowlist-drift.config.json'
   ALLOWLIST_STORAGE: stateTableEndpoint
   ALLOWLIST_TABLE: allowlistTable
+  ALLOWLIST_DOCUMENT_CONTAINER: documentContainer
   GITHUB_TOKEN: empty(githubTokenSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${githubTokenSecretUri})'
   GITHUB_APP_ID: githubAppId
   GITHUB_APP_INSTALLATION_ID: githubAppInstallationId

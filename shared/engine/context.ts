@@ -27,6 +27,8 @@ export interface RunOptions {
   readonly publisher?: (config: Config) => Promise<GitHubPublisher>;
   readonly armCredential?: SourceContext['armCredential'];
   readonly leaseTtlMs?: number;
+  /** The last complete reads of upstream documents (Blob Storage beside the state); absent, every document is downloaded. */
+  readonly documents?: SourceContext['documents'];
 }
 
 /** Everything one run reads from, resolved once: the steps of a run take this instead of long parameter lists. */
@@ -38,6 +40,7 @@ export interface RunContext {
   readonly now: () => Date;
   readonly log: Log;
   readonly armCredential?: SourceContext['armCredential'];
+  readonly documents?: SourceContext['documents'];
   /** The GitHub client, created on first use (a run with nothing to publish never loads Octokit). */
   readonly github: () => Promise<GitHubPublisher>;
   /** The GitHub client if this run created it, without creating it. */
@@ -64,6 +67,7 @@ export function runContext(options: Omit<RunOptions, 'trigger' | 'dryRun'>): Run
     now: options.now ?? (() => new Date()),
     log,
     ...(options.armCredential ? { armCredential: options.armCredential } : {}),
+    ...(options.documents ? { documents: options.documents } : {}),
     github: () => (publisher ??= connect(options.config)),
     githubIfUsed: () => publisher,
   };
@@ -90,6 +94,7 @@ export function sourceContext(context: RunContext): SourceContext {
     env: context.env,
     now: context.now,
     ...(context.armCredential ? { armCredential: context.armCredential } : {}),
+    ...(context.documents ? { documents: context.documents } : {}),
   };
 }
 

@@ -8,21 +8,30 @@ const DEV_ACCOUNT = 'devstoreaccount1';
 const DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 export interface EmbeddedAzurite {
+  /** Names the table, blob and queue endpoints. */
   readonly connectionString: string;
+  /** The Table service's port. */
   readonly port: number;
+  readonly blobPort: number;
+  readonly queuePort: number;
   stop(): Promise<void>;
 }
 
 export interface EmbeddedAzuriteOptions {
   /** Folder for the LokiJS database; omitted means in-memory persistence. */
   readonly location?: string;
-  /** A fixed port (used to restart on the same endpoint); default: a free loopback port. */
+  /** A fixed Table port (used to restart on the same endpoint); default: a free loopback port. Blob and queue take free ones. */
   readonly port?: number;
   readonly startTimeoutMs?: number;
 }
 
-export function azuriteConnectionString(port: number): string {
-  return `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};TableEndpoint=http://127.0.0.1:${port}/${DEV_ACCOUNT};`;
+export function azuriteConnectionString(port: number, others: { readonly blobPort?: number; readonly queuePort?: number } = {}): string {
+  const endpoint = (service: string, at: number | undefined) =>
+    at === undefined ? '' : `${service}Endpoint=http://127.0.0.1:${at}/${DEV_ACCOUNT};`;
+  return (
+    `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};TableEndpoint=http://127.0.0.1:${port}/${DEV_ACCOUNT};` +
+    `${endpoint('Blob', others.blobPort)}${endpoint('Queue', others.queuePort)}`
+  );
 }
 
 async function freePort(): Promise<number> {
@@ -39,7 +48,8 @@ async function freePort(): Promise<number> {
 }
 
 /**
- * Starts Azurite's Table service as a child process that this process owns.
+ * Starts Azurite (Table for the state, Blob for the document cache, Queue beside them) as a child process that
+ * this process owns.
  * A child (rather than in-process) keeps Azurite's many dependencies out of our heap
  * and lets fault tests kill it mid-run.
  */
@@ -47,19 +57,28 @@ export async function startEmbeddedAzurite(options: EmbeddedAzuriteOptions = {})
   const require = createRequire(import.meta.url);
   let entry: string;
   try {
-    entry = require.resolve('azurite/dist/src/table/main.js');
+    entry = require.resolve('azurite/dist/src/azurite.js');
   } catch {
     throw new Error('The embedded store needs the "azurite" package (a dev dependency): run "npm ci", or set ALLOWLIST_STORAGE.');
   }
   const timeoutMs = options.startTimeoutMs ?? 30_000;
   for (let attempt = 1; ; attempt++) {
     const port = options.port ?? (await freePort());
+    const [blobPort, queuePort] = [await freePort(), await freePort()];
     const args = [
       entry,
       '--tableHost',
       '127.0.0.1',
       '--tablePort',
       String(port),
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      String(blobPort),
+      '--queueHost',
+      '127.0.0.1',
+      '--queuePort',
+      String(queuePort),
       '--silent',
       '--disableTelemetry',
       '--skipApiVersionCheck',
@@ -75,8 +94,10 @@ export async function startEmbeddedAzurite(options: EmbeddedAzuriteOptions = {})
     try {
       await waitForStart(child, timeoutMs);
       return {
-        connectionString: azuriteConnectionString(port),
+        connectionString: azuriteConnectionString(port, { blobPort, queuePort }),
         port,
+        blobPort,
+        queuePort,
         stop: () => stopChild(child),
       };
     } catch (error) {
@@ -93,7 +114,8 @@ function waitForStart(child: ChildProcess, timeoutMs: number): Promise<void> {
     const timer = setTimeout(() => fail(new Error(`Azurite did not start within ${timeoutMs} ms: ${output.trim()}`)), timeoutMs);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes('successfully started')) done();
+      // The Table service starts last.
+      if (output.includes('Table service is successfully listening')) done();
     };
     const onExit = (code: number | null) => fail(new Error(`Azurite exited with code ${code}: ${output.trim()}`));
     function cleanup() {
