@@ -4,6 +4,7 @@ import { stageDocuments, type CachedDocument, type DocumentCache } from '../../s
 import { conditionalHeaders, fetchDocument, type FetchOptions } from '../../shared/net/http.js';
 import { AllowlistError } from '../../shared/problem.js';
 import { observeTarget } from '../../shared/sources/index.js';
+import { citeEvidence, describeEvidence } from '../../shared/sources/registry.js';
 import { routes, sharedFile, startHttpPeer, type HttpPeer, type Route } from '../peers/http.js';
 
 /**
@@ -213,5 +214,24 @@ describe('only a complete read is kept (observeTarget stages the copy)', () => {
     expect(await staged.documents.get('https://x.test/a')).toMatchObject({ text: 'a' });
     expect(await staged.settle(false)).toEqual([]);
     expect(cache.copies.size).toBe(0);
+  });
+});
+
+describe('what a reviewer reads of a 304', () => {
+  const plain = (text: string) => text;
+  const link = (_url: string, text: string) => text;
+  const since = '2026-12-01T10:00:00.000Z';
+
+  test.each([
+    [{ kind: 'cas', section: 'mail', dataCenter: 'global', heading: 'Mail', revision: '2024-06-20', unchangedSince: since }],
+    [{ kind: 'odc', purpose: 'runtime', region: 'eu', stage: 'production', heading: 'EU', revision: 'sha256:ab', unchangedSince: since }],
+    [{ kind: 'service-tag', tag: 'MicrosoftCloudAppSecurity', tagChangeNumber: 3, fileChangeNumber: 400, unchangedSince: since }],
+  ] as const)('%o: the citation detail and the description say since when the document is unchanged', (evidence) => {
+    expect(citeEvidence(evidence, plain, link).detail).toContain('unchanged since 2026-12-01 10:00 UTC');
+    expect(describeEvidence(evidence, plain)).toContain('unchanged since 2026-12-01 10:00 UTC');
+    // The source part groups citations and enters the PR's fingerprint: it does not carry the time.
+    expect(citeEvidence(evidence, plain, link).source).not.toContain('unchanged');
+    const { unchangedSince: _, ...read } = evidence;
+    expect(citeEvidence(read, plain, link).detail ?? '').not.toContain('unchanged');
   });
 });
