@@ -100,7 +100,8 @@ export async function fetchDocument(url: string, options: FetchOptions, context:
       };
     },
   );
-  if (fetched.status !== 304 && (fetched.etag !== undefined || fetched.lastModified !== undefined)) {
+  // A copy without a validator worth sending could never be asked about: it is not kept.
+  if (fetched.status !== 304 && Object.keys(conditionalHeaders(fetched)).length > 0) {
     const copy: CachedDocument = {
       url,
       text: fetched.text,
