@@ -61,7 +61,7 @@ describe('npm run package', () => {
   it('holds host.json, the config, a package.json and the bundle: no sources, tests, peers, bench or node_modules', () => {
     for (const file of ['host.json', 'package.json', 'allowlist-drift.config.json']) expect(zipped).toContain(file);
     expect(readFileSync(join(built.app, 'host.json'), 'utf8')).toBe(readFileSync(join(root, 'host.json'), 'utf8'));
-    const bundled = /^(functions\/[a-z-]+\.js|chunks\/[\w-]+\.js|chunks\/[\w-]+\.js\.LEGAL\.txt)$/;
+    const bundled = /^(functions\/[a-z-]+\.js|chunks\/[\w.-]+\.js|chunks\/[\w.-]+\.js\.LEGAL\.txt)$/;
     for (const name of zipped.filter((file) => !['host.json', 'package.json', 'allowlist-drift.config.json'].includes(file))) {
       expect(name).toMatch(bundled);
     }
