@@ -14,9 +14,10 @@ import { readStatus } from '../shared/engine/status.js';
 import { commandAsTyped, packageVersion } from './invocation.js';
 import { formatApproval, formatReport, formatStatus, formatTarget, nextStep, type CommandHint } from './text-report.js';
 import { credentialsFromEnv } from '../shared/publish/github/auth.js';
-import { openStore, storageSetting } from '../shared/state/open.js';
+import { openDocuments, openStore, storageSetting } from '../shared/state/open.js';
 import { isFingerprint } from '../shared/state/records.js';
 import type { EmbeddedAzurite } from '../shared/state/embedded-azurite.js';
+import type { DocumentCache } from '../shared/net/document-cache.js';
 import type { StateStore } from '../shared/state/store.js';
 
 type Command = 'check' | 'status' | 'accept' | 'approve' | 'doctor';
@@ -164,14 +165,18 @@ async function startEmbeddedStore(location: string): Promise<EmbeddedAzurite> {
   return startEmbeddedAzurite({ location });
 }
 
-async function openStateStore(env: NodeJS.ProcessEnv): Promise<{ store: StateStore; close: () => Promise<void> }> {
+/** The state store and, in the same storage, the document cache (blobs; the embedded Azurite serves both). */
+async function openStateStore(
+  env: NodeJS.ProcessEnv,
+): Promise<{ store: StateStore; documents: DocumentCache; close: () => Promise<void> }> {
   const setting = storageSetting(env);
-  if (setting) return { store: await openStore(setting, env), close: async () => undefined };
+  if (setting) return { store: await openStore(setting, env), documents: await openDocuments(setting, env), close: async () => undefined };
   const location = embeddedStoreLocation();
   process.stderr.write(`No ALLOWLIST_STORAGE or AzureWebJobsStorage set: using the embedded store in ${location}\n`);
   const azurite = await startEmbeddedStore(location);
   try {
-    return { store: await openStore(azurite.connectionString, env), close: () => azurite.stop() };
+    const documents = await openDocuments(azurite.connectionString, env);
+    return { store: await openStore(azurite.connectionString, env), documents, close: () => azurite.stop() };
   } catch (error) {
     await azurite.stop();
     throw error;
@@ -190,7 +195,7 @@ async function configSetCommand(options: Options, set: ConfigSet, context: { env
     process.stderr.write(`allowlist-drift: ${missing}\n`);
     return 2;
   }
-  const { store, close } = await openStateStore(env);
+  const { store, documents, close } = await openStateStore(env);
   try {
     if (options.command === 'status') {
       const status = await readSetStatus(set, store);
@@ -205,6 +210,7 @@ async function configSetCommand(options: Options, set: ConfigSet, context: { env
         runCheck({
           config,
           store,
+          documents,
           env,
           trigger: 'cli',
           dryRun: options.dryRun,
@@ -290,7 +296,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     }
   }
 
-  const { store, close } = await openStateStore(env);
+  const { store, documents, close } = await openStateStore(env);
   try {
     // Warnings always reach stderr; progress lines only when a person watches a terminal; debug chatter never.
     const watched = process.stderr.isTTY && !options.json;
@@ -327,6 +333,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         const report = await runCheck({
           config,
           store,
+          documents,
           env,
           trigger: 'cli',
           dryRun: options.dryRun,

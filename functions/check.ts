@@ -21,6 +21,7 @@ export const checkHandler = httpHandler('check', CHECK_METHODS, async (request, 
   const report = await runCheck({
     config,
     store: runtime.store,
+    documents: runtime.documents,
     env: process.env,
     trigger: 'http',
     dryRun: request.method !== 'POST',

@@ -74,6 +74,7 @@ function scheduledRun(schedule: ScheduleSetting | readonly TargetType[]) {
         runCheck({
           config,
           store: runtime.store,
+          documents: runtime.documents,
           env: process.env,
           trigger: 'timer',
           dryRun: false,

@@ -89,6 +89,8 @@ param instanceMemoryMB int = 2048
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
+// The document cache (ALLOWLIST_DOCUMENT_CONTAINER): the last complete read of each upstream document, by URL.
+var documentContainer = 'allowlistdrift-documents'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
@@ -115,6 +117,7 @@ module storage 'modules/storage.bicep' = {
     tags: tags
     deploymentContainerName: 'app-package'
     tableName: allowlistTable
+    documentContainerName: documentContainer
     identityPrincipalId: identity.outputs.principalId
     deployerPrincipalId: grantDeployerStateAccess ? principalId : ''
   }
@@ -163,6 +166,7 @@ module functionApp 'modules/function-app.bicep' = {
     allowlistTable: allowlistTable
     allowlistFolder: allowlistFolder
     allowlistContainer: allowlistContainer
+    documentContainer: documentContainer
     outsystemsSchedule: empty(outsystemsSchedule) ? '0 */15 * * * *' : outsystemsSchedule
     casSchedule: empty(casSchedule) ? '0 7 */6 * * *' : casSchedule
     githubAppId: githubAppId

@@ -67,6 +67,14 @@ export const APP_SETTINGS: readonly AppSetting[] = [
     local: true,
   },
   {
+    name: 'ALLOWLIST_DOCUMENT_CONTAINER',
+    description:
+      'the blob container (same storage account as the state) holding the last complete read of each upstream document, so a run downloads only what changed; default `allowlistdrift-documents`, created on first use',
+    readBy: 'app',
+    azure: true,
+    local: true,
+  },
+  {
     name: 'GITHUB_TOKEN',
     description: 'a fine-grained personal access token, or ...',
     readBy: 'app',

@@ -46,6 +46,7 @@ describe('bench smoke run', () => {
       '5e.',
       '9.',
       '9a.',
+      '10.',
     ]);
     for (const r of rows) expect(Number.isFinite(r.ours), r.figure).toBe(true);
     // A quiet run asks only whether the base branch moved (base-differs), and is answered 304.
@@ -61,6 +62,9 @@ describe('bench smoke run', () => {
     // The renderer keeps a body within 65,000 characters; the figure counts bytes (a "−" or "…" is three), so it may
     // pass 65,000 while the body still fits GitHub's limit of 65,536 characters.
     expect(row('9a.')?.ours).toBeLessThanOrEqual(65_536);
+    // Issue 25: a quiet run against peers that honour validators downloads no body; without the cache, every one.
+    expect(row('10.')?.ours).toBe(0);
+    expect(row('10.')?.anchor).toBeGreaterThan(1_000_000);
     expect(formatTable(rows)).toContain('| figure');
   }, 120_000);
 });

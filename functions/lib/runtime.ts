@@ -1,13 +1,16 @@
 import type { Config } from '../../shared/config.js';
 import { configOf, configSetSourceFromEnv, loadConfigSet, selectConfig, type ConfigSet } from '../../shared/config-set.js';
+import type { DocumentCache } from '../../shared/net/document-cache.js';
 import { AllowlistError } from '../../shared/problem.js';
-import { openStore, storageSetting } from '../../shared/state/open.js';
+import { openDocuments, openStore, storageSetting } from '../../shared/state/open.js';
 import type { StateStore } from '../../shared/state/store.js';
 
 export interface Runtime {
   readonly store: StateStore;
   /** The app's configs: read once per worker from the package, on every call from a container (teams add configs there). */
   configSet(): Promise<ConfigSet>;
+  /** The document cache in the same storage account; opened on first use. */
+  readonly documents: DocumentCache;
 }
 
 /** Builds the config set and store from app settings; validation happens here, once, at the edge. */
@@ -21,7 +24,8 @@ export async function createRuntime(env: NodeJS.ProcessEnv, storage = storageSet
     );
   }
   const store = await openStore(storage, env);
-  return { store, configSet: () => (loaded ? Promise.resolve(loaded) : loadConfigSet(source, env)) };
+  const documents = await openDocuments(storage, env);
+  return { store, documents, configSet: () => (loaded ? Promise.resolve(loaded) : loadConfigSet(source, env)) };
 }
 
 /** The config a request names with config=, or the app's only one; its config error is thrown. */

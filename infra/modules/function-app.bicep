@@ -16,6 +16,7 @@ param allowlistTable string
 @description('Empty unless the app has several configs: a folder of the package, or a blob container.')
 param allowlistFolder string
 param allowlistContainer string
+param documentContainer string
 param outsystemsSchedule string
 param casSchedule string
 param githubAppId string
@@ -35,6 +36,7 @@ var appSettings = {
   ALLOWLIST_CONFIG_CONTAINER: allowlistContainer
   ALLOWLIST_STORAGE: stateTableEndpoint
   ALLOWLIST_TABLE: allowlistTable
+  ALLOWLIST_DOCUMENT_CONTAINER: documentContainer
   GITHUB_TOKEN: empty(githubTokenSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${githubTokenSecretUri})'
   GITHUB_APP_ID: githubAppId
   GITHUB_APP_INSTALLATION_ID: githubAppInstallationId

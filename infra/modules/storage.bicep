@@ -5,6 +5,7 @@ param location string
 param tags object
 param deploymentContainerName string
 param tableName string
+param documentContainerName string
 param identityPrincipalId string
 @description('A principal (the deployer) also allowed to read and write the state table; empty: nobody else.')
 param deployerPrincipalId string = ''
@@ -34,6 +35,12 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
 
     resource deploymentContainer 'containers' = {
       name: deploymentContainerName
+      properties: { publicAccess: 'None' }
+    }
+
+    // The document cache; the app also creates it when missing (Blob Data Owner below covers it).
+    resource documentContainer 'containers' = {
+      name: documentContainerName
       properties: { publicAccess: 'None' }
     }
   }

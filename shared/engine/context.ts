@@ -26,9 +26,9 @@ export interface RunOptions {
   /** How GitHub is reached; defaults to Octokit against config.github.apiUrl. */
   readonly publisher?: (config: Config) => Promise<GitHubPublisher>;
   readonly armCredential?: SourceContext['armCredential'];
-  /** The last complete reads of upstream documents (see SourceContext.documents). */
-  readonly documents?: SourceContext['documents'];
   readonly leaseTtlMs?: number;
+  /** The last complete reads of upstream documents (Blob Storage beside the state); absent, every document is downloaded. */
+  readonly documents?: SourceContext['documents'];
 }
 
 /** Everything one run reads from, resolved once: the steps of a run take this instead of long parameter lists. */

@@ -1,3 +1,6 @@
+import { AllowlistError, type Problem } from '../problem.js';
+import { describe } from './http.js';
+
 /**
  * The last complete read of an upstream document, kept per URL so a later run can ask the server whether it changed
  * (If-None-Match / If-Modified-Since) and, on 304, parse this copy instead of downloading it again. Per URL and not
@@ -9,7 +12,10 @@ export interface CachedDocument {
   readonly contentType: string;
   readonly etag?: string;
   readonly lastModified?: string;
-  /** When the server last confirmed this copy (200 or 304), ISO 8601. */
+  /**
+   * When the server sent this copy in full (the 200 that downloaded it), ISO 8601. A 304 leaves the copy as it was,
+   * so a later read can say the document is "unchanged since" then.
+   */
   readonly validatedAt: string;
 }
 
@@ -17,4 +23,60 @@ export interface CachedDocument {
 export interface DocumentCache {
   get(url: string): Promise<CachedDocument | undefined>;
   put(document: CachedDocument): Promise<void>;
+}
+
+/** The cache as one target's observation uses it, and what became of it. */
+export interface StagedDocuments {
+  /** Never throws: a copy that cannot be read is no copy (the document is downloaded in full); puts are held. */
+  readonly documents: DocumentCache;
+  /**
+   * Puts the held copies when the observation made from them is `ok` (only a complete read is reused), drops them
+   * otherwise; returns warnings for every read or write of the cache that failed.
+   */
+  settle(ok: boolean): Promise<Problem[]>;
+}
+
+/**
+ * One target's view of the cache. Holding puts until the observation is judged keeps a page that parsed but read
+ * partially, or failed, from being answered with a 304 next time and reused as if it were whole.
+ */
+export function stageDocuments(cache: DocumentCache): StagedDocuments {
+  const held = new Map<string, CachedDocument>();
+  const warnings: Problem[] = [];
+  return {
+    documents: {
+      async get(url) {
+        const staged = held.get(url);
+        if (staged) return staged;
+        try {
+          return await cache.get(url);
+        } catch (error) {
+          warnings.push(cacheWarning(`could not be read for ${describe(url)}, so the document was downloaded in full`, error));
+          return undefined;
+        }
+      },
+      async put(document) {
+        held.set(document.url, document);
+      },
+    },
+    async settle(ok) {
+      if (ok) {
+        for (const document of held.values()) {
+          try {
+            await cache.put(document);
+          } catch (error) {
+            warnings.push(cacheWarning(`could not keep ${describe(document.url)}, so the next run downloads it in full again`, error));
+          }
+        }
+      }
+      held.clear();
+      return warnings;
+    },
+  };
+}
+
+/** SDK messages can carry request URLs (a SAS among them); only this app's own messages are repeated. */
+function cacheWarning(what: string, error: unknown): Problem {
+  const why = error instanceof AllowlistError ? error.message : `${(error as Error)?.name ?? 'error'} (unexpected)`;
+  return { code: 'document-cache', message: `The document cache ${what}: ${why}` };
 }

@@ -1,5 +1,6 @@
 import { AllowlistError } from '../problem.js';
 import { sharedFetch } from './shared-fetch.js';
+import type { CachedDocument, DocumentCache } from './document-cache.js';
 
 export interface FetchLimits {
   readonly timeoutMs: number;
@@ -31,23 +32,115 @@ export interface FetchedText {
  * (shared-fetch.ts), a document is fetched once for all of them.
  */
 export function fetchText(url: string, options: FetchOptions): Promise<FetchedText> {
-  return sharedFetch(url, options, () => fetchTextOnce(url, options));
+  return sharedFetch(url, options, () =>
+    getChecked(url, options, (response, current, contentType) => readText(response, { url: current, contentType, options })),
+  );
 }
 
-function fetchTextOnce(url: string, options: FetchOptions): Promise<FetchedText> {
-  return getChecked(url, options, async (response, current, contentType) => {
-    const text = await readCapped(response, current, options.maxBytes);
-    const etag = response.headers.get('etag');
-    const lastModified = response.headers.get('last-modified');
-    return {
-      url: current,
-      status: response.status,
-      contentType,
-      text,
-      ...(etag ? { etag } : {}),
-      ...(lastModified ? { lastModified } : {}),
+async function readText(
+  response: Response,
+  read: { readonly url: string; readonly contentType: string; readonly options: FetchLimits },
+): Promise<FetchedText> {
+  const text = await readCapped(response, read.url, read.options.maxBytes);
+  const etag = response.headers.get('etag');
+  const lastModified = response.headers.get('last-modified');
+  return {
+    url: read.url,
+    status: response.status,
+    contentType: read.contentType,
+    text,
+    ...(etag ? { etag } : {}),
+    ...(lastModified ? { lastModified } : {}),
+  };
+}
+
+export interface FetchedDocument extends FetchedText {
+  /**
+   * Set when the server answered 304 Not Modified: `text` is the cached copy, which the server sent in full at this
+   * time (ISO 8601) and has confirmed unchanged since. Sources put it in their evidence ("unchanged since").
+   */
+  readonly unchangedSince?: string;
+}
+
+/** What fetchDocument needs of a SourceContext (a SourceContext is one). */
+export interface DocumentContext {
+  /** Never throws: observeTarget hands sources a view that reports cache failures as warnings (see stageDocuments). */
+  readonly documents?: DocumentCache;
+  readonly now: () => Date;
+}
+
+/**
+ * fetchText that downloads only what changed, for every source that reads a document over HTTP; one line:
+ *
+ *     const fetched = await fetchDocument(target.url, fetchOptions, context);
+ *
+ * With a cached copy of the URL it sends that copy's If-None-Match / If-Modified-Since; a 304 hands back the copy
+ * (parse it again: the target's selection or the app may have changed since), with `unchangedSince` set. A 200 with
+ * validators is put in the cache, which observeTarget commits only when the target's observation is ok, so a
+ * partial or failed read is never reused. A server that sends no validators is read in full every time, as before.
+ */
+export async function fetchDocument(url: string, options: FetchOptions, context: DocumentContext): Promise<FetchedDocument> {
+  const cached = usableCopy(await context.documents?.get(url), options);
+  const conditional = cached ? conditionalHeaders(cached) : {};
+  const headers = { ...options.headers, ...conditional };
+  // Inside a run over many configs the conditional request too is made once (shared-fetch.ts).
+  const fetched: FetchedDocument = await sharedFetch(url, { ...options, headers }, () =>
+    getChecked(
+      url,
+      { ...options, headers },
+      (response, current, contentType) => readText(response, { url: current, contentType, options }),
+      (current): FetchedDocument => {
+        if (!cached || Object.keys(conditional).length === 0) {
+          throw new AllowlistError(
+            'http-not-modified',
+            `${describe(current)} answered 304 Not Modified to a request that named no cached copy; the server or a proxy between is misbehaving`,
+          );
+        }
+        return {
+          url: current,
+          status: 304,
+          contentType: cached.contentType,
+          text: cached.text,
+          ...validators(cached),
+          unchangedSince: cached.validatedAt,
+        };
+      },
+    ),
+  );
+  // A copy without a validator worth sending could never be asked about: it is not kept.
+  if (fetched.status !== 304 && Object.keys(conditionalHeaders(fetched)).length > 0) {
+    const copy: CachedDocument = {
+      url,
+      text: fetched.text,
+      contentType: fetched.contentType,
+      ...validators(fetched),
+      validatedAt: context.now().toISOString(),
     };
-  });
+    await context.documents?.put(copy);
+  }
+  return fetched;
+}
+
+/** A copy this request could have downloaded: of an accepted type and within the size limit (both may have changed). */
+function usableCopy(cached: CachedDocument | undefined, options: FetchOptions): CachedDocument | undefined {
+  if (!cached || !options.contentTypes.includes(cached.contentType)) return undefined;
+  return Buffer.byteLength(cached.text, 'utf8') <= options.maxBytes ? cached : undefined;
+}
+
+function validators(from: Pick<FetchedText, 'etag' | 'lastModified'>): Pick<FetchedText, 'etag' | 'lastModified'> {
+  return { ...(from.etag ? { etag: from.etag } : {}), ...(from.lastModified ? { lastModified: from.lastModified } : {}) };
+}
+
+/** Printable ASCII, as a header value must be; anything else a server or a tampered cache sent is not sent back. */
+const HEADER_VALUE = /^[\x21-\x7e](?:[\x20-\x7e]{0,1022}[\x21-\x7e])?$/;
+
+/** The validators worth sending: an ETag as the server wrote it, a Last-Modified only when it is a date. */
+export function conditionalHeaders(cached: Pick<CachedDocument, 'etag' | 'lastModified'>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (cached.etag !== undefined && HEADER_VALUE.test(cached.etag)) headers['if-none-match'] = cached.etag;
+  if (cached.lastModified !== undefined && HEADER_VALUE.test(cached.lastModified) && Number.isFinite(Date.parse(cached.lastModified)))
+    headers['if-modified-since'] = cached.lastModified;
+  return headers;
 }
 
 /** What an upstream answered to a GET, without its body. */
@@ -77,6 +170,7 @@ async function getChecked<T>(
   url: string,
   options: FetchOptions,
   consume: (response: Response, current: string, contentType: string) => Promise<T>,
+  notModified?: (current: string) => T,
 ): Promise<T> {
   const deadline = AbortSignal.timeout(options.timeoutMs);
   const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
@@ -90,6 +184,10 @@ async function getChecked<T>(
         redirect: 'manual',
         signal,
       });
+      if (response.status === 304 && notModified) {
+        await response.body?.cancel();
+        return notModified(current);
+      }
       if (response.status >= 300 && response.status < 400) {
         await response.body?.cancel();
         const location = response.headers.get('location');

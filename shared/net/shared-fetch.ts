@@ -18,7 +18,11 @@ export function withSharedFetches<T>(work: () => Promise<T>): Promise<T> {
  * The fetch of `url` with these options, once per share. A fetch that the caller may abort (a signal) is not shared,
  * since one caller's abort would end the others' read; outside a share every call fetches.
  */
-export function sharedFetch(url: string, options: FetchOptions, fetch: () => Promise<FetchedText>): Promise<FetchedText> {
+export function sharedFetch<Fetched extends FetchedText>(
+  url: string,
+  options: FetchOptions,
+  fetch: () => Promise<Fetched>,
+): Promise<Fetched> {
   const fetched = share.getStore();
   if (!fetched || options.signal) return fetch();
   // Everything that changes the answer or how it is checked is in the key: a token header, limits, media types.
@@ -30,7 +34,8 @@ export function sharedFetch(url: string, options: FetchOptions, fetch: () => Pro
     options.contentTypes,
     options.maxRedirects ?? null,
   ]);
-  let found = fetched.get(key);
+  // One key is always fetched by one function (fetchText or fetchDocument), so the stored answer has its type.
+  let found = fetched.get(key) as Promise<Fetched> | undefined;
   if (!found) {
     found = fetch();
     fetched.set(key, found);

@@ -1,4 +1,5 @@
 import type { Target } from '../config.js';
+import { stageDocuments } from '../net/document-cache.js';
 import { toProblem, type Problem } from '../problem.js';
 import { sourceOf } from './registry.js';
 import { stamp, type Observation, type Source, type SourceContext } from './source.js';
@@ -9,6 +10,14 @@ import { stamp, type Observation, type Source, type SourceContext } from './sour
  * Each source's behaviour is imported on first use (see registry.ts).
  */
 export async function observeTarget(target: Target, context: SourceContext): Promise<Observation> {
+  if (!context.documents) return observeOnce(target, context);
+  const staged = stageDocuments(context.documents);
+  const observation = await observeOnce(target, { ...context, documents: staged.documents });
+  const warnings = await staged.settle(observation.status === 'ok');
+  return warnings.length === 0 ? observation : { ...observation, warnings: [...observation.warnings, ...warnings] };
+}
+
+async function observeOnce(target: Target, context: SourceContext): Promise<Observation> {
   try {
     return await dispatch(target, context);
   } catch (error) {

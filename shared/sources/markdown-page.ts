@@ -4,7 +4,7 @@ import { gfmTableFromMarkdown } from 'mdast-util-gfm-table';
 import { gfmTable } from 'micromark-extension-gfm-table';
 import type { Target } from '../config.js';
 import type { Cidr } from '../ipset.js';
-import { fetchText, probeUrl, type FetchedText, type FetchOptions, type ProbedUrl } from '../net/http.js';
+import { fetchDocument, probeUrl, type FetchedText, type FetchOptions, type ProbedUrl } from '../net/http.js';
 import { AllowlistError, toProblem, type Problem } from '../problem.js';
 import { addressOf, looksLikeAddress, tokensOf, type Token } from './address-words.js';
 import { stamp, type Observation, type ObservationStatus, type ObservedEntry, type SourceContext, type UnknownScope } from './source.js';
@@ -61,14 +61,17 @@ export async function observeMarkdownPage<Page>(options: PageObservationOptions<
       ...rest,
     });
   let page: Page;
+  let unchangedSince: string | undefined;
   try {
-    page = options.parse(await fetchText(target.url, markdownFetch(context)));
+    const fetched = await fetchDocument(target.url, markdownFetch(context), context);
+    unchangedSince = fetched.unchangedSince;
+    page = options.parse(fetched);
   } catch (error) {
     return observation('error', { errors: [toProblem(error, options.failCode)] });
   }
   const revision = options.revision(page);
   const facts = revision === undefined ? {} : { facts: { revision } };
-  const selection = options.select(page);
+  const selection = withUnchangedSince(options.select(page), unchangedSince);
   if (selection.entries.length === 0) {
     const empty = new AllowlistError(options.emptyCode, options.describeEmpty(page));
     return observation('error', { warnings: selection.warnings, errors: [empty.toProblem()], ...facts });
@@ -78,6 +81,19 @@ export async function observeMarkdownPage<Page>(options: PageObservationOptions<
     return observation('partial', { entries: selection.entries, warnings: selection.warnings, ...scopes, ...facts });
   }
   return observation('ok', { entries: selection.entries, warnings: selection.warnings, ...facts });
+}
+
+/**
+ * A page the server confirmed unchanged (304) says so in every entry's evidence, with the time it was last sent in
+ * full; each page reader's evidence schema has the optional `unchangedSince` this adds.
+ */
+function withUnchangedSince(selection: PageSelection, unchangedSince: string | undefined): PageSelection {
+  if (unchangedSince === undefined) return selection;
+  const entries = selection.entries.map((entry) => ({
+    ...entry,
+    evidence: entry.evidence.map((evidence) => ({ ...evidence, unchangedSince })),
+  }));
+  return { ...selection, entries };
 }
 
 /** allowlist-drift doctor: whether the page answers with a markdown type, as a run needs, without reading it. */

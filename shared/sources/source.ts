@@ -115,6 +115,21 @@ export interface Citation {
   readonly detail?: string;
 }
 
+/**
+ * A citation's detail for a document the server confirmed unchanged (HTTP 304): "unchanged since 2026-12-07 10:00 UTC",
+ * the time it was last sent in full. A detail, not part of the source, so a quiet run does not refresh a PR body.
+ */
+export function unchangedNote(unchangedSince: string): string {
+  const time = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})/.exec(unchangedSince);
+  return `unchanged since ${time ? `${time[1]} ${time[2]} UTC` : unchangedSince}`;
+}
+
+/** Joins the parts of a citation's detail that apply; undefined when none does. */
+export function details(...parts: ReadonlyArray<string | undefined>): string | undefined {
+  const present = parts.filter((part): part is string => part !== undefined && part !== '');
+  return present.length === 0 ? undefined : present.join(', ');
+}
+
 /** Declares a source's definition with its exact field and evidence types inferred. */
 export function defineSource<const Fields extends z.core.$ZodLooseShape, const Evidence extends readonly EvidenceSchema[]>(
   definition: SourceDefinition<Fields, Evidence>,
@@ -173,7 +188,11 @@ export interface SourceContext {
   readonly previousFacts?: Readonly<Record<string, string | number>>;
   readonly now: () => Date;
   readonly signal?: AbortSignal;
-  /** The last complete reads of upstream documents, by URL; absent, every document is downloaded in full. */
+  /**
+   * The last complete reads of upstream documents, by URL; absent, every document is downloaded in full. Read it
+   * through fetchDocument (shared/net/http.ts); inside a source it never throws and its puts are held until the
+   * observation is ok (observeTarget stages it).
+   */
   readonly documents?: import('../net/document-cache.js').DocumentCache;
   /** Replaces DefaultAzureCredential for the ARM service-tags API (tests). */
   readonly armCredential?: import('@azure/core-auth').TokenCredential;

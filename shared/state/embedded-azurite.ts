@@ -8,10 +8,12 @@ const DEV_ACCOUNT = 'devstoreaccount1';
 const DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 export interface EmbeddedAzurite {
-  /** Names the Table, Blob and Queue endpoints. */
+  /** Names the table, blob and queue endpoints. */
   readonly connectionString: string;
   /** The Table service's port. */
   readonly port: number;
+  readonly blobPort: number;
+  readonly queuePort: number;
   stop(): Promise<void>;
 }
 
@@ -23,10 +25,13 @@ export interface EmbeddedAzuriteOptions {
   readonly startTimeoutMs?: number;
 }
 
-export function azuriteConnectionString(port: number, others: { blob?: number; queue?: number } = {}): string {
+export function azuriteConnectionString(port: number, others: { readonly blobPort?: number; readonly queuePort?: number } = {}): string {
   const endpoint = (service: string, at: number | undefined) =>
     at === undefined ? '' : `${service}Endpoint=http://127.0.0.1:${at}/${DEV_ACCOUNT};`;
-  return `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};TableEndpoint=http://127.0.0.1:${port}/${DEV_ACCOUNT};${endpoint('Blob', others.blob)}${endpoint('Queue', others.queue)}`;
+  return (
+    `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};TableEndpoint=http://127.0.0.1:${port}/${DEV_ACCOUNT};` +
+    `${endpoint('Blob', others.blobPort)}${endpoint('Queue', others.queuePort)}`
+  );
 }
 
 async function freePort(): Promise<number> {
@@ -43,8 +48,8 @@ async function freePort(): Promise<number> {
 }
 
 /**
- * Starts Azurite's Table, Blob and Queue services (a config container, issue 26; the queue comes with them) as a
- * child process that this process owns.
+ * Starts Azurite (Table for the state, Blob for the document cache, Queue beside them) as a child process that
+ * this process owns.
  * A child (rather than in-process) keeps Azurite's many dependencies out of our heap
  * and lets fault tests kill it mid-run.
  */
@@ -59,8 +64,7 @@ export async function startEmbeddedAzurite(options: EmbeddedAzuriteOptions = {})
   const timeoutMs = options.startTimeoutMs ?? 30_000;
   for (let attempt = 1; ; attempt++) {
     const port = options.port ?? (await freePort());
-    const blobPort = await freePort();
-    const queuePort = await freePort();
+    const [blobPort, queuePort] = [await freePort(), await freePort()];
     const args = [
       entry,
       '--tableHost',
@@ -90,8 +94,10 @@ export async function startEmbeddedAzurite(options: EmbeddedAzuriteOptions = {})
     try {
       await waitForStart(child, timeoutMs);
       return {
-        connectionString: azuriteConnectionString(port, { blob: blobPort, queue: queuePort }),
+        connectionString: azuriteConnectionString(port, { blobPort, queuePort }),
         port,
+        blobPort,
+        queuePort,
         stop: () => stopChild(child),
       };
     } catch (error) {
@@ -108,7 +114,7 @@ function waitForStart(child: ChildProcess, timeoutMs: number): Promise<void> {
     const timer = setTimeout(() => fail(new Error(`Azurite did not start within ${timeoutMs} ms: ${output.trim()}`)), timeoutMs);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      // The services start one after the other, the Table service last.
+      // The Table service starts last.
       if (output.includes('Table service is successfully listening')) done();
     };
     const onExit = (code: number | null) => fail(new Error(`Azurite exited with code ${code}: ${output.trim()}`));

@@ -7,7 +7,7 @@ declare module 'vitest' {
   }
 }
 
-/** One Azurite Table service for the whole run; each test uses its own table name. */
+/** One Azurite (table, blob and queue services) for the whole run; each test uses its own table or container name. */
 export default async function setup(project: TestProject) {
   const azurite = await startEmbeddedAzurite();
   project.provide('azuriteConnectionString', azurite.connectionString);

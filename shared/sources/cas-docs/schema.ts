@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { httpsUrl, wildcardOr } from '../../schema-kit.js';
-import { defineSource, markdownPageDoctor } from '../source.js';
+import { defineSource, markdownPageDoctor, unchangedNote } from '../source.js';
 
 /**
  * Section keys of the CAS network-requirements page; the README documents how headings map to them.
@@ -32,6 +32,8 @@ export const casEvidence = z.object({
   revision: z.string().optional(),
   /** The page as configured; evidence stored before this field existed has none. */
   url: z.string().optional(),
+  /** Set when the server answered 304: the cached page was read, which it last sent in full at this time. */
+  unchangedSince: z.string().optional(),
 });
 export type CasEvidence = Readonly<z.output<typeof casEvidence>>;
 
@@ -50,9 +52,11 @@ export const casDocs = defineSource({
   evidence: [casEvidence],
   describe: (evidence, inert) =>
     `Defender for Cloud Apps page, section ${inert(evidence.section)}, data center ${inert(evidence.dataCenter)}, ` +
-    `under “${inert(evidence.heading)}”, ${evidence.revision ? `page revision ${inert(evidence.revision)}` : 'page not dated'}`,
+    `under “${inert(evidence.heading)}”, ${evidence.revision ? `page revision ${inert(evidence.revision)}` : 'page not dated'}` +
+    `${evidence.unchangedSince ? `, ${inert(unchangedNote(evidence.unchangedSince))}` : ''}`,
   cite: (evidence, inert, link) => ({
     source: `${evidence.url ? link(evidence.url, 'CAS page') : 'CAS page'}${evidence.revision ? ` revision ${inert(evidence.revision)}` : ', not dated'}`,
     place: `${inert(evidence.heading)}, ${inert(evidence.dataCenter)}`,
+    ...(evidence.unchangedSince ? { detail: inert(unchangedNote(evidence.unchangedSince)) } : {}),
   }),
 });

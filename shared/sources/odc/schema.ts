@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { httpsUrl, wildcardOr } from '../../schema-kit.js';
-import { defineSource, markdownPageDoctor } from '../source.js';
+import { defineSource, details, markdownPageDoctor, unchangedNote } from '../source.js';
 
 /** The page source of "Allowlisting ODC public IP addresses" in the public OutSystems/docs-odc repository. */
 export const ODC_PAGE_URL =
@@ -48,6 +48,8 @@ export const odcEvidence = z.object({
   /** The server's validators, when it sent them. */
   etag: z.string().optional(),
   lastModified: z.string().optional(),
+  /** Set when the server answered 304: the cached page was read, which it last sent in full at this time. */
+  unchangedSince: z.string().optional(),
 });
 export type OdcEvidence = Readonly<z.output<typeof odcEvidence>>;
 
@@ -82,6 +84,7 @@ export const odc = defineSource({
     const served = [
       evidence.etag && `ETag ${inert(evidence.etag)}`,
       evidence.lastModified && `Last-Modified ${inert(evidence.lastModified)}`,
+      evidence.unchangedSince && inert(unchangedNote(evidence.unchangedSince)),
     ]
       .filter(Boolean)
       .join(', ');
@@ -90,7 +93,7 @@ export const odc = defineSource({
   cite: (evidence, inert, link) => ({
     source: `${evidence.url ? link(evidence.url, 'ODC public IP page') : 'ODC public IP page'} revision ${inert(evidence.revision)}`,
     place: [inert(evidence.purpose), inert(evidence.region), ...(evidence.stage ? [inert(evidence.stage)] : [])].join(', '),
-    detail: sharedNote(evidence),
+    detail: details(sharedNote(evidence), evidence.unchangedSince ? inert(unchangedNote(evidence.unchangedSince)) : undefined)!,
   }),
 });
 

@@ -2,7 +2,7 @@ import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { z } from 'zod';
 import type { ServiceTagsTarget } from '../../config.js';
 import { parseCidr, sortCidrs, type Cidr } from '../../ipset.js';
-import { describe, fetchText, probeUrl, type FetchOptions, type ProbedUrl } from '../../net/http.js';
+import { describe, fetchDocument, fetchText, probeUrl, type FetchOptions, type ProbedUrl } from '../../net/http.js';
 import { AllowlistError, toProblem, type Problem } from '../../problem.js';
 import { stamp, type Observation, type Source, type SourceContext } from '../source.js';
 import type { ServiceTagEvidence } from './schema.js';
@@ -143,14 +143,14 @@ export const observeServiceTags: Source<ServiceTagsTarget> = async (target, cont
   // Stamped with the time the check started, which the file's age is judged against.
   const now = context.now();
   try {
-    const extract = await readSelectedTags(target, context);
+    const { extract, unchangedSince } = await readSelectedTags(target, context);
     return stamp(
       target,
       now,
       summariseServiceTags(target.tags, extract, {
         ...(context.previousFacts ? { previousFacts: context.previousFacts } : {}),
         reading: readingOf(target, now),
-        from: origin(target),
+        from: { ...origin(target), ...(unchangedSince === undefined ? {} : { unchangedSince }) },
       }),
     );
   } catch (error) {
@@ -168,7 +168,7 @@ export interface SummaryContext {
   /** What the last good check read, to refuse an older file and to keep the date the change number first showed. */
   readonly previousFacts?: Readonly<Record<string, string | number>>;
   readonly reading?: ServiceTagsReading;
-  readonly from?: Pick<ServiceTagEvidence, 'url' | 'armLocation'>;
+  readonly from?: Pick<ServiceTagEvidence, 'url' | 'armLocation' | 'unchangedSince'>;
 }
 
 export function summariseServiceTags(
@@ -299,11 +299,18 @@ function parsePrefixes(tag: SelectedTag): Set<Cidr> | { problem: Problem } {
   };
 }
 
-async function readSelectedTags(target: ServiceTagsTarget, context: SourceContext): Promise<ServiceTagsExtract> {
-  if (target.arm) return readFromArm(target.arm, target.tags, context);
+/**
+ * The file is downloaded only when it changed (fetchDocument). The ARM API is read in full every time: it answers
+ * per call, in pages, and documents no ETag or Last-Modified for the list.
+ */
+async function readSelectedTags(
+  target: ServiceTagsTarget,
+  context: SourceContext,
+): Promise<{ extract: ServiceTagsExtract; unchangedSince?: string }> {
+  if (target.arm) return { extract: await readFromArm(target.arm, target.tags, context) };
   if (target.url) {
-    const { text } = await fetchText(target.url, fetchOptions(context, {}));
-    return extractServiceTags(text, target.tags);
+    const { text, unchangedSince } = await fetchDocument(target.url, fetchOptions(context, {}), context);
+    return { extract: extractServiceTags(text, target.tags), ...(unchangedSince === undefined ? {} : { unchangedSince }) };
   }
   throw new AllowlistError('service-tags-no-source', 'Set either "url" or "arm" on a service-tags target.');
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { httpsUrl, strictObject, tokenUrl } from '../../schema-kit.js';
-import { defineSource } from '../source.js';
+import { defineSource, details, unchangedNote } from '../source.js';
 
 export const DEFAULT_ARM_URL = 'https://management.azure.com';
 
@@ -13,6 +13,8 @@ export const serviceTagEvidence = z.object({
   /** Where the document came from: the file's URL, or the ARM location asked. Evidence stored before these existed has neither. */
   url: z.string().optional(),
   armLocation: z.string().optional(),
+  /** Set when the server answered 304: the cached file was read, which it last sent in full at this time. */
+  unchangedSince: z.string().optional(),
 });
 export type ServiceTagEvidence = Readonly<z.output<typeof serviceTagEvidence>>;
 
@@ -60,7 +62,8 @@ export const serviceTags = defineSource({
   },
   describe: (evidence, inert) =>
     `service tag ${inert(evidence.tag)} (changeNumber ${inert(String(evidence.tagChangeNumber))}), ` +
-    `file changeNumber ${inert(String(evidence.fileChangeNumber))}`,
+    `file changeNumber ${inert(String(evidence.fileChangeNumber))}` +
+    `${evidence.unchangedSince ? `, ${inert(unchangedNote(evidence.unchangedSince))}` : ''}`,
   cite: (evidence, inert, link) => {
     const document = evidence.url
       ? link(evidence.url, 'service tags file')
@@ -70,7 +73,10 @@ export const serviceTags = defineSource({
     return {
       source: `${document} changeNumber ${inert(String(evidence.fileChangeNumber))}`,
       place: `tag ${inert(evidence.tag)}`,
-      detail: `tag changeNumber ${inert(String(evidence.tagChangeNumber))}`,
+      detail: details(
+        `tag changeNumber ${inert(String(evidence.tagChangeNumber))}`,
+        evidence.unchangedSince ? inert(unchangedNote(evidence.unchangedSince)) : undefined,
+      )!,
     };
   },
 });

@@ -1,0 +1,187 @@
+// The document cache in Blob Storage: one blob per URL in a container of the state's storage account, reached the
+// same way as the Table state (a connection string, or the managed identity with the account's endpoint).
+import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import type { TokenCredential } from '@azure/core-auth';
+import type { ContainerClient } from '@azure/storage-blob';
+import { z } from 'zod';
+import type { CachedDocument, DocumentCache } from '../net/document-cache.js';
+import { AllowlistError } from '../problem.js';
+import { lazyDefaultAzureCredential, parseConnectionString, parseUrl } from './table-endpoint.js';
+
+export const DEFAULT_DOCUMENT_CONTAINER = 'allowlistdrift-documents';
+const CONTAINER_NAME = /^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+const DEVELOPMENT_BLOB_ENDPOINT = 'http://127.0.0.1:10000/devstoreaccount1';
+/** Refuses to inflate beyond this, so a corrupt or hostile blob cannot exhaust memory (http.maxBytes tops at less). */
+const MAX_ENVELOPE_BYTES = 128 * 1024 * 1024;
+
+/** A blob holds one gzip-compressed JSON envelope: the copy and the URL it is of (its name is only a hash). */
+const envelope = z.object({
+  v: z.literal(1),
+  url: z.string(),
+  contentType: z.string(),
+  etag: z.string().optional(),
+  lastModified: z.string().optional(),
+  validatedAt: z.string(),
+  text: z.string(),
+});
+
+/** Where the cache's blobs are: the blob service of the account the storage setting names. */
+export type BlobTarget =
+  | { readonly kind: 'connection-string'; readonly endpoint: URL; readonly connectionString: string }
+  | { readonly kind: 'identity'; readonly endpoint: URL };
+
+/**
+ * The blob endpoint of the storage setting, derived as the table endpoint is: a connection string's BlobEndpoint
+ * or its account and suffix (UseDevelopmentStorage: local Azurite), or, for the managed-identity form
+ * https://<account>.table.<suffix>, https://<account>.blob.<suffix>.
+ */
+export function blobTargetOf(setting: string): BlobTarget {
+  const trimmed = setting.trim();
+  if (/^https?:\/\//i.test(trimmed)) {
+    const table = parseUrl(trimmed);
+    const named = /^([a-z0-9]+)\.table\.(.+)$/i.exec(table.hostname);
+    if (!named) {
+      throw cacheError(
+        `the blob endpoint cannot be told from the table endpoint ${table.host}; use a connection string, or https://<account>.table.<suffix>`,
+      );
+    }
+    return { kind: 'identity', endpoint: secureOrLocal(new URL(`${table.protocol}//${named[1]}.blob.${named[2]}`)) };
+  }
+  const parts = parseConnectionString(trimmed);
+  const explicit = parts.get('blobendpoint');
+  const account = parts.get('accountname');
+  let endpoint: string;
+  if (parts.get('usedevelopmentstorage')?.toLowerCase() === 'true') endpoint = DEVELOPMENT_BLOB_ENDPOINT;
+  else if (explicit) endpoint = explicit;
+  else if (account)
+    endpoint = `${parts.get('defaultendpointsprotocol') ?? 'https'}://${account}.blob.${parts.get('endpointsuffix') ?? 'core.windows.net'}`;
+  else throw cacheError('the storage connection string has neither BlobEndpoint nor AccountName');
+  return { kind: 'connection-string', endpoint: secureOrLocal(parseUrl(endpoint)), connectionString: trimmed };
+}
+
+/** The account key or token goes with every request: plain http only to Azurite on this machine. */
+function secureOrLocal(url: URL): URL {
+  if (url.protocol === 'https:') return url;
+  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(url.hostname);
+  if (url.protocol === 'http:' && loopback) return url;
+  throw cacheError(
+    `the blob endpoint ${url.protocol}//${url.host} must use https (plain http is only allowed for Azurite on this machine)`,
+  );
+}
+
+export interface BlobDocumentCacheOptions {
+  /** ALLOWLIST_DOCUMENT_CONTAINER; default allowlistdrift-documents. */
+  readonly container?: string;
+  /** Replaces DefaultAzureCredential for the managed-identity form (tests). */
+  readonly credential?: TokenCredential;
+}
+
+/**
+ * The cache of the storage setting. Nothing is loaded or checked until the first read: @azure/storage-blob stays out
+ * of the Functions cold start, and a setting the cache cannot use fails the reads (each a warning), never the app.
+ */
+export function openDocumentCache(setting: string, options: BlobDocumentCacheOptions = {}): DocumentCache {
+  let opened: Promise<ContainerClient> | undefined;
+  const container = () => {
+    opened ??= connect(setting, options);
+    opened.catch(() => (opened = undefined));
+    return opened;
+  };
+  return new BlobDocumentCache(container);
+}
+
+async function connect(setting: string, options: BlobDocumentCacheOptions): Promise<ContainerClient> {
+  const name = options.container?.trim() || DEFAULT_DOCUMENT_CONTAINER;
+  if (!CONTAINER_NAME.test(name)) {
+    throw cacheError(
+      `ALLOWLIST_DOCUMENT_CONTAINER ${JSON.stringify(name)} is not a container name (3-63 lowercase letters, digits and single hyphens)`,
+    );
+  }
+  const target = blobTargetOf(setting);
+  const { BlobServiceClient } = await import('@azure/storage-blob');
+  // A cache read that fails costs a full download, not the run: few, short retries.
+  const clientOptions = { retryOptions: { maxTries: 2, retryDelayInMs: 200, maxRetryDelayInMs: 1_000, tryTimeoutInMs: 30_000 } };
+  let service: InstanceType<typeof BlobServiceClient>;
+  try {
+    service =
+      target.kind === 'connection-string'
+        ? BlobServiceClient.fromConnectionString(target.connectionString, clientOptions)
+        : new BlobServiceClient(target.endpoint.href, options.credential ?? lazyDefaultAzureCredential(), clientOptions);
+  } catch {
+    throw cacheError('the storage connection string is not valid for Blob Storage (expected AccountName/AccountKey or a SAS)');
+  }
+  return service.getContainerClient(name);
+}
+
+class BlobDocumentCache implements DocumentCache {
+  constructor(private readonly container: () => Promise<ContainerClient>) {}
+
+  async get(url: string): Promise<CachedDocument | undefined> {
+    const name = blobName(url);
+    const blob = (await this.container()).getBlobClient(name);
+    let body: Buffer;
+    try {
+      body = await blob.downloadToBuffer();
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw storageError(`reading blob ${name}`, error);
+    }
+    return decode(body, url, name);
+  }
+
+  async put(document: CachedDocument): Promise<void> {
+    const name = blobName(document.url);
+    const container = await this.container();
+    const body = gzipSync(JSON.stringify({ v: 1, ...document }));
+    const upload = () => container.getBlockBlobClient(name).uploadData(body, { blobHTTPHeaders: { blobContentType: 'application/gzip' } });
+    try {
+      await upload();
+    } catch (error) {
+      if (statusOf(error) !== 404) throw storageError(`writing blob ${name}`, error);
+      // The first write of an app creates the container (the Bicep may not have, and Azurite starts empty).
+      try {
+        await container.createIfNotExists();
+        await upload();
+      } catch (retried) {
+        throw storageError(`writing blob ${name}`, retried);
+      }
+    }
+  }
+}
+
+/** One blob per URL, named by its hash: URLs are longer and freer than blob names. */
+export function blobName(url: string): string {
+  return `${createHash('sha256').update(url, 'utf8').digest('hex')}.json.gz`;
+}
+
+function decode(body: Buffer, url: string, name: string): CachedDocument {
+  let parsed: z.infer<typeof envelope>;
+  try {
+    parsed = envelope.parse(JSON.parse(gunzipSync(body, { maxOutputLength: MAX_ENVELOPE_BYTES }).toString('utf8')));
+  } catch {
+    throw cacheError(`blob ${name} is not a cached document (not the gzip-compressed JSON this app writes)`);
+  }
+  if (parsed.url !== url) throw cacheError(`blob ${name} holds a copy of another URL`);
+  const { v: _version, ...document } = parsed;
+  return document;
+}
+
+function statusOf(error: unknown): number | undefined {
+  const status = (error as { statusCode?: unknown }).statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/** The SDK's messages carry request URLs (a SAS among them): only the status and the service's error code are kept. */
+function storageError(what: string, error: unknown): AllowlistError {
+  const status = statusOf(error);
+  const code = (error as { code?: unknown }).code;
+  const named = typeof code === 'string' ? code : ((error as Error)?.name ?? 'error');
+  if (status === undefined) return new AllowlistError('document-cache', `${what}: Blob Storage could not be reached (${named})`);
+  const fix = status === 403 ? '; the identity needs Storage Blob Data Contributor (or Owner) on the account' : '';
+  return new AllowlistError('document-cache', `${what}: Blob Storage answered HTTP ${status} ${named}${fix}`);
+}
+
+function cacheError(message: string): AllowlistError {
+  return new AllowlistError('document-cache', message);
+}
