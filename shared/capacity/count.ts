@@ -1,4 +1,3 @@
-import type { FileSpec } from '../config.js';
 import { aggregate, familyOf, type Cidr } from '../ipset.js';
 import { addressesIn, writesEachAddress } from '../render/template.js';
 
@@ -8,8 +7,11 @@ export interface EntryCount {
   readonly ipv6: number;
 }
 
-/** What decides how a file writes its entries: a template line with {ip} alone writes one line per address. */
-export type CountedFile = Pick<FileSpec, 'format'> & { readonly line?: string };
+/** What decides how a file writes its entries (FileSpec['format']): a template line with {ip} alone writes one line per address. */
+export interface CountedFile {
+  readonly format: string;
+  readonly line?: string;
+}
 
 export function totalEntries(count: EntryCount): number {
   return count.ipv4 + count.ipv6;
