@@ -1,6 +1,6 @@
-import type { Cidr } from '../ipset.js';
+import { aggregate, familyOf, type Cidr } from '../ipset.js';
 import type { Problem } from '../problem.js';
-import { totalEntries, type EntryCount } from './count.js';
+import { countEntries, totalEntries, type CountedFile, type EntryCount } from './count.js';
 import { DEFAULT_HEADROOM_WARN, type FileLimit } from './limit.js';
 
 /**
@@ -44,6 +44,26 @@ export function decideCapacity(file: LimitedFile, count: EntryCount, bytes?: num
   return { path: file.path, outcome, limit, headroomWarn, count, ...(bytes !== undefined ? { bytes } : {}), share };
 }
 
+/** A configured file as the decision and the count read it (a FileSpec). */
+export interface ConfiguredFile extends LimitedFile, CountedFile {
+  readonly targets: readonly string[];
+  /** Only this family goes into the file (plain and template files). */
+  readonly family?: 'ipv4' | 'ipv6' | undefined;
+}
+
+/**
+ * Each limited file judged on what per-target sets (a proposal, a baseline) put into it, without the base branch:
+ * entries the config does not manage are not counted here (planFiles counts them when it plans the files).
+ */
+export function capacityOfSets(files: readonly ConfiguredFile[], sets: ReadonlyMap<string, readonly Cidr[]>): CapacityDecision[] {
+  return files.flatMap((file) => {
+    if (!file.limit) return [];
+    const family = file.family === undefined ? undefined : file.family === 'ipv4' ? 4 : 6;
+    const own = aggregate(file.targets.flatMap((id) => sets.get(id) ?? [])).filter((c) => family === undefined || familyOf(c) === family);
+    return decideCapacity(file, countEntries(file, own)) ?? [];
+  });
+}
+
 /** What would make an exceeded file fit; the split and fit sections of the README say how each works. */
 export const CAPACITY_OPTIONS =
   'split it over numbered files ({n} in the path, e.g. "sg/cas-{n}.auto.tfvars.json"), let it widen prefixes ("fit": {"widenTo": N}), or give it a larger limit if the firewall takes more';
@@ -80,7 +100,9 @@ export function capacityProblem(decision: CapacityDecision, urgent?: UrgentAddit
 /** "2,302 entries (IPv4 1,900, IPv6 402)", per family when the limit counts families apart. */
 function holds({ count, limit }: CapacityDecision): string {
   const total = `${number(totalEntries(count))} ${totalEntries(count) === 1 ? 'entry' : 'entries'}`;
-  return limit.perFamily || (count.ipv4 > 0 && count.ipv6 > 0) ? `${total} (IPv4 ${number(count.ipv4)}, IPv6 ${number(count.ipv6)})` : total;
+  return limit.perFamily || (count.ipv4 > 0 && count.ipv6 > 0)
+    ? `${total} (IPv4 ${number(count.ipv4)}, IPv6 ${number(count.ipv6)})`
+    : total;
 }
 
 export function limitText(limit: FileLimit): string {
@@ -90,7 +112,9 @@ export function limitText(limit: FileLimit): string {
 }
 
 function bytesText({ bytes, limit }: CapacityDecision): string {
-  return bytes !== undefined && limit.maxBytes !== undefined && bytes > limit.maxBytes ? ` (its ${number(bytes)} bytes are over maxBytes)` : '';
+  return bytes !== undefined && limit.maxBytes !== undefined && bytes > limit.maxBytes
+    ? ` (its ${number(bytes)} bytes are over maxBytes)`
+    : '';
 }
 
 function percent(share: number): string {

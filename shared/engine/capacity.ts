@@ -1,19 +1,18 @@
-import { capacityProblem, decideCapacity, type CapacityDecision, type UrgentAdditions } from '../capacity/capacity.js';
-import { countEntries } from '../capacity/count.js';
+import { capacityOfSets as ofSets, capacityProblem, type CapacityDecision, type UrgentAdditions } from '../capacity/capacity.js';
 import type { Config } from '../config.js';
 import type { TargetDrift } from '../drift/drift.js';
 import { covers, type Cidr } from '../ipset.js';
 import type { Problem } from '../problem.js';
 import { isUrgentKind } from '../sources/registry.js';
-import { fileCidrs, fileTakes } from './proposal.js';
+import { fileTakes } from './proposal.js';
 
 /**
- * Capacity as a run, status or doctor sees it: each limited file judged on what the given sets put into it. Without
- * the base branch the entries the config does not manage are not counted; a run that plans the files judges again
- * with them (planFiles), and that decision wins (mergeDecisions).
+ * Capacity as a run or status sees it: each limited file judged on what the given sets put into it. Without the base
+ * branch the entries the config does not manage are not counted; a run that plans the files judges again with them
+ * (planFiles), and that decision wins (mergeDecisions).
  */
 export function capacityOfSets(config: Config, sets: ReadonlyMap<string, Cidr[]>): CapacityDecision[] {
-  return config.files.flatMap((file) => decideCapacity(file, countEntries(file, fileCidrs(file, sets))) ?? []);
+  return ofSets(config.files, sets);
 }
 
 /** The decisions of the planned files replace the run's own for the same file. */

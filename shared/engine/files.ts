@@ -115,7 +115,19 @@ function withheldChange(input: {
   capacity: CapacityDecision;
 }): FileChange {
   const { file, before, onBase, kept, unmanaged, capacity } = input;
-  return { file, before, content: before ?? '', added: [], removed: [], kept, unmanaged, stays: [], restored: [], capacity, withheld: { onBase } };
+  return {
+    file,
+    before,
+    content: before ?? '',
+    added: [],
+    removed: [],
+    kept,
+    unmanaged,
+    stays: [],
+    restored: [],
+    capacity,
+    withheld: { onBase },
+  };
 }
 
 /** The changes that are written: every file but those withheld for capacity. */
