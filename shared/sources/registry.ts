@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { awsIpRanges } from './aws-ip-ranges/schema.js';
 import { casDocs } from './cas-docs/schema.js';
 import { odc } from './odc/schema.js';
 import { outsystems } from './outsystems/schema.js';
@@ -40,6 +41,11 @@ export const SOURCES = {
     observe: async (): Promise<Observe> => (await import('./odc/index.js')).observeOdc,
     probe: async (): Promise<Probe> => (await import('./odc/index.js')).probeOdc,
   },
+  'aws-ip-ranges': {
+    ...awsIpRanges,
+    observe: async (): Promise<Observe> => (await import('./aws-ip-ranges/index.js')).observeAwsIpRanges,
+    probe: async (): Promise<Probe> => (await import('./aws-ip-ranges/index.js')).probeAwsIpRanges,
+  },
   static: { ...staticEntries, observe: async (): Promise<Observe> => (await import('./static/index.js')).observeStatic, probe: null },
 };
 
@@ -78,6 +84,18 @@ const configuredKinds = new Set<string>(Object.values(SOURCES).flatMap((source: 
 /** Whether evidence of this kind is written into the config by a person (see SourceDefinition.configured). */
 export function isConfiguredKind(kind: string): boolean {
   return configuredKinds.has(kind);
+}
+
+const broadestByKind = new Map<string, NonNullable<SourceDefinition['broadestPrefix']>>(
+  Object.values(SOURCES).flatMap((source: SourceDefinition) => {
+    const broadest = source.broadestPrefix;
+    return broadest ? source.evidence.map((schema) => [schema.shape.kind.value, broadest] as const) : [];
+  }),
+);
+
+/** The broadest prefix the source of this evidence kind declares it publishes (see SourceDefinition.broadestPrefix). */
+export function broadestPrefixOf(kind: string): SourceDefinition['broadestPrefix'] {
+  return broadestByKind.get(kind);
 }
 
 /** Every evidence kind's schema (the state codec validates stored entries with them). */
