@@ -65,21 +65,30 @@ describe('parseCidr on text already in canonical form (the fast path published l
 
   it('answers what the general parse answers, for canonical and non-canonical IPv6 text', () => {
     fc.assert(
-      fc.property(fc.array(group, { minLength: 8, maxLength: 8 }), fc.integer({ min: 0, max: 128 }), fc.boolean(), (groups, prefix, expand) => {
-        const address = new ipaddr.IPv6(groups);
-        const text = `${expand ? address.toNormalizedString() : address.toRFC5952String()}/${prefix}`;
-        expect(parseCidr(text)).toBe(reference(text));
-      }),
+      fc.property(
+        fc.array(group, { minLength: 8, maxLength: 8 }),
+        fc.integer({ min: 0, max: 128 }),
+        fc.boolean(),
+        (groups, prefix, expand) => {
+          const address = new ipaddr.IPv6(groups);
+          const text = `${expand ? address.toNormalizedString() : address.toRFC5952String()}/${prefix}`;
+          expect(parseCidr(text)).toBe(reference(text));
+        },
+      ),
       { numRuns: 3000 },
     );
   });
 
   it('answers what the general parse answers for IPv4 text, host bits and leading zeros included', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 }), fc.integer({ min: 0, max: 32 }), (octets, prefix) => {
-        const text = `${octets.join('.')}/${prefix}`;
-        expect(parseCidr(text)).toBe(reference(text));
-      }),
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 }),
+        fc.integer({ min: 0, max: 32 }),
+        (octets, prefix) => {
+          const text = `${octets.join('.')}/${prefix}`;
+          expect(parseCidr(text)).toBe(reference(text));
+        },
+      ),
       { numRuns: 3000 },
     );
     expect(() => parseCidr('010.1.2.0/24')).toThrow();
