@@ -48,7 +48,7 @@ describe('a source is complete and one folder', () => {
   it('runs every type on exactly one timer, as deployed', () => {
     expect([...typesOnSchedule('OUTSYSTEMS_SCHEDULE'), ...typesOnSchedule('CAS_SCHEDULE')].sort()).toEqual([...TARGET_TYPES].sort());
     expect(typesOnSchedule('OUTSYSTEMS_SCHEDULE')).toEqual(['outsystems']);
-    expect(typesOnSchedule('CAS_SCHEDULE').sort()).toEqual(['cas-docs', 'odc', 'service-tags', 'static']);
+    expect(typesOnSchedule('CAS_SCHEDULE').sort()).toEqual(['aws-ip-ranges', 'cas-docs', 'odc', 'service-tags', 'static']);
   });
 
   it('names no source type in a product file outside shared/sources/', () => {
