@@ -43,9 +43,10 @@ export function parseCidr(text: string): Cidr {
 const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 
 /**
- * The text itself when it already is a canonical IPv4 CIDR (strict dotted decimal, host bits zero, a prefix length):
- * the form published lists use, read here in a fraction of the time the general parse takes (AWS's file holds
- * 10,000 of them). Anything else is undefined and goes through the general parse.
+ * The canonical form of strict dotted-decimal IPv4 text with a prefix length, computed with integer arithmetic: the
+ * form published lists use (AWS's file holds 10,000 of them) and the supernets PrefixIndex asks for, read in a
+ * fraction of the time the general parse takes. Anything else (a leading zero, no prefix) is undefined and goes
+ * through the general parse.
  */
 function canonicalIpv4(text: string): Cidr | undefined {
   const match = IPV4_CIDR.exec(text);
@@ -58,8 +59,11 @@ function canonicalIpv4(text: string): Cidr | undefined {
     if (Number(part) > 255) return undefined;
   }
   const prefix = Number(match[5]);
-  if (prefix > 32 || value % 2 ** (32 - prefix) !== 0) return undefined;
-  return text as Cidr;
+  if (prefix > 32) return undefined;
+  const hostBits = value % 2 ** (32 - prefix);
+  if (hostBits === 0) return text as Cidr;
+  const network = value - hostBits;
+  return `${Math.floor(network / 16_777_216)}.${Math.floor(network / 65_536) % 256}.${Math.floor(network / 256) % 256}.${network % 256}/${prefix}` as Cidr;
 }
 
 const IPV6_CIDR = /^[0-9a-f:]{2,39}\/\d{1,3}$/;
