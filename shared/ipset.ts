@@ -69,7 +69,7 @@ function canonicalIpv4(text: string): Cidr | undefined {
 const IPV6_CIDR = /^[0-9a-f:]{2,39}\/\d{1,3}$/;
 const IPV6_GROUP = /^(?:0|[1-9a-f][0-9a-f]{0,3})$/;
 
-/** The same for IPv6: the text when it is already what the general parse would write (RFC 5952, host bits zero). */
+/** The same for IPv6 text written as RFC 5952 writes it (as the general parse would), host bits masked. */
 function canonicalIpv6(text: string): Cidr | undefined {
   if (!IPV6_CIDR.test(text)) return undefined;
   const slash = text.indexOf('/');
@@ -81,11 +81,16 @@ function canonicalIpv6(text: string): Cidr | undefined {
   const groups = gap === -1 ? address.split(':') : expandGap(address, gap);
   if (groups.length !== 8 || !groups.every((group) => IPV6_GROUP.test(group))) return undefined;
   const values = groups.map((group) => parseInt(group, 16));
+  if (rfc5952(values) !== address) return undefined;
+  let masked = false;
   for (let group = prefix >> 4; group < 8; group++) {
     const hostBits = Math.max(0, 16 - Math.max(0, prefix - group * 16));
-    if (values[group]! % 2 ** hostBits !== 0) return undefined;
+    const host = values[group]! % 2 ** hostBits;
+    if (host === 0) continue;
+    values[group] = values[group]! - host;
+    masked = true;
   }
-  return rfc5952(values) === address ? (text as Cidr) : undefined;
+  return (masked ? `${rfc5952(values)}/${prefix}` : text) as Cidr;
 }
 
 /** Eight groups as RFC 5952 writes them: lower-case hex without leading zeros, the leftmost longest zero run (2+) as "::". */
