@@ -21,6 +21,7 @@ import { routes, startHttpPeer } from '../test/peers/http.js';
 import { buildPackage, listFiles } from '../scripts/package.js';
 import { FAST_GITHUB } from '../test/support.js';
 import { firstRunInput, largestFirstPrInput } from '../test/publish/pr-cases.js';
+import { awsIpRanges } from './aws.js';
 import { quietRun } from './quiet-run.js';
 import { median, medianMs, medianPairMs, type Row } from './table.js';
 
@@ -723,6 +724,7 @@ export async function runBench(sizes: BenchSizes, progress: (message: string) =>
     const steps: Array<[string, () => Promise<Row[]>]> = [
       ['DNS fan-out', () => dnsFanOut(sizes)],
       ['service tags', () => serviceTags(sizes)],
+      ['AWS ip-ranges', () => awsIpRanges(projectRoot(), sizes.runs + 4)],
       ['CIDR algebra', () => cidrAlgebra(sizes)],
       ['GitHub requests', () => githubRequests(azurite)],
       ['Table requests', () => tableRequests(azurite, sizes)],

@@ -14,6 +14,8 @@ export type IpFamily = 4 | 6;
  * deprecated ones included (IPv4-compatible ::a.b.c.d, site-local fec0::/10), keeps exactly the address written.
  */
 export function parseCidr(text: string): Cidr {
+  const fast = text.includes(':') ? canonicalIpv6(text) : canonicalIpv4(text);
+  if (fast !== undefined) return fast;
   const input = text.trim();
   if (input.length === 0 || input.length > 64) throw invalid(text, 'not an IP address or CIDR');
   if (input.includes('%')) throw invalid(text, 'zone ids are not allowed');
@@ -36,6 +38,73 @@ export function parseCidr(text: string): Cidr {
       : ipaddr.IPv6.networkAddressFromCIDR(`${address.toString()}/${prefix}`);
   const canonical = network.kind() === 'ipv6' ? (network as ipaddr.IPv6).toRFC5952String() : network.toString();
   return `${canonical}/${prefix}` as Cidr;
+}
+
+const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+
+/**
+ * The canonical form of strict dotted-decimal IPv4 text with a prefix length, computed with integer arithmetic: the
+ * form published lists use (AWS's file holds 10,000 of them) and the supernets PrefixIndex asks for, read in a
+ * fraction of the time the general parse takes. Anything else (a leading zero, no prefix) is undefined and goes
+ * through the general parse.
+ */
+function canonicalIpv4(text: string): Cidr | undefined {
+  const match = IPV4_CIDR.exec(text);
+  if (match === null) return undefined;
+  let value = 0;
+  for (let group = 1; group <= 5; group++) {
+    const part = match[group]!;
+    if (part.length > 1 && part.startsWith('0')) return undefined;
+    if (group < 5) value = value * 256 + Number(part);
+    if (Number(part) > 255) return undefined;
+  }
+  const prefix = Number(match[5]);
+  if (prefix > 32) return undefined;
+  const hostBits = value % 2 ** (32 - prefix);
+  if (hostBits === 0) return text as Cidr;
+  const network = value - hostBits;
+  return `${Math.floor(network / 16_777_216)}.${Math.floor(network / 65_536) % 256}.${Math.floor(network / 256) % 256}.${network % 256}/${prefix}` as Cidr;
+}
+
+const IPV6_CIDR = /^[0-9a-f:]{2,39}\/\d{1,3}$/;
+const IPV6_GROUP = /^(?:0|[1-9a-f][0-9a-f]{0,3})$/;
+
+/** The same for IPv6 text written as RFC 5952 writes it (as the general parse would), host bits masked. */
+function canonicalIpv6(text: string): Cidr | undefined {
+  if (!IPV6_CIDR.test(text)) return undefined;
+  const slash = text.indexOf('/');
+  const prefixText = text.slice(slash + 1);
+  const prefix = Number(prefixText);
+  if ((prefixText.length > 1 && prefixText.startsWith('0')) || prefix > 128) return undefined;
+  const address = text.slice(0, slash);
+  const gap = address.indexOf('::');
+  const groups = gap === -1 ? address.split(':') : expandGap(address, gap);
+  if (groups.length !== 8 || !groups.every((group) => IPV6_GROUP.test(group))) return undefined;
+  const values = groups.map((group) => parseInt(group, 16));
+  if (rfc5952(values) !== address) return undefined;
+  let masked = false;
+  for (let group = prefix >> 4; group < 8; group++) {
+    const hostBits = Math.max(0, 16 - Math.max(0, prefix - group * 16));
+    const host = values[group]! % 2 ** hostBits;
+    if (host === 0) continue;
+    values[group] = values[group]! - host;
+    masked = true;
+  }
+  return (masked ? `${rfc5952(values)}/${prefix}` : text) as Cidr;
+}
+
+/** Eight groups as RFC 5952 writes them: lower-case hex without leading zeros, the leftmost longest zero run (2+) as "::". */
+function rfc5952(values: readonly number[]): string {
+  let best = { start: -1, length: 1 };
+  for (let start = 0; start < 8; start++) {
+    let length = 0;
+    while (start + length < 8 && values[start + length] === 0) length++;
+    if (length > best.length) best = { start, length };
+    start += length;
+  }
+  const hex = values.map((value) => value.toString(16));
+  if (best.start === -1) return hex.join(':');
+  return `${hex.slice(0, best.start).join(':')}::${hex.slice(best.start + best.length).join(':')}`;
 }
 
 /** Like parseCidr, but returns undefined instead of throwing (for scanning free text). */

@@ -398,8 +398,8 @@ describe('parseConfig rejects a wrong config with one message per problem, namin
         c.files[0].format = 'csv';
       }),
     ).toEqual([
-      'targets[2].type: must be one of "outsystems", "cas-docs", "service-tags", "odc", "github-meta", "m365", "static", "json", "text"',
-      'targets[3].type: must be one of "outsystems", "cas-docs", "service-tags", "odc", "github-meta", "m365", "static", "json", "text"',
+      'targets[2].type: must be one of "outsystems", "cas-docs", "service-tags", "odc", "aws-ip-ranges", "github-meta", "m365", "static", "json", "text"',
+      'targets[3].type: must be one of "outsystems", "cas-docs", "service-tags", "odc", "aws-ip-ranges", "github-meta", "m365", "static", "json", "text"',
       'files[0].format: must be one of "plain", "json", "tfvars-json", "template"',
     ]);
   });

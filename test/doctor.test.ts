@@ -64,6 +64,7 @@ beforeAll(async () => {
     '/tags.json': { body: sharedFile('fixtures/service-tags/ServiceTags_Public_2025-11-07.json'), contentType: 'application/octet-stream' },
     '/rendered.html': { body: '<html>Network requirements</html>', contentType: 'text/html; charset=utf-8' },
     '/odc.md': { body: sharedFile('fixtures/odc/odc-public-ips_2025-12-22.md'), contentType: 'text/plain; charset=utf-8' },
+    '/ip-ranges.json': { body: sharedFile('fixtures/aws/ip-ranges_2026-08-22.json'), contentType: 'application/json' },
   });
   http = await startHttpPeer((request, response) =>
     request.url?.startsWith('/subscriptions/') ? arm(request, response) : documents(request, response),
@@ -387,6 +388,28 @@ describe('doctor names the check that fails and how to fix it', () => {
     });
     expect(check(report, 'upstream:tags-json').ok).toBe(true);
     expect(check(report, 'upstream:list').ok).toBe(true);
+  });
+
+  it('AWS ip-ranges: the document answers, or the fix names the AWS file when a URL is gone or a page', async () => {
+    const input = configInput('doctor-aws', {
+      targets: [
+        { id: 'aws', type: 'aws-ip-ranges', url: `${http.url}/ip-ranges.json`, services: ['EC2'], regions: '*' },
+        { id: 'aws-gone', type: 'aws-ip-ranges', url: `${http.url}/old/ip-ranges.json`, services: '*', regions: '*' },
+        { id: 'aws-page', type: 'aws-ip-ranges', url: `${http.url}/rendered.html`, services: '*', regions: '*' },
+      ],
+      files: [],
+    });
+    const report = await doctor(input);
+    expect(check(report, 'upstream:aws')).toMatchObject({ ok: true });
+    expect(failed(report)).toEqual(['upstream:aws-gone', 'upstream:aws-page']);
+    expect(check(report, 'upstream:aws-gone')).toMatchObject({
+      detail: expect.stringMatching(/answered HTTP 404$/),
+      fix: expect.stringContaining('https://ip-ranges.amazonaws.com/ip-ranges.json'),
+    });
+    expect(check(report, 'upstream:aws-page')).toMatchObject({
+      detail: expect.stringMatching(/^http-content-type: /),
+      fix: expect.stringMatching(/ip-ranges\.json file itself/),
+    });
   });
 
   it('NXDOMAIN is an answer: the resolver is working', async () => {

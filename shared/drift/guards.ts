@@ -1,7 +1,7 @@
 import type { Policy } from '../config.js';
 import { addressCount, aggregate, classifyAll, covers, familyOf, prefixLengthOf, type Cidr, type IpFamily } from '../ipset.js';
 import type { Verdict } from '../report.js';
-import { isConfiguredKind } from '../sources/registry.js';
+import { broadestPrefixOf, isConfiguredKind } from '../sources/registry.js';
 import type { ObservedEntry } from '../sources/source.js';
 
 /** What the guards look at: one target's usable observation and the change it would cause. */
@@ -149,6 +149,10 @@ function isNew(baseline: GuardInput['baseline'], cidr: Cidr): boolean {
   return baseline === null || !covers(baseline, cidr);
 }
 
+/**
+ * A prefix broader than the policy's minimum is held unless its source declares it publishes prefixes that broad
+ * (AWS lists IPv4 blocks of /11): then that source's own broadest prefix is the limit for its entries.
+ */
 function broadPrefix({ entries, baseline, policy }: GuardInput): Verdict {
   const minimum = { 4: policy.minPrefixLength.ipv4, 6: policy.minPrefixLength.ipv6 } as const;
   // No approval ever releases a /0, so one is never in a baseline: it is judged wherever it appears.
@@ -156,11 +160,26 @@ function broadPrefix({ entries, baseline, policy }: GuardInput): Verdict {
   if (everything.length > 0) {
     return hold('broad-prefix', `${nameList(everything)} would allow every address; a /0 is never accepted, not even from the config`);
   }
+  const declared = new Map<string, string>();
+  const limitOf = (entry: ObservedEntry): number => {
+    const family = familyOf(entry.cidr);
+    let limit: number = minimum[family];
+    for (const { kind } of entry.evidence) {
+      const broadest = broadestPrefixOf(kind);
+      const own = broadest && (family === 4 ? broadest.ipv4 : broadest.ipv6);
+      if (own !== undefined && own < limit) {
+        limit = own;
+        declared.set(`${kind} ${family}`, `/${own} (IPv${family}) for ${kind} entries, as that source publishes`);
+      }
+    }
+    return limit;
+  };
   const broad = entries
-    .filter((entry) => !isConfigured(entry) && prefixLengthOf(entry.cidr) < minimum[familyOf(entry.cidr)])
+    .filter((entry) => !isConfigured(entry) && prefixLengthOf(entry.cidr) < limitOf(entry))
     .map((entry) => entry.cidr)
     .filter((cidr) => isNew(baseline, cidr));
-  const rule = `public sources may not publish prefixes shorter than /${minimum[4]} (IPv4) or /${minimum[6]} (IPv6)`;
+  const wider = declared.size > 0 ? `, except ${[...declared.values()].join(' and ')}` : '';
+  const rule = `public sources may not publish prefixes shorter than /${minimum[4]} (IPv4) or /${minimum[6]} (IPv6)${wider}`;
   if (broad.length > 0) {
     return hold(
       'broad-prefix',

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { awsIpRanges } from './aws-ip-ranges/schema.js';
 import { casDocs } from './cas-docs/schema.js';
 import { githubMeta } from './github-meta/schema.js';
 import { m365 } from './m365/schema.js';
@@ -43,6 +44,11 @@ export const SOURCES = {
     ...odc,
     observe: async (): Promise<Observe> => (await import('./odc/index.js')).observeOdc,
     probe: async (): Promise<Probe> => (await import('./odc/index.js')).probeOdc,
+  },
+  'aws-ip-ranges': {
+    ...awsIpRanges,
+    observe: async (): Promise<Observe> => (await import('./aws-ip-ranges/index.js')).observeAwsIpRanges,
+    probe: async (): Promise<Probe> => (await import('./aws-ip-ranges/index.js')).probeAwsIpRanges,
   },
   'github-meta': {
     ...githubMeta,
@@ -113,6 +119,18 @@ const urgentKinds = new Set<string>(Object.values(SOURCES).flatMap((source: Sour
 /** Whether a new address with evidence of this kind is urgent (see SourceDefinition.urgent). */
 export function isUrgentKind(kind: string): boolean {
   return urgentKinds.has(kind);
+}
+
+const broadestByKind = new Map<string, NonNullable<SourceDefinition['broadestPrefix']>>(
+  Object.values(SOURCES).flatMap((source: SourceDefinition) => {
+    const broadest = source.broadestPrefix;
+    return broadest ? source.evidence.map((schema) => [schema.shape.kind.value, broadest] as const) : [];
+  }),
+);
+
+/** The broadest prefix the source of this evidence kind declares it publishes (see SourceDefinition.broadestPrefix). */
+export function broadestPrefixOf(kind: string): SourceDefinition['broadestPrefix'] {
+  return broadestByKind.get(kind);
 }
 
 /** Every evidence kind's schema (the state codec validates stored entries with them). */

@@ -47,6 +47,12 @@ export interface SourceDefinition<
    * per-address template lines reads them. Absent when the type writes none that way.
    */
   readonly fixedEntries?: (target: Readonly<Record<string, unknown>>) => readonly unknown[];
+  /**
+   * The broadest prefix this source plausibly publishes, per family, when it is broader than policy.minPrefixLength
+   * (AWS lists IPv4 blocks as broad as /11): the broad-prefix guard lets such a prefix of this source's evidence
+   * through and still holds anything broader. Absent, the policy's minimum applies alone.
+   */
+  readonly broadestPrefix?: { readonly ipv4: number; readonly ipv6: number };
   /** The app setting whose timer runs this type's targets (one timer per setting in functions/timers.ts). */
   readonly schedule: ScheduleSetting;
   /** What the doctor checks for a target of this type; the probe itself is imported on first use (registry.ts). */

@@ -49,6 +49,7 @@ describe('a source is complete and one folder', () => {
     expect([...typesOnSchedule('OUTSYSTEMS_SCHEDULE'), ...typesOnSchedule('CAS_SCHEDULE')].sort()).toEqual([...TARGET_TYPES].sort());
     expect(typesOnSchedule('OUTSYSTEMS_SCHEDULE')).toEqual(['outsystems']);
     expect(typesOnSchedule('CAS_SCHEDULE').sort()).toEqual([
+      'aws-ip-ranges',
       'cas-docs',
       'github-meta',
       'json',

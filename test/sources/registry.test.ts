@@ -74,6 +74,15 @@ describe('source registry', () => {
         select: "prefixes[?scope=='europe-west1'].[ipv4Prefix || ipv6Prefix]",
       },
       { kind: 'text', url: 'https://www.cloudflare.com/ips-v4' },
+      {
+        kind: 'aws-ip-range',
+        service: 'EC2',
+        region: 'us-west-2',
+        networkBorderGroup: 'us-west-2-lax-1',
+        syncToken: '1787411825',
+        createDate: '2026-08-22-15-17-05',
+        url: 'https://ip-ranges.amazonaws.com/ip-ranges.json',
+      },
     ];
     expect(samples.map((sample) => sample.kind).sort()).toEqual([...kinds].sort());
     for (const sample of samples) {
@@ -94,6 +103,20 @@ describe('source registry', () => {
       'ODC public IP page, runtime egress of ODC region <europe-frankfurt>, stage <production>, under “<ODC public runtime IP addresses > Europe (Frankfurt) > Production>” ' +
         '(shared by every ODC customer in that region and stage; custom code does not use them (ODC Private Gateway does)); page <sha256:0123456789abcdef>',
     );
+    // An AWS address: the document's version, and its service and region (the border group when it is not the region).
+    expect(describeEvidence(samples[10]!, (text) => `<${text}>`)).toBe(
+      'AWS ip-ranges.json, service <EC2>, region <us-west-2>, network border group <us-west-2-lax-1>, syncToken <1787411825> (created <2026-08-22-15-17-05>)',
+    );
+    expect(
+      citeEvidence(
+        samples[10]!,
+        (text) => text,
+        (url, text) => `[${text}](${url})`,
+      ),
+    ).toEqual({
+      source: '[AWS ip-ranges.json](https://ip-ranges.amazonaws.com/ip-ranges.json) syncToken 1787411825 (created 2026-08-22-15-17-05)',
+      place: 'EC2, us-west-2, network border group us-west-2-lax-1',
+    });
     // An ODC address is cited by purpose, region and stage; the page's caveat travels as the detail.
     expect(
       citeEvidence(
@@ -138,12 +161,24 @@ describe('source registry', () => {
         { id: 'odc', type: 'odc', regions: ['Europe (Frankfurt)'], stages: ['Production'], purposes: ['runtime'] },
         { id: 'gh', type: 'github-meta', keys: ['hooks'] },
         { id: 'm365', type: 'm365', serviceAreas: ['Exchange'] },
+        { id: 'aws', type: 'aws-ip-ranges', services: ['EC2'], regions: '*' },
         { id: 'fixed', type: 'static', entries: ['192.0.2.1'] },
         { id: 'list', type: 'json', url: 'https://example.com/ranges.json', select: 'prefixes[].ip' },
         { id: 'lines', type: 'text', url: 'https://example.com/ranges.txt' },
       ],
     });
     expect(config.targets.map((target) => target.type)).toEqual(TARGET_TYPES);
-    expect(TARGET_TYPES).toEqual(['outsystems', 'cas-docs', 'service-tags', 'odc', 'github-meta', 'm365', 'static', 'json', 'text']);
+    expect(TARGET_TYPES).toEqual([
+      'outsystems',
+      'cas-docs',
+      'service-tags',
+      'odc',
+      'aws-ip-ranges',
+      'github-meta',
+      'm365',
+      'static',
+      'json',
+      'text',
+    ]);
   });
 });
