@@ -5,11 +5,10 @@ import { toProblem, type Problem } from '../problem.js';
 import { pullRequestMarker } from '../publish/github/markers.js';
 import type { BaseFiles, PublishPlan } from '../publish/github/types.js';
 import { pullRequestTextFingerprint, renderPullRequest } from '../publish/pr-text.js';
-import { readFileEntries } from '../render/read.js';
 import type { PullRequestReport } from '../report.js';
 import type { PullRequestRecord, Snapshot } from '../state/records.js';
 import type { RunContext } from './context.js';
-import { assertRemovalsNamed, planFiles, totalChange, type FileChange } from './files.js';
+import { assertRemovalsNamed, fileEntriesOnBase, planFiles, totalChange, type FileChange } from './files.js';
 import {
   baselineOf,
   carriedDrift,
@@ -126,7 +125,7 @@ async function mergedPromotions(
 ): Promise<{ promotions: Map<string, Cidr[]>; base: BaseFiles }> {
   const { config } = context;
   const base = await (await context.github()).readBase(config.files.map((file) => file.path));
-  const onBase = new Map(config.files.map((file) => [file.path, readFileEntries(file, base.files.get(file.path) ?? null)]));
+  const onBase = new Map(config.files.map((file) => [file.path, fileEntriesOnBase(file, base.files)]));
   const promotions = new Map(
     Object.entries(record.proposal).map(([targetId, proposal]) => {
       const files = config.files.filter((file) => file.targets.includes(targetId));
@@ -479,6 +478,7 @@ function buildPublishPlan(
         config.name,
         config.files.map((file) => file.path),
       )}\n${text.body}`,
+      paths: config.files.map((file) => file.path),
       base: { sha: base.sha, tree: base.tree },
       files: changes.map((c) => ({ path: c.file.path, content: c.content })),
       labels: github.labels,
