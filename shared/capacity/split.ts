@@ -57,7 +57,8 @@ export function assignSplit(input: SplitInput): SplitAssignment {
   const placed = union(...held.values());
   const queue: Cidr[] = [];
   for (const file of files) {
-    for (const piece of difference(pieces.get(file.n)!, placed)) {
+    const cut = pieces.get(file.n)!;
+    for (const piece of cut.length > 0 ? difference(cut, placed) : []) {
       if (hasRoom(file.n, familyOf(piece))) place(file.n, piece);
       else queue.push(piece);
     }

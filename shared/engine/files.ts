@@ -1,5 +1,5 @@
 import type { Config, FileSpec, Target } from '../config.js';
-import { aggregate, covers, difference, intersection, semanticDiff, union, type Cidr } from '../ipset.js';
+import { aggregate, difference, intersection, PrefixIndex, semanticDiff, union, type Cidr } from '../ipset.js';
 import { AllowlistError } from '../problem.js';
 import { assignSplit } from '../capacity/split.js';
 import { isSplitPath, numberedPath, numberedPaths } from '../capacity/split-path.js';
@@ -68,14 +68,14 @@ interface OwnedFile {
   readonly foreign: (WrittenEntry & { readonly by: string })[];
 }
 
-function readOwned(config: Config, file: FileSpec, input: FilePlanInput, managed: readonly Cidr[]): OwnedFile {
+function readOwned(config: Config, file: FileSpec, input: FilePlanInput, managed: PrefixIndex<true>): OwnedFile {
   const before = input.base.get(file.path) ?? null;
   const written = readWrittenEntries(file, before);
   // Entries this config does not manage are written back whole and verbatim, never split around a removal or
   // merged with its own entries, so every later read still tells them apart.
   const isForeign = (entry: WrittenEntry) => {
     const owner = ownerOf(entry, written.header, config.name);
-    return owner !== 'self' && (owner !== undefined || !covers(managed, entry.cidr));
+    return owner !== 'self' && (owner !== undefined || managed.containing(entry.cidr) === undefined);
   };
   const foreign = written.entries
     .filter(isForeign)
@@ -89,13 +89,20 @@ function fileSets(file: FileSpec, input: FilePlanInput) {
   const proposed = fileCidrs(file, input.proposed);
   const managed = union(fileCidrs(file, input.managed), proposed);
   const confirmedRemovals = difference(fileCidrs(file, input.baselines), proposed);
-  return { proposed, managed, confirmedRemovals };
+  // Aggregated, so an entry is covered exactly when one member contains it: a lookup per entry, not a scan.
+  const managedIndex = new PrefixIndex(managed.map((cidr) => [cidr, true] as const));
+  return { proposed, managed, managedIndex, confirmedRemovals };
 }
 
 /** One file; `owned` and `next` (what of the config's entries it holds) are given for a numbered file of a split set. */
-function planFile(config: Config, file: FileSpec, input: FilePlanInput, split?: { owned: OwnedFile; next: Cidr[] }): FileChange {
-  const { proposed, managed, confirmedRemovals } = fileSets(file, input);
-  const { before, written, own, foreign } = split?.owned ?? readOwned(config, file, input, managed);
+function planFile(
+  config: Config,
+  file: FileSpec,
+  input: FilePlanInput,
+  split?: { owned: OwnedFile; next: Cidr[]; sets: ReturnType<typeof fileSets> },
+): FileChange {
+  const { proposed, managed, managedIndex, confirmedRemovals } = split?.sets ?? fileSets(file, input);
+  const { before, written, own, foreign } = split?.owned ?? readOwned(config, file, input, managedIndex);
   const onBase = aggregate(written.entries.map((entry) => entry.cidr));
   const next = split?.next ?? union(difference(own, confirmedRemovals), proposed);
   const kept = foreign.map((entry) =>
@@ -113,9 +120,12 @@ function planFile(config: Config, file: FileSpec, input: FilePlanInput, split?: 
   const stays = foreign.flatMap((entry) =>
     intersection(confirmedRemovals, [entry.cidr]).map((cidr) => ({ cidr, entry: entry.text, by: entry.by })),
   );
-  const restored = intersection(added, fileCidrs(file, input.baselines));
+  const restored = added.length > 0 ? intersection(added, fileCidrs(file, input.baselines)) : [];
   const unmanaged = foreign.map((entry) => ({ entry: entry.text, by: entry.by }));
-  return { file, before, content, added, removed, kept: difference(onBase, managed), unmanaged, stays, restored };
+  // Only entries no managed prefix contains can hold unmanaged addresses: the set difference runs on those alone.
+  const uncovered = onBase.filter((cidr) => managedIndex.containing(cidr) === undefined);
+  const keptOnBase = uncovered.length > 0 ? difference(uncovered, managed) : [];
+  return { file, before, content, added, removed, kept: keptOnBase, unmanaged, stays, restored };
 }
 
 /**
@@ -126,12 +136,13 @@ function planFile(config: Config, file: FileSpec, input: FilePlanInput, split?: 
  * the tool wrote; otherwise it stays, empty.
  */
 function planSplitFiles(config: Config, spec: FileSpec, input: FilePlanInput): FileChange[] {
-  const { proposed, managed, confirmedRemovals } = fileSets(spec, input);
+  const sets = fileSets(spec, input);
+  const { proposed, managedIndex, confirmedRemovals } = sets;
   const render = (file: FileSpec, cidrs: readonly Cidr[], before: string | null) =>
     renderFile(file, cidrs, { configName: config.name, existing: before, foreign: [] });
   const found = numberedPaths(spec.path, input.base.keys()).map(({ n, path }) => {
     const file = { ...spec, path };
-    return { n, file, owned: readOwned(config, file, input, managed) };
+    return { n, file, owned: readOwned(config, file, input, managedIndex) };
   });
   const isToolFile = ({ file, owned }: (typeof found)[number]) =>
     owned.own.length > 0 || (owned.foreign.length === 0 && owned.before === render(file, [], owned.before));
@@ -147,7 +158,7 @@ function planSplitFiles(config: Config, spec: FileSpec, input: FilePlanInput): F
     const existing = files.find((file) => file.n === n);
     const file = existing?.file ?? { ...spec, path: numberedPath(spec.path, n) };
     const owned = existing?.owned ?? { before: null, written: { entries: [] }, own: [], foreign: [] };
-    const change = planFile(config, file, input, { owned, next });
+    const change = planFile(config, file, input, { owned, next, sets });
     const removable =
       next.length === 0 && owned.foreign.length === 0 && owned.before !== null && owned.before === render(file, owned.own, owned.before);
     return { ...change, split: spec.path, ...(removable ? { content: null } : {}) };
