@@ -46,6 +46,8 @@ describe('bench smoke run', () => {
       '5e.',
       '9.',
       '9a.',
+      '11.',
+      '11a.',
     ]);
     for (const r of rows) expect(Number.isFinite(r.ours), r.figure).toBe(true);
     // A quiet run asks only whether the base branch moved (base-differs), and is answered 304.
@@ -61,6 +63,9 @@ describe('bench smoke run', () => {
     // The renderer keeps a body within 65,000 characters; the figure counts bytes (a "−" or "…" is three), so it may
     // pass 65,000 while the body still fits GitHub's limit of 65,536 characters.
     expect(row('9a.')?.ours).toBeLessThanOrEqual(65_536);
+    // Issue 24: one new prefix changes one numbered file of the split tag; a re-cut changes more.
+    expect(row('11.')).toMatchObject({ ours: 1 });
+    expect(row('11.')!.anchor).toBeGreaterThan(1);
     expect(formatTable(rows)).toContain('| figure');
   }, 120_000);
 });

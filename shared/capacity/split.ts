@@ -1,4 +1,15 @@
-import { aggregate, difference, familyOf, intersection, PrefixIndex, sortCidrs, union, type Cidr, type IpFamily } from '../ipset.js';
+import {
+  addressCount,
+  aggregate,
+  difference,
+  familyOf,
+  intersection,
+  PrefixIndex,
+  prefixLengthOf,
+  sortCidrs,
+  type Cidr,
+  type IpFamily,
+} from '../ipset.js';
 import type { FileLimit } from './limit.js';
 
 /**
@@ -54,7 +65,7 @@ export function assignSplit(input: SplitInput): SplitAssignment {
     held.get(n)!.push(cidr);
     counts.get(n)![familyOf(cidr)] += 1;
   };
-  const placed = union(...held.values());
+  const placed = [...held.values()].flat();
   const queue: Cidr[] = [];
   for (const file of files) {
     const cut = pieces.get(file.n)!;
@@ -63,7 +74,7 @@ export function assignSplit(input: SplitInput): SplitAssignment {
       else queue.push(piece);
     }
   }
-  const fresh = sortCidrs([...queue, ...difference(want, union(placed, ...pieces.values()))]);
+  const fresh = sortCidrs([...queue, ...uncovered(want, wanted, [...placed, ...[...pieces.values()].flat()])]);
   const taken = new Set([...files.map((file) => file.n), ...(input.reserved ?? [])]);
   const order = files.map((file) => file.n);
   for (const cidr of fresh) {
@@ -94,13 +105,32 @@ function keptEntries(files: readonly SplitFile[], wanted: PrefixIndex<boolean>):
       if (wanted.containing(entry) && !owners.has(entry)) owners.set(entry, file.n);
     }
   }
-  const candidates = new PrefixIndex(owners);
+  // Disjoint entries (what the tool writes) cover as many addresses together as one by one: no nesting to look for.
+  const size = (cidr: Cidr) => 1n << BigInt((familyOf(cidr) === 4 ? 32 : 128) - prefixLengthOf(cidr));
+  const nested = addressCount(owners.keys()) !== [...owners.keys()].reduce((sum, cidr) => sum + size(cidr), 0n);
+  const candidates = nested ? new PrefixIndex(owners) : undefined;
   const kept = new Map<number, Cidr[]>();
   for (const [entry, n] of owners) {
-    if (candidates.allContaining(entry).length > 1) continue;
+    if (candidates && candidates.allContaining(entry).length > 1) continue;
     kept.set(n, [...(kept.get(n) ?? []), entry]);
   }
   return kept;
+}
+
+/**
+ * What of `want` (aggregated, indexed as `wanted`) the entries `inside` it leave uncovered: per wanted prefix, only the
+ * entries within it are subtracted, so a large set costs a lookup per entry rather than one set difference over all.
+ */
+function uncovered(want: readonly Cidr[], wanted: PrefixIndex<boolean>, inside: readonly Cidr[]): Cidr[] {
+  const within = new Map<Cidr, Cidr[]>();
+  for (const cidr of inside) {
+    const outer = wanted.containing(cidr);
+    if (outer !== undefined) within.set(outer, [...(within.get(outer) ?? []), cidr]);
+  }
+  return want.flatMap((outer) => {
+    const parts = within.get(outer);
+    return parts === undefined ? [outer] : difference([outer], parts);
+  });
 }
 
 function countOf(cidrs: readonly Cidr[]): Record<IpFamily, number> {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { numberedPaths } from '../../shared/capacity/split-path.js';
-import { aggregate, covers, parseCidr, sameAddresses, type Cidr } from '../../shared/ipset.js';
+import { aggregate, covers, parseCidr, sameAddresses } from '../../shared/ipset.js';
 import { sharedFile } from '../peers/http.js';
 import { BRANCH, TAGS_PATH, startHarness, type Harness } from './harness.js';
 
