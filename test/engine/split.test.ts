@@ -139,4 +139,27 @@ describe('engine: a path with {n} splits a set over numbered files', () => {
     expect(changedPaths(GITHUB_BASE, BRANCH)).toEqual([victimFile]);
     expect(splitFiles(BRANCH).get(victimFile)!.ipv4).not.toContain(victim);
   }, 300_000);
+
+  it('refuses to guess when GitHub cuts the tree listing short, and publishes once the listing is whole', async () => {
+    h = await startHarness({
+      config: (defaults) => ({
+        ...defaults,
+        targets: [{ id: 'web', type: 'static', entries: ['52.16.0.1', '52.16.0.3'] }],
+        files: [{ path: 'sg/web-{n}.json', format: 'json', limit: { maxEntries: 1 }, targets: ['web'] }],
+      }),
+    });
+    h.github.failNext(
+      { method: 'GET', route: /\/git\/trees\// },
+      { status: 200, body: { sha: 'a'.repeat(40), url: 'https://api.github.com/x', truncated: true, tree: [] } },
+    );
+    const cut = await h.run();
+    expect(cut.report.errors).toEqual([expect.objectContaining({ code: 'github-error', message: expect.stringContaining('one read') })]);
+    expect(h.github.pullRequests()).toHaveLength(0);
+
+    const whole = await h.run();
+    expect(whole.report.errors).toEqual([]);
+    expect(whole.report.pullRequest).toMatchObject({ action: 'created', number: 1 });
+    expect(JSON.parse(h.github.readFile(BRANCH, 'sg/web-1.json')!)).toEqual(['52.16.0.1/32']);
+    expect(JSON.parse(h.github.readFile(BRANCH, 'sg/web-2.json')!)).toEqual(['52.16.0.3/32']);
+  });
 });
