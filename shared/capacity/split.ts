@@ -57,24 +57,38 @@ export function assignSplit(input: SplitInput): SplitAssignment {
     }),
   );
   const counts = new Map(files.map((file) => [file.n, countOf([...held.get(file.n)!, ...(file.fixed ?? [])])]));
-  const hasRoom = (n: number, family: IpFamily) => {
+  const fill = (n: number, family: IpFamily) => {
     const count = counts.get(n)!;
-    return (limit.perFamily ? count[family] : count[4] + count[6]) < limit.maxEntries;
+    return limit.perFamily ? count[family] : count[4] + count[6];
   };
+  const hasRoom = (n: number, family: IpFamily) => fill(n, family) < limit.maxEntries;
+  // A file over the limit (the limit was lowered, or a person added entries) gives up its last entries to others.
+  const queue: Cidr[] = [];
+  for (const file of files) {
+    const entries = held.get(file.n)!;
+    for (let index = entries.length - 1; index >= 0; index -= 1) {
+      const family = familyOf(entries[index]!);
+      if (fill(file.n, family) <= limit.maxEntries) continue;
+      queue.push(...entries.splice(index, 1));
+      counts.get(file.n)![family] -= 1;
+    }
+  }
   const place = (n: number, cidr: Cidr) => {
     held.get(n)!.push(cidr);
     counts.get(n)![familyOf(cidr)] += 1;
   };
   const placed = [...held.values()].flat();
-  const queue: Cidr[] = [];
+  const moved = [...queue];
   for (const file of files) {
     const cut = pieces.get(file.n)!;
-    for (const piece of cut.length > 0 ? difference(cut, placed) : []) {
+    // Against what is placed already: pieces of entries a person copied into two files are placed once.
+    for (const piece of cut.length > 0 ? difference(cut, [...placed, ...moved]) : []) {
       if (hasRoom(file.n, familyOf(piece))) place(file.n, piece);
       else queue.push(piece);
+      moved.push(piece);
     }
   }
-  const fresh = sortCidrs([...queue, ...uncovered(want, wanted, [...placed, ...[...pieces.values()].flat()])]);
+  const fresh = sortCidrs([...queue, ...uncovered(want, wanted, [...placed, ...moved, ...[...pieces.values()].flat()])]);
   const taken = new Set([...files.map((file) => file.n), ...(input.reserved ?? [])]);
   const order = files.map((file) => file.n);
   for (const cidr of fresh) {

@@ -83,6 +83,21 @@ describe('assignSplit', () => {
     );
   });
 
+  it('moves the last entries of a file over a lowered limit to files with room, and no others', () => {
+    fc.assert(
+      fc.property(entries, fc.integer({ min: 2, max: 7 }), fc.boolean(), (list, size, perFamily) => {
+        const before = assignSplit({ files: [], want: list, limit: { maxEntries: size, perFamily } });
+        const lower = { maxEntries: size - 1, perFamily };
+        const after = assignSplit({ files: asFiles(before), want: list, limit: lower });
+        expect(sameAddresses([...after.values()].flat(), list)).toBe(true);
+        for (const cidrs of after.values()) expect(withinLimit(cidrs, lower)).toBe(true);
+        // A file keeps what it held, up to the new limit.
+        for (const [n, cidrs] of before) expect(cidrs.slice(0, 1).every((c) => after.get(n)!.includes(c))).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('numbers new files from 1, filling a gap first and skipping numbers reserved for files it may not write', () => {
     const limit = { maxEntries: 1, perFamily: false };
     const want = [entryAt(0), entryAt(2), entryAt(4)];
