@@ -1,7 +1,9 @@
+import type { CapacityDecision } from '../capacity/capacity.js';
 import type { FileSpec } from '../config.js';
 import { toProblem, type Problem } from '../problem.js';
 import type { PullRequestReport } from '../report.js';
 import type { RunContext } from './context.js';
+import { writtenChanges } from './files.js';
 import { changedTargets, openPullRequest } from './proposal.js';
 import { planPublishedFiles, publishGate, type FilesPlan, type HoldReason, type ReconcileInput } from './reconcile.js';
 
@@ -9,6 +11,8 @@ export interface Preview {
   readonly report: PullRequestReport;
   readonly problems: Problem[];
   readonly warnings: Problem[];
+  /** The limited files as the plan judged them, when the files were planned. */
+  readonly capacity?: CapacityDecision[];
 }
 
 /**
@@ -43,22 +47,25 @@ export async function previewPullRequest(
     return said(`a full run would publish nothing: ${problem.code} (see the errors)`, [problem]);
   }
   const { createTwoFilesPatch } = await import('diff');
-  const patches = plan.changes
+  const patches = writtenChanges(plan.changes)
     .filter((change) => (change.content ?? '') !== (change.before ?? ''))
     .map((change) => {
       const path = change.file.path;
       return createTwoFilesPatch(`a/${path}`, `b/${path}`, change.before ?? '', change.content ?? '', '', '', { context: 2 });
     });
   const files = patches.length === 1 ? '1 file' : `${patches.length} files`;
+  const waiting = plan.changes.filter((change) => change.withheld).map((change) => change.file.path);
   const outcome =
     gate.kind === 'hold'
       ? `the config has no "github" block, so a full run publishes nothing; into a repository without these files it would write ${files}`
       : patches.length === 0 && !unread
-        ? `${config.github!.base} already holds this proposal: a full run pushes nothing and takes it as approved`
+        ? waiting.length > 0
+          ? `a full run pushes nothing: ${waiting.join(', ')} ${waiting.length === 1 ? 'waits' : 'wait'} for room (capacity-exceeded), and ${config.github!.base} already holds the rest`
+          : `${config.github!.base} already holds this proposal: a full run pushes nothing and takes it as approved`
         : `a full run would ${open ? `update PR #${open.number}` : 'open a pull request'} changing ${files}`;
   const message = unread ? `${outcome}; ${unread}` : outcome;
   const diff = patches.length > 0 ? { diff: patches.join('') } : {};
-  return { report: { action: 'dry-run', message, ...diff }, problems: [], warnings: plan.warnings };
+  return { report: { action: 'dry-run', message, ...diff }, problems: [], warnings: plan.warnings, capacity: plan.capacity };
 }
 
 function holdMessage(reason: HoldReason, report: PullRequestReport): string | undefined {

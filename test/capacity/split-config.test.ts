@@ -30,6 +30,10 @@ describe('a file path with {n}', () => {
   });
 
   it('needs a limit, may appear once, and never in a template file; each problem names its key path', () => {
+    // A limit below the static entries is no error for a split set: they are spread over as many files as needed.
+    const many = { ...config({ path: 'sg/s-{n}.json', format: 'json', limit: { maxEntries: 1 } }) };
+    many.targets = [{ id: 'tags', type: 'static', entries: ['52.16.0.1', '52.16.0.3'] } as never];
+    expect(problems(many)).toEqual([]);
     expect(problems(config({ path: 'sg/cas-{n}.json', format: 'json' }))).toEqual([
       'files[0].limit: a path with "{n}" writes as many numbered files as the limit requires; give the file a "limit"',
     ]);
@@ -37,7 +41,7 @@ describe('a file path with {n}', () => {
       'files[0].path: "{n}" may appear once; it numbers the files of the set',
     ]);
     expect(problems(config({ path: 'fw/rules-{n}.conf', format: 'template', line: 'allow {cidr};', limit: 'azure-nsg-rule' }))).toEqual([
-      'files[0].path: a template file is edited in place around its markers and cannot be split; give "{n}" to a plain, json or tfvars-json file',
+      'files[0].path: a template file has a single generated block, so it cannot be split over numbered files; remove {n} from the path (or use another format to split)',
     ]);
   });
 });
