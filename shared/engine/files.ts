@@ -177,7 +177,9 @@ function planSplitFiles(config: Config, spec: FileSpec, input: FilePlanInput): F
     const change = planFile(config, file, input, { owned, next, sets });
     const removable =
       next.length === 0 && owned.foreign.length === 0 && owned.before !== null && owned.before === render(file, owned.own, owned.before);
-    return { ...change, split: spec.path, ...(removable ? { content: null } : {}) };
+    // A full file of a set is no warning: the next entries open the next file.
+    const capacity = change.capacity?.outcome === 'headroom' ? { capacity: { ...change.capacity, outcome: 'fits' as const } } : {};
+    return { ...change, ...capacity, split: spec.path, ...(removable ? { content: null } : {}) };
   });
 }
 
