@@ -91,12 +91,19 @@ export function capacityProblem(decision: CapacityDecision, urgent?: UrgentAddit
   }
   const lead =
     urgent && urgent.cidrs.length > 0
-      ? `URGENT: ${urgent.cidrs.length === 1 ? 'a new address' : `${urgent.cidrs.length} new addresses`} of ${urgent.targets.join(', ')} (${shown(urgent.cidrs)}), whose traffic is blocked until allowlisted, cannot be written: `
+      ? `${URGENT}${urgent.cidrs.length === 1 ? 'a new address' : `${urgent.cidrs.length} new addresses`} of ${urgent.targets.join(', ')} (${shown(urgent.cidrs)}), whose traffic is blocked until allowlisted, cannot be written: `
       : '';
   return {
     code: 'capacity-exceeded',
     message: `${lead}${decision.path} is not written: it would hold ${holds(decision)}, over its limit of ${limitText(decision.limit)}${bytesText(decision)}. The other files publish as usual; this one waits, and what it would add stays pending. To make it fit, ${CAPACITY_OPTIONS}.`,
   };
+}
+
+const URGENT = 'URGENT: ';
+
+/** A capacity-exceeded problem that holds back an urgent address: reports put it first. */
+export function isUrgentProblem(problem: Problem): boolean {
+  return problem.code === 'capacity-exceeded' && problem.message.startsWith(URGENT);
 }
 
 /** "2,302 entries (IPv4 1,900, IPv6 402)", per family when the limit counts families apart. */
