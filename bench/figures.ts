@@ -23,6 +23,7 @@ import { FAST_GITHUB } from '../test/support.js';
 import { firstRunInput, largestFirstPrInput } from '../test/publish/pr-cases.js';
 import { awsIpRanges } from './aws.js';
 import { quietRun } from './quiet-run.js';
+import { splitFigures } from './split.js';
 import { median, medianMs, medianPairMs, type Row } from './table.js';
 
 /** How big each figure is; the smoke test runs the same code with tiny sizes. */
@@ -737,6 +738,7 @@ export async function runBench(sizes: BenchSizes, progress: (message: string) =>
         : []),
       ['PR body', () => pullRequestBodies()],
       ['quiet run', () => quietRun(azurite, projectRoot())],
+      ['split files', () => splitFigures(sharedPath(SERVICE_TAGS), sizes.runs)],
     ];
     for (const [name, step] of steps) {
       progress(`${name}...`);

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { aggregate, familyOf, prefixLengthOf, tryParseCidr, type Cidr, type IpFamily } from './ipset.js';
 import { capacityConfigProblems } from './capacity/config-check.js';
 import { fileFit, fileLimit, headroomWarn } from './capacity/limit.js';
+import { splitPathProblems } from './capacity/split-path.js';
 import { AllowlistError } from './problem.js';
 import { DEFAULT_MAX_ADDRESSES_PER_RANGE, knownRangeProblems, MAX_ADDRESSES_PER_RANGE } from './render/template.js';
 import { cidr, strictObject, tokenUrl } from './schema-kit.js';
@@ -368,6 +369,7 @@ function crossReferenceProblems(input: unknown): string[] {
     }
     if (targets) problems.push(...templateRangeProblems(f, index, targets));
     problems.push(...capacityConfigProblems(f, `files[${index}]`, targets ? fixedEntriesOf(f, targets) : []));
+    problems.push(...splitPathProblems(f, `files[${index}]`));
   });
   return problems;
 }

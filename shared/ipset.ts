@@ -522,6 +522,8 @@ export class PrefixIndex<V> {
 
   /** The most specific member equal to or containing `cidr`. */
   containing(cidr: Cidr): Cidr | undefined {
+    // A member itself is the most specific answer, without parsing a supernet per prefix length.
+    if (this.members.has(cidr)) return cidr;
     return this.allContaining(cidr)[0];
   }
 }

@@ -48,6 +48,8 @@ describe('bench smoke run', () => {
       '9.',
       '9a.',
       '10.',
+      '11.',
+      '11a.',
     ]);
     for (const r of rows) expect(Number.isFinite(r.ours), r.figure).toBe(true);
     // A quiet run asks only whether the base branch moved (base-differs), and is answered 304.
@@ -66,6 +68,9 @@ describe('bench smoke run', () => {
     // Issue 25: a quiet run against peers that honour validators downloads no body; without the cache, every one.
     expect(row('10.')?.ours).toBe(0);
     expect(row('10.')?.anchor).toBeGreaterThan(1_000_000);
+    // Issue 24: one new prefix changes one numbered file of the split tag; a re-cut changes more.
+    expect(row('11.')).toMatchObject({ ours: 1 });
+    expect(row('11.')!.anchor).toBeGreaterThan(1);
     expect(formatTable(rows)).toContain('| figure');
   }, 120_000);
 });

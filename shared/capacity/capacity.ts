@@ -2,6 +2,7 @@ import { aggregate, familyOf, type Cidr } from '../ipset.js';
 import type { Problem } from '../problem.js';
 import { countEntries, totalEntries, type CountedFile, type EntryCount } from './count.js';
 import { DEFAULT_HEADROOM_WARN, type FileLimit } from './limit.js';
+import { isSplitPath } from './split-path.js';
 
 /**
  * Whether a file fits what its firewall takes (README "Firewall capacity"). Pure: the entries the file would hold,
@@ -57,7 +58,8 @@ export interface ConfiguredFile extends LimitedFile, CountedFile {
  */
 export function capacityOfSets(files: readonly ConfiguredFile[], sets: ReadonlyMap<string, readonly Cidr[]>): CapacityDecision[] {
   return files.flatMap((file) => {
-    if (!file.limit) return [];
+    // A split set writes as many files as its limit requires, each judged when the files are planned (planFiles).
+    if (!file.limit || isSplitPath(file.path)) return [];
     const family = file.family === undefined ? undefined : file.family === 'ipv4' ? 4 : 6;
     const own = aggregate(file.targets.flatMap((id) => sets.get(id) ?? [])).filter((c) => family === undefined || familyOf(c) === family);
     return decideCapacity(file, countEntries(file, own)) ?? [];

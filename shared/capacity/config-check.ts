@@ -2,6 +2,7 @@ import { familyOf, tryParseCidr, type Cidr } from '../ipset.js';
 import { decideCapacity, limitText } from './capacity.js';
 import { countEntries, totalEntries } from './count.js';
 import { fileLimit } from './limit.js';
+import { isSplitPath } from './split-path.js';
 
 /**
  * The config checks of the capacity keys, on the raw JSON of one file (shared/config.ts runs them with its other
@@ -20,7 +21,8 @@ export function capacityConfigProblems(
     );
   }
   const limit = fileLimit.safeParse(file.limit);
-  if (file.limit === undefined || !limit.success) return problems;
+  // A split set spreads its entries over as many files as the limit requires: no count of them is over it.
+  if (file.limit === undefined || !limit.success || (typeof file.path === 'string' && isSplitPath(file.path))) return problems;
   const family = file.family === 'ipv4' ? 4 : file.family === 'ipv6' ? 6 : undefined;
   const own = fixedEntries
     .flatMap((entry) => (typeof entry === 'string' ? (tryParseCidr(entry) ?? []) : []))

@@ -1,9 +1,11 @@
 import { decideCapacity, type CapacityDecision } from '../capacity/capacity.js';
 import { countEntries } from '../capacity/count.js';
 import type { Config, FileSpec, Target } from '../config.js';
-import { aggregate, covers, difference, intersection, semanticDiff, union, type Cidr } from '../ipset.js';
+import { aggregate, difference, intersection, PrefixIndex, semanticDiff, union, type Cidr } from '../ipset.js';
 import { AllowlistError } from '../problem.js';
-import { ownerComment, readFileEntries, readWrittenEntries, type WrittenEntry } from '../render/read.js';
+import { assignSplit } from '../capacity/split.js';
+import { isSplitPath, numberedPath, numberedPaths } from '../capacity/split-path.js';
+import { ownerComment, readFileEntries, readWrittenEntries, type WrittenEntry, type WrittenFile } from '../render/read.js';
 import { renderFile } from '../render/index.js';
 import { fileCidrs, fileTakes } from './proposal.js';
 
@@ -25,9 +27,13 @@ export interface FilePlanInput {
 }
 
 export interface FileChange {
+  /** For a numbered file of a split set, the spec with that file's path. */
   readonly file: FileSpec;
   readonly before: string | null;
-  readonly content: string;
+  /** Null: the file is removed (a numbered file of a split set that emptied). */
+  readonly content: string | null;
+  /** The pattern of the split set the file belongs to (its path with `{n}`). */
+  readonly split?: string;
   /** Address changes against the base branch's file, read back from the rendered content. */
   readonly added: Cidr[];
   readonly removed: Cidr[];
@@ -59,49 +65,121 @@ export interface StillAllowed {
 }
 
 export function planFiles(config: Config, input: FilePlanInput): FileChange[] {
-  return config.files.map((file) => {
-    const before = input.base.get(file.path) ?? null;
-    const written = readWrittenEntries(file, before);
-    const onBase = aggregate(written.entries.map((entry) => entry.cidr));
-    const proposed = fileCidrs(file, input.proposed);
-    const managed = union(fileCidrs(file, input.managed), proposed);
-    // Entries this config does not manage are written back whole and verbatim, never split around a removal or
-    // merged with its own entries, so every later read still tells them apart.
-    const isForeign = (entry: WrittenEntry) => {
-      const owner = ownerOf(entry, written.header, config.name);
-      return owner !== 'self' && (owner !== undefined || !covers(managed, entry.cidr));
-    };
-    const foreign = written.entries
-      .filter(isForeign)
-      .map((entry) => ({ ...entry, by: ownerOf(entry, written.header, config.name) ?? 'added by hand; no comment says by whom' }));
-    const own = aggregate(written.entries.filter((entry) => !isForeign(entry)).map((entry) => entry.cidr));
-    const confirmedRemovals = difference(fileCidrs(file, input.baselines), proposed);
-    const next = union(difference(own, confirmedRemovals), proposed);
-    const kept = foreign.map((entry) =>
-      // An owner taken from the header alone is written down, so the other config's entries stay known as its own.
-      entry.note.length === 0 && entry.owner === undefined && written.header !== undefined && written.header !== config.name
-        ? { ...entry, note: [ownerComment(written.header)], owner: written.header }
-        : entry,
-    );
-    const unmanaged = foreign.map((entry) => ({ entry: entry.text, by: entry.by }));
-    const notOwn = difference(onBase, managed);
-    // Counted before rendering: a file over its limit is not written, so it cannot fail the run's other files.
-    const count = countEntries(file, next, kept);
-    const counted = decideCapacity(file, count);
-    if (counted?.outcome === 'exceeded') return withheldChange({ file, before, onBase, kept: notOwn, unmanaged, capacity: counted });
-    const rendered = renderFile(file, next, { configName: config.name, existing: before, foreign: kept });
-    const capacity = counted && decideCapacity(file, count, Buffer.byteLength(rendered));
-    if (capacity?.outcome === 'exceeded') return withheldChange({ file, before, onBase, kept: notOwn, unmanaged, capacity });
-    // The change is read back from what will be pushed, so a renderer that narrows a set shows up as a removal.
-    const { added, removed } = semanticDiff(onBase, readFileEntries(file, rendered));
-    // A file whose addresses stay the same stays byte for byte: a new header, order or layout alone is no change to
-    // propose, so a header an older release wrote (or a hand-sorted list) is rewritten only with a real change.
-    const content = before !== null && added.length === 0 && removed.length === 0 ? before : rendered;
-    const stays = foreign.flatMap((entry) =>
-      intersection(confirmedRemovals, [entry.cidr]).map((cidr) => ({ cidr, entry: entry.text, by: entry.by })),
-    );
-    const restored = intersection(added, fileCidrs(file, input.baselines));
-    return { file, before, content, added, removed, kept: notOwn, unmanaged, stays, restored, ...(capacity ? { capacity } : {}) };
+  return config.files.flatMap((file) => (isSplitPath(file.path) ? planSplitFiles(config, file, input) : [planFile(config, file, input)]));
+}
+
+/** A file on the base branch, its entries told apart: this config's own, and the ones it keeps for others. */
+interface OwnedFile {
+  readonly before: string | null;
+  readonly written: WrittenFile;
+  /** This config's entries, aggregated. */
+  readonly own: Cidr[];
+  /** The entries this config does not manage, as written, and whose they are as far as the file says. */
+  readonly foreign: (WrittenEntry & { readonly by: string })[];
+}
+
+function readOwned(config: Config, file: FileSpec, input: FilePlanInput, managed: PrefixIndex<true>): OwnedFile {
+  const before = input.base.get(file.path) ?? null;
+  const written = readWrittenEntries(file, before);
+  // Entries this config does not manage are written back whole and verbatim, never split around a removal or
+  // merged with its own entries, so every later read still tells them apart.
+  const isForeign = (entry: WrittenEntry) => {
+    const owner = ownerOf(entry, written.header, config.name);
+    return owner !== 'self' && (owner !== undefined || managed.containing(entry.cidr) === undefined);
+  };
+  const foreign = written.entries
+    .filter(isForeign)
+    .map((entry) => ({ ...entry, by: ownerOf(entry, written.header, config.name) ?? 'added by hand; no comment says by whom' }));
+  const own = aggregate(written.entries.filter((entry) => !isForeign(entry)).map((entry) => entry.cidr));
+  return { before, written, own, foreign };
+}
+
+/** The managed addresses of a file's targets, and what it should hold of them, from the plan's input. */
+function fileSets(file: FileSpec, input: FilePlanInput) {
+  const proposed = fileCidrs(file, input.proposed);
+  const managed = union(fileCidrs(file, input.managed), proposed);
+  const confirmedRemovals = difference(fileCidrs(file, input.baselines), proposed);
+  // Aggregated, so an entry is covered exactly when one member contains it: a lookup per entry, not a scan.
+  const managedIndex = new PrefixIndex(managed.map((cidr) => [cidr, true] as const));
+  return { proposed, managed, managedIndex, confirmedRemovals };
+}
+
+/** One file; `owned` and `next` (what of the config's entries it holds) are given for a numbered file of a split set. */
+function planFile(
+  config: Config,
+  file: FileSpec,
+  input: FilePlanInput,
+  split?: { owned: OwnedFile; next: Cidr[]; sets: ReturnType<typeof fileSets> },
+): FileChange {
+  const { proposed, managed, managedIndex, confirmedRemovals } = split?.sets ?? fileSets(file, input);
+  const { before, written, own, foreign } = split?.owned ?? readOwned(config, file, input, managedIndex);
+  const onBase = aggregate(written.entries.map((entry) => entry.cidr));
+  const next = split?.next ?? union(difference(own, confirmedRemovals), proposed);
+  const kept = foreign.map((entry) =>
+    // An owner taken from the header alone is written down, so the other config's entries stay known as its own.
+    entry.note.length === 0 && entry.owner === undefined && written.header !== undefined && written.header !== config.name
+      ? { ...entry, note: [ownerComment(written.header)], owner: written.header }
+      : entry,
+  );
+  const unmanaged = foreign.map((entry) => ({ entry: entry.text, by: entry.by }));
+  // Only entries no managed prefix contains can hold unmanaged addresses: the set difference runs on those alone.
+  const uncovered = onBase.filter((cidr) => managedIndex.containing(cidr) === undefined);
+  const notOwn = uncovered.length > 0 ? difference(uncovered, managed) : [];
+  // Counted before rendering: a file over its limit is not written, so it cannot fail the run's other files.
+  const count = countEntries(file, next, kept);
+  const counted = decideCapacity(file, count);
+  if (counted?.outcome === 'exceeded') return withheldChange({ file, before, onBase, kept: notOwn, unmanaged, capacity: counted });
+  const rendered = renderFile(file, next, { configName: config.name, existing: before, foreign: kept });
+  const capacity = counted && decideCapacity(file, count, Buffer.byteLength(rendered));
+  if (capacity?.outcome === 'exceeded') return withheldChange({ file, before, onBase, kept: notOwn, unmanaged, capacity });
+  // The change is read back from what will be pushed, so a renderer that narrows a set shows up as a removal.
+  const { added, removed } = semanticDiff(onBase, readFileEntries(file, rendered));
+  // A file whose addresses stay the same stays byte for byte: a new header, order or layout alone is no change to
+  // propose, so a header an older release wrote (or a hand-sorted list) is rewritten only with a real change.
+  const content = before !== null && added.length === 0 && removed.length === 0 ? before : rendered;
+  const stays = foreign.flatMap((entry) =>
+    intersection(confirmedRemovals, [entry.cidr]).map((cidr) => ({ cidr, entry: entry.text, by: entry.by })),
+  );
+  const restored = added.length > 0 ? intersection(added, fileCidrs(file, input.baselines)) : [];
+  return { file, before, content, added, removed, kept: notOwn, unmanaged, stays, restored, ...(capacity ? { capacity } : {}) };
+}
+
+/**
+ * A path with `{n}`: the set's entries spread over numbered files, each within the limit, by a stable assignment
+ * (shared/capacity/split.ts), so one new address changes one file. The tool writes only numbered files that hold
+ * entries of this config (or that are exactly the empty file it writes); any other file under the pattern is a
+ * person's, left as it is, its number never used. An emptied file is removed only when it is byte for byte what
+ * the tool wrote; otherwise it stays, empty.
+ */
+function planSplitFiles(config: Config, spec: FileSpec, input: FilePlanInput): FileChange[] {
+  const sets = fileSets(spec, input);
+  const { proposed, managedIndex, confirmedRemovals } = sets;
+  const render = (file: FileSpec, cidrs: readonly Cidr[], before: string | null) =>
+    renderFile(file, cidrs, { configName: config.name, existing: before, foreign: [] });
+  const found = numberedPaths(spec.path, input.base.keys()).map(({ n, path }) => {
+    const file = { ...spec, path };
+    return { n, file, owned: readOwned(config, file, input, managedIndex) };
+  });
+  const isToolFile = ({ file, owned }: (typeof found)[number]) =>
+    owned.own.length > 0 || (owned.foreign.length === 0 && owned.before === render(file, [], owned.before));
+  const files = found.filter(isToolFile);
+  const want = union(difference(union(...files.map(({ owned }) => owned.own)), confirmedRemovals), proposed);
+  const assignment = assignSplit({
+    files: files.map(({ n, owned }) => ({ n, entries: owned.own, fixed: owned.foreign.map((entry) => entry.cidr) })),
+    reserved: found.filter((file) => !isToolFile(file)).map(({ n }) => n),
+    want,
+    limit: spec.limit!,
+  });
+  return [...assignment].map(([n, next]) => {
+    const existing = files.find((file) => file.n === n);
+    const file = existing?.file ?? { ...spec, path: numberedPath(spec.path, n) };
+    const owned = existing?.owned ?? { before: null, written: { entries: [] }, own: [], foreign: [] };
+    const change = planFile(config, file, input, { owned, next, sets });
+    const removable =
+      next.length === 0 && owned.foreign.length === 0 && owned.before !== null && owned.before === render(file, owned.own, owned.before);
+    // A full file of a set is no warning: the next entries open the next file.
+    const capacity = change.capacity?.outcome === 'headroom' ? { capacity: { ...change.capacity, outcome: 'fits' as const } } : {};
+    return { ...change, ...capacity, split: spec.path, ...(removable ? { content: null } : {}) };
   });
 }
 
@@ -170,14 +248,21 @@ function ownerOf(entry: WrittenEntry, header: string | undefined, self: string):
  * Checked on the final contents before anything is pushed; a failure is a bug to report, and nothing is sent.
  */
 export function assertRemovalsNamed(changes: readonly FileChange[], named: readonly Cidr[]): void {
-  for (const change of changes) {
+  const refuse = (where: string, unnamed: readonly Cidr[]) =>
+    new AllowlistError(
+      'publish-invariant',
+      `refusing to publish: ${where} would lose ${aggregate(unnamed).join(', ')}, which the pull request does not name as a confirmed removal; nothing was pushed`,
+    );
+  for (const change of changes.filter((c) => c.split === undefined)) {
     const unnamed = difference(change.removed, named);
-    if (unnamed.length > 0) {
-      throw new AllowlistError(
-        'publish-invariant',
-        `refusing to publish: ${change.file.path} would lose ${aggregate(unnamed).join(', ')}, which the pull request does not name as a confirmed removal; nothing was pushed`,
-      );
-    }
+    if (unnamed.length > 0) throw refuse(change.file.path, unnamed);
+  }
+  // A split set is judged as a whole: what a removal left of a wider entry may move to another of its files.
+  for (const pattern of new Set(changes.flatMap((c) => (c.split === undefined ? [] : [c.split])))) {
+    const set = changes.filter((c) => c.split === pattern);
+    const lost = difference(union(...set.map((c) => c.removed)), union(...set.map((c) => c.added)));
+    const unnamed = difference(lost, named);
+    if (unnamed.length > 0) throw refuse(`the files of ${pattern}`, unnamed);
   }
 }
 
@@ -205,13 +290,19 @@ export function totalChange(changes: readonly FileChange[]): {
  * each takes): what a target with no approved baseline is judged against, so a rename does not reset the guards.
  */
 export function entriesOnBase(config: Config, targets: readonly Target[], base: ReadonlyMap<string, string | null>): Map<string, Cidr[]> {
-  const onBase = new Map(config.files.map((file) => [file.path, readFileEntries(file, base.get(file.path) ?? null)] as const));
+  const onBase = new Map(config.files.map((file) => [file.path, fileEntriesOnBase(file, base)] as const));
   return new Map(
     targets.map((target) => {
       const files = config.files.filter((file) => file.targets.includes(target.id));
       return [target.id, union(...files.map((file) => onBase.get(file.path)!.filter((cidr) => fileTakes(file, cidr))))];
     }),
   );
+}
+
+/** What a configured file holds on the base branch: for a path with `{n}`, every numbered file of its set together. */
+export function fileEntriesOnBase(file: FileSpec, base: ReadonlyMap<string, string | null>): Cidr[] {
+  if (!isSplitPath(file.path)) return readFileEntries(file, base.get(file.path) ?? null);
+  return union(...numberedPaths(file.path, base.keys()).map(({ path }) => readFileEntries({ ...file, path }, base.get(path) ?? null)));
 }
 
 /** Per file, the approved addresses of its targets that the base branch's file does not hold. */
@@ -236,7 +327,7 @@ export function missingFromBase(
     if (approved.length === 0) return [];
     let onBase: Cidr[];
     try {
-      onBase = readFileEntries(file, base.get(file.path) ?? null);
+      onBase = fileEntriesOnBase(file, base);
     } catch {
       return [];
     }

@@ -48,10 +48,10 @@ export async function previewPullRequest(
   }
   const { createTwoFilesPatch } = await import('diff');
   const patches = writtenChanges(plan.changes)
-    .filter((change) => change.content !== (change.before ?? ''))
+    .filter((change) => (change.content ?? '') !== (change.before ?? ''))
     .map((change) => {
       const path = change.file.path;
-      return createTwoFilesPatch(`a/${path}`, `b/${path}`, change.before ?? '', change.content, '', '', { context: 2 });
+      return createTwoFilesPatch(`a/${path}`, `b/${path}`, change.before ?? '', change.content ?? '', '', '', { context: 2 });
     });
   const files = patches.length === 1 ? '1 file' : `${patches.length} files`;
   const waiting = plan.changes.filter((change) => change.withheld).map((change) => change.file.path);

@@ -6,12 +6,19 @@ import { toProblem, type Problem } from '../problem.js';
 import { pullRequestMarker } from '../publish/github/markers.js';
 import type { BaseFiles, PublishPlan } from '../publish/github/types.js';
 import { pullRequestTextFingerprint, renderPullRequest } from '../publish/pr-text.js';
-import { readFileEntries } from '../render/read.js';
 import type { PullRequestReport } from '../report.js';
 import type { PullRequestRecord, Snapshot } from '../state/records.js';
 import type { RunContext } from './context.js';
 import { capacityAttention, capacityOfSets } from './capacity.js';
-import { assertRemovalsNamed, planFiles, totalChange, withheldPromotion, writtenChanges, type FileChange } from './files.js';
+import {
+  assertRemovalsNamed,
+  fileEntriesOnBase,
+  planFiles,
+  totalChange,
+  withheldPromotion,
+  writtenChanges,
+  type FileChange,
+} from './files.js';
 import {
   baselineOf,
   carriedDrift,
@@ -128,7 +135,7 @@ async function mergedPromotions(
 ): Promise<{ promotions: Map<string, Cidr[]>; base: BaseFiles }> {
   const { config } = context;
   const base = await (await context.github()).readBase(config.files.map((file) => file.path));
-  const onBase = new Map(config.files.map((file) => [file.path, readFileEntries(file, base.files.get(file.path) ?? null)]));
+  const onBase = new Map(config.files.map((file) => [file.path, fileEntriesOnBase(file, base.files)]));
   const promotions = new Map(
     Object.entries(record.proposal).map(([targetId, proposal]) => {
       const files = config.files.filter((file) => file.targets.includes(targetId));
@@ -514,6 +521,7 @@ function buildPublishPlan(
         config.name,
         config.files.map((file) => file.path),
       )}\n${text.body}`,
+      paths: config.files.map((file) => file.path),
       base: { sha: base.sha, tree: base.tree },
       files: changes.map((c) => ({ path: c.file.path, content: c.content })),
       labels: github.labels,

@@ -12,13 +12,13 @@ const DIFF_MAX_CHANGED_LINES = 20;
 export type Block =
   { readonly lines: readonly string[] } | { readonly rows: readonly string[]; readonly more: (hidden: number) => string[] };
 
-/** Only the files this PR changes, with their line counts; a small change comes with its diff, folded. */
+/** Only the files this PR adds, changes and removes, with their line counts; a small change comes with its diff, folded. */
 export function fileBlocks(files: readonly FileText[]): Block[] {
   if (files.length === 0) return [];
   const blocks: Block[] = [{ lines: ['### Files', '', '| File | Lines |', '| --- | --- |'] }];
   const patches = files.map((file) => ({
     file,
-    patch: structuredPatch(file.path, file.path, file.before ?? '', file.after, '', '', { context: 1 }),
+    patch: structuredPatch(file.path, file.path, file.before ?? '', file.after ?? '', '', '', { context: 1 }),
   }));
   const counted = patches.map(({ file, patch }) => {
     const lines = patch.hunks.flatMap((hunk) => hunk.lines);
@@ -31,7 +31,8 @@ export function fileBlocks(files: readonly FileText[]): Block[] {
   });
   blocks.push({
     rows: counted.map(
-      ({ file, plus, minus }) => `| ${escapeMarkdown(file.path)}${file.before === null ? ' (new)' : ''} | +${plus} −${minus} |`,
+      ({ file, plus, minus }) =>
+        `| ${escapeMarkdown(file.path)}${file.before === null ? ' (new)' : file.after === null ? ' (removed)' : ''} | +${plus} −${minus} |`,
     ),
     more: (hidden) => [`| … and ${hidden} more files | |`],
   });

@@ -49,7 +49,8 @@ export interface FileText {
   readonly path: string;
   /** Null when the file does not exist on the base branch. */
   readonly before: string | null;
-  readonly after: string;
+  /** Null when this PR removes the file (a numbered file of a split set that emptied). */
+  readonly after: string | null;
 }
 
 /** One line for the top warning block: who it is about, and what (both plain text; they are escaped here). */

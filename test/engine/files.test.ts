@@ -130,7 +130,7 @@ describe('rule files: the change is computed against the base branch', () => {
       managed: sets(['52.16.0.1', '52.1.1.1'], ['52.16.0.2']),
     });
     // The file's addresses do not change, so it stays byte for byte as on the base branch (no reordering either).
-    expect(JSON.parse(change!.content)).toEqual(['52.16.0.1/32', '52.1.0.0/16', '52.16.0.2']);
+    expect(JSON.parse(change!.content!)).toEqual(['52.16.0.1/32', '52.1.0.0/16', '52.16.0.2']);
     expect(change!.removed).toEqual([]);
     expect(change!.stays).toEqual([{ cidr: cidr('52.1.1.1'), entry: '52.1.0.0/16', by: 'added by hand; no comment says by whom' }]);
   });
@@ -142,7 +142,7 @@ describe('rule files: the change is computed against the base branch', () => {
       proposed: sets(['52.16.0.1', '52.16.0.2']),
       managed: sets(['52.16.0.1']),
     });
-    expect(JSON.parse(change!.content)).toEqual(['52.9.9.9/32', '52.16.0.1/32', '52.16.0.2/32']);
+    expect(JSON.parse(change!.content!)).toEqual(['52.9.9.9/32', '52.16.0.1/32', '52.16.0.2/32']);
     expect(change!.added).toEqual([cidr('52.16.0.2')]);
     expect(change!.removed).toEqual([]);
     expect(change!.kept).toEqual([cidr('52.9.9.9')]);

@@ -2,17 +2,53 @@ import { z } from 'zod';
 import { AllowlistError } from '../../problem.js';
 import { CONFIG_TRAILER, FINGERPRINT_TRAILER } from './markers.js';
 import { isGitHubStatus } from './rest.js';
-import { blobSchema, branchSchema, contentSchema, gitCommitSchema, pullSchema, refSchema, treeSchema, type GitCommit } from './schemas.js';
+import { isSplitPath, numberedPaths } from '../../capacity/split-path.js';
+import {
+  blobSchema,
+  branchSchema,
+  contentSchema,
+  gitCommitSchema,
+  pullSchema,
+  refSchema,
+  treeListingSchema,
+  treeSchema,
+  type GitCommit,
+} from './schemas.js';
 import type { BaseFiles, BaseHead, FileToPublish, PublishPlan, PublisherScope } from './types.js';
 
 /** The Git side of publishing: the base branch and its files, trees, commits, and the config's branch. */
 export class GitData {
   constructor(private readonly scope: PublisherScope) {}
 
+  /**
+   * The base branch's files at `paths`. A path with `{n}` names a split set: its numbered files are found in one
+   * listing of the base tree and read like the others, each under its own path; the pattern itself is no key.
+   */
   async readBase(paths: readonly string[], head?: BaseHead): Promise<BaseFiles> {
     const base = head ?? (await this.baseHead());
-    const contents = await Promise.all(paths.map((path) => this.readAtBase(path, base.sha)));
-    return { ...base, files: new Map(paths.map((path, index) => [path, contents[index]!])) };
+    const patterns = paths.filter(isSplitPath);
+    const listed = patterns.length > 0 ? await this.listTree(base.tree) : [];
+    const read = [
+      ...paths.filter((path) => !isSplitPath(path)),
+      ...new Set(patterns.flatMap((pattern) => numberedPaths(pattern, listed).map((file) => file.path))),
+    ];
+    const contents = await Promise.all(read.map((path) => this.readAtBase(path, base.sha)));
+    return { ...base, files: new Map(read.map((path, index) => [path, contents[index]!])) };
+  }
+
+  /** Every file path of a tree, in one request. */
+  private async listTree(tree: string): Promise<string[]> {
+    const listing = await this.scope.api.call('GET tree', treeListingSchema, (o) =>
+      o.request('GET /repos/{owner}/{repo}/git/trees/{tree_sha}', { ...this.scope.repo, tree_sha: tree, recursive: 'true' }),
+    );
+    if (listing.truncated) {
+      // A cut list could miss a numbered file, and the set would then lose its entries or reuse its number.
+      throw new AllowlistError(
+        'github-error',
+        `The base branch's file list is too long for GitHub to answer in one read (over 100,000 entries), so the numbered files of a path with {n} cannot be found reliably; nothing was pushed.`,
+      );
+    }
+    return listing.tree.filter((entry) => entry.type === 'blob').map((entry) => entry.path);
   }
 
   async baseHeadIfChanged(etag: string | undefined): Promise<BaseHead | 'unchanged'> {
@@ -45,7 +81,12 @@ export class GitData {
       o.request('POST /repos/{owner}/{repo}/git/trees', {
         ...this.scope.repo,
         base_tree: base.tree,
-        tree: files.map((file) => ({ path: file.path, mode: '100644' as const, type: 'blob' as const, content: file.content })),
+        // A null content removes the file (a numbered file of a split set that emptied): Git's tree entry with a null sha.
+        tree: files.map((file) =>
+          file.content === null
+            ? { path: file.path, mode: '100644' as const, type: 'blob' as const, sha: null }
+            : { path: file.path, mode: '100644' as const, type: 'blob' as const, content: file.content },
+        ),
       }),
     );
     return tree.sha;

@@ -226,10 +226,7 @@ class OctokitPublisher implements GitHubPublisher {
   }
 
   private async carryOut(plan: PublishPlan, known: KnownPullRequest | undefined): Promise<Omit<PublishResult, 'requests'>> {
-    const { open, superseded, foreign } = await this.findOpenPulls(
-      plan.files.map((file) => file.path),
-      known?.author,
-    );
+    const { open, superseded, foreign } = await this.findOpenPulls(plan.paths ?? plan.files.map((file) => file.path), known?.author);
     if (known && open?.number !== known.number) {
       const recorded = await this.getPullRequest(known.number);
       if (recorded.state !== 'open') {
@@ -435,7 +432,7 @@ class OctokitPublisher implements GitHubPublisher {
     } catch (error) {
       if (!isGitHubStatus(error, 422, /pull request already exists/i)) throw error;
     }
-    const { open: existing } = await this.findOpenPulls(plan.files.map((file) => file.path));
+    const { open: existing } = await this.findOpenPulls(plan.paths ?? plan.files.map((file) => file.path));
     if (!existing) throw new AllowlistError('github-error', `GitHub reported an open pull request for ${this.branch} but lists none.`);
     await this.updateText(existing, plan);
     return existing;

@@ -19,6 +19,8 @@ export type Pull = z.infer<typeof pullSchema>;
 
 export const branchSchema = z.object({ commit: z.object({ sha, commit: z.object({ tree: z.object({ sha }) }) }) });
 export const treeSchema = z.object({ sha });
+/** "Get a tree" with `recursive`: every path below it, unless GitHub cut the list (`truncated`). */
+export const treeListingSchema = z.object({ sha, truncated: z.boolean(), tree: z.array(z.object({ path: z.string(), type: z.string() })) });
 export const gitCommitSchema = z.object({ sha, message: z.string(), tree: z.object({ sha }), parents: z.array(z.object({ sha })) });
 export type GitCommit = z.infer<typeof gitCommitSchema>;
 export const refSchema = z.object({ object: z.object({ sha }) });

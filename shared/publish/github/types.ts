@@ -5,7 +5,8 @@ import type { GitHubApi } from './rest.js';
 
 export interface FileToPublish {
   path: string;
-  content: string;
+  /** Null removes the file: a numbered file of a split set that holds nothing any more, and that the tool wrote. */
+  content: string | null;
 }
 
 /** The base branch's head and the files a plan was computed from. */
@@ -14,7 +15,10 @@ export interface BaseFiles {
   tree: string;
   /** GitHub's ETag for the head, when it answered one: a later run asks with If-None-Match. */
   etag?: string;
-  /** Path -> content at `sha`, null when the file does not exist. */
+  /**
+   * Path -> content at `sha`, null when the file does not exist. A path with `{n}` is no key: each numbered file of
+   * its set found on the branch is (shared/capacity/split-path.ts).
+   */
   files: Map<string, string | null>;
 }
 
@@ -35,6 +39,8 @@ export interface PublishPlan {
    */
   base?: { sha: string; tree: string };
   files: FileToPublish[];
+  /** The configured paths (a split set's pattern, not its numbered files), as the PR marker names them. */
+  paths?: string[];
   labels: string[];
   reviewers: string[];
   teamReviewers: string[];

@@ -91,11 +91,14 @@ export class GitStore {
     return false;
   }
 
-  /** Commits `files` (path -> content) on top of `branch`, creating it when missing, and moves the branch. */
-  commitOnBranch(branch: string, files: Record<string, string>, message: string, author: string): string {
+  /** Commits `files` (path -> content, null deletes) on top of `branch`, creating it when missing, and moves the branch. */
+  commitOnBranch(branch: string, files: Record<string, string | null>, message: string, author: string): string {
     const parent = this.ref(`heads/${branch}`);
     const tree = new Map(parent ? this.trees.get(this.commit(parent).tree) : []);
-    for (const [path, content] of Object.entries(files)) tree.set(path, this.putBlob(content));
+    for (const [path, content] of Object.entries(files)) {
+      if (content === null) tree.delete(path);
+      else tree.set(path, this.putBlob(content));
+    }
     const commit = this.putCommit(this.putTree(tree), parent ? [parent] : [], message, author);
     this.setRef(`heads/${branch}`, commit.sha);
     return commit.sha;

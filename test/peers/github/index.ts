@@ -218,8 +218,9 @@ export class GitHubPeer {
     while (!this.git.isAncestor(start.sha, baseHead)) start = this.commit(start.parents[0]!);
     const before = this.git.tree(start.tree)!;
     const after = this.git.tree(head.tree)!;
-    const changed: Record<string, string> = {};
+    const changed: Record<string, string | null> = {};
     for (const [path, blob] of after) if (before.get(path) !== blob) changed[path] = this.git.blob(blob)!;
+    for (const path of before.keys()) if (!after.has(path)) changed[path] = null;
     const sha = this.git.commitOnBranch(pull.baseRef, changed, `${pull.title} (#${number})`, HUMAN_LOGIN);
     Object.assign(pull, { state: 'closed', merged: true, mergedAt: this.now(), closedAt: this.now(), updatedAt: this.now() });
     // GitHub's timeline shows a merge as "merged" followed by "closed".

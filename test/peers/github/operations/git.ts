@@ -1,6 +1,6 @@
 import { notFound, validationFailed } from '../replies.js';
 import type { Operation } from './operation.js';
-import { gitCommitBody, refBody, treeBody } from './shapes.js';
+import { gitCommitBody, listedTreeBody, refBody, treeBody } from './shapes.js';
 
 /** Git data: blobs, trees, commits and refs. */
 export const gitOperations: Record<string, Operation> = {
@@ -34,6 +34,12 @@ export const gitOperations: Record<string, Operation> = {
     }
     const sha = peer.git.putTree(tree);
     return { status: 201, body: treeBody(peer, sha) };
+  },
+
+  'git/get-tree': (peer, { params, query }) => {
+    // GitHub takes a tree sha or a ref name here; the tool asks with the base commit's tree sha.
+    const tree = peer.git.tree(params.tree_sha!);
+    return tree ? { status: 200, body: listedTreeBody(peer, params.tree_sha!, query.recursive !== undefined) } : notFound();
   },
 
   'git/get-commit': (peer, { params }) => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { PeerCommit } from '../git-store.js';
 import type { GitHubPeer } from '../index.js';
 import type { PeerIssue, PeerPullRequest } from '../types.js';
@@ -72,6 +73,41 @@ export function treeBody(peer: GitHubPeer, sha: string) {
       url: `${apiUrl(peer)}/git/blobs/${blob}`,
     })),
   };
+}
+
+/**
+ * A tree as "Get a tree" answers it: the top level only, or with `recursive` every file and folder below, each
+ * with its full path (folders are "tree" entries; the peer's flat trees give them a sha made from their path).
+ */
+export function listedTreeBody(peer: GitHubPeer, sha: string, recursive: boolean) {
+  const tree = peer.git.tree(sha)!;
+  const folders = new Set(
+    [...tree.keys()].flatMap((path) =>
+      path
+        .split('/')
+        .slice(0, -1)
+        .map((_, i, parts) => parts.slice(0, i + 1).join('/')),
+    ),
+  );
+  const folderEntries = [...folders].map((path) => ({
+    path,
+    mode: '040000',
+    type: 'tree',
+    sha: createHash('sha1').update(`tree ${sha} ${path}`).digest('hex'),
+  }));
+  const blobs = [...tree].map(([path, blob]) => ({
+    path,
+    mode: '100644',
+    type: 'blob',
+    sha: blob,
+    size: Buffer.byteLength(peer.git.blob(blob)!),
+    url: `${apiUrl(peer)}/git/blobs/${blob}`,
+  }));
+  const entries = [...folderEntries, ...blobs]
+    .filter((entry) => recursive || !entry.path.includes('/'))
+    .sort((a, b) => (a.path < b.path ? -1 : 1))
+    .map((entry) => ({ ...entry, url: 'url' in entry ? entry.url : `${apiUrl(peer)}/git/trees/${entry.sha}` }));
+  return { sha, url: `${apiUrl(peer)}/git/trees/${sha}`, truncated: false, tree: entries };
 }
 
 export function refBody(peer: GitHubPeer, name: string, sha: string) {
