@@ -21,6 +21,7 @@ import { routes, startHttpPeer } from '../test/peers/http.js';
 import { buildPackage, listFiles } from '../scripts/package.js';
 import { FAST_GITHUB } from '../test/support.js';
 import { firstRunInput, largestFirstPrInput } from '../test/publish/pr-cases.js';
+import { widening } from './capacity.js';
 import { median, medianMs, medianPairMs, type Row } from './table.js';
 
 /** How big each figure is; the smoke test runs the same code with tiny sizes. */
@@ -733,6 +734,7 @@ export async function runBench(sizes: BenchSizes, progress: (message: string) =>
           ] as Array<[string, () => Promise<Row[]>]>)
         : []),
       ['PR body', () => pullRequestBodies()],
+      ['widening', () => widening(readFileSync(sharedPath(SERVICE_TAGS), 'utf8'), sizes)],
     ];
     for (const [name, step] of steps) {
       progress(`${name}...`);

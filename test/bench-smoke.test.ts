@@ -46,6 +46,10 @@ describe('bench smoke run', () => {
       '5e.',
       '9.',
       '9a.',
+      '10.',
+      '10a.',
+      '10b.',
+      '10c.',
     ]);
     for (const r of rows) expect(Number.isFinite(r.ours), r.figure).toBe(true);
     // A quiet run asks only whether the base branch moved (base-differs), and is answered 304.
@@ -61,6 +65,8 @@ describe('bench smoke run', () => {
     // The renderer keeps a body within 65,000 characters; the figure counts bytes (a "−" or "…" is three), so it may
     // pass 65,000 while the body still fits GitHub's limit of 65,536 characters.
     expect(row('9a.')?.ours).toBeLessThanOrEqual(65_536);
+    // Issue 24: the exact cover never allows more extra addresses than merging the closest neighbours.
+    for (const figure of ['10.', '10b.']) expect(row(figure)!.ours, figure).toBeLessThanOrEqual(row(figure)!.anchor!);
     expect(formatTable(rows)).toContain('| figure');
   }, 120_000);
 });
