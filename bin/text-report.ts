@@ -1,4 +1,5 @@
 import type { Config } from '../shared/config.js';
+import type { Problem } from '../shared/problem.js';
 import { heldCount, releasable } from '../shared/drift/drift.js';
 import type { ApprovalResult } from '../shared/engine/approve.js';
 import type { StatusReport } from '../shared/engine/status.js';
@@ -24,6 +25,9 @@ function configFlag(argument: string | undefined): string {
 /** Human output of the CLI: one compact row per target, then details worth reading. */
 export function formatReport(report: Report, hint: CommandHint = PLAIN): string {
   const lines = [`Run ${report.runId} (${report.dryRun ? 'dry run' : 'full check'}) for config "${report.configName}"`, ''];
+  // An urgent address that no file can take is the loudest line: above the table, before anything else.
+  const urgent = report.errors.filter(isUrgent);
+  for (const problem of urgent) lines.push(`error ${problem.code}: ${problem.message}`, '');
   lines.push(
     ...table(
       ['target', 'status', 'added', 'removed', 'pending', 'problems'],
@@ -39,11 +43,15 @@ export function formatReport(report: Report, hint: CommandHint = PLAIN): string 
   );
   const detailLines = report.targets.flatMap((target) => details(target, hint));
   if (detailLines.length > 0) lines.push('', ...detailLines);
-  for (const problem of report.errors) lines.push(`error ${problem.code}: ${problem.message}`);
+  for (const problem of report.errors.filter((p) => !isUrgent(p))) lines.push(`error ${problem.code}: ${problem.message}`);
   for (const problem of report.warnings) lines.push(`warning ${problem.code}: ${problem.message}`);
   lines.push('', summary(report.targets), pullRequestLine(report.pullRequest));
   if (report.pullRequest.diff) lines.push('', report.pullRequest.diff.trimEnd());
   return `${lines.join('\n')}\n`;
+}
+
+function isUrgent(problem: Problem): boolean {
+  return problem.code === 'capacity-exceeded' && problem.message.startsWith('URGENT:');
 }
 
 export interface NextStepContext extends CommandHint {
@@ -161,6 +169,7 @@ export function formatStatus(status: StatusReport, hint: CommandHint = PLAIN): s
   for (const differs of status.baseDiffers) {
     lines.push('', `  base-differs: ${differs.path} lacks ${differs.missing.join(', ')}, approved; the next pull request writes it back`);
   }
+  for (const file of status.capacity) if (file.problem) lines.push('', `  ${file.problem.code}: ${file.problem.message}`);
   const excluding = status.targets.filter((t) => t.excluded);
   if (excluding.length > 0)
     lines.push('', ...excluding.map((t) => `  ${t.id} excludes ${t.excluded!.join(', ')}: never proposed, even when observed`));

@@ -3,6 +3,7 @@ import { basename, resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { aggregate, familyOf, prefixLengthOf, tryParseCidr, type Cidr, type IpFamily } from './ipset.js';
+import { capacityConfigProblems } from './capacity/config-check.js';
 import { fileFit, fileLimit, headroomWarn } from './capacity/limit.js';
 import { AllowlistError } from './problem.js';
 import { DEFAULT_MAX_ADDRESSES_PER_RANGE, knownRangeProblems, MAX_ADDRESSES_PER_RANGE } from './render/template.js';
@@ -366,6 +367,7 @@ function crossReferenceProblems(input: unknown): string[] {
       });
     }
     if (targets) problems.push(...templateRangeProblems(f, index, targets));
+    problems.push(...capacityConfigProblems(f, `files[${index}]`, targets ? fixedEntriesOf(f, targets) : []));
   });
   return problems;
 }
@@ -415,14 +417,20 @@ function everyAddressProblems(targets: readonly unknown[]): string[] {
 
 const EVERYTHING: Readonly<Record<IpFamily, string>> = { 4: '0.0.0.0/0', 6: '::/0' };
 
+/** The entries the config itself writes for a file's targets (static targets), as written. */
+function fixedEntriesOf(file: Record<string, unknown>, targets: readonly unknown[]): unknown[] {
+  if (!Array.isArray(file.targets)) return [];
+  const listed = new Set<unknown>(file.targets);
+  return targets.flatMap((t) =>
+    isRecord(t) && typeof t.type === 'string' && listed.has(t.id) ? (sourceOf(t.type)?.fixedEntries?.(t) ?? []) : [],
+  );
+}
+
 /** A template line written once per address ({ip} alone) that the config's own static entries already make fail. */
 function templateRangeProblems(file: Record<string, unknown>, index: number, targets: readonly unknown[]): string[] {
   const cap = file.maxAddressesPerRange ?? DEFAULT_MAX_ADDRESSES_PER_RANGE;
   if (file.format !== 'template' || typeof file.line !== 'string' || typeof cap !== 'number' || !Array.isArray(file.targets)) return [];
-  const listed = new Set<unknown>(file.targets);
-  const entries = targets.flatMap((t) =>
-    isRecord(t) && typeof t.type === 'string' && listed.has(t.id) ? (sourceOf(t.type)?.fixedEntries?.(t) ?? []) : [],
-  );
+  const entries = fixedEntriesOf(file, targets);
   return knownRangeProblems(file.line, cap, entries).map(
     (why) =>
       `files[${index}]: the line has {ip} without {cidr} or {prefix}, so it is written once per address, but its static targets hold a range too wide for that: ${why}`,

@@ -77,9 +77,11 @@ export const fileLimit = z
       limitObject,
     ],
     {
+      // A preset's own complaint ("aws-prefix-list" needs its size) says more than "none of the alternatives".
       error: (issue) =>
         issue.code === 'invalid_union'
-          ? `must be a preset (${PRESET_NAMES.map((p) => `"${p}"`).join(', ')}) or an object with maxEntries`
+          ? (issue.errors.flat().find((inner) => inner.code === 'custom')?.message ??
+            `must be a preset (${PRESET_NAMES.map((p) => `"${p}"`).join(', ')}) or an object with maxEntries`)
           : undefined,
     },
   )

@@ -20,6 +20,7 @@ import {
   type WritingRunContext,
 } from './context.js';
 import { checkBase } from './base-check.js';
+import { capacityOfSets, capacityProblems, mergeDecisions } from './capacity.js';
 import { readDashboard, updateDashboard } from './dashboard.js';
 import { previewPullRequest } from './preview.js';
 import { entriesOnBase } from './files.js';
@@ -98,11 +99,16 @@ async function dryRun(
   });
   // The base branch as a full run would compare it; what a dry run finds is not stored.
   const baseCheck = await checkBase(context, { stored: snapshot.config.base, records: targetRecords, ...(base ? { read: base } : {}) });
+  const capacity = capacityProblems(
+    context.config,
+    mergeDecisions(capacityOfSets(context.config, proposed), preview.capacity ?? []),
+    drifts,
+  );
   return {
     reports: reportsOf(drifts),
     pullRequest: preview.report,
-    errors: preview.problems,
-    warnings: [...preview.warnings, ...baseCheck.warnings],
+    errors: [...capacity.errors, ...preview.problems],
+    warnings: [...capacity.warnings, ...preview.warnings, ...baseCheck.warnings],
   };
 }
 
@@ -147,6 +153,8 @@ async function writingRun(
   for (const record of observed) setRecord(record);
 
   let pullRequest: PullRequestReport = { action: 'none' };
+  // Judged from the proposal every run, so a file that waits says so whether or not this run plans the files.
+  let capacity = capacityOfSets(config, proposed);
   let nextConfig = configRecord;
   let baseRead: BaseFiles | undefined = reading.base ?? base;
   const warnings: Problem[] = [...(reading.warnings ?? []), ...dashboard.warnings];
@@ -166,8 +174,10 @@ async function writingRun(
         configEtag = written.configEtag;
       },
       ...(base ? { base } : {}),
+      capacity,
     });
     pullRequest = reconciled.report;
+    capacity = mergeDecisions(capacity, reconciled.capacity ?? []);
     nextConfig = withPullRequest(configRecord, reconciled.pullRequest);
     promote(records, reconciled.promotions, context.now().toISOString(), setRecord);
     errors.push(...reconciled.problems);
@@ -179,7 +189,16 @@ async function writingRun(
   const { base: _base, ...withoutBase } = nextConfig;
   nextConfig = baseCheck.record ? { ...withoutBase, base: baseCheck.record } : withoutBase;
 
-  const shown = await updateDashboard(context, { config: nextConfig, records, reading: dashboard });
+  const capacityReport = capacityProblems(config, capacity, drifts);
+  // A file that cannot take an urgent address is the run's first line; the other files published as usual.
+  errors.unshift(...capacityReport.errors);
+  warnings.unshift(...capacityReport.warnings);
+  const shown = await updateDashboard(context, {
+    config: nextConfig,
+    records,
+    reading: dashboard,
+    capacity: [...capacityReport.errors, ...capacityReport.warnings],
+  });
   warnings.push(...shown.warnings);
   // Markers in what others wrote on GitHub, met anywhere in this run: each said once, never stored.
   const used = context.githubIfUsed();

@@ -85,9 +85,12 @@ export async function updateDashboard(
     readonly config: ConfigRecord;
     readonly records: ReadonlyMap<string, TargetRecord>;
     readonly reading: DashboardReading;
+    /** The run's capacity problems: files that wait for room, or are near their limit. */
+    readonly capacity?: readonly Problem[];
   },
 ): Promise<DashboardUpdate> {
   const { config: stored, records, reading } = input;
+  const capacity = input.capacity ?? [];
   let known = reading.record === null ? undefined : (reading.record ?? stored.dashboard);
   if (!context.config.github?.dashboard) return known ? { record: known, warnings: [] } : { warnings: [] };
   const render = (pending: readonly TickedApproval[] = []) =>
@@ -97,6 +100,7 @@ export async function updateDashboard(
       ...(stored.pullRequest?.state === 'open' ? { pullRequest: { number: stored.pullRequest.number, url: stored.pullRequest.url } } : {}),
       refused: reading.refused,
       ...(pending.length > 0 ? { pending } : {}),
+      ...(capacity.length > 0 ? { capacity } : {}),
     });
   const { title, body } = render();
   const bodyHash = hashOf(body);
@@ -136,7 +140,8 @@ export async function updateDashboard(
         return edited ? { record: written(edited, text), warnings } : { warnings }; // gone, as above
       }
     }
-    if (!held) return { warnings };
+    // A file that waits for room needs a person as much as a held change does.
+    if (!held && !capacity.some((problem) => problem.code === 'capacity-exceeded')) return { warnings };
     const found = await github.findIssue(dashboardMarker(context.config.name));
     if (found?.state === 'closed') {
       return { record: { number: found.number, state: 'closed', bodyHash, author: found.author }, warnings };

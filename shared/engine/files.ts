@@ -1,3 +1,5 @@
+import { decideCapacity, type CapacityDecision } from '../capacity/capacity.js';
+import { countEntries } from '../capacity/count.js';
 import type { Config, FileSpec, Target } from '../config.js';
 import { aggregate, covers, difference, intersection, semanticDiff, union, type Cidr } from '../ipset.js';
 import { AllowlistError } from '../problem.js';
@@ -37,6 +39,14 @@ export interface FileChange {
   readonly stays: StillAllowed[];
   /** Approved addresses the base branch's file lacks (removed by hand, or a revert) that this change writes back. */
   readonly restored: Cidr[];
+  /** A file with a limit: whether what it would hold fits. */
+  readonly capacity?: CapacityDecision;
+  /**
+   * Set when the file would hold more than its limit: it is not written (content stays the base branch's, and
+   * nothing is added or removed), and `onBase` is what it holds there, so that nothing it would have added is
+   * taken as approved (see withheldPromotion).
+   */
+  readonly withheld?: { readonly onBase: Cidr[] };
 }
 
 /** A confirmed removal that stays allowed, because an entry this config does not manage covers it. */
@@ -73,7 +83,15 @@ export function planFiles(config: Config, input: FilePlanInput): FileChange[] {
         ? { ...entry, note: [ownerComment(written.header)], owner: written.header }
         : entry,
     );
+    const unmanaged = foreign.map((entry) => ({ entry: entry.text, by: entry.by }));
+    const notOwn = difference(onBase, managed);
+    // Counted before rendering: a file over its limit is not written, so it cannot fail the run's other files.
+    const count = countEntries(file, next, kept);
+    const counted = decideCapacity(file, count);
+    if (counted?.outcome === 'exceeded') return withheldChange({ file, before, onBase, kept: notOwn, unmanaged, capacity: counted });
     const rendered = renderFile(file, next, { configName: config.name, existing: before, foreign: kept });
+    const capacity = counted && decideCapacity(file, count, Buffer.byteLength(rendered));
+    if (capacity?.outcome === 'exceeded') return withheldChange({ file, before, onBase, kept: notOwn, unmanaged, capacity });
     // The change is read back from what will be pushed, so a renderer that narrows a set shows up as a removal.
     const { added, removed } = semanticDiff(onBase, readFileEntries(file, rendered));
     // A file whose addresses stay the same stays byte for byte: a new header, order or layout alone is no change to
@@ -83,9 +101,43 @@ export function planFiles(config: Config, input: FilePlanInput): FileChange[] {
       intersection(confirmedRemovals, [entry.cidr]).map((cidr) => ({ cidr, entry: entry.text, by: entry.by })),
     );
     const restored = intersection(added, fileCidrs(file, input.baselines));
-    const unmanaged = foreign.map((entry) => ({ entry: entry.text, by: entry.by }));
-    return { file, before, content, added, removed, kept: difference(onBase, managed), unmanaged, stays, restored };
+    return { file, before, content, added, removed, kept: notOwn, unmanaged, stays, restored, ...(capacity ? { capacity } : {}) };
   });
+}
+
+/** A file over its limit: left as the base branch has it (absent stays absent), and said why. */
+function withheldChange(input: {
+  file: FileSpec;
+  before: string | null;
+  onBase: Cidr[];
+  kept: Cidr[];
+  unmanaged: FileChange['unmanaged'];
+  capacity: CapacityDecision;
+}): FileChange {
+  const { file, before, onBase, kept, unmanaged, capacity } = input;
+  return { file, before, content: before ?? '', added: [], removed: [], kept, unmanaged, stays: [], restored: [], capacity, withheld: { onBase } };
+}
+
+/** The changes that are written: every file but those withheld for capacity. */
+export function writtenChanges(changes: readonly FileChange[]): FileChange[] {
+  return changes.filter((change) => !change.withheld);
+}
+
+/**
+ * What a target's baseline becomes when the base branch is found to hold the proposal already, while some of its
+ * files were withheld for capacity: of the addresses such a file takes, only what the file holds on the base branch
+ * counts as approved (what it would have added stays pending, what it still holds stays approved).
+ */
+export function withheldPromotion(changes: readonly FileChange[], target: { id: string; proposed: Cidr[]; baseline: Cidr[] }): Cidr[] {
+  let promoted = target.proposed;
+  for (const change of changes) {
+    if (!change.withheld || !change.file.targets.includes(target.id)) continue;
+    const takes = (cidr: Cidr) => fileTakes(change.file, cidr);
+    const missing = difference(promoted.filter(takes), change.withheld.onBase);
+    const stillHeld = intersection(target.baseline.filter(takes), change.withheld.onBase);
+    promoted = union(difference(promoted, missing), stillHeld);
+  }
+  return promoted;
 }
 
 /**

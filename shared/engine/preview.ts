@@ -1,7 +1,9 @@
+import type { CapacityDecision } from '../capacity/capacity.js';
 import type { FileSpec } from '../config.js';
 import { toProblem, type Problem } from '../problem.js';
 import type { PullRequestReport } from '../report.js';
 import type { RunContext } from './context.js';
+import { writtenChanges } from './files.js';
 import { changedTargets, openPullRequest } from './proposal.js';
 import { planPublishedFiles, publishGate, type FilesPlan, type HoldReason, type ReconcileInput } from './reconcile.js';
 
@@ -9,6 +11,8 @@ export interface Preview {
   readonly report: PullRequestReport;
   readonly problems: Problem[];
   readonly warnings: Problem[];
+  /** The limited files as the plan judged them, when the files were planned. */
+  readonly capacity?: CapacityDecision[];
 }
 
 /**
@@ -43,7 +47,7 @@ export async function previewPullRequest(
     return said(`a full run would publish nothing: ${problem.code} (see the errors)`, [problem]);
   }
   const { createTwoFilesPatch } = await import('diff');
-  const patches = plan.changes
+  const patches = writtenChanges(plan.changes)
     .filter((change) => change.content !== (change.before ?? ''))
     .map((change) => {
       const path = change.file.path;
@@ -58,7 +62,7 @@ export async function previewPullRequest(
         : `a full run would ${open ? `update PR #${open.number}` : 'open a pull request'} changing ${files}`;
   const message = unread ? `${outcome}; ${unread}` : outcome;
   const diff = patches.length > 0 ? { diff: patches.join('') } : {};
-  return { report: { action: 'dry-run', message, ...diff }, problems: [], warnings: plan.warnings };
+  return { report: { action: 'dry-run', message, ...diff }, problems: [], warnings: plan.warnings, capacity: plan.capacity };
 }
 
 function holdMessage(reason: HoldReason, report: PullRequestReport): string | undefined {

@@ -142,7 +142,12 @@ export function fileTakes(file: FileSpec, cidr: Cidr): boolean {
  * "unchanged", "declined" and "already open" without reading the repository.
  */
 export function proposalFingerprint(config: Config, proposed: ReadonlyMap<string, Cidr[]>): string {
-  const files = config.files.map((file) => ({ ...file, cidrs: fileCidrs(file, proposed) }));
+  // The capacity keys decide whether a file is written, not what the proposal is: adding a limit to a file keeps
+  // a declined proposal declined (README "Firewall capacity").
+  const files = config.files.map(({ limit: _limit, headroomWarn: _headroom, fit: _fit, ...file }) => ({
+    ...file,
+    cidrs: fileCidrs(file as FileSpec, proposed),
+  }));
   return createHash('sha256').update(JSON.stringify(files)).digest('hex').slice(0, 16);
 }
 

@@ -1,3 +1,4 @@
+import type { CapacityDecision } from '../capacity/capacity.js';
 import type { Config } from '../config.js';
 import type { TargetDrift } from '../drift/drift.js';
 import { intersection, union, type Cidr } from '../ipset.js';
@@ -9,7 +10,8 @@ import { readFileEntries } from '../render/read.js';
 import type { PullRequestReport } from '../report.js';
 import type { PullRequestRecord, Snapshot } from '../state/records.js';
 import type { RunContext } from './context.js';
-import { assertRemovalsNamed, planFiles, totalChange, type FileChange } from './files.js';
+import { capacityAttention, capacityOfSets } from './capacity.js';
+import { assertRemovalsNamed, planFiles, totalChange, withheldPromotion, writtenChanges, type FileChange } from './files.js';
 import {
   baselineOf,
   carriedDrift,
@@ -166,6 +168,8 @@ export interface ReconcileInput {
   readonly recordWithdrawal: (pullRequest: PullRequestRecord) => Promise<void>;
   /** The base branch as this run already read it (to judge a target without a baseline), so it is read once. */
   readonly base?: BaseFiles;
+  /** The limited files as the run judged them from the proposal alone (capacityOfSets), for the PR text. */
+  readonly capacity?: readonly CapacityDecision[];
 }
 
 export interface Reconciliation {
@@ -179,6 +183,8 @@ export interface Reconciliation {
   readonly problems: readonly Problem[];
   /** The base branch's files, when this step read them (to publish or refresh the PR text). */
   readonly base?: BaseFiles;
+  /** The limited files as planned against the base branch (their entries the config does not manage counted too). */
+  readonly capacity?: readonly CapacityDecision[];
 }
 
 /** Why a run sends nothing to GitHub. */
@@ -238,8 +244,11 @@ export function publishGate(
     });
   }
   // The open PR already holds exactly these files in our own commit, and nobody pushed since: there is nothing
-  // to send. A moved base needs no rebase to merge, and the description is refreshed with the next change.
-  if (open && !open.blockedNotice && open.fingerprint === fingerprint && openHead === open.headSha) {
+  // to send. A moved base needs no rebase to merge, and the description is refreshed with the next change. While a
+  // file is over its limit the files are planned again: the capacity keys leave the fingerprint as it was, and the
+  // open PR may still carry the file from before its limit.
+  const waiting = capacityOfSets(config, proposed).some((decision) => decision.outcome === 'exceeded');
+  if (open && !open.blockedNotice && open.fingerprint === fingerprint && openHead === open.headSha && !waiting) {
     return hold('unchanged', { action: 'unchanged', number: open.number, url: open.url });
   }
   return { kind: 'publish', changed, fingerprint };
@@ -261,7 +270,7 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
   if (gate.kind === 'hold' && gate.reason === 'unchanged' && open) {
     const changed = changedTargets(snapshot, proposed);
     const described = describedDrifts(context.config, input, changed);
-    const textFingerprint = describedFingerprint(context.config, described);
+    const textFingerprint = describedFingerprint(context.config, described, input.capacity ?? []);
     if (open.textFingerprint === textFingerprint) return keep(gate.report);
     return redescribe(context, input, { open, changed, fingerprint: open.fingerprint, textFingerprint });
   }
@@ -304,9 +313,15 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
         }
       : undefined;
     const result = await github.publish(plan.plan, known);
-    // The repository already says what this run proposes: that is the approval, as a merge would be.
+    // The repository already says what this run proposes: that is the approval, as a merge would be. A file withheld
+    // for capacity says nothing of the kind: what it would have added is not on the base branch, and stays pending.
     const promotions = new Map<string, Cidr[]>(
-      result.alreadyOnBase ? [...input.drifts.keys()].map((id) => [id, proposed.get(id) ?? []]) : [],
+      result.alreadyOnBase
+        ? [...input.drifts.keys()].map((id) => [
+            id,
+            withheldPromotion(plan.changes, { id, proposed: proposed.get(id) ?? [], baseline: baselineOf(snapshot, id) }),
+          ])
+        : [],
     );
     const pr = result.pullRequest;
     const blocked = result.action === 'blocked' && open;
@@ -342,6 +357,7 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
       problems: [],
       warnings: [...plan.warnings, ...(result.warnings ?? [])],
       base,
+      capacity: plan.capacity,
     };
   } catch (error) {
     return keep({ action: 'none', ...(open ? { number: open.number, url: open.url } : {}) }, [toProblem(error, 'github-error')]);
@@ -350,7 +366,10 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
 
 /** The files as they will be pushed, and the targets the PR text describes: a full run and a dry run both plan with this. */
 export interface FilesPlan {
+  /** Every file, those withheld for capacity too (see writtenChanges). */
   readonly changes: FileChange[];
+  /** The limited files, judged with every entry they would hold. */
+  readonly capacity: CapacityDecision[];
   readonly described: TargetDrift[];
   /** Entries on the base branch this config does not manage, kept as they are. */
   readonly warnings: Problem[];
@@ -397,7 +416,7 @@ export function planPublishedFiles(
       });
     }
   }
-  return { changes, described, warnings };
+  return { changes, described, warnings, capacity: changes.flatMap((c) => c.capacity ?? []) };
 }
 
 /** The targets the PR text describes: the changed ones and any others worth a reviewer's attention, in config order. */
@@ -419,8 +438,14 @@ function describedDrifts(
 }
 
 /** What the PR text says, without what changes every run (run id, times): equal fingerprints need no PATCH. */
-function describedFingerprint(config: Config, described: readonly TargetDrift[]): string {
-  return pullRequestTextFingerprint({ configName: config.name, configFingerprint: configFingerprint(config), drifts: described });
+function describedFingerprint(config: Config, described: readonly TargetDrift[], capacity: readonly CapacityDecision[]): string {
+  const attention = capacityAttention(config, capacity, { stable: true });
+  return pullRequestTextFingerprint({
+    configName: config.name,
+    configFingerprint: configFingerprint(config),
+    drifts: described,
+    ...(attention.length > 0 ? { attention } : {}),
+  });
 }
 
 /**
@@ -437,7 +462,7 @@ async function redescribe(
   try {
     const github = await context.github();
     const base = input.base ?? (await github.readBase(context.config.files.map((file) => file.path)));
-    const { plan, warnings } = buildPublishPlan(context, input, { changed: what.changed, fingerprint: what.fingerprint, base });
+    const { plan, warnings, capacity } = buildPublishPlan(context, input, { changed: what.changed, fingerprint: what.fingerprint, base });
     await github.redescribe(open.number, { title: plan.title, body: plan.body });
     return {
       report: { ...unchanged, message: 'the files stay as they are; the description was refreshed' },
@@ -446,6 +471,7 @@ async function redescribe(
       problems: [],
       warnings,
       base,
+      capacity,
     };
   } catch (error) {
     return { report: unchanged, pullRequest: open, promotions: new Map(), problems: [toProblem(error, 'github-error')], warnings: [] };
@@ -457,11 +483,14 @@ function buildPublishPlan(
   context: RunContext,
   input: ReconcileInput,
   { changed, fingerprint, base }: { changed: ReadonlySet<string>; fingerprint: string; base: BaseFiles },
-): { plan: PublishPlan; warnings: Problem[]; textFingerprint: string } {
+): { plan: PublishPlan; warnings: Problem[]; textFingerprint: string; changes: FileChange[]; capacity: CapacityDecision[] } {
   const { config } = context;
   const github = config.github!;
-  const { changes, described, warnings } = planPublishedFiles(config, input, changed, base.files);
+  const { changes: planned, described, warnings, capacity } = planPublishedFiles(config, input, changed, base.files);
+  // A file withheld for capacity is not pushed: the PR's warning block says which file waits and why.
+  const changes = writtenChanges(planned);
   const total = totalChange(changes);
+  const attention = capacityAttention(config, capacity, { drifts: input.drifts });
   const text = renderPullRequest({
     configName: config.name,
     runId: context.runId,
@@ -470,6 +499,7 @@ function buildPublishPlan(
     change: total,
     files: changes.filter((c) => c.content !== c.before).map((c) => ({ path: c.file.path, before: c.before, after: c.content })),
     checkedAt: context.now().toISOString(),
+    ...(attention.length > 0 ? { attention } : {}),
   });
   return {
     plan: {
@@ -486,6 +516,8 @@ function buildPublishPlan(
       teamReviewers: github.teamReviewers,
     },
     warnings,
-    textFingerprint: describedFingerprint(config, described),
+    textFingerprint: describedFingerprint(config, described, capacity),
+    changes: planned,
+    capacity,
   };
 }

@@ -1,3 +1,4 @@
+import { capacityProblem, type CapacityOutcome } from '../capacity/capacity.js';
 import type { Config, TargetType } from '../config.js';
 import { pendingRemovals, releasable } from '../drift/drift.js';
 import type { Cidr } from '../ipset.js';
@@ -5,6 +6,7 @@ import type { Problem } from '../problem.js';
 import type { TargetReport, Verdict } from '../report.js';
 import type { Approval, HeldChange, TargetRecord } from '../state/records.js';
 import type { StateStore } from '../state/store.js';
+import { capacityOfSets } from './capacity.js';
 
 export interface TargetStatus {
   readonly id: string;
@@ -37,6 +39,21 @@ export interface StatusReport {
   readonly pullRequest: { number: number; url: string; state: string; fingerprint: string } | null;
   /** Per file, approved addresses the base branch lacked when a run last looked (`base-differs`); empty when none. */
   readonly baseDiffers: Array<{ path: string; missing: Cidr[] }>;
+  /**
+   * Per file with a limit, what the stored proposal puts into it (entries the config does not manage are counted
+   * when a run reads the files): `exceeded` files are not written until they fit; a message unless it fits.
+   */
+  readonly capacity: CapacityStatus[];
+}
+
+export interface CapacityStatus {
+  readonly path: string;
+  readonly outcome: CapacityOutcome;
+  readonly entries: { readonly ipv4: number; readonly ipv6: number };
+  readonly maxEntries: number;
+  readonly perFamily: boolean;
+  /** capacity-exceeded or capacity-headroom, as a run reports it. */
+  readonly problem?: Problem;
 }
 
 /** The stored state of every configured target, without running a check (one query). */
@@ -78,7 +95,24 @@ export async function readStatus(config: Config, store: StateStore): Promise<Sta
     }),
     pullRequest: pr && pr.state === 'open' ? { number: pr.number, url: pr.url, state: pr.state, fingerprint: pr.fingerprint } : null,
     baseDiffers: snapshot.config.base?.differs ?? [],
+    capacity: capacityStatus(config, snapshot.targets),
   };
+}
+
+/** What the stored proposal (else the baseline) of every target puts into each limited file. */
+function capacityStatus(config: Config, records: ReadonlyMap<string, TargetRecord>): CapacityStatus[] {
+  const sets = new Map(config.targets.map((t) => [t.id, records.get(t.id)?.proposed ?? records.get(t.id)?.baseline ?? []]));
+  return capacityOfSets(config, sets).map((decision) => {
+    const problem = capacityProblem(decision);
+    return {
+      path: decision.path,
+      outcome: decision.outcome,
+      entries: decision.count,
+      maxEntries: decision.limit.maxEntries,
+      perFamily: decision.limit.perFamily,
+      ...(problem ? { problem } : {}),
+    };
+  });
 }
 
 /**

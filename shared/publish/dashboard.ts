@@ -32,6 +32,8 @@ export interface DashboardInput {
   readonly refused?: readonly TickedApproval[];
   /** Boxes a person ticked while the run was working: they stay ticked, and the next run reads them. */
   readonly pending?: readonly TickedApproval[];
+  /** Files over their limit (not written) or near it: capacity-exceeded and capacity-headroom. */
+  readonly capacity?: readonly Problem[];
 }
 
 /** A ticked checkbox: a person's approval of one held change. */
@@ -59,6 +61,7 @@ export function renderDashboard(input: DashboardInput): { title: string; body: s
     '',
     input.pullRequest ? `Open pull request: #${input.pullRequest.number}` : 'No open pull request.',
     '',
+    ...capacityLines(input.capacity ?? []),
     '| Target | Type | Status | Since |',
     '| --- | --- | --- | --- |',
     ...input.targets.map((t) => `| ${escapeMarkdown(t.id)} | ${t.type} | ${statusText(t)} | ${t.since ? escapeMarkdown(t.since) : '-'} |`),
@@ -163,6 +166,12 @@ function heldLines(target: DashboardTarget, held: NonNullable<DashboardTarget['h
     ...held.verdicts.map((v) => `  - held by ${v.guard}: ${escapeMarkdown(v.message, 1_000)}`),
     ...stale,
   ];
+}
+
+/** Above the targets: a file that waits is what a person has to act on. */
+function capacityLines(capacity: readonly Problem[]): string[] {
+  if (capacity.length === 0) return [];
+  return ['### Firewall capacity', '', ...capacity.map((p) => `- ${problemText(p)}`), ''];
 }
 
 function approvalText(approval: Approval): string {

@@ -80,6 +80,13 @@ export function isConfiguredKind(kind: string): boolean {
   return configuredKinds.has(kind);
 }
 
+const urgentKinds = new Set<string>(Object.values(SOURCES).flatMap((source: SourceDefinition) => source.urgent ?? []));
+
+/** Whether a new address with evidence of this kind is urgent (see SourceDefinition.urgent). */
+export function isUrgentKind(kind: string): boolean {
+  return urgentKinds.has(kind);
+}
+
 /** Every evidence kind's schema (the state codec validates stored entries with them). */
 export const EVIDENCE_SCHEMAS = Object.values(SOURCES).flatMap<KnownEvidenceSchema>((source) => source.evidence) as [
   KnownEvidenceSchema,

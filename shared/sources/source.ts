@@ -38,6 +38,11 @@ export interface SourceDefinition<
    */
   readonly configured: readonly z.output<Evidence[number]>['kind'][];
   /**
+   * The evidence kinds whose new addresses are urgent: traffic from them is blocked until they are allowlisted (a
+   * front-end's new address). A file that cannot take one for capacity is the run's first error. Absent when none is.
+   */
+  readonly urgent?: readonly z.output<Evidence[number]>['kind'][];
+  /**
    * The addresses a raw target writes that every run observes exactly as written; the config check of
    * per-address template lines reads them. Absent when the type writes none that way.
    */

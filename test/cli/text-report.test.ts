@@ -68,6 +68,7 @@ describe('a hold no approval can release', () => {
       configName: 'prod',
       lastRunAt: null,
       pullRequest: null,
+      capacity: [],
       baseDiffers: [],
       targets: [
         {

@@ -64,6 +64,8 @@ export const outsystems = defineSource({
   evidence: [dnsEvidence, vpnEvidence],
   // Front-ends are observed through DNS; VPN ranges are written by people.
   configured: ['vpn'],
+  // A front-end's new address: its outgoing calls are refused until the address is allowlisted.
+  urgent: ['dns'],
   schedule: 'OUTSYSTEMS_SCHEDULE',
   doctor: { resolve: (target) => target.frontEnds[0] },
   describe: (evidence, inert) =>

@@ -1,0 +1,106 @@
+import type { Cidr } from '../ipset.js';
+import type { Problem } from '../problem.js';
+import { totalEntries, type EntryCount } from './count.js';
+import { DEFAULT_HEADROOM_WARN, type FileLimit } from './limit.js';
+
+/**
+ * Whether a file fits what its firewall takes (README "Firewall capacity"). Pure: the entries the file would hold,
+ * counted by count.ts, against its `limit`; the engine withholds a file that does not fit and reports why.
+ */
+
+export type CapacityOutcome = 'fits' | 'headroom' | 'exceeded';
+
+/** The file keys the decision reads. */
+export interface LimitedFile {
+  readonly path: string;
+  readonly limit?: FileLimit | undefined;
+  readonly headroomWarn?: number | undefined;
+}
+
+export interface CapacityDecision {
+  readonly path: string;
+  /** fits; headroom: fits, at headroomWarn or more of the limit; exceeded: over it, so the file is not written. */
+  readonly outcome: CapacityOutcome;
+  readonly limit: FileLimit;
+  readonly headroomWarn: number;
+  /** The entries the file would hold. */
+  readonly count: EntryCount;
+  /** The rendered file's size, when it was rendered. */
+  readonly bytes?: number;
+  /** The largest share of the limit any measure takes (a family's entries, all entries, the bytes); over 1 when exceeded. */
+  readonly share: number;
+}
+
+/** Undefined for a file without a limit. `bytes` is the rendered size; without it `maxBytes` is not judged. */
+export function decideCapacity(file: LimitedFile, count: EntryCount, bytes?: number): CapacityDecision | undefined {
+  const { limit } = file;
+  if (!limit) return undefined;
+  const entryShares = limit.perFamily ? [count.ipv4, count.ipv6] : [totalEntries(count)];
+  const shares = entryShares.map((entries) => entries / limit.maxEntries);
+  if (limit.maxBytes !== undefined && bytes !== undefined) shares.push(bytes / limit.maxBytes);
+  const share = Math.max(0, ...shares);
+  const headroomWarn = file.headroomWarn ?? DEFAULT_HEADROOM_WARN;
+  const outcome: CapacityOutcome = share > 1 ? 'exceeded' : share >= headroomWarn ? 'headroom' : 'fits';
+  return { path: file.path, outcome, limit, headroomWarn, count, ...(bytes !== undefined ? { bytes } : {}), share };
+}
+
+/** What would make an exceeded file fit; the split and fit sections of the README say how each works. */
+export const CAPACITY_OPTIONS =
+  'split it over numbered files ({n} in the path, e.g. "sg/cas-{n}.auto.tfvars.json"), let it widen prefixes ("fit": {"widenTo": N}), or give it a larger limit if the firewall takes more';
+
+/** Additions the file would carry whose traffic fails until they are allowlisted (a front-end's new address). */
+export interface UrgentAdditions {
+  readonly cidrs: readonly Cidr[];
+  /** The targets they come from. */
+  readonly targets: readonly string[];
+}
+
+/**
+ * The problem a decision reports: `capacity-exceeded` (the file waits) or `capacity-headroom` (it fits, barely);
+ * undefined when it fits with room to spare. An urgent addition that cannot be written says so first.
+ */
+export function capacityProblem(decision: CapacityDecision, urgent?: UrgentAdditions): Problem | undefined {
+  if (decision.outcome === 'fits') return undefined;
+  if (decision.outcome === 'headroom') {
+    return {
+      code: 'capacity-headroom',
+      message: `${decision.path} holds ${holds(decision)}, ${percent(decision.share)} of its limit of ${limitText(decision.limit)} (headroomWarn ${decision.headroomWarn}): the next additions may not fit; before they come, ${CAPACITY_OPTIONS}`,
+    };
+  }
+  const lead =
+    urgent && urgent.cidrs.length > 0
+      ? `URGENT: ${urgent.cidrs.length === 1 ? 'a new address' : `${urgent.cidrs.length} new addresses`} of ${urgent.targets.join(', ')} (${shown(urgent.cidrs)}), whose traffic is blocked until allowlisted, cannot be written: `
+      : '';
+  return {
+    code: 'capacity-exceeded',
+    message: `${lead}${decision.path} is not written: it would hold ${holds(decision)}, over its limit of ${limitText(decision.limit)}${bytesText(decision)}. The other files publish as usual; this one waits, and what it would add stays pending. To make it fit, ${CAPACITY_OPTIONS}.`,
+  };
+}
+
+/** "2,302 entries (IPv4 1,900, IPv6 402)", per family when the limit counts families apart. */
+function holds({ count, limit }: CapacityDecision): string {
+  const total = `${number(totalEntries(count))} ${totalEntries(count) === 1 ? 'entry' : 'entries'}`;
+  return limit.perFamily || (count.ipv4 > 0 && count.ipv6 > 0) ? `${total} (IPv4 ${number(count.ipv4)}, IPv6 ${number(count.ipv6)})` : total;
+}
+
+export function limitText(limit: FileLimit): string {
+  const entries = `${number(limit.maxEntries)} ${limit.perFamily ? 'entries per address family' : 'entries'}`;
+  const bytes = limit.maxBytes !== undefined ? ` and ${number(limit.maxBytes)} bytes` : '';
+  return `${entries}${bytes}${limit.preset ? ` ("${limit.preset}")` : ''}`;
+}
+
+function bytesText({ bytes, limit }: CapacityDecision): string {
+  return bytes !== undefined && limit.maxBytes !== undefined && bytes > limit.maxBytes ? ` (its ${number(bytes)} bytes are over maxBytes)` : '';
+}
+
+function percent(share: number): string {
+  return `${Math.floor(share * 100)} %`;
+}
+
+function number(value: number): string {
+  return value.toLocaleString('en-US');
+}
+
+function shown(cidrs: readonly Cidr[]): string {
+  return cidrs.length > 5 ? `${cidrs.slice(0, 5).join(', ')}, …` : cidrs.join(', ');
+}
