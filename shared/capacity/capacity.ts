@@ -29,6 +29,10 @@ export interface CapacityDecision {
   readonly bytes?: number;
   /** The largest share of the limit any measure takes (a family's entries, all entries, the bytes); over 1 when exceeded. */
   readonly share: number;
+  /** Exceeded although the file may widen (`fit`): the fewest entries its widenTo and widenTo6 allow. */
+  readonly unfit?: { readonly minEntries: number; readonly widenTo?: number; readonly widenTo6?: number };
+  /** Fits because it was widened (fit.ts): the addresses allowed beyond what the sources publish (a decimal count). */
+  readonly widened?: { readonly extraAddresses: string; readonly covers: number; readonly replaced: number; readonly maxEntries: number };
 }
 
 /** Undefined for a file without a limit. `bytes` is the rendered size; without it `maxBytes` is not judged. */
@@ -73,14 +77,16 @@ export function capacityProblem(decision: CapacityDecision, urgent?: UrgentAddit
       : '';
   return {
     code: 'capacity-exceeded',
-    message: `${lead}${decision.path} is not written: it would hold ${holds(decision)}, over its limit of ${limitText(decision.limit)}${bytesText(decision)}. The other files publish as usual; this one waits, and what it would add stays pending. To make it fit, ${CAPACITY_OPTIONS}.`,
+    message: `${lead}${decision.path} is not written: it would hold ${holds(decision)}, over its limit of ${limitText(decision.limit)}${bytesText(decision)}${unfitText(decision)}. The other files publish as usual; this one waits, and what it would add stays pending. To make it fit, ${CAPACITY_OPTIONS}.`,
   };
 }
 
 /** "2,302 entries (IPv4 1,900, IPv6 402)", per family when the limit counts families apart. */
 function holds({ count, limit }: CapacityDecision): string {
   const total = `${number(totalEntries(count))} ${totalEntries(count) === 1 ? 'entry' : 'entries'}`;
-  return limit.perFamily || (count.ipv4 > 0 && count.ipv6 > 0) ? `${total} (IPv4 ${number(count.ipv4)}, IPv6 ${number(count.ipv6)})` : total;
+  return limit.perFamily || (count.ipv4 > 0 && count.ipv6 > 0)
+    ? `${total} (IPv4 ${number(count.ipv4)}, IPv6 ${number(count.ipv6)})`
+    : total;
 }
 
 export function limitText(limit: FileLimit): string {
@@ -89,8 +95,27 @@ export function limitText(limit: FileLimit): string {
   return `${entries}${bytes}${limit.preset ? ` ("${limit.preset}")` : ''}`;
 }
 
+/** Why its `fit` did not help: even the widest covers it allows leave more entries than the limit. */
+function unfitText({ unfit }: CapacityDecision): string {
+  if (!unfit) return '';
+  const widths = [
+    ...(unfit.widenTo !== undefined ? [`IPv4 to /${unfit.widenTo}`] : []),
+    ...(unfit.widenTo6 !== undefined ? [`IPv6 to /${unfit.widenTo6}`] : []),
+  ];
+  return `; even widened as far as its fit allows (${widths.join(', ')}), it needs at least ${number(unfit.minEntries)} entries`;
+}
+
+/** The line a widened file gets in the PR and the report: how many addresses it allows that no source publishes. */
+export function widenedText(decision: CapacityDecision): string | undefined {
+  const { widened } = decision;
+  if (!widened) return undefined;
+  return `widened to fit its limit of ${limitText(decision.limit)}: ${widened.covers} covering ${widened.covers === 1 ? 'prefix replaces' : 'prefixes replace'} ${number(widened.replaced)} published ones, and the file allows ${BigInt(widened.extraAddresses).toLocaleString('en-US')} addresses beyond what the sources publish`;
+}
+
 function bytesText({ bytes, limit }: CapacityDecision): string {
-  return bytes !== undefined && limit.maxBytes !== undefined && bytes > limit.maxBytes ? ` (its ${number(bytes)} bytes are over maxBytes)` : '';
+  return bytes !== undefined && limit.maxBytes !== undefined && bytes > limit.maxBytes
+    ? ` (its ${number(bytes)} bytes are over maxBytes)`
+    : '';
 }
 
 function percent(share: number): string {

@@ -12,6 +12,8 @@ export interface WidenRequest {
   readonly widenTo?: number;
   /** The widest IPv6 cover allowed (/widenTo6); absent, IPv6 prefixes are kept as they are. */
   readonly widenTo6?: number;
+  /** Entries of the file that are not the prefixes' and stay as they are (another config's, a hand edit's): they count too. */
+  readonly reserved?: PerFamily<number>;
 }
 
 /** One covering supernet the widened file holds instead of the published prefixes inside it. */
@@ -59,14 +61,22 @@ export function widenToFit(request: WidenRequest): WidenResult {
     throw new RangeError(`maxEntries must be a whole number of at least 1, not ${maxEntries}`);
   checkWidth(request.widenTo, 32, 'widenTo');
   checkWidth(request.widenTo6, 128, 'widenTo6');
+  const reserved = request.reserved ?? { 4: 0, 6: 0 };
   const all = aggregate(request.prefixes);
   const byFamily = { 4: all.filter((cidr) => familyOf(cidr) === 4), 6: all.filter((cidr) => familyOf(cidr) === 6) };
-  const fitsAsIs = perFamily ? byFamily[4].length <= maxEntries && byFamily[6].length <= maxEntries : all.length <= maxEntries;
+  // What the prefixes may take: the limit less the entries that stay as they are.
+  const room = perFamily
+    ? { 4: maxEntries - reserved[4], 6: maxEntries - reserved[6] }
+    : { 4: maxEntries - reserved[4] - reserved[6], 6: maxEntries - reserved[4] - reserved[6] };
+  const fitsAsIs = perFamily ? byFamily[4].length <= room[4] && byFamily[6].length <= room[6] : all.length <= room[4];
   if (fitsAsIs) return { fits: true, entries: all, widened: [], extra: { 4: 0n, 6: 0n, total: 0n } };
 
-  const trees = { 4: familyTree(byFamily[4], 4, request.widenTo, maxEntries), 6: familyTree(byFamily[6], 6, request.widenTo6, maxEntries) };
-  const minEntriesByFamily = { 4: trees[4]?.minEntries ?? 0, 6: trees[6]?.minEntries ?? 0 };
-  const budgets = perFamily ? perFamilyBudgets(trees, maxEntries) : sharedBudgets(trees, maxEntries);
+  const trees = {
+    4: familyTree(byFamily[4], 4, request.widenTo, Math.max(1, room[4])),
+    6: familyTree(byFamily[6], 6, request.widenTo6, Math.max(1, room[6])),
+  };
+  const minEntriesByFamily = { 4: (trees[4]?.minEntries ?? 0) + reserved[4], 6: (trees[6]?.minEntries ?? 0) + reserved[6] };
+  const budgets = perFamily ? perFamilyBudgets(trees, room) : sharedBudgets(trees, room[4]);
   if (budgets === undefined) {
     const minEntries = perFamily ? Math.max(minEntriesByFamily[4], minEntriesByFamily[6]) : minEntriesByFamily[4] + minEntriesByFamily[6];
     return { fits: false, minEntries, minEntriesByFamily };
@@ -283,13 +293,15 @@ function leavesOf(node: TrieNode): Cidr[] {
   return [...leavesOf(node.children![0]), ...leavesOf(node.children![1])];
 }
 
-/** Each family within maxEntries on its own. */
-function perFamilyBudgets(trees: PerFamily<FamilyTree | undefined>, maxEntries: number): PerFamily<number> | undefined {
+/** Each family within its own room. */
+function perFamilyBudgets(trees: PerFamily<FamilyTree | undefined>, room: PerFamily<number>): PerFamily<number> | undefined {
   for (const family of FAMILIES) {
     const tree = trees[family];
-    if (tree !== undefined && tree.root.cost[Math.min(maxEntries, tree.root.cost.length - 1)] === undefined) return undefined;
+    if (tree !== undefined && (room[family] < 1 || tree.root.cost[Math.min(room[family], tree.root.cost.length - 1)] === undefined)) {
+      return undefined;
+    }
   }
-  return { 4: maxEntries, 6: maxEntries };
+  return room;
 }
 
 /** The split of a shared maxEntries between the families that allows the fewest extra addresses in all. */
@@ -335,4 +347,54 @@ function toCidr(start: bigint, length: number, family: IpFamily): Cidr {
   const bytes: number[] = [];
   for (let shift = BigInt(BITS[family] - 8); shift >= 0n; shift -= 8n) bytes.push(Number((start >> shift) & 255n));
   return parseCidr(`${ipaddr.fromByteArray(bytes).toString()}/${length}`);
+}
+
+/**
+ * The file entries that are covers widening wrote for these prefixes: within the widths allowed, and exactly the
+ * longest prefix common to the published prefixes inside it, of which there are at least two (widenToFit writes no
+ * other). Such an entry is the tool's own, however the file's format keeps (or does not keep) who wrote what.
+ */
+export function widenedCovers(
+  entries: readonly Cidr[],
+  published: readonly Cidr[],
+  widths: { readonly widenTo?: number | undefined; readonly widenTo6?: number | undefined },
+): Set<Cidr> {
+  const found = new Set<Cidr>();
+  const all = aggregate(published);
+  const sorted = FAMILIES.map((family) => {
+    const blocks = all
+      .filter((cidr) => familyOf(cidr) === family)
+      .map((cidr) => ({ start: addressOf(cidr), end: addressOf(cidr) + size(prefixLengthOf(cidr), family) - 1n }));
+    return { family, blocks };
+  });
+  for (const entry of entries) {
+    const family = familyOf(entry);
+    const widest = family === 4 ? widths.widenTo : widths.widenTo6;
+    const length = prefixLengthOf(entry);
+    if (widest === undefined || length < widest) continue;
+    const start = addressOf(entry);
+    const end = start + size(length, family) - 1n;
+    const { blocks } = sorted.find((s) => s.family === family)!;
+    const within: { start: bigint; end: bigint }[] = [];
+    for (let i = firstEndingAtOrAfter(blocks, start); i < blocks.length && blocks[i]!.start <= end; i++) {
+      // Aligned blocks nest or are disjoint: one that holds the entry makes it no cover of several.
+      if (blocks[i]!.start < start || blocks[i]!.end > end) break;
+      within.push(blocks[i]!);
+    }
+    if (within.length < 2) continue;
+    if (BITS[family] - bitLength(within[0]!.start ^ within[within.length - 1]!.start) === length) found.add(entry);
+  }
+  return found;
+}
+
+/** The index of the first block (sorted, disjoint) that ends at or after `address`. */
+function firstEndingAtOrAfter(blocks: readonly { end: bigint }[], address: bigint): number {
+  let low = 0;
+  let high = blocks.length;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if (blocks[middle]!.end < address) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }

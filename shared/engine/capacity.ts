@@ -1,10 +1,11 @@
-import { capacityProblem, decideCapacity, type CapacityDecision, type UrgentAdditions } from '../capacity/capacity.js';
-import { countEntries } from '../capacity/count.js';
+import { capacityProblem, widenedText, type CapacityDecision, type UrgentAdditions } from '../capacity/capacity.js';
+import { fitFile } from '../capacity/fit.js';
 import type { Config } from '../config.js';
 import type { TargetDrift } from '../drift/drift.js';
-import { covers, type Cidr } from '../ipset.js';
+import { aggregate, covers, type Cidr } from '../ipset.js';
 import type { Problem } from '../problem.js';
 import { isUrgentKind } from '../sources/registry.js';
+import type { FileChange } from './files.js';
 import { fileCidrs, fileTakes } from './proposal.js';
 
 /**
@@ -13,7 +14,8 @@ import { fileCidrs, fileTakes } from './proposal.js';
  * with them (planFiles), and that decision wins (mergeDecisions).
  */
 export function capacityOfSets(config: Config, sets: ReadonlyMap<string, Cidr[]>): CapacityDecision[] {
-  return config.files.flatMap((file) => decideCapacity(file, countEntries(file, fileCidrs(file, sets))) ?? []);
+  // Judged as the file would be written: widened when its `fit` allows it (fit.ts).
+  return config.files.flatMap((file) => fitFile(file, fileCidrs(file, sets)).decision ?? []);
 }
 
 /** The decisions of the planned files replace the run's own for the same file. */
@@ -82,8 +84,48 @@ export function capacityAttention(
   decisions: readonly CapacityDecision[],
   options: { drifts?: ReadonlyMap<string, TargetDrift>; stable?: boolean } = {},
 ): { subject: string; message: string }[] {
-  return reportedDecisions(config, decisions, options.drifts ?? new Map()).map(({ decision, problem }) => ({
+  const reported = reportedDecisions(config, decisions, options.drifts ?? new Map()).map(({ decision, problem }) => ({
     subject: decision.path,
     message: options.stable ? problem.code : `${problem.code}: ${problem.message}`,
   }));
+  // A widened file allows addresses no source publishes: the reviewer is told how many, per file.
+  const widened = decisions.flatMap((decision) => {
+    const text = widenedText(decision);
+    return text ? [{ subject: decision.path, message: options.stable ? 'capacity-widened' : `capacity-widened: ${text}` }] : [];
+  });
+  return [...reported, ...widened];
+}
+
+/**
+ * What widened files tell the reviewer: the attention line of a file giving up addresses an earlier widening allowed
+ * (the publish invariant lets them leave only because the PR names them), and a `widening` verdict on each target a
+ * widened file takes, recording the addresses it allows beyond what the sources publish.
+ */
+export function wideningNotes(
+  changes: readonly FileChange[],
+  described: readonly TargetDrift[],
+): { attention: { subject: string; message: string }[]; drifts: TargetDrift[] } {
+  const widened = changes.filter((change) => change.widening);
+  const attention = widened.flatMap((change) => {
+    const released = aggregate(change.widening!.released);
+    if (released.length === 0) return [];
+    const shown = released.length > 5 ? `${released.slice(0, 5).join(', ')}, …` : released.join(', ');
+    return [
+      {
+        subject: change.file.path,
+        message: `capacity-widened: no longer allows ${released.length === 1 ? 'a range' : `${released.length} ranges`} an earlier widening of the file allowed and no source publishes (${shown})`,
+      },
+    ];
+  });
+  const drifts = described.map((drift) => {
+    const verdicts = widened
+      .filter((change) => change.widening!.covers.length > 0 && change.file.targets.includes(drift.report.id))
+      .map((change) => ({
+        guard: 'widening' as const,
+        outcome: 'pass' as const,
+        message: `${change.file.path} is widened to fit its limit: ${change.widening!.covers.length} covering prefixes, and it allows ${change.widening!.extra.toLocaleString('en-US')} addresses beyond what the sources publish`,
+      }));
+    return verdicts.length > 0 ? { ...drift, report: { ...drift.report, verdicts: [...drift.report.verdicts, ...verdicts] } } : drift;
+  });
+  return { attention, drifts };
 }

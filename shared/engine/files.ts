@@ -1,5 +1,7 @@
 import { decideCapacity, type CapacityDecision } from '../capacity/capacity.js';
 import { countEntries } from '../capacity/count.js';
+import { fitFile, type Widening } from '../capacity/fit.js';
+import { widenedCovers } from '../capacity/widen.js';
 import type { Config, FileSpec, Target } from '../config.js';
 import { aggregate, covers, difference, intersection, semanticDiff, union, type Cidr } from '../ipset.js';
 import { AllowlistError } from '../problem.js';
@@ -47,6 +49,12 @@ export interface FileChange {
    * taken as approved (see withheldPromotion).
    */
   readonly withheld?: { readonly onBase: Cidr[] };
+  /**
+   * Set when the file holds covering supernets to fit its limit (`fit`): what they allow beyond the published
+   * addresses, and the addresses an earlier widening of the file allowed that this content no longer does (named in
+   * the PR, so they may leave the file).
+   */
+  readonly widening?: Widening & { readonly released: Cidr[] };
 }
 
 /** A confirmed removal that stays allowed, because an entry this config does not manage covers it. */
@@ -67,14 +75,28 @@ export function planFiles(config: Config, input: FilePlanInput): FileChange[] {
     const managed = union(fileCidrs(file, input.managed), proposed);
     // Entries this config does not manage are written back whole and verbatim, never split around a removal or
     // merged with its own entries, so every later read still tells them apart.
+    // A cover an earlier widening wrote is the tool's own, and stands only for the managed addresses inside it.
+    const covering = file.fit
+      ? widenedCovers(
+          written.entries.map((entry) => entry.cidr),
+          managed,
+          file.fit,
+        )
+      : new Set<Cidr>();
+    const isCover = (entry: WrittenEntry) => covering.has(entry.cidr);
     const isForeign = (entry: WrittenEntry) => {
       const owner = ownerOf(entry, written.header, config.name);
-      return owner !== 'self' && (owner !== undefined || !covers(managed, entry.cidr));
+      return owner !== 'self' && (owner !== undefined || !covers(managed, entry.cidr)) && !(owner === undefined && isCover(entry));
     };
     const foreign = written.entries
       .filter(isForeign)
       .map((entry) => ({ ...entry, by: ownerOf(entry, written.header, config.name) ?? 'added by hand; no comment says by whom' }));
-    const own = aggregate(written.entries.filter((entry) => !isForeign(entry)).map((entry) => entry.cidr));
+    const ownEntries = written.entries.filter((entry) => !isForeign(entry));
+    const earlierCovers = ownEntries.filter(isCover).map((entry) => entry.cidr);
+    const own = union(
+      ownEntries.filter((entry) => !isCover(entry)).map((entry) => entry.cidr),
+      intersection(managed, earlierCovers),
+    );
     const confirmedRemovals = difference(fileCidrs(file, input.baselines), proposed);
     const next = union(difference(own, confirmedRemovals), proposed);
     const kept = foreign.map((entry) =>
@@ -84,16 +106,21 @@ export function planFiles(config: Config, input: FilePlanInput): FileChange[] {
         : entry,
     );
     const unmanaged = foreign.map((entry) => ({ entry: entry.text, by: entry.by }));
-    const notOwn = difference(onBase, managed);
+    const notOwn = difference(onBase, union(managed, earlierCovers));
     // Counted before rendering: a file over its limit is not written, so it cannot fail the run's other files.
-    const count = countEntries(file, next, kept);
-    const counted = decideCapacity(file, count);
+    const fitted = fitFile(file, next, kept);
+    const counted = fitted.decision;
     if (counted?.outcome === 'exceeded') return withheldChange({ file, before, onBase, kept: notOwn, unmanaged, capacity: counted });
-    const rendered = renderFile(file, next, { configName: config.name, existing: before, foreign: kept });
-    const capacity = counted && decideCapacity(file, count, Buffer.byteLength(rendered));
+    const rendered = renderFile(file, fitted.entries, { configName: config.name, existing: before, foreign: kept });
+    const capacity = counted && {
+      ...counted,
+      ...decideCapacity(file, countEntries(file, fitted.entries, kept), Buffer.byteLength(rendered)),
+    };
     if (capacity?.outcome === 'exceeded') return withheldChange({ file, before, onBase, kept: notOwn, unmanaged, capacity });
     // The change is read back from what will be pushed, so a renderer that narrows a set shows up as a removal.
     const { added, removed } = semanticDiff(onBase, readFileEntries(file, rendered));
+    const released = intersection(removed, difference(earlierCovers, managed));
+    const widening = fitted.widening || released.length > 0 ? { extra: 0n, covers: [], ...fitted.widening, released } : undefined;
     // A file whose addresses stay the same stays byte for byte: a new header, order or layout alone is no change to
     // propose, so a header an older release wrote (or a hand-sorted list) is rewritten only with a real change.
     const content = before !== null && added.length === 0 && removed.length === 0 ? before : rendered;
@@ -101,7 +128,11 @@ export function planFiles(config: Config, input: FilePlanInput): FileChange[] {
       intersection(confirmedRemovals, [entry.cidr]).map((cidr) => ({ cidr, entry: entry.text, by: entry.by })),
     );
     const restored = intersection(added, fileCidrs(file, input.baselines));
-    return { file, before, content, added, removed, kept: notOwn, unmanaged, stays, restored, ...(capacity ? { capacity } : {}) };
+    return {
+      ...{ file, before, content, added, removed, kept: notOwn, unmanaged, stays, restored },
+      ...(capacity ? { capacity } : {}),
+      ...(widening ? { widening } : {}),
+    };
   });
 }
 
@@ -115,7 +146,19 @@ function withheldChange(input: {
   capacity: CapacityDecision;
 }): FileChange {
   const { file, before, onBase, kept, unmanaged, capacity } = input;
-  return { file, before, content: before ?? '', added: [], removed: [], kept, unmanaged, stays: [], restored: [], capacity, withheld: { onBase } };
+  return {
+    file,
+    before,
+    content: before ?? '',
+    added: [],
+    removed: [],
+    kept,
+    unmanaged,
+    stays: [],
+    restored: [],
+    capacity,
+    withheld: { onBase },
+  };
 }
 
 /** The changes that are written: every file but those withheld for capacity. */
@@ -159,7 +202,8 @@ function ownerOf(entry: WrittenEntry, header: string | undefined, self: string):
  */
 export function assertRemovalsNamed(changes: readonly FileChange[], named: readonly Cidr[]): void {
   for (const change of changes) {
-    const unnamed = difference(change.removed, named);
+    // A cover's extra addresses were never published; the PR names those a narrower widening gives up.
+    const unnamed = difference(change.removed, union(named, change.widening?.released ?? []));
     if (unnamed.length > 0) {
       throw new AllowlistError(
         'publish-invariant',

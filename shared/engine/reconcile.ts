@@ -10,7 +10,7 @@ import { readFileEntries } from '../render/read.js';
 import type { PullRequestReport } from '../report.js';
 import type { PullRequestRecord, Snapshot } from '../state/records.js';
 import type { RunContext } from './context.js';
-import { capacityAttention, capacityOfSets } from './capacity.js';
+import { capacityAttention, capacityOfSets, wideningNotes } from './capacity.js';
 import { assertRemovalsNamed, planFiles, totalChange, withheldPromotion, writtenChanges, type FileChange } from './files.js';
 import {
   baselineOf,
@@ -490,12 +490,13 @@ function buildPublishPlan(
   // A file withheld for capacity is not pushed: the PR's warning block says which file waits and why.
   const changes = writtenChanges(planned);
   const total = totalChange(changes);
-  const attention = capacityAttention(config, capacity, { drifts: input.drifts });
+  const notes = wideningNotes(changes, described);
+  const attention = [...capacityAttention(config, capacity, { drifts: input.drifts }), ...notes.attention];
   const text = renderPullRequest({
     configName: config.name,
     runId: context.runId,
     configFingerprint: configFingerprint(config),
-    drifts: described,
+    drifts: notes.drifts,
     change: total,
     files: changes.filter((c) => c.content !== c.before).map((c) => ({ path: c.file.path, before: c.before, after: c.content })),
     checkedAt: context.now().toISOString(),

@@ -20,7 +20,11 @@ function casPrefixes(): Cidr[] {
 }
 
 function config(files: Record<string, unknown>[], entries: string[] = ['52.1.1.1']): Config {
-  return parseConfig({ name: 'prod', targets: [{ id: 'a', type: 'static', entries }], files: files.map((f) => ({ targets: ['a'], ...f })) });
+  return parseConfig({
+    name: 'prod',
+    targets: [{ id: 'a', type: 'static', entries }],
+    files: files.map((f) => ({ targets: ['a'], ...f })),
+  });
 }
 
 function configProblems(value: unknown): string[] {
@@ -158,9 +162,9 @@ describe('capacity keys in the config', () => {
         files: [{ path: 'edl/partners.txt', format: 'plain', targets: ['partners'], ...keys }],
       });
     expect(proposalFingerprint(withKeys({}), proposed)).toBe(DECLINED_BEFORE_UPGRADE);
-    expect(
-      proposalFingerprint(withKeys({ limit: 'aws-security-group', headroomWarn: 0.8, fit: { widenTo: 24 } }), proposed),
-    ).toBe(DECLINED_BEFORE_UPGRADE);
+    expect(proposalFingerprint(withKeys({ limit: 'aws-security-group', headroomWarn: 0.8, fit: { widenTo: 24 } }), proposed)).toBe(
+      DECLINED_BEFORE_UPGRADE,
+    );
   });
 
   const raw = (file: Record<string, unknown>, entries: string[] = ['52.1.1.1']) => ({
@@ -172,7 +176,9 @@ describe('capacity keys in the config', () => {
   it('refuse a limit the static entries of the file already break, counted as the file counts them', () => {
     const entries = ['52.1.1.1', '52.1.3.1', '52.1.5.1', '2a01::1'];
     expect(configProblems(raw({ limit: { maxEntries: 3 } }, entries))).toEqual([
-      expect.stringMatching(/^files\[0\]\.limit: the static entries of the file's targets alone make 4 entries, over the limit of 3 entries;/),
+      expect.stringMatching(
+        /^files\[0\]\.limit: the static entries of the file's targets alone make 4 entries, over the limit of 3 entries;/,
+      ),
     ]);
     expect(configProblems(raw({ limit: { maxEntries: 3, perFamily: true } }, entries))).toEqual([]);
     // Adjacent entries are one range in the file.
@@ -180,7 +186,7 @@ describe('capacity keys in the config', () => {
     expect(configProblems(raw({ limit: { maxEntries: 3 }, format: 'plain', family: 'ipv4' }, entries))).toEqual([]);
     const perAddress = { format: 'template', path: 'rules.conf', line: 'allow {ip};', limit: { maxEntries: 100 } };
     expect(configProblems(raw(perAddress, ['52.1.1.0/24']))).toEqual([
-      expect.stringContaining('files[0].limit: the static entries of the file\'s targets alone make 256 entries'),
+      expect.stringContaining("files[0].limit: the static entries of the file's targets alone make 256 entries"),
     ]);
   });
 
@@ -193,9 +199,18 @@ describe('capacity keys in the config', () => {
   it.each([
     [{ limit: { maxEntries: -1 } }, 'files[0].limit.maxEntries: must be at least 1'],
     [{ limit: { maxEntries: 0 } }, 'files[0].limit.maxEntries: must be at least 1'],
-    [{ limit: 'aws-firewall' }, 'files[0].limit: must be a preset ("aws-security-group", "azure-nsg-rule", "azure-firewall-ip-group", "aws-prefix-list") or an object with maxEntries'],
-    [{ limit: { preset: 'aws-prefix-list' } }, 'files[0].limit.maxEntries: an "aws-prefix-list" limit needs the max entries the list was created with'],
-    [{ limit: 'aws-prefix-list' }, 'files[0].limit: an "aws-prefix-list" limit needs the max entries the list was created with: {"preset": "aws-prefix-list", "maxEntries": N}'],
+    [
+      { limit: 'aws-firewall' },
+      'files[0].limit: must be a preset ("aws-security-group", "azure-nsg-rule", "azure-firewall-ip-group", "aws-prefix-list") or an object with maxEntries',
+    ],
+    [
+      { limit: { preset: 'aws-prefix-list' } },
+      'files[0].limit.maxEntries: an "aws-prefix-list" limit needs the max entries the list was created with',
+    ],
+    [
+      { limit: 'aws-prefix-list' },
+      'files[0].limit: an "aws-prefix-list" limit needs the max entries the list was created with: {"preset": "aws-prefix-list", "maxEntries": N}',
+    ],
     [{ limit: { preset: 'aws-prefix-list', maxEntries: 1_001 } }, 'files[0].limit.maxEntries: must be at most 1000 for "aws-prefix-list"'],
     [{ fit: { widenTo: 7 } }, 'files[0].fit.widenTo: must be /8 or narrower (at least 8)'],
     [{ headroomWarn: 0 }, 'files[0].headroomWarn: '],

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { capacityProblem } from '../../shared/capacity/capacity.js';
+import { parseConfig, type Config } from '../../shared/config.js';
+import { capacityOfSets, wideningNotes } from '../../shared/engine/capacity.js';
+import { assertRemovalsNamed, planFiles, type FileChange } from '../../shared/engine/files.js';
+import { covers, parseCidr, type Cidr } from '../../shared/ipset.js';
+import { readFileEntries } from '../../shared/render/read.js';
+import type { TargetDrift } from '../../shared/drift/drift.js';
+
+const cidrs = (...texts: string[]) => texts.map((text) => parseCidr(text));
+/** Two tight pairs: widened to two entries, each pair becomes its /30 (2 addresses beyond the published ones each). */
+const PAIRS = cidrs('52.1.0.1', '52.1.0.2', '52.1.0.8', '52.1.0.11');
+
+function config(file: Record<string, unknown>): Config {
+  return parseConfig({
+    name: 'prod',
+    targets: [{ id: 'a', type: 'static', entries: ['52.1.0.1'] }],
+    files: [{ path: 'fw/list.json', format: 'json', targets: ['a'], ...file }],
+  });
+}
+
+function plan(cfg: Config, base: string | null, proposed: Cidr[] = PAIRS): FileChange {
+  const sets = new Map([['a', proposed]]);
+  return planFiles(cfg, { base: new Map([['fw/list.json', base]]), proposed: sets, baselines: sets, managed: sets })[0]!;
+}
+
+/** Only what wideningNotes reads of a target's drift. */
+const drift = ({ id }: { id: string }) => ({ report: { id, verdicts: [] } }) as unknown as TargetDrift;
+
+const widened = config({ limit: { maxEntries: 2 }, fit: { widenTo: 24 } });
+
+describe('a file with a limit and fit', () => {
+  it('writes the widened cover when it would not fit otherwise, and says what it allows beyond the published addresses', () => {
+    const change = plan(widened, null);
+    expect(JSON.parse(change.content)).toEqual(['52.1.0.0/30', '52.1.0.8/30']);
+    for (const prefix of PAIRS) expect(covers(readFileEntries(widened.files[0]!, change.content), prefix)).toBe(true);
+    expect(change.widening).toMatchObject({ extra: 4n, released: [] });
+    expect(change.capacity).toMatchObject({ outcome: 'headroom', widened: { extraAddresses: '4', covers: 2, replaced: 4 } });
+    expect(change.kept).toEqual([]);
+    // The run's own judgement (without the base branch) widens the same way, so the file does not count as waiting.
+    expect(capacityOfSets(widened, new Map([['a', PAIRS]]))[0]).toMatchObject({ outcome: 'headroom', widened: { extraAddresses: '4' } });
+  });
+
+  it('reads its own covers back as its own: not foreign, not unmanaged, and no change while nothing changes', () => {
+    const first = plan(widened, null);
+    const again = plan(widened, first.content);
+    expect(again).toMatchObject({ content: first.content, added: [], removed: [], kept: [], unmanaged: [] });
+  });
+
+  it('gives the extra addresses back when the file fits again, naming them so the publish invariant lets them go', () => {
+    const first = plan(widened, null);
+    const roomy = config({ limit: { maxEntries: 10 }, fit: { widenTo: 24 } });
+    const change = plan(roomy, first.content);
+    expect(JSON.parse(change.content)).toEqual(['52.1.0.1/32', '52.1.0.2/32', '52.1.0.8/32', '52.1.0.11/32']);
+    expect(change.removed).toEqual(cidrs('52.1.0.0/32', '52.1.0.3/32', '52.1.0.9/32', '52.1.0.10/32'));
+    expect(change.widening).toMatchObject({ covers: [], released: change.removed });
+    expect(() => assertRemovalsNamed([change], [])).not.toThrow();
+    // Without the widening's own record of them, the same removals are refused.
+    expect(() => assertRemovalsNamed([{ ...change, widening: undefined } as FileChange], [])).toThrow(
+      /publish-invariant|refusing to publish/,
+    );
+    const notes = wideningNotes([change], [drift({ id: 'a' })]);
+    expect(notes.attention).toEqual([
+      { subject: 'fw/list.json', message: expect.stringContaining('no longer allows 4 ranges an earlier widening of the file allowed') },
+    ]);
+  });
+
+  it('records the widening as a verdict on the targets of the file', () => {
+    const change = plan(widened, null);
+    const notes = wideningNotes([change], [drift({ id: 'a' }), drift({ id: 'other' })]);
+    expect(notes.drifts[0]!.report.verdicts.at(-1)).toEqual({
+      guard: 'widening',
+      outcome: 'pass',
+      message: 'fw/list.json is widened to fit its limit: 2 covering prefixes, and it allows 4 addresses beyond what the sources publish',
+    });
+    expect(notes.drifts[1]!.report.verdicts.some((verdict) => verdict.guard === 'widening')).toBe(false);
+  });
+
+  it('keeps an entry it did not write whole, counting it against the limit', () => {
+    // A hand-added range is neither a cover of the managed prefixes nor covered by them: it stays, and takes a place.
+    // With /29 at widest, the pairs take two entries (their /28 is too wide), so with it they need three.
+    const change = plan(config({ limit: { maxEntries: 2 }, fit: { widenTo: 29 } }), JSON.stringify(['52.9.0.0/24']));
+    expect(change.withheld).toBeDefined();
+    expect(change.capacity).toMatchObject({ outcome: 'exceeded', unfit: { minEntries: 3, widenTo: 29 } });
+    const roomier = config({ limit: { maxEntries: 3 }, fit: { widenTo: 29 } });
+    expect(JSON.parse(plan(roomier, JSON.stringify(['52.9.0.0/24'])).content)).toEqual(['52.1.0.0/30', '52.1.0.8/30', '52.9.0.0/24']);
+  });
+
+  it('withholds the file when even the widest cover it allows does not fit, saying the smallest entry count', () => {
+    const narrow = config({ limit: { maxEntries: 1 }, fit: { widenTo: 29 } });
+    const change = plan(narrow, null);
+    expect(change).toMatchObject({ withheld: { onBase: [] }, capacity: { outcome: 'exceeded', unfit: { minEntries: 2, widenTo: 29 } } });
+    expect(capacityProblem(change.capacity!)).toMatchObject({
+      code: 'capacity-exceeded',
+      message: expect.stringContaining('even widened as far as its fit allows (IPv4 to /29), it needs at least 2 entries'),
+    });
+  });
+
+  it('leaves a file that fits as it is, and one without fit over its limit withheld as before', () => {
+    expect(plan(config({ limit: { maxEntries: 4 }, fit: { widenTo: 24 } }), null)).not.toHaveProperty('widening');
+    expect(plan(config({ limit: { maxEntries: 2 } }), null)).toMatchObject({ withheld: { onBase: [] } });
+    expect(plan(config({ limit: { maxEntries: 2 } }), null).capacity).not.toHaveProperty('unfit');
+  });
+});
