@@ -37,7 +37,7 @@ export function capacityProblems(
   const reported = reportedDecisions(config, decisions, drifts);
   return {
     errors: reported.filter((r) => r.decision.outcome === 'exceeded').map((r) => r.problem),
-    warnings: reported.filter((r) => r.decision.outcome !== 'exceeded').map((r) => r.problem),
+    warnings: [...reported.filter((r) => r.decision.outcome !== 'exceeded').map((r) => r.problem), ...widenedProblems(decisions)],
   };
 }
 
@@ -89,11 +89,19 @@ export function capacityAttention(
     message: options.stable ? problem.code : `${problem.code}: ${problem.message}`,
   }));
   // A widened file allows addresses no source publishes: the reviewer is told how many, per file.
-  const widened = decisions.flatMap((decision) => {
-    const text = widenedText(decision);
-    return text ? [{ subject: decision.path, message: options.stable ? 'capacity-widened' : `capacity-widened: ${text}` }] : [];
-  });
+  const widened = widenedProblems(decisions).map((problem, index) => ({
+    subject: decisions.filter((decision) => decision.widened)[index]!.path,
+    message: options.stable ? problem.code : `${problem.code}: ${problem.message}`,
+  }));
   return [...reported, ...widened];
+}
+
+/** `capacity-widened`, a warning per file written as covers: what it allows that no source publishes. */
+function widenedProblems(decisions: readonly CapacityDecision[]): Problem[] {
+  return decisions.flatMap((decision) => {
+    const text = widenedText(decision);
+    return text ? [{ code: 'capacity-widened', message: `${decision.path} is ${text}` }] : [];
+  });
 }
 
 /**

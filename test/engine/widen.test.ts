@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { formatStatus } from '../../bin/text-report.js';
+import { readStatus } from '../../shared/engine/status.js';
 import { addressCount, aggregate, covers, parseCidr, prefixLengthOf, type Cidr } from '../../shared/ipset.js';
 import { sharedFile } from '../peers/http.js';
 import { BRANCH, TAGS_PATH, startHarness, type Harness } from './harness.js';
@@ -61,7 +63,7 @@ describe('engine: fit by widening', () => {
     const replaced = published.filter((prefix) => !written.includes(prefix)).length;
     const coverCount = written.filter((cidr) => !published.includes(cidr)).length;
     expect(body).toContain(
-      `**${LIST}**: capacity-widened: widened to fit its limit of 400 entries: ${coverCount} covering prefixes replace ${replaced.toLocaleString('en-US')} published ones`,
+      `**${LIST}**: capacity-widened: ${LIST} is widened to fit its limit of 400 entries: ${coverCount} covering prefixes replace ${replaced.toLocaleString('en-US')} published ones`,
     );
     expect(body).toContain(`the file allows ${extra.toLocaleString('en-US')} addresses beyond what the sources publish`);
     // The guard verdict records it beside the others.
@@ -69,6 +71,19 @@ describe('engine: fit by widening', () => {
       new RegExp(
         `\\| mcas \\| widening \\| pass \\| ${LIST} is widened to fit its limit: \\d+ covering prefixes, and it allows ${extra.toLocaleString('en-US')} addresses`,
       ),
+    );
+
+    // The run report, status and its text say so too.
+    expect(report.warnings).toContainEqual({
+      code: 'capacity-widened',
+      message: expect.stringContaining(`${LIST} is widened to fit its limit of 400 entries`),
+    });
+    const status = await readStatus(h.config, h.store);
+    expect(status.capacity).toEqual([
+      expect.objectContaining({ path: LIST, widened: { extraAddresses: extra.toString(), covers: coverCount } }),
+    ]);
+    expect(formatStatus(status)).toContain(
+      `capacity-widened: ${LIST} is written as ${coverCount} covering prefixes and allows ${extra.toLocaleString('en-US')} addresses no source publishes`,
     );
 
     // Merged, the covers are the tool's own entries: the next run finds nothing to change and nothing unmanaged.
