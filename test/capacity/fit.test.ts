@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { capacityProblem } from '../../shared/capacity/capacity.js';
-import { parseConfig, type Config } from '../../shared/config.js';
+import { ConfigError, parseConfig, type Config } from '../../shared/config.js';
 import { capacityOfSets, wideningNotes } from '../../shared/engine/capacity.js';
 import { assertRemovalsNamed, planFiles, type FileChange } from '../../shared/engine/files.js';
 import { covers, parseCidr, type Cidr } from '../../shared/ipset.js';
@@ -100,5 +100,40 @@ describe('a file with a limit and fit', () => {
     expect(plan(config({ limit: { maxEntries: 4 }, fit: { widenTo: 24 } }), null)).not.toHaveProperty('widening');
     expect(plan(config({ limit: { maxEntries: 2 } }), null)).toMatchObject({ withheld: { onBase: [] } });
     expect(plan(config({ limit: { maxEntries: 2 } }), null).capacity).not.toHaveProperty('unfit');
+  });
+});
+
+describe('the fit key', () => {
+  const problems = (file: Record<string, unknown>): string[] => {
+    try {
+      parseConfig({
+        name: 'prod',
+        targets: [{ id: 'a', type: 'static', entries: ['52.1.0.1'] }],
+        files: [{ path: 'a.json', format: 'json', targets: ['a'], ...file }],
+      });
+    } catch (error) {
+      if (error instanceof ConfigError) return [...error.problems];
+      throw error;
+    }
+    return [];
+  };
+
+  it('is refused where it could never act, naming the key path', () => {
+    expect(problems({ fit: { widenTo: 16 } })).toEqual([
+      expect.stringMatching(/^files\[0\]\.fit: a file is widened only to fit its limit/),
+    ]);
+    expect(problems({ limit: { maxEntries: 10 }, fit: {} })).toEqual([
+      expect.stringMatching(/^files\[0\]\.fit: give widenTo \(IPv4\) or widenTo6/),
+    ]);
+    const perAddress = { path: 'rules.conf', format: 'template', line: 'allow {ip};', limit: { maxEntries: 10 }, fit: { widenTo: 24 } };
+    expect(problems(perAddress)).toEqual([expect.stringMatching(/^files\[0\]\.fit: this template writes a line per address/)]);
+    expect(problems({ limit: { maxEntries: 10 }, fit: { widenTo: 7 } })).toEqual([
+      'files[0].fit.widenTo: must be /8 or narrower (at least 8)',
+    ]);
+    expect(problems({ limit: { maxEntries: 10 }, fit: { widenTo6: 129 } })).toEqual([
+      expect.stringMatching(/^files\[0\]\.fit\.widenTo6: /),
+    ]);
+    expect(problems({ limit: { maxEntries: 10 }, fit: { widenTo: 16, widen: 8 } })).toEqual([expect.stringMatching(/^files\[0\]\.fit/)]);
+    expect(problems({ limit: { maxEntries: 10 }, fit: { widenTo: 16, widenTo6: 48 } })).toEqual([]);
   });
 });
