@@ -57,7 +57,10 @@ export interface FileChange {
   readonly widening?: Widening & { readonly released: Cidr[] };
 }
 
-/** A confirmed removal that stays allowed, because an entry this config does not manage covers it. */
+/** Who a StillAllowed entry is by when it is a cover of a file widened to fit its limit. */
+export const WIDENED_COVER = 'a cover this config widened the file with (fit)';
+
+/** A confirmed removal that stays allowed, because an entry this config does not manage (or a widened cover) covers it. */
 export interface StillAllowed {
   readonly cidr: Cidr;
   /** The covering entry as the file writes it. */
@@ -124,9 +127,19 @@ export function planFiles(config: Config, input: FilePlanInput): FileChange[] {
     // A file whose addresses stay the same stays byte for byte: a new header, order or layout alone is no change to
     // propose, so a header an older release wrote (or a hand-sorted list) is rewritten only with a real change.
     const content = before !== null && added.length === 0 && removed.length === 0 ? before : rendered;
-    const stays = foreign.flatMap((entry) =>
-      intersection(confirmedRemovals, [entry.cidr]).map((cidr) => ({ cidr, entry: entry.text, by: entry.by })),
-    );
+    const stays = [
+      ...foreign.flatMap((entry) =>
+        intersection(confirmedRemovals, [entry.cidr]).map((cidr) => ({ cidr, entry: entry.text, by: entry.by })),
+      ),
+      // A removal inside a cover stays allowed by it, as long as the file needs the cover to fit.
+      ...(fitted.widening?.covers ?? []).flatMap(({ cover }) =>
+        intersection(confirmedRemovals, [cover]).map((cidr) => ({
+          cidr,
+          entry: cover as string,
+          by: 'a cover this config widened the file with (fit)',
+        })),
+      ),
+    ];
     const restored = intersection(added, fileCidrs(file, input.baselines));
     return {
       ...{ file, before, content, added, removed, kept: notOwn, unmanaged, stays, restored },

@@ -11,7 +11,7 @@ import type { PullRequestReport } from '../report.js';
 import type { PullRequestRecord, Snapshot } from '../state/records.js';
 import type { RunContext } from './context.js';
 import { capacityAttention, capacityOfSets, wideningNotes } from './capacity.js';
-import { assertRemovalsNamed, planFiles, totalChange, withheldPromotion, writtenChanges, type FileChange } from './files.js';
+import { assertRemovalsNamed, planFiles, totalChange, WIDENED_COVER, withheldPromotion, writtenChanges, type FileChange } from './files.js';
 import {
   baselineOf,
   carriedDrift,
@@ -412,7 +412,10 @@ export function planPublishedFiles(
     for (const stay of change.stays) {
       warnings.push({
         code: 'still-allowed',
-        message: `${stay.cidr} is no longer listed by any target of config "${config.name}", but stays allowed in ${change.file.path} by ${stay.entry} (${stay.by}), an entry this config does not manage; that entry is kept whole`,
+        message:
+          stay.by === WIDENED_COVER
+            ? `${stay.cidr} is no longer listed by any target of config "${config.name}", but stays allowed in ${change.file.path} by ${stay.entry}, a cover the file needs to fit its limit (fit)`
+            : `${stay.cidr} is no longer listed by any target of config "${config.name}", but stays allowed in ${change.file.path} by ${stay.entry} (${stay.by}), an entry this config does not manage; that entry is kept whole`,
       });
     }
   }

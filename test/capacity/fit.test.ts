@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { capacityProblem } from '../../shared/capacity/capacity.js';
 import { ConfigError, parseConfig, type Config } from '../../shared/config.js';
 import { capacityOfSets, wideningNotes } from '../../shared/engine/capacity.js';
-import { assertRemovalsNamed, planFiles, type FileChange } from '../../shared/engine/files.js';
+import { assertRemovalsNamed, planFiles, WIDENED_COVER, type FileChange } from '../../shared/engine/files.js';
 import { covers, parseCidr, type Cidr } from '../../shared/ipset.js';
 import { readFileEntries } from '../../shared/render/read.js';
 import type { TargetDrift } from '../../shared/drift/drift.js';
@@ -63,6 +63,21 @@ describe('a file with a limit and fit', () => {
     expect(notes.attention).toEqual([
       { subject: 'fw/list.json', message: expect.stringContaining('no longer allows 4 ranges an earlier widening of the file allowed') },
     ]);
+  });
+
+  it('says when a confirmed removal stays allowed by a cover the file still needs', () => {
+    const cfg = config({ limit: { maxEntries: 2 }, fit: { widenTo: 24 } });
+    const proposed = cidrs('52.1.0.1', '52.1.0.8', '52.1.0.11', '52.1.0.64');
+    const sets = new Map([['a', proposed]]);
+    const [change] = planFiles(cfg, {
+      base: new Map([['fw/list.json', null]]),
+      proposed: sets,
+      baselines: new Map([['a', [...proposed, parseCidr('52.1.0.2')]]]),
+      managed: new Map([['a', [...proposed, parseCidr('52.1.0.2')]]]),
+    });
+    // 52.1.0.0/28 covers the first three at the fewest extra addresses; the removed 52.1.0.2 lies in it.
+    expect(JSON.parse(change!.content)).toEqual(['52.1.0.0/28', '52.1.0.64/32']);
+    expect(change!.stays).toEqual([{ cidr: parseCidr('52.1.0.2'), entry: '52.1.0.0/28', by: WIDENED_COVER }]);
   });
 
   it('records the widening as a verdict on the targets of the file', () => {
