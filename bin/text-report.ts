@@ -1,5 +1,5 @@
+import { isUrgentProblem } from '../shared/capacity/capacity.js';
 import type { Config } from '../shared/config.js';
-import type { Problem } from '../shared/problem.js';
 import { heldCount, releasable } from '../shared/drift/drift.js';
 import type { ApprovalResult } from '../shared/engine/approve.js';
 import type { StatusReport } from '../shared/engine/status.js';
@@ -26,7 +26,7 @@ function configFlag(argument: string | undefined): string {
 export function formatReport(report: Report, hint: CommandHint = PLAIN): string {
   const lines = [`Run ${report.runId} (${report.dryRun ? 'dry run' : 'full check'}) for config "${report.configName}"`, ''];
   // An urgent address that no file can take is the loudest line: above the table, before anything else.
-  const urgent = report.errors.filter(isUrgent);
+  const urgent = report.errors.filter(isUrgentProblem);
   for (const problem of urgent) lines.push(`error ${problem.code}: ${problem.message}`, '');
   lines.push(
     ...table(
@@ -43,15 +43,11 @@ export function formatReport(report: Report, hint: CommandHint = PLAIN): string 
   );
   const detailLines = report.targets.flatMap((target) => details(target, hint));
   if (detailLines.length > 0) lines.push('', ...detailLines);
-  for (const problem of report.errors.filter((p) => !isUrgent(p))) lines.push(`error ${problem.code}: ${problem.message}`);
+  for (const problem of report.errors.filter((p) => !isUrgentProblem(p))) lines.push(`error ${problem.code}: ${problem.message}`);
   for (const problem of report.warnings) lines.push(`warning ${problem.code}: ${problem.message}`);
   lines.push('', summary(report.targets), pullRequestLine(report.pullRequest));
   if (report.pullRequest.diff) lines.push('', report.pullRequest.diff.trimEnd());
   return `${lines.join('\n')}\n`;
-}
-
-function isUrgent(problem: Problem): boolean {
-  return problem.code === 'capacity-exceeded' && problem.message.startsWith('URGENT:');
 }
 
 export interface NextStepContext extends CommandHint {

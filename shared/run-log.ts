@@ -1,3 +1,4 @@
+import { isUrgentProblem } from './capacity/capacity.js';
 import type { Problem } from './problem.js';
 import type { PullRequestReport, Report, TargetReport } from './report.js';
 
@@ -41,22 +42,20 @@ const UNPUBLISHED: ReadonlySet<PullRequestReport['action']> = new Set(['blocked'
 export function runLogEntries(report: Report): RunLogEntry[] {
   const run = { runId: report.runId, configName: report.configName, trigger: report.trigger, dryRun: report.dryRun };
   const entries: RunLogEntry[] = [];
+  const problemEntry = (level: RunLogLevel, problem: Problem, text = `run problem: ${problem.code}`): RunLogEntry => ({
+    level,
+    text,
+    properties: { event: RUN_LOG_EVENTS.runProblem, ...run, code: problem.code, reason: problem.message },
+  });
+  // An urgent address that no file can take is the first line of the run.
+  const urgent = report.errors.filter(isUrgentProblem);
+  for (const problem of urgent) entries.push(problemEntry('error', problem, `URGENT run problem: ${problem.code}`));
   for (const target of report.targets) {
     const entry = targetEntry(target, run);
     if (entry) entries.push(entry);
   }
-  for (const [level, problems] of [
-    ['error', report.errors],
-    ['warn', report.warnings],
-  ] as const) {
-    for (const problem of problems) {
-      entries.push({
-        level,
-        text: `run problem: ${problem.code}`,
-        properties: { event: RUN_LOG_EVENTS.runProblem, ...run, code: problem.code, reason: problem.message },
-      });
-    }
-  }
+  for (const problem of report.errors) if (!urgent.includes(problem)) entries.push(problemEntry('error', problem));
+  for (const problem of report.warnings) entries.push(problemEntry('warn', problem));
   const pr = report.pullRequest;
   if (UNPUBLISHED.has(pr.action) || (pr.action === 'none' && pr.message !== undefined)) {
     entries.push({

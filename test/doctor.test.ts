@@ -11,6 +11,7 @@ import { loadConfig, parseConfig, type Config, type ConfigInput } from '../share
 import { doctorProbes, runDoctorFromEnv, type DoctorWiring } from '../shared/doctor/probes.js';
 import { runDoctor, type DoctorProbes, type DoctorReport } from '../shared/doctor/checks.js';
 import { formatDoctor } from '../shared/doctor/format.js';
+import type { Cidr } from '../shared/ipset.js';
 import { AllowlistError } from '../shared/problem.js';
 import type { GitHubProbe } from '../shared/publish/github/probe.js';
 import { StateStore } from '../shared/state/store.js';
@@ -409,6 +410,52 @@ describe('the doctor core, with probes standing in', () => {
       ...overrides,
     };
   }
+
+  it('judges each limited file from the approved baseline: over its limit fails with the options, near it warns', async () => {
+    const limited = parseConfig({
+      name: 'core',
+      targets: [
+        { id: 'partners', type: 'static', entries: ['52.1.1.1'] },
+        { id: 'tags', type: 'static', entries: ['52.2.1.1'] },
+      ],
+      files: [
+        { path: 'sg/partners.json', format: 'json', targets: ['partners'], limit: { maxEntries: 2 } },
+        { path: 'sg/tags.json', format: 'json', targets: ['tags'], limit: 'aws-security-group' },
+        { path: 'edl/free.txt', format: 'plain', targets: ['tags'] },
+      ],
+      github: { owner: 'acme', repo: 'rules' },
+    });
+    const many = Array.from({ length: 61 }, (_, i) => `52.2.${i * 2}.1/32` as Cidr);
+    const report = await runDoctor({
+      ...working,
+      loadConfig: async () => limited,
+      baselines: async () =>
+        new Map([
+          ['partners', ['52.1.1.1/32', '52.1.3.1/32'] as Cidr[]],
+          ['tags', many],
+        ]),
+    });
+    expect(names(report).filter((name) => name.startsWith('capacity'))).toEqual(['capacity:sg/partners.json', 'capacity:sg/tags.json']);
+    expect(check(report, 'capacity:sg/partners.json')).toMatchObject({
+      ok: true,
+      detail: expect.stringMatching(/^capacity-headroom: sg\/partners\.json holds 2 entries, 100 % of its limit of 2 entries/),
+    });
+    expect(check(report, 'capacity:sg/tags.json')).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining('capacity-exceeded: sg/tags.json is not written: it would hold 61 entries (IPv4 61, IPv6 0)'),
+      fix: expect.stringMatching(/^To make it fit, split it over numbered files/),
+    });
+    expect(report.ok).toBe(false);
+
+    const unread = await runDoctor({
+      ...working,
+      loadConfig: async () => limited,
+      baselines: async () => {
+        throw new AllowlistError('storage-missing', 'No state store is configured');
+      },
+    });
+    expect(check(unread, 'capacity')).toMatchObject({ ok: true, detail: expect.stringContaining('not checked') });
+  });
 
   it('notes what it did not check: no ARM target, no OutSystems target', async () => {
     const report = await runDoctor(working);

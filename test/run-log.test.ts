@@ -39,6 +39,18 @@ describe('run log entries', () => {
     ]);
   });
 
+  it('puts an urgent address that no file can take first, before the targets', () => {
+    const urgent = { code: 'capacity-exceeded', message: 'URGENT: a new address of acme (52.9.9.9/32) … cannot be written: …' };
+    const waiting = { code: 'capacity-exceeded', message: 'sg.json is not written: …' };
+    const held = { ...report.targets[0]!, status: 'held' as const };
+    const entries = runLogEntries({ ...report, targets: [held], errors: [waiting, urgent] });
+    expect(entries.slice(0, 3).map((entry) => [entry.level, entry.text, entry.properties.reason])).toEqual([
+      ['error', 'URGENT run problem: capacity-exceeded', urgent.message],
+      ['warn', expect.stringContaining('partners'), expect.anything()],
+      ['error', 'run problem: capacity-exceeded', waiting.message],
+    ]);
+  });
+
   it('ends each line with its properties as one JSON object, the first "{" of the line', () => {
     for (const entry of runLogEntries(report)) {
       const line = runLogLine(entry);

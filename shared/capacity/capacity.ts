@@ -1,6 +1,6 @@
-import type { Cidr } from '../ipset.js';
+import { aggregate, familyOf, type Cidr } from '../ipset.js';
 import type { Problem } from '../problem.js';
-import { totalEntries, type EntryCount } from './count.js';
+import { countEntries, totalEntries, type CountedFile, type EntryCount } from './count.js';
 import { DEFAULT_HEADROOM_WARN, type FileLimit } from './limit.js';
 
 /**
@@ -48,6 +48,31 @@ export function decideCapacity(file: LimitedFile, count: EntryCount, bytes?: num
   return { path: file.path, outcome, limit, headroomWarn, count, ...(bytes !== undefined ? { bytes } : {}), share };
 }
 
+/** A configured file as the decision and the count read it (a FileSpec). */
+export interface ConfiguredFile extends LimitedFile, CountedFile {
+  readonly targets: readonly string[];
+  /** Only this family goes into the file (plain and template files). */
+  readonly family?: 'ipv4' | 'ipv6' | undefined;
+}
+
+/**
+ * Each limited file judged on what per-target sets (a proposal, a baseline) put into it, without the base branch:
+ * entries the config does not manage are not counted here (planFiles counts them when it plans the files).
+ */
+export function capacityOfSets<F extends ConfiguredFile>(
+  files: readonly F[],
+  sets: ReadonlyMap<string, readonly Cidr[]>,
+  /** How a file is judged on its own entries: as they are by default; fit.ts widens where the file asks for it. */
+  judge: (file: F, own: Cidr[]) => CapacityDecision | undefined = (file, own) => decideCapacity(file, countEntries(file, own)),
+): CapacityDecision[] {
+  return files.flatMap((file) => {
+    if (!file.limit) return [];
+    const family = file.family === undefined ? undefined : file.family === 'ipv4' ? 4 : 6;
+    const own = aggregate(file.targets.flatMap((id) => sets.get(id) ?? [])).filter((c) => family === undefined || familyOf(c) === family);
+    return judge(file, own) ?? [];
+  });
+}
+
 /** What would make an exceeded file fit; the split and fit sections of the README say how each works. */
 export const CAPACITY_OPTIONS =
   'split it over numbered files ({n} in the path, e.g. "sg/cas-{n}.auto.tfvars.json"), let it widen prefixes ("fit": {"widenTo": N}), or give it a larger limit if the firewall takes more';
@@ -73,12 +98,19 @@ export function capacityProblem(decision: CapacityDecision, urgent?: UrgentAddit
   }
   const lead =
     urgent && urgent.cidrs.length > 0
-      ? `URGENT: ${urgent.cidrs.length === 1 ? 'a new address' : `${urgent.cidrs.length} new addresses`} of ${urgent.targets.join(', ')} (${shown(urgent.cidrs)}), whose traffic is blocked until allowlisted, cannot be written: `
+      ? `${URGENT}${urgent.cidrs.length === 1 ? 'a new address' : `${urgent.cidrs.length} new addresses`} of ${urgent.targets.join(', ')} (${shown(urgent.cidrs)}), whose traffic is blocked until allowlisted, cannot be written: `
       : '';
   return {
     code: 'capacity-exceeded',
     message: `${lead}${decision.path} is not written: it would hold ${holds(decision)}, over its limit of ${limitText(decision.limit)}${bytesText(decision)}${unfitText(decision)}. The other files publish as usual; this one waits, and what it would add stays pending. To make it fit, ${CAPACITY_OPTIONS}.`,
   };
+}
+
+const URGENT = 'URGENT: ';
+
+/** A capacity-exceeded problem that holds back an urgent address: reports put it first. */
+export function isUrgentProblem(problem: Problem): boolean {
+  return problem.code === 'capacity-exceeded' && problem.message.startsWith(URGENT);
 }
 
 /** "2,302 entries (IPv4 1,900, IPv6 402)", per family when the limit counts families apart. */

@@ -1,6 +1,6 @@
 import { familyOf, type Cidr } from '../ipset.js';
 import { writesEachAddress } from '../render/template.js';
-import { decideCapacity, type CapacityDecision, type LimitedFile } from './capacity.js';
+import { capacityOfSets, decideCapacity, type CapacityDecision, type ConfiguredFile, type LimitedFile } from './capacity.js';
 import { countEntries, type CountedFile } from './count.js';
 import type { FileLimit } from './limit.js';
 import { widenToFit, type WidenedCover } from './widen.js';
@@ -67,4 +67,12 @@ function widenedText(widening: Widening, limit: FileLimit): NonNullable<Capacity
     replaced: widening.covers.reduce((sum, cover) => sum + cover.replaces.length, 0),
     maxEntries: limit.maxEntries,
   };
+}
+
+/** capacityOfSets, each file judged as it would be written: widened where its `fit` allows it. */
+export function fittedCapacityOfSets(
+  files: readonly (ConfiguredFile & FittableFile)[],
+  sets: ReadonlyMap<string, readonly Cidr[]>,
+): CapacityDecision[] {
+  return capacityOfSets(files, sets, (file, own) => fitFile(file, own).decision);
 }

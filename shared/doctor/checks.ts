@@ -1,4 +1,7 @@
+import { CAPACITY_OPTIONS, capacityProblem, limitText } from '../capacity/capacity.js';
+import { fittedCapacityOfSets } from '../capacity/fit.js';
 import type { Config, DnsConfig, GitHubConfig, Target } from '../config.js';
+import type { Cidr } from '../ipset.js';
 import type { ResolverProbe } from '../net/dns.js';
 import { describe, type ProbedUrl } from '../net/http.js';
 import { AllowlistError } from '../problem.js';
@@ -29,7 +32,7 @@ import { formatBytes } from './format.js';
  */
 
 export interface DoctorCheck {
-  /** Stable: `config`, `storage`, `github-credentials`, `github-repository`, `github-base-branch`, `github-permissions`, `upstream:<target ids>`, `arm` or `arm:<target ids>`, `dns` or `dns:<resolver>`. */
+  /** Stable: `config`, `storage`, `github-credentials`, `github-repository`, `github-base-branch`, `github-permissions`, `upstream:<target ids>`, `arm` or `arm:<target ids>`, `dns` or `dns:<resolver>`, `capacity:<file path>`. */
   readonly name: string;
   readonly ok: boolean;
   /** One line: what was checked and what it answered. */
@@ -58,6 +61,8 @@ export interface DoctorProbes {
   resolvers(dns: DnsConfig): readonly string[];
   /** One A query for `hostname` to one resolver. */
   resolver(server: string, dns: DnsConfig, hostname: string): Promise<ResolverProbe>;
+  /** Per target, its approved baseline as stored (the capacity check); absent where there is no store to read. */
+  baselines?(configName: string): Promise<ReadonlyMap<string, readonly Cidr[]>>;
 }
 
 export interface DoctorOptions {
@@ -88,6 +93,7 @@ export async function runDoctor(probes: DoctorProbes, options: DoctorOptions = {
     checkGitHub(probes, config, deadlineMs),
     checkUpstreams(probes, config),
     checkResolvers(probes, config),
+    checkCapacity(probes, config),
   ]);
   return finish([...checks, ...groups.flat()], options.secrets ?? []);
 }
@@ -319,6 +325,30 @@ async function checkResolvers(probes: DoctorProbes, config: Config): Promise<Doc
       }
     }),
   );
+}
+
+// --- capacity ------------------------------------------------------------------------------------------------
+
+/** Each file with a limit, judged from the approved baseline: whether the firewall takes it as it stands. */
+async function checkCapacity(probes: DoctorProbes, config: Config): Promise<DoctorCheck[]> {
+  const limited = config.files.filter((file) => file.limit);
+  if (limited.length === 0 || !probes.baselines) return [];
+  let baselines: ReadonlyMap<string, readonly Cidr[]>;
+  try {
+    baselines = await probes.baselines(config.name);
+  } catch (error) {
+    return [pass('capacity', `not checked: the approved baselines could not be read (${messageOf(error)}); see the storage check`)];
+  }
+  return fittedCapacityOfSets(limited, baselines).map((decision) => {
+    const name = `capacity:${decision.path}`;
+    const problem = capacityProblem(decision);
+    if (decision.outcome === 'exceeded') {
+      return fail(name, `${problem!.code}: ${problem!.message}`, `To make it fit, ${CAPACITY_OPTIONS}.`);
+    }
+    if (problem) return pass(name, `${problem.code}: ${problem.message}`);
+    const entries = decision.count.ipv4 + decision.count.ipv6;
+    return pass(name, `the approved baseline puts ${entries} entries into it, within its limit of ${limitText(decision.limit)}`);
+  });
 }
 
 // --- helpers -------------------------------------------------------------------------------------------------

@@ -32,22 +32,29 @@ export interface DoctorWiring {
 }
 
 export function doctorProbes(env: NodeJS.ProcessEnv, wiring: DoctorWiring = {}): DoctorProbes {
+  const openStore = async () => {
+    const setting = wiring.storage ?? storageSetting(env);
+    if (!setting)
+      throw new AllowlistError(
+        'storage-missing',
+        'No state store is configured: neither ALLOWLIST_STORAGE nor AzureWebJobsStorage is set.',
+      );
+    const { StateStore } = await import('../state/store.js');
+    // The table openStore() would use; one retry, so a store that is down fails the check in seconds.
+    const tableName = env.ALLOWLIST_TABLE?.trim();
+    return StateStore.fromSetting(setting, { ...(tableName ? { tableName } : {}), maxRetries: 1 });
+  };
   return {
     loadConfig: () => loadConfig(wiring.config ?? configSourceFromEnv(env)),
 
     async storage(configName) {
-      const setting = wiring.storage ?? storageSetting(env);
-      if (!setting)
-        throw new AllowlistError(
-          'storage-missing',
-          'No state store is configured: neither ALLOWLIST_STORAGE nor AzureWebJobsStorage is set.',
-        );
-      const { StateStore } = await import('../state/store.js');
-      // The table openStore() would use; one retry, so a store that is down fails the check in seconds.
-      const tableName = env.ALLOWLIST_TABLE?.trim();
-      const store = StateStore.fromSetting(setting, { ...(tableName ? { tableName } : {}), maxRetries: 1 });
-      const where = await store.probe(configName);
+      const where = await (await openStore()).probe(configName);
       return { ...where, ...(wiring.storageNote ? { note: wiring.storageNote } : {}) };
+    },
+
+    async baselines(configName) {
+      const snapshot = await (await openStore()).read(configName);
+      return new Map([...snapshot.targets].map(([id, record]) => [id, record.baseline ?? []] as const));
     },
 
     async github(github) {

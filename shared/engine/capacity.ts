@@ -1,21 +1,21 @@
 import { capacityProblem, widenedText, type CapacityDecision, type UrgentAdditions } from '../capacity/capacity.js';
-import { fitFile } from '../capacity/fit.js';
+import { fittedCapacityOfSets } from '../capacity/fit.js';
 import type { Config } from '../config.js';
 import type { TargetDrift } from '../drift/drift.js';
 import { aggregate, covers, type Cidr } from '../ipset.js';
 import type { Problem } from '../problem.js';
 import { isUrgentKind } from '../sources/registry.js';
 import type { FileChange } from './files.js';
-import { fileCidrs, fileTakes } from './proposal.js';
+import { fileTakes } from './proposal.js';
 
 /**
- * Capacity as a run, status or doctor sees it: each limited file judged on what the given sets put into it. Without
- * the base branch the entries the config does not manage are not counted; a run that plans the files judges again
- * with them (planFiles), and that decision wins (mergeDecisions).
+ * Capacity as a run or status sees it: each limited file judged on what the given sets put into it. Without the base
+ * branch the entries the config does not manage are not counted; a run that plans the files judges again with them
+ * (planFiles), and that decision wins (mergeDecisions).
  */
 export function capacityOfSets(config: Config, sets: ReadonlyMap<string, Cidr[]>): CapacityDecision[] {
   // Judged as the file would be written: widened when its `fit` allows it (fit.ts).
-  return config.files.flatMap((file) => fitFile(file, fileCidrs(file, sets)).decision ?? []);
+  return fittedCapacityOfSets(config.files, sets);
 }
 
 /** The decisions of the planned files replace the run's own for the same file. */

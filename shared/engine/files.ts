@@ -44,9 +44,9 @@ export interface FileChange {
   /** A file with a limit: whether what it would hold fits. */
   readonly capacity?: CapacityDecision;
   /**
-   * Set when the file would hold more than its limit: it is not written (content stays the base branch's, and
-   * nothing is added or removed), and `onBase` is what it holds there, so that nothing it would have added is
-   * taken as approved (see withheldPromotion).
+   * Set when the file would hold more than its limit: it is not written (content stays the base branch's, '' for a
+   * file the base branch lacks, and is never pushed: see writtenChanges; nothing is added or removed), and `onBase`
+   * is what it holds there, so that nothing it would have added is taken as approved (see withheldPromotion).
    */
   readonly withheld?: { readonly onBase: Cidr[] };
   /**

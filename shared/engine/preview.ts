@@ -54,11 +54,14 @@ export async function previewPullRequest(
       return createTwoFilesPatch(`a/${path}`, `b/${path}`, change.before ?? '', change.content, '', '', { context: 2 });
     });
   const files = patches.length === 1 ? '1 file' : `${patches.length} files`;
+  const waiting = plan.changes.filter((change) => change.withheld).map((change) => change.file.path);
   const outcome =
     gate.kind === 'hold'
       ? `the config has no "github" block, so a full run publishes nothing; into a repository without these files it would write ${files}`
       : patches.length === 0 && !unread
-        ? `${config.github!.base} already holds this proposal: a full run pushes nothing and takes it as approved`
+        ? waiting.length > 0
+          ? `a full run pushes nothing: ${waiting.join(', ')} ${waiting.length === 1 ? 'waits' : 'wait'} for room (capacity-exceeded), and ${config.github!.base} already holds the rest`
+          : `${config.github!.base} already holds this proposal: a full run pushes nothing and takes it as approved`
         : `a full run would ${open ? `update PR #${open.number}` : 'open a pull request'} changing ${files}`;
   const message = unread ? `${outcome}; ${unread}` : outcome;
   const diff = patches.length > 0 ? { diff: patches.join('') } : {};

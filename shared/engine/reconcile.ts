@@ -346,11 +346,16 @@ export async function reconcilePullRequest(context: RunContext, input: Reconcile
             : { textFingerprint: plan.textFingerprint }),
         }
       : snapshot.config.pullRequest;
+    const waiting = plan.changes.filter((change) => change.withheld).map((change) => change.file.path);
+    const message =
+      result.alreadyOnBase && waiting.length > 0
+        ? `${waiting.join(', ')} ${waiting.length === 1 ? 'waits' : 'wait'} for room (capacity-exceeded), and the base branch already holds the rest: there is nothing to propose`
+        : result.message;
     return {
       report: {
         action: result.action,
         ...(pr ? { number: pr.number, url: pr.url } : {}),
-        ...(result.message ? { message: result.message } : {}),
+        ...(message ? { message } : {}),
       },
       pullRequest,
       promotions,

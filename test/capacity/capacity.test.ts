@@ -4,7 +4,8 @@ import { capacityProblem, decideCapacity } from '../../shared/capacity/capacity.
 import { countEntries } from '../../shared/capacity/count.js';
 import { ConfigError, parseConfig, type Config } from '../../shared/config.js';
 import { planFiles, withheldPromotion, writtenChanges } from '../../shared/engine/files.js';
-import { proposalFingerprint } from '../../shared/engine/proposal.js';
+import { emptyRecord, proposalFingerprint } from '../../shared/engine/proposal.js';
+import { publishGate } from '../../shared/engine/reconcile.js';
 import { aggregate, parseCidr, type Cidr } from '../../shared/ipset.js';
 import { readFileEntries } from '../../shared/render/read.js';
 
@@ -147,6 +148,40 @@ describe('planning a file over its limit', () => {
     const promoted = withheldPromotion(changes, { id: 'a', proposed: proposed.get('a')!, baseline: cidrs('52.1.1.1', '52.1.7.1') });
     expect(promoted).toEqual(cidrs('52.1.1.1', '52.1.7.1'));
     expect(withheldPromotion(changes, { id: 'b', proposed: cidrs('52.9.9.9'), baseline: [] })).toEqual(cidrs('52.9.9.9'));
+  });
+});
+
+describe('the publish gate with a file over its limit', () => {
+  it('plans the files again even when the open PR holds this exact proposal, which may still carry the file', () => {
+    const input = (limit?: unknown) =>
+      parseConfig({
+        name: 'prod',
+        targets: [{ id: 'a', type: 'static', entries: ['52.1.1.1'] }],
+        files: [{ path: 'a.json', format: 'json', targets: ['a'], ...(limit ? { limit } : {}) }],
+        github: { owner: 'acme', repo: 'rules' },
+      });
+    const proposed = new Map([['a', cidrs('52.1.1.1', '52.1.3.1')]]);
+    const fingerprint = proposalFingerprint(input(), proposed);
+    const snapshot = {
+      config: {
+        configName: 'prod',
+        declined: [],
+        pullRequest: {
+          number: 1,
+          url: 'https://github.test/acme/rules/pull/1',
+          branch: 'allowlist-drift/prod',
+          headSha: 'h'.repeat(40),
+          fingerprint,
+          state: 'open' as const,
+          proposal: { a: proposed.get('a')! },
+          updatedAt: '2026-12-01T00:00:00.000Z',
+        },
+      },
+      targets: new Map([['a', { ...emptyRecord('a'), baseline: cidrs('52.1.1.1') }]]),
+    };
+    expect(publishGate(input(), snapshot, proposed, 'h'.repeat(40))).toMatchObject({ kind: 'hold', reason: 'unchanged' });
+    // The limit leaves the fingerprint as it was, so only the capacity decision tells the PR is not what to propose.
+    expect(publishGate(input({ maxEntries: 1 }), snapshot, proposed, 'h'.repeat(40))).toMatchObject({ kind: 'publish', fingerprint });
   });
 });
 
