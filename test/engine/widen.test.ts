@@ -94,6 +94,19 @@ describe('engine: fit by widening', () => {
     expect((await h.state()).targets.get('mcas')!.baseline).toEqual(published);
     const quiet = await h.run();
     expect(quiet.report.pullRequest.action).toBe('none');
+
+    // A new prefix in a /16 the tag never used: the file is widened again against the covers on the base branch, still
+    // within 400 entries and covering every address, and whatever extra addresses the new cover gives up are named.
+    const tag = casTag();
+    tag.values[0]!.properties.addressPrefixes.push('23.236.64.1/32');
+    h.serveServiceTags(tag);
+    const grown = await h.run();
+    expect(grown.report.errors).toEqual([]);
+    expect(grown.report.pullRequest).toMatchObject({ action: 'created', number: 2 });
+    const rewritten = (JSON.parse(h.github.readFile(BRANCH, LIST)!) as string[]).map((text) => parseCidr(text));
+    expect(rewritten.length).toBeLessThanOrEqual(400);
+    for (const prefix of [...published, parseCidr('23.236.64.1/32')]) expect(covers(rewritten, prefix), prefix).toBe(true);
+    expect(h.github.pullRequest(2).body).toContain('capacity-widened');
   }, 120_000);
 
   it('cannot fit 200: capacity-exceeded says so, with the smallest entry count /16 allows, and nothing is written', async () => {
