@@ -1,9 +1,10 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { capacityProblem } from '../../shared/capacity/capacity.js';
 import { ConfigError, parseConfig, type Config } from '../../shared/config.js';
 import { capacityOfSets, wideningNotes } from '../../shared/engine/capacity.js';
 import { assertRemovalsNamed, planFiles, WIDENED_COVER, type FileChange } from '../../shared/engine/files.js';
-import { covers, parseCidr, type Cidr } from '../../shared/ipset.js';
+import { aggregate, covers, difference, parseCidr, union, type Cidr } from '../../shared/ipset.js';
 import { readFileEntries } from '../../shared/render/read.js';
 import type { TargetDrift } from '../../shared/drift/drift.js';
 
@@ -151,4 +152,41 @@ describe('the fit key', () => {
     expect(problems({ limit: { maxEntries: 10 }, fit: { widenTo: 16, widen: 8 } })).toEqual([expect.stringMatching(/^files\[0\]\.fit/)]);
     expect(problems({ limit: { maxEntries: 10 }, fit: { widenTo: 16, widenTo6: 48 } })).toEqual([]);
   });
+});
+
+describe('planning a widened file, over two runs', () => {
+  /** A small block of public space, so random sets nest, touch and need widening often. */
+  const smallCidr = fc
+    .tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 27, max: 32 }))
+    .map(([low, third, prefix]) => parseCidr(`52.16.${third}.${low}/${prefix}`));
+  const smallSet = fc.array(smallCidr, { minLength: 1, maxLength: 8 }).map((set) => aggregate(set));
+
+  it('covers every proposed address within the limit, and drops only confirmed removals and extra addresses it names', () => {
+    fc.assert(
+      fc.property(smallSet, smallSet, fc.integer({ min: 1, max: 4 }), (first, second, maxEntries) => {
+        const cfg = config({ limit: { maxEntries }, fit: { widenTo: 22 } });
+        const spec = cfg.files[0]!;
+        const one = plan(cfg, null, first);
+        if (one.withheld) return;
+        const held = readFileEntries(spec, one.content);
+        for (const prefix of first) expect(covers(held, prefix)).toBe(true);
+        expect((JSON.parse(one.content) as string[]).length).toBeLessThanOrEqual(maxEntries);
+
+        // The next run: the first proposal approved and merged, the sources now publishing `second`.
+        const [two] = planFiles(cfg, {
+          base: new Map([['fw/list.json', one.content]]),
+          proposed: new Map([['a', second]]),
+          baselines: new Map([['a', first]]),
+          managed: new Map([['a', union(first, second)]]),
+        });
+        expect(two!.unmanaged).toEqual([]);
+        if (two!.withheld) return;
+        expect(() => assertRemovalsNamed([two!], difference(first, second))).not.toThrow();
+        const now = readFileEntries(spec, two!.content);
+        for (const prefix of second) expect(covers(now, prefix)).toBe(true);
+        expect((JSON.parse(two!.content) as string[]).length).toBeLessThanOrEqual(maxEntries);
+      }),
+      { numRuns: 300 },
+    );
+  }, 120_000);
 });
