@@ -7,6 +7,7 @@ import { planFiles, withheldPromotion, writtenChanges } from '../../shared/engin
 import { emptyRecord, proposalFingerprint } from '../../shared/engine/proposal.js';
 import { publishGate } from '../../shared/engine/reconcile.js';
 import { aggregate, parseCidr, type Cidr } from '../../shared/ipset.js';
+import { renderDashboard } from '../../shared/publish/dashboard.js';
 import { readFileEntries } from '../../shared/render/read.js';
 
 const cidrs = (...texts: string[]) => texts.map((text) => parseCidr(text));
@@ -148,6 +149,18 @@ describe('planning a file over its limit', () => {
     const promoted = withheldPromotion(changes, { id: 'a', proposed: proposed.get('a')!, baseline: cidrs('52.1.1.1', '52.1.7.1') });
     expect(promoted).toEqual(cidrs('52.1.1.1', '52.1.7.1'));
     expect(withheldPromotion(changes, { id: 'b', proposed: cidrs('52.9.9.9'), baseline: [] })).toEqual(cidrs('52.9.9.9'));
+  });
+});
+
+describe('the dashboard', () => {
+  it('lists the files that wait or are near their limit above the targets, as inert text', () => {
+    const { body } = renderDashboard({
+      configName: 'prod',
+      targets: [{ id: 'a', type: 'static', status: 'ok', pendingRemoval: [], errors: [], warnings: [] }],
+      capacity: [{ code: 'capacity-exceeded', message: 'sg/*cas*.json is not written: <b>' }],
+    });
+    expect(body).toContain('### Firewall capacity\n\n- capacity-exceeded: sg/\\*cas\\*.json is not written: &lt;b&gt;\n\n| Target |');
+    expect(renderDashboard({ configName: 'prod', targets: [] }).body).not.toContain('Firewall capacity');
   });
 });
 
