@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { TargetDrift } from '../drift/drift.js';
 import { aggregate, covers, type Cidr } from '../ipset.js';
 import type { Problem } from '../problem.js';
+import type { TargetReport, Verdict } from '../report.js';
 import { isUrgentKind } from '../sources/registry.js';
 import type { FileChange } from './files.js';
 import { fileTakes } from './proposal.js';
@@ -105,17 +106,12 @@ function widenedProblems(decisions: readonly CapacityDecision[]): Problem[] {
 }
 
 /**
- * What widened files tell the reviewer: the attention line of a file giving up addresses an earlier widening allowed
- * (the publish invariant lets them leave only because the PR names them), and a `widening` verdict on each target a
- * widened file takes, recording the addresses it allows beyond what the sources publish.
+ * What a file giving up addresses an earlier widening allowed tells the reviewer: the publish invariant lets them leave
+ * only because the PR names them.
  */
-export function wideningNotes(
-  changes: readonly FileChange[],
-  described: readonly TargetDrift[],
-): { attention: { subject: string; message: string }[]; drifts: TargetDrift[] } {
-  const widened = changes.filter((change) => change.widening);
-  const attention = widened.flatMap((change) => {
-    const released = aggregate(change.widening!.released);
+export function releasedAttention(changes: readonly FileChange[]): { subject: string; message: string }[] {
+  return changes.flatMap((change) => {
+    const released = aggregate(change.widening?.released ?? []);
     if (released.length === 0) return [];
     const shown = released.length > 5 ? `${released.slice(0, 5).join(', ')}, …` : released.join(', ');
     return [
@@ -125,15 +121,30 @@ export function wideningNotes(
       },
     ];
   });
-  const drifts = described.map((drift) => {
-    const verdicts = widened
-      .filter((change) => change.widening!.covers.length > 0 && change.file.targets.includes(drift.report.id))
-      .map((change) => ({
-        guard: 'widening' as const,
-        outcome: 'pass' as const,
-        message: `${change.file.path} is widened to fit its limit: ${change.widening!.covers.length} covering prefixes, and it allows ${change.widening!.extra.toLocaleString('en-US')} addresses beyond what the sources publish`,
-      }));
-    return verdicts.length > 0 ? { ...drift, report: { ...drift.report, verdicts: [...drift.report.verdicts, ...verdicts] } } : drift;
+}
+
+/**
+ * A `widening` verdict on each target a widened file takes, recording the addresses the file allows beyond what the
+ * sources publish: beside the guards' verdicts in the PR and the run report. It never holds anything back.
+ */
+export function withWideningVerdicts(
+  config: Config,
+  decisions: readonly CapacityDecision[],
+  reports: readonly TargetReport[],
+): TargetReport[] {
+  return reports.map((report) => {
+    const verdicts = decisions.flatMap((decision): Verdict[] => {
+      const file = config.files.find((f) => f.path === decision.path);
+      if (!decision.widened || !file?.targets.includes(report.id)) return [];
+      const extra = BigInt(decision.widened.extraAddresses).toLocaleString('en-US');
+      return [
+        {
+          guard: 'widening',
+          outcome: 'pass',
+          message: `${decision.path} is widened to fit its limit: ${decision.widened.covers} covering prefixes, and it allows ${extra} addresses beyond what the sources publish`,
+        },
+      ];
+    });
+    return verdicts.length > 0 ? { ...report, verdicts: [...report.verdicts, ...verdicts] } : report;
   });
-  return { attention, drifts };
 }

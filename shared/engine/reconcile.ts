@@ -10,7 +10,7 @@ import { readFileEntries } from '../render/read.js';
 import type { PullRequestReport } from '../report.js';
 import type { PullRequestRecord, Snapshot } from '../state/records.js';
 import type { RunContext } from './context.js';
-import { capacityAttention, capacityOfSets, wideningNotes } from './capacity.js';
+import { capacityAttention, capacityOfSets, releasedAttention, withWideningVerdicts } from './capacity.js';
 import { assertRemovalsNamed, planFiles, totalChange, WIDENED_COVER, withheldPromotion, writtenChanges, type FileChange } from './files.js';
 import {
   baselineOf,
@@ -498,13 +498,17 @@ function buildPublishPlan(
   // A file withheld for capacity is not pushed: the PR's warning block says which file waits and why.
   const changes = writtenChanges(planned);
   const total = totalChange(changes);
-  const notes = wideningNotes(changes, described);
-  const attention = [...capacityAttention(config, capacity, { drifts: input.drifts }), ...notes.attention];
+  const attention = [...capacityAttention(config, capacity, { drifts: input.drifts }), ...releasedAttention(changes)];
+  const reports = withWideningVerdicts(
+    config,
+    capacity,
+    described.map((drift) => drift.report),
+  );
   const text = renderPullRequest({
     configName: config.name,
     runId: context.runId,
     configFingerprint: configFingerprint(config),
-    drifts: notes.drifts,
+    drifts: described.map((drift, index) => ({ ...drift, report: reports[index]! })),
     change: total,
     files: changes.filter((c) => c.content !== c.before).map((c) => ({ path: c.file.path, before: c.before, after: c.content })),
     checkedAt: context.now().toISOString(),

@@ -2,11 +2,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { capacityProblem } from '../../shared/capacity/capacity.js';
 import { ConfigError, parseConfig, type Config } from '../../shared/config.js';
-import { capacityOfSets, wideningNotes } from '../../shared/engine/capacity.js';
+import { capacityOfSets, releasedAttention, withWideningVerdicts } from '../../shared/engine/capacity.js';
 import { assertRemovalsNamed, planFiles, WIDENED_COVER, type FileChange } from '../../shared/engine/files.js';
 import { aggregate, covers, difference, parseCidr, union, type Cidr } from '../../shared/ipset.js';
 import { readFileEntries } from '../../shared/render/read.js';
-import type { TargetDrift } from '../../shared/drift/drift.js';
+import type { TargetReport } from '../../shared/report.js';
 
 const cidrs = (...texts: string[]) => texts.map((text) => parseCidr(text));
 /** Two tight pairs: widened to two entries, each pair becomes its /30 (2 addresses beyond the published ones each). */
@@ -25,8 +25,8 @@ function plan(cfg: Config, base: string | null, proposed: Cidr[] = PAIRS): FileC
   return planFiles(cfg, { base: new Map([['fw/list.json', base]]), proposed: sets, baselines: sets, managed: sets })[0]!;
 }
 
-/** Only what wideningNotes reads of a target's drift. */
-const drift = ({ id }: { id: string }) => ({ report: { id, verdicts: [] } }) as unknown as TargetDrift;
+/** Only what withWideningVerdicts reads of a target's report. */
+const report = (id: string) => ({ id, verdicts: [] }) as unknown as TargetReport;
 
 const widened = config({ limit: { maxEntries: 2 }, fit: { widenTo: 24 } });
 
@@ -60,8 +60,7 @@ describe('a file with a limit and fit', () => {
     expect(() => assertRemovalsNamed([{ ...change, widening: undefined } as FileChange], [])).toThrow(
       /publish-invariant|refusing to publish/,
     );
-    const notes = wideningNotes([change], [drift({ id: 'a' })]);
-    expect(notes.attention).toEqual([
+    expect(releasedAttention([change])).toEqual([
       { subject: 'fw/list.json', message: expect.stringContaining('no longer allows 4 ranges an earlier widening of the file allowed') },
     ]);
   });
@@ -83,13 +82,13 @@ describe('a file with a limit and fit', () => {
 
   it('records the widening as a verdict on the targets of the file', () => {
     const change = plan(widened, null);
-    const notes = wideningNotes([change], [drift({ id: 'a' }), drift({ id: 'other' })]);
-    expect(notes.drifts[0]!.report.verdicts.at(-1)).toEqual({
+    const [a, other] = withWideningVerdicts(widened, [change.capacity!], [report('a'), report('other')]);
+    expect(a!.verdicts.at(-1)).toEqual({
       guard: 'widening',
       outcome: 'pass',
       message: 'fw/list.json is widened to fit its limit: 2 covering prefixes, and it allows 4 addresses beyond what the sources publish',
     });
-    expect(notes.drifts[1]!.report.verdicts.some((verdict) => verdict.guard === 'widening')).toBe(false);
+    expect(other!.verdicts).toEqual([]);
   });
 
   it('keeps an entry it did not write whole, counting it against the limit', () => {

@@ -74,6 +74,11 @@ describe('engine: fit by widening', () => {
     );
 
     // The run report, status and its text say so too.
+    expect(report.targets[0]!.verdicts).toContainEqual({
+      guard: 'widening',
+      outcome: 'pass',
+      message: expect.stringContaining(`allows ${extra.toLocaleString('en-US')} addresses beyond what the sources publish`),
+    });
     expect(report.warnings).toContainEqual({
       code: 'capacity-widened',
       message: expect.stringContaining(`${LIST} is widened to fit its limit of 400 entries`),
