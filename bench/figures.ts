@@ -24,6 +24,7 @@ import { firstRunInput, largestFirstPrInput } from '../test/publish/pr-cases.js'
 import { awsIpRanges } from './aws.js';
 import { quietRun } from './quiet-run.js';
 import { splitFigures } from './split.js';
+import { widening } from './capacity.js';
 import { median, medianMs, medianPairMs, type Row } from './table.js';
 
 /** How big each figure is; the smoke test runs the same code with tiny sizes. */
@@ -739,6 +740,7 @@ export async function runBench(sizes: BenchSizes, progress: (message: string) =>
       ['PR body', () => pullRequestBodies()],
       ['quiet run', () => quietRun(azurite, projectRoot())],
       ['split files', () => splitFigures(sharedPath(SERVICE_TAGS), sizes.runs)],
+      ['widening', () => widening(readFileSync(sharedPath(SERVICE_TAGS), 'utf8'), sizes)],
     ];
     for (const [name, step] of steps) {
       progress(`${name}...`);

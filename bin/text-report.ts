@@ -166,6 +166,15 @@ export function formatStatus(status: StatusReport, hint: CommandHint = PLAIN): s
     lines.push('', `  base-differs: ${differs.path} lacks ${differs.missing.join(', ')}, approved; the next pull request writes it back`);
   }
   for (const file of status.capacity) if (file.problem) lines.push('', `  ${file.problem.code}: ${file.problem.message}`);
+  for (const file of status.capacity) {
+    if (file.widened) {
+      const extra = BigInt(file.widened.extraAddresses).toLocaleString('en-US');
+      lines.push(
+        '',
+        `  capacity-widened: ${file.path} is written as ${file.widened.covers} covering prefixes and allows ${extra} addresses no source publishes`,
+      );
+    }
+  }
   const excluding = status.targets.filter((t) => t.excluded);
   if (excluding.length > 0)
     lines.push('', ...excluding.map((t) => `  ${t.id} excludes ${t.excluded!.join(', ')}: never proposed, even when observed`));

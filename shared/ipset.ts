@@ -308,6 +308,9 @@ const specialRanges: ReadonlyArray<readonly [string, SpecialRange]> = [
   ['3fff::/20', 'documentation'], // reserved
 ];
 
+/** Every special-purpose range as a prefix, for code that must keep clear of all of it (widening a file's cover). */
+export const SPECIAL_PURPOSE_PREFIXES: readonly Cidr[] = specialRanges.map(([range]) => range as Cidr);
+
 /**
  * Every special range the CIDR overlaps, in table order without repeats; empty means ordinary public space.
  * Overlap rather than containment, so a broad prefix such as 8.0.0.0/5 is flagged for the private 10/8 inside it.

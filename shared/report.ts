@@ -5,7 +5,8 @@ import type { Approval, HeldChange } from './state/records.js';
 
 /** Outcome of one guard on one target; any "hold" holds the target. */
 export interface Verdict {
-  readonly guard: 'empty-observation' | 'mass-removal' | 'mass-addition' | 'range-flood' | 'broad-prefix' | 'special-range';
+  /** `widening` records what a file widened to fit its limit allows beyond the published addresses; it never holds. */
+  readonly guard: 'empty-observation' | 'mass-removal' | 'mass-addition' | 'range-flood' | 'broad-prefix' | 'special-range' | 'widening';
   readonly outcome: 'pass' | 'hold';
   readonly message: string;
 }

@@ -30,6 +30,10 @@ export interface CapacityDecision {
   readonly bytes?: number;
   /** The largest share of the limit any measure takes (a family's entries, all entries, the bytes); over 1 when exceeded. */
   readonly share: number;
+  /** Exceeded although the file may widen (`fit`): the fewest entries its widenTo and widenTo6 allow. */
+  readonly unfit?: { readonly minEntries: number; readonly widenTo?: number; readonly widenTo6?: number };
+  /** Fits because it was widened (fit.ts): the addresses allowed beyond what the sources publish (a decimal count). */
+  readonly widened?: { readonly extraAddresses: string; readonly covers: number; readonly replaced: number; readonly maxEntries: number };
 }
 
 /** Undefined for a file without a limit. `bytes` is the rendered size; without it `maxBytes` is not judged. */
@@ -56,13 +60,18 @@ export interface ConfiguredFile extends LimitedFile, CountedFile {
  * Each limited file judged on what per-target sets (a proposal, a baseline) put into it, without the base branch:
  * entries the config does not manage are not counted here (planFiles counts them when it plans the files).
  */
-export function capacityOfSets(files: readonly ConfiguredFile[], sets: ReadonlyMap<string, readonly Cidr[]>): CapacityDecision[] {
+export function capacityOfSets<F extends ConfiguredFile>(
+  files: readonly F[],
+  sets: ReadonlyMap<string, readonly Cidr[]>,
+  /** How a file is judged on its own entries: as they are by default; fit.ts widens where the file asks for it. */
+  judge: (file: F, own: Cidr[]) => CapacityDecision | undefined = (file, own) => decideCapacity(file, countEntries(file, own)),
+): CapacityDecision[] {
   return files.flatMap((file) => {
     // A split set writes as many files as its limit requires, each judged when the files are planned (planFiles).
     if (!file.limit || isSplitPath(file.path)) return [];
     const family = file.family === undefined ? undefined : file.family === 'ipv4' ? 4 : 6;
     const own = aggregate(file.targets.flatMap((id) => sets.get(id) ?? [])).filter((c) => family === undefined || familyOf(c) === family);
-    return decideCapacity(file, countEntries(file, own)) ?? [];
+    return judge(file, own) ?? [];
   });
 }
 
@@ -95,7 +104,7 @@ export function capacityProblem(decision: CapacityDecision, urgent?: UrgentAddit
       : '';
   return {
     code: 'capacity-exceeded',
-    message: `${lead}${decision.path} is not written: it would hold ${holds(decision)}, over its limit of ${limitText(decision.limit)}${bytesText(decision)}. The other files publish as usual; this one waits, and what it would add stays pending. To make it fit, ${CAPACITY_OPTIONS}.`,
+    message: `${lead}${decision.path} is not written: it would hold ${holds(decision)}, over its limit of ${limitText(decision.limit)}${bytesText(decision)}${unfitText(decision)}. The other files publish as usual; this one waits, and what it would add stays pending. To make it fit, ${CAPACITY_OPTIONS}.`,
   };
 }
 
@@ -118,6 +127,23 @@ export function limitText(limit: FileLimit): string {
   const entries = `${number(limit.maxEntries)} ${limit.perFamily ? 'entries per address family' : 'entries'}`;
   const bytes = limit.maxBytes !== undefined ? ` and ${number(limit.maxBytes)} bytes` : '';
   return `${entries}${bytes}${limit.preset ? ` ("${limit.preset}")` : ''}`;
+}
+
+/** Why its `fit` did not help: even the widest covers it allows leave more entries than the limit. */
+function unfitText({ unfit }: CapacityDecision): string {
+  if (!unfit) return '';
+  const widths = [
+    ...(unfit.widenTo !== undefined ? [`IPv4 to /${unfit.widenTo}`] : []),
+    ...(unfit.widenTo6 !== undefined ? [`IPv6 to /${unfit.widenTo6}`] : []),
+  ];
+  return `; even widened as far as its fit allows (${widths.join(', ')}), it needs at least ${number(unfit.minEntries)} entries`;
+}
+
+/** The line a widened file gets in the PR and the report: how many addresses it allows that no source publishes. */
+export function widenedText(decision: CapacityDecision): string | undefined {
+  const { widened } = decision;
+  if (!widened) return undefined;
+  return `widened to fit its limit of ${limitText(decision.limit)}: ${widened.covers} covering ${widened.covers === 1 ? 'prefix replaces' : 'prefixes replace'} ${number(widened.replaced)} published ones, and the file allows ${BigInt(widened.extraAddresses).toLocaleString('en-US')} addresses beyond what the sources publish`;
 }
 
 function bytesText({ bytes, limit }: CapacityDecision): string {

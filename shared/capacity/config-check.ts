@@ -1,7 +1,8 @@
 import { familyOf, tryParseCidr, type Cidr } from '../ipset.js';
 import { decideCapacity, limitText } from './capacity.js';
 import { countEntries, totalEntries } from './count.js';
-import { fileLimit } from './limit.js';
+import { writesEachAddress } from '../render/template.js';
+import { fileFit, fileLimit } from './limit.js';
 import { isSplitPath } from './split-path.js';
 
 /**
@@ -20,6 +21,7 @@ export function capacityConfigProblems(
       `${at}.path: a template file has a single generated block, so it cannot be split over numbered files; remove {n} from the path (or use another format to split)`,
     );
   }
+  problems.push(...fitProblems(file, at));
   const limit = fileLimit.safeParse(file.limit);
   // A split set spreads its entries over as many files as the limit requires: no count of them is over it.
   if (file.limit === undefined || !limit.success || (typeof file.path === 'string' && isSplitPath(file.path))) return problems;
@@ -37,4 +39,18 @@ export function capacityConfigProblems(
     );
   }
   return problems;
+}
+
+/** A `fit` that could never act: without a limit to fit, without a width, or on a file widening only lengthens. */
+function fitProblems(file: Readonly<Record<string, unknown>>, at: string): string[] {
+  const fit = file.fit;
+  // A fit the schema refuses is reported by it; these checks weigh only a valid one.
+  if (typeof fit !== 'object' || fit === null || !fileFit.safeParse(fit).success) return [];
+  if (file.limit === undefined) return [`${at}.fit: a file is widened only to fit its limit; give the file a limit, or remove fit`];
+  if (!('widenTo' in fit) && !('widenTo6' in fit))
+    return [`${at}.fit: give widenTo (IPv4) or widenTo6 (IPv6), the widest prefix a cover may be`];
+  if (file.format === 'template' && typeof file.line === 'string' && writesEachAddress(file.line)) {
+    return [`${at}.fit: this template writes a line per address ({ip} alone), so a wider cover only adds lines; use {cidr} to widen`];
+  }
+  return [];
 }

@@ -1,4 +1,5 @@
-import { CAPACITY_OPTIONS, capacityOfSets, capacityProblem, limitText } from '../capacity/capacity.js';
+import { CAPACITY_OPTIONS, capacityProblem, limitText } from '../capacity/capacity.js';
+import { fittedCapacityOfSets } from '../capacity/fit.js';
 import type { Config, DnsConfig, GitHubConfig, Target } from '../config.js';
 import type { Cidr } from '../ipset.js';
 import type { ResolverProbe } from '../net/dns.js';
@@ -338,7 +339,7 @@ async function checkCapacity(probes: DoctorProbes, config: Config): Promise<Doct
   } catch (error) {
     return [pass('capacity', `not checked: the approved baselines could not be read (${messageOf(error)}); see the storage check`)];
   }
-  return capacityOfSets(limited, baselines).map((decision) => {
+  return fittedCapacityOfSets(limited, baselines).map((decision) => {
     const name = `capacity:${decision.path}`;
     const problem = capacityProblem(decision);
     if (decision.outcome === 'exceeded') {

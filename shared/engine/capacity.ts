@@ -1,9 +1,12 @@
-import { capacityOfSets as ofSets, capacityProblem, type CapacityDecision, type UrgentAdditions } from '../capacity/capacity.js';
+import { capacityProblem, widenedText, type CapacityDecision, type UrgentAdditions } from '../capacity/capacity.js';
+import { fittedCapacityOfSets } from '../capacity/fit.js';
 import type { Config } from '../config.js';
 import type { TargetDrift } from '../drift/drift.js';
-import { covers, type Cidr } from '../ipset.js';
+import { aggregate, covers, type Cidr } from '../ipset.js';
 import type { Problem } from '../problem.js';
+import type { TargetReport, Verdict } from '../report.js';
 import { isUrgentKind } from '../sources/registry.js';
+import type { FileChange } from './files.js';
 import { fileTakes } from './proposal.js';
 
 /**
@@ -12,7 +15,8 @@ import { fileTakes } from './proposal.js';
  * (planFiles), and that decision wins (mergeDecisions).
  */
 export function capacityOfSets(config: Config, sets: ReadonlyMap<string, Cidr[]>): CapacityDecision[] {
-  return ofSets(config.files, sets);
+  // Judged as the file would be written: widened when its `fit` allows it (fit.ts).
+  return fittedCapacityOfSets(config.files, sets);
 }
 
 /** The decisions of the planned files replace the run's own for the same file. */
@@ -34,7 +38,7 @@ export function capacityProblems(
   const reported = reportedDecisions(config, decisions, drifts);
   return {
     errors: reported.filter((r) => r.decision.outcome === 'exceeded').map((r) => r.problem),
-    warnings: reported.filter((r) => r.decision.outcome !== 'exceeded').map((r) => r.problem),
+    warnings: [...reported.filter((r) => r.decision.outcome !== 'exceeded').map((r) => r.problem), ...widenedProblems(decisions)],
   };
 }
 
@@ -81,8 +85,66 @@ export function capacityAttention(
   decisions: readonly CapacityDecision[],
   options: { drifts?: ReadonlyMap<string, TargetDrift>; stable?: boolean } = {},
 ): { subject: string; message: string }[] {
-  return reportedDecisions(config, decisions, options.drifts ?? new Map()).map(({ decision, problem }) => ({
+  const reported = reportedDecisions(config, decisions, options.drifts ?? new Map()).map(({ decision, problem }) => ({
     subject: decision.path,
     message: options.stable ? problem.code : `${problem.code}: ${problem.message}`,
   }));
+  // A widened file allows addresses no source publishes: the reviewer is told how many, per file.
+  const widened = widenedProblems(decisions).map((problem, index) => ({
+    subject: decisions.filter((decision) => decision.widened)[index]!.path,
+    message: options.stable ? problem.code : `${problem.code}: ${problem.message}`,
+  }));
+  return [...reported, ...widened];
+}
+
+/** `capacity-widened`, a warning per file written as covers: what it allows that no source publishes. */
+function widenedProblems(decisions: readonly CapacityDecision[]): Problem[] {
+  return decisions.flatMap((decision) => {
+    const text = widenedText(decision);
+    return text ? [{ code: 'capacity-widened', message: `${decision.path} is ${text}` }] : [];
+  });
+}
+
+/**
+ * What a file giving up addresses an earlier widening allowed tells the reviewer: the publish invariant lets them leave
+ * only because the PR names them.
+ */
+export function releasedAttention(changes: readonly FileChange[]): { subject: string; message: string }[] {
+  return changes.flatMap((change) => {
+    const released = aggregate(change.widening?.released ?? []);
+    if (released.length === 0) return [];
+    const shown = released.length > 5 ? `${released.slice(0, 5).join(', ')}, …` : released.join(', ');
+    return [
+      {
+        subject: change.file.path,
+        message: `capacity-widened: no longer allows ${released.length === 1 ? 'a range' : `${released.length} ranges`} an earlier widening of the file allowed and no source publishes (${shown})`,
+      },
+    ];
+  });
+}
+
+/**
+ * A `widening` verdict on each target a widened file takes, recording the addresses the file allows beyond what the
+ * sources publish: beside the guards' verdicts in the PR and the run report. It never holds anything back.
+ */
+export function withWideningVerdicts(
+  config: Config,
+  decisions: readonly CapacityDecision[],
+  reports: readonly TargetReport[],
+): TargetReport[] {
+  return reports.map((report) => {
+    const verdicts = decisions.flatMap((decision): Verdict[] => {
+      const file = config.files.find((f) => f.path === decision.path);
+      if (!decision.widened || !file?.targets.includes(report.id)) return [];
+      const extra = BigInt(decision.widened.extraAddresses).toLocaleString('en-US');
+      return [
+        {
+          guard: 'widening',
+          outcome: 'pass',
+          message: `${decision.path} is widened to fit its limit: ${decision.widened.covers} covering prefixes, and it allows ${extra} addresses beyond what the sources publish`,
+        },
+      ];
+    });
+    return verdicts.length > 0 ? { ...report, verdicts: [...report.verdicts, ...verdicts] } : report;
+  });
 }

@@ -20,7 +20,7 @@ import {
   type WritingRunContext,
 } from './context.js';
 import { checkBase } from './base-check.js';
-import { capacityOfSets, capacityProblems, mergeDecisions } from './capacity.js';
+import { capacityOfSets, capacityProblems, mergeDecisions, withWideningVerdicts } from './capacity.js';
 import { readDashboard, updateDashboard } from './dashboard.js';
 import { previewPullRequest } from './preview.js';
 import { entriesOnBase } from './files.js';
@@ -99,13 +99,10 @@ async function dryRun(
   });
   // The base branch as a full run would compare it; what a dry run finds is not stored.
   const baseCheck = await checkBase(context, { stored: snapshot.config.base, records: targetRecords, ...(base ? { read: base } : {}) });
-  const capacity = capacityProblems(
-    context.config,
-    mergeDecisions(capacityOfSets(context.config, proposed), preview.capacity ?? []),
-    drifts,
-  );
+  const decisions = mergeDecisions(capacityOfSets(context.config, proposed), preview.capacity ?? []);
+  const capacity = capacityProblems(context.config, decisions, drifts);
   return {
-    reports: reportsOf(drifts),
+    reports: withWideningVerdicts(context.config, decisions, reportsOf(drifts)),
     pullRequest: preview.report,
     errors: [...capacity.errors, ...preview.problems],
     warnings: [...capacity.warnings, ...preview.warnings, ...baseCheck.warnings],
@@ -217,7 +214,7 @@ async function writingRun(
     { config: finished, targets: [...touched].map((id) => records.get(id)!) },
     { lease: context.lease },
   );
-  return { reports: reportsOf(drifts), pullRequest, errors, warnings };
+  return { reports: withWideningVerdicts(config, capacity, reportsOf(drifts)), pullRequest, errors, warnings };
 }
 
 /**

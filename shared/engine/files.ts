@@ -1,5 +1,7 @@
 import { decideCapacity, type CapacityDecision } from '../capacity/capacity.js';
 import { countEntries } from '../capacity/count.js';
+import { fitFile, type Widening } from '../capacity/fit.js';
+import { widenedCovers } from '../capacity/widen.js';
 import type { Config, FileSpec, Target } from '../config.js';
 import { aggregate, difference, intersection, PrefixIndex, semanticDiff, union, type Cidr } from '../ipset.js';
 import { AllowlistError } from '../problem.js';
@@ -53,9 +55,18 @@ export interface FileChange {
    * is what it holds there, so that nothing it would have added is taken as approved (see withheldPromotion).
    */
   readonly withheld?: { readonly onBase: Cidr[] };
+  /**
+   * Set when the file holds covering supernets to fit its limit (`fit`): what they allow beyond the published
+   * addresses, and the addresses an earlier widening of the file allowed that this content no longer does (named in
+   * the PR, so they may leave the file).
+   */
+  readonly widening?: Widening & { readonly released: Cidr[] };
 }
 
-/** A confirmed removal that stays allowed, because an entry this config does not manage covers it. */
+/** Who a StillAllowed entry is by when it is a cover of a file widened to fit its limit. */
+export const WIDENED_COVER = 'a cover this config widened the file with (fit)';
+
+/** A confirmed removal that stays allowed, because an entry this config does not manage (or a widened cover) covers it. */
 export interface StillAllowed {
   readonly cidr: Cidr;
   /** The covering entry as the file writes it. */
@@ -76,23 +87,44 @@ interface OwnedFile {
   readonly own: Cidr[];
   /** The entries this config does not manage, as written, and whose they are as far as the file says. */
   readonly foreign: (WrittenEntry & { readonly by: string })[];
+  /** Covers an earlier widening (`fit`) wrote: the tool's own, standing only for the managed addresses inside them. */
+  readonly earlierCovers: Cidr[];
 }
 
-function readOwned(config: Config, file: FileSpec, input: FilePlanInput, managed: PrefixIndex<true>): OwnedFile {
+function readOwned(config: Config, file: FileSpec, input: FilePlanInput, sets: FileSets): OwnedFile {
   const before = input.base.get(file.path) ?? null;
   const written = readWrittenEntries(file, before);
+  const covering = file.fit
+    ? widenedCovers(
+        written.entries.map((entry) => entry.cidr),
+        sets.managed,
+        file.fit,
+      )
+    : new Set<Cidr>();
+  const isCover = (entry: WrittenEntry) => covering.has(entry.cidr);
   // Entries this config does not manage are written back whole and verbatim, never split around a removal or
   // merged with its own entries, so every later read still tells them apart.
   const isForeign = (entry: WrittenEntry) => {
     const owner = ownerOf(entry, written.header, config.name);
-    return owner !== 'self' && (owner !== undefined || managed.containing(entry.cidr) === undefined);
+    return (
+      owner !== 'self' &&
+      (owner !== undefined || sets.managedIndex.containing(entry.cidr) === undefined) &&
+      !(owner === undefined && isCover(entry))
+    );
   };
   const foreign = written.entries
     .filter(isForeign)
     .map((entry) => ({ ...entry, by: ownerOf(entry, written.header, config.name) ?? 'added by hand; no comment says by whom' }));
-  const own = aggregate(written.entries.filter((entry) => !isForeign(entry)).map((entry) => entry.cidr));
-  return { before, written, own, foreign };
+  const ownEntries = written.entries.filter((entry) => !isForeign(entry));
+  const earlierCovers = ownEntries.filter(isCover).map((entry) => entry.cidr);
+  const own = union(
+    ownEntries.filter((entry) => !isCover(entry)).map((entry) => entry.cidr),
+    earlierCovers.length > 0 ? intersection(sets.managed, earlierCovers) : [],
+  );
+  return { before, written, own, foreign, earlierCovers };
 }
+
+type FileSets = ReturnType<typeof fileSets>;
 
 /** The managed addresses of a file's targets, and what it should hold of them, from the plan's input. */
 function fileSets(file: FileSpec, input: FilePlanInput) {
@@ -109,10 +141,11 @@ function planFile(
   config: Config,
   file: FileSpec,
   input: FilePlanInput,
-  split?: { owned: OwnedFile; next: Cidr[]; sets: ReturnType<typeof fileSets> },
+  split?: { owned: OwnedFile; next: Cidr[]; sets: FileSets },
 ): FileChange {
-  const { proposed, managed, managedIndex, confirmedRemovals } = split?.sets ?? fileSets(file, input);
-  const { before, written, own, foreign } = split?.owned ?? readOwned(config, file, input, managedIndex);
+  const sets = split?.sets ?? fileSets(file, input);
+  const { proposed, managed, managedIndex, confirmedRemovals } = sets;
+  const { before, written, own, foreign, earlierCovers } = split?.owned ?? readOwned(config, file, input, sets);
   const onBase = aggregate(written.entries.map((entry) => entry.cidr));
   const next = split?.next ?? union(difference(own, confirmedRemovals), proposed);
   const kept = foreign.map((entry) =>
@@ -124,24 +157,37 @@ function planFile(
   const unmanaged = foreign.map((entry) => ({ entry: entry.text, by: entry.by }));
   // Only entries no managed prefix contains can hold unmanaged addresses: the set difference runs on those alone.
   const uncovered = onBase.filter((cidr) => managedIndex.containing(cidr) === undefined);
-  const notOwn = uncovered.length > 0 ? difference(uncovered, managed) : [];
+  const notOwn = uncovered.length > 0 ? difference(uncovered, union(managed, earlierCovers)) : [];
   // Counted before rendering: a file over its limit is not written, so it cannot fail the run's other files.
-  const count = countEntries(file, next, kept);
-  const counted = decideCapacity(file, count);
+  const fitted = fitFile(file, next, kept);
+  const counted = fitted.decision;
   if (counted?.outcome === 'exceeded') return withheldChange({ file, before, onBase, kept: notOwn, unmanaged, capacity: counted });
-  const rendered = renderFile(file, next, { configName: config.name, existing: before, foreign: kept });
-  const capacity = counted && decideCapacity(file, count, Buffer.byteLength(rendered));
+  const rendered = renderFile(file, fitted.entries, { configName: config.name, existing: before, foreign: kept });
+  const capacity = counted && {
+    ...counted,
+    ...decideCapacity(file, countEntries(file, fitted.entries, kept), Buffer.byteLength(rendered)),
+  };
   if (capacity?.outcome === 'exceeded') return withheldChange({ file, before, onBase, kept: notOwn, unmanaged, capacity });
   // The change is read back from what will be pushed, so a renderer that narrows a set shows up as a removal.
   const { added, removed } = semanticDiff(onBase, readFileEntries(file, rendered));
+  const released = earlierCovers.length > 0 ? intersection(removed, difference(earlierCovers, managed)) : [];
+  const widening = fitted.widening || released.length > 0 ? { extra: 0n, covers: [], ...fitted.widening, released } : undefined;
   // A file whose addresses stay the same stays byte for byte: a new header, order or layout alone is no change to
   // propose, so a header an older release wrote (or a hand-sorted list) is rewritten only with a real change.
   const content = before !== null && added.length === 0 && removed.length === 0 ? before : rendered;
-  const stays = foreign.flatMap((entry) =>
-    intersection(confirmedRemovals, [entry.cidr]).map((cidr) => ({ cidr, entry: entry.text, by: entry.by })),
-  );
+  const stays = [
+    ...foreign.flatMap((entry) => intersection(confirmedRemovals, [entry.cidr]).map((cidr) => ({ cidr, entry: entry.text, by: entry.by }))),
+    // A removal inside a cover stays allowed by it, as long as the file needs the cover to fit.
+    ...(fitted.widening?.covers ?? []).flatMap(({ cover }) =>
+      intersection(confirmedRemovals, [cover]).map((cidr) => ({ cidr, entry: cover as string, by: WIDENED_COVER })),
+    ),
+  ];
   const restored = added.length > 0 ? intersection(added, fileCidrs(file, input.baselines)) : [];
-  return { file, before, content, added, removed, kept: notOwn, unmanaged, stays, restored, ...(capacity ? { capacity } : {}) };
+  return {
+    ...{ file, before, content, added, removed, kept: notOwn, unmanaged, stays, restored },
+    ...(capacity ? { capacity } : {}),
+    ...(widening ? { widening } : {}),
+  };
 }
 
 /**
@@ -153,12 +199,12 @@ function planFile(
  */
 function planSplitFiles(config: Config, spec: FileSpec, input: FilePlanInput): FileChange[] {
   const sets = fileSets(spec, input);
-  const { proposed, managedIndex, confirmedRemovals } = sets;
+  const { proposed, confirmedRemovals } = sets;
   const render = (file: FileSpec, cidrs: readonly Cidr[], before: string | null) =>
     renderFile(file, cidrs, { configName: config.name, existing: before, foreign: [] });
   const found = numberedPaths(spec.path, input.base.keys()).map(({ n, path }) => {
     const file = { ...spec, path };
-    return { n, file, owned: readOwned(config, file, input, managedIndex) };
+    return { n, file, owned: readOwned(config, file, input, sets) };
   });
   const isToolFile = ({ file, owned }: (typeof found)[number]) =>
     owned.own.length > 0 || (owned.foreign.length === 0 && owned.before === render(file, [], owned.before));
@@ -173,7 +219,7 @@ function planSplitFiles(config: Config, spec: FileSpec, input: FilePlanInput): F
   return [...assignment].map(([n, next]) => {
     const existing = files.find((file) => file.n === n);
     const file = existing?.file ?? { ...spec, path: numberedPath(spec.path, n) };
-    const owned = existing?.owned ?? { before: null, written: { entries: [] }, own: [], foreign: [] };
+    const owned: OwnedFile = existing?.owned ?? { before: null, written: { entries: [] }, own: [], foreign: [], earlierCovers: [] };
     const change = planFile(config, file, input, { owned, next, sets });
     const removable =
       next.length === 0 && owned.foreign.length === 0 && owned.before !== null && owned.before === render(file, owned.own, owned.before);
@@ -253,15 +299,17 @@ export function assertRemovalsNamed(changes: readonly FileChange[], named: reado
       'publish-invariant',
       `refusing to publish: ${where} would lose ${aggregate(unnamed).join(', ')}, which the pull request does not name as a confirmed removal; nothing was pushed`,
     );
+  // A cover's extra addresses were never published; the PR names those a narrower widening gives up.
+  const allowed = (set: readonly FileChange[]) => union(named, ...set.map((c) => c.widening?.released ?? []));
   for (const change of changes.filter((c) => c.split === undefined)) {
-    const unnamed = difference(change.removed, named);
+    const unnamed = difference(change.removed, allowed([change]));
     if (unnamed.length > 0) throw refuse(change.file.path, unnamed);
   }
   // A split set is judged as a whole: what a removal left of a wider entry may move to another of its files.
   for (const pattern of new Set(changes.flatMap((c) => (c.split === undefined ? [] : [c.split])))) {
     const set = changes.filter((c) => c.split === pattern);
     const lost = difference(union(...set.map((c) => c.removed)), union(...set.map((c) => c.added)));
-    const unnamed = difference(lost, named);
+    const unnamed = difference(lost, allowed(set));
     if (unnamed.length > 0) throw refuse(`the files of ${pattern}`, unnamed);
   }
 }

@@ -9,12 +9,13 @@ import { pullRequestTextFingerprint, renderPullRequest } from '../publish/pr-tex
 import type { PullRequestReport } from '../report.js';
 import type { PullRequestRecord, Snapshot } from '../state/records.js';
 import type { RunContext } from './context.js';
-import { capacityAttention, capacityOfSets } from './capacity.js';
+import { capacityAttention, capacityOfSets, releasedAttention, withWideningVerdicts } from './capacity.js';
 import {
   assertRemovalsNamed,
   fileEntriesOnBase,
   planFiles,
   totalChange,
+  WIDENED_COVER,
   withheldPromotion,
   writtenChanges,
   type FileChange,
@@ -424,7 +425,10 @@ export function planPublishedFiles(
     for (const stay of change.stays) {
       warnings.push({
         code: 'still-allowed',
-        message: `${stay.cidr} is no longer listed by any target of config "${config.name}", but stays allowed in ${change.file.path} by ${stay.entry} (${stay.by}), an entry this config does not manage; that entry is kept whole`,
+        message:
+          stay.by === WIDENED_COVER
+            ? `${stay.cidr} is no longer listed by any target of config "${config.name}", but stays allowed in ${change.file.path} by ${stay.entry}, a cover the file needs to fit its limit (fit)`
+            : `${stay.cidr} is no longer listed by any target of config "${config.name}", but stays allowed in ${change.file.path} by ${stay.entry} (${stay.by}), an entry this config does not manage; that entry is kept whole`,
       });
     }
   }
@@ -502,12 +506,17 @@ function buildPublishPlan(
   // A file withheld for capacity is not pushed: the PR's warning block says which file waits and why.
   const changes = writtenChanges(planned);
   const total = totalChange(changes);
-  const attention = capacityAttention(config, capacity, { drifts: input.drifts });
+  const attention = [...capacityAttention(config, capacity, { drifts: input.drifts }), ...releasedAttention(changes)];
+  const reports = withWideningVerdicts(
+    config,
+    capacity,
+    described.map((drift) => drift.report),
+  );
   const text = renderPullRequest({
     configName: config.name,
     runId: context.runId,
     configFingerprint: configFingerprint(config),
-    drifts: described,
+    drifts: described.map((drift, index) => ({ ...drift, report: reports[index]! })),
     change: total,
     files: changes.filter((c) => c.content !== c.before).map((c) => ({ path: c.file.path, before: c.before, after: c.content })),
     checkedAt: context.now().toISOString(),

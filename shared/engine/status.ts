@@ -54,6 +54,8 @@ export interface CapacityStatus {
   readonly perFamily: boolean;
   /** capacity-exceeded or capacity-headroom, as a run reports it. */
   readonly problem?: Problem;
+  /** Written as covers to fit (`fit`): the addresses it allows beyond what the sources publish. */
+  readonly widened?: { readonly extraAddresses: string; readonly covers: number };
 }
 
 /** The stored state of every configured target, without running a check (one query). */
@@ -111,6 +113,7 @@ function capacityStatus(config: Config, records: ReadonlyMap<string, TargetRecor
       maxEntries: decision.limit.maxEntries,
       perFamily: decision.limit.perFamily,
       ...(problem ? { problem } : {}),
+      ...(decision.widened ? { widened: { extraAddresses: decision.widened.extraAddresses, covers: decision.widened.covers } } : {}),
     };
   });
 }

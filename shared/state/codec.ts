@@ -79,7 +79,7 @@ const storedTarget = z.object({
   lastWarnings: z.array(problem),
   verdicts: z.array(
     z.object({
-      guard: z.enum(['empty-observation', 'mass-removal', 'mass-addition', 'range-flood', 'broad-prefix', 'special-range']),
+      guard: z.enum(['empty-observation', 'mass-removal', 'mass-addition', 'range-flood', 'broad-prefix', 'special-range', 'widening']),
       outcome: z.enum(['pass', 'hold']),
       message: z.string(),
     }),
