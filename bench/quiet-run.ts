@@ -14,20 +14,28 @@ import type { Row } from './table.js';
 /**
  * Issue 25, "fetch only what changed": bytes of document bodies a quiet run downloads (a second run against unchanged
  * documents), with the document cache in Azurite's blob service and without it (before the cache, every run
- * downloaded every body). The targets are the sample config's HTTP ones plus an ODC page, each served by a peer that
- * honours validators (ETag and Last-Modified) with a real document from test/fixtures/.
+ * downloaded every body). The targets are the sample config's HTTP ones plus one target of each other type that reads
+ * a document (ODC, aws-ip-ranges, github-meta, m365, json, text), each served by a peer that honours validators (ETag
+ * and Last-Modified) with a real document, or a sample in the provider's published format, from test/fixtures/.
  */
 
 type TargetInput = ConfigInput['targets'][number];
 
-/** One document of the figure and the target that reads it. A new source type adds one line to QUIET_RUN_TARGETS. */
-export interface QuietRunTarget {
+/** A document the peer serves. */
+export interface QuietRunDocument {
   /** Where the peer serves the document; targets may share one. */
   readonly path: string;
   /** Under test/: a real document in the provider's published format. */
   readonly fixture: string;
   readonly contentType: string;
-  readonly target: (url: string) => TargetInput;
+}
+
+/** One document of the figure and the target that reads it. A new source type adds one entry to QUIET_RUN_TARGETS. */
+export interface QuietRunTarget extends QuietRunDocument {
+  /** Further documents the target reads (m365's version method). */
+  readonly more?: readonly QuietRunDocument[];
+  /** `url`: the document's; `base`: the peer's, for a target configured with its service's root. */
+  readonly target: (url: string, base: string) => TargetInput;
 }
 
 export const QUIET_RUN_TARGETS: readonly QuietRunTarget[] = [
@@ -55,11 +63,44 @@ export const QUIET_RUN_TARGETS: readonly QuietRunTarget[] = [
     contentType: 'text/plain; charset=utf-8',
     target: (url) => ({ id: 'odc-runtime', type: 'odc', url, regions: '*', stages: ['production'], purposes: ['runtime'] }),
   },
+  {
+    path: '/ip-ranges.json',
+    fixture: 'fixtures/aws/ip-ranges_2021-01-13.json',
+    contentType: 'application/json',
+    target: (url) => ({ id: 'aws-ec2', type: 'aws-ip-ranges', url, services: ['EC2'], regions: ['eu-west-1'] }),
+  },
+  {
+    // Served by the HTTP peer, not the GitHub one: no credentials here, the same conditional request.
+    path: '/meta',
+    fixture: 'fixtures/github-meta/meta_sample.json',
+    contentType: 'application/json',
+    target: (url) => ({ id: 'github-hooks', type: 'github-meta', url, keys: ['hooks'] }),
+  },
+  {
+    // The version method is asked at most once an hour (m365's own gate), so a quiet run asks neither method.
+    path: '/m365/endpoints/Worldwide',
+    fixture: 'fixtures/m365/endpoints_Worldwide_sample.json',
+    contentType: 'application/json',
+    more: [{ path: '/m365/version/Worldwide', fixture: 'fixtures/m365/version_Worldwide_sample.json', contentType: 'application/json' }],
+    target: (_url, base) => ({ id: 'm365-common', type: 'm365', url: `${base}/m365`, serviceAreas: ['Common'], categories: ['Allow'] }),
+  },
+  {
+    path: '/ipranges/cloud.json',
+    fixture: 'fixtures/recipes/google-cloud.json',
+    contentType: 'application/json',
+    target: (url) => ({ id: 'gcp-europe', type: 'json', url, select: "prefixes[?scope=='europe-west1'].[ipv4Prefix || ipv6Prefix]" }),
+  },
+  {
+    path: '/ips-v4',
+    fixture: 'fixtures/recipes/cloudflare-ips-v4.txt',
+    contentType: 'text/plain; charset=utf-8',
+    target: (url) => ({ id: 'cloudflare-v4', type: 'text', url }),
+  },
 ];
 
 export async function quietRun(azurite: EmbeddedAzurite, root: string): Promise<Row[]> {
   const served: Record<string, Route> = {};
-  for (const { path, fixture, contentType } of QUIET_RUN_TARGETS) {
+  for (const { path, fixture, contentType } of QUIET_RUN_TARGETS.flatMap((target) => [target, ...(target.more ?? [])])) {
     served[path] = { body: readFileSync(resolve(root, 'test', fixture)), contentType };
   }
   const [http, dns] = await Promise.all([
@@ -74,11 +115,13 @@ export async function quietRun(azurite: EmbeddedAzurite, root: string): Promise<
       name: 'quiet',
       targets: [
         { id: 'outsystems-prod', type: 'outsystems', frontEnds: ['acme-fe1.bench.example', 'acme-fe2.bench.example'] },
-        ...QUIET_RUN_TARGETS.map(({ path, target }) => target(`${http.url}${path}`)),
+        ...QUIET_RUN_TARGETS.map(({ path, target }) => target(`${http.url}${path}`, http.url)),
         { id: 'partners', type: 'static', entries: ['52.16.9.0/28'] },
       ],
       dns: { servers: [dns.server], tries: 1, stabilityQueries: 1 },
       http: { timeoutMs: 60_000 },
+      // Cloudflare's /13s, Google's /14 and GitHub's /29 are broader than the default limits; the figure is about fetching.
+      policy: { minPrefixLength: { ipv4: 8, ipv6: 16 } },
     });
     /** Body bytes of a first run and of the quiet run after it, on a fresh state table. */
     const twoRuns = async (documents: DocumentCache | undefined) => {

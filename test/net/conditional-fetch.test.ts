@@ -226,6 +226,20 @@ describe('what a reviewer reads of a 304', () => {
     [{ kind: 'cas', section: 'mail', dataCenter: 'global', heading: 'Mail', revision: '2024-06-20', unchangedSince: since }],
     [{ kind: 'odc', purpose: 'runtime', region: 'eu', stage: 'production', heading: 'EU', revision: 'sha256:ab', unchangedSince: since }],
     [{ kind: 'service-tag', tag: 'MicrosoftCloudAppSecurity', tagChangeNumber: 3, fileChangeNumber: 400, unchangedSince: since }],
+    [
+      {
+        kind: 'aws-ip-range',
+        service: 'EC2',
+        region: 'eu-west-1',
+        syncToken: '1610525658',
+        createDate: '2021-01-13-08-14-18',
+        url: 'https://ip-ranges.amazonaws.com/ip-ranges.json',
+        unchangedSince: since,
+      },
+    ],
+    [{ kind: 'github-meta', key: 'hooks', revision: 'sha256:ab', url: 'https://api.github.com/meta', unchangedSince: since }],
+    [{ kind: 'json', url: 'https://www.gstatic.com/ipranges/cloud.json', select: 'prefixes[].ipv4Prefix', unchangedSince: since }],
+    [{ kind: 'text', url: 'https://www.cloudflare.com/ips-v4', unchangedSince: since }],
   ] as const)('%o: the citation detail and the description say since when the document is unchanged', (evidence) => {
     expect(citeEvidence(evidence, plain, link).detail).toContain('unchanged since 2026-12-01 10:00 UTC');
     expect(describeEvidence(evidence, plain)).toContain('unchanged since 2026-12-01 10:00 UTC');

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { familyOf, parseCidr, sortCidrs, type Cidr, type IpFamily } from '../../ipset.js';
-import { fetchText, probeUrl, type FetchOptions, type ProbedUrl } from '../../net/http.js';
+import { fetchDocument, probeUrl, type FetchOptions, type ProbedUrl } from '../../net/http.js';
 import { AllowlistError, type Problem } from '../../problem.js';
 import type { TargetOf } from '../registry.js';
 import { observing, type ObservedEntry, type Reading, type Source, type SourceContext, type UnknownScope } from '../source.js';
@@ -81,7 +81,7 @@ const LISTS = [
  * their approved addresses are kept rather than missed. A selected name the document does not have is unknown the same
  * way, with the closest names it has; a selection that matches nothing is an error, never an empty list.
  */
-export function selectAwsRanges(document: AwsDocument, selection: AwsSelection, url: string): Selected {
+export function selectAwsRanges(document: AwsDocument, selection: AwsSelection, url: string, unchangedSince?: string): Selected {
   const wanted = {
     service: selection.services === '*' ? undefined : new Set(selection.services),
     region: selection.regions === '*' ? undefined : new Set(selection.regions),
@@ -92,6 +92,7 @@ export function selectAwsRanges(document: AwsDocument, selection: AwsSelection, 
   };
   const seen = { service: new Set<string>(), region: new Set<string>(), group: new Set<string>() };
   const { syncToken, createDate } = document;
+  const origin = unchangedSince === undefined ? { url } : { url, unchangedSince };
   const evidence = new Map<Cidr, AwsIpRangeEvidence[]>();
   const malformed: string[] = [];
   const unknown = new Map<string, UnknownScope>();
@@ -128,8 +129,8 @@ export function selectAwsRanges(document: AwsDocument, selection: AwsSelection, 
       if (known?.some((cited) => cited.service === service && cited.region === region && cited.networkBorderGroup === group)) continue;
       const cited: AwsIpRangeEvidence =
         group === undefined
-          ? { kind: 'aws-ip-range', service: service!, region: region!, syncToken, createDate, url }
-          : { kind: 'aws-ip-range', service: service!, region: region!, networkBorderGroup: group, syncToken, createDate, url };
+          ? { kind: 'aws-ip-range', service: service!, region: region!, syncToken, createDate, ...origin }
+          : { kind: 'aws-ip-range', service: service!, region: region!, networkBorderGroup: group, syncToken, createDate, ...origin };
       if (known) known.push(cited);
       else evidence.set(usable.cidr, [cited]);
     }
@@ -277,11 +278,13 @@ function editDistance(a: string, b: string): number {
 /**
  * Reads one document for a target: a document older than the last one read (a lower syncToken: a stale cache or
  * mirror, or a change notice that arrived out of order) is refused whole, so nothing is applied and nothing removed.
+ * A cached copy the server confirmed unchanged (`unchangedSince`) is read the same way: its syncToken equals the last one.
  */
 export function readAwsIpRanges(
   text: string,
   target: Pick<AwsIpRangesTarget, 'url' | 'services' | 'regions' | 'networkBorderGroups'>,
   previousFacts?: Readonly<Record<string, string | number>>,
+  unchangedSince?: string,
 ): Reading {
   const document = parseAwsDocument(text);
   const token = Number(document.syncToken);
@@ -293,13 +296,14 @@ export function readAwsIpRanges(
         '(a stale cache or mirror, or a change notice that arrived out of order); it is not used: nothing is added or removed.',
     );
   }
-  const selected = selectAwsRanges(document, target, target.url);
+  const selected = selectAwsRanges(document, target, target.url, unchangedSince);
   return { ...selected, ...(selected.status === 'error' ? {} : { facts: { syncToken: token } }) };
 }
 
 export const observeAwsIpRanges: Source<AwsIpRangesTarget> = observing(async (target, context) => {
-  const { text } = await fetchText(target.url, fetchOptions(context));
-  return readAwsIpRanges(text, target, context.previousFacts);
+  // On a 304 the cached copy is parsed and selected again: the selection or this release may have changed since.
+  const { text, unchangedSince } = await fetchDocument(target.url, fetchOptions(context), context);
+  return readAwsIpRanges(text, target, context.previousFacts, unchangedSince);
 });
 
 /** allowlist-drift doctor: whether the document answers with a JSON media type, without downloading it. */

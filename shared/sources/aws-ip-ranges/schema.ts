@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { httpsUrl, wildcardOr } from '../../schema-kit.js';
-import { defineSource } from '../source.js';
+import { defineSource, unchangedNote } from '../source.js';
 
 /** AWS publishes its address ranges here; mirrors and caches serve copies of the same file. */
 export const AWS_IP_RANGES_URL = 'https://ip-ranges.amazonaws.com/ip-ranges.json';
@@ -20,6 +20,8 @@ export const awsIpRangeEvidence = z.object({
   createDate: z.string(),
   /** The document's address as configured. */
   url: z.string(),
+  /** Set when the server answered 304: the cached document was read, which it last sent in full at this time. */
+  unchangedSince: z.string().optional(),
 });
 export type AwsIpRangeEvidence = Readonly<z.output<typeof awsIpRangeEvidence>>;
 
@@ -68,10 +70,12 @@ export const awsIpRanges = defineSource({
   },
   describe: (evidence, inert) =>
     `AWS ip-ranges.json, service ${inert(evidence.service)}, region ${inert(evidence.region)}` +
-    `${borderGroupNote(evidence, inert)}, syncToken ${inert(evidence.syncToken)} (created ${inert(evidence.createDate)})`,
+    `${borderGroupNote(evidence, inert)}, syncToken ${inert(evidence.syncToken)} (created ${inert(evidence.createDate)})` +
+    `${evidence.unchangedSince ? `, ${inert(unchangedNote(evidence.unchangedSince))}` : ''}`,
   cite: (evidence, inert, link) => ({
     source: `${link(evidence.url, 'AWS ip-ranges.json')} syncToken ${inert(evidence.syncToken)} (created ${inert(evidence.createDate)})`,
     place: `${inert(evidence.service)}, ${inert(evidence.region)}${borderGroupNote(evidence, inert)}`,
+    ...(evidence.unchangedSince ? { detail: inert(unchangedNote(evidence.unchangedSince)) } : {}),
   }),
 });
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { sortCidrs, tryParseCidr, type Cidr } from '../../ipset.js';
-import { describe, fetchText, probeUrl, type FetchOptions, type ProbedUrl } from '../../net/http.js';
+import { describe, fetchDocument, probeUrl, type FetchOptions, type ProbedUrl } from '../../net/http.js';
 import { AllowlistError, toProblem, type Problem } from '../../problem.js';
 import { credentialsFromEnv, redact, secretsOf, type GitHubCredentials } from '../../publish/github/auth.js';
 import { tokenUrl } from '../../schema-kit.js';
@@ -19,14 +19,23 @@ export interface GitHubMetaRevision {
   readonly revision: string;
   readonly url?: string;
   readonly etag?: string;
+  /** Set when GitHub answered 304: the cached document was read, which it last sent in full at this time. */
+  readonly unchangedSince?: string;
 }
 
 /** Reads the meta document and keeps the addresses of the selected keys. */
 export const observeGitHubMeta: Source<GitHubMetaTarget> = async (target, context) => {
   const now = context.now();
   try {
-    const fetched = await fetchMeta(target.url, context, (url, options) => fetchText(url, options));
-    const revision: GitHubMetaRevision = { ...revisionOf(fetched.text), url: target.url, ...(fetched.etag ? { etag: fetched.etag } : {}) };
+    // The conditional headers go on top of the request's own (credentials where they go today); a 304 hands back the
+    // cached copy, which is parsed and selected again: the keys or this release may have changed since.
+    const fetched = await fetchMeta(target.url, context, (url, options) => fetchDocument(url, options, context));
+    const revision: GitHubMetaRevision = {
+      ...revisionOf(fetched.text),
+      url: target.url,
+      ...(fetched.etag ? { etag: fetched.etag } : {}),
+      ...(fetched.unchangedSince === undefined ? {} : { unchangedSince: fetched.unchangedSince }),
+    };
     return stamp(target, now, selectGitHubMeta(parseMeta(fetched.text), target.keys, { revision, previousFacts: context.previousFacts }));
   } catch (error) {
     return stamp(target, now, { status: 'error', entries: [], warnings: [], errors: [toProblem(error)] });

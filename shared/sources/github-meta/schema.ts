@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { httpsUrl, wildcardOr } from '../../schema-kit.js';
-import { defineSource } from '../source.js';
+import { defineSource, unchangedNote } from '../source.js';
 
 /** GitHub.com's meta endpoint; GitHub Enterprise Server answers at https://HOST/api/v3/meta. */
 export const DEFAULT_GITHUB_META_URL = 'https://api.github.com/meta';
@@ -16,6 +16,8 @@ export const githubMetaEvidence = z.object({
   url: z.string().optional(),
   /** The server's validator, when it sent one. */
   etag: z.string().optional(),
+  /** Set when the server answered 304: the cached document was read, which it last sent in full at this time. */
+  unchangedSince: z.string().optional(),
 });
 export type GitHubMetaEvidence = Readonly<z.output<typeof githubMetaEvidence>>;
 
@@ -42,9 +44,12 @@ export const githubMeta = defineSource({
       return undefined;
     },
   },
-  describe: (evidence, inert) => `GitHub meta list "${inert(evidence.key)}", document ${inert(evidence.revision)}`,
+  describe: (evidence, inert) =>
+    `GitHub meta list "${inert(evidence.key)}", document ${inert(evidence.revision)}` +
+    `${evidence.unchangedSince ? `, ${inert(unchangedNote(evidence.unchangedSince))}` : ''}`,
   cite: (evidence, inert, link) => ({
     source: `${evidence.url ? link(evidence.url, 'GitHub meta') : 'GitHub meta'} revision ${inert(evidence.revision)}`,
     place: `"${inert(evidence.key)}"`,
+    ...(evidence.unchangedSince ? { detail: inert(unchangedNote(evidence.unchangedSince)) } : {}),
   }),
 });

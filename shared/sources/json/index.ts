@@ -1,5 +1,5 @@
 import { parseCidr, sortCidrs, type Cidr } from '../../ipset.js';
-import { fetchText, probeUrl, type FetchOptions, type ProbedUrl } from '../../net/http.js';
+import { fetchDocument, probeUrl, type FetchOptions, type ProbedUrl } from '../../net/http.js';
 import { AllowlistError, toProblem, type Problem } from '../../problem.js';
 import type { JsonTarget } from '../registry.js';
 import { rejectedValueWarnings, type RejectedValue } from '../rejected-values.js';
@@ -179,8 +179,9 @@ export const observeJson: Source<JsonTarget> = observing(async (target, context)
   try {
     const select = await compileSelect(target.select);
     const version = target.version === undefined ? undefined : await compileSelect(target.version, 'version');
-    const { text } = await fetchText(target.url, fetchOptions(target, context));
-    return readJsonSelection(text, select, evidence, version);
+    // On a 304 the cached copy is evaluated again: the expressions or this release may select differently now.
+    const { text, unchangedSince } = await fetchDocument(target.url, fetchOptions(target, context), context);
+    return readJsonSelection(text, select, unchangedSince === undefined ? evidence : { ...evidence, unchangedSince }, version);
   } catch (error) {
     return { status: 'error', entries: [], warnings: [], errors: [toProblem(error, 'json-failed')] };
   }

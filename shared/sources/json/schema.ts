@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { httpsUrl, mediaType } from '../../schema-kit.js';
-import { defineSource } from '../source.js';
+import { defineSource, unchangedNote } from '../source.js';
 
 /**
  * The JSON media types a JSON list is accepted under by default: application/json, its old spellings, and the
@@ -25,6 +25,8 @@ export const jsonEvidence = z.object({
   url: z.string(),
   select: z.string(),
   version: z.string().optional(),
+  /** Set when the server answered 304: the cached document was read, which it last sent in full at this time. */
+  unchangedSince: z.string().optional(),
 });
 export type JsonEvidence = Readonly<z.output<typeof jsonEvidence>>;
 
@@ -66,10 +68,13 @@ export const jsonList = defineSource({
       return undefined;
     },
   },
-  describe: (evidence, inert) => `JSON document ${inert(evidence.url)}${versionOf(evidence, inert)}, selected by ${inert(evidence.select)}`,
+  describe: (evidence, inert) =>
+    `JSON document ${inert(evidence.url)}${versionOf(evidence, inert)}, selected by ${inert(evidence.select)}` +
+    `${evidence.unchangedSince ? `, ${inert(unchangedNote(evidence.unchangedSince))}` : ''}`,
   cite: (evidence, inert, link) => ({
     source: `${link(evidence.url, 'JSON document')}${versionOf(evidence, inert)}`,
     place: `select ${inert(evidence.select)}`,
+    ...(evidence.unchangedSince ? { detail: inert(unchangedNote(evidence.unchangedSince)) } : {}),
   }),
 });
 

@@ -1,5 +1,5 @@
 import { parseCidr, sortCidrs, type Cidr } from '../../ipset.js';
-import { describe, fetchText, probeUrl, type FetchOptions, type ProbedUrl } from '../../net/http.js';
+import { describe, fetchDocument, probeUrl, type FetchOptions, type ProbedUrl } from '../../net/http.js';
 import { AllowlistError, toProblem } from '../../problem.js';
 import type { TextTarget } from '../registry.js';
 import { rejectedValueWarnings, type RejectedValue } from '../rejected-values.js';
@@ -60,9 +60,11 @@ export function readTextList(text: string, evidence: TextEvidence): Reading {
 
 export const observeText: Source<TextTarget> = observing(async (target, context) => {
   try {
-    const fetched = await fetchText(target.url, fetchOptions(target, context));
+    // On a 304 the cached copy is read again, as a changed contentType or a new release of this reader may read it differently.
+    const fetched = await fetchDocument(target.url, fetchOptions(target, context), context);
     refuseHtml(target, fetched.contentType);
-    return readTextList(fetched.text, { kind: 'text', url: target.url });
+    const { unchangedSince } = fetched;
+    return readTextList(fetched.text, { kind: 'text', url: target.url, ...(unchangedSince === undefined ? {} : { unchangedSince }) });
   } catch (error) {
     return { status: 'error', entries: [], warnings: [], errors: [toProblem(error, 'text-failed')] };
   }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { httpsUrl, mediaType } from '../../schema-kit.js';
-import { defineSource } from '../source.js';
+import { defineSource, unchangedNote } from '../source.js';
 
 /** Plain-text lists are served as text/plain (Cloudflare's ips-v4, most mirrors); other types are added per target. */
 export const TEXT_TYPES = ['text/plain'];
@@ -9,6 +9,8 @@ export const TEXT_TYPES = ['text/plain'];
 export const textEvidence = z.object({
   kind: z.literal('text'),
   url: z.string(),
+  /** Set when the server answered 304: the cached list was read, which it last sent in full at this time. */
+  unchangedSince: z.string().optional(),
 });
 export type TextEvidence = Readonly<z.output<typeof textEvidence>>;
 
@@ -34,6 +36,11 @@ export const textList = defineSource({
       return undefined;
     },
   },
-  describe: (evidence, inert) => `text list ${inert(evidence.url)}`,
-  cite: (evidence, _inert, link) => ({ source: link(evidence.url, 'text list'), place: 'the list' }),
+  describe: (evidence, inert) =>
+    `text list ${inert(evidence.url)}${evidence.unchangedSince ? `, ${inert(unchangedNote(evidence.unchangedSince))}` : ''}`,
+  cite: (evidence, inert, link) => ({
+    source: link(evidence.url, 'text list'),
+    place: 'the list',
+    ...(evidence.unchangedSince ? { detail: inert(unchangedNote(evidence.unchangedSince)) } : {}),
+  }),
 });
