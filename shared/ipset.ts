@@ -63,9 +63,8 @@ function canonicalIpv4(text: string): Cidr | undefined {
     if (text.charCodeAt(at) !== (octets === 4 ? 47 : 46)) return undefined;
     at++;
   }
-  const hostBits = value % 2 ** (32 - prefix);
-  if (hostBits === 0) return text as Cidr;
-  const network = value - hostBits;
+  const network = clearHostBits(value, 32 - prefix);
+  if (network === value) return text as Cidr;
   return `${Math.floor(network / 16_777_216)}.${Math.floor(network / 65_536) % 256}.${Math.floor(network / 256) % 256}.${network % 256}/${prefix}` as Cidr;
 }
 
@@ -86,7 +85,7 @@ function canonicalIpv6(text: string): Cidr | undefined {
   let masked = false;
   for (let group = prefix >> 4; group < 8; group++) {
     const hostBits = Math.max(0, 16 - Math.max(0, prefix - group * 16));
-    const host = values[group]! % 2 ** hostBits;
+    const host = values[group]! & ((1 << hostBits) - 1);
     if (host === 0) continue;
     values[group] = values[group]! - host;
     masked = true;
@@ -107,7 +106,9 @@ interface Ipv6Groups {
  * ":", at most one "::". Anything else (upper case, a dotted quad, a zone) is undefined, for the caller's general path.
  */
 function ipv6Groups(text: string, end: number): Ipv6Groups | undefined {
-  const values: number[] = [];
+  // Filled in place, so reading an address allocates only this array and the answer.
+  const values = [0, 0, 0, 0, 0, 0, 0, 0];
+  let count = 0;
   let gap = -1;
   let leadingZero = false;
   let at = 0;
@@ -121,21 +122,25 @@ function ipv6Groups(text: string, end: number): Ipv6Groups | undefined {
     for (let digit = hexDigit(text.charCodeAt(at)); digit !== -1 && at < end; digit = hexDigit(text.charCodeAt(++at)))
       value = value * 16 + digit;
     const digits = at - first;
-    if (digits === 0 || digits > 4 || values.length === 8) return undefined;
+    if (digits === 0 || digits > 4 || count === 8) return undefined;
     if (digits > 1 && text.charCodeAt(first) === 48) leadingZero = true;
-    values.push(value);
+    values[count++] = value;
     if (at === end) break;
     if (text.charCodeAt(at) !== 58) return undefined;
     at++;
     if (text.charCodeAt(at) === 58) {
       if (gap !== -1) return undefined;
-      gap = values.length;
+      gap = count;
       at++;
     } else if (at === end) return undefined;
   }
-  const elided = 8 - values.length;
+  const elided = 8 - count;
   if (gap === -1 ? elided !== 0 : elided < 1) return undefined;
-  if (gap !== -1) values.splice(gap, 0, ...new Array<number>(elided).fill(0));
+  // The groups after "::" move to the end; the elided ones between become zero.
+  if (gap !== -1) {
+    for (let group = count - 1; group >= gap; group--) values[group + elided] = values[group]!;
+    values.fill(0, gap, gap + elided);
+  }
   return { values, gap, elided, leadingZero };
 }
 
@@ -263,11 +268,17 @@ function sortKeyOf(cidr: Cidr): SortKey {
     return { cidr, family, words: [word(0), word(1), word(2), word(3)], prefix };
   }
   const words: [number, number, number, number] = typeof address === 'number' ? [address, 0, 0, 0] : address;
-  for (let index = 0; index < 4; index++) {
-    const hostBits = 32 - Math.min(32, Math.max(0, prefix - 32 * index));
-    words[index] = words[index]! - (words[index]! % 2 ** hostBits);
-  }
+  for (let index = 0; index < 4; index++) words[index] = clearHostBits(words[index]!, 32 - Math.max(0, prefix - 32 * index));
   return { cidr, family, words, prefix };
+}
+
+/**
+ * A 32-bit word with its lowest `hostBits` bits zero (all of them from 32 on, none at 0 or below), in unsigned integer shifts: a word is
+ * exact in a double, and shifts cost a fraction of the floating-point power and remainder they replace.
+ */
+function clearHostBits(word: number, hostBits: number): number {
+  if (hostBits <= 0) return word;
+  return hostBits >= 32 ? 0 : ((word >>> hostBits) << hostBits) >>> 0;
 }
 
 function compareSortKeys(a: SortKey, b: SortKey): number {
