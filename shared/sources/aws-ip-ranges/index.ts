@@ -93,6 +93,22 @@ export function selectAwsRanges(document: AwsDocument, selection: AwsSelection, 
   const seen = { service: new Set<string>(), region: new Set<string>(), group: new Set<string>() };
   const { syncToken, createDate } = document;
   const origin = unchangedSince === undefined ? { url } : { url, unchangedSince };
+  // One citation per service, region and border group, shared by every prefix listed there (evidence is never
+  // mutated): a few hundred objects instead of one per entry, and a repeated listing is found by identity.
+  const citations = new Map<string, Map<string, Map<string | undefined, AwsIpRangeEvidence>>>();
+  const citation = (service: string, region: string, group: string | undefined): AwsIpRangeEvidence => {
+    const ofService = citations.get(service) ?? citations.set(service, new Map()).get(service)!;
+    const ofRegion = ofService.get(region) ?? ofService.set(region, new Map()).get(region)!;
+    let cited = ofRegion.get(group);
+    if (cited === undefined) {
+      cited =
+        group === undefined
+          ? { kind: 'aws-ip-range', service, region, syncToken, createDate, ...origin }
+          : { kind: 'aws-ip-range', service, region, networkBorderGroup: group, syncToken, createDate, ...origin };
+      ofRegion.set(group, cited);
+    }
+    return cited;
+  };
   const evidence = new Map<Cidr, AwsIpRangeEvidence[]>();
   const malformed: string[] = [];
   const unknown = new Map<string, UnknownScope>();
@@ -124,15 +140,11 @@ export function selectAwsRanges(document: AwsDocument, selection: AwsSelection, 
         blind({ ...(service === undefined ? {} : { service }), ...(region === undefined ? {} : { region }) });
         continue;
       }
+      const cited = citation(service!, region!, group);
       const known = evidence.get(usable.cidr);
       // AWS lists a block once per service; the same service and place twice is one citation.
-      if (known?.some((cited) => cited.service === service && cited.region === region && cited.networkBorderGroup === group)) continue;
-      const cited: AwsIpRangeEvidence =
-        group === undefined
-          ? { kind: 'aws-ip-range', service: service!, region: region!, syncToken, createDate, ...origin }
-          : { kind: 'aws-ip-range', service: service!, region: region!, networkBorderGroup: group, syncToken, createDate, ...origin };
-      if (known) known.push(cited);
-      else evidence.set(usable.cidr, [cited]);
+      if (known === undefined) evidence.set(usable.cidr, [cited]);
+      else if (!known.includes(cited)) known.push(cited);
     }
   }
 

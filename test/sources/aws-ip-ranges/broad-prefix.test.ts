@@ -3,7 +3,7 @@ import ipaddr from 'ipaddr.js';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type Policy } from '../../../shared/config.js';
 import { evaluateGuards } from '../../../shared/drift/guards.js';
-import { parseCidr } from '../../../shared/ipset.js';
+import { compareCidr, parseCidr, sortCidrs, tryParseCidr, type Cidr } from '../../../shared/ipset.js';
 import type { EntryEvidence, ObservedEntry } from '../../../shared/sources/source.js';
 
 const policy: Policy = parseConfig({ targets: [{ id: 't', type: 'static', entries: ['52.1.1.1'] }] }).policy;
@@ -96,5 +96,36 @@ describe('parseCidr on text already in canonical form (the fast path published l
     expect(parseCidr('2001:DB8::/32')).toBe('2001:db8::/32');
     expect(parseCidr('2001:db8:0::/48')).toBe('2001:db8::/48');
     expect(parseCidr('2001:0:0:1:0:0:0:0/64')).toBe('2001:0:0:1::/64');
+  });
+
+  it('accepts near-miss text only as the general parse reads it (the one-pass readers never take a wrong shape)', () => {
+    // Pieces of canonical text recombined: stray colons and dots, a "::" too many or too few groups, leading zeros,
+    // upper case, five hex digits, prefixes out of range or with a leading zero. A dotted IPv6 tail is left to the
+    // RFC 4291 test of test/ipset.property.test.ts, where ipaddr.js reads an address other than the one written.
+    const piece = fc.constantFrom('0', '1', '9', '10', 'a', 'f', 'F', '00', '0a', 'ffff', 'fffff', '255', '256', '::', ':', '.', '/');
+    const prefix = fc.constantFrom('', '/0', '/8', '/08', '/32', '/33', '/64', '/128', '/129', '/1000', '/');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 16 }), prefix, (pieces, length) => {
+        const text = `${pieces.join('')}${length}`;
+        fc.pre(!(text.includes(':') && text.includes('.')));
+        const parsed = tryParseCidr(text);
+        if (parsed === undefined) return;
+        const bits = text.includes(':') ? 128 : 32;
+        expect(parsed).toBe(reference(text.includes('/') ? text : `${text}/${bits}`));
+      }),
+      { numRuns: 20_000 },
+    );
+    // Canonical texts the pieces rarely spell out whole.
+    for (const text of ['3.5.140.0/22', '0.0.0.0/0', '255.255.255.255/32', '2600:1f00::/32', '::/0', '::1/128', '1::/16', '1:0:0:1::/64'])
+      expect(parseCidr(text)).toBe(text);
+    for (const text of ['1:2:3:4:5:6:7::/128', '1::2:3:4:5:6:7:8/128', '1:2:3:4:5:6:7:8:9/128', '1:2::3::4/64', ':1::/16', '1::1:/16'])
+      expect(tryParseCidr(text) === undefined || tryParseCidr(text) === reference(text)).toBe(true);
+  });
+
+  it('sorts IPv6 prefixes that differ only in their low words, and dotted-quad text, in address order', () => {
+    const sorted = sortCidrs(['2600::2/127', '2600::1:0/112', '2600::/128', '::ffff:1.2.3.4/128', '::ffff:102:303/128'] as Cidr[]);
+    expect(sorted).toEqual(['::ffff:102:303/128', '::ffff:1.2.3.4/128', '2600::/128', '2600::2/127', '2600::1:0/112']);
+    expect(compareCidr('2600::/32' as Cidr, '2600::/31' as Cidr)).toBeGreaterThan(0);
+    expect(compareCidr('9.0.0.0/8' as Cidr, '::/0' as Cidr)).toBeLessThan(0);
   });
 });
