@@ -20,6 +20,9 @@ export async function runQueuedCheck(entry: unknown, context: InvocationContext)
     entry,
     set: await runtime.configSet(),
     requeue: openRequeue({ env: process.env, queue: RUN_QUEUE }),
+    dequeueCount: Number(context.triggerMetadata?.dequeueCount),
+    queue: RUN_QUEUE,
+    failed: (line) => context.error(line),
     run: (config, message) =>
       runCheck({
         config,

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { MAX_DEQUEUE_COUNT } from '../../shared/queue/worker.js';
 import { programmingModel, registrations, type Registration } from '../setup/functions-core.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -80,6 +81,8 @@ describe('what the Functions host sees', () => {
 
   it('sets the queue extension: at most four runs per instance, five attempts, a pause before a retry', () => {
     const host = JSON.parse(readFileSync(join(root, 'host.json'), 'utf8'));
+    // The worker's "last attempt" line counts with the same number (shared/queue/worker.ts).
+    expect(host.extensions.queues.maxDequeueCount).toBe(MAX_DEQUEUE_COUNT);
     expect(host.extensions.queues).toEqual({ batchSize: 2, newBatchThreshold: 2, maxDequeueCount: 5, visibilityTimeout: '00:01:00' });
   });
 

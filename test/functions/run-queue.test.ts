@@ -62,9 +62,10 @@ interface Logged {
   readonly text: string;
 }
 
-function invocation(): { context: InvocationContext; logs: Logged[] } {
+function invocation(dequeueCount = 1): { context: InvocationContext; logs: Logged[] } {
   const logs: Logged[] = [];
   const context = new InvocationContext({
+    triggerMetadata: { dequeueCount },
     invocationId: `00000000-0000-4000-8000-${String(Math.floor(Math.random() * 1e12)).padStart(12, '0')}`,
     functionName: 'runConfig',
     logHandler: (level, ...args) => logs.push({ level, text: args.map(String).join(' ') }),
@@ -174,10 +175,23 @@ describe('runConfig: messages it cannot run', () => {
     const table = TableClient.fromConnectionString(inject('azuriteConnectionString'), TABLE, { allowInsecureConnection: true });
     await table.upsertEntity({ partitionKey: partitionKeyFor('proxy'), rowKey: LEASE_ROW_KEY, kind: 'lease' }, 'Replace');
     try {
-      const { context, logs } = invocation();
+      const { context, logs } = invocation(2);
       await expect(runQueuedCheck(message('proxy'), context)).rejects.toMatchObject({ code: 'state-corrupt' });
       expect(logs.some((l) => l.text.includes('deferred'))).toBe(false);
       expect((await queue.getProperties()).approximateMessagesCount).toBe(0);
+      expect(errors(logs)).toEqual([
+        expect.stringMatching(
+          /^proxy: CAS_SCHEDULE failed \(attempt 2 of 5\): state-corrupt: State row "lease" cannot be read .*; the host retries it$/,
+        ),
+      ]);
+      // The last attempt's line names the config, its last error and the poison queue it now goes to.
+      const last = invocation(5);
+      await expect(runQueuedCheck(message('proxy'), last.context)).rejects.toMatchObject({ code: 'state-corrupt' });
+      expect(errors(last.logs)).toEqual([
+        expect.stringMatching(
+          /^proxy: CAS_SCHEDULE failed \(attempt 5 of 5\): state-corrupt: .*; that was the last attempt: the host moves the message to allowlist-drift-runs-poison$/,
+        ),
+      ]);
     } finally {
       await table.deleteEntity(partitionKeyFor('proxy'), LEASE_ROW_KEY);
     }
