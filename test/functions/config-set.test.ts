@@ -246,6 +246,19 @@ describe('a Blob container of configs (ALLOWLIST_CONFIG_CONTAINER, Azurite)', ()
         ['branch', true],
         ['lab', false],
       ]);
+      // The timers fan the container's configs out as they are now, the uploaded one too.
+      const { context } = invocation('outsystemsCheck');
+      const now = new Date().toISOString();
+      const timer: Timer = {
+        isPastDue: false,
+        schedule: { adjustForDST: true },
+        scheduleStatus: { last: now, next: now, lastUpdated: now },
+      };
+      await scheduledCheck('OUTSYSTEMS_SCHEDULE')(timer, context);
+      expect((context.extraOutputs.get(runQueueOutput) as Array<{ config: string; kind: string }>).map((m) => [m.config, m.kind])).toEqual([
+        ['branch', 'OUTSYSTEMS_SCHEDULE'],
+        ['lab', 'OUTSYSTEMS_SCHEDULE'],
+      ]);
     } finally {
       delete process.env.ALLOWLIST_CONFIG_CONTAINER;
       process.env.ALLOWLIST_CONFIG_DIR = dir;
