@@ -50,7 +50,8 @@ export async function runQueuedCheck(entry: unknown, context: InvocationContext)
       return;
     case 'rejected':
       context.error(`${result.problem.code}: ${result.problem.message}; moved to ${poisonQueueOutput.queueName} without retrying`);
-      context.extraOutputs.set(poisonQueueOutput, entry);
+      // As text, so that even a bare `null` or number is a message the binding can write.
+      context.extraOutputs.set(poisonQueueOutput, typeof entry === 'string' ? entry : (JSON.stringify(entry) ?? String(entry)));
       return;
   }
 }
