@@ -1,6 +1,8 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import type { TargetType } from '../shared/config.js';
+import type { ConfigSet } from '../shared/config-set.js';
 import type { ScheduleSetting } from '../shared/sources/source.js';
+import { RUN_QUEUE, runQueueOutput } from './lib/run-queue.js';
 
 /**
  * A scheduled full check of the target types whose sources name this schedule setting (or of the types listed).
@@ -47,67 +49,72 @@ async function logStartupChecks(context: InvocationContext): Promise<void> {
 }
 
 /**
- * Every config of the app, a few at once (shared/engine/check-set.ts), each under its own lease. A config that is
- * invalid or fails is logged under its name and the others still run; the invocation then fails, naming them.
+ * The app's one config, checked in this invocation as before sets existed; or, for a folder or container of configs,
+ * one message per valid config on the run queue (functions/runs.ts checks each, scaled out by the host).
  */
 function scheduledRun(schedule: ScheduleSetting | readonly TargetType[]) {
   return async (timer: Timer, context: InvocationContext): Promise<void> => {
     if (timer.isPastDue) context.warn(`${context.functionName} is running late (past due): a previous run or the host was delayed`);
-    const [{ sharedRuntime }, { runCheck }, { runConfigSet }, { engineLog, logRun }, { typesOnSchedule }] = await Promise.all([
-      import('./lib/runtime.js'),
-      import('../shared/engine/check.js'),
-      import('../shared/engine/check-set.js'),
-      import('./lib/run-log.js'),
-      import('../shared/sources/registry.js'),
-    ]);
-    // The registry is read here, not at import, so registering the timers loads no schema.
-    const targetTypes = typeof schedule === 'string' ? typesOnSchedule(schedule) : schedule;
+    const [{ sharedRuntime }, { runCheck }, { configOf }, { configRunError }, { engineLog, logRun }, { typesOnSchedule }] =
+      await Promise.all([
+        import('./lib/runtime.js'),
+        import('../shared/engine/check.js'),
+        import('../shared/config-set.js'),
+        import('../shared/engine/check-set.js'),
+        import('./lib/run-log.js'),
+        import('../shared/sources/registry.js'),
+      ]);
     const runtime = await sharedRuntime();
     const set = await runtime.configSet();
     for (const warning of set.warnings) context.warn(warning);
-    const several = set.kind !== 'single';
-    // A single config's failure is rethrown as it was thrown, code and all, as before sets existed.
-    const thrown = new Map<string, unknown>();
-    const runs = await runConfigSet({
-      set,
-      run: (config) =>
-        runCheck({
-          config,
-          store: runtime.store,
-          documents: runtime.documents,
-          env: process.env,
-          trigger: 'timer',
-          dryRun: false,
-          targetTypes,
-          // One invocation runs every config: each run's id names its config, so log lines and PR bodies tell them apart.
-          runId: several ? `${context.invocationId}:${config.name}` : context.invocationId,
-          log: several ? (level, message) => context[level](`${config.name}: ${message}`) : engineLog(context),
-        }).catch((error: unknown) => {
-          thrown.set(config.name, error);
-          throw error;
-        }),
-    });
-    const failed: string[] = [];
-    for (const run of runs) {
-      if (run.report) {
-        logRun(context, run.report);
-        continue;
-      }
+    if (set.kind !== 'single') return fanOut({ set, schedule, context });
+    // The registry is read here, not at import, so registering the timers loads no schema.
+    const targetTypes = typeof schedule === 'string' ? typesOnSchedule(schedule) : schedule;
+    const entry = set.entries[0]!;
+    try {
+      const report = await runCheck({
+        config: configOf(entry),
+        store: runtime.store,
+        documents: runtime.documents,
+        env: process.env,
+        trigger: 'timer',
+        dryRun: false,
+        targetTypes,
+        runId: context.invocationId,
+        log: engineLog(context),
+      });
+      logRun(context, report);
+    } catch (error) {
+      const problem = configRunError(error);
       // Another full check holds the lease. Its work may be of another kind, so this kind waits for its next
       // tick; the sample schedules are offset so the two timers do not start together.
-      if (run.error.code === 'run-in-progress') {
-        context.warn(`${several ? `${run.name}: ` : ''}skipped: ${run.error.message}`);
-        continue;
-      }
-      context.error(`${run.name}: ${run.error.code}: ${run.error.message}`);
-      failed.push(run.name);
-    }
-    if (failed.length > 0) {
-      if (!several) throw thrown.get(failed[0]!) ?? new Error(runs[0]!.error!.message);
-      throw new Error(`${failed.length} of ${runs.length} configs failed: ${failed.join(', ')}`);
+      if (problem.code === 'run-in-progress') return context.warn(`skipped: ${problem.message}`);
+      context.error(`${entry.name}: ${problem.code}: ${problem.message}`);
+      throw error;
     }
   };
 }
 
-app.timer('outsystemsCheck', { schedule: '%OUTSYSTEMS_SCHEDULE%', runOnStartup: false, handler: scheduledCheck('OUTSYSTEMS_SCHEDULE') });
-app.timer('casCheck', { schedule: '%CAS_SCHEDULE%', runOnStartup: false, handler: scheduledCheck('CAS_SCHEDULE') });
+/**
+ * One message per valid config through the timer's queue output binding (the host enqueues them when the
+ * invocation succeeds, so this never throws after choosing them). An invalid config gets an error line instead.
+ */
+async function fanOut(options: { set: ConfigSet; schedule: ScheduleSetting | readonly TargetType[]; context: InvocationContext }) {
+  const { set, schedule, context } = options;
+  // Only code passes target types (tests of a single config); a message names a schedule setting.
+  if (typeof schedule !== 'string') throw new TypeError('a timer over a set of configs fans out by schedule setting, not by target types');
+  const { fanOutMessages } = await import('../shared/queue/run-message.js');
+  const messages = fanOutMessages({ set, kind: schedule, tick: new Date().toISOString() });
+  for (const entry of set.entries) if (entry.error) context.error(`${entry.name}: ${entry.error.code}: ${entry.error.message}`);
+  context.extraOutputs.set(runQueueOutput, messages);
+  context.log(`fan-out: ${messages.length} of ${set.entries.length} configs queued on ${RUN_QUEUE} for ${schedule}`);
+}
+
+const timer = (schedule: ScheduleSetting) => ({
+  schedule: `%${schedule}%`,
+  runOnStartup: false,
+  extraOutputs: [runQueueOutput],
+  handler: scheduledCheck(schedule),
+});
+app.timer('outsystemsCheck', timer('OUTSYSTEMS_SCHEDULE'));
+app.timer('casCheck', timer('CAS_SCHEDULE'));

@@ -67,7 +67,9 @@ param principalId string = ''
 @description('Also let that principal read and write the state table, so the CLI (status, accept) works against Azure.')
 param grantDeployerStateAccess bool = false
 
-@description('Upper bound of Flex Consumption instances.')
+@minValue(40)
+@maxValue(1000)
+@description('Upper bound of Flex Consumption instances: how far the run queue (one message per config) scales out.')
 param maximumInstanceCount int = 40
 
 @description('Comma-separated e-mail addresses the alerts go to (ALERT_EMAIL); empty: the alerts show in the portal only.')
@@ -91,6 +93,8 @@ var resourceToken = toLower(uniqueString(subscription().id, environmentName, loc
 var tags = { 'azd-env-name': environmentName }
 // The document cache (ALLOWLIST_DOCUMENT_CONTAINER): the last complete read of each upstream document, by URL.
 var documentContainer = 'allowlistdrift-documents'
+// The run queue (ALLOWLIST_QUEUE): the timers fan a set of configs out on it, one message per config.
+var runQueue = 'allowlist-drift-runs'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
@@ -118,6 +122,7 @@ module storage 'modules/storage.bicep' = {
     deploymentContainerName: 'app-package'
     tableName: allowlistTable
     documentContainerName: documentContainer
+    runQueueName: runQueue
     identityPrincipalId: identity.outputs.principalId
     deployerPrincipalId: grantDeployerStateAccess ? principalId : ''
   }
@@ -167,6 +172,7 @@ module functionApp 'modules/function-app.bicep' = {
     allowlistFolder: allowlistFolder
     allowlistContainer: allowlistContainer
     documentContainer: documentContainer
+    runQueue: runQueue
     outsystemsSchedule: empty(outsystemsSchedule) ? '0 */15 * * * *' : outsystemsSchedule
     casSchedule: empty(casSchedule) ? '0 7 */6 * * *' : casSchedule
     githubAppId: githubAppId

@@ -75,6 +75,14 @@ export const APP_SETTINGS: readonly AppSetting[] = [
     local: true,
   },
   {
+    name: 'ALLOWLIST_QUEUE',
+    description:
+      'the Storage queue (in the host storage account, `AzureWebJobsStorage`) on which the timers fan a folder or container of configs out, one message per config; default `allowlist-drift-runs`; failed messages end in `<name>-poison`',
+    readBy: 'app',
+    azure: true,
+    local: true,
+  },
+  {
     name: 'GITHUB_TOKEN',
     description: 'a fine-grained personal access token, or ...',
     readBy: 'app',
@@ -143,10 +151,11 @@ export const APP_SETTINGS: readonly AppSetting[] = [
   },
   {
     name: 'AzureWebJobsStorage__accountName',
-    description: "the host's storage account, reached with the managed identity instead of a connection string",
-    readBy: 'host',
+    description:
+      "the host's storage account, reached with the managed identity instead of a connection string; the run queue's too (a deferred run is put back there). Empty locally, where `AzureWebJobsStorage` wins",
+    readBy: 'app',
     azure: true,
-    local: false,
+    local: true,
   },
   {
     name: 'AzureWebJobsStorage__credential',

@@ -17,6 +17,7 @@ param allowlistTable string
 param allowlistFolder string
 param allowlistContainer string
 param documentContainer string
+param runQueue string
 param outsystemsSchedule string
 param casSchedule string
 param githubAppId string
@@ -37,6 +38,7 @@ var appSettings = {
   ALLOWLIST_STORAGE: stateTableEndpoint
   ALLOWLIST_TABLE: allowlistTable
   ALLOWLIST_DOCUMENT_CONTAINER: documentContainer
+  ALLOWLIST_QUEUE: runQueue
   GITHUB_TOKEN: empty(githubTokenSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${githubTokenSecretUri})'
   GITHUB_APP_ID: githubAppId
   GITHUB_APP_INSTALLATION_ID: githubAppInstallationId

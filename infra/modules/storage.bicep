@@ -1,4 +1,4 @@
-// One storage account, reached only with Entra ID (no shared keys): the Functions host's blobs and queues, the
+// One storage account, reached only with Entra ID (no shared keys): the Functions host's blobs and queues (the run queue too), the
 // Flex Consumption deployment package container, and the table holding allowlist-drift's state.
 param name string
 param location string
@@ -6,6 +6,8 @@ param tags object
 param deploymentContainerName string
 param tableName string
 param documentContainerName string
+@description('The run queue (ALLOWLIST_QUEUE); the host moves a message that keeps failing to <name>-poison.')
+param runQueueName string
 param identityPrincipalId string
 @description('A principal (the deployer) also allowed to read and write the state table; empty: nobody else.')
 param deployerPrincipalId string = ''
@@ -45,6 +47,19 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     }
   }
 
+  // The host would create both on first use; declaring them makes the fan-out visible in the template.
+  resource queueService 'queueServices' = {
+    name: 'default'
+
+    resource runQueue 'queues' = {
+      name: runQueueName
+    }
+
+    resource poisonQueue 'queues' = {
+      name: '${runQueueName}-poison'
+    }
+  }
+
   resource tableService 'tableServices' = {
     name: 'default'
 
@@ -66,7 +81,8 @@ resource blobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// The host's queues.
+// The host's queues, and the run queue: the timers' output binding, the worker's trigger, and a deferred run put back
+// by the worker itself (shared/queue/requeue.ts).
 resource queueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(account.id, identityPrincipalId, storageQueueDataContributorRoleId)
   scope: account

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { APP_SETTINGS, APP_SETTING_NAMES } from '../../shared/app-settings.js';
+import { DEFAULT_RUN_QUEUE, poisonQueueOf } from '../../shared/queue/queue-name.js';
 import { StateStore } from '../../shared/state/store.js';
 
 // Bicep cannot be compiled here, so these tests hold the templates to the code by reading them as text.
@@ -261,6 +262,44 @@ describe('role assignments: documented built-in roles, each named beside its ID'
     const readerModule = /^module serviceTagsReader 'modules\/subscription-reader\.bicep' = if \(serviceTagsArm\) \{$/m;
     expect(read('infra/main.bicep')).toMatch(readerModule);
     expect(read('infra/main.bicep')).toMatch(/^param serviceTagsArm bool = false$/m);
+  });
+});
+
+describe('the run queue: declared, reachable by the identity, and scaled out within a bound', () => {
+  it('main.bicep names the queue the code defaults to, declares it and its poison queue, and sets ALLOWLIST_QUEUE to it', () => {
+    const main = read('infra/main.bicep');
+    expect(main).toContain(`var runQueue = '${DEFAULT_RUN_QUEUE}'\n`);
+    expect(main).toContain('    runQueueName: runQueue\n');
+    expect(main).toContain('    runQueue: runQueue\n');
+    const storage = read('infra/modules/storage.bicep');
+    expect(storage).toMatch(/resource queueService 'queueServices' = \{\n {4}name: 'default'/);
+    expect(storage).toContain("resource runQueue 'queues' = {\n      name: runQueueName\n");
+    // The host's poison queue is "<queue>-poison"; the worker writes garbage there itself (functions/runs.ts).
+    expect(poisonQueueOf('q')).toBe('q-poison');
+    expect(storage).toContain("resource poisonQueue 'queues' = {\n      name: '${runQueueName}-poison'\n");
+    expect(bicepAppSettings().get('ALLOWLIST_QUEUE')).toBe('runQueue');
+  });
+
+  it('the identity holds Storage Queue Data Contributor on the account (the binding, the trigger and the deferral all use it)', () => {
+    const storage = read('infra/modules/storage.bicep');
+    const start = storage.indexOf("resource queueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {");
+    expect(start).toBeGreaterThan(0);
+    const block = storage.slice(start, storage.indexOf('\n}\n', start));
+    expect(block).toContain('scope: account');
+    expect(block).toContain(
+      "roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataContributorRoleId)",
+    );
+    expect(block).toContain('principalId: identityPrincipalId');
+    // The code reaches the queue as the host does: AzureWebJobsStorage__accountName with the managed identity.
+    expect(bicepAppSettings().get('AzureWebJobsStorage__accountName')).toBe('storageAccountName');
+  });
+
+  it('maximumInstanceCount is a bounded parameter that reaches Flex Consumption scaleAndConcurrency', () => {
+    expect(read('infra/main.bicep')).toMatch(
+      /@minValue\(40\)\n@maxValue\(1000\)\n@description\('[^']+'\)\nparam maximumInstanceCount int = 40\n/,
+    );
+    expect(read('infra/main.bicep')).toContain('    maximumInstanceCount: maximumInstanceCount\n');
+    expect(read('infra/modules/function-app.bicep')).toMatch(/scaleAndConcurrency: \{\n {8}maximumInstanceCount: maximumInstanceCount\n/);
   });
 });
 

@@ -135,7 +135,7 @@ describe('npm run package', () => {
     }
     for (const file of entryFiles(join(root, 'dist', 'functions'))) await import(pathToFileURL(file).href);
     const fromDist = registered();
-    expect(fromDist.map((r) => r.name)).toEqual(['approve', 'casCheck', 'check', 'doctor', 'outsystemsCheck', 'status']);
+    expect(fromDist.map((r) => r.name)).toEqual(['approve', 'casCheck', 'check', 'doctor', 'outsystemsCheck', 'runConfig', 'status']);
     registrations.length = 0;
     for (const file of entryFiles(join(built.app, 'functions'))) await import(pathToFileURL(file).href);
     expect(registered()).toEqual(fromDist);

@@ -9,9 +9,11 @@ import { checkHandler } from '../../functions/check.js';
 import { doctorHandler } from '../../functions/doctor.js';
 import { resetSharedRuntime } from '../../functions/lib/runtime.js';
 import { statusHandler } from '../../functions/status.js';
+import { runQueueOutput } from '../../functions/lib/run-queue.js';
 import { scheduledCheck } from '../../functions/timers.js';
 import type { StatusReport } from '../../shared/engine/status.js';
 import type { ConfigSetStatus } from '../../shared/engine/status-set.js';
+import { parseRunMessage } from '../../shared/queue/run-message.js';
 import type { Report } from '../../shared/report.js';
 import { StateStore } from '../../shared/state/store.js';
 
@@ -197,21 +199,26 @@ describe('GET /api/doctor?config=NAME', () => {
 });
 
 describe('the timers', () => {
-  it('check every config; an invalid one is logged under its name and fails the invocation after the others ran', async () => {
+  it('fan a set out: one run message per valid config through the queue output binding; an invalid one is an error line', async () => {
     const { context, logs } = invocation('casCheck');
     const now = new Date().toISOString();
     const timer: Timer = { isPastDue: false, schedule: { adjustForDST: true }, scheduleStatus: { last: now, next: now, lastUpdated: now } };
     const before = (await store.read('proxy')).config.lastRunAt;
-    await expect(scheduledCheck(['static'])(timer, context)).rejects.toThrow('1 of 3 configs failed: broken');
-    expect((await store.read('proxy')).config.lastRunAt).not.toBe(before);
-    expect((await store.read('dmz')).config.lastRunId).toBe(`${context.invocationId}:dmz`);
+    await expect(scheduledCheck('CAS_SCHEDULE')(timer, context)).resolves.toBeUndefined();
+    const messages = context.extraOutputs.get(runQueueOutput) as Array<{ v: number; config: string; kind: string; tick: string }>;
+    expect(messages.map(({ v, config, kind }) => ({ v, config, kind }))).toEqual([
+      { v: 1, config: 'dmz', kind: 'CAS_SCHEDULE' },
+      { v: 1, config: 'proxy', kind: 'CAS_SCHEDULE' },
+    ]);
+    // One tick, one timestamp; the worker checks each message with the same schema.
+    expect(new Set(messages.map((m) => m.tick)).size).toBe(1);
+    for (const message of messages) expect(parseRunMessage(message)).toEqual(message);
+    // Nothing ran in the timer itself.
+    expect((await store.read('proxy')).config.lastRunAt).toBe(before);
     expect(logs.filter((l) => l.level === 'error').map((l) => l.text)).toEqual([
       expect.stringMatching(/^broken: config-invalid: The configuration in .*broken\.json is not valid:/),
     ]);
-    // Each config's summary line names its config.
-    expect(
-      logs.filter((l) => l.text.startsWith('check done:')).map((l) => JSON.parse(l.text.slice(l.text.indexOf('{'))).configName),
-    ).toEqual(['dmz', 'proxy']);
+    expect(logs).toContainEqual({ level: 'information', text: 'fan-out: 2 of 3 configs queued on allowlist-drift-runs for CAS_SCHEDULE' });
   });
 });
 
@@ -238,6 +245,19 @@ describe('a Blob container of configs (ALLOWLIST_CONFIG_CONTAINER, Azurite)', ()
       expect(second.configs.map((c) => [c.name, c.lastRunAt !== null])).toEqual([
         ['branch', true],
         ['lab', false],
+      ]);
+      // The timers fan the container's configs out as they are now, the uploaded one too.
+      const { context } = invocation('outsystemsCheck');
+      const now = new Date().toISOString();
+      const timer: Timer = {
+        isPastDue: false,
+        schedule: { adjustForDST: true },
+        scheduleStatus: { last: now, next: now, lastUpdated: now },
+      };
+      await scheduledCheck('OUTSYSTEMS_SCHEDULE')(timer, context);
+      expect((context.extraOutputs.get(runQueueOutput) as Array<{ config: string; kind: string }>).map((m) => [m.config, m.kind])).toEqual([
+        ['branch', 'OUTSYSTEMS_SCHEDULE'],
+        ['lab', 'OUTSYSTEMS_SCHEDULE'],
       ]);
     } finally {
       delete process.env.ALLOWLIST_CONFIG_CONTAINER;

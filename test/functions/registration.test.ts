@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { MAX_DEQUEUE_COUNT } from '../../shared/queue/worker.js';
 import { programmingModel, registrations, type Registration } from '../setup/functions-core.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -34,7 +35,7 @@ describe('what the Functions host sees', () => {
     for (const file of entryFiles()) await import(pathToFileURL(file).href);
   });
 
-  it('registers exactly the six functions through the v4 programming model', () => {
+  it('registers exactly the seven functions through the v4 programming model', () => {
     expect(programmingModel?.name).toBe('@azure/functions');
     expect(programmingModel?.version).toMatch(/^4\./);
     expect(registrations.map((r) => r.metadata.name).sort()).toEqual([
@@ -43,6 +44,7 @@ describe('what the Functions host sees', () => {
       'check',
       'doctor',
       'outsystemsCheck',
+      'runConfig',
       'status',
     ]);
     for (const r of registrations) expect(typeof r.handler).toBe('function');
@@ -61,6 +63,27 @@ describe('what the Functions host sees', () => {
   it('runs the OutSystems and CAS checks on schedules taken from app settings, never on startup', () => {
     expect(triggerOf('outsystemsCheck')).toMatchObject({ type: 'timerTrigger', schedule: '%OUTSYSTEMS_SCHEDULE%', runOnStartup: false });
     expect(triggerOf('casCheck')).toMatchObject({ type: 'timerTrigger', schedule: '%CAS_SCHEDULE%', runOnStartup: false });
+  });
+
+  it('fans a config set out on the run queue: both timers write to it, runConfig is triggered by it on the host storage', () => {
+    const queue = { queueName: 'allowlist-drift-runs', connection: 'AzureWebJobsStorage' };
+    for (const name of ['outsystemsCheck', 'casCheck']) {
+      const outputs = Object.values(registered(name).bindings).filter((b) => b.direction === 'out');
+      expect(outputs, name).toEqual([expect.objectContaining({ type: 'queue', ...queue })]);
+    }
+    expect(triggerOf('runConfig')).toMatchObject({ type: 'queueTrigger', ...queue });
+    // A message that is not a run message goes straight to the poison queue the host uses for failed ones.
+    const outputs = Object.values(registered('runConfig').bindings).filter((b) => b.direction === 'out');
+    expect(outputs).toEqual([
+      expect.objectContaining({ type: 'queue', queueName: 'allowlist-drift-runs-poison', connection: 'AzureWebJobsStorage' }),
+    ]);
+  });
+
+  it('sets the queue extension: at most four runs per instance, five attempts, a pause before a retry', () => {
+    const host = JSON.parse(readFileSync(join(root, 'host.json'), 'utf8'));
+    // The worker's "last attempt" line counts with the same number (shared/queue/worker.ts).
+    expect(host.extensions.queues.maxDequeueCount).toBe(MAX_DEQUEUE_COUNT);
+    expect(host.extensions.queues).toEqual({ batchSize: 2, newBatchThreshold: 2, maxDequeueCount: 5, visibilityTimeout: '00:01:00' });
   });
 
   it('exposes /api/check for GET and POST, /api/status and /api/doctor for GET, /api/approve for POST, all behind a function key', () => {
