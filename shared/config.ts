@@ -139,6 +139,11 @@ const configSchema = strictObject({
       .min(1_024)
       .max(64 * 1024 * 1024)
       .default(16 * 1024 * 1024),
+    // Optional rather than defaulted, so a config built in code keeps compiling; fetchDocument applies the default.
+    reuseWithinSeconds: z.int().min(0).max(3_600).optional().meta({
+      description:
+        'A cached document the server confirmed less than this long ago is used without asking again (one upstream request per document per tick, however many configs and workers); default 300, 0 always asks.',
+    }),
   }).prefault({}),
   github: strictObject({
     owner: z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/, 'must be a GitHub user or organisation name'),

@@ -17,12 +17,16 @@ export interface CachedDocument {
    * so a later read can say the document is "unchanged since" then.
    */
   readonly validatedAt: string;
+  /** When the server last confirmed this copy (a 304, ISO 8601), if later than validatedAt; see http.reuseWithinSeconds. */
+  readonly confirmedAt?: string;
 }
 
 /** Where cached documents live (Blob Storage in a deployment); a read or write failure is the caller's to report, never fatal. */
 export interface DocumentCache {
   get(url: string): Promise<CachedDocument | undefined>;
   put(document: CachedDocument): Promise<void>;
+  /** Records that the server confirmed the stored copy of `url` at `at` without rewriting its body (cheap; optional). */
+  confirm?(url: string, at: string): Promise<void>;
 }
 
 /** The cache as one target's observation uses it, and what became of it. */
@@ -42,6 +46,7 @@ export interface StagedDocuments {
  */
 export function stageDocuments(cache: DocumentCache): StagedDocuments {
   const held = new Map<string, CachedDocument>();
+  const confirmed = new Map<string, string>();
   const warnings: Problem[] = [];
   return {
     documents: {
@@ -58,6 +63,9 @@ export function stageDocuments(cache: DocumentCache): StagedDocuments {
       async put(document) {
         held.set(document.url, document);
       },
+      async confirm(url, at) {
+        confirmed.set(url, at);
+      },
     },
     async settle(ok) {
       if (ok) {
@@ -68,8 +76,19 @@ export function stageDocuments(cache: DocumentCache): StagedDocuments {
             warnings.push(cacheWarning(`could not keep ${describe(document.url)}, so the next run downloads it in full again`, error));
           }
         }
+        for (const [url, at] of confirmed) {
+          if (held.has(url) || !cache.confirm) continue;
+          try {
+            await cache.confirm(url, at);
+          } catch (error) {
+            warnings.push(
+              cacheWarning(`could not record that ${describe(url)} was unchanged, so the next run asks the server again`, error),
+            );
+          }
+        }
       }
       held.clear();
+      confirmed.clear();
       return warnings;
     },
   };

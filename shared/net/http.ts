@@ -56,17 +56,23 @@ async function readText(
 
 export interface FetchedDocument extends FetchedText {
   /**
-   * Set when the server answered 304 Not Modified: `text` is the cached copy, which the server sent in full at this
-   * time (ISO 8601) and has confirmed unchanged since. Sources put it in their evidence ("unchanged since").
+   * Set when the server answered 304 Not Modified, or confirmed the copy within `http.reuseWithinSeconds` so no request
+   * was sent: `text` is the cached copy, which the server sent in full at this time (ISO 8601) and has confirmed
+   * unchanged since. Sources put it in their evidence ("unchanged since").
    */
   readonly unchangedSince?: string;
 }
+
+/** A little under the shortest sample schedule (15 minutes), and longer than a fan-out tick with its retries takes. */
+export const DEFAULT_REUSE_WITHIN_SECONDS = 300;
 
 /** What fetchDocument needs of a SourceContext (a SourceContext is one). */
 export interface DocumentContext {
   /** Never throws: observeTarget hands sources a view that reports cache failures as warnings (see stageDocuments). */
   readonly documents?: DocumentCache;
   readonly now: () => Date;
+  /** A SourceContext's config (http.reuseWithinSeconds, default 300); without one, or with 0, every fetch asks the server. */
+  readonly config?: { readonly http: { readonly reuseWithinSeconds?: number } };
 }
 
 /**
@@ -81,6 +87,7 @@ export interface DocumentContext {
  */
 export async function fetchDocument(url: string, options: FetchOptions, context: DocumentContext): Promise<FetchedDocument> {
   const cached = usableCopy(await context.documents?.get(url), options);
+  if (cached && isFresh(cached, context)) return notModified(url, cached);
   const conditional = cached ? conditionalHeaders(cached) : {};
   const headers = { ...options.headers, ...conditional };
   // Inside a run over many configs the conditional request too is made once (shared-fetch.ts).
@@ -96,17 +103,14 @@ export async function fetchDocument(url: string, options: FetchOptions, context:
             `${describe(current)} answered 304 Not Modified to a request that named no cached copy; the server or a proxy between is misbehaving`,
           );
         }
-        return {
-          url: current,
-          status: 304,
-          contentType: cached.contentType,
-          text: cached.text,
-          ...validators(cached),
-          unchangedSince: cached.validatedAt,
-        };
+        return notModified(current, cached);
       },
     ),
   );
+  if (fetched.status === 304 && cached) {
+    // Records the confirmation only (no body write), so other configs and workers skip the request for a while.
+    await context.documents?.confirm?.(url, context.now().toISOString());
+  }
   // A copy without a validator worth sending could never be asked about: it is not kept.
   if (fetched.status !== 304 && Object.keys(conditionalHeaders(fetched)).length > 0) {
     const copy: CachedDocument = {
@@ -119,6 +123,31 @@ export async function fetchDocument(url: string, options: FetchOptions, context:
     await context.documents?.put(copy);
   }
   return fetched;
+}
+
+function notModified(url: string, cached: CachedDocument): FetchedDocument {
+  return {
+    url,
+    status: 304,
+    contentType: cached.contentType,
+    text: cached.text,
+    ...validators(cached),
+    unchangedSince: cached.validatedAt,
+  };
+}
+
+/**
+ * The server confirmed the copy (a full read or a 304) less than http.reuseWithinSeconds ago: asking again now would
+ * cost one request per config and worker of the tick for an answer just given. A confirmation in the future (a clock
+ * or a tampered blob) is not trusted.
+ */
+export function isFresh(cached: Pick<CachedDocument, 'validatedAt' | 'confirmedAt'>, context: DocumentContext): boolean {
+  if (!context.config) return false;
+  const window = (context.config.http.reuseWithinSeconds ?? DEFAULT_REUSE_WITHIN_SECONDS) * 1_000;
+  if (window <= 0) return false;
+  const confirmed = Math.max(Date.parse(cached.validatedAt), Date.parse(cached.confirmedAt ?? '') || -Infinity);
+  const age = context.now().getTime() - confirmed;
+  return Number.isFinite(age) && age >= 0 && age < window;
 }
 
 /** A copy this request could have downloaded: of an accepted type and within the size limit (both may have changed). */

@@ -14,6 +14,8 @@ const CONTAINER_NAME = /^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 const DEVELOPMENT_BLOB_ENDPOINT = 'http://127.0.0.1:10000/devstoreaccount1';
 /** Refuses to inflate beyond this, so a corrupt or hostile blob cannot exhaust memory (http.maxBytes tops at less). */
 const MAX_ENVELOPE_BYTES = 128 * 1024 * 1024;
+/** Blob metadata name of the last 304: a put (a 200) replaces the blob and drops it, as it should. */
+const CONFIRMED_AT = 'confirmedat';
 
 /** A blob holds one gzip-compressed JSON envelope: the copy and the URL it is of (its name is only a hash). */
 const envelope = z.object({
@@ -121,13 +123,35 @@ class BlobDocumentCache implements DocumentCache {
     const name = blobName(url);
     const blob = (await this.container()).getBlobClient(name);
     let body: Buffer;
+    let confirmed: string | undefined;
     try {
-      body = await blob.downloadToBuffer();
+      // download, not downloadToBuffer: one request that also brings the metadata a confirmation wrote.
+      const response = await blob.download();
+      confirmed = response.metadata?.[CONFIRMED_AT];
+      body = await streamToBuffer(response.readableStreamBody);
     } catch (error) {
+      if (error instanceof AllowlistError) throw error;
       if (statusOf(error) === 404) return undefined;
       throw storageError(`reading blob ${name}`, error);
     }
-    return decode(body, url, name);
+    const document = decode(body, url, name);
+    // Metadata is anyone's with write access to the container: only a date is taken, and only one after the full read.
+    return confirmed && Date.parse(confirmed) > Date.parse(document.validatedAt)
+      ? { ...document, confirmedAt: new Date(Date.parse(confirmed)).toISOString() }
+      : document;
+  }
+
+  /** A metadata write (no body): a 304 is recorded for the cost of one small request. */
+  async confirm(url: string, at: string): Promise<void> {
+    const name = blobName(url);
+    const blob = (await this.container()).getBlobClient(name);
+    try {
+      await blob.setMetadata({ [CONFIRMED_AT]: at });
+    } catch (error) {
+      // A copy gone since it was read has nothing to confirm: the next run downloads it anyway.
+      if (statusOf(error) === 404) return;
+      throw storageError(`recording the confirmation of blob ${name}`, error);
+    }
   }
 
   async put(document: CachedDocument): Promise<void> {
@@ -165,6 +189,18 @@ function decode(body: Buffer, url: string, name: string): CachedDocument {
   if (parsed.url !== url) throw cacheError(`blob ${name} holds a copy of another URL`);
   const { v: _version, ...document } = parsed;
   return document;
+}
+
+async function streamToBuffer(stream: NodeJS.ReadableStream | undefined): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream ?? []) {
+    const part = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    total += part.byteLength;
+    if (total > MAX_ENVELOPE_BYTES) throw cacheError('a blob is larger than a cached document can be');
+    chunks.push(part);
+  }
+  return Buffer.concat(chunks);
 }
 
 function statusOf(error: unknown): number | undefined {

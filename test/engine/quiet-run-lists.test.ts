@@ -35,7 +35,8 @@ async function listsHarness(): Promise<Harness> {
   const harness = await startHarness({
     config: (defaults, { http, github }) => ({
       ...defaults,
-      http: { timeoutMs: 30_000 },
+      // Every run asks: this scenario is about conditional requests (the reuse window: test/net/reuse-window.test.ts).
+      http: { timeoutMs: 30_000, reuseWithinSeconds: 0 },
       targets: [
         { id: 'aws', type: 'aws-ip-ranges', url: `${http.url}${AWS_PATH}`, services: ['EC2'], regions: ['eu-west-1'] },
         { id: 'github', type: 'github-meta', url: `${github.url}/meta`, keys: ['hooks'] },

@@ -28,7 +28,8 @@ async function sampleLike(): Promise<Harness> {
   const harness = await startHarness({
     config: (defaults, { http }) => ({
       ...defaults,
-      http: { timeoutMs: 30_000 },
+      // Every run asks: this scenario is about conditional requests (the reuse window: test/net/reuse-window.test.ts).
+      http: { timeoutMs: 30_000, reuseWithinSeconds: 0 },
       targets: [
         defaults.targets[0]!,
         { id: 'cas-connectors', type: 'cas-docs', url: `${http.url}${CAS_PATH}`, dataCenters: ['US1', 'EU1'], sections: ['app-connector'] },
