@@ -41,6 +41,21 @@ describe('the Blob Storage document cache', () => {
     expect(await cache.get(COPY.url)).toEqual(newer);
   });
 
+  test('a confirmation is blob metadata: read back as confirmedAt, dropped by the next full copy, a no-op for a missing blob', async () => {
+    const cache = openDocumentCache(connectionString, { container: containerName() });
+    await expect(cache.confirm!(COPY.url, '2026-12-07T10:00:00.000Z')).resolves.toBeUndefined();
+    await cache.put(COPY);
+    await cache.confirm!(COPY.url, '2026-12-07T10:00:00.000Z');
+    expect(await cache.get(COPY.url)).toEqual({ ...COPY, confirmedAt: '2026-12-07T10:00:00.000Z' });
+    // A confirmation older than the full read says nothing new.
+    await cache.confirm!(COPY.url, '2026-11-30T10:00:00.000Z');
+    expect(await cache.get(COPY.url)).toEqual(COPY);
+    await cache.confirm!(COPY.url, '2026-12-07T10:00:00.000Z');
+    const newer = { ...COPY, text: 'v2\n', etag: '"v2"', validatedAt: '2026-12-07T11:00:00.000Z' };
+    await cache.put(newer);
+    expect(await cache.get(COPY.url)).toEqual(newer);
+  });
+
   test('a blob that is not a copy this app wrote is refused with a clear error, naming neither key nor URL secrets', async () => {
     const container = containerName();
     const cache = openDocumentCache(connectionString, { container });
