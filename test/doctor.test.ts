@@ -136,6 +136,7 @@ describe('doctor against the local peers', () => {
       'upstream:tags-file',
       'arm:tags-arm',
       `dns:${dns.server}`,
+      'queue',
     ]);
     expect(check(report, 'config').detail).toMatch(/^config "doctor-ok" is valid: 6 target\(s\)/);
     expect(check(report, 'storage').detail).toMatch(
