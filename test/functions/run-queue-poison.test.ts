@@ -13,6 +13,9 @@ import { runDoctorFromEnv } from '../../shared/doctor/probes.js';
 import { configStatus, type ConfigSetStatus } from '../../shared/engine/status-set.js';
 import type { StatusReport } from '../../shared/engine/status.js';
 import { LEASE_ROW_KEY, partitionKeyFor } from '../../shared/state/keys.js';
+import { AllowlistError } from '../../shared/problem.js';
+import { runQueuedMessage } from '../../shared/queue/worker.js';
+import type { Report } from '../../shared/report.js';
 import { QUEUE_FAILURES_PARTITION } from '../../shared/state/queue-failures.js';
 import { StateStore } from '../../shared/state/store.js';
 
@@ -204,5 +207,30 @@ describe('a message that fails its last attempt', () => {
     } finally {
       for (const row of garbage) await table.deleteEntity(QUEUE_FAILURES_PARTITION, row.rowKey);
     }
+  });
+
+  it('a store that cannot take the record is a warning: the run failure still goes to the host, a good run still counts', async () => {
+    const down = StateStore.fromSetting(
+      'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5a2V5a2V5a2V5;TableEndpoint=http://127.0.0.1:9/devstoreaccount1',
+      { tableName: TABLE, maxRetries: 0 },
+    );
+    const set = await loadConfigSet(configSetSourceFromEnv(process.env), process.env);
+    const warnings: string[] = [];
+    const common = {
+      set,
+      queue: 'allowlist-drift-runs',
+      requeue: async () => {},
+      failed: () => {},
+      failures: { store: down.queueFailures(), warn: (line: string) => warnings.push(line), now: () => new Date(tick) },
+    };
+    const cause = new AllowlistError('fetch-failed', 'upstream said 503');
+    const run = () => Promise.reject(cause);
+    await expect(runQueuedMessage({ ...common, entry: message('dmz'), dequeueCount: 5, run })).rejects.toBe(cause);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^dmz: CAS_SCHEDULE poisoned, but status and doctor cannot show it: state-unavailable: /),
+    ]);
+    const ran = await runQueuedMessage({ ...common, entry: message('dmz'), dequeueCount: 1, run: async () => ({}) as Report });
+    expect(ran.outcome).toBe('ran');
+    expect(warnings[1]).toMatch(/^dmz: CAS_SCHEDULE ran, but its poisoned-message record stays: state-unavailable: /);
   });
 });
