@@ -30,6 +30,7 @@ export function formatSetStatus(status: ConfigSetStatus): string {
   const lines = table(['config', 'last run', 'last good check', 'held', 'partial', 'failed', 'pull request'], rows);
   for (const c of status.configs.filter((c) => c.error))
     lines.push('', `${c.name} (${c.origin}): ${c.error!.message.split('\n')[0]}`, ...(c.error!.problems ?? []).map((p) => `  - ${p}`));
+  for (const c of status.configs) for (const line of c.poisoned ?? []) lines.push(`${c.name}: poisoned: ${line}`);
   for (const warning of status.warnings) lines.push(`warning: ${warning}`);
   return `${lines.join('\n')}\n`;
 }

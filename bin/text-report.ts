@@ -162,6 +162,7 @@ export function formatStatus(status: StatusReport, hint: CommandHint = PLAIN): s
     else if (target.heldBy.length > 0)
       lines.push('', ...target.heldBy.map((verdict) => `  ${target.id} held by ${verdict.guard}: ${verdict.message}`));
   }
+  for (const line of status.poisoned ?? []) lines.push('', `  poisoned: ${line}`);
   for (const differs of status.baseDiffers) {
     lines.push('', `  base-differs: ${differs.path} lacks ${differs.missing.join(', ')}, approved; the next pull request writes it back`);
   }

@@ -23,6 +23,7 @@ export async function runQueuedCheck(entry: unknown, context: InvocationContext)
     dequeueCount: Number(context.triggerMetadata?.dequeueCount),
     queue: RUN_QUEUE,
     failed: (line) => context.error(line),
+    failures: { store: runtime.store.queueFailures(), warn: (line) => context.warn(line), now: () => new Date() },
     run: (config, message) =>
       runCheck({
         config,

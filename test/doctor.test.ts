@@ -136,6 +136,7 @@ describe('doctor against the local peers', () => {
       'upstream:tags-file',
       'arm:tags-arm',
       `dns:${dns.server}`,
+      'queue',
     ]);
     expect(check(report, 'config').detail).toMatch(/^config "doctor-ok" is valid: 6 target\(s\)/);
     expect(check(report, 'storage').detail).toMatch(
@@ -690,7 +691,7 @@ describe('the timers', () => {
         level: 'warning',
         text: expect.stringMatching(/^doctor upstream:cas-html: http-content-type: .* Fix: Use the raw markdown source/),
       },
-      { level: 'information', text: expect.stringMatching(/^doctor: 1 of 6 checks failed: upstream:cas-html \(start-up check/) },
+      { level: 'information', text: expect.stringMatching(/^doctor: 1 of 7 checks failed: upstream:cas-html \(start-up check/) },
     ]);
     expect(runs[0]!.some((l) => /^check done: 1 target\(s\): 1 ok, /.test(l.text))).toBe(true);
     expect(doctorLines(runs[1]!)).toEqual([]);
@@ -710,7 +711,7 @@ describe('allowlist-drift doctor (the compiled CLI)', () => {
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     const lines = stdout.trimEnd().split('\n');
     expect(lines.slice(0, -1).every((line) => line.startsWith('ok  '))).toBe(true);
-    expect(lines.at(-1)).toBe('doctor: all 10 checks passed');
+    expect(lines.at(-1)).toBe('doctor: all 11 checks passed');
   });
 
   it('exit 1 naming the failed checks; --json prints { checks, ok }; no secret in either stream', async () => {
@@ -729,7 +730,7 @@ describe('allowlist-drift doctor (the compiled CLI)', () => {
     const text = await startCli(['doctor', '--config', path], { ...cliEnv(), GITHUB_TOKEN: WRONG_TOKEN }).done;
     expect(text.code).toBe(1);
     expect(text.stdout).toMatch(/^FAIL {2}github-credentials +github-credentials-invalid: .* Fix: GITHUB_TOKEN was refused/m);
-    expect(text.stdout.trimEnd().split('\n').at(-1)).toBe('doctor: 1 of 7 checks failed: github-credentials');
+    expect(text.stdout.trimEnd().split('\n').at(-1)).toBe('doctor: 1 of 8 checks failed: github-credentials');
     noSecrets(text.stdout + text.stderr);
   });
 

@@ -6,6 +6,7 @@ import type { ResolverProbe } from '../net/dns.js';
 import { describe, type ProbedUrl } from '../net/http.js';
 import { AllowlistError } from '../problem.js';
 import { redact } from '../publish/github/auth.js';
+import { poisonQueueOf } from '../queue/queue-name.js';
 import type { GitHubIdentity, GitHubProbe, GitHubRepositoryAccess } from '../publish/github/probe.js';
 import { doctorOf, TARGET_TYPES } from '../sources/registry.js';
 import type { UpstreamPlan } from '../sources/source.js';
@@ -32,7 +33,7 @@ import { formatBytes } from './format.js';
  */
 
 export interface DoctorCheck {
-  /** Stable: `config`, `storage`, `github-credentials`, `github-repository`, `github-base-branch`, `github-permissions`, `upstream:<target ids>`, `arm` or `arm:<target ids>`, `dns` or `dns:<resolver>`, `capacity:<file path>`. */
+  /** Stable: `config`, `storage`, `github-credentials`, `github-repository`, `github-base-branch`, `github-permissions`, `upstream:<target ids>`, `arm` or `arm:<target ids>`, `dns` or `dns:<resolver>`, `capacity:<file path>`, `queue`. */
   readonly name: string;
   readonly ok: boolean;
   /** One line: what was checked and what it answered. */
@@ -63,6 +64,8 @@ export interface DoctorProbes {
   resolver(server: string, dns: DnsConfig, hostname: string): Promise<ResolverProbe>;
   /** Per target, its approved baseline as stored (the capacity check); absent where there is no store to read. */
   baselines?(configName: string): Promise<ReadonlyMap<string, readonly Cidr[]>>;
+  /** The run queue's name and the config's run messages recorded as poisoned (the queue check); absent without a store. */
+  queueFailures?(configName: string): Promise<{ readonly queue: string; readonly poisoned: readonly string[] }>;
 }
 
 export interface DoctorOptions {
@@ -94,6 +97,7 @@ export async function runDoctor(probes: DoctorProbes, options: DoctorOptions = {
     checkUpstreams(probes, config),
     checkResolvers(probes, config),
     checkCapacity(probes, config),
+    checkQueue(probes, config),
   ]);
   return finish([...checks, ...groups.flat()], options.secrets ?? []);
 }
@@ -349,6 +353,29 @@ async function checkCapacity(probes: DoctorProbes, config: Config): Promise<Doct
     const entries = decision.count.ipv4 + decision.count.ipv6;
     return pass(name, `the approved baseline puts ${entries} entries into it, within its limit of ${limitText(decision.limit)}`);
   });
+}
+
+// --- queue ---------------------------------------------------------------------------------------------------
+
+/** Whether a run message of this config failed every attempt and went to the poison queue, with no good run since. */
+async function checkQueue(probes: DoctorProbes, config: Config): Promise<DoctorCheck[]> {
+  if (!probes.queueFailures) return [];
+  let found: { readonly queue: string; readonly poisoned: readonly string[] };
+  try {
+    found = await probes.queueFailures(config.name);
+  } catch (error) {
+    return [pass('queue', `not checked: the poisoned run messages could not be read (${messageOf(error)}); see the storage check`)];
+  }
+  const poison = poisonQueueOf(found.queue);
+  if (found.poisoned.length === 0)
+    return [pass('queue', `no run message of config "${config.name}" went to ${poison} since its last good run`)];
+  return [
+    fail(
+      'queue',
+      `config "${config.name}" has a run message in ${poison}: ${found.poisoned.join('; ')}`,
+      `Fix the cause the error names, then move the message from ${poison} back to ${found.queue} (Storage Explorer, or peek it with \`az storage message peek --queue-name ${poison}\`) or wait for the next tick; the next good run of that kind clears this.`,
+    ),
+  ];
 }
 
 // --- helpers -------------------------------------------------------------------------------------------------

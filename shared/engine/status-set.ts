@@ -20,6 +20,8 @@ export interface ConfigStatusLine {
   readonly partial: string[];
   readonly failed: string[];
   readonly pullRequest: { readonly number: number; readonly url: string } | null;
+  /** As StatusReport's: the run messages that went to the poison queue; absent when none did. */
+  readonly poisoned?: string[];
   /** Set when the config is not valid (its problems) or its state could not be read; the rest is then empty. */
   readonly error?: ConfigRunError;
 }
@@ -77,5 +79,6 @@ export function statusLine(status: StatusReport): Omit<ConfigStatusLine, 'origin
     partial: ids('partial'),
     failed: ids('error'),
     pullRequest: status.pullRequest ? { number: status.pullRequest.number, url: status.pullRequest.url } : null,
+    ...(status.poisoned ? { poisoned: status.poisoned } : {}),
   };
 }

@@ -5,6 +5,7 @@ import type { Cidr } from '../ipset.js';
 import type { Problem } from '../problem.js';
 import type { TargetReport, Verdict } from '../report.js';
 import type { Approval, HeldChange, TargetRecord } from '../state/records.js';
+import { describeQueueFailure } from '../state/queue-failures.js';
 import type { StateStore } from '../state/store.js';
 import { capacityOfSets } from './capacity.js';
 
@@ -44,6 +45,11 @@ export interface StatusReport {
    * when a run reads the files): `exceeded` files are not written until they fit; a message unless it fits.
    */
   readonly capacity: CapacityStatus[];
+  /**
+   * Set only when a run message of this config went to the poison queue and no run of its kind succeeded since:
+   * per kind, "<kind> at <tick>: <code>: <message>" (a record that cannot be read says so instead).
+   */
+  readonly poisoned?: string[];
 }
 
 export interface CapacityStatus {
@@ -58,9 +64,14 @@ export interface CapacityStatus {
   readonly widened?: { readonly extraAddresses: string; readonly covers: number };
 }
 
-/** The stored state of every configured target, without running a check (one query). */
+/** The stored state of every configured target, without running a check (two queries: its partition, its poisoned messages). */
 export async function readStatus(config: Config, store: StateStore): Promise<StatusReport> {
-  const snapshot = await store.read(config.name);
+  const unreadable: string[] = [];
+  const [snapshot, failures] = await Promise.all([
+    store.read(config.name),
+    store.queueFailures().list(config.name, (text) => unreadable.push(text)),
+  ]);
+  const poisoned = [...failures.map(describeQueueFailure), ...unreadable];
   const pr = snapshot.config.pullRequest;
   return {
     configName: config.name,
@@ -98,6 +109,7 @@ export async function readStatus(config: Config, store: StateStore): Promise<Sta
     pullRequest: pr && pr.state === 'open' ? { number: pr.number, url: pr.url, state: pr.state, fingerprint: pr.fingerprint } : null,
     baseDiffers: snapshot.config.base?.differs ?? [],
     capacity: capacityStatus(config, snapshot.targets),
+    ...(poisoned.length > 0 ? { poisoned } : {}),
   };
 }
 

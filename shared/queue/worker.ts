@@ -5,6 +5,7 @@ import { selectConfig, type ConfigSet } from '../config-set.js';
 import { AllowlistError, toProblem, type Problem } from '../problem.js';
 import type { Report } from '../report.js';
 import { LeaseBusyError } from '../state/errors.js';
+import type { QueueFailures } from '../state/queue-failures.js';
 import { poisonQueueOf } from './queue-name.js';
 import { parseRunMessage, type RunMessage } from './run-message.js';
 
@@ -36,6 +37,11 @@ export interface QueuedRunOptions {
   readonly queue: string;
   /** Says which config's attempt failed and what follows, before the error is thrown to the host. */
   readonly failed: (line: string) => void;
+  /**
+   * Where the last failed attempt is recorded and a later good run of that config and kind forgets it, so that
+   * status and doctor name a poisoned config; `warn` says when that bookkeeping itself fails (the run's outcome stands).
+   */
+  readonly failures?: { readonly store: QueueFailures; readonly warn: (line: string) => void; readonly now: () => Date };
 }
 
 /**
@@ -59,17 +65,52 @@ export async function runQueuedMessage(options: QueuedRunOptions): Promise<Queue
     if (error instanceof AllowlistError) return { outcome: 'skipped', message, problem: error.toProblem() };
     throw error;
   }
+  let report: Report;
   try {
-    return { outcome: 'ran', message, report: await options.run(config, message) };
+    report = await options.run(config, message);
   } catch (error) {
     if (!(error instanceof LeaseBusyError)) {
-      options.failed(failedAttemptLine({ message, problem: toProblem(error), dequeueCount: options.dequeueCount, queue: options.queue }));
+      const problem = toProblem(error);
+      options.failed(failedAttemptLine({ message, problem, dequeueCount: options.dequeueCount, queue: options.queue }));
+      if (isLastAttempt(options.dequeueCount)) await recordPoisoned({ options, message, problem });
       throw error;
     }
     const delaySeconds = Math.min(DEFER_MAX_SECONDS, Math.max(DEFER_MIN_SECONDS, error.retryAfterSeconds));
     await options.requeue(message, delaySeconds);
     return { outcome: 'deferred', message, delaySeconds, holder: error.holder };
   }
+  if (options.failures) {
+    const { store, warn } = options.failures;
+    await store
+      .clear(message.config, message.kind)
+      .catch((error: unknown) => warn(`${message.config}: ${message.kind} ran, but its poisoned-message record stays: ${describe(error)}`));
+  }
+  return { outcome: 'ran', message, report };
+}
+
+function isLastAttempt(dequeueCount: number | undefined): boolean {
+  return (attemptOf(dequeueCount) ?? 0) >= MAX_DEQUEUE_COUNT;
+}
+
+function attemptOf(dequeueCount: number | undefined): number | undefined {
+  return dequeueCount !== undefined && Number.isInteger(dequeueCount) && dequeueCount > 0 ? dequeueCount : undefined;
+}
+
+async function recordPoisoned(args: { options: QueuedRunOptions; message: RunMessage; problem: Problem }): Promise<void> {
+  const { options, message, problem } = args;
+  if (!options.failures) return;
+  const { store, warn, now } = options.failures;
+  const failure = { config: message.config, kind: message.kind, tick: message.tick, code: problem.code, message: problem.message };
+  await store
+    .record({ ...failure, at: now().toISOString() })
+    .catch((error: unknown) =>
+      warn(`${message.config}: ${message.kind} poisoned, but status and doctor cannot show it: ${describe(error)}`),
+    );
+}
+
+function describe(error: unknown): string {
+  const problem = toProblem(error);
+  return `${problem.code}: ${problem.message}`;
 }
 
 /**
@@ -83,11 +124,10 @@ export function failedAttemptLine(options: {
   readonly queue: string;
 }): string {
   const { message, problem, dequeueCount, queue } = options;
-  const attempt = dequeueCount !== undefined && Number.isInteger(dequeueCount) && dequeueCount > 0 ? dequeueCount : undefined;
+  const attempt = attemptOf(dequeueCount);
   const which = attempt === undefined ? '' : ` (attempt ${attempt} of ${MAX_DEQUEUE_COUNT})`;
-  const next =
-    attempt !== undefined && attempt >= MAX_DEQUEUE_COUNT
-      ? `that was the last attempt: the host moves the message to ${poisonQueueOf(queue)}`
-      : 'the host retries it';
+  const next = isLastAttempt(dequeueCount)
+    ? `that was the last attempt: the host moves the message to ${poisonQueueOf(queue)}`
+    : 'the host retries it';
   return `${message.config}: ${message.kind} failed${which}: ${problem.code}: ${problem.message}; ${next}`;
 }

@@ -19,6 +19,7 @@ import {
   LeaseLostError,
   asStorageFailure,
   isLostRace,
+  scrubSecrets,
   statusOf,
   unavailable,
   type StateUnavailableError,
@@ -44,6 +45,7 @@ import {
   type TargetRowToWrite,
   type WritePlan,
 } from './partition.js';
+import { queueFailuresOn, type QueueFailures } from './queue-failures.js';
 import type { ConfigRecord, Snapshot, TargetRecord } from './records.js';
 
 export type { Lease } from './lease.js';
@@ -155,6 +157,15 @@ export class StateStore {
       throw settingError('The storage connection string is not valid (expected AccountName/AccountKey or a SAS).');
     }
     return new StateStore(table, endpoint.host, secrets, now);
+  }
+
+  /** The run messages that went to the poison queue, outside every config's partition (queue-failures.ts). */
+  queueFailures(): QueueFailures {
+    return queueFailuresOn({
+      table: this.table,
+      clean: (text) => scrubSecrets(text, this.secrets),
+      failed: (action, error) => this.unavailable(action, error),
+    });
   }
 
   /** HTTP requests sent so far, retries included. */
