@@ -1,11 +1,22 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { join, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 
-const TEST_DIR = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
+/**
+ * The repository's test/ folder: the nearest folder upward holding package.json, then test/. Found this way rather
+ * than beside this module because the bench runs a compiled copy of the peers from .bench/test/peers/.
+ */
+function testDir(): string {
+  for (let dir = fileURLToPath(new URL('.', import.meta.url)); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return join(dir, 'test');
+    if (dirname(dir) === dir) throw new Error('test/peers: no package.json above this module');
+  }
+}
+
+const TEST_DIR = testDir();
 
 /**
  * The upstream documents the tests serve, kept in the repository (test/fixtures/README.md says where each came from):
