@@ -11,7 +11,8 @@ export function closestName(name: string, names: Iterable<string>): string | und
   return best?.name;
 }
 
-function editDistance(a: string, b: string): number {
+/** Levenshtein distance: the fewest single-character insertions, deletions and substitutions from a to b. */
+export function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];

@@ -5,6 +5,7 @@ import { AllowlistError, type Problem } from '../../problem.js';
 import type { TargetOf } from '../registry.js';
 import { observing, type ObservedEntry, type Reading, type Source, type SourceContext, type UnknownScope } from '../source.js';
 import type { AwsIpRangeEvidence } from './schema.js';
+import { editDistance } from '../closest.js';
 
 type AwsIpRangesTarget = TargetOf<'aws-ip-ranges'>;
 
@@ -273,18 +274,6 @@ export function closestNames(name: string, present: Iterable<string>): string[] 
     .sort((a, b) => a.distance - b.distance || a.candidate.localeCompare(b.candidate))
     .slice(0, CLOSEST_NAMES)
     .map(({ candidate }) => candidate);
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }
 
 /**

@@ -7,6 +7,7 @@ import { observeMarkdownPage, probeMarkdownPage, type PageSelection } from '../m
 import type { Source, UnknownScope } from '../source.js';
 import { ODC_UNPLACED, parseOdcPage, squash, type OdcPage, type OdcRegion, type OdcScope } from './page.js';
 import { regionKey, type OdcEvidence, type OdcPurpose } from './schema.js';
+import { editDistance } from '../closest.js';
 
 /** Purposes whose tables list one row per region: a selected region missing from them is a part the page no longer shows. */
 const REGIONAL_PURPOSES: readonly OdcPurpose[] = ['runtime', 'identity', 'data-platform', 'platform-unification'];
@@ -205,18 +206,6 @@ function closestNote(region: OdcRegion | undefined): string {
   return region
     ? `; the closest current name is "${region.name}" (the page has renamed regions before): if that is your region, write it in "regions"`
     : '';
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }
 
 function describeScope(scope: OdcScope): string {
