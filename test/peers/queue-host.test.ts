@@ -11,7 +11,7 @@ import { LEASE_ROW_KEY, partitionKeyFor } from '../../shared/state/keys.js';
 import { StateStore } from '../../shared/state/store.js';
 import { startHttpPeer, type HttpPeer } from './http.js';
 import { hostQueueSettings, runTimerFunction, startQueueHost, type QueueHost, type QueueHostEvent } from './queue-host.js';
-import { spawnQueueWorkers, stopQueueWorkers, type QueueWorker } from './queue-workers.js';
+import { runTimerProcess, spawnQueueWorkers, stopQueueWorkers, type QueueWorker } from './queue-workers.js';
 
 /**
  * The in-repo queue driver (queue-host.ts) and its worker processes (queue-workers.ts) against Azurite's queues:
@@ -165,6 +165,7 @@ describe('the queue driver', () => {
       },
       onEvent: (e) => events.push(e),
     });
+    await eventually(async () => events.find((e) => e.event === 'failed' && e.poisoned));
     const moved = await poisoned();
     expect(moved.messageText).toBe(text);
     expect(fromBase64(moved.messageText)).toBe('not { json');
@@ -251,6 +252,28 @@ describe('worker processes', () => {
     expect(second!.lines.filter((e) => e.event === 'log' && e.level === 'error')).toEqual([]);
     await stopQueueWorkers([second!]);
     expect(second!.lines.at(-1)).toMatchObject({ event: 'stopped' });
+    expect((await runs.getProperties()).approximateMessagesCount).toBe(0);
+  });
+
+  it('a timer process fans out one message per valid config, and two worker processes run each config once', async () => {
+    const timer = await runTimerProcess({ kind: 'CAS_SCHEDULE' });
+    expect(timer.failed).toBeUndefined();
+    expect(timer.written).toBe(3);
+    const pair = await spawnQueueWorkers({ count: 2, host: { pollMs: 50 } });
+    workers.push(...pair);
+    const done = () => pair.flatMap((worker) => worker.lines.filter((e) => e.event === 'done'));
+    await eventually(async () => (done().length >= 3 ? true : undefined));
+    expect(
+      done()
+        .map((e) => [e.config, e.dequeueCount])
+        .sort(),
+    ).toEqual([
+      ['dmz', 1],
+      ['proxy', 1],
+      ['slow', 1],
+    ]);
+    await stopQueueWorkers(pair);
+    expect(done()).toHaveLength(3);
     expect((await runs.getProperties()).approximateMessagesCount).toBe(0);
   });
 });

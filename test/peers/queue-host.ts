@@ -4,7 +4,7 @@
 // holding a message invisible while its function runs (renewed, as the host does), the retry visibility, the
 // poison move after maxDequeueCount, and the queue output bindings written when an invocation succeeds.
 // It is not the Functions host: it is what the tests and the bench use to drive the registered handlers.
-import { InvocationContext, type LogHandler, type StorageQueueOutput, type Timer } from '@azure/functions';
+import functions, { type InvocationContext, type LogHandler, type StorageQueueOutput, type Timer } from '@azure/functions';
 import { QueueClient, type DequeuedMessageItem } from '@azure/storage-queue';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -12,6 +12,10 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { poisonQueueOf } from '../../shared/queue/queue-name.js';
+
+// The default export: Node's ESM loader finds no named exports in @azure/functions (CommonJS), and the bench runs a
+// compiled copy of this module with plain node.
+const { InvocationContext: Context } = functions;
 
 /** A queue-triggered function's handler, as `app.storageQueue` registers it. */
 export type QueueHandler = (entry: unknown, context: InvocationContext) => Promise<void>;
@@ -201,7 +205,7 @@ export function startQueueHost(options: QueueHostOptions): QueueHost {
       }
       const invocationId = randomUUID();
       const entry = decodeQueueEntry(text);
-      const context = new InvocationContext({
+      const context = new Context({
         invocationId,
         functionName: options.functionName ?? 'queueTrigger',
         logHandler: options.logHandler?.({ invocationId, messageId: item.messageId }) ?? (() => {}),
@@ -370,7 +374,7 @@ export async function runTimerFunction(options: {
     schedule: { adjustForDST: true },
     scheduleStatus: { last: now.toISOString(), next: now.toISOString(), lastUpdated: now.toISOString() },
   };
-  const context = new InvocationContext({
+  const context = new Context({
     invocationId: randomUUID(),
     functionName: options.functionName ?? 'timer',
     logHandler: options.logHandler ?? (() => {}),

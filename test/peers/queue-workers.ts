@@ -15,14 +15,18 @@ export interface QueueWorkerOptions {
   readonly pollMs?: number;
 }
 
+/** The schedule setting a timer occurrence fans out for (a run message's kind). */
+export type TimerKind = 'OUTSYSTEMS_SCHEDULE' | 'CAS_SCHEDULE';
+
 /** One line a worker prints on stdout. */
 export interface QueueWorkerEvent {
   /**
    * ready: it listens on `queue`; start/done/failed: one invocation (failed says whether the message went to the poison
    * queue); poisoned: a message moved there without running; error: a message it could not complete; log: a line
-   * the handler logged; stopped: SIGTERM was handled and nothing is in flight.
+   * the handler logged; stopped: SIGTERM was handled and nothing is in flight; fanout: a timer process (runTimerProcess)
+   * wrote `written` run messages on `queue` (failed, with `error`, when its handler threw).
    */
-  readonly event: 'ready' | 'start' | 'done' | 'failed' | 'poisoned' | 'error' | 'log' | 'stopped';
+  readonly event: 'ready' | 'start' | 'done' | 'failed' | 'poisoned' | 'error' | 'log' | 'stopped' | 'fanout';
   readonly pid: number;
   readonly queue?: string;
   readonly config?: string;
@@ -36,6 +40,7 @@ export interface QueueWorkerEvent {
   readonly reason?: string;
   readonly level?: string;
   readonly text?: string;
+  readonly written?: number;
 }
 
 export interface QueueWorker {
@@ -117,13 +122,33 @@ export async function spawnQueueWorkers(options: {
   return workers;
 }
 
+/**
+ * One timer occurrence in its own process: functions/timers.ts's handler for `kind` (a fan-out when the environment
+ * names a folder or container of configs), with its queue output written as the host does. Resolves when it exited,
+ * with the messages it wrote (0 when it failed: then `failed` holds the error) and everything it printed.
+ */
+export async function runTimerProcess(options: {
+  readonly kind: TimerKind;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly entry?: string;
+}): Promise<{ readonly written: number; readonly failed?: string; readonly lines: readonly QueueWorkerEvent[]; readonly stderr: string }> {
+  const entry = options.entry ?? (await bundleQueueWorker());
+  const timer = startWorker({ entry, env: { ...process.env, ...options.env }, host: { timer: options.kind } });
+  const { code, signal } = await timer.exited;
+  const fanout = timer.lines.find((event) => event.event === 'fanout');
+  const failed = fanout
+    ? undefined
+    : (timer.lines.find((event) => event.event === 'failed')?.error ?? `the timer process exited (${signal ?? code}): ${timer.stderr()}`);
+  return { written: fanout?.written ?? 0, ...(failed !== undefined && { failed }), lines: timer.lines, stderr: timer.stderr() };
+}
+
 /** SIGTERM to each worker; resolves when all exited. */
 export async function stopQueueWorkers(workers: readonly QueueWorker[]): Promise<void> {
   for (const worker of workers) worker.kill('SIGTERM');
   await Promise.all(workers.map((worker) => worker.exited));
 }
 
-function startWorker(options: { entry: string; env: NodeJS.ProcessEnv; host: QueueWorkerOptions }): QueueWorker {
+function startWorker(options: { entry: string; env: NodeJS.ProcessEnv; host: QueueWorkerOptions & { timer?: TimerKind } }): QueueWorker {
   const child = spawn(process.execPath, [options.entry, JSON.stringify(options.host)], {
     env: options.env,
     stdio: ['ignore', 'pipe', 'pipe'],
