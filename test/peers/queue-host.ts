@@ -336,13 +336,27 @@ function hold(options: { queue: QueueClient; item: DequeuedMessageItem; holdSeco
     stopRenewing: () => clearInterval(renew),
     delete: () => {
       clearInterval(renew);
-      return serial(async () => void (await queue.deleteMessage(item.messageId, popReceipt)));
+      return serial(() => goneIsDone(queue.deleteMessage(item.messageId, popReceipt)));
     },
     release: (seconds) => {
       clearInterval(renew);
-      return serial(async () => void (await queue.updateMessage(item.messageId, popReceipt, undefined, seconds)));
+      return serial(() => goneIsDone(queue.updateMessage(item.messageId, popReceipt, undefined, seconds)));
     },
   };
+}
+
+/**
+ * As the host: a pop receipt that no longer matches (the hold lapsed and another worker took the message) or a
+ * message or queue that is gone leaves nothing for this worker to complete.
+ */
+async function goneIsDone(step: Promise<unknown>): Promise<void> {
+  try {
+    await step;
+  } catch (error) {
+    const { statusCode, code } = error as { statusCode?: number; code?: string };
+    if (statusCode === 404 || (statusCode === 400 && code === 'PopReceiptMismatch')) return;
+    throw error;
+  }
 }
 
 function describe(error: unknown): string {
