@@ -210,8 +210,10 @@ describe('the queue driver', () => {
     const events: QueueHostEvent[] = [];
     await runs.sendMessage('not base64!');
     let ran = false;
-    host({ queue: QUEUE, handler: async () => void (ran = true), onEvent: (e) => events.push(e) });
+    const driver = host({ queue: QUEUE, handler: async () => void (ran = true), onEvent: (e) => events.push(e) });
     expect((await poisoned()).messageText).toBe('not base64!');
+    await driver.idle();
+    expect(driver.inFlight()).toBe(0);
     expect(ran).toBe(false);
     expect(events).toEqual([expect.objectContaining({ event: 'poisoned', reason: 'not base64' })]);
   });
