@@ -1,11 +1,9 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import type { ConfigSet } from '../shared/config-set.js';
-import { httpHandler } from './lib/http-handler.js';
+import { httpHandler, type HttpApi } from './lib/http-handler.js';
 import { RUN_QUEUE, runQueueOutput } from './lib/run-queue.js';
 
 const CHECK_METHODS = ['GET', 'POST'] as const;
-
-type HttpApi = typeof import('./lib/http-api.js');
 
 /**
  * GET runs a dry check (nothing stored, no PR); POST runs a full check. Only configured targets can be named. An app
