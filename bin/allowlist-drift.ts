@@ -8,8 +8,8 @@ import { runConfigSet, runSucceeded, SET_CONCURRENCY } from '../shared/engine/ch
 import { readSetStatus } from '../shared/engine/status-set.js';
 import { formatSetRuns, formatSetStatus } from './set-report.js';
 import { runCheck } from '../shared/engine/check.js';
-import { selectTargets, UnknownTargetError } from '../shared/engine/context.js';
-import type { LogLevel } from '../shared/log.js';
+import { selectTargets, UnknownTargetError, type RunOptions } from '../shared/engine/context.js';
+import type { Log } from '../shared/log.js';
 import { readStatus } from '../shared/engine/status.js';
 import { commandAsTyped, packageVersion } from './invocation.js';
 import { formatApproval, formatReport, formatStatus, formatTarget, nextStep, type CommandHint } from './text-report.js';
@@ -202,23 +202,10 @@ async function configSetCommand(options: Options, set: ConfigSet, context: { env
       await write(options.json ? `${JSON.stringify(status, null, 2)}\n` : formatSetStatus(status));
       return status.configs.some((c) => c.error?.code === 'config-invalid') ? 2 : 0;
     }
-    const watched = process.stderr.isTTY && !options.json;
-    if (watched) process.stderr.write(`Checking ${set.entries.length} config(s), ${SET_CONCURRENCY} at a time…\n`);
+    if (watched(options)) process.stderr.write(`Checking ${set.entries.length} config(s), ${SET_CONCURRENCY} at a time…\n`);
     const runs = await runConfigSet({
       set,
-      run: (config) =>
-        runCheck({
-          config,
-          store,
-          documents,
-          env,
-          trigger: 'cli',
-          dryRun: options.dryRun,
-          log: (level, message) => {
-            if (level === 'warn' || level === 'error' || (level === 'info' && watched))
-              process.stderr.write(`[${level}] ${config.name}: ${message}\n`);
-          },
-        }),
+      run: (config) => runCheck(checkOptions({ config, store, documents, env, options, logPrefix: `${config.name}: ` })),
     });
     await write(
       options.json ? `${JSON.stringify({ configs: runs, warnings: set.warnings }, null, 2)}\n` : formatSetRuns(runs, set.warnings, hint),
@@ -228,6 +215,43 @@ async function configSetCommand(options: Options, set: ConfigSet, context: { env
   } finally {
     await close();
   }
+}
+
+/** Whether a person watches the run: stderr is a terminal and stdout is not a JSON document for a program. */
+function watched(options: Options): boolean {
+  return process.stderr.isTTY && !options.json;
+}
+
+/**
+ * The engine's log on stderr: warnings and errors always, progress lines only when a person watches, debug chatter
+ * never. `prefix` names the config of a folder each line is about.
+ */
+function cliLog(watching: boolean, prefix = ''): Log {
+  return (level, message) => {
+    if (level === 'warn' || level === 'error' || (level === 'info' && watching)) process.stderr.write(`[${level}] ${prefix}${message}\n`);
+  };
+}
+
+/** What `check` asks of the engine for one config, alone or of a folder (whose lines name their config). */
+function checkOptions(args: {
+  readonly config: Config;
+  readonly store: StateStore;
+  readonly documents: DocumentCache;
+  readonly env: NodeJS.ProcessEnv;
+  readonly options: Options;
+  readonly logPrefix?: string;
+}): RunOptions {
+  const { config, store, documents, env, options } = args;
+  return {
+    config,
+    store,
+    documents,
+    env,
+    trigger: 'cli',
+    dryRun: options.dryRun,
+    targetIds: options.targets,
+    log: cliLog(watched(options), args.logPrefix),
+  };
 }
 
 /** The precedence is configSourceFromEnv's: an explicit --config first. */
@@ -298,11 +322,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
 
   const { store, documents, close } = await openStateStore(env);
   try {
-    // Warnings always reach stderr; progress lines only when a person watches a terminal; debug chatter never.
-    const watched = process.stderr.isTTY && !options.json;
-    const log = (level: LogLevel, message: string) => {
-      if (level === 'warn' || level === 'error' || (level === 'info' && watched)) process.stderr.write(`[${level}] ${message}\n`);
-    };
+    const log = cliLog(watched(options));
     switch (options.command) {
       case 'status': {
         const status = await readStatus(config, store);
@@ -329,17 +349,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         return 0;
       }
       case 'check': {
-        if (watched) process.stderr.write(`Checking ${options.targets.length || config.targets.length} target(s)…\n`);
-        const report = await runCheck({
-          config,
-          store,
-          documents,
-          env,
-          trigger: 'cli',
-          dryRun: options.dryRun,
-          targetIds: options.targets,
-          log,
-        });
+        if (watched(options)) process.stderr.write(`Checking ${options.targets.length || config.targets.length} target(s)…\n`);
+        const report = await runCheck(checkOptions({ config, store, documents, env, options }));
         if (options.json) await write(`${JSON.stringify(report, null, 2)}\n`);
         else {
           const next = nextStep(report, { ...hint, config, credentials: credentialsProblem(env) === undefined });

@@ -18,7 +18,7 @@ export async function runQueuedCheck(entry: unknown, context: InvocationContext)
   const runtime = await sharedRuntime();
   const result = await runQueuedMessage({
     entry,
-    set: await runtime.configSet(),
+    set: (message) => runtime.configSetSince(new Date(message.tick)),
     requeue: openRequeue({ env: process.env, queue: RUN_QUEUE }),
     dequeueCount: Number(context.triggerMetadata?.dequeueCount),
     queue: RUN_QUEUE,

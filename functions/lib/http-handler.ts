@@ -1,6 +1,6 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 
-type HttpApi = typeof import('./http-api.js');
+export type HttpApi = typeof import('./http-api.js');
 
 /** What a handler does once its method is allowed; it throws the app's typed errors and `httpHandler` answers them. */
 export type HttpWork = (request: HttpRequest, context: InvocationContext, api: HttpApi) => Promise<HttpResponseInit>;

@@ -5,12 +5,13 @@ import type { ConfigSet } from '../config-set.js';
 import { AllowlistError } from '../problem.js';
 import type { ScheduleSetting } from '../sources/source.js';
 
-const SCHEDULES = ['OUTSYSTEMS_SCHEDULE', 'CAS_SCHEDULE'] as const satisfies readonly ScheduleSetting[];
+/** The kinds of run a message asks for: one per timer, named by its schedule setting. */
+export const RUN_KINDS = ['OUTSYSTEMS_SCHEDULE', 'CAS_SCHEDULE'] as const satisfies readonly ScheduleSetting[];
 
 export const runMessageSchema = z.strictObject({
   v: z.literal(1),
   config: z.string().regex(ID_PATTERN, 'a config name (lowercase letters, digits and dashes)'),
-  kind: z.enum(SCHEDULES),
+  kind: z.enum(RUN_KINDS),
   tick: z.iso.datetime(),
 });
 

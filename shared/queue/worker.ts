@@ -27,7 +27,8 @@ export type QueuedRun =
 export interface QueuedRunOptions {
   /** The queue item as the host hands it over (a parsed JSON object, or a string). */
   readonly entry: unknown;
-  readonly set: ConfigSet;
+  /** The app's configs, or how to read them for the message (the worker shares one read among a tick's messages). */
+  readonly set: ConfigSet | ((message: RunMessage) => Promise<ConfigSet>);
   readonly run: (config: Config, message: RunMessage) => Promise<Report>;
   /** Enqueues `message` again, invisible for `delaySeconds` (shared/queue/requeue.ts). */
   readonly requeue: (message: RunMessage, delaySeconds: number) => Promise<void>;
@@ -56,9 +57,10 @@ export async function runQueuedMessage(options: QueuedRunOptions): Promise<Queue
   } catch (error) {
     return { outcome: 'rejected', problem: toProblem(error) };
   }
+  const set = typeof options.set === 'function' ? await options.set(message) : options.set;
   let config: Config;
   try {
-    const entry = selectConfig(options.set, message.config);
+    const entry = selectConfig(set, message.config);
     if (entry.error) return { outcome: 'skipped', message, problem: entry.error.toProblem() };
     config = entry.config;
   } catch (error) {

@@ -10,10 +10,12 @@ import { doctorHandler } from '../../functions/doctor.js';
 import { resetSharedRuntime } from '../../functions/lib/runtime.js';
 import { statusHandler } from '../../functions/status.js';
 import { runQueueOutput } from '../../functions/lib/run-queue.js';
+import { runQueuedCheck } from '../../functions/runs.js';
 import { scheduledCheck } from '../../functions/timers.js';
 import type { StatusReport } from '../../shared/engine/status.js';
 import type { ConfigSetStatus } from '../../shared/engine/status-set.js';
-import { parseRunMessage } from '../../shared/queue/run-message.js';
+import type { QueuedAll } from '../../shared/queue/queue-all.js';
+import { parseRunMessage, type RunMessage } from '../../shared/queue/run-message.js';
 import type { Report } from '../../shared/report.js';
 import { StateStore } from '../../shared/state/store.js';
 
@@ -96,13 +98,7 @@ describe('POST /api/check?config=NAME', () => {
     expect((response.jsonBody as Report).targets.map((t) => t.observed)).toEqual([['20.70.1.5/32', '20.70.2.0/28']]);
   });
 
-  it('without config=, an app with several configs answers 400 naming them; an unknown name 404 with the known ones', async () => {
-    const without = await check('POST', 'check');
-    expect(without.status).toBe(400);
-    expect(errorOf(without)).toEqual({
-      code: 'config-required',
-      message: 'This app has 3 configs: name one with config=<name> (broken, dmz, proxy)',
-    });
+  it('an unknown name is a 404 naming the configs there are', async () => {
     const unknown = await check('POST', 'check?config=nope');
     expect(unknown.status).toBe(404);
     expect(errorOf(unknown)).toEqual({ code: 'unknown-config', message: 'No config is named "nope"; the configs are broken, dmz, proxy' });
@@ -130,6 +126,169 @@ describe('POST /api/check?config=NAME', () => {
     expect(errorOf(response).code).toBe('config-required');
     const named = await approveHandler(request('POST', 'approve?target=partners&config=dmz'), invocation('approve').context);
     expect(errorOf(named).code).toBe('approve-nothing-held');
+  });
+});
+
+describe('/api/check without config= on a folder of configs', () => {
+  const queued = (response: HttpResponseInit) => response.jsonBody as QueuedAll;
+
+  it('POST queues a full check of every valid config, one message per kind, and answers 202 with where the results show', async () => {
+    const { context, logs } = invocation('check');
+    const before = (await store.read('proxy')).config.lastRunAt;
+    const response = await checkHandler(request('POST', 'check'), context);
+    expect(response.status).toBe(202);
+    expect(response.headers).toMatchObject({ location: `${BASE}/status` });
+    const answer = queued(response);
+    expect(answer).toEqual({
+      queue: 'allowlist-drift-runs',
+      tick: expect.any(String),
+      queued: [
+        { config: 'dmz', kinds: ['OUTSYSTEMS_SCHEDULE', 'CAS_SCHEDULE'], status: `${BASE}/status?config=dmz` },
+        { config: 'proxy', kinds: ['OUTSYSTEMS_SCHEDULE', 'CAS_SCHEDULE'], status: `${BASE}/status?config=proxy` },
+      ],
+      notQueued: [
+        {
+          config: 'broken',
+          origin: join(dir, 'broken.json'),
+          error: expect.objectContaining({ code: 'config-invalid', problems: ['targets: list at least one target to watch'] }),
+        },
+      ],
+      status: `${BASE}/status`,
+    });
+    // The timers' messages: the worker's own schema, one tick, written through the output binding when this answers.
+    const messages = context.extraOutputs.get(runQueueOutput) as RunMessage[];
+    expect(messages.map(({ config, kind }) => [config, kind])).toEqual([
+      ['dmz', 'OUTSYSTEMS_SCHEDULE'],
+      ['proxy', 'OUTSYSTEMS_SCHEDULE'],
+      ['dmz', 'CAS_SCHEDULE'],
+      ['proxy', 'CAS_SCHEDULE'],
+    ]);
+    for (const message of messages) expect(parseRunMessage(message)).toEqual({ ...message, tick: answer.tick });
+    // Queued, not run.
+    expect((await store.read('proxy')).config.lastRunAt).toBe(before);
+    expect(logs.filter((l) => l.level === 'error').map((l) => l.text)).toEqual([
+      expect.stringMatching(/^broken: not queued: config-invalid: /),
+    ]);
+    expect(logs).toContainEqual({
+      level: 'information',
+      text: 'check: 4 run messages for 2 of 3 configs queued on allowlist-drift-runs',
+    });
+  });
+
+  it('the queued messages are ones the worker runs: each config then shows its run in GET /api/status', async () => {
+    const { context } = invocation('check');
+    await checkHandler(request('POST', 'check'), context);
+    for (const message of context.extraOutputs.get(runQueueOutput) as RunMessage[]) {
+      const worker = invocation('runConfig');
+      await runQueuedCheck(message, worker.context);
+      expect(worker.logs.filter((l) => l.level === 'error')).toEqual([]);
+    }
+    const lines = ((await status('status')).jsonBody as ConfigSetStatus).configs;
+    expect(lines.map((c) => [c.name, c.lastRunAt !== null])).toEqual([
+      ['broken', false],
+      ['dmz', true],
+      ['proxy', true],
+    ]);
+  });
+
+  it('never echoes the function key: the status URLs are the route without the query', async () => {
+    const response = await checkHandler(request('POST', 'check?code=s3cr3t-function-key'), invocation('check').context);
+    expect(response.status).toBe(202);
+    expect(JSON.stringify(response)).not.toContain('s3cr3t');
+    expect(response.headers).toMatchObject({ location: `${BASE}/status` });
+  });
+
+  it('a POST that names targets without config= is a 400, and nothing is queued: target ids belong to one config', async () => {
+    for (const [path, body] of [
+      ['check?target=partners', undefined],
+      ['check', JSON.stringify({ targets: ['partners'] })],
+    ] as const) {
+      const { context } = invocation('check');
+      const response = await checkHandler(
+        new HttpRequest({ method: 'POST', url: `${BASE}/${path}`, ...(body ? { body: { string: body } } : {}) }),
+        context,
+      );
+      expect(response.status, path).toBe(400);
+      expect(errorOf(response)).toEqual({
+        code: 'bad-request',
+        message:
+          'target ids belong to one config: name it with config=<name>, or POST without targets to queue a full check of every config',
+      });
+      expect(context.extraOutputs.get(runQueueOutput)).toBeUndefined();
+    }
+  });
+
+  it('garbage is refused before anything is queued', async () => {
+    for (const [path, body] of [
+      ['check?config=', undefined],
+      ['check?configs=all', undefined],
+      ['check', '[1,2]'],
+      ['check', '{"config":"dmz"}'],
+      ['check', 'x'.repeat(5000)],
+    ] as const) {
+      const { context } = invocation('check');
+      const response = await checkHandler(
+        new HttpRequest({ method: 'POST', url: `${BASE}/${path}`, ...(body ? { body: { string: body } } : {}) }),
+        context,
+      );
+      expect(response.status, `${path} ${body?.slice(0, 20)}`).toBe(400);
+      expect(errorOf(response).code).toBe('bad-request');
+      expect(context.extraOutputs.get(runQueueOutput)).toBeUndefined();
+    }
+  });
+
+  it('a folder of one config: POST still queues (the answer keeps its shape as configs are added), GET dry-runs it', async () => {
+    const one = mkdtempSync(join(tmpdir(), 'allowlist-drift-handlers-one-'));
+    writeFileSync(join(one, 'lab.json'), JSON.stringify(config('lab', ['20.80.1.5'])));
+    process.env.ALLOWLIST_CONFIG_DIR = one;
+    resetSharedRuntime();
+    try {
+      const { context } = invocation('check');
+      const posted = await checkHandler(request('POST', 'check'), context);
+      expect(posted.status).toBe(202);
+      expect(queued(posted).queued.map((q) => q.config)).toEqual(['lab']);
+      expect((context.extraOutputs.get(runQueueOutput) as RunMessage[]).length).toBe(2);
+      const dry = await check('GET', 'check');
+      expect(dry.status).toBe(200);
+      expect(dry.jsonBody as Report).toMatchObject({ configName: 'lab', dryRun: true });
+    } finally {
+      process.env.ALLOWLIST_CONFIG_DIR = dir;
+      rmSync(one, { recursive: true, force: true });
+    }
+  });
+
+  it('a set without one valid config queues nothing: 500 config-invalid with every problem, by file', async () => {
+    const bad = mkdtempSync(join(tmpdir(), 'allowlist-drift-handlers-bad-'));
+    writeFileSync(join(bad, 'a.json'), JSON.stringify({ name: 'a', targets: [] }));
+    writeFileSync(join(bad, 'b.json'), '{"targets": ');
+    process.env.ALLOWLIST_CONFIG_DIR = bad;
+    resetSharedRuntime();
+    try {
+      const { context } = invocation('check');
+      const response = await checkHandler(request('POST', 'check'), context);
+      expect(response.status).toBe(500);
+      expect(errorOf(response).code).toBe('config-invalid');
+      expect(errorOf(response).problems).toEqual([
+        `${join(bad, 'a.json')}: targets: list at least one target to watch`,
+        expect.stringMatching(new RegExp(`^${join(bad, 'b.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `)),
+      ]);
+      expect(context.extraOutputs.get(runQueueOutput)).toBeUndefined();
+    } finally {
+      process.env.ALLOWLIST_CONFIG_DIR = dir;
+      rmSync(bad, { recursive: true, force: true });
+    }
+  });
+
+  it('GET (a dry run) still needs config= when the set has several configs, and says why', async () => {
+    const { context } = invocation('check');
+    const response = await checkHandler(request('GET', 'check'), context);
+    expect(response.status).toBe(400);
+    expect(errorOf(response)).toEqual({
+      code: 'config-required',
+      message:
+        "This app has 3 configs: a dry run (GET) answers with one config's report, so name one with config=<name> (broken, dmz, proxy); POST without config= queues a full check of every config",
+    });
+    expect(context.extraOutputs.get(runQueueOutput)).toBeUndefined();
   });
 });
 

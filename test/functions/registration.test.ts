@@ -65,10 +65,11 @@ describe('what the Functions host sees', () => {
     expect(triggerOf('casCheck')).toMatchObject({ type: 'timerTrigger', schedule: '%CAS_SCHEDULE%', runOnStartup: false });
   });
 
-  it('fans a config set out on the run queue: both timers write to it, runConfig is triggered by it on the host storage', () => {
+  it('fans a config set out on the run queue: both timers and the check endpoint write to it, runConfig is triggered by it on the host storage', () => {
     const queue = { queueName: 'allowlist-drift-runs', connection: 'AzureWebJobsStorage' };
-    for (const name of ['outsystemsCheck', 'casCheck']) {
-      const outputs = Object.values(registered(name).bindings).filter((b) => b.direction === 'out');
+    // POST /api/check without config= queues every config through the same binding (functions/check.ts).
+    for (const name of ['outsystemsCheck', 'casCheck', 'check']) {
+      const outputs = Object.values(registered(name).bindings).filter((b) => b.direction === 'out' && b.type !== 'http');
       expect(outputs, name).toEqual([expect.objectContaining({ type: 'queue', ...queue })]);
     }
     expect(triggerOf('runConfig')).toMatchObject({ type: 'queueTrigger', ...queue });
@@ -92,10 +93,12 @@ describe('what the Functions host sees', () => {
     expect(triggerOf('status')).toMatchObject({ type: 'httpTrigger', route: 'status', authLevel: 'function', methods: ['GET'] });
     expect(triggerOf('doctor')).toMatchObject({ type: 'httpTrigger', route: 'doctor', authLevel: 'function', methods: ['GET'] });
     expect(triggerOf('approve')).toMatchObject({ type: 'httpTrigger', route: 'approve', authLevel: 'function', methods: ['POST'] });
-    for (const name of ['check', 'status', 'doctor', 'approve']) {
+    for (const name of ['status', 'doctor', 'approve']) {
       const outputs = Object.values(registered(name).bindings).filter((b) => b.direction === 'out');
       expect(outputs).toEqual([expect.objectContaining({ type: 'http' })]);
     }
+    const checkOutputs = Object.values(registered('check').bindings).filter((b) => b.direction === 'out');
+    expect(checkOutputs.map((b) => b.type).sort()).toEqual(['http', 'queue']);
   });
 
   it('declares the v2 host with the v4 extension bundle', () => {

@@ -1,10 +1,11 @@
 import { TableClient } from '@azure/data-tables';
 import { InvocationContext } from '@azure/functions';
+import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import { QueueClient } from '@azure/storage-queue';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import { poisonQueueOutput, RUN_QUEUE } from '../../functions/lib/run-queue.js';
 import { resetSharedRuntime } from '../../functions/lib/runtime.js';
 import { runQueuedCheck } from '../../functions/runs.js';
@@ -213,5 +214,46 @@ describe('run queue settings', () => {
     });
     expect(queueServiceOf({ AzureWebJobsStorage__accountName: 'stabc' })).toEqual({ url: 'https://stabc.queue.core.windows.net' });
     expect(() => queueServiceOf({})).toThrow('No run queue connection: set AzureWebJobsStorage');
+  });
+});
+
+describe('runConfig over a Blob container of configs (ALLOWLIST_CONFIG_CONTAINER, Azurite)', () => {
+  it('the messages of one tick share one listing of the container; a config uploaded before the next tick runs on it', async () => {
+    const container = BlobServiceClient.fromConnectionString(inject('azuriteConnectionString')).getContainerClient('queue-configs');
+    await container.createIfNotExists();
+    const upload = async (name: string, value: unknown) => {
+      const text = JSON.stringify(value);
+      await container.getBlockBlobClient(name).upload(text, Buffer.byteLength(text));
+    };
+    await upload('lab.json', config('lab', ['20.80.1.5']));
+    await upload('branch.json', config('branch', ['20.90.1.5']));
+    delete process.env.ALLOWLIST_CONFIG_DIR;
+    process.env.ALLOWLIST_CONFIG_CONTAINER = 'queue-configs';
+    resetSharedRuntime();
+    // Counts the listings the app makes; the calls go through to Azurite unchanged.
+    const listings = vi.spyOn(ContainerClient.prototype, 'listBlobsFlat');
+    try {
+      const now = new Date().toISOString();
+      const run = async (name: string, at: string) => {
+        const { context, logs } = invocation();
+        await runQueuedCheck({ ...message(name), tick: at }, context);
+        return errors(logs);
+      };
+      const results = await Promise.all(['lab', 'branch', 'lab', 'branch', 'lab', 'branch'].map((name) => run(name, now)));
+      expect(results.flat()).toEqual([]);
+      expect(listings).toHaveBeenCalledTimes(1);
+      // A config a team uploads now is not in this tick's listing: its message of this tick is an error line, not a listing.
+      await upload('late.json', config('late', ['20.100.1.5']));
+      expect(await run('late', now)).toEqual([expect.stringMatching(/^late: CAS_SCHEDULE not run: unknown-config: /)]);
+      expect(listings).toHaveBeenCalledTimes(1);
+      // The next tick lists the container again, and the uploaded config runs.
+      expect(await run('late', new Date().toISOString())).toEqual([]);
+      expect(listings).toHaveBeenCalledTimes(2);
+      expect((await store.read('late')).targets.get('partners')?.lastStatus).toBe('ok');
+    } finally {
+      listings.mockRestore();
+      delete process.env.ALLOWLIST_CONFIG_CONTAINER;
+      process.env.ALLOWLIST_CONFIG_DIR = dir;
+    }
   });
 });
