@@ -148,13 +148,22 @@ describe('one upstream request per URL across workers', () => {
 
   test('inside one run the configs share the wait as they share the request; another worker still waits', async () => {
     const s = scenario();
-    const run = s.worker();
-    const [inRun, other] = await Promise.all([
-      withSharedFetches(() => Promise.all(['a', 'b', 'c'].map((id) => observe(casConfig(id, s.url), run)))),
-      observe(casConfig('d', s.url), s.worker()),
-    ]);
+    // The run's Blob cache, counting its claim attempts (each config waiting on its own would try every half second).
+    const blob = s.worker();
+    let takes = 0;
+    const run: DocumentCache = {
+      get: (url) => blob.get(url),
+      put: (document) => blob.put(document),
+      confirm: (url, at) => blob.confirm!(url, at),
+      leases: { seconds: blob.leases!.seconds, take: (url) => (takes++, blob.leases!.take(url)) },
+    };
+    const inRun = withSharedFetches(() => Promise.all(['a', 'b', 'c'].map((id) => observe(casConfig(id, s.url), run))));
+    await until(() => s.requests().length === 1);
+    const other = await observe(casConfig('d', s.url), s.worker());
+    expect([...(await inRun), other].map((o) => [o.status, o.warnings])).toEqual(Array(4).fill(['ok', []]));
     expect(s.requests()).toHaveLength(1);
-    expect([...inRun, other].map((o) => [o.status, o.warnings])).toEqual(Array(4).fill(['ok', []]));
+    // One claim for the three configs of the run: b and c joined a's turn instead of waiting on a's claim.
+    expect(takes).toBe(1);
   });
 
   test('http.reuseWithinSeconds 0 never waits, even on a claim another worker holds', async () => {
