@@ -144,7 +144,7 @@ const starts = (events: QueueHostEvent[], config: string) =>
 const messagesOn = async (client: QueueClient) => (await client.getProperties()).approximateMessagesCount ?? 0;
 
 async function setStatus(): Promise<ConfigSetStatus> {
-  const context = new InvocationContext({ functionName: 'status' });
+  const context = new InvocationContext({ functionName: 'status', logHandler: () => {} });
   const response = await functions.statusHandler(new HttpRequest({ method: 'GET', url: 'https://app.test/api/status' }), context);
   expect(response.status).toBe(200);
   return response.jsonBody as ConfigSetStatus;
