@@ -9,16 +9,17 @@ import { poisonQueueOf } from '../../shared/queue/queue-name.js';
 import { StateStore } from '../../shared/state/store.js';
 import { startGitHubPeer, type GitHubPeer } from '../peers/github/index.js';
 import { runTimerFunction } from '../peers/queue-host.js';
-import { spawnQueueWorkers, stopQueueWorkers, type QueueWorker } from '../peers/queue-workers.js';
+import { spawnQueueWorkers, stopQueueWorkers, type QueueWorker, type QueueWorkerEvent } from '../peers/queue-workers.js';
 import { startInterceptingProxy, type InterceptingProxy } from '../reliability/intercepting-proxy.js';
 
 /**
  * Issue 26's scenario: ten configs of one folder, fanned out by the CAS timer onto Azurite's queue and run by two
  * worker processes (test/peers/queue-workers.ts: the queue driver around functions/runs.ts). One worker is killed
  * (SIGKILL, a lost instance) in the middle of one config's publish, at a moment the test chooses: GitHub has created
- * that config's pull request, and the answer is held back by a proxy, so the dead run recorded nothing. The message
- * shows again after the driver's hold; the survivor defers it while the dead run's lease (ALLOWLIST_LEASE_SECONDS=15)
- * lasts, then finishes it by adopting the pull request the dead run opened.
+ * that config's pull request, and the answer is held back by a proxy, so the dead run recorded nothing. A fresh worker
+ * replaces it, as the host replaces a lost instance. The message shows again after the driver's hold; a live worker
+ * runs it once the dead run's lease (ALLOWLIST_LEASE_SECONDS=15) has expired (deferring it while the lease is held)
+ * and adopts the pull request the dead run opened.
  */
 
 const TOKEN = 'ghp_QueueWorkers0Scenario0Token0123456789';
@@ -79,7 +80,7 @@ afterAll(async () => {
 /** Messages on a queue, visible or not. */
 const messagesOn = async (client: QueueClient) => (await client.getProperties()).approximateMessagesCount ?? 0;
 
-describe('ten configs through the run queue, two worker processes, one killed mid-publish', () => {
+describe('ten configs through the run queue, two worker processes, one killed mid-publish and replaced', () => {
   it('every config ends with exactly one pull request; the dead run\u2019s is adopted, not opened twice', async () => {
     // The killed config's pull request is created on GitHub, but the answer never reaches its worker.
     let pullsOfKilled = 0;
@@ -96,14 +97,16 @@ describe('ten configs through the run queue, two worker processes, one killed mi
       };
     });
 
-    workers = await spawnQueueWorkers({
-      count: 2,
-      env: { ...env, ALLOWLIST_CONFIG_DIR: folder },
-      // The host holds a message for 10 minutes, renewed while it runs; 5 s here, so the dead worker's message shows
-      // again soon. One config at a time per worker: GitHub writes are paced per process (one a second), and a run
-      // shorter than its lease is what production has too (the lease outlasts the function timeout).
-      host: { holdSeconds: 5, settings: { batchSize: 1, newBatchThreshold: 0, visibilityTimeout: 1 }, pollMs: 100 },
-    });
+    const spawn = (count: number) =>
+      spawnQueueWorkers({
+        count,
+        env: { ...env, ALLOWLIST_CONFIG_DIR: folder },
+        // The host holds a message for 10 minutes, renewed while it runs; 5 s here, so the dead worker's message shows
+        // again soon. One config at a time per worker: GitHub writes are paced per process (one a second), and a run
+        // shorter than its lease is what production has too (the lease outlasts the function timeout).
+        host: { holdSeconds: 5, settings: { batchSize: 1, newBatchThreshold: 0, visibilityTimeout: 1 }, pollMs: 100 },
+      });
+    workers = await spawn(2);
     const [{ scheduledCheck }, { runQueueOutput }] = await Promise.all([
       import('../../functions/timers.js'),
       import('../../functions/lib/run-queue.js'),
@@ -117,10 +120,16 @@ describe('ten configs through the run queue, two worker processes, one killed mi
     expect(tick.written).toBe(NAMES.length);
 
     const adopted = await created;
-    const victim = workers.find((w) => w.lines.some((e) => e.event === 'start' && e.config === KILLED))!;
+    const startedKilled = (e: QueueWorkerEvent) => e.event === 'start' && e.config === KILLED;
+    await Promise.race(workers.map((w) => w.waitFor(startedKilled)));
+    const victim = workers.find((w) => w.lines.some(startedKilled))!;
     const survivor = workers.find((w) => w !== victim)!;
     victim.kill('SIGKILL');
     expect((await victim.exited).signal).toBe('SIGKILL');
+    // As the host replaces a lost instance: a fresh worker beside the survivor; either may take the message back.
+    const alive = [survivor, ...(await spawn(1))];
+    workers = alive;
+    const lines = () => alive.flatMap((w) => w.lines);
 
     // Done when every config recorded its pull request and the queue is empty (the deferred copies included).
     for (;;) {
@@ -148,23 +157,23 @@ describe('ten configs through the run queue, two worker processes, one killed mi
     expect(github.branches().sort()).toEqual([github.base, ...NAMES.map(branchOf)].sort());
     expect(github.violations).toEqual([]);
 
-    // The dead run's pull request is the one kept: the survivor found it and asked GitHub for no other.
+    // The dead run's pull request is the one kept: the run that finished it found it and asked GitHub for no other.
     expect(pulls.find((p) => p.headRef === branchOf(KILLED))!.number).toBe(adopted);
     expect(pullsOfKilled).toBe(1);
-    // The killed message came back (its second delivery) and went to the survivor, whose run kept that pull request.
-    expect(survivor.lines).toContainEqual(expect.objectContaining({ event: 'start', config: KILLED, dequeueCount: 2 }));
-    const finished = survivor.lines.filter(
+    // The killed message came back (its second delivery) to a live worker, and one run kept that pull request.
+    expect(lines()).toContainEqual(expect.objectContaining({ event: 'start', config: KILLED, dequeueCount: 2 }));
+    const finished = lines().filter(
       (e) => e.event === 'log' && e.text?.startsWith('check done:') && e.text.includes(`"configName":"${KILLED}"`),
     );
     expect(finished).toEqual([
       expect.objectContaining({ text: expect.stringMatching(new RegExp(`pull request: (unchanged|updated) #${adopted} `)) }),
     ]);
     // Nothing failed, nothing was poisoned: a held lease is a deferral, not a failed attempt.
-    expect(survivor.lines.filter((e) => e.event === 'failed' || e.event === 'poisoned' || e.event === 'error')).toEqual([]);
+    expect(lines().filter((e) => e.event === 'failed' || e.event === 'poisoned' || e.event === 'error')).toEqual([]);
     expect(await messagesOn(queue)).toBe(0);
     expect(await messagesOn(poison)).toBe(0);
 
-    await stopQueueWorkers([survivor]);
+    await stopQueueWorkers(alive);
     workers = [];
   }, 180_000);
 });
