@@ -139,8 +139,10 @@ async function drain(): Promise<{ events: QueueHostEvent[]; logs: Logged[] }> {
   return { events, logs };
 }
 
-const starts = (events: QueueHostEvent[], config: string) =>
-  events.filter((e) => e.event === 'start' && (e.invocation.entry as { config?: string }).config === config);
+/** The config each invocation was started for, in order. */
+const started = (events: QueueHostEvent[]) =>
+  events.flatMap((e) => (e.event === 'start' ? [(e.invocation.entry as { config?: string }).config] : []));
+const starts = (events: QueueHostEvent[], config: string) => started(events).filter((name) => name === config);
 const messagesOn = async (client: QueueClient) => (await client.getProperties()).approximateMessagesCount ?? 0;
 
 async function setStatus(): Promise<ConfigSetStatus> {
@@ -179,12 +181,7 @@ describe('a config that turns invalid between two ticks', () => {
     expect(second.logs).toContainEqual(expect.stringMatching(/^error: charlie: config-invalid: The configuration in .*charlie\.json/));
     expect(second.logs).toContain(`information: fan-out: 2 of 3 configs queued on ${QUEUE} for CAS_SCHEDULE`);
     const two = await drain();
-    expect(
-      two.events
-        .filter((e) => e.event === 'start')
-        .map((e) => (e as { invocation: { entry: { config: string } } }).invocation.entry.config)
-        .sort(),
-    ).toEqual(['alpha', 'bravo']);
+    expect(started(two.events).sort()).toEqual(['alpha', 'bravo']);
 
     const lines = new Map((await setStatus()).configs.map((line) => [line.name, line]));
     expect(lines.get('charlie')?.error).toMatchObject({ code: 'config-invalid', problems: ['targets: list at least one target to watch'] });
@@ -201,7 +198,7 @@ describe('a poison message, end to end', () => {
     await table.upsertEntity({ partitionKey: partitionKeyFor('delta'), rowKey: LEASE_ROW_KEY, kind: 'lease' }, 'Replace');
 
     expect((await tick()).written).toBe(2);
-    const { events } = await drain();
+    const { events, logs } = await drain();
     const failed = events.filter((e) => e.event === 'failed');
     expect(failed.map((e) => [e.invocation.dequeueCount, e.poisoned])).toEqual([
       [1, false],
@@ -211,6 +208,12 @@ describe('a poison message, end to end', () => {
       [5, true],
     ]);
     expect(starts(events, 'echo')).toHaveLength(1);
+    // The log names the config, its last error and where the message went.
+    expect(logs.filter((l) => l.level === 'error').at(-1)?.text).toMatch(
+      new RegExp(
+        `^delta: CAS_SCHEDULE failed \\(attempt 5 of 5\\): state-corrupt: .*; that was the last attempt: the host moves the message to ${QUEUE}-poison$`,
+      ),
+    );
     expect(await messagesOn(queue)).toBe(0);
     const [moved] = (await poison.receiveMessages()).receivedMessageItems;
     expect(JSON.parse(Buffer.from(moved!.messageText, 'base64').toString('utf8'))).toMatchObject({
