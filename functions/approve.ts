@@ -14,6 +14,7 @@ export const approveHandler = httpHandler('approve', ['POST'], async (request, c
     store: runtime.store,
     env: process.env,
     source: 'http',
+    leaseTtlMs: runtime.leaseTtlMs,
     ...query,
     log: (level, message) => context[level](message),
   });

@@ -43,6 +43,7 @@ export const checkHandler = httpHandler('check', CHECK_METHODS, async (request, 
     dryRun: request.method !== 'POST',
     targetIds,
     runId: context.invocationId,
+    leaseTtlMs: runtime.leaseTtlMs,
     log: engineLog(context),
   });
   logRun(context, report);

@@ -34,6 +34,7 @@ export async function runQueuedCheck(entry: unknown, context: InvocationContext)
         dryRun: false,
         targetTypes: typesOnSchedule(message.kind),
         runId: `${context.invocationId}:${config.name}`,
+        leaseTtlMs: runtime.leaseTtlMs,
         log: (level, text) => context[level](`${config.name}: ${text}`),
       }),
   });

@@ -81,6 +81,7 @@ function scheduledRun(schedule: ScheduleSetting | readonly TargetType[]) {
         dryRun: false,
         targetTypes,
         runId: context.invocationId,
+        leaseTtlMs: runtime.leaseTtlMs,
         log: engineLog(context),
       });
       logRun(context, report);

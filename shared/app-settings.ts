@@ -83,6 +83,14 @@ export const APP_SETTINGS: readonly AppSetting[] = [
     local: true,
   },
   {
+    name: 'ALLOWLIST_LEASE_SECONDS',
+    description:
+      "how long a run's lease on its config lasts, in whole seconds from 5 to 3600; default 660 (11 minutes), longer than the function timeout (10 minutes), so only a dead run's lease expires; a run message of a config whose worker died waits that long",
+    readBy: 'app',
+    azure: true,
+    local: true,
+  },
+  {
     name: 'GITHUB_TOKEN',
     description: 'a fine-grained personal access token, or ...',
     readBy: 'app',

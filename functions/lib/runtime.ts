@@ -1,5 +1,6 @@
 import type { Config } from '../../shared/config.js';
 import { configOf, configSetSourceFromEnv, loadConfigSet, selectConfig, type ConfigSet } from '../../shared/config-set.js';
+import { leaseTtlMsFromEnv } from '../../shared/engine/lease-setting.js';
 import type { DocumentCache } from '../../shared/net/document-cache.js';
 import { AllowlistError } from '../../shared/problem.js';
 import { recentRead } from '../../shared/recent-read.js';
@@ -25,11 +26,14 @@ export interface Runtime {
   configSetSince(tick: Date): Promise<ConfigSet>;
   /** The document cache in the same storage account; opened on first use. */
   readonly documents: DocumentCache;
+  /** How long a run's lease on its config lasts (ALLOWLIST_LEASE_SECONDS). */
+  readonly leaseTtlMs: number;
 }
 
 /** Builds the config set and store from app settings; validation happens here, once, at the edge. */
 export async function createRuntime(env: NodeJS.ProcessEnv, storage = storageSetting(env)): Promise<Runtime> {
   const source = configSetSourceFromEnv(env);
+  const leaseTtlMs = leaseTtlMsFromEnv(env);
   const loaded = source.kind === 'container' ? undefined : await loadConfigSet(source, env);
   if (!storage) {
     throw new AllowlistError(
@@ -41,7 +45,7 @@ export async function createRuntime(env: NodeJS.ProcessEnv, storage = storageSet
   const documents = await openDocuments(storage, env);
   const configSet = () => (loaded ? Promise.resolve(loaded) : loadConfigSet(source, env));
   const recent = recentRead(configSet, { maxAgeMs: CONFIG_SET_REUSE_SECONDS * 1000 });
-  return { store, documents, configSet, configSetSince: (tick) => (loaded ? Promise.resolve(loaded) : recent(tick)) };
+  return { store, documents, leaseTtlMs, configSet, configSetSince: (tick) => (loaded ? Promise.resolve(loaded) : recent(tick)) };
 }
 
 /** The config a request names with config=, or the app's only one; its config error is thrown. */

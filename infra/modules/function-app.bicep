@@ -30,7 +30,8 @@ param maximumInstanceCount int
 param instanceMemoryMB int
 
 // ALLOWLIST_CONFIG is not set: the deployed config is the package's file ALLOWLIST_CONFIG_PATH names, so an edited
-// config takes effect on `azd deploy` (README, "Where the config comes from").
+// config takes effect on `azd deploy` (README, "Where the config comes from"). ALLOWLIST_LEASE_SECONDS stays longer than
+// host.json's functionTimeout (10 minutes), so only a dead run's lease ever expires.
 var appSettings = {
   ALLOWLIST_CONFIG_PATH: 'allowlist-drift.config.json'
   ALLOWLIST_CONFIG_DIR: allowlistFolder
@@ -39,6 +40,7 @@ var appSettings = {
   ALLOWLIST_TABLE: allowlistTable
   ALLOWLIST_DOCUMENT_CONTAINER: documentContainer
   ALLOWLIST_QUEUE: runQueue
+  ALLOWLIST_LEASE_SECONDS: '660'
   GITHUB_TOKEN: empty(githubTokenSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${githubTokenSecretUri})'
   GITHUB_APP_ID: githubAppId
   GITHUB_APP_INSTALLATION_ID: githubAppInstallationId

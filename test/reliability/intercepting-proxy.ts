@@ -24,7 +24,8 @@ export interface InterceptingProxy {
   readonly url: string;
   readonly port: number;
   readonly requests: SeenRequest[];
-  intercept(decide: (request: SeenRequest) => Interception | undefined): void;
+  /** `body` is the request's body as text, for a decision that depends on what is asked (which branch a PR is for). */
+  intercept(decide: (request: SeenRequest, body: string) => Interception | undefined): void;
   close(): Promise<void>;
 }
 
@@ -33,7 +34,7 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'co
 /** A real HTTP server that forwards every request to `target` unless the test decides otherwise. */
 export async function startInterceptingProxy(target: string): Promise<InterceptingProxy> {
   const upstream = new URL(target);
-  let decide: (request: SeenRequest) => Interception | undefined = () => undefined;
+  let decide: (request: SeenRequest, body: string) => Interception | undefined = () => undefined;
   const requests: SeenRequest[] = [];
   const server = createServer((incoming, response) => {
     const chunks: Buffer[] = [];
@@ -41,8 +42,8 @@ export async function startInterceptingProxy(target: string): Promise<Intercepti
     incoming.on('end', () => {
       const seen = { method: incoming.method ?? 'GET', path: incoming.url ?? '/' };
       requests.push(seen);
-      const plan = decide(seen) ?? {};
       const body = Buffer.concat(chunks);
+      const plan = decide(seen, body.toString('utf8')) ?? {};
       void (async () => {
         const real = plan.forward === false ? undefined : await forward(upstream, seen, incoming.headers, body);
         await plan.afterForward?.();

@@ -71,6 +71,11 @@ export class GitStore {
     return this.refs.get(name);
   }
 
+  /** Every ref's name ("heads/main", "tags/v1"), so a test can see a branch it did not expect. */
+  refNames(): string[] {
+    return [...this.refs.keys()];
+  }
+
   setRef(name: string, sha: string | undefined): void {
     if (sha === undefined) this.refs.delete(name);
     else this.refs.set(name, sha);

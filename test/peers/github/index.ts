@@ -127,6 +127,14 @@ export class GitHubPeer {
     return this.git.ref(`heads/${branch}`);
   }
 
+  /** Every branch of the repository, by name. */
+  branches(): string[] {
+    return this.git
+      .refNames()
+      .filter((name) => name.startsWith('heads/'))
+      .map((name) => name.slice('heads/'.length));
+  }
+
   commit(sha: string): PeerCommit {
     return this.git.commit(sha);
   }
