@@ -1,5 +1,6 @@
 import { AllowlistError, type Problem } from '../problem.js';
 import { describe } from './http.js';
+import { awaitTurn, waitFor, type TurnStore } from './single-flight.js';
 
 /**
  * The last complete read of an upstream document, kept per URL so a later run can ask the server whether it changed
@@ -27,6 +28,34 @@ export interface DocumentCache {
   put(document: CachedDocument): Promise<void>;
   /** Records that the server confirmed the stored copy of `url` at `at` without rewriting its body (cheap; optional). */
   confirm?(url: string, at: string): Promise<void>;
+  /** A store shared by several workers (Blob Storage) has these: the claims of single-flight.ts. */
+  readonly leases?: DocumentLeases;
+  /**
+   * The view of one observation only (stageDocuments), over a store with leases: waits until this worker may fetch
+   * `url` (see single-flight.ts) and resolves to the copy as last read, which another worker may just have refreshed.
+   * Never throws; a claim this worker took is released when the observation settles, after its copy is written.
+   */
+  claim?(url: string, turn: TurnWanted): Promise<CachedDocument | undefined>;
+}
+
+/** Per-URL leases that keep workers from fetching one document at once; a lease never released lapses by itself. */
+export interface DocumentLeases {
+  /** How long a lease lasts unless released (Blob Storage: 15 to 60 s): the longest a dead worker's claim holds. */
+  readonly seconds: number;
+  /** The lease on `url`, or undefined when another worker holds it; throws when leases cannot be used. */
+  take(url: string): Promise<DocumentLease | undefined>;
+}
+
+export interface DocumentLease {
+  release(): Promise<void>;
+}
+
+/** What a claimant waits for: a copy `wanted` accepts (fresh enough to use), starting from the copy it read. */
+export interface TurnWanted {
+  readonly initial: CachedDocument | undefined;
+  readonly wanted: (copy: CachedDocument | undefined) => boolean;
+  /** A fetch its caller may cancel stops waiting when cancelled. */
+  readonly signal?: AbortSignal;
 }
 
 /** The cache as one target's observation uses it, and what became of it. */
@@ -47,26 +76,63 @@ export interface StagedDocuments {
 export function stageDocuments(cache: DocumentCache): StagedDocuments {
   const held = new Map<string, CachedDocument>();
   const confirmed = new Map<string, string>();
+  const claims = new Map<string, DocumentLease>();
+  /** URLs whose copy could not be read: the store is not usable for them, and one warning says so. */
+  const unreadable = new Set<string>();
   const warnings: Problem[] = [];
-  return {
-    documents: {
-      async get(url) {
-        const staged = held.get(url);
-        if (staged) return staged;
+  const documents: DocumentCache = {
+    async get(url) {
+      const staged = held.get(url);
+      if (staged) return staged;
+      try {
+        return await cache.get(url);
+      } catch (error) {
+        unreadable.add(url);
+        warnings.push(cacheWarning(`could not be read for ${describe(url)}, so the document was downloaded in full`, error));
+        return undefined;
+      }
+    },
+    async put(document) {
+      held.set(document.url, document);
+    },
+    async confirm(url, at) {
+      confirmed.set(url, at);
+    },
+  };
+  const leases = cache.leases;
+  if (leases) {
+    const store: TurnStore = {
+      async take(url) {
+        if (claims.has(url)) return 'mine';
+        if (unreadable.has(url)) return 'unusable';
         try {
-          return await cache.get(url);
+          const lease = await leases.take(url);
+          if (!lease) return 'theirs';
+          claims.set(url, lease);
+          return 'mine';
         } catch (error) {
-          warnings.push(cacheWarning(`could not be read for ${describe(url)}, so the document was downloaded in full`, error));
-          return undefined;
+          warnings.push(
+            cacheWarning(
+              `could not take the claim that keeps workers from fetching ${describe(url)} at once, so it was fetched without waiting for the others`,
+              error,
+            ),
+          );
+          return 'unusable';
         }
       },
-      async put(document) {
-        held.set(document.url, document);
+      read: (url) => documents.get(url),
+      waitMs: waitFor(leases.seconds),
+      gaveUp(url) {
+        warnings.push({
+          code: 'document-cache',
+          message: `The document cache waited ${Math.round(waitFor(leases.seconds) / 1_000)} s for another worker's read of ${describe(url)}, whose claim stayed held, so it was fetched here too`,
+        });
       },
-      async confirm(url, at) {
-        confirmed.set(url, at);
-      },
-    },
+    };
+    documents.claim = (url, turn) => awaitTurn(url, store, turn);
+  }
+  return {
+    documents,
     async settle(ok) {
       if (ok) {
         for (const document of held.values()) {
@@ -87,8 +153,23 @@ export function stageDocuments(cache: DocumentCache): StagedDocuments {
           }
         }
       }
+      // Released only now, after the copy (or the 304's confirmation) is written: a worker waiting on the claim finds
+      // that copy when it may look again. Released without one when the observation is not ok: it then fetches itself.
+      for (const [url, lease] of claims) {
+        try {
+          await lease.release();
+        } catch (error) {
+          warnings.push(
+            cacheWarning(
+              `could not release the claim on ${describe(url)}, so other workers wait for it to lapse (within ${leases?.seconds} s)`,
+              error,
+            ),
+          );
+        }
+      }
       held.clear();
       confirmed.clear();
+      claims.clear();
       return warnings;
     },
   };

@@ -1,5 +1,5 @@
 import { AllowlistError } from '../problem.js';
-import { sharedFetch } from './shared-fetch.js';
+import { sharedFetch, sharedWork } from './shared-fetch.js';
 import type { CachedDocument, DocumentCache } from './document-cache.js';
 
 export interface FetchLimits {
@@ -86,8 +86,24 @@ export interface DocumentContext {
  * partial or failed read is never reused. A server that sends no validators is read in full every time, as before.
  */
 export async function fetchDocument(url: string, options: FetchOptions, context: DocumentContext): Promise<FetchedDocument> {
-  const cached = usableCopy(await context.documents?.get(url), options);
+  const read = await context.documents?.get(url);
+  let cached = usableCopy(read, options);
   if (cached && isFresh(cached, context)) return notModified(url, cached);
+  if (context.documents?.claim && reuseWindowMs(context) > 0) {
+    // Across workers, one fetches and the others wait for its copy (single-flight.ts); inside a run, the configs
+    // after the first share its wait as they share its request.
+    const wanted = (copy: CachedDocument | undefined) => {
+      const usable = usableCopy(copy, options);
+      return usable !== undefined && isFresh(usable, context);
+    };
+    const claim = context.documents.claim.bind(context.documents);
+    const turn = { initial: read, wanted, ...(options.signal ? { signal: options.signal } : {}) };
+    cached = usableCopy(
+      await sharedWork(['turn', url, reuseWindowMs(context), options.contentTypes, options.maxBytes], options, () => claim(url, turn)),
+      options,
+    );
+    if (cached && isFresh(cached, context)) return notModified(url, cached);
+  }
   const conditional = cached ? conditionalHeaders(cached) : {};
   const headers = { ...options.headers, ...conditional };
   // Inside a run over many configs the conditional request too is made once (shared-fetch.ts).
@@ -142,12 +158,16 @@ function notModified(url: string, cached: CachedDocument): FetchedDocument {
  * or a tampered blob) is not trusted.
  */
 export function isFresh(cached: Pick<CachedDocument, 'validatedAt' | 'confirmedAt'>, context: DocumentContext): boolean {
-  if (!context.config) return false;
-  const window = (context.config.http.reuseWithinSeconds ?? DEFAULT_REUSE_WITHIN_SECONDS) * 1_000;
+  const window = reuseWindowMs(context);
   if (window <= 0) return false;
   const confirmed = Math.max(Date.parse(cached.validatedAt), Date.parse(cached.confirmedAt ?? '') || -Infinity);
   const age = context.now().getTime() - confirmed;
   return Number.isFinite(age) && age >= 0 && age < window;
+}
+
+/** How long a confirmed copy stands in for a request: not at all without a config. */
+function reuseWindowMs(context: DocumentContext): number {
+  return context.config ? (context.config.http.reuseWithinSeconds ?? DEFAULT_REUSE_WITHIN_SECONDS) * 1_000 : 0;
 }
 
 /** A copy this request could have downloaded: of an accepted type and within the size limit (both may have changed). */

@@ -3,9 +3,9 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { TokenCredential } from '@azure/core-auth';
-import type { ContainerClient } from '@azure/storage-blob';
+import type { BlobLeaseClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { z } from 'zod';
-import type { CachedDocument, DocumentCache } from '../net/document-cache.js';
+import type { CachedDocument, DocumentCache, DocumentLease, DocumentLeases } from '../net/document-cache.js';
 import { AllowlistError } from '../problem.js';
 import { lazyDefaultAzureCredential, parseConnectionString, parseUrl } from './table-endpoint.js';
 
@@ -16,6 +16,11 @@ const DEVELOPMENT_BLOB_ENDPOINT = 'http://127.0.0.1:10000/devstoreaccount1';
 const MAX_ENVELOPE_BYTES = 128 * 1024 * 1024;
 /** Blob metadata name of the last 304: a put (a 200) replaces the blob and drops it, as it should. */
 const CONFIRMED_AT = 'confirmedat';
+/**
+ * A claim's lease: longer than a read of the largest document within the default 30 s fetch timeout, and the longest
+ * finite lease Blob Storage grants, so a claimant that died holds the others up for a minute at most.
+ */
+const DEFAULT_CLAIM_SECONDS = 60;
 
 /** A blob holds one gzip-compressed JSON envelope: the copy and the URL it is of (its name is only a hash). */
 const envelope = z.object({
@@ -77,6 +82,8 @@ export interface BlobDocumentCacheOptions {
   readonly container?: string;
   /** Replaces DefaultAzureCredential for the managed-identity form (tests). */
   readonly credential?: TokenCredential;
+  /** The lease of a claim, 15 to 60 s as Blob Storage allows; default 60 (tests shorten it). */
+  readonly claimSeconds?: number;
 }
 
 /**
@@ -90,7 +97,9 @@ export function openDocumentCache(setting: string, options: BlobDocumentCacheOpt
     opened.catch(() => (opened = undefined));
     return opened;
   };
-  return new BlobDocumentCache(container);
+  const seconds = options.claimSeconds ?? DEFAULT_CLAIM_SECONDS;
+  if (!Number.isInteger(seconds) || seconds < 15 || seconds > 60) throw new RangeError('claimSeconds must be 15 to 60 (a Blob lease)');
+  return new BlobDocumentCache(container, new BlobClaims(container, seconds));
 }
 
 async function connect(setting: string, options: BlobDocumentCacheOptions): Promise<ContainerClient> {
@@ -117,7 +126,10 @@ async function connect(setting: string, options: BlobDocumentCacheOptions): Prom
 }
 
 class BlobDocumentCache implements DocumentCache {
-  constructor(private readonly container: () => Promise<ContainerClient>) {}
+  constructor(
+    private readonly container: () => Promise<ContainerClient>,
+    readonly leases: DocumentLeases,
+  ) {}
 
   async get(url: string): Promise<CachedDocument | undefined> {
     const name = blobName(url);
@@ -172,6 +184,81 @@ class BlobDocumentCache implements DocumentCache {
       }
     }
   }
+}
+
+/**
+ * A claim is a lease on a small blob of its own per URL (locks/<hash>), never on the copy: writing the copy then needs
+ * no lease id, and a lapsed or stolen claim can never block a write.
+ */
+class BlobClaims implements DocumentLeases {
+  constructor(
+    private readonly container: () => Promise<ContainerClient>,
+    readonly seconds: number,
+  ) {}
+
+  async take(url: string): Promise<DocumentLease | undefined> {
+    const name = lockName(url);
+    const container = await this.container();
+    const lock = container.getBlockBlobClient(name);
+    const lease = lock.getBlobLeaseClient();
+    try {
+      return (await this.acquire(lease)) ? releasable(lease, name) : undefined;
+    } catch (error) {
+      if (statusOf(error) !== 404) throw storageError(`taking the lease on blob ${name}`, error);
+    }
+    // The first claim of a URL creates its lock blob (and, in a new app, the container).
+    try {
+      await createLock(container, lock);
+      return (await this.acquire(lease)) ? releasable(lease, name) : undefined;
+    } catch (error) {
+      throw storageError(`taking the lease on blob ${name}`, error);
+    }
+  }
+
+  /** False when another worker holds the lease (409: held, or being broken). */
+  private async acquire(lease: BlobLeaseClient): Promise<boolean> {
+    try {
+      await lease.acquireLease(this.seconds);
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 409) return false;
+      throw error;
+    }
+  }
+}
+
+function releasable(lease: BlobLeaseClient, name: string): DocumentLease {
+  return {
+    async release() {
+      try {
+        await lease.releaseLease();
+      } catch (error) {
+        throw storageError(`releasing the lease on blob ${name}`, error);
+      }
+    },
+  };
+}
+
+/** An empty blob; one that another worker created meanwhile (409 or 412) is as good. */
+async function createLock(container: ContainerClient, lock: BlockBlobClient): Promise<void> {
+  const create = () => lock.upload('', 0, { conditions: { ifNoneMatch: '*' } });
+  try {
+    await create();
+  } catch (error) {
+    const status = statusOf(error);
+    if (status === 409 || status === 412) return;
+    if (status !== 404) throw error;
+    await container.createIfNotExists();
+    await create().catch((again: unknown) => {
+      const retried = statusOf(again);
+      if (retried !== 409 && retried !== 412) throw again;
+    });
+  }
+}
+
+/** The lock blob of a URL's claim, beside its copy. */
+export function lockName(url: string): string {
+  return `locks/${createHash('sha256').update(url, 'utf8').digest('hex')}`;
 }
 
 /** One blob per URL, named by its hash: URLs are longer and freer than blob names. */

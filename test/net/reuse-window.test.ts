@@ -98,7 +98,12 @@ describe('http.reuseWithinSeconds', () => {
     expect(later.observation.status).toBe('ok');
     expect(later.requests).toHaveLength(1);
     expect(later.bytes).toBe(0);
+    // The SAS cannot lease the claim's lock blob either: said, and the page is fetched without waiting (single flight).
     expect(later.observation.warnings).toEqual([
+      expect.objectContaining({
+        code: 'document-cache',
+        message: expect.stringMatching(/^The document cache could not take the claim .*page\.md.*without waiting.*HTTP 403/),
+      }),
       expect.objectContaining({
         code: 'document-cache',
         message: expect.stringMatching(
