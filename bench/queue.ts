@@ -25,7 +25,8 @@ import { median, type Row } from './table.js';
  * Issue 26, "Bench": many configs in one app, fanned out on Azurite's queue and checked by 1 and by 4 worker
  * processes. Each config watches the CAS page and the service-tags file (served by the HTTP peer) and 5 front-ends of
  * its own (the DNS peer), and writes its own file of the GitHub peer's repository; every DNS and HTTP answer waits
- * `delayMs`, as a real upstream does, so workers overlap waits even on a machine of 2 cores.
+ * `delayMs`, as a real upstream does, so that workers have waits to overlap. Beside the wall times, the CPU time of
+ * every process of the pass says how much of the machine the work needed and was given.
  */
 
 const TOKEN = 'ghp_BenchQueue0Token00000000000000000000';
@@ -72,9 +73,7 @@ function workerPreload(root: string): string {
   const file = join(folder, 'preload.cjs');
   writeFileSync(
     file,
-    `// The driver's own timers are unref'd; a worker waiting for the next tick's messages must not exit.
-setInterval(() => {}, 1 << 30);
-process.on('exit', () => {
+    `process.on('exit', () => {
   const usage = process.resourceUsage();
   require('node:fs').writeSync(2, '\\nBENCH_RSS ' + usage.maxRSS + ' BENCH_CPU ' + (usage.userCPUTime + usage.systemCPUTime) + '\\n');
 });
@@ -93,9 +92,11 @@ Bottleneck.Group = class extends Group {
 
 async function startWorkers(options: { count: number; env: NodeJS.ProcessEnv; root: string; queue: QueueClient }): Promise<WorkerPool> {
   const preload = workerPreload(options.root);
+  // BENCH_WORKER_NODE_OPTIONS reaches the workers too, e.g. `--cpu-prof --cpu-prof-dir=/tmp/profiles` to see their CPU.
+  const extra = process.env.BENCH_WORKER_NODE_OPTIONS ?? '';
   const workers = await spawnQueueWorkers({
     count: options.count,
-    env: { ...options.env, NODE_OPTIONS: `--require ${preload} ${process.env.BENCH_WORKER_NODE_OPTIONS ?? ''}` },
+    env: { ...options.env, NODE_OPTIONS: `--require ${preload} ${extra}`.trim() },
     host: { pollMs: 20 },
   });
   let dead: QueueWorker | undefined;
@@ -231,8 +232,8 @@ async function countingProxy(port: number): Promise<{ port: number; count(): num
 
 /**
  * Each timer's handler once, in a process of its own as the host runs it, with its queue output written as the host
- * does: the messages one occurrence puts on the queue. On a queue and table of their own (the handler's start-up
- * check runs beside it), so the measured ticks start from nothing.
+ * does: the messages one occurrence puts on the queue. On a queue, table and document cache of their own (the
+ * handler's start-up check runs beside it), so the measured ticks start from nothing.
  */
 async function timerFanOuts(env: NodeJS.ProcessEnv): Promise<Record<string, number>> {
   const written: Record<string, number> = {};
@@ -315,7 +316,12 @@ async function pass(options: { azurite: EmbeddedAzurite; root: string; sizes: Qu
     const queue = new QueueClient(azurite.connectionString, queueName);
     await queue.createIfNotExists();
     const set = await loadConfigSet({ kind: 'folder', dir, from: 'ALLOWLIST_CONFIG_DIR' });
-    const timers = await timerFanOuts({ ...env, ALLOWLIST_QUEUE: `${queueName}-timer`, ALLOWLIST_TABLE: `benchtimer${suffix}` });
+    const timers = await timerFanOuts({
+      ...env,
+      ALLOWLIST_QUEUE: `${queueName}-timer`,
+      ALLOWLIST_TABLE: `benchtimer${suffix}`,
+      ALLOWLIST_DOCUMENT_CONTAINER: `bench-timer-${suffix}`,
+    });
     const pool = await startWorkers({ count: options.workers, env, root, queue });
     const tableBefore = proxy.count();
     const cpuBefore = process.cpuUsage();
