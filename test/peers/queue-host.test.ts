@@ -151,6 +151,21 @@ describe('the queue driver', () => {
     expect(events.map((e) => e.event)).toEqual(['start', 'done']);
   });
 
+  it('keeps a message hidden while its run lasts longer than holdSeconds, renewing it as the host does', async () => {
+    const events: QueueHostEvent[] = [];
+    await runs.sendMessage(base64('long run'));
+    // Two instances on one queue: without the renewal the second would take the message once the first hold lapsed.
+    const [one, two] = [1, 2].map(() =>
+      host({ queue: QUEUE, holdSeconds: 2, handler: () => sleep(4_000), onEvent: (e) => events.push(e) }),
+    );
+    await eventually(async () => (events.some((e) => e.event === 'done') ? true : undefined));
+    await Promise.all([one!.drained(), two!.drained()]);
+    expect(events.map((e) => [e.event, 'invocation' in e && e.invocation.dequeueCount])).toEqual([
+      ['start', 1],
+      ['done', 1],
+    ]);
+  });
+
   it('retries a handler that throws with dequeue counts 1, 2, 3, then moves the message to <queue>-poison intact', async () => {
     const seen: Array<{ entry: unknown; dequeueCount: unknown }> = [];
     const events: QueueHostEvent[] = [];
@@ -195,8 +210,10 @@ describe('the queue driver', () => {
     const events: QueueHostEvent[] = [];
     await runs.sendMessage('not base64!');
     let ran = false;
-    host({ queue: QUEUE, handler: async () => void (ran = true), onEvent: (e) => events.push(e) });
+    const driver = host({ queue: QUEUE, handler: async () => void (ran = true), onEvent: (e) => events.push(e) });
     expect((await poisoned()).messageText).toBe('not base64!');
+    await driver.idle();
+    expect(driver.inFlight()).toBe(0);
     expect(ran).toBe(false);
     expect(events).toEqual([expect.objectContaining({ event: 'poisoned', reason: 'not base64' })]);
   });

@@ -205,23 +205,7 @@ export function startQueueHost(options: QueueHostOptions): QueueHost {
       }
       const invocationId = randomUUID();
       const entry = decodeQueueEntry(text);
-      const context = new Context({
-        invocationId,
-        functionName: options.functionName ?? 'queueTrigger',
-        logHandler: options.logHandler?.({ invocationId, messageId: item.messageId }) ?? (() => {}),
-        triggerMetadata: {
-          dequeueCount: item.dequeueCount,
-          id: item.messageId,
-          insertionTime: item.insertedOn.toISOString(),
-          expirationTime: item.expiresOn.toISOString(),
-          nextVisibleTime: item.nextVisibleOn.toISOString(),
-          popReceipt: item.popReceipt,
-        },
-        options: {
-          trigger: { type: 'queueTrigger', name: 'queueItem', queueName: options.queue, connection: 'AzureWebJobsStorage' },
-          extraOutputs: [...(options.outputs ?? [])],
-        },
-      });
+      const context = queueContext({ options, item, invocationId });
       const invocation: QueueInvocation = { invocationId, messageId: item.messageId, dequeueCount: item.dequeueCount, entry, context };
       options.onEvent?.({ event: 'start', invocation });
       const started = performance.now();
@@ -304,6 +288,28 @@ export function startQueueHost(options: QueueHostOptions): QueueHost {
   };
 }
 
+/** The context the host builds for one queue-triggered invocation, with the trigger metadata it provides. */
+function queueContext(args: { options: QueueHostOptions; item: DequeuedMessageItem; invocationId: string }): InvocationContext {
+  const { options, item, invocationId } = args;
+  return new Context({
+    invocationId,
+    functionName: options.functionName ?? 'queueTrigger',
+    logHandler: options.logHandler?.({ invocationId, messageId: item.messageId }) ?? (() => {}),
+    triggerMetadata: {
+      dequeueCount: item.dequeueCount,
+      id: item.messageId,
+      insertionTime: item.insertedOn.toISOString(),
+      expirationTime: item.expiresOn.toISOString(),
+      nextVisibleTime: item.nextVisibleOn.toISOString(),
+      popReceipt: item.popReceipt,
+    },
+    options: {
+      trigger: { type: 'queueTrigger', name: 'queueItem', queueName: options.queue, connection: 'AzureWebJobsStorage' },
+      extraOutputs: [...(options.outputs ?? [])],
+    },
+  });
+}
+
 /** A received message the driver holds invisible while its invocation runs, as the host renews it. */
 interface Held {
   readonly item: DequeuedMessageItem;
@@ -336,13 +342,27 @@ function hold(options: { queue: QueueClient; item: DequeuedMessageItem; holdSeco
     stopRenewing: () => clearInterval(renew),
     delete: () => {
       clearInterval(renew);
-      return serial(async () => void (await queue.deleteMessage(item.messageId, popReceipt)));
+      return serial(() => goneIsDone(queue.deleteMessage(item.messageId, popReceipt)));
     },
     release: (seconds) => {
       clearInterval(renew);
-      return serial(async () => void (await queue.updateMessage(item.messageId, popReceipt, undefined, seconds)));
+      return serial(() => goneIsDone(queue.updateMessage(item.messageId, popReceipt, undefined, seconds)));
     },
   };
+}
+
+/**
+ * As the host: a pop receipt that no longer matches (the hold lapsed and another worker took the message) or a
+ * message or queue that is gone leaves nothing for this worker to complete.
+ */
+async function goneIsDone(step: Promise<unknown>): Promise<void> {
+  try {
+    await step;
+  } catch (error) {
+    const { statusCode, code } = error as { statusCode?: number; code?: string };
+    if (statusCode === 404 || (statusCode === 400 && code === 'PopReceiptMismatch')) return;
+    throw error;
+  }
 }
 
 function describe(error: unknown): string {
@@ -365,6 +385,8 @@ export async function runTimerFunction(options: {
   readonly outputs: readonly StorageQueueOutput[];
   readonly functionName?: string;
   readonly isPastDue?: boolean;
+  /** Default: a random UUID, as the host gives each invocation. */
+  readonly invocationId?: string;
   readonly logHandler?: LogHandler;
   readonly now?: Date;
 }): Promise<{ readonly context: InvocationContext; readonly written: number }> {
@@ -375,7 +397,7 @@ export async function runTimerFunction(options: {
     scheduleStatus: { last: now.toISOString(), next: now.toISOString(), lastUpdated: now.toISOString() },
   };
   const context = new Context({
-    invocationId: randomUUID(),
+    invocationId: options.invocationId ?? randomUUID(),
     functionName: options.functionName ?? 'timer',
     logHandler: options.logHandler ?? (() => {}),
     options: { trigger: { type: 'timerTrigger', name: 'timer' }, extraOutputs: [...options.outputs] },

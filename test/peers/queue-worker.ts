@@ -8,6 +8,7 @@
 //   node .queue-worker/queue-worker.mjs '{"timer":"CAS_SCHEDULE"}'
 import '../setup/functions-core.js';
 import type { LogLevel } from '@azure/functions';
+import { randomUUID } from 'node:crypto';
 import { runTimerFunction, startQueueHost, type QueueHostEvent } from './queue-host.js';
 import type { QueueWorkerEvent, QueueWorkerOptions, TimerKind } from './queue-workers.js';
 
@@ -53,18 +54,20 @@ async function fanOut(kind: TimerKind): Promise<void> {
     import('../../functions/timers.js'),
     import('../../functions/lib/run-queue.js'),
   ]);
+  const invocationId = randomUUID();
   try {
-    const { context, written } = await runTimerFunction({
+    const { written } = await runTimerFunction({
       connectionString: connectionString!,
       handler: scheduledCheck(kind),
       outputs: [runQueueOutput],
       functionName: kind === 'CAS_SCHEDULE' ? 'casCheck' : 'outsystemsCheck',
-      logHandler: (level, ...args) => logTo('timer')(level, ...args),
+      invocationId,
+      logHandler: logTo(invocationId),
     });
-    print({ event: 'fanout', kind, queue: RUN_QUEUE, written, invocationId: context.invocationId });
+    print({ event: 'fanout', kind, queue: RUN_QUEUE, written, invocationId });
     process.exit(0);
   } catch (error) {
-    print({ event: 'failed', kind, error: error instanceof Error ? error.message : String(error) });
+    print({ event: 'failed', kind, invocationId, error: error instanceof Error ? error.message : String(error) });
     process.exit(1);
   }
 }

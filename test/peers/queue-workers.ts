@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ScheduleSetting } from '../../shared/sources/source.js';
 import { repositoryRoot, type QueueSettings } from './queue-host.js';
 
 /** How the worker's driver runs (host.json's values unless overridden); passed to the process as its argument. */
@@ -16,7 +17,7 @@ export interface QueueWorkerOptions {
 }
 
 /** The schedule setting a timer occurrence fans out for (a run message's kind). */
-export type TimerKind = 'OUTSYSTEMS_SCHEDULE' | 'CAS_SCHEDULE';
+export type TimerKind = ScheduleSetting;
 
 /** One line a worker prints on stdout. */
 export interface QueueWorkerEvent {
