@@ -233,7 +233,8 @@ function releasable(lease: BlobLeaseClient, name: string): DocumentLease {
       try {
         await lease.releaseLease();
       } catch (error) {
-        throw storageError(`releasing the lease on blob ${name}`, error);
+        // 409: the lease lapsed (the read outlasted it) and may be another worker's now; nothing of ours to release.
+        if (statusOf(error) !== 409) throw storageError(`releasing the lease on blob ${name}`, error);
       }
     },
   };

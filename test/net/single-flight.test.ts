@@ -9,7 +9,8 @@ import {
 } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { parseConfig } from '../../shared/config.js';
-import type { DocumentCache } from '../../shared/net/document-cache.js';
+import type { CachedDocument, DocumentCache } from '../../shared/net/document-cache.js';
+import { AllowlistError } from '../../shared/problem.js';
 import { withSharedFetches } from '../../shared/net/shared-fetch.js';
 import { observeTarget } from '../../shared/sources/index.js';
 import { lockName, openDocumentCache } from '../../shared/state/blob-document-cache.js';
@@ -147,13 +148,22 @@ describe('one upstream request per URL across workers', () => {
 
   test('inside one run the configs share the wait as they share the request; another worker still waits', async () => {
     const s = scenario();
-    const run = s.worker();
-    const [inRun, other] = await Promise.all([
-      withSharedFetches(() => Promise.all(['a', 'b', 'c'].map((id) => observe(casConfig(id, s.url), run)))),
-      observe(casConfig('d', s.url), s.worker()),
-    ]);
+    // The run's Blob cache, counting its claim attempts (each config waiting on its own would try every half second).
+    const blob = s.worker();
+    let takes = 0;
+    const run: DocumentCache = {
+      get: (url) => blob.get(url),
+      put: (document) => blob.put(document),
+      confirm: (url, at) => blob.confirm!(url, at),
+      leases: { seconds: blob.leases!.seconds, take: (url) => (takes++, blob.leases!.take(url)) },
+    };
+    const inRun = withSharedFetches(() => Promise.all(['a', 'b', 'c'].map((id) => observe(casConfig(id, s.url), run))));
+    await until(() => s.requests().length === 1);
+    const other = await observe(casConfig('d', s.url), s.worker());
+    expect([...(await inRun), other].map((o) => [o.status, o.warnings])).toEqual(Array(4).fill(['ok', []]));
     expect(s.requests()).toHaveLength(1);
-    expect([...inRun, other].map((o) => [o.status, o.warnings])).toEqual(Array(4).fill(['ok', []]));
+    // One claim for the three configs of the run: b and c joined a's turn instead of waiting on a's claim.
+    expect(takes).toBe(1);
   });
 
   test('http.reuseWithinSeconds 0 never waits, even on a claim another worker holds', async () => {
@@ -220,6 +230,20 @@ describe.concurrent('the wait is bounded by the claim lease', () => {
     await free!.release();
   }, 60_000);
 
+  test('a claimant whose read outlasted its lease releases nothing of the worker that took the claim next', async () => {
+    const s = scenario();
+    const slow = await s.worker(15).leases!.take(s.url);
+    expect(slow).toBeDefined();
+    const observation = await observe(casConfig('cas-a', s.url), s.worker(15));
+    expect(observation.warnings).toEqual([]);
+    const next = await s.worker(15).leases!.take(s.url);
+    expect(next).toBeDefined();
+    // The lapsed lease's release is a no-op (409 from Blob Storage), not an error, and the next holder keeps its claim.
+    await expect(slow!.release()).resolves.toBeUndefined();
+    expect(await s.worker(15).leases!.take(s.url)).toBeUndefined();
+    await next!.release();
+  }, 60_000);
+
   test('a lock leased for good by someone else: the wait runs out, says so, and the page is fetched', async () => {
     const s = scenario();
     const container = BlobServiceClient.fromConnectionString(connectionString).getContainerClient(s.container);
@@ -239,6 +263,36 @@ describe.concurrent('the wait is bounded by the claim lease', () => {
       },
     ]);
   }, 60_000);
+});
+
+describe('the claim, through the DocumentCache port', () => {
+  test('a claim that cannot be released is a warning; the observation stands', async () => {
+    const s = scenario();
+    const copies = new Map<string, CachedDocument>();
+    const documents: DocumentCache = {
+      get: async (url) => copies.get(url),
+      put: async (document) => void copies.set(document.url, document),
+      leases: {
+        seconds: 30,
+        take: async () => ({
+          release: async () => {
+            throw new AllowlistError('document-cache', 'releasing the lease on blob locks/x: Blob Storage answered HTTP 503 ServerBusy');
+          },
+        }),
+      },
+    };
+    const observation = await observe(casConfig('cas-a', s.url), documents);
+    expect(observation.status).toBe('ok');
+    expect(copies.has(s.url)).toBe(true);
+    expect(observation.warnings).toEqual([
+      {
+        code: 'document-cache',
+        message: expect.stringMatching(
+          /^The document cache could not release the claim on http:\/\/127\.0\.0\.1:\d+\/\w+\/page\.md, so other workers wait for it to lapse \(within 30 s\): releasing the lease .*503/,
+        ),
+      },
+    ]);
+  });
 });
 
 /** A connection string to Azurite's blob service with a SAS that may read the container's blobs and nothing else. */

@@ -4,7 +4,7 @@ import { describe, expect, inject, test } from 'vitest';
 import { parseConfig } from '../../shared/config.js';
 import type { CachedDocument } from '../../shared/net/document-cache.js';
 import { observeTarget } from '../../shared/sources/index.js';
-import { blobName, blobTargetOf, openDocumentCache } from '../../shared/state/blob-document-cache.js';
+import { blobName, blobTargetOf, lockName, openDocumentCache } from '../../shared/state/blob-document-cache.js';
 import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../peers/http.js';
 
 /** The Blob Storage document cache against the Azurite blob service the test set-up starts beside the table one. */
@@ -146,6 +146,38 @@ describe('the blob endpoint of the storage setting', () => {
     [';;;', /neither a connection string nor an http\(s\) URL/],
   ])('%s is refused with the reason', (setting, reason) => {
     expect(() => blobTargetOf(setting)).toThrow(reason);
+  });
+
+  test('a claim is a lease on locks/<hash> of the URL: one holder at a time, released for the next; the copy stays writable', async () => {
+    const container = containerName();
+    const one = openDocumentCache(connectionString, { container, claimSeconds: 15 });
+    const two = openDocumentCache(connectionString, { container, claimSeconds: 15 });
+    expect(one.leases!.seconds).toBe(15);
+    // The first claim creates the container and the lock blob.
+    const held = await one.leases!.take(COPY.url);
+    expect(held).toBeDefined();
+    expect(await two.leases!.take(COPY.url)).toBeUndefined();
+    // Another URL is another claim.
+    const other = await two.leases!.take(`${COPY.url}&other`);
+    expect(other).toBeDefined();
+    // Writing and confirming the copy needs no lease id while its claim is held.
+    await two.put(COPY);
+    await two.confirm!(COPY.url, '2026-12-07T10:00:00.000Z');
+    await held!.release();
+    const next = await two.leases!.take(COPY.url);
+    expect(next).toBeDefined();
+    await next!.release();
+    await other!.release();
+
+    const names: string[] = [];
+    for await (const blob of BlobServiceClient.fromConnectionString(connectionString).getContainerClient(container).listBlobsFlat())
+      names.push(blob.name);
+    expect(names.sort()).toEqual([blobName(COPY.url), lockName(COPY.url), lockName(`${COPY.url}&other`)].sort());
+    expect(lockName(COPY.url)).toMatch(/^locks\/[0-9a-f]{64}$/);
+  });
+
+  test.each([[14], [61], [30.5], [Number.NaN]])('a claim lease of %j s is refused (Blob Storage grants 15 to 60)', (claimSeconds) => {
+    expect(() => openDocumentCache(connectionString, { claimSeconds })).toThrow(/claimSeconds must be 15 to 60/);
   });
 
   test('a container name Blob Storage would refuse is reported on use', async () => {
