@@ -1,5 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
@@ -386,20 +387,12 @@ async function aloneTableRequests(azurite: EmbeddedAzurite, root: string, sizes:
   }
 }
 
-/** CPU time of the embedded Azurite (the child of this process running azurite.js), ms; 0 where /proc cannot tell. */
+/** CPU time of the embedded Azurite (this process's child running azurite.js), ms, as ps tells it in whole seconds; 0 without ps. */
 function azuriteCpuMs(): number {
-  try {
-    for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) !== process.pid || !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('azurite')) continue;
-      // utime and stime, in clock ticks of 10 ms on Linux.
-      return (Number(fields[11]) + Number(fields[12])) * 10;
-    }
-  } catch {
-    // Not Linux: the figure's note says 0.
-  }
-  return 0;
+  const listed = spawnSync('ps', ['-o', 'pid=,cputimes=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' });
+  const line = (listed.stdout ?? '').split('\n').find((text) => text.includes('azurite'));
+  const seconds = Number(line?.trim().split(/\s+/)[1]);
+  return Number.isFinite(seconds) ? seconds * 1000 : 0;
 }
 
 function cpuTotal(pass: Pass): number {
@@ -412,7 +405,7 @@ function cpuSplit(pass: Pass): string {
   const wall = KINDS.reduce((sum, kind) => sum + pass.wallMs[kind]!, 0);
   // CPU time over wall time: how many of the machine's cores the pass had on average (others' work shares them).
   const cores = (workers + peers + azurite) / wall;
-  return `workers ${s(workers)}, peers (this process) ${s(peers)}, Azurite ${s(azurite)}, ${cores.toFixed(2)} cores busy on average`;
+  return `workers ${s(workers)}, peers (this process) ${s(peers)}, Azurite ${s(azurite)} (ps, whole seconds), ${cores.toFixed(2)} cores busy on average`;
 }
 
 function countBy(values: readonly string[]): Record<string, number> {
