@@ -22,6 +22,7 @@ import { buildPackage, listFiles } from '../scripts/package.js';
 import { FAST_GITHUB } from '../test/support.js';
 import { firstRunInput, largestFirstPrInput } from '../test/publish/pr-cases.js';
 import { awsIpRanges } from './aws.js';
+import { QUEUE_BENCH, queueFigures, type QueueBenchSizes } from './queue.js';
 import { quietRun } from './quiet-run.js';
 import { splitFigures } from './split.js';
 import { widening } from './capacity.js';
@@ -43,6 +44,8 @@ export interface BenchSizes {
   readonly checkFrontEnds: number;
   /** Child-process figures (peak RSS, cold start, CLI) need the compiled dist/ tree. */
   readonly processes: boolean;
+  /** Figure 13: configs through the run queue by each count of worker processes (bundled from the sources, no dist/ needed). */
+  readonly queue: QueueBenchSizes;
 }
 
 export const FULL: BenchSizes = {
@@ -55,6 +58,7 @@ export const FULL: BenchSizes = {
   tableTargets: 20,
   checkFrontEnds: 50,
   processes: true,
+  queue: QUEUE_BENCH,
 };
 
 const TOKEN = 'ghp_Bench0Token0000000000000000000000000';
@@ -741,6 +745,11 @@ export async function runBench(sizes: BenchSizes, progress: (message: string) =>
       ['quiet run', () => quietRun(azurite, projectRoot())],
       ['split files', () => splitFigures(sharedPath(SERVICE_TAGS), sizes.runs)],
       ['widening', () => widening(readFileSync(sharedPath(SERVICE_TAGS), 'utf8'), sizes)],
+      ...(sizes.processes
+        ? ([['queue through worker processes', () => queueFigures(azurite, projectRoot(), sizes.queue)]] as Array<
+            [string, () => Promise<Row[]>]
+          >)
+        : []),
     ];
     for (const [name, step] of steps) {
       progress(`${name}...`);

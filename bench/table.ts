@@ -6,7 +6,7 @@ export interface Row {
   readonly ours: number;
   readonly anchor?: number;
   readonly anchorName?: string;
-  readonly unit: 'ms' | 'bytes' | 'KB' | 'MB' | 'requests' | 'files' | 'addresses';
+  readonly unit: 'ms' | 'bytes' | 'KB' | 'MB' | 'requests' | 'messages' | 'files' | 'addresses';
   readonly goal: string;
   readonly note?: string;
 }
@@ -65,7 +65,7 @@ export function formatTable(rows: readonly Row[]): string {
 }
 
 function amount(value: number, unit: Row['unit']): string {
-  if (unit === 'requests' || unit === 'files') return String(value);
+  if (unit === 'requests' || unit === 'messages' || unit === 'files') return String(value);
   if (unit === 'addresses') return `${value.toLocaleString('en-US')} addresses`;
   if (unit === 'bytes') return `${value.toLocaleString('en-US')} B`;
   if (unit === 'KB') return `${value.toFixed(0)} KB`;

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { runBench, type BenchSizes } from '../bench/figures.js';
+import { projectRoot, runBench, type BenchSizes } from '../bench/figures.js';
+import { queueFigures } from '../bench/queue.js';
 import { formatTable } from '../bench/table.js';
 import { classify, classifyAll, parseCidr } from '../shared/ipset.js';
+import { startEmbeddedAzurite } from '../shared/state/embedded-azurite.js';
 
 /** The bench's own code with tiny sizes: every figure runs end to end against real peers; no timing is asserted. */
 const TINY: BenchSizes = {
@@ -14,6 +16,7 @@ const TINY: BenchSizes = {
   tableTargets: 3,
   checkFrontEnds: 3,
   processes: false,
+  queue: { configs: 2, workers: [1, 2], delayMs: 1 },
 };
 
 describe('bench smoke run', () => {
@@ -78,6 +81,27 @@ describe('bench smoke run', () => {
     // Issue 24: the exact cover never allows more extra addresses than merging the closest neighbours.
     for (const figure of ['12.', '12b.']) expect(row(figure)!.ours, figure).toBeLessThanOrEqual(row(figure)!.anchor!);
     expect(formatTable(rows)).toContain('| figure');
+  }, 120_000);
+});
+
+describe('bench smoke run: figure 13, configs through the run queue', () => {
+  it('runs every config of both ticks in worker processes, each document fetched once, one message per config and kind', async () => {
+    const azurite = await startEmbeddedAzurite();
+    try {
+      const rows = await queueFigures(azurite, projectRoot(), TINY.queue);
+      const row = (prefix: string) => rows.find((r) => r.figure.startsWith(prefix));
+      expect(rows.map((r) => r.figure.split(' ')[0])).toEqual(['13.', '13a.', '13b.', '13c.', '13d.', '13e.', '13f.', '13g.']);
+      for (const r of rows) expect(Number.isFinite(r.ours), r.figure).toBe(true);
+      // The cross-worker single flight: each URL fetched once in the tick, by either number of workers.
+      expect(row('13c.')).toMatchObject({ ours: 1, anchor: 1 });
+      // One message per config and kind; with the ticks apart, no lease is held when a message arrives.
+      expect(row('13e.')).toMatchObject({ ours: 2, anchor: 2 });
+      // A config's own Table requests, plus each message's poisoned-record clear (2 per config) and each worker's
+      // table check at start-up (2 workers over 2 configs).
+      expect(row('13d.')!.ours).toBe(row('13d.')!.anchor! + 2 + 1);
+    } finally {
+      await azurite.stop();
+    }
   }, 120_000);
 });
 
