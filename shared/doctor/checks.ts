@@ -64,8 +64,11 @@ export interface DoctorProbes {
   resolver(server: string, dns: DnsConfig, hostname: string): Promise<ResolverProbe>;
   /** Per target, its approved baseline as stored (the capacity check); absent where there is no store to read. */
   baselines?(configName: string): Promise<ReadonlyMap<string, readonly Cidr[]>>;
-  /** The run queue's name and the config's run messages recorded as poisoned (the queue check); absent without a store. */
-  queueFailures?(configName: string): Promise<{ readonly queue: string; readonly poisoned: readonly string[] }>;
+  /**
+   * The run queue's name and the config's run messages recorded as poisoned that no run of their kind completed
+   * after (the queue check); absent without a store.
+   */
+  queueFailures?(config: Config): Promise<{ readonly queue: string; readonly poisoned: readonly string[] }>;
 }
 
 export interface DoctorOptions {
@@ -362,7 +365,7 @@ async function checkQueue(probes: DoctorProbes, config: Config): Promise<DoctorC
   if (!probes.queueFailures) return [];
   let found: { readonly queue: string; readonly poisoned: readonly string[] };
   try {
-    found = await probes.queueFailures(config.name);
+    found = await probes.queueFailures(config);
   } catch (error) {
     return [pass('queue', `not checked: the poisoned run messages could not be read (${messageOf(error)}); see the storage check`)];
   }
@@ -373,7 +376,7 @@ async function checkQueue(probes: DoctorProbes, config: Config): Promise<DoctorC
     fail(
       'queue',
       `config "${config.name}" has a run message in ${poison}: ${found.poisoned.join('; ')}`,
-      `Fix the cause the error names, then move the message from ${poison} back to ${found.queue} (Storage Explorer, or peek it with \`az storage message peek --queue-name ${poison}\`) or wait for the next tick; the next good run of that kind clears this.`,
+      `Fix the cause the error names, then move the message from ${poison} back to ${found.queue} (Storage Explorer, or peek it with \`az storage message peek --queue-name ${poison}\`) or wait for the next tick; once a run of that kind completes, this check passes again.`,
     ),
   ];
 }

@@ -9,13 +9,15 @@ import { credentialsFromEnv, secretsOf } from '../publish/github/auth.js';
 import type { PublisherTuning } from '../publish/github/types.js';
 import { sourceOf } from '../sources/registry.js';
 import type { SourceContext } from '../sources/source.js';
+import { standingFailures } from '../queue/poisoned.js';
 import { runQueueName } from '../queue/queue-name.js';
 import { storageSetting } from '../state/open.js';
 import { describeQueueFailure } from '../state/queue-failures.js';
 
 /**
  * The doctor's probes as the app runs them: each one is the owning module's own probe, loaded on first use.
- * Requests per run: storage 3 (create table, create and delete a probe row), and 1 for the poisoned run messages; GitHub 3 (GET /user or the App's token
+ * Requests per run: storage 3 (create table, create and delete a probe row), and 2 for the poisoned run messages (they
+ * and the config's state, which says whether a run completed since); GitHub 3 (GET /user or the App's token
  * exchange, GET repository, GET branch); one GET per distinct upstream URL, its body not read (plus redirects); for
  * ARM a token from the credential and one GET; one DNS query per resolver.
  */
@@ -62,11 +64,17 @@ export function doctorProbes(env: NodeJS.ProcessEnv, wiring: DoctorWiring = {}):
       return new Map([...snapshot.targets].map(([id, record]) => [id, record.baseline ?? []] as const));
     },
 
-    async queueFailures(configName) {
+    async queueFailures(config) {
       const queue = runQueueName(env);
       const unreadable: string[] = [];
-      const failures = await (await openStore()).queueFailures().list(configName, (text) => unreadable.push(text));
-      return { queue, poisoned: [...failures.map(describeQueueFailure), ...unreadable] };
+      const store = await openStore();
+      const [failures, snapshot] = await Promise.all([
+        store.queueFailures().list(config.name, (text) => unreadable.push(text)),
+        // A state that cannot be read (the storage check says why) cannot show a later run: every record stands.
+        store.read(config.name).catch(() => undefined),
+      ]);
+      const standing = snapshot ? standingFailures({ failures, config, snapshot }) : failures;
+      return { queue, poisoned: [...standing.map(describeQueueFailure), ...unreadable] };
     },
 
     async github(github) {

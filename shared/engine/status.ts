@@ -3,6 +3,7 @@ import type { Config, TargetType } from '../config.js';
 import { pendingRemovals, releasable } from '../drift/drift.js';
 import type { Cidr } from '../ipset.js';
 import type { Problem } from '../problem.js';
+import { standingFailures } from '../queue/poisoned.js';
 import type { TargetReport, Verdict } from '../report.js';
 import type { Approval, HeldChange, TargetRecord } from '../state/records.js';
 import { describeQueueFailure } from '../state/queue-failures.js';
@@ -46,8 +47,8 @@ export interface StatusReport {
    */
   readonly capacity: CapacityStatus[];
   /**
-   * Set only when a run message of this config went to the poison queue and no run of its kind succeeded since:
-   * per kind, "<kind> at <tick>: <code>: <message>" (a record that cannot be read says so instead).
+   * Set only when a run message of this config went to the poison queue and no run of its kind completed since
+   * (shared/queue/poisoned.ts): per kind, "<kind> at <tick>: <code>: <message>" (a record that cannot be read says so instead).
    */
   readonly poisoned?: string[];
 }
@@ -71,7 +72,7 @@ export async function readStatus(config: Config, store: StateStore): Promise<Sta
     store.read(config.name),
     store.queueFailures().list(config.name, (text) => unreadable.push(text)),
   ]);
-  const poisoned = [...failures.map(describeQueueFailure), ...unreadable];
+  const poisoned = [...standingFailures({ failures, config, snapshot }).map(describeQueueFailure), ...unreadable];
   const pr = snapshot.config.pullRequest;
   return {
     configName: config.name,

@@ -39,8 +39,9 @@ export interface QueuedRunOptions {
   /** Says which config's attempt failed and what follows, before the error is thrown to the host. */
   readonly failed: (line: string) => void;
   /**
-   * Where the last failed attempt is recorded and a later good run of that config and kind forgets it, so that
-   * status and doctor name a poisoned config; `warn` says when that bookkeeping itself fails (the run's outcome stands).
+   * Where the last failed attempt is recorded, so that status and doctor name a poisoned config until a later run of
+   * that config and kind completes (they judge that from the config's state: shared/queue/poisoned.ts, so a good run
+   * costs no request here); `warn` says when recording fails (the run's outcome stands).
    */
   readonly failures?: { readonly store: QueueFailures; readonly warn: (line: string) => void; readonly now: () => Date };
 }
@@ -80,12 +81,6 @@ export async function runQueuedMessage(options: QueuedRunOptions): Promise<Queue
     const delaySeconds = Math.min(DEFER_MAX_SECONDS, Math.max(DEFER_MIN_SECONDS, error.retryAfterSeconds));
     await options.requeue(message, delaySeconds);
     return { outcome: 'deferred', message, delaySeconds, holder: error.holder };
-  }
-  if (options.failures) {
-    const { store, warn } = options.failures;
-    await store
-      .clear(message.config, message.kind)
-      .catch((error: unknown) => warn(`${message.config}: ${message.kind} ran, but its poisoned-message record stays: ${describe(error)}`));
   }
   return { outcome: 'ran', message, report };
 }

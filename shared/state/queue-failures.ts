@@ -1,6 +1,8 @@
 // A run message's last failure before the host moved it to the poison queue, kept so that status and doctor can name
-// the config. The rows live in a partition of their own: a config's partition refuses row keys its release does not
-// write (partition.ts), so a row there would make a rolled-back release read that config's state as corrupt.
+// the config. A row stays until the next poisoned message of its config and kind replaces it (one row per config and
+// kind at most): a later good run outdates it without a write (shared/queue/poisoned.ts). The rows live in a partition
+// of their own: a config's partition refuses row keys its release does not write (partition.ts), so a row there would
+// make a rolled-back release read that config's state as corrupt.
 import type { TableClient } from '@azure/data-tables';
 import { z } from 'zod';
 import { keyPart } from './keys.js';
@@ -23,9 +25,10 @@ export type QueueFailure = z.infer<typeof failureSchema>;
 
 export interface QueueFailures {
   record(failure: QueueFailure): Promise<void>;
-  /** Forgets the failure of `config`'s `kind`, if one is recorded: a run of it succeeded since. */
-  clear(config: string, kind: string): Promise<void>;
-  /** The recorded failures of `config`; rows that do not read as one are skipped with a warning. */
+  /**
+   * The recorded failures of `config`, including those a later good run outdated (shared/queue/poisoned.ts tells them
+   * apart); rows that do not read as one are skipped with a warning.
+   */
   list(config: string, warn: (text: string) => void): Promise<QueueFailure[]>;
 }
 
@@ -48,14 +51,6 @@ export function queueFailuresOn(options: {
         await table.upsertEntity(entity, 'Replace');
       } catch (error) {
         throw failed('record a poisoned run message', error);
-      }
-    },
-    async clear(config, kind) {
-      try {
-        await table.deleteEntity(QUEUE_FAILURES_PARTITION, rowKeyOf(config, kind));
-      } catch (error) {
-        if ((error as { statusCode?: number }).statusCode === 404) return;
-        throw failed('clear a poisoned run message', error);
       }
     },
     async list(config, warn) {
