@@ -194,6 +194,14 @@ describe('a message that fails its last attempt', () => {
       expect(((await statusOf('dmz')) as StatusReport).poisoned).toBeUndefined();
       expect((await setStatusOf('dmz'))!.poisoned).toBeUndefined();
       expect((await queueCheck('dmz')).ok).toBe(true);
+
+      // A state the doctor cannot read cannot show that later run: the record stands there (the storage check says why).
+      await table.upsertEntity({ partitionKey: partitionKeyFor('dmz'), rowKey: 'not-ours' });
+      try {
+        expect((await queueCheck('dmz')).detail).toMatch(/^config "dmz" has a run message in .*: CAS_SCHEDULE at .*: fetch-failed: /);
+      } finally {
+        await table.deleteEntity(partitionKeyFor('dmz'), 'not-ours');
+      }
     } finally {
       await table.deleteEntity(QUEUE_FAILURES_PARTITION, 'dmz~CAS_SCHEDULE');
     }
