@@ -48,7 +48,8 @@ export interface StatusReport {
   readonly capacity: CapacityStatus[];
   /**
    * Set only when a run message of this config went to the poison queue and no run of its kind completed since
-   * (shared/queue/poisoned.ts): per kind, "<kind> at <tick>: <code>: <message>" (a record that cannot be read says so instead).
+   * (shared/queue/poisoned.ts): per kind, "<kind> at <tick>: <code>: <message>" (a record that cannot be read says so
+   * instead).
    */
   readonly poisoned?: string[];
 }

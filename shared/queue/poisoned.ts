@@ -9,7 +9,7 @@ import { RUN_KINDS } from './run-message.js';
 
 /**
  * The failures of `config` that no completed run of their kind followed. A run stores every target it checked with
- * its lastCheckAt in one write, so a kind has run since once every target of the config's of that kind was checked
+ * its lastCheckAt in one write, so a kind has run since once each of the config's targets of that kind was checked
  * after the record; a kind the config has no target of does what any run does (lease, PR, dashboard), so any
  * completed run since (lastRunAt) counts. A record whose time or kind this release cannot read stands.
  */
