@@ -270,7 +270,7 @@ function encodeRow({
 const compressedBodies = new Map<string, Buffer>();
 const REMEMBERED_BODIES = 4;
 /** Bodies larger than this are compressed each time (they would hold on to too much). */
-const REMEMBERED_BODY_CHARS = 16 * 1024 * 1024;
+const REMEMBERED_BODY_CHARS = 4 * 1024 * 1024;
 
 function compress(text: string, json: Buffer): Buffer {
   const known = compressedBodies.get(text);
