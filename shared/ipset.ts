@@ -377,6 +377,12 @@ function ipv4Number(text: string): number | undefined {
   return dots === 3 ? value * 256 + octet : undefined;
 }
 
+/** The IPv4 network of `value` at `length`, written as parseCidr writes it. */
+function ipv4Network(value: number, length: number): Cidr {
+  const network = length === 0 ? 0 : (value & (0xffffffff << (32 - length))) >>> 0;
+  return `${network >>> 24}.${(network >>> 16) & 255}.${(network >>> 8) & 255}.${network & 255}/${length}` as Cidr;
+}
+
 function ipv6Value(text: string): bigint {
   const words = ipv6Words(text);
   if (words === undefined) return ipaddrValue(text);
@@ -486,10 +492,13 @@ export class PrefixIndex<V> {
   allContaining(cidr: Cidr): Cidr[] {
     const prefix = prefixLengthOf(cidr);
     const address = cidr.slice(0, cidr.lastIndexOf('/'));
+    const family = familyOf(cidr);
+    // A canonical IPv4 prefix's supernets are worked out with integer masks: parsing each one cost more than the lookups.
+    const value = family === 4 ? ipv4Number(address) : undefined;
     const found: Cidr[] = [];
-    for (const length of this.lengths[familyOf(cidr)]) {
+    for (const length of this.lengths[family]) {
       if (length > prefix) continue;
-      const supernet = length === prefix ? cidr : parseCidr(`${address}/${length}`);
+      const supernet = length === prefix ? cidr : value === undefined ? parseCidr(`${address}/${length}`) : ipv4Network(value, length);
       if (this.members.has(supernet)) found.push(supernet);
     }
     return found;

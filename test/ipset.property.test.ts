@@ -9,6 +9,7 @@ import {
   difference,
   intersects,
   parseCidr,
+  PrefixIndex,
   sameAddresses,
   semanticDiff,
   sortCidrs,
@@ -331,6 +332,34 @@ describe('IPv6 text with a dotted IPv4 tail (RFC 4291 2.2 form 3)', () => {
           expect(parseCidr(`::${head[5] === 0 ? '' : 'ffff:'}${a}.${b}.${c}.${d}`)).toBe(expected);
         }
       }),
+      { numRuns },
+    );
+  });
+});
+
+describe('the prefix index', { timeout: propertyTimeout }, () => {
+  const anyIpv4 = fc.tuple(fc.ipV4(), fc.integer({ min: 0, max: 32 })).map(([address, prefix]) => parseCidr(`${address}/${prefix}`));
+  // Members drawn as supernets of the probe too, so that containing ones are common.
+  const supernetsOf = (cidr: Cidr) =>
+    fc
+      .array(fc.integer({ min: 0, max: 32 }), { maxLength: 6 })
+      .map((lengths) =>
+        lengths.filter((length) => length <= Number(cidr.split('/')[1])).map((length) => parseCidr(`${cidr.split('/')[0]}/${length}`)),
+      );
+
+  it('finds every member equal to or containing a prefix, most specific first, as a scan of the members does', () => {
+    fc.assert(
+      fc.property(
+        anyIpv4.chain((probe) => fc.tuple(fc.constant(probe), supernetsOf(probe), fc.array(anyIpv4, { maxLength: 6 }))),
+        ([probe, around, others]) => {
+          const members = [...around, ...others];
+          const index = new PrefixIndex(members.map((cidr) => [cidr, cidr] as const));
+          const expected = [...new Set(members)]
+            .filter((member) => covers([member], probe))
+            .sort((a, b) => Number(b.split('/')[1]) - Number(a.split('/')[1]));
+          expect(index.allContaining(probe)).toEqual(expected);
+        },
+      ),
       { numRuns },
     );
   });

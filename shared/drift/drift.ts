@@ -320,8 +320,42 @@ function keepCounters(misses: Readonly<Record<string, number>>, unjudged: readon
   return kept;
 }
 
+/**
+ * The rows of a drift already worked out, and what they were worked out from: a PR body asks for them several times
+ * (its summary, its list, and again for its fingerprint), and over thousands of prefixes each time costs.
+ */
+const rowsOfDrift = new WeakMap<
+  TargetDrift,
+  {
+    readonly added: readonly Cidr[];
+    readonly count: number;
+    readonly from: TargetDrift['evidence'];
+    readonly seen: TargetDrift['firstSeen'];
+    readonly rows: readonly AddedRow[];
+  }
+>();
+
 /** The added ranges with the evidence and first-seen times of the observed entries they came from. */
-export function addedRows(drift: TargetDrift): AddedRow[] {
+export function addedRows(drift: TargetDrift): readonly AddedRow[] {
+  const known = rowsOfDrift.get(drift);
+  const same =
+    known?.added === drift.report.added &&
+    known.count === drift.report.added.length &&
+    known.from === drift.evidence &&
+    known.seen === drift.firstSeen;
+  if (same) return known.rows;
+  const rows = workOutAddedRows(drift);
+  rowsOfDrift.set(drift, {
+    added: drift.report.added,
+    count: drift.report.added.length,
+    from: drift.evidence,
+    seen: drift.firstSeen,
+    rows,
+  });
+  return rows;
+}
+
+function workOutAddedRows(drift: TargetDrift): AddedRow[] {
   const addedIndex = new PrefixIndex(drift.report.added.map((cidr) => [cidr, cidr] as const));
   const observedIndex = new PrefixIndex(Object.keys(drift.evidence).map((key) => [key as Cidr, key as Cidr] as const));
   const sources = new Map<Cidr, Cidr[]>(drift.report.added.map((cidr) => [cidr, []]));
@@ -499,6 +533,8 @@ function evidenceByCidr(observation: Observation): Record<string, EntryEvidence[
 }
 
 function uniqueEvidence(evidence: readonly EntryEvidence[]): EntryEvidence[] {
+  // Most addresses have one piece of evidence: nothing to compare it with.
+  if (evidence.length < 2) return [...evidence];
   const seen = new Map<string, EntryEvidence>();
   for (const item of evidence) {
     const key = JSON.stringify(item, Object.keys(item).sort());

@@ -13,6 +13,24 @@ const MAX_FIELD_CHARS = 300;
  * one line, no markdown or HTML syntax, no @mention, issue reference or bare link that GitHub would act on.
  */
 export function escapeMarkdown(text: string, maxChars = MAX_FIELD_CHARS): string {
+  // A PR body names the same few words (a tag, a section, a source) once per address, thousands of times: each
+  // distinct text is escaped once. The function is pure, so a remembered answer is the answer.
+  if (text.length > MAX_REMEMBERED_CHARS) return escapeOnce(text, maxChars);
+  const key = `${maxChars}\u0000${text}`;
+  const known = escaped.get(key);
+  if (known !== undefined) return known;
+  const result = escapeOnce(text, maxChars);
+  if (escaped.size >= MAX_REMEMBERED) escaped.clear();
+  escaped.set(key, result);
+  return result;
+}
+
+/** Distinct texts remembered by escapeMarkdown, of at most so many characters: a few MB at most, then it starts afresh. */
+const MAX_REMEMBERED = 4_096;
+const MAX_REMEMBERED_CHARS = 512;
+const escaped = new Map<string, string>();
+
+function escapeOnce(text: string, maxChars: number): string {
   const short = oneShortLine(text, maxChars);
   return (
     short

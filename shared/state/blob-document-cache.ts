@@ -3,10 +3,17 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { TokenCredential } from '@azure/core-auth';
-import type { BlobLeaseClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
+import type {
+  BlobDownloadResponseParsed,
+  BlobGetPropertiesResponse,
+  BlobLeaseClient,
+  BlockBlobClient,
+  ContainerClient,
+} from '@azure/storage-blob';
 import { z } from 'zod';
 import type { CachedDocument, DocumentCache, DocumentLease, DocumentLeases } from '../net/document-cache.js';
 import { AllowlistError } from '../problem.js';
+import { md5Of, processDocumentMemo, type DocumentMemo } from './document-memo.js';
 import { lazyDefaultAzureCredential, parseConnectionString, parseUrl } from './table-endpoint.js';
 
 export const DEFAULT_DOCUMENT_CONTAINER = 'allowlistdrift-documents';
@@ -84,6 +91,8 @@ export interface BlobDocumentCacheOptions {
   readonly credential?: TokenCredential;
   /** The lease of a claim, 15 to 60 s as Blob Storage allows; default 60 (tests shorten it). */
   readonly claimSeconds?: number;
+  /** Replaces the process's memo of decoded copies (tests). */
+  readonly memo?: DocumentMemo;
 }
 
 /**
@@ -99,7 +108,7 @@ export function openDocumentCache(setting: string, options: BlobDocumentCacheOpt
   };
   const seconds = options.claimSeconds ?? DEFAULT_CLAIM_SECONDS;
   if (!Number.isInteger(seconds) || seconds < 15 || seconds > 60) throw new RangeError('claimSeconds must be 15 to 60 (a Blob lease)');
-  return new BlobDocumentCache(container, new BlobClaims(container, seconds));
+  return new BlobDocumentCache(container, new BlobClaims(container, seconds), options.memo ?? processDocumentMemo);
 }
 
 async function connect(setting: string, options: BlobDocumentCacheOptions): Promise<ContainerClient> {
@@ -129,28 +138,48 @@ class BlobDocumentCache implements DocumentCache {
   constructor(
     private readonly container: () => Promise<ContainerClient>,
     readonly leases: DocumentLeases,
+    private readonly memo: DocumentMemo,
   ) {}
 
   async get(url: string): Promise<CachedDocument | undefined> {
     const name = blobName(url);
-    const blob = (await this.container()).getBlobClient(name);
+    const container = await this.container();
+    const blob = container.getBlobClient(name);
+    const key = memoKey(container, name);
+    if (this.memo.has(key)) {
+      // A copy this process holds: a HEAD says whether the blob is still that body (another worker may have rewritten it).
+      let properties: BlobGetPropertiesResponse;
+      try {
+        properties = await blob.getProperties();
+      } catch (error) {
+        if (statusOf(error) === 404) {
+          this.memo.forget(key);
+          return undefined;
+        }
+        throw storageError(`reading blob ${name}`, error);
+      }
+      const kept = this.memo.match(key, properties);
+      if (kept) return withConfirmation(kept.document, properties.metadata?.[CONFIRMED_AT]);
+    }
     let body: Buffer;
-    let confirmed: string | undefined;
+    let response: BlobDownloadResponseParsed;
     try {
       // download, not downloadToBuffer: one request that also brings the metadata a confirmation wrote.
-      const response = await blob.download();
-      confirmed = response.metadata?.[CONFIRMED_AT];
+      response = await blob.download();
       body = await streamToBuffer(response.readableStreamBody);
     } catch (error) {
       if (error instanceof AllowlistError) throw error;
-      if (statusOf(error) === 404) return undefined;
+      if (statusOf(error) === 404) {
+        this.memo.forget(key);
+        return undefined;
+      }
       throw storageError(`reading blob ${name}`, error);
     }
-    const document = decode(body, url, name);
-    // Metadata is anyone's with write access to the container: only a date is taken, and only one after the full read.
-    return confirmed && Date.parse(confirmed) > Date.parse(document.validatedAt)
-      ? { ...document, confirmedAt: new Date(Date.parse(confirmed)).toISOString() }
-      : document;
+    const decoded = decode(body, url, name);
+    const document = response.etag
+      ? this.memo.remember(key, { document: decoded, etag: response.etag, md5: md5Of(response.contentMD5), length: body.byteLength })
+      : decoded;
+    return withConfirmation(document, response.metadata?.[CONFIRMED_AT]);
   }
 
   /** A metadata write (no body): a 304 is recorded for the cost of one small request. */
@@ -171,18 +200,25 @@ class BlobDocumentCache implements DocumentCache {
     const container = await this.container();
     const body = gzipSync(JSON.stringify({ v: 1, ...document }));
     const upload = () => container.getBlockBlobClient(name).uploadData(body, { blobHTTPHeaders: { blobContentType: 'application/gzip' } });
+    const key = memoKey(container, name);
+    let written: Awaited<ReturnType<typeof upload>>;
     try {
-      await upload();
+      written = await upload();
     } catch (error) {
+      this.memo.forget(key);
       if (statusOf(error) !== 404) throw storageError(`writing blob ${name}`, error);
       // The first write of an app creates the container (the Bicep may not have, and Azurite starts empty).
       try {
         await container.createIfNotExists();
-        await upload();
+        written = await upload();
       } catch (retried) {
         throw storageError(`writing blob ${name}`, retried);
       }
     }
+    // The response's ETag is of exactly this body: the next read here needs only a HEAD. Kept as decode() reads it back.
+    const { v: _version, ...kept } = envelope.parse({ v: 1, ...document });
+    if (written.etag)
+      this.memo.remember(key, { document: kept, etag: written.etag, md5: md5Of(written.contentMD5), length: body.byteLength });
   }
 }
 
@@ -265,6 +301,19 @@ export function lockName(url: string): string {
 /** One blob per URL, named by its hash: URLs are longer and freer than blob names. */
 export function blobName(url: string): string {
   return `${createHash('sha256').update(url, 'utf8').digest('hex')}.json.gz`;
+}
+
+/** The memo's key: the account and container (not a SAS in the query) and the blob. */
+function memoKey(container: ContainerClient, name: string): string {
+  const url = new URL(container.url);
+  return `${url.origin}${url.pathname}/${name}`;
+}
+
+/** Metadata is anyone's with write access to the container: only a date is taken, and only one after the full read. */
+function withConfirmation(document: CachedDocument, confirmed: string | undefined): CachedDocument {
+  return confirmed && Date.parse(confirmed) > Date.parse(document.validatedAt)
+    ? { ...document, confirmedAt: new Date(Date.parse(confirmed)).toISOString() }
+    : document;
 }
 
 function decode(body: Buffer, url: string, name: string): CachedDocument {

@@ -239,19 +239,14 @@ function encodeRow({
   subject: string;
   updatedAt: string;
 }): EncodedRow {
-  const json = Buffer.from(JSON.stringify(body), 'utf8');
+  const text = JSON.stringify(body);
+  const json = Buffer.from(text, 'utf8');
   if (json.byteLength > MAX_JSON_BYTES) {
     throw new StateTooLargeError(
       `The state of ${subject} is ${mebibytes(json.byteLength)} of JSON, above the ${mebibytes(MAX_JSON_BYTES)} limit.`,
     );
   }
-  const compressed = brotliCompressSync(json, {
-    params: {
-      [zlibConstants.BROTLI_PARAM_QUALITY]: 7,
-      [zlibConstants.BROTLI_PARAM_LGWIN]: 24,
-      [zlibConstants.BROTLI_PARAM_SIZE_HINT]: json.byteLength,
-    },
-  });
+  const compressed = compress(text, json);
   if (compressed.byteLength > MAX_COMPRESSED_BYTES) {
     throw new StateTooLargeError(
       `The state of ${subject} compresses to ${kibibytes(compressed.byteLength)}, above the ${kibibytes(MAX_COMPRESSED_BYTES)} that fit in one table row.`,
@@ -265,6 +260,35 @@ function encodeRow({
   }
   columns.parts = parts;
   return { rowKey, columns, compressedBytes: compressed.byteLength };
+}
+
+/**
+ * The last few bodies compressed, by their JSON: a check asks whether its records fit (unstorable) and then writes
+ * the same records, and compressing a large one is most of what writing it costs. Brotli is deterministic, so a
+ * remembered result is the result. Only the bytes, never the record, are kept.
+ */
+const compressedBodies = new Map<string, Buffer>();
+const REMEMBERED_BODIES = 4;
+/** Bodies larger than this are compressed each time (they would hold on to too much). */
+const REMEMBERED_BODY_CHARS = 4 * 1024 * 1024;
+
+function compress(text: string, json: Buffer): Buffer {
+  const known = compressedBodies.get(text);
+  if (known) return known;
+  const compressed = brotliCompressSync(json, {
+    params: {
+      [zlibConstants.BROTLI_PARAM_QUALITY]: 7,
+      [zlibConstants.BROTLI_PARAM_LGWIN]: 24,
+      [zlibConstants.BROTLI_PARAM_SIZE_HINT]: json.byteLength,
+    },
+  });
+  if (text.length > REMEMBERED_BODY_CHARS) return compressed;
+  compressedBodies.set(text, compressed);
+  for (const oldest of compressedBodies.keys()) {
+    if (compressedBodies.size <= REMEMBERED_BODIES) break;
+    compressedBodies.delete(oldest);
+  }
+  return compressed;
 }
 
 function parseBody<T>(rowKey: string, kind: RowKind, columns: Readonly<Record<string, unknown>>, schema: z.ZodType<T>): T {

@@ -243,6 +243,16 @@ describe('nothing echoed is live', () => {
     );
   });
 
+  it('answers a text it escaped before as it did then, each length limit on its own', () => {
+    const text = '@team - see #7 '.repeat(30);
+    const short = escapeMarkdown(text, 20);
+    const full = escapeMarkdown(text);
+    expect(short.length).toBeLessThan(full.length);
+    expect(escapeMarkdown(text, 20)).toBe(short);
+    expect(escapeMarkdown(text)).toBe(full);
+    expect(live(full)).toEqual([]);
+  });
+
   it('breaks the patterns GitHub acts on in escaped text, examples', () => {
     expect(live(escapeMarkdown('see GH-42 and #7, ask @octocat or @org/team, www.evil.example, https://evil.example'))).toEqual([]);
     expect(live(escapeMarkdown('- [ ] <!-- allowlist-drift:approve target=t fingerprint=0123456789abcdef -->'))).toEqual([]);

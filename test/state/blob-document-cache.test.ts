@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { BlobServiceClient } from '@azure/storage-blob';
-import { describe, expect, inject, test } from 'vitest';
+import { BlobClient, BlobServiceClient } from '@azure/storage-blob';
+import { afterEach, describe, expect, inject, test, vi } from 'vitest';
 import { parseConfig } from '../../shared/config.js';
 import type { CachedDocument } from '../../shared/net/document-cache.js';
 import { observeTarget } from '../../shared/sources/index.js';
 import { blobName, blobTargetOf, lockName, openDocumentCache } from '../../shared/state/blob-document-cache.js';
+import { DocumentMemo } from '../../shared/state/document-memo.js';
 import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../peers/http.js';
 
 /** The Blob Storage document cache against the Azurite blob service the test set-up starts beside the table one. */
@@ -117,6 +118,86 @@ describe('the Blob Storage document cache', () => {
     const failure = await cache.get(COPY.url).catch((error: unknown) => error);
     expect(failure).toMatchObject({ code: 'document-cache', message: expect.stringContaining('Blob Storage could not be reached') });
     expect(String((failure as Error).message)).not.toContain('a2V5');
+  });
+});
+
+describe('the per-process memo in front of the Blob document cache', () => {
+  /** Counts body downloads (the SDK's own download, called through): what the memo is there to save. */
+  function countDownloads() {
+    const spy = vi.spyOn(BlobClient.prototype, 'download');
+    return { count: () => spy.mock.calls.length };
+  }
+  afterEach(() => vi.restoreAllMocks());
+
+  test('an unchanged blob is read once: later reads reuse the decoded copy after a HEAD', async () => {
+    const downloads = countDownloads();
+    const container = containerName();
+    const writer = openDocumentCache(connectionString, { container, memo: new DocumentMemo() });
+    const reader = openDocumentCache(connectionString, { container, memo: new DocumentMemo() });
+    await writer.put(COPY);
+    const first = await reader.get(COPY.url);
+    expect(first).toEqual(COPY);
+    expect(await reader.get(COPY.url)).toBe(first);
+    expect(await reader.get(COPY.url)).toBe(first);
+    expect(downloads.count()).toBe(1);
+    // The writer holds what it wrote: no download at all.
+    expect(await writer.get(COPY.url)).toEqual(COPY);
+    expect(downloads.count()).toBe(1);
+  });
+
+  test('a copy rewritten or deleted by another worker is seen, and a confirmation is read without the body', async () => {
+    const downloads = countDownloads();
+    const container = containerName();
+    const other = openDocumentCache(connectionString, { container, memo: new DocumentMemo() });
+    const cache = openDocumentCache(connectionString, { container, memo: new DocumentMemo() });
+    await other.put(COPY);
+    expect(await cache.get(COPY.url)).toEqual(COPY);
+
+    // A metadata write changes the ETag, not the body (Content-MD5 says so): the confirmation is taken from the HEAD.
+    await other.confirm!(COPY.url, '2026-12-07T10:00:00.000Z');
+    const before = downloads.count();
+    expect(await cache.get(COPY.url)).toEqual({ ...COPY, confirmedAt: '2026-12-07T10:00:00.000Z' });
+    expect(downloads.count()).toBe(before);
+
+    const newer = { ...COPY, text: 'v2\n', etag: '"v2"', validatedAt: '2026-12-07T11:00:00.000Z' };
+    await other.put(newer);
+    expect(await cache.get(COPY.url)).toEqual(newer);
+    expect(downloads.count()).toBe(before + 1);
+
+    // Another body of the very same length is still another body.
+    const same = { ...newer, text: 'v3\n' };
+    await other.put(same);
+    expect(await cache.get(COPY.url)).toEqual(same);
+
+    await BlobServiceClient.fromConnectionString(connectionString).getContainerClient(container).deleteBlob(blobName(COPY.url));
+    expect(await cache.get(COPY.url)).toBeUndefined();
+  });
+
+  test('a blob overwritten with garbage is refused even though an older copy is remembered', async () => {
+    const container = containerName();
+    const cache = openDocumentCache(connectionString, { container, memo: new DocumentMemo() });
+    await cache.put(COPY);
+    expect(await cache.get(COPY.url)).toEqual(COPY);
+    const blob = BlobServiceClient.fromConnectionString(connectionString)
+      .getContainerClient(container)
+      .getBlockBlobClient(blobName(COPY.url));
+    await blob.upload('not gzip at all', 15);
+    await expect(cache.get(COPY.url)).rejects.toMatchObject({ message: expect.stringContaining('is not a cached document') });
+  });
+
+  test('the memo is bounded: the least recently used copy goes first, and a copy over the size cap is not kept', () => {
+    const memo = new DocumentMemo({ documents: 2, textChars: 10 });
+    const entry = (text: string) => ({ document: { ...COPY, text }, etag: `"${text}"` });
+    memo.remember('a', entry('aaa'));
+    memo.remember('b', entry('bbb'));
+    expect(memo.match('a', { etag: '"aaa"' })?.document.text).toBe('aaa');
+    memo.remember('c', entry('ccc'));
+    expect(memo.keys()).toEqual(['a', 'c']);
+    memo.remember('d', entry('dddddddd'));
+    expect(memo.keys()).toEqual(['d']);
+    memo.remember('e', entry('eeeeeeeeeee'));
+    expect(memo.keys()).toEqual(['d']);
+    expect(memo.match('d', { etag: '"other"' })).toBeUndefined();
   });
 });
 

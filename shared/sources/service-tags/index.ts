@@ -71,20 +71,35 @@ const tagShape = z.looseObject({
 });
 
 /**
- * Parses a ServiceTags document and keeps only the wanted tags' data, so the rest of a
- * multi-megabyte document becomes garbage as soon as this returns. Only the tags we use get
- * the full shape check: an odd entry elsewhere in Microsoft's file is not our business.
+ * Parses a ServiceTags document and returns only the wanted tags' data (the parsed document itself is
+ * kept until another one is parsed; see parsedDocument). Only the tags we use get the full shape check:
+ * an odd entry elsewhere in Microsoft's file is not our business.
  */
 export function extractServiceTags(text: string, wanted: readonly string[]): ServiceTagsExtract {
-  const parsed = documentShape.safeParse(parseJson(text));
-  if (!parsed.success) throw shapeError(parsed.error);
-  const nextLink = parsed.data.nextLink;
+  const document = parsedDocument(text);
+  const nextLink = document.nextLink;
   return {
-    fileChangeNumber: parsed.data.changeNumber,
-    cloud: parsed.data.cloud,
-    tags: selectTags(parsed.data.values, wanted),
+    fileChangeNumber: document.changeNumber,
+    cloud: document.cloud,
+    tags: selectTags(document.values, wanted),
     ...(nextLink ? { nextLink } : {}),
   };
+}
+
+/**
+ * The last document parsed, by its text: a worker checking many configs reads the same 4 MB file for each, and
+ * parsing it was a large part of each check. Only read, never changed: selectTags validates the wanted entries into
+ * new arrays. One document is kept, and only one of at most MAX_REMEMBERED_CHARS.
+ */
+let lastParsed: { readonly text: string; readonly document: z.infer<typeof documentShape> } | undefined;
+const MAX_REMEMBERED_CHARS = 16 * 1024 * 1024;
+
+function parsedDocument(text: string): z.infer<typeof documentShape> {
+  if (lastParsed?.text === text) return lastParsed.document;
+  const parsed = documentShape.safeParse(parseJson(text));
+  if (!parsed.success) throw shapeError(parsed.error);
+  lastParsed = text.length <= MAX_REMEMBERED_CHARS ? { text, document: parsed.data } : undefined;
+  return parsed.data;
 }
 
 /** A later ARM page: only its values and next link are read, so one without the top-level fields is still a page. */

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type ServiceTagsTarget } from '../../../shared/config.js';
-import { armScope, observeServiceTags } from '../../../shared/sources/service-tags/index.js';
+import { armScope, extractServiceTags, observeServiceTags } from '../../../shared/sources/service-tags/index.js';
 import type { Observation, SourceContext } from '../../../shared/sources/source.js';
 import { armServiceTags, asArmResponse, StaticTokenCredential, type ServiceTagsFile } from '../../peers/arm.js';
 import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../../peers/http.js';
@@ -275,6 +275,22 @@ describe('a file that no longer moves', () => {
     );
     expect(moved.warnings).toEqual([]);
     expect(moved.facts).toMatchObject({ changeNumberSince: '2025-11-23T06:00:00.000Z' });
+  });
+});
+
+describe('one document parsed once per process', () => {
+  it('extracts of the same text are independent of each other, and another text is parsed afresh', () => {
+    const text = fixtureBytes.toString('utf8');
+    const first = extractServiceTags(text, [MCAS]);
+    const prefixes = [...first.tags[0]!.prefixes];
+    (first.tags[0]!.prefixes as string[]).length = 0;
+    const second = extractServiceTags(text, [MCAS, MCAS_WEST_EUROPE]);
+    expect(second.tags.map((tag) => tag.name).sort()).toEqual([MCAS, MCAS_WEST_EUROPE]);
+    expect(second.tags.find((tag) => tag.name === MCAS)!.prefixes).toEqual(prefixes);
+    expect(() => extractServiceTags('{"changeNumber":274,"cloud":"Public"}', [MCAS])).toThrow(
+      expect.objectContaining({ code: 'service-tags-shape' }),
+    );
+    expect(extractServiceTags(text, [MCAS]).tags[0]!.prefixes).toEqual(prefixes);
   });
 });
 
