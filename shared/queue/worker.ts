@@ -58,7 +58,10 @@ export async function runQueuedMessage(options: QueuedRunOptions): Promise<Queue
   } catch (error) {
     return { outcome: 'rejected', problem: toProblem(error) };
   }
-  const set = typeof options.set === 'function' ? await options.set(message) : options.set;
+  // Failing to read the set (a container that cannot be listed) is a failed attempt like a failed run: named, and recorded when it is the last.
+  const set = await failingAttempt({ options, message }, async () =>
+    typeof options.set === 'function' ? options.set(message) : options.set,
+  );
   let config: Config;
   try {
     const entry = selectConfig(set, message.config);
@@ -73,16 +76,31 @@ export async function runQueuedMessage(options: QueuedRunOptions): Promise<Queue
     report = await options.run(config, message);
   } catch (error) {
     if (!(error instanceof LeaseBusyError)) {
-      const problem = toProblem(error);
-      options.failed(failedAttemptLine({ message, problem, dequeueCount: options.dequeueCount, queue: options.queue }));
-      if (isLastAttempt(options.dequeueCount)) await recordPoisoned({ options, message, problem });
+      await attemptFailed({ options, message }, error);
       throw error;
     }
     const delaySeconds = Math.min(DEFER_MAX_SECONDS, Math.max(DEFER_MIN_SECONDS, error.retryAfterSeconds));
-    await options.requeue(message, delaySeconds);
+    await failingAttempt({ options, message }, () => options.requeue(message, delaySeconds));
     return { outcome: 'deferred', message, delaySeconds, holder: error.holder };
   }
   return { outcome: 'ran', message, report };
+}
+
+/** `work`, with a failure logged as this attempt's (and recorded when it is the last) before it is thrown to the host. */
+async function failingAttempt<T>(attempt: { options: QueuedRunOptions; message: RunMessage }, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    await attemptFailed(attempt, error);
+    throw error;
+  }
+}
+
+async function attemptFailed(attempt: { options: QueuedRunOptions; message: RunMessage }, error: unknown): Promise<void> {
+  const { options, message } = attempt;
+  const problem = toProblem(error);
+  options.failed(failedAttemptLine({ message, problem, dequeueCount: options.dequeueCount, queue: options.queue }));
+  if (isLastAttempt(options.dequeueCount)) await recordPoisoned({ options, message, problem });
 }
 
 function isLastAttempt(dequeueCount: number | undefined): boolean {

@@ -16,6 +16,7 @@ import type { StatusReport } from '../../shared/engine/status.js';
 import { LEASE_ROW_KEY, partitionKeyFor } from '../../shared/state/keys.js';
 import { AllowlistError } from '../../shared/problem.js';
 import { runQueuedMessage } from '../../shared/queue/worker.js';
+import { LeaseBusyError } from '../../shared/state/errors.js';
 import type { Report } from '../../shared/report.js';
 import { typesOnSchedule } from '../../shared/sources/registry.js';
 import { QUEUE_FAILURES_PARTITION } from '../../shared/state/queue-failures.js';
@@ -269,6 +270,34 @@ describe('a message that fails its last attempt', () => {
     const ran = await runQueuedMessage({ ...common, entry: message('dmz'), dequeueCount: 1, run: async () => ({}) as Report });
     expect(ran.outcome).toBe('ran');
     expect(warnings).toHaveLength(1);
+  });
+
+  it('a set that cannot be read, or a deferral that cannot be queued, is a failed attempt: named, and recorded on the last', async () => {
+    const lines: string[] = [];
+    const common = {
+      queue: 'allowlist-drift-runs',
+      failed: (line: string) => lines.push(line),
+      failures: { store: store.queueFailures(), warn: (line: string) => lines.push(line), now: () => new Date(tick) },
+      run: async () => ({}) as Report,
+    };
+    const unlisted = new AllowlistError('config-container-unreadable', 'the container could not be listed: 403');
+    await expect(
+      runQueuedMessage({ ...common, entry: message('dmz'), dequeueCount: 5, requeue: async () => {}, set: () => Promise.reject(unlisted) }),
+    ).rejects.toBe(unlisted);
+    expect(lines).toEqual([
+      expect.stringMatching(/^dmz: CAS_SCHEDULE failed \(attempt 5 of 5\): config-container-unreadable: .+ allowlist-drift-runs-poison$/),
+    ]);
+    expect(await store.queueFailures().list('dmz', () => {})).toContainEqual(
+      expect.objectContaining({ kind: 'CAS_SCHEDULE', code: 'config-container-unreadable' }),
+    );
+
+    const set = await loadConfigSet(configSetSourceFromEnv(process.env), process.env);
+    const queueDown = new AllowlistError('queue-unavailable', 'the run queue answered 503');
+    const held = () => Promise.reject(new LeaseBusyError('another-run', new Date(Date.parse(tick) + 30_000).toISOString(), 30));
+    await expect(
+      runQueuedMessage({ ...common, entry: message('proxy'), dequeueCount: 2, set, run: held, requeue: () => Promise.reject(queueDown) }),
+    ).rejects.toBe(queueDown);
+    expect(lines.at(-1)).toMatch(/^proxy: CAS_SCHEDULE failed \(attempt 2 of 5\): queue-unavailable: .+; the host retries it$/);
   });
 
   it('costs a good run nothing: a message run through the worker makes the Table requests of its check alone', async () => {
