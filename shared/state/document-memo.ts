@@ -4,13 +4,13 @@
 // blob's own validators say this process already holds.
 import type { CachedDocument } from '../net/document-cache.js';
 
-/** Copies kept per process, the most recently used first out of the way; a few URLs are all a config watches. */
+/** Copies kept per process, the least recently used dropped first; a few URLs are all a config watches. */
 const MAX_DOCUMENTS = 8;
 /** Characters of copy text kept in all (UTF-16 in memory: twice as many bytes); a larger copy is not kept at all. */
 const MAX_TEXT_CHARS = 16 * 1024 * 1024;
 
 /** A decoded copy and the blob version it was read from. */
-export interface MemoEntry {
+interface MemoEntry {
   /** The decoded envelope (no confirmedAt: that is blob metadata, read with every version check). */
   readonly document: CachedDocument;
   /** The blob's ETag when this copy was read or written; metadata writes change it. */
@@ -22,7 +22,7 @@ export interface MemoEntry {
 }
 
 /** What a version check (a HEAD) of the blob says. */
-export interface BlobVersion {
+interface BlobVersion {
   readonly etag?: string;
   readonly contentMD5?: Uint8Array;
   readonly contentLength?: number;
@@ -81,7 +81,7 @@ export class DocumentMemo {
     this.entries.delete(key);
   }
 
-  /** The keys kept, least recently used first. */
+  /** The keys kept, least recently used first (how the eviction order is seen from outside). */
   keys(): string[] {
     return [...this.entries.keys()];
   }
