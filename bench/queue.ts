@@ -479,7 +479,7 @@ export async function queueFigures(azurite: EmbeddedAzurite, root: string, sizes
       note:
         `every Table request of the pass, counted by a proxy in front of Azurite, over ${sizes.configs} configs ` +
         `(${one.workers} worker: ${(one.tableRequests / sizes.configs).toFixed(2)}); beyond the check's own, ` +
-        `each worker checks the table once at start-up`,
+        `each worker checks the table once, on its first message`,
     },
     {
       figure: `13e. queue: messages per tick, ${many.workers} workers`,

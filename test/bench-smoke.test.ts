@@ -96,9 +96,9 @@ describe('bench smoke run: figure 13, configs through the run queue', () => {
       expect(row('13c.')).toMatchObject({ ours: 1, anchor: 1 });
       // One message per config and kind; with the ticks apart, no lease is held when a message arrives.
       expect(row('13e.')).toMatchObject({ ours: 2, anchor: 2 });
-      // A config's own Table requests, plus each worker's table check at start-up (2 workers over 2 configs): a good
-      // run writes nothing for the poisoned-message record.
-      expect(row('13d.')!.ours).toBe(row('13d.')!.anchor! + 1);
+      // A config's own Table requests, plus one table check by each worker that ran a message (on its first: 1 or 2
+      // workers over 2 configs, as the queue hands them out): a good run writes nothing for the poisoned-message record.
+      expect([row('13d.')!.anchor! + 0.5, row('13d.')!.anchor! + 1]).toContain(row('13d.')!.ours);
     } finally {
       await azurite.stop();
     }
