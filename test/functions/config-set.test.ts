@@ -1,4 +1,4 @@
-import { HttpRequest, InvocationContext, type HttpResponseInit, type Timer } from '@azure/functions';
+import { HttpRequest, type HttpResponseInit, type Timer } from '@azure/functions';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ import type { QueuedAll } from '../../shared/queue/queue-all.js';
 import { parseRunMessage, type RunMessage } from '../../shared/queue/run-message.js';
 import type { Report } from '../../shared/report.js';
 import { StateStore } from '../../shared/state/store.js';
+import { recordedInvocation, staticConfig } from './invocation.js';
 
 /** An app with a folder of configs (ALLOWLIST_CONFIG_DIR): two valid ones and one invalid one, through the real handlers. */
 
@@ -27,18 +28,10 @@ const BASE = 'https://allowlist-drift.azurewebsites.net/api';
 let dir: string;
 let store: StateStore;
 
-function config(name: string, entries: string[]) {
-  return {
-    name,
-    targets: [{ id: 'partners', type: 'static', entries }],
-    files: [{ path: `edl/${name}.txt`, format: 'plain', targets: ['partners'] }],
-  };
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'allowlist-drift-handlers-set-'));
-  writeFileSync(join(dir, 'dmz.json'), JSON.stringify(config('dmz', ['20.60.1.5'])));
-  writeFileSync(join(dir, 'proxy.json'), JSON.stringify(config('proxy', ['20.70.1.5', '20.70.2.0/28'])));
+  writeFileSync(join(dir, 'dmz.json'), JSON.stringify(staticConfig('dmz', ['20.60.1.5'])));
+  writeFileSync(join(dir, 'proxy.json'), JSON.stringify(staticConfig('proxy', ['20.70.1.5', '20.70.2.0/28'])));
   writeFileSync(join(dir, 'broken.json'), JSON.stringify({ name: 'broken', targets: [] }));
   writeFileSync(join(dir, 'host.json'), JSON.stringify({ version: '2.0' }));
   process.env.ALLOWLIST_STORAGE = inject('azuriteConnectionString');
@@ -60,20 +53,7 @@ beforeEach(() => {
   resetSharedRuntime();
 });
 
-interface Logged {
-  readonly level: string;
-  readonly text: string;
-}
-
-function invocation(functionName: string): { context: InvocationContext; logs: Logged[] } {
-  const logs: Logged[] = [];
-  const context = new InvocationContext({
-    invocationId: `00000000-0000-4000-8000-${String(Math.floor(Math.random() * 1e12)).padStart(12, '0')}`,
-    functionName,
-    logHandler: (level, ...args) => logs.push({ level, text: args.map(String).join(' ') }),
-  });
-  return { context, logs };
-}
+const invocation = (functionName: string) => recordedInvocation({ functionName });
 
 const request = (method: 'GET' | 'POST', path: string) => new HttpRequest({ method, url: `${BASE}/${path}` });
 const check = (method: 'GET' | 'POST', path: string) => checkHandler(request(method, path), invocation('check').context);
@@ -239,7 +219,7 @@ describe('/api/check without config= on a folder of configs', () => {
 
   it('a folder of one config: POST still queues (the answer keeps its shape as configs are added), GET dry-runs it', async () => {
     const one = mkdtempSync(join(tmpdir(), 'allowlist-drift-handlers-one-'));
-    writeFileSync(join(one, 'lab.json'), JSON.stringify(config('lab', ['20.80.1.5'])));
+    writeFileSync(join(one, 'lab.json'), JSON.stringify(staticConfig('lab', ['20.80.1.5'])));
     process.env.ALLOWLIST_CONFIG_DIR = one;
     resetSharedRuntime();
     try {
@@ -389,14 +369,14 @@ describe('a Blob container of configs (ALLOWLIST_CONFIG_CONTAINER, Azurite)', ()
       const text = JSON.stringify(value);
       await container.getBlockBlobClient(name).upload(text, Buffer.byteLength(text));
     };
-    await upload('lab.json', config('lab', ['20.80.1.5']));
+    await upload('lab.json', staticConfig('lab', ['20.80.1.5']));
     delete process.env.ALLOWLIST_CONFIG_DIR;
     process.env.ALLOWLIST_CONFIG_CONTAINER = 'team-configs';
     resetSharedRuntime();
     try {
       const first = (await status('status')).jsonBody as ConfigSetStatus;
       expect(first.configs.map((c) => [c.name, c.origin])).toEqual([['lab', 'team-configs/lab.json']]);
-      await upload('branch.json', config('branch', ['20.90.1.5']));
+      await upload('branch.json', staticConfig('branch', ['20.90.1.5']));
       const checked = await check('POST', 'check?config=branch');
       expect(checked.status).toBe(200);
       expect((checked.jsonBody as Report).targets[0]!.observed).toEqual(['20.90.1.5/32']);

@@ -14,6 +14,7 @@ import { registrations } from '../setup/functions-core.js';
 import { startGitHubPeer } from '../peers/github/index.js';
 import { startDnsPeer, type DnsPeer } from '../peers/dns.js';
 import { routes, sharedFile, startHttpPeer, type HttpPeer } from '../peers/http.js';
+import { recordedInvocation, type Logged } from './invocation.js';
 
 const TABLE = 'handlerstest';
 const BASE = 'https://allowlist-drift.azurewebsites.net/api';
@@ -73,20 +74,7 @@ function useConfig(name: string): void {
   process.env.ALLOWLIST_CONFIG = JSON.stringify(configJson(name));
 }
 
-interface Logged {
-  readonly level: string;
-  readonly text: string;
-}
-
-function invocation(functionName: string): { context: InvocationContext; logs: Logged[] } {
-  const logs: Logged[] = [];
-  const context = new InvocationContext({
-    invocationId: `00000000-0000-4000-8000-${String(Math.floor(Math.random() * 1e12)).padStart(12, '0')}`,
-    functionName,
-    logHandler: (level, ...args) => logs.push({ level, text: args.map(String).join(' ') }),
-  });
-  return { context, logs };
-}
+const invocation = (functionName: string) => recordedInvocation({ functionName });
 
 function get(path: string): HttpRequest {
   return new HttpRequest({ method: 'GET', url: `${BASE}/${path}`, headers: { 'x-functions-key': 'not-checked-here' } });

@@ -1,5 +1,4 @@
 import { TableClient } from '@azure/data-tables';
-import { InvocationContext } from '@azure/functions';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +20,7 @@ import type { Report } from '../../shared/report.js';
 import { typesOnSchedule } from '../../shared/sources/registry.js';
 import { QUEUE_FAILURES_PARTITION } from '../../shared/state/queue-failures.js';
 import { StateStore } from '../../shared/state/store.js';
+import { recordedInvocation, staticConfig } from './invocation.js';
 
 /**
  * A run message that fails its last attempt (functions/runs.ts with real InvocationContexts, against Azurite):
@@ -33,18 +33,10 @@ let dir: string;
 let store: StateStore;
 let table: TableClient;
 
-function config(name: string, entries: string[]) {
-  return {
-    name,
-    targets: [{ id: 'partners', type: 'static', entries }],
-    files: [{ path: `edl/${name}.txt`, format: 'plain', targets: ['partners'] }],
-  };
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'allowlist-drift-run-poison-'));
-  writeFileSync(join(dir, 'dmz.json'), JSON.stringify(config('dmz', ['20.60.1.5'])));
-  writeFileSync(join(dir, 'proxy.json'), JSON.stringify(config('proxy', ['20.70.1.5'])));
+  writeFileSync(join(dir, 'dmz.json'), JSON.stringify(staticConfig('dmz', ['20.60.1.5'])));
+  writeFileSync(join(dir, 'proxy.json'), JSON.stringify(staticConfig('proxy', ['20.70.1.5'])));
   const azurite = inject('azuriteConnectionString');
   process.env.ALLOWLIST_STORAGE = azurite;
   process.env.AzureWebJobsStorage = azurite;
@@ -67,21 +59,7 @@ beforeEach(() => {
   resetSharedRuntime();
 });
 
-interface Logged {
-  readonly level: string;
-  readonly text: string;
-}
-
-function invocation(dequeueCount: number): { context: InvocationContext; logs: Logged[] } {
-  const logs: Logged[] = [];
-  const context = new InvocationContext({
-    triggerMetadata: { dequeueCount },
-    invocationId: `00000000-0000-4000-8000-${String(Math.floor(Math.random() * 1e12)).padStart(12, '0')}`,
-    functionName: 'runConfig',
-    logHandler: (level, ...args) => logs.push({ level, text: args.map(String).join(' ') }),
-  });
-  return { context, logs };
-}
+const invocation = (dequeueCount: number) => recordedInvocation({ functionName: 'runConfig', dequeueCount });
 
 const tick = '2026-12-07T21:00:00.000Z';
 const message = (config: string, kind = 'CAS_SCHEDULE') => ({ v: 1, config, kind, tick });

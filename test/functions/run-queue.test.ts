@@ -1,5 +1,4 @@
 import { TableClient } from '@azure/data-tables';
-import { InvocationContext } from '@azure/functions';
 import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import { QueueClient } from '@azure/storage-queue';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +12,7 @@ import { DEFAULT_RUN_QUEUE, runQueueName } from '../../shared/queue/queue-name.j
 import { openRequeue, queueServiceOf } from '../../shared/queue/requeue.js';
 import { LEASE_ROW_KEY, partitionKeyFor } from '../../shared/state/keys.js';
 import { StateStore } from '../../shared/state/store.js';
+import { recordedInvocation, staticConfig, type Logged } from './invocation.js';
 
 /** The queue-triggered worker (functions/runs.ts) with real InvocationContexts, against Azurite's tables and queues. */
 
@@ -22,18 +22,10 @@ let dir: string;
 let store: StateStore;
 let queue: QueueClient;
 
-function config(name: string, entries: string[]) {
-  return {
-    name,
-    targets: [{ id: 'partners', type: 'static', entries }],
-    files: [{ path: `edl/${name}.txt`, format: 'plain', targets: ['partners'] }],
-  };
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'allowlist-drift-run-queue-'));
-  writeFileSync(join(dir, 'dmz.json'), JSON.stringify(config('dmz', ['20.60.1.5'])));
-  writeFileSync(join(dir, 'proxy.json'), JSON.stringify(config('proxy', ['20.70.1.5'])));
+  writeFileSync(join(dir, 'dmz.json'), JSON.stringify(staticConfig('dmz', ['20.60.1.5'])));
+  writeFileSync(join(dir, 'proxy.json'), JSON.stringify(staticConfig('proxy', ['20.70.1.5'])));
   writeFileSync(join(dir, 'broken.json'), JSON.stringify({ name: 'broken', targets: [] }));
   const azurite = inject('azuriteConnectionString');
   process.env.ALLOWLIST_STORAGE = azurite;
@@ -58,21 +50,7 @@ beforeEach(async () => {
   await queue.clearMessages();
 });
 
-interface Logged {
-  readonly level: string;
-  readonly text: string;
-}
-
-function invocation(dequeueCount = 1): { context: InvocationContext; logs: Logged[] } {
-  const logs: Logged[] = [];
-  const context = new InvocationContext({
-    triggerMetadata: { dequeueCount },
-    invocationId: `00000000-0000-4000-8000-${String(Math.floor(Math.random() * 1e12)).padStart(12, '0')}`,
-    functionName: 'runConfig',
-    logHandler: (level, ...args) => logs.push({ level, text: args.map(String).join(' ') }),
-  });
-  return { context, logs };
-}
+const invocation = (dequeueCount = 1) => recordedInvocation({ functionName: 'runConfig', dequeueCount });
 
 const tick = '2026-12-07T21:00:00.000Z';
 const message = (config: string) => ({ v: 1, config, kind: 'CAS_SCHEDULE', tick });
@@ -225,8 +203,8 @@ describe('runConfig over a Blob container of configs (ALLOWLIST_CONFIG_CONTAINER
       const text = JSON.stringify(value);
       await container.getBlockBlobClient(name).upload(text, Buffer.byteLength(text));
     };
-    await upload('lab.json', config('lab', ['20.80.1.5']));
-    await upload('branch.json', config('branch', ['20.90.1.5']));
+    await upload('lab.json', staticConfig('lab', ['20.80.1.5']));
+    await upload('branch.json', staticConfig('branch', ['20.90.1.5']));
     delete process.env.ALLOWLIST_CONFIG_DIR;
     process.env.ALLOWLIST_CONFIG_CONTAINER = 'queue-configs';
     resetSharedRuntime();
@@ -243,7 +221,7 @@ describe('runConfig over a Blob container of configs (ALLOWLIST_CONFIG_CONTAINER
       expect(results.flat()).toEqual([]);
       expect(listings).toHaveBeenCalledTimes(1);
       // A config a team uploads now is not in this tick's listing: its message of this tick is an error line, not a listing.
-      await upload('late.json', config('late', ['20.100.1.5']));
+      await upload('late.json', staticConfig('late', ['20.100.1.5']));
       expect(await run('late', now)).toEqual([expect.stringMatching(/^late: CAS_SCHEDULE not run: unknown-config: /)]);
       expect(listings).toHaveBeenCalledTimes(1);
       // The next tick lists the container again, and the uploaded config runs.
