@@ -2,8 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { formatReport, formatStatus } from '../../bin/text-report.js';
 import { readStatus } from '../../shared/engine/status.js';
 import { aggregate, parseCidr } from '../../shared/ipset.js';
-import { sharedFile } from '../peers/http.js';
-import { BRANCH, FE1_V4, FE1_V6, FE2_V4, FILES, NEW_V4, TAGS_PATH, startHarness, type Harness } from './harness.js';
+import { BRANCH, FE1_V4, FE1_V6, FE2_V4, FILES, NEW_V4, TAGS_PATH, startHarness, weeklyTag, type Harness } from './harness.js';
 import { lines } from './held-tags.js';
 
 /**
@@ -22,14 +21,7 @@ afterEach(async () => {
 });
 
 /** The weekly file of the repository cut down to the MicrosoftCloudAppSecurity tag (2,302 IPv4 prefixes). */
-function casTag() {
-  const file = JSON.parse(sharedFile('fixtures/service-tags/ServiceTags_Public_2025-11-07.json').toString('utf8')) as {
-    changeNumber: number;
-    cloud: string;
-    values: Array<{ name: string; properties: { addressPrefixes: string[] } }>;
-  };
-  return { changeNumber: file.changeNumber, cloud: file.cloud, values: file.values.filter((value) => value.name === TAG) };
-}
+const casTag = () => weeklyTag(TAG);
 
 const casEntries = aggregate(casTag().values[0]!.properties.addressPrefixes.map((p) => parseCidr(p))).length;
 

@@ -30,6 +30,24 @@ export const FILES = {
 } as const;
 
 /** Public addresses (documentation ranges would be held by the special-range guard). */
+/**
+ * The weekly service-tags file of the repository cut down to `tag`, its entry kept verbatim but for its prefixes,
+ * which `prefixes` may change (add to, or replace, the published ones).
+ */
+export function weeklyTag(tag: string, prefixes: (published: string[]) => string[] = (published) => published) {
+  const file = JSON.parse(sharedFile('fixtures/service-tags/ServiceTags_Public_2025-11-07.json').toString('utf8')) as {
+    changeNumber: number;
+    cloud: string;
+    values: Array<{ name: string; properties: { addressPrefixes: string[] } }>;
+  };
+  const entry = file.values.find((value) => value.name === tag)!;
+  return {
+    changeNumber: file.changeNumber,
+    cloud: file.cloud,
+    values: [{ ...entry, properties: { ...entry.properties, addressPrefixes: prefixes(entry.properties.addressPrefixes) } }],
+  };
+}
+
 export const FE1_V4 = '52.16.1.10';
 export const FE1_V6 = '2a05:d018:40::10';
 export const FE2_V4 = '52.16.2.20';

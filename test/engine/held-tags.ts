@@ -1,5 +1,4 @@
-import { sharedFile } from '../peers/http.js';
-import { FILES, TAGS_PATH, startHarness, type Harness } from './harness.js';
+import { FILES, TAGS_PATH, startHarness, weeklyTag, type Harness } from './harness.js';
 
 /** The scenario of the held-change tests: one service tag, written to one plain file. */
 export const TAG = 'AzureFrontDoor.MicrosoftSecurity';
@@ -9,17 +8,7 @@ export const lines = (text: string | null) => (text ?? '').split('\n').filter((l
 
 /** The weekly service-tags file cut down to one tag, whose entry is kept verbatim, plus `extra` prefixes. */
 export function serviceTags(extra: string[] = []) {
-  const file = JSON.parse(sharedFile('fixtures/service-tags/ServiceTags_Public_2025-11-07.json').toString('utf8')) as {
-    changeNumber: number;
-    cloud: string;
-    values: Array<{ name: string; properties: { addressPrefixes: string[] } }>;
-  };
-  const entry = file.values.find((value) => value.name === TAG)!;
-  return {
-    changeNumber: file.changeNumber,
-    cloud: file.cloud,
-    values: [{ ...entry, properties: { ...entry.properties, addressPrefixes: [...entry.properties.addressPrefixes, ...extra] } }],
-  };
+  return weeklyTag(TAG, (published) => [...published, ...extra]);
 }
 
 /** Only the service-tags target, with an approved baseline and no open PR; the dashboard on when asked. */

@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { numberedPaths } from '../../shared/capacity/split-path.js';
 import { aggregate, covers, parseCidr, sameAddresses } from '../../shared/ipset.js';
-import { sharedFile } from '../peers/http.js';
-import { BRANCH, TAGS_PATH, startHarness, type Harness } from './harness.js';
+import { BRANCH, TAGS_PATH, startHarness, weeklyTag, type Harness } from './harness.js';
 
 /**
  * Issue 24, "Split": the MicrosoftCloudAppSecurity service tag (2,302 prefixes) in AWS security groups of 60 rules
@@ -20,25 +19,10 @@ afterEach(async () => {
   await h.close();
 });
 
-const tagPrefixes = (): string[] => {
-  const file = JSON.parse(sharedFile('fixtures/service-tags/ServiceTags_Public_2025-11-07.json').toString('utf8')) as {
-    values: Array<{ name: string; properties: { addressPrefixes: string[] } }>;
-  };
-  return file.values.find((value) => value.name === TAG)!.properties.addressPrefixes;
-};
+const tagPrefixes = (): string[] => weeklyTag(TAG).values[0]!.properties.addressPrefixes;
 
 function serveTag(prefixes: readonly string[]): void {
-  const file = JSON.parse(sharedFile('fixtures/service-tags/ServiceTags_Public_2025-11-07.json').toString('utf8')) as {
-    changeNumber: number;
-    cloud: string;
-    values: Array<{ name: string; properties: { addressPrefixes: string[] } }>;
-  };
-  const entry = file.values.find((value) => value.name === TAG)!;
-  h.serveServiceTags({
-    changeNumber: file.changeNumber,
-    cloud: file.cloud,
-    values: [{ ...entry, properties: { ...entry.properties, addressPrefixes: [...prefixes] } }],
-  });
+  h.serveServiceTags(weeklyTag(TAG, () => [...prefixes]));
 }
 
 /** The numbered files of the set on a branch, by path, each as its IPv4 and IPv6 lists. */

@@ -2,8 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { formatStatus } from '../../bin/text-report.js';
 import { readStatus } from '../../shared/engine/status.js';
 import { addressCount, aggregate, covers, parseCidr, prefixLengthOf, type Cidr } from '../../shared/ipset.js';
-import { sharedFile } from '../peers/http.js';
-import { BRANCH, TAGS_PATH, startHarness, type Harness } from './harness.js';
+import { BRANCH, TAGS_PATH, startHarness, weeklyTag, type Harness } from './harness.js';
 
 /**
  * Issue 24, fit by widening: the MicrosoftCloudAppSecurity tag (2,302 IPv4 prefixes in 326 /16 blocks) in a file
@@ -21,14 +20,8 @@ afterEach(async () => {
   await h.close();
 });
 
-function casTag() {
-  const file = JSON.parse(sharedFile('fixtures/service-tags/ServiceTags_Public_2025-11-07.json').toString('utf8')) as {
-    changeNumber: number;
-    cloud: string;
-    values: Array<{ name: string; properties: { addressPrefixes: string[] } }>;
-  };
-  return { changeNumber: file.changeNumber, cloud: file.cloud, values: file.values.filter((value) => value.name === TAG) };
-}
+/** The weekly file of the repository cut down to the MicrosoftCloudAppSecurity tag (2,302 IPv4 prefixes). */
+const casTag = () => weeklyTag(TAG);
 
 const published = aggregate(casTag().values[0]!.properties.addressPrefixes.map((p) => parseCidr(p)));
 
